@@ -1,0 +1,4 @@
+import { InitialLedger1764100000000 } from './1764100000000-initial-ledger';
+
+/** Every migration, in order. Listed explicitly so the build, tests and the CLI load the same set. */
+export const MIGRATIONS = [InitialLedger1764100000000];

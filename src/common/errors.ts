@@ -1,0 +1,73 @@
+import { assertNever } from './assert';
+
+/**
+ * Every expected failure a client can see carries one of these codes in `extensions.code`.
+ * The set is part of the public API: codes are added, never renamed.
+ */
+export enum ErrorCode {
+  VALIDATION_FAILED = 'VALIDATION_FAILED',
+  NOT_FOUND = 'NOT_FOUND',
+  ALREADY_EXISTS = 'ALREADY_EXISTS',
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  INSUFFICIENT_FUNDS = 'INSUFFICIENT_FUNDS',
+  INVALID_STATE_TRANSITION = 'INVALID_STATE_TRANSITION',
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
+}
+
+export interface ErrorCodeTraits {
+  /** HTTP status used when the error ends the whole request (authentication, for example). */
+  httpStatus: number;
+  /** Whether the same request may succeed when simply sent again later. */
+  retryable: boolean;
+}
+
+export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
+  switch (code) {
+    case ErrorCode.VALIDATION_FAILED:
+      return { httpStatus: 400, retryable: false };
+    case ErrorCode.NOT_FOUND:
+      return { httpStatus: 404, retryable: false };
+    case ErrorCode.ALREADY_EXISTS:
+      return { httpStatus: 409, retryable: false };
+    case ErrorCode.UNAUTHENTICATED:
+      return { httpStatus: 401, retryable: false };
+    case ErrorCode.FORBIDDEN:
+      return { httpStatus: 403, retryable: false };
+    case ErrorCode.INSUFFICIENT_FUNDS:
+      return { httpStatus: 422, retryable: false };
+    case ErrorCode.INVALID_STATE_TRANSITION:
+      return { httpStatus: 409, retryable: false };
+    case ErrorCode.SERVICE_UNAVAILABLE:
+      return { httpStatus: 503, retryable: true };
+    case ErrorCode.INTERNAL_SERVER_ERROR:
+      return { httpStatus: 500, retryable: false };
+    default:
+      return assertNever(code, 'error code');
+  }
+}
+
+/**
+ * An expected failure: a refused input or a business rule. Its message is written for the API user
+ * and is shown verbatim; `details` carries machine-readable context (the offending field, limits).
+ */
+export class AppError extends Error {
+  override name = 'AppError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function validationError(message: string, details: Record<string, unknown> = {}): AppError {
+  return new AppError(ErrorCode.VALIDATION_FAILED, message, details);
+}
+
+export function notFoundError(what: string, id: string): AppError {
+  return new AppError(ErrorCode.NOT_FOUND, `${what} ${id} was not found`, { id });
+}

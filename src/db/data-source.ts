@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataSource, Logger as TypeOrmLogger } from 'typeorm';
+import type { Logger } from 'pino';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from '../../migrations';
+
+export type DatabaseKind = 'mysql' | 'sqlite';
+
+export function databaseKindOf(url: string): DatabaseKind {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) return 'mysql';
+  throw new Error(`Unsupported database URL scheme: ${url.split(':')[0]}`);
+}
+
+/**
+ * Counts the SQL statements a DataSource runs. Tests use it to prove that batched reads do not grow
+ * with the number of objects; it also feeds debug logging.
+ */
+export class StatementCounter implements TypeOrmLogger {
+  count = 0;
+
+  constructor(private readonly log?: Logger) {}
+
+  logQuery(query: string): void {
+    this.count += 1;
+    this.log?.trace({ query }, 'sql');
+  }
+  logQueryError(error: string | Error, query: string): void {
+    this.count += 1;
+    this.log?.debug({ err: error, query }, 'sql failed');
+  }
+  logQuerySlow(time: number, query: string): void {
+    this.log?.warn({ time, query }, 'slow sql');
+  }
+  logSchemaBuild(): void {}
+  logMigration(message: string): void {
+    this.log?.info(message);
+  }
+  log(): void {}
+}
+
+export interface DataSourceOptions {
+  url: string;
+  poolSize?: number;
+  logger?: Logger;
+}
+
+/**
+ * The one DataSource factory. BIGINT values come back as strings from mysql2 and as bigint from
+ * better-sqlite3 (safe integers on); the bigint column transformer turns both into bigint.
+ */
+export function createDataSource(options: DataSourceOptions): { dataSource: DataSource; statements: StatementCounter } {
+  const statements = new StatementCounter(options.logger);
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    logging: ['query', 'error'] as ('query' | 'error')[],
+    logger: statements,
+    maxQueryExecutionTime: 1000,
+  };
+  const kind = databaseKindOf(options.url);
+  if (kind === 'sqlite') {
+    const file = options.url.slice('sqlite:'.length);
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const dataSource = new DataSource({
+      ...common,
+      type: 'better-sqlite3',
+      database: file,
+      // better-sqlite3 waits this long for another process's write lock before SQLITE_BUSY.
+      timeout: 5000,
+      prepareDatabase: (db: { pragma(sql: string): unknown; defaultSafeIntegers(on: boolean): unknown }) => {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        db.defaultSafeIntegers(true);
+      },
+    });
+    return { dataSource, statements };
+  }
+  const dataSource = new DataSource({
+    ...common,
+    type: 'mysql',
+    url: options.url.replace(/^mariadb:/, 'mysql:'),
+    charset: 'utf8mb4_bin',
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    poolSize: options.poolSize ?? 20,
+    extra: { connectionLimit: options.poolSize ?? 20, waitForConnections: true, enableKeepAlive: true },
+  });
+  return { dataSource, statements };
+}
+
+export function databaseKindOfSource(dataSource: DataSource): DatabaseKind {
+  return dataSource.options.type === 'mysql' ? 'mysql' : 'sqlite';
+}

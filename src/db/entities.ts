@@ -1,0 +1,7 @@
+import { ApiKeyEntity } from '../modules/auth/api-key.entity';
+import { AccountEntity } from '../modules/ledger/account.entity';
+import { JournalEntryEntity } from '../modules/ledger/journal-entry.entity';
+import { PostingEntity } from '../modules/ledger/posting.entity';
+import { TenantEntity } from '../modules/tenancy/tenant.entity';
+
+export const ENTITIES = [TenantEntity, ApiKeyEntity, AccountEntity, JournalEntryEntity, PostingEntity];

@@ -1,0 +1,108 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { AppError, ErrorCode } from '../common/errors';
+import { databaseKindOfSource } from './data-source';
+
+/** MySQL/MariaDB errors that mean "the transaction lost a race; running it again will do". */
+const MYSQL_RETRYABLE_ERRNOS = new Set([1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */]);
+/** Errors that mean the database could not be reached or the connection died mid-transaction. */
+const CONNECTION_ERROR_CODES = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'POOL_CLOSED',
+]);
+
+interface DriverErrorShape {
+  errno?: number;
+  code?: string;
+  driverError?: DriverErrorShape;
+}
+
+export function isRetryableConflict(error: unknown): boolean {
+  const e = error as DriverErrorShape | undefined;
+  if (!e) return false;
+  if (typeof e.errno === 'number' && MYSQL_RETRYABLE_ERRNOS.has(e.errno)) return true;
+  if (typeof e.code === 'string' && (e.code === 'SQLITE_BUSY' || e.code.startsWith('SQLITE_BUSY_'))) return true;
+  return e.driverError ? isRetryableConflict(e.driverError) : false;
+}
+
+export function isConnectionError(error: unknown): boolean {
+  const e = error as DriverErrorShape | undefined;
+  if (!e) return false;
+  if (typeof e.code === 'string' && CONNECTION_ERROR_CODES.has(e.code)) return true;
+  return e.driverError ? isConnectionError(e.driverError) : false;
+}
+
+/** True when a unique index refused the write (MySQL 1062, SQLite SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY). */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as DriverErrorShape | undefined;
+  if (!e) return false;
+  if (e.errno === 1062 || e.code === 'ER_DUP_ENTRY') return true;
+  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return true;
+  return e.driverError ? isUniqueViolation(e.driverError) : false;
+}
+
+export interface TransactionOptions {
+  /** Attempts in all, the first included. */
+  maxAttempts?: number;
+  /** Backoff before the second attempt; doubles each time up to maxDelayMs, with full jitter. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/**
+ * SQLite has one connection per process, and TypeORM runs every query runner over it: two open
+ * transactions would interleave. Transactions on SQLite therefore queue behind each other here.
+ */
+const sqliteQueues = new WeakMap<DataSource, Promise<unknown>>();
+
+function serializeOnSqlite<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  if (databaseKindOfSource(dataSource) !== 'sqlite') return work();
+  const previous = sqliteQueues.get(dataSource) ?? Promise.resolve();
+  const next = previous.then(work, work);
+  sqliteQueues.set(
+    dataSource,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `work` in one database transaction, retrying the whole of it when the database reports a
+ * deadlock, a lock-wait timeout or SQLITE_BUSY. `work` must therefore be safe to run again: it reads
+ * what it needs inside the transaction. A lost connection is reported as SERVICE_UNAVAILABLE
+ * (retryable), never as success.
+ */
+export async function runInTransaction<T>(
+  dataSource: DataSource,
+  work: (manager: EntityManager) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const maxAttempts = options.maxAttempts ?? 8;
+  const baseDelayMs = options.baseDelayMs ?? 5;
+  const maxDelayMs = options.maxDelayMs ?? 200;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await serializeOnSqlite(dataSource, () => dataSource.transaction((manager) => work(manager)));
+    } catch (error) {
+      if (isRetryableConflict(error) && attempt < maxAttempts) {
+        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        await sleep(Math.random() * ceiling);
+        continue;
+      }
+      if (isConnectionError(error)) {
+        throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; the change was not made. Retry later.');
+      }
+      if (isRetryableConflict(error)) {
+        throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The change kept conflicting with concurrent changes and was not made. Retry.');
+      }
+      throw error;
+    }
+  }
+}
