@@ -20,22 +20,22 @@ export function databaseKindOf(url: string): DatabaseKind {
 export class StatementCounter implements TypeOrmLogger {
   count = 0;
 
-  constructor(private readonly log?: Logger) {}
+  constructor(private readonly sink?: Logger) {}
 
   logQuery(query: string): void {
     this.count += 1;
-    this.log?.trace({ query }, 'sql');
+    this.sink?.trace({ query }, 'sql');
   }
   logQueryError(error: string | Error, query: string): void {
     this.count += 1;
-    this.log?.debug({ err: error, query }, 'sql failed');
+    this.sink?.debug({ err: error, query }, 'sql failed');
   }
   logQuerySlow(time: number, query: string): void {
-    this.log?.warn({ time, query }, 'slow sql');
+    this.sink?.warn({ time, query }, 'slow sql');
   }
   logSchemaBuild(): void {}
   logMigration(message: string): void {
-    this.log?.info(message);
+    this.sink?.info(message);
   }
   log(): void {}
 }

@@ -1,0 +1,664 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { assert } from '../../common/assert';
+import type { Clock } from '../../common/clock';
+import { AppError } from '../../common/errors';
+import { newId } from '../../common/ids';
+import { isWithinInt64, toBigInt } from '../../common/money';
+import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
+import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
+import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { LedgerErrors } from './ledger.errors';
+import {
+  AccountTotals,
+  AccountType,
+  balancesOf,
+  EntryDirection,
+  JournalEntryStatus,
+  netOf,
+  normalBalanceOf,
+  PostingPhase,
+} from './ledger.types';
+
+/**
+ * The ledger writer: the only code that inserts postings and changes account balances.
+ *
+ * Every change arrives as a command. Commands are written in batches, one database transaction per
+ * batch: referenced entries are locked first, then every touched account, both in id order, so two
+ * batches can never wait on each other in a cycle. Each command is then checked in order against the
+ * balances left by the commands before it; a command that fails its checks is refused alone and its
+ * neighbours commit (group commit), unless the caller asked for all-or-nothing.
+ */
+
+export interface LineDraft {
+  accountId: string;
+  direction: EntryDirection;
+  amountMinor: bigint;
+  currency: string;
+  /** Names the input field in error messages, e.g. "lines[2]". */
+  field: string;
+}
+
+export type LedgerCommand =
+  | {
+      type: 'create';
+      tenantId: string;
+      status: JournalEntryStatus.POSTED | JournalEntryStatus.PENDING;
+      description: string;
+      effectiveAt: Date;
+      externalRef: string | null;
+      metadata: Record<string, unknown> | null;
+      lines: LineDraft[];
+    }
+  | { type: 'post-pending'; tenantId: string; entryId: string; effectiveAt: Date | null; lines: LineDraft[] | null }
+  | { type: 'void-pending'; tenantId: string; entryId: string; effectiveAt: Date | null }
+  | {
+      type: 'reverse';
+      tenantId: string;
+      entryId: string;
+      description: string | null;
+      effectiveAt: Date | null;
+      externalRef: string | null;
+      metadata: Record<string, unknown> | null;
+    };
+
+export interface JournalEntryRecord {
+  id: string;
+  tenantId: string;
+  status: JournalEntryStatus;
+  description: string;
+  effectiveAt: Date;
+  externalRef: string | null;
+  metadata: Record<string, unknown> | null;
+  reversalOfId: string | null;
+  createdAt: Date;
+  resolvedAt: Date | null;
+}
+
+export interface PostingRecord {
+  id: string;
+  tenantId: string;
+  journalEntryId: string;
+  accountId: string;
+  direction: EntryDirection;
+  amountMinor: bigint;
+  currency: string;
+  phase: PostingPhase;
+  effectiveAt: Date;
+  createdAt: Date;
+}
+
+/** What a command wrote: the entry as it now stands, and the postings this command added. */
+export interface LedgerWrite {
+  entry: JournalEntryRecord;
+  postings: PostingRecord[];
+}
+
+export type LedgerOutcome = { ok: true; write: LedgerWrite } | { ok: false; error: AppError };
+
+interface LockedAccount extends AccountTotals {
+  id: string;
+  tenantId: string;
+  type: AccountType;
+  currency: string;
+  availableFloorMinor: bigint | null;
+}
+
+interface ReferencedEntry {
+  record: JournalEntryRecord;
+  postings: PostingRecord[];
+  reversed: boolean;
+}
+
+/** Rows per multi-row INSERT: keeps every statement well under SQLite's and MySQL's parameter limits. */
+const INSERT_CHUNK_ROWS = 400;
+
+function placeholders(count: number, width: number): string {
+  const row = `(${new Array(width).fill('?').join(',')})`;
+  return new Array(count).fill(row).join(',');
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+class BatchWriter {
+  private readonly dbNow: string;
+
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly kind: DatabaseKind,
+    private readonly now: Date,
+  ) {
+    this.dbNow = toDbTimestamp(now);
+  }
+
+  /** Binds minor units exactly: native bigint for better-sqlite3, decimal text for mysql2. */
+  private minor(value: bigint): bigint | string {
+    return this.kind === 'sqlite' ? value : value.toString();
+  }
+
+  private forUpdate(): string {
+    return this.kind === 'mysql' ? ' FOR UPDATE' : '';
+  }
+
+  async write(commands: LedgerCommand[]): Promise<LedgerOutcome[]> {
+    const referenced = await this.lockReferencedEntries(commands);
+    const accounts = await this.lockAccounts(accountIdsTouchedBy(commands, referenced));
+    const takenRefs = await this.findTakenExternalRefs(commands);
+
+    const outcomes: LedgerOutcome[] = [];
+    const newEntries: JournalEntryRecord[] = [];
+    const resolvedEntries: JournalEntryRecord[] = [];
+    const newPostings: PostingRecord[] = [];
+    const changedAccounts = new Map<string, AccountTotals>();
+    const originalTotals = new Map<string, AccountTotals>();
+
+    for (const command of commands) {
+      const draft = this.draft(command, referenced);
+      if (!draft.ok) {
+        outcomes.push(draft);
+        continue;
+      }
+      const refusal =
+        this.checkExternalRef(draft, takenRefs) ?? this.checkAccountsAndApply(draft, accounts, changedAccounts, originalTotals);
+      if (refusal) {
+        outcomes.push({ ok: false, error: refusal });
+        continue;
+      }
+      // Later commands in the batch see this one's effects: its reference is taken, a reversed entry
+      // cannot be reversed again, a resolved entry is no longer pending.
+      if (draft.entry.externalRef && draft.isNewEntry) takenRefs.add(refKey(draft.entry.tenantId, draft.entry.externalRef));
+      if (command.type !== 'create') {
+        const original = referenced.get(command.entryId) as ReferencedEntry;
+        if (command.type === 'reverse') original.reversed = true;
+        else original.record = draft.entry;
+      }
+      if (draft.isNewEntry) newEntries.push(draft.entry);
+      else resolvedEntries.push(draft.entry);
+      newPostings.push(...draft.postings);
+      outcomes.push({ ok: true, write: { entry: draft.entry, postings: draft.postings } });
+    }
+
+    await this.insertEntries(newEntries);
+    await this.markResolved(resolvedEntries);
+    await this.insertPostings(newPostings);
+    await this.updateBalances(changedAccounts, originalTotals);
+    return outcomes;
+  }
+
+  private async lockReferencedEntries(commands: LedgerCommand[]): Promise<Map<string, ReferencedEntry>> {
+    const ids = [...new Set(commands.flatMap((c) => (c.type === 'create' ? [] : [c.entryId])))].sort();
+    const referenced = new Map<string, ReferencedEntry>();
+    if (ids.length === 0) return referenced;
+    const list = placeholders(ids.length, 1).replace(/[()]/g, '');
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      `SELECT id, tenant_id, status, description, effective_at, external_ref, metadata, reversal_of_id, created_at, resolved_at
+         FROM journal_entries WHERE id IN (${list}) ORDER BY id${this.forUpdate()}`,
+      ids,
+    );
+    const postingRows: Record<string, unknown>[] = await this.manager.query(
+      `SELECT id, tenant_id, journal_entry_id, account_id, direction, amount_minor, currency, phase, effective_at, created_at
+         FROM postings WHERE journal_entry_id IN (${list}) ORDER BY id`,
+      ids,
+    );
+    const reversals: Record<string, unknown>[] = await this.manager.query(
+      `SELECT reversal_of_id FROM journal_entries WHERE reversal_of_id IN (${list})`,
+      ids,
+    );
+    const reversedIds = new Set(reversals.map((row) => String(row.reversal_of_id)));
+    for (const row of rows) {
+      const record = entryFromRow(row);
+      referenced.set(record.id, { record, postings: [], reversed: reversedIds.has(record.id) });
+    }
+    for (const row of postingRows) referenced.get(String(row.journal_entry_id))?.postings.push(postingFromRow(row));
+    return referenced;
+  }
+
+  private draft(command: LedgerCommand, referenced: Map<string, ReferencedEntry>): Draft | { ok: false; error: AppError } {
+    if (command.type === 'create') {
+      const entry: JournalEntryRecord = {
+        id: newId('journalEntry'),
+        tenantId: command.tenantId,
+        status: command.status,
+        description: command.description,
+        effectiveAt: command.effectiveAt,
+        externalRef: command.externalRef,
+        metadata: command.metadata,
+        reversalOfId: null,
+        createdAt: this.now,
+        resolvedAt: null,
+      };
+      const phase = command.status === JournalEntryStatus.PENDING ? PostingPhase.PENDING : PostingPhase.POSTED;
+      const postings = command.lines.map((line) => this.posting(entry, line, line.amountMinor, phase, command.effectiveAt));
+      return { ok: true, isNewEntry: true, entry, postings, fields: command.lines.map((l) => l.field) };
+    }
+
+    const original = referenced.get(command.entryId);
+    if (!original || original.record.tenantId !== command.tenantId) {
+      return { ok: false, error: LedgerErrors.journalEntryNotFound(command.entryId) };
+    }
+    const effectiveAt = command.effectiveAt ?? this.now;
+
+    if (command.type === 'reverse') {
+      if (original.record.status !== JournalEntryStatus.POSTED) {
+        return { ok: false, error: LedgerErrors.notReversible(command.entryId, original.record.status) };
+      }
+      if (original.reversed) return { ok: false, error: LedgerErrors.alreadyReversed(command.entryId) };
+      const entry: JournalEntryRecord = {
+        id: newId('journalEntry'),
+        tenantId: command.tenantId,
+        status: JournalEntryStatus.POSTED,
+        description: command.description ?? `Reversal of ${original.record.id}`,
+        effectiveAt,
+        externalRef: command.externalRef,
+        metadata: command.metadata,
+        reversalOfId: original.record.id,
+        createdAt: this.now,
+        resolvedAt: null,
+      };
+      const postings = original.postings
+        .filter((p) => p.phase === PostingPhase.POSTED)
+        .map((p) =>
+          this.posting(entry, { ...p, direction: opposite(p.direction) }, p.amountMinor, PostingPhase.POSTED, effectiveAt),
+        );
+      // The reversal is checked against limits like any entry: reversing a deposit already spent is refused.
+      return { ok: true, isNewEntry: true, entry, postings, fields: postings.map((_, i) => `postings[${i}]`) };
+    }
+
+    if (original.record.status !== JournalEntryStatus.PENDING) {
+      return { ok: false, error: LedgerErrors.notPending(command.entryId, original.record.status) };
+    }
+    const holds = original.postings.filter((p) => p.phase === PostingPhase.PENDING && p.amountMinor > 0n);
+    const resolved: JournalEntryRecord = {
+      ...original.record,
+      status: command.type === 'post-pending' ? JournalEntryStatus.POSTED : JournalEntryStatus.VOIDED,
+      resolvedAt: this.now,
+    };
+    const releases = holds.map((hold) => this.posting(resolved, hold, -hold.amountMinor, PostingPhase.PENDING, effectiveAt));
+    let posted: PostingRecord[] = [];
+    if (command.type === 'post-pending') {
+      const lines = command.lines ?? holds.map((hold, i) => ({ ...hold, field: `lines[${i}]` }));
+      const remaining = new Map<string, bigint>();
+      for (const hold of holds) {
+        const key = `${hold.accountId}|${hold.direction}`;
+        remaining.set(key, (remaining.get(key) ?? 0n) + hold.amountMinor);
+      }
+      for (const line of lines) {
+        const key = `${line.accountId}|${line.direction}`;
+        const left = remaining.get(key) ?? 0n;
+        if (line.amountMinor > left || line.currency !== holds.find((h) => h.accountId === line.accountId)?.currency) {
+          return { ok: false, error: LedgerErrors.postExceedsHold(command.entryId, line.field) };
+        }
+        remaining.set(key, left - line.amountMinor);
+      }
+      posted = lines.map((line) => this.posting(resolved, line, line.amountMinor, PostingPhase.POSTED, effectiveAt));
+    }
+    return { ok: true, isNewEntry: false, entry: resolved, postings: [...releases, ...posted], fields: [] };
+  }
+
+  private posting(
+    entry: JournalEntryRecord,
+    line: { accountId: string; direction: EntryDirection; currency: string },
+    amountMinor: bigint,
+    phase: PostingPhase,
+    effectiveAt: Date,
+  ): PostingRecord {
+    return {
+      id: newId('posting'),
+      tenantId: entry.tenantId,
+      journalEntryId: entry.id,
+      accountId: line.accountId,
+      direction: line.direction,
+      amountMinor,
+      currency: line.currency,
+      phase,
+      effectiveAt,
+      createdAt: this.now,
+    };
+  }
+
+  private async lockAccounts(ids: string[]): Promise<Map<string, LockedAccount>> {
+    const accounts = new Map<string, LockedAccount>();
+    if (ids.length === 0) return accounts;
+    ids.sort();
+    for (const part of chunk(ids, INSERT_CHUNK_ROWS)) {
+      const rows: Record<string, unknown>[] = await this.manager.query(
+        `SELECT id, tenant_id, type, currency, available_floor_minor,
+                posted_debits_minor, posted_credits_minor, pending_debits_minor, pending_credits_minor
+           FROM accounts WHERE id IN (${part.map(() => '?').join(',')}) ORDER BY id${this.forUpdate()}`,
+        part,
+      );
+      for (const row of rows) {
+        accounts.set(String(row.id), {
+          id: String(row.id),
+          tenantId: String(row.tenant_id),
+          type: row.type as AccountType,
+          currency: String(row.currency),
+          availableFloorMinor: row.available_floor_minor === null ? null : toBigInt(row.available_floor_minor),
+          postedDebitsMinor: toBigInt(row.posted_debits_minor),
+          postedCreditsMinor: toBigInt(row.posted_credits_minor),
+          pendingDebitsMinor: toBigInt(row.pending_debits_minor),
+          pendingCreditsMinor: toBigInt(row.pending_credits_minor),
+        });
+      }
+    }
+    return accounts;
+  }
+
+  private async findTakenExternalRefs(commands: LedgerCommand[]): Promise<Set<string>> {
+    const refsByTenant = new Map<string, string[]>();
+    for (const command of commands) {
+      if ((command.type !== 'create' && command.type !== 'reverse') || !command.externalRef) continue;
+      const refs = refsByTenant.get(command.tenantId) ?? [];
+      refs.push(command.externalRef);
+      refsByTenant.set(command.tenantId, refs);
+    }
+    const taken = new Set<string>();
+    for (const [tenantId, refs] of refsByTenant) {
+      for (const part of chunk(refs, INSERT_CHUNK_ROWS)) {
+        const rows: Record<string, unknown>[] = await this.manager.query(
+          `SELECT external_ref FROM journal_entries WHERE tenant_id = ? AND external_ref IN (${part.map(() => '?').join(',')})`,
+          [tenantId, ...part],
+        );
+        for (const row of rows) taken.add(refKey(tenantId, String(row.external_ref)));
+      }
+    }
+    return taken;
+  }
+
+  private checkExternalRef(draft: Draft, taken: Set<string>): AppError | undefined {
+    const ref = draft.isNewEntry ? draft.entry.externalRef : null;
+    if (ref && taken.has(refKey(draft.entry.tenantId, ref))) return LedgerErrors.externalRefTaken(ref);
+    return undefined;
+  }
+
+  /**
+   * Applies a draft's postings to the running totals if every touched account exists in the tenant,
+   * has the line's currency, stays within 64 bits and, where the entry lowers its available balance,
+   * stays at or above its floor. Either all of the draft applies or none of it.
+   */
+  private checkAccountsAndApply(
+    draft: Draft,
+    accounts: Map<string, LockedAccount>,
+    changed: Map<string, AccountTotals>,
+    original: Map<string, AccountTotals>,
+  ): AppError | undefined {
+    const tentative = new Map<string, AccountTotals>();
+    for (const [index, posting] of draft.postings.entries()) {
+      const account = accounts.get(posting.accountId);
+      if (!account || account.tenantId !== draft.entry.tenantId) return LedgerErrors.accountNotFound(posting.accountId);
+      if (account.currency !== posting.currency) {
+        return LedgerErrors.currencyMismatch(account.id, account.currency, posting.currency, draft.fields[index] ?? 'lines');
+      }
+      const totals = { ...(tentative.get(account.id) ?? changed.get(account.id) ?? account) };
+      const amount = posting.amountMinor;
+      const debit = posting.direction === EntryDirection.DEBIT;
+      if (posting.phase === PostingPhase.POSTED) {
+        if (debit) totals.postedDebitsMinor += amount;
+        else totals.postedCreditsMinor += amount;
+      }
+      if (debit) totals.pendingDebitsMinor += amount;
+      else totals.pendingCreditsMinor += amount;
+      tentative.set(account.id, totals);
+    }
+    for (const [accountId, after] of tentative) {
+      const account = accounts.get(accountId);
+      assert(account, 'tentative totals exist only for locked accounts');
+      if (![after.postedDebitsMinor, after.postedCreditsMinor, after.pendingDebitsMinor, after.pendingCreditsMinor].every(isWithinInt64)) {
+        return LedgerErrors.balanceOverflow(accountId);
+      }
+      if (account.availableFloorMinor === null) continue;
+      const normal = normalBalanceOf(account.type);
+      const before = changed.get(accountId) ?? account;
+      const availableBefore = netOf(balancesOf(before, normal).available, normal);
+      const availableAfter = netOf(balancesOf(after, normal).available, normal);
+      if (availableAfter < account.availableFloorMinor && availableAfter < availableBefore) {
+        return LedgerErrors.insufficientFunds(accountId, availableBefore, account.availableFloorMinor, account.currency);
+      }
+    }
+    for (const [accountId, after] of tentative) {
+      if (!original.has(accountId)) original.set(accountId, { ...(accounts.get(accountId) as LockedAccount) });
+      changed.set(accountId, after);
+    }
+    return undefined;
+  }
+
+  private async insertEntries(entries: JournalEntryRecord[]): Promise<void> {
+    for (const part of chunk(entries, INSERT_CHUNK_ROWS)) {
+      await this.manager.query(
+        `INSERT INTO journal_entries
+           (id, tenant_id, status, description, effective_at, external_ref, metadata, reversal_of_id, created_at, resolved_at)
+         VALUES ${placeholders(part.length, 10)}`,
+        part.flatMap((e) => [
+          e.id,
+          e.tenantId,
+          e.status,
+          e.description,
+          toDbTimestamp(e.effectiveAt),
+          e.externalRef,
+          e.metadata === null ? null : JSON.stringify(e.metadata),
+          e.reversalOfId,
+          this.dbNow,
+          null,
+        ]),
+      );
+    }
+  }
+
+  private async markResolved(entries: JournalEntryRecord[]): Promise<void> {
+    for (const entry of entries) {
+      await this.manager.query(`UPDATE journal_entries SET status = ?, resolved_at = ? WHERE id = ? AND status = ?`, [
+        entry.status,
+        this.dbNow,
+        entry.id,
+        JournalEntryStatus.PENDING,
+      ]);
+    }
+  }
+
+  private async insertPostings(postings: PostingRecord[]): Promise<void> {
+    for (const part of chunk(postings, INSERT_CHUNK_ROWS)) {
+      await this.manager.query(
+        `INSERT INTO postings
+           (id, tenant_id, journal_entry_id, account_id, direction, amount_minor, currency, phase, effective_at, created_at)
+         VALUES ${placeholders(part.length, 10)}`,
+        part.flatMap((p) => [
+          p.id,
+          p.tenantId,
+          p.journalEntryId,
+          p.accountId,
+          p.direction,
+          this.minor(p.amountMinor),
+          p.currency,
+          p.phase,
+          toDbTimestamp(p.effectiveAt),
+          this.dbNow,
+        ]),
+      );
+    }
+  }
+
+  /** Adds each account's change as an increment: the row is locked, and an increment cannot lose an update. */
+  private async updateBalances(changed: Map<string, AccountTotals>, original: Map<string, AccountTotals>): Promise<void> {
+    for (const accountId of [...changed.keys()].sort()) {
+      const after = changed.get(accountId) as AccountTotals;
+      const before = original.get(accountId) as AccountTotals;
+      await this.manager.query(
+        `UPDATE accounts SET
+           posted_debits_minor = posted_debits_minor + ?, posted_credits_minor = posted_credits_minor + ?,
+           pending_debits_minor = pending_debits_minor + ?, pending_credits_minor = pending_credits_minor + ?
+         WHERE id = ?`,
+        [
+          this.minor(after.postedDebitsMinor - before.postedDebitsMinor),
+          this.minor(after.postedCreditsMinor - before.postedCreditsMinor),
+          this.minor(after.pendingDebitsMinor - before.pendingDebitsMinor),
+          this.minor(after.pendingCreditsMinor - before.pendingCreditsMinor),
+          accountId,
+        ],
+      );
+    }
+  }
+}
+
+interface Draft {
+  ok: true;
+  /** False when the command resolves an existing pending entry rather than inserting one. */
+  isNewEntry: boolean;
+  entry: JournalEntryRecord;
+  postings: PostingRecord[];
+  /** Input field of each posting, for error messages. */
+  fields: string[];
+}
+
+function refKey(tenantId: string, externalRef: string): string {
+  return `${tenantId}\u0000${externalRef}`;
+}
+
+/** Every account a batch may touch, known before any draft: lines given, and postings of referenced entries. */
+function accountIdsTouchedBy(commands: LedgerCommand[], referenced: Map<string, ReferencedEntry>): string[] {
+  const ids = new Set<string>();
+  for (const command of commands) {
+    if (command.type === 'create' || command.type === 'post-pending') {
+      for (const line of command.lines ?? []) ids.add(line.accountId);
+    }
+    if (command.type !== 'create') {
+      for (const posting of referenced.get(command.entryId)?.postings ?? []) ids.add(posting.accountId);
+    }
+  }
+  return [...ids];
+}
+
+function opposite(direction: EntryDirection): EntryDirection {
+  return direction === EntryDirection.DEBIT ? EntryDirection.CREDIT : EntryDirection.DEBIT;
+}
+
+export function entryFromRow(row: Record<string, unknown>): JournalEntryRecord {
+  return {
+    id: String(row.id),
+    tenantId: String(row.tenant_id),
+    status: row.status as JournalEntryStatus,
+    description: String(row.description),
+    effectiveAt: fromDbTimestamp(row.effective_at),
+    externalRef: row.external_ref === null ? null : String(row.external_ref),
+    metadata: typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as Record<string, unknown>) : null,
+    reversalOfId: row.reversal_of_id === null ? null : String(row.reversal_of_id),
+    createdAt: fromDbTimestamp(row.created_at),
+    resolvedAt: row.resolved_at === null ? null : fromDbTimestamp(row.resolved_at),
+  };
+}
+
+export function postingFromRow(row: Record<string, unknown>): PostingRecord {
+  return {
+    id: String(row.id),
+    tenantId: String(row.tenant_id),
+    journalEntryId: String(row.journal_entry_id),
+    accountId: String(row.account_id),
+    direction: row.direction as EntryDirection,
+    amountMinor: toBigInt(row.amount_minor),
+    currency: String(row.currency),
+    phase: row.phase as PostingPhase,
+    effectiveAt: fromDbTimestamp(row.effective_at),
+    createdAt: fromDbTimestamp(row.created_at),
+  };
+}
+
+interface QueuedCommand {
+  command: LedgerCommand;
+  resolve: (outcome: LedgerOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface LedgerWriterOptions {
+  /** Most commands in one group-commit transaction. */
+  maxBatchSize: number;
+  /** Group-commit transactions in flight at once; SQLite always uses one. */
+  maxConcurrentBatches: number;
+}
+
+/**
+ * Front door of the writer. `submit` queues one command and resolves with its own outcome; commands
+ * that arrive while a batch is committing are written together in the next one, so under load many
+ * entries share one commit and at low load nothing waits. `writeAll` writes a list all-or-nothing.
+ */
+export class LedgerWriter {
+  private readonly queue: QueuedCommand[] = [];
+  private batchesInFlight = 0;
+  private readonly kind: DatabaseKind;
+  private readonly maxConcurrentBatches: number;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly options: LedgerWriterOptions,
+  ) {
+    this.kind = databaseKindOfSource(dataSource);
+    this.maxConcurrentBatches = this.kind === 'sqlite' ? 1 : options.maxConcurrentBatches;
+  }
+
+  submit(command: LedgerCommand): Promise<LedgerOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, resolve, reject });
+      this.drain();
+    });
+  }
+
+  /** Writes every command or none: the first refusal rolls the whole list back and is thrown. */
+  async writeAll(commands: LedgerCommand[]): Promise<LedgerWrite[]> {
+    return this.transact(async (manager) => {
+      const outcomes = await new BatchWriter(manager, this.kind, this.clock.now()).write(commands);
+      const refusalIndex = outcomes.findIndex((outcome) => !outcome.ok);
+      if (refusalIndex >= 0) {
+        const refusal = outcomes[refusalIndex] as { ok: false; error: AppError };
+        throw new AppError(refusal.error.code, `entries[${refusalIndex}]: ${refusal.error.message}`, {
+          ...refusal.error.details,
+          index: refusalIndex,
+        });
+      }
+      return outcomes.map((outcome) => (outcome as { ok: true; write: LedgerWrite }).write);
+    });
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && this.batchesInFlight < this.maxConcurrentBatches) {
+      const batch = this.queue.splice(0, this.options.maxBatchSize);
+      this.batchesInFlight += 1;
+      void this.writeBatch(batch).finally(() => {
+        this.batchesInFlight -= 1;
+        this.drain();
+      });
+    }
+  }
+
+  private async writeBatch(batch: QueuedCommand[]): Promise<void> {
+    try {
+      const outcomes = await this.transact((manager) =>
+        new BatchWriter(manager, this.kind, this.clock.now()).write(batch.map((queued) => queued.command)),
+      );
+      batch.forEach((queued, i) => queued.resolve(outcomes[i]));
+    } catch (error) {
+      if (batch.length > 1 && !(error instanceof AppError)) {
+        // One command broke the shared transaction (a unique index raced by another process, say):
+        // write each alone so only the offender fails.
+        await Promise.all(batch.map((queued) => this.writeBatch([queued])));
+        return;
+      }
+      batch.forEach((queued) => queued.reject(error));
+    }
+  }
+
+  /**
+   * A unique index can refuse a write that the in-transaction checks passed, when another process
+   * committed the same external reference or reversal in between. Running again re-reads and turns
+   * that into the proper refusal.
+   */
+  private async transact<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await runInTransaction(this.dataSource, work);
+    } catch (error) {
+      if (isUniqueViolation(error)) return runInTransaction(this.dataSource, work);
+      throw error;
+    }
+  }
+}

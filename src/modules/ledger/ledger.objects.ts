@@ -1,0 +1,194 @@
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { ConnectionType, Money, Node } from '../../server/graphql/common.objects';
+import { CurrencyScalar } from '../../server/graphql/scalars';
+import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from './ledger.types';
+
+registerEnumType(AccountType, { name: 'AccountType', description: 'ASSET and EXPENSE are debit-normal; the rest credit-normal.' });
+registerEnumType(EntryDirection, { name: 'EntryDirection' });
+registerEnumType(JournalEntryStatus, {
+  name: 'JournalEntryStatus',
+  description: 'PENDING entries hold funds (pending balances only); POSTED entries book them; VOIDED pending entries released them.',
+});
+registerEnumType(PostingPhase, {
+  name: 'PostingPhase',
+  description: 'POSTED postings move posted and pending balances; PENDING postings move pending balances only.',
+});
+
+@ObjectType({ description: 'Debit and credit totals of an account and their net in its normal direction.' })
+export class Balance {
+  @Field(() => Money)
+  debits!: Money;
+
+  @Field(() => Money)
+  credits!: Money;
+
+  @Field(() => Money, { description: 'Debits minus credits for a debit-normal account, credits minus debits otherwise.' })
+  net!: Money;
+}
+
+@ObjectType({ description: "An account's balances, with Modern Treasury's meanings." })
+export class AccountBalances {
+  @Field(() => Balance, { description: 'Posted entries only.' })
+  posted!: Balance;
+
+  @Field(() => Balance, { description: 'Posted and pending entries.' })
+  pending!: Balance;
+
+  @Field(() => Balance, { description: 'Posted entries, less pending outflows: what may still be spent.' })
+  available!: Balance;
+}
+
+@ObjectType({ implements: Node, description: 'A ledger account in one currency.' })
+export class Account extends Node {
+  @Field({ description: 'Unique per tenant, e.g. "1000-cash".' })
+  code!: string;
+
+  @Field()
+  name!: string;
+
+  @Field(() => AccountType)
+  type!: AccountType;
+
+  @Field(() => CurrencyScalar)
+  currency!: string;
+
+  @Field()
+  createdAt!: Date;
+}
+
+@ObjectType({ implements: Node, description: 'A balanced set of postings: per currency, debits equal credits.' })
+export class JournalEntry extends Node {
+  @Field(() => JournalEntryStatus)
+  status!: JournalEntryStatus;
+
+  @Field()
+  description!: string;
+
+  @Field({ description: 'When the entry counts for balances and reports (as-of queries use it).' })
+  effectiveAt!: Date;
+
+  @Field(() => String, { nullable: true, description: 'The caller’s own reference, unique per tenant.' })
+  externalRef!: string | null;
+
+  @Field(() => GraphQLJSONObject, { nullable: true })
+  metadata!: Record<string, unknown> | null;
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true, description: 'When a pending entry was posted or voided.' })
+  resolvedAt!: Date | null;
+}
+
+@ObjectType({ description: 'One side of a journal entry on one account. Never changed once written.' })
+export class Posting {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => EntryDirection)
+  direction!: EntryDirection;
+
+  @Field(() => PostingPhase)
+  phase!: PostingPhase;
+
+  @Field()
+  effectiveAt!: Date;
+}
+
+@ObjectType()
+export class TrialBalanceLine {
+  @Field(() => Account)
+  account!: Account;
+
+  @Field(() => Money, { description: 'The net posted balance when it is a debit, else zero.' })
+  debit!: Money;
+
+  @Field(() => Money, { description: 'The net posted balance when it is a credit, else zero.' })
+  credit!: Money;
+}
+
+@ObjectType({ description: 'Column totals of one currency. In a sound ledger they are always equal.' })
+export class TrialBalanceTotal {
+  @Field(() => CurrencyScalar)
+  currency!: string;
+
+  @Field(() => Money)
+  debits!: Money;
+
+  @Field(() => Money)
+  credits!: Money;
+
+  @Field()
+  balanced!: boolean;
+}
+
+@ObjectType()
+export class TrialBalance {
+  @Field()
+  asOf!: Date;
+
+  @Field(() => [TrialBalanceLine])
+  lines!: TrialBalanceLine[];
+
+  @Field(() => [TrialBalanceTotal])
+  totals!: TrialBalanceTotal[];
+
+  @Field({ description: 'True when every currency balances.' })
+  balanced!: boolean;
+}
+
+@ObjectType()
+export class StatementLine {
+  @Field(() => Posting)
+  posting!: Posting;
+
+  @Field({ description: 'The journal entry’s description.' })
+  description!: string;
+
+  @Field(() => Money, { description: 'Net posted balance of the account after this posting.' })
+  runningBalance!: Money;
+}
+
+export const AccountConnection = ConnectionType(Account, 'Account');
+export const JournalEntryConnection = ConnectionType(JournalEntry, 'JournalEntry');
+export const StatementLineConnection = ConnectionType(StatementLine, 'StatementLine');
+
+@ObjectType({ description: 'Posted postings of an account between two instants, with running balances.' })
+export class AccountStatement {
+  @Field(() => Account)
+  account!: Account;
+
+  @Field()
+  from!: Date;
+
+  @Field()
+  to!: Date;
+
+  @Field(() => Money)
+  openingBalance!: Money;
+
+  @Field(() => Money)
+  closingBalance!: Money;
+
+  @Field(() => StatementLineConnection)
+  lines!: InstanceType<typeof StatementLineConnection>;
+}
+
+@ObjectType()
+export class CreateAccountPayload {
+  @Field(() => Account)
+  account!: Account;
+}
+
+@ObjectType()
+export class JournalEntryPayload {
+  @Field(() => JournalEntry)
+  journalEntry!: JournalEntry;
+}
+
+@ObjectType()
+export class PostJournalEntriesPayload {
+  @Field(() => [JournalEntry])
+  journalEntries!: JournalEntry[];
+}

@@ -1,0 +1,271 @@
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { validationError } from '../../common/errors';
+import type { RequestContext } from '../../server/context';
+import { Money, toConnection, toMoney } from '../../server/graphql/common.objects';
+import { CurrencyScalar } from '../../server/graphql/scalars';
+import type { AccountEntity } from './account.entity';
+import {
+  AccountFilterInput,
+  CreateAccountInput,
+  PostJournalEntriesInput,
+  PostJournalEntryInput,
+  PostPendingJournalEntryInput,
+  ReverseJournalEntryInput,
+  VoidPendingJournalEntryInput,
+} from './ledger.inputs';
+import {
+  Account,
+  AccountBalances,
+  AccountConnection,
+  AccountStatement,
+  Balance,
+  CreateAccountPayload,
+  JournalEntry,
+  JournalEntryConnection,
+  JournalEntryPayload,
+  PostJournalEntriesPayload,
+  Posting,
+  TrialBalance,
+} from './ledger.objects';
+import { LedgerErrors } from './ledger.errors';
+import { AccountTotals, balancesOf, EntryDirection, JournalEntryStatus, netOf, normalBalanceOf } from './ledger.types';
+import { statementLineKey } from './ledger.service';
+import type { JournalEntryRecord, LedgerWrite, PostingRecord } from './ledger-writer';
+
+@ArgsType()
+class PageArgs {
+  @Field(() => Int, { nullable: true, description: 'Page size: 1 to 500, default 100.' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
+}
+
+/** Most recent entries per account a dashboard may ask for in one field. */
+const MAX_RECENT_ENTRIES = 50;
+
+function toBalances(totals: AccountTotals, account: AccountEntity): AccountBalances {
+  const normal = normalBalanceOf(account.type);
+  const money = (minor: bigint) => toMoney(minor, account.currency);
+  const balance = (amounts: { debitsMinor: bigint; creditsMinor: bigint }): Balance => ({
+    debits: money(amounts.debitsMinor),
+    credits: money(amounts.creditsMinor),
+    net: money(netOf(amounts, normal)),
+  });
+  const { posted, pending, available } = balancesOf(totals, normal);
+  return { posted: balance(posted), pending: balance(pending), available: balance(available) };
+}
+
+function primeAndReturn(ctx: RequestContext, write: LedgerWrite, postingsComplete: boolean): JournalEntryRecord {
+  ctx.loaders.ledger.primeWrite(write.entry, postingsComplete ? write.postings : null);
+  return write.entry;
+}
+
+@Resolver(() => Account)
+export class AccountResolver {
+  @Query(() => Account, { description: 'One account of the caller’s tenant; NOT_FOUND otherwise.' })
+  async account(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<AccountEntity> {
+    const account = await ctx.loaders.ledger.accountById.load(id);
+    if (!account) throw LedgerErrors.accountNotFound(id);
+    return account;
+  }
+
+  @Query(() => AccountConnection, { description: 'Accounts in creation order.' })
+  async accounts(
+    @Args() page: PageArgs,
+    @Arg('filter', () => AccountFilterInput, { nullable: true }) filter: AccountFilterInput | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const result = await ctx.services.ledger.listAccounts(ctx.principal.tenantId, filter ?? {}, page);
+    for (const account of result.items) ctx.loaders.ledger.accountById.prime(account.id, account);
+    return toConnection(result, (a) => a.id, (a) => a);
+  }
+
+  @Mutation(() => CreateAccountPayload)
+  async createAccount(@Arg('input') input: CreateAccountInput, @Ctx() ctx: RequestContext) {
+    const account = await ctx.services.ledger.createAccount(ctx.principal.tenantId, input);
+    return { account };
+  }
+
+  @FieldResolver(() => EntryDirection)
+  normalBalance(@Root() account: AccountEntity): EntryDirection {
+    return normalBalanceOf(account.type);
+  }
+
+  @FieldResolver(() => Money, {
+    nullable: true,
+    description: 'Lowest net available balance entries may leave: "0" for no overdraft, minus the credit limit; null for no limit.',
+  })
+  availableBalanceFloor(@Root() account: AccountEntity): Money | null {
+    return account.availableFloorMinor === null ? null : toMoney(account.availableFloorMinor, account.currency);
+  }
+
+  @FieldResolver(() => AccountBalances, { description: 'Current balances, kept on the account in step with its postings.' })
+  async balances(@Root() account: AccountEntity, @Ctx() ctx: RequestContext): Promise<AccountBalances> {
+    // Lists and writes may hand us a stale row; the loader reads balances once per request.
+    const fresh = (await ctx.loaders.ledger.accountById.load(account.id)) ?? account;
+    return toBalances(fresh, account);
+  }
+
+  @FieldResolver(() => AccountBalances, { description: 'Balances as of an instant, summed exactly from postings effective up to it.' })
+  async balance(@Root() account: AccountEntity, @Arg('asOf') asOf: Date, @Ctx() ctx: RequestContext): Promise<AccountBalances> {
+    return toBalances(await ctx.loaders.ledger.totalsAsOf(asOf).load(account.id), account);
+  }
+
+  @FieldResolver(() => [JournalEntry], { description: 'The most recent entries with a posting on this account, newest first.' })
+  async recentEntries(
+    @Root() account: AccountEntity,
+    @Arg('first', () => Int, { defaultValue: 5 }) first: number,
+    @Ctx() ctx: RequestContext,
+  ): Promise<JournalEntryRecord[]> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_RECENT_ENTRIES) {
+      throw validationError(`first must be between 1 and ${MAX_RECENT_ENTRIES}`, { field: 'first' });
+    }
+    return ctx.loaders.ledger.recentEntriesByAccountId(first).load(account.id);
+  }
+}
+
+@Resolver(() => JournalEntry)
+export class JournalEntryResolver {
+  @Query(() => JournalEntry)
+  async journalEntry(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<JournalEntryRecord> {
+    const entry = await ctx.loaders.ledger.journalEntryById.load(id);
+    if (!entry) throw LedgerErrors.journalEntryNotFound(id);
+    return entry;
+  }
+
+  @Query(() => JournalEntryConnection, { description: 'Entries newest first.' })
+  async journalEntries(
+    @Args() page: PageArgs,
+    @Arg('accountId', () => ID, { nullable: true }) accountId: string | null,
+    @Arg('status', () => JournalEntryStatus, { nullable: true }) status: JournalEntryStatus | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const result = await ctx.services.ledger.listEntries(ctx.principal.tenantId, { accountId, status }, page);
+    return toConnection(result, (e) => e.id, (e) => e);
+  }
+
+  @FieldResolver(() => [Posting], {
+    description: 'Every posting of the entry in write order, releases of a pending hold included (negative PENDING amounts).',
+  })
+  postings(@Root() entry: JournalEntryRecord, @Ctx() ctx: RequestContext): Promise<PostingRecord[]> {
+    return ctx.loaders.ledger.postingsByJournalEntryId.load(entry.id);
+  }
+
+  @FieldResolver(() => JournalEntry, { nullable: true, description: 'The entry this one reverses.' })
+  async reversalOf(@Root() entry: JournalEntryRecord, @Ctx() ctx: RequestContext): Promise<JournalEntryRecord | null> {
+    return entry.reversalOfId ? ctx.loaders.ledger.journalEntryById.load(entry.reversalOfId) : null;
+  }
+
+  @Mutation(() => JournalEntryPayload, { description: 'Posts one balanced entry (or holds it, with status PENDING).' })
+  async postJournalEntry(@Arg('input') input: PostJournalEntryInput, @Ctx() ctx: RequestContext) {
+    const write = await ctx.services.ledger.postEntry(ctx.principal.tenantId, input);
+    return { journalEntry: primeAndReturn(ctx, write, true) };
+  }
+
+  @Mutation(() => PostJournalEntriesPayload, { description: 'Posts up to 1,000 entries in one transaction, all or nothing.' })
+  async postJournalEntries(@Arg('input') input: PostJournalEntriesInput, @Ctx() ctx: RequestContext) {
+    const writes = await ctx.services.ledger.postEntries(ctx.principal.tenantId, input.entries);
+    return { journalEntries: writes.map((write) => primeAndReturn(ctx, write, true)) };
+  }
+
+  @Mutation(() => JournalEntryPayload, { description: 'Books the exact opposite of a POSTED entry, linked to it. Once per entry.' })
+  async reverseJournalEntry(@Arg('input') input: ReverseJournalEntryInput, @Ctx() ctx: RequestContext) {
+    const write = await ctx.services.ledger.reverseEntry(ctx.principal.tenantId, input.id, input);
+    return { journalEntry: primeAndReturn(ctx, write, true) };
+  }
+
+  @Mutation(() => JournalEntryPayload, { description: 'Posts a PENDING entry in full or in part; what is not posted is released.' })
+  async postPendingJournalEntry(@Arg('input') input: PostPendingJournalEntryInput, @Ctx() ctx: RequestContext) {
+    const write = await ctx.services.ledger.postPendingEntry(ctx.principal.tenantId, input.id, input.lines, input.effectiveAt);
+    return { journalEntry: primeAndReturn(ctx, write, false) };
+  }
+
+  @Mutation(() => JournalEntryPayload, { description: 'Releases a PENDING entry without posting it.' })
+  async voidPendingJournalEntry(@Arg('input') input: VoidPendingJournalEntryInput, @Ctx() ctx: RequestContext) {
+    const write = await ctx.services.ledger.voidPendingEntry(ctx.principal.tenantId, input.id);
+    return { journalEntry: primeAndReturn(ctx, write, false) };
+  }
+}
+
+@Resolver(() => Posting)
+export class PostingResolver {
+  @FieldResolver(() => Money, { description: 'Positive, except a release of a pending hold.' })
+  amount(@Root() posting: PostingRecord): Money {
+    return toMoney(posting.amountMinor, posting.currency);
+  }
+
+  @FieldResolver(() => Account)
+  async account(@Root() posting: PostingRecord, @Ctx() ctx: RequestContext): Promise<AccountEntity> {
+    const account = await ctx.loaders.ledger.accountById.load(posting.accountId);
+    if (!account) throw LedgerErrors.accountNotFound(posting.accountId);
+    return account;
+  }
+
+  @FieldResolver(() => JournalEntry)
+  async journalEntry(@Root() posting: PostingRecord, @Ctx() ctx: RequestContext): Promise<JournalEntryRecord> {
+    const entry = await ctx.loaders.ledger.journalEntryById.load(posting.journalEntryId);
+    if (!entry) throw LedgerErrors.journalEntryNotFound(posting.journalEntryId);
+    return entry;
+  }
+}
+
+@Resolver()
+export class LedgerReportResolver {
+  @Query(() => TrialBalance, { description: 'Every account’s net posted balance in a debit or credit column, with totals per currency.' })
+  async trialBalance(
+    @Arg('asOf', () => Date, { nullable: true }) asOf: Date | null,
+    @Arg('currency', () => CurrencyScalar, { nullable: true }) currency: string | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<TrialBalance> {
+    const report = await ctx.services.ledger.trialBalance(ctx.principal.tenantId, { asOf, currency });
+    const totals = new Map<string, { debits: bigint; credits: bigint }>();
+    const lines = report.lines.map((line) => {
+      const currencyCode = line.account.currency;
+      const total = totals.get(currencyCode) ?? { debits: 0n, credits: 0n };
+      total.debits += line.debitsMinor;
+      total.credits += line.creditsMinor;
+      totals.set(currencyCode, total);
+      return {
+        account: line.account,
+        debit: toMoney(line.debitsMinor, currencyCode),
+        credit: toMoney(line.creditsMinor, currencyCode),
+      };
+    });
+    const totalRows = [...totals.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([code, t]) => ({
+        currency: code,
+        debits: toMoney(t.debits, code),
+        credits: toMoney(t.credits, code),
+        balanced: t.debits === t.credits,
+      }));
+    return { asOf: report.asOf, lines, totals: totalRows, balanced: totalRows.every((t) => t.balanced) };
+  }
+
+  @Query(() => AccountStatement, { description: 'Posted postings of an account with effective dates in [from, to), with running balances.' })
+  async accountStatement(
+    @Arg('accountId', () => ID) accountId: string,
+    @Arg('from') from: Date,
+    @Arg('to') to: Date,
+    @Args() page: PageArgs,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const statement = await ctx.services.ledger.accountStatement(ctx.principal.tenantId, accountId, from, to, page);
+    const currency = statement.account.currency;
+    return {
+      account: statement.account,
+      from: statement.from,
+      to: statement.to,
+      openingBalance: toMoney(statement.openingBalanceMinor, currency),
+      closingBalance: toMoney(statement.closingBalanceMinor, currency),
+      lines: toConnection(
+        statement.page,
+        statementLineKey,
+        (line) => ({ posting: line.posting, description: line.description, runningBalance: toMoney(line.runningBalanceMinor, currency) }),
+      ),
+    };
+  }
+}
+
+export const LEDGER_RESOLVERS = [AccountResolver, JournalEntryResolver, PostingResolver, LedgerReportResolver] as const;

@@ -1,0 +1,522 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import { validationError } from '../../common/errors';
+import { newId, requireIdOfKind } from '../../common/ids';
+import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
+import { Page, PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
+import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { AccountEntity } from './account.entity';
+import { LedgerErrors } from './ledger.errors';
+import {
+  AccountTotals,
+  AccountType,
+  EntryDirection,
+  JournalEntryStatus,
+  normalBalanceOf,
+  PostingPhase,
+} from './ledger.types';
+import {
+  entryFromRow,
+  JournalEntryRecord,
+  LedgerCommand,
+  LedgerWrite,
+  LedgerWriter,
+  LineDraft,
+  PostingRecord,
+  postingFromRow,
+} from './ledger-writer';
+
+/** Limits on what one request may ask of the ledger (TigerBeetle style: everything has a bound). */
+export const LEDGER_LIMITS = {
+  linesPerEntry: 100,
+  entriesPerBatch: 1000,
+  descriptionLength: 500,
+  externalRefLength: 255,
+  accountCodeLength: 64,
+  accountNameLength: 200,
+  metadataBytes: 4096,
+} as const;
+
+export interface CreateAccountInput {
+  code: string;
+  name: string;
+  type: AccountType;
+  currency: string;
+  /** Refuse any entry that would take the available balance below zero. */
+  noOverdraft?: boolean | null;
+  /** Allow the available balance to go down to minus this amount (decimal, major units). */
+  creditLimit?: string | null;
+}
+
+export interface LineInput {
+  accountId: string;
+  direction: EntryDirection;
+  amount: string;
+  currency: string;
+}
+
+export interface EntryInput {
+  lines: LineInput[];
+  description?: string | null;
+  effectiveAt?: Date | null;
+  externalRef?: string | null;
+  metadata?: Record<string, unknown> | null;
+  /** PENDING holds funds (pending balances only); POSTED (the default) books them. */
+  status?: JournalEntryStatus | null;
+}
+
+export interface ReverseEntryInput {
+  description?: string | null;
+  effectiveAt?: Date | null;
+  externalRef?: string | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface AccountFilter {
+  type?: AccountType | null;
+  currency?: string | null;
+  codePrefix?: string | null;
+}
+
+export interface EntryFilter {
+  accountId?: string | null;
+  status?: JournalEntryStatus | null;
+}
+
+export interface TrialBalanceLine {
+  account: AccountEntity;
+  debitsMinor: bigint;
+  creditsMinor: bigint;
+}
+
+export interface TrialBalanceReport {
+  asOf: Date;
+  lines: TrialBalanceLine[];
+}
+
+export interface StatementLine {
+  posting: PostingRecord;
+  description: string;
+  runningBalanceMinor: bigint;
+}
+
+export interface AccountStatement {
+  account: AccountEntity;
+  from: Date;
+  to: Date;
+  openingBalanceMinor: bigint;
+  closingBalanceMinor: bigint;
+  page: Page<StatementLine>;
+}
+
+/** Cursor key of a statement line: its place in (effective_at, id) order. */
+export function statementLineKey(line: StatementLine): string {
+  return `${toDbTimestamp(line.posting.effectiveAt)}|${line.posting.id}`;
+}
+
+const PRINTABLE = /^[\x20-\x7E]+$/;
+
+function requireText(value: string, field: string, max: number, { allowEmpty = false, printable = false } = {}): string {
+  if (!allowEmpty && value.trim().length === 0) throw validationError(`${field} must not be empty`, { field });
+  if (value.length > max) throw validationError(`${field} is longer than ${max} characters`, { field, max });
+  if (printable && !PRINTABLE.test(value)) {
+    throw validationError(`${field} may hold only printable ASCII characters`, { field });
+  }
+  return value;
+}
+
+function requireMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  if (metadata === null || metadata === undefined) return null;
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw validationError('metadata must be a JSON object', { field: 'metadata' });
+  const size = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
+  if (size > LEDGER_LIMITS.metadataBytes) {
+    throw validationError(`metadata is ${size} bytes; at most ${LEDGER_LIMITS.metadataBytes} are kept`, { field: 'metadata' });
+  }
+  return metadata;
+}
+
+/**
+ * The ledger's use cases. Every method takes the caller's tenant first and reads or writes only that
+ * tenant's rows; an id of another tenant behaves exactly like an id that does not exist.
+ */
+export class LedgerService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly writer: LedgerWriter,
+    private readonly clock: Clock,
+  ) {}
+
+  private get accounts() {
+    return this.dataSource.getRepository(AccountEntity);
+  }
+
+  async createAccount(tenantId: string, input: CreateAccountInput): Promise<AccountEntity> {
+    const code = requireText(input.code, 'code', LEDGER_LIMITS.accountCodeLength, { printable: true });
+    const name = requireText(input.name, 'name', LEDGER_LIMITS.accountNameLength);
+    if (!Object.values(AccountType).includes(input.type)) throw validationError('type is not an account type', { field: 'type' });
+    const currency = requireCurrency(input.currency);
+    let availableFloorMinor: bigint | null = null;
+    if (input.noOverdraft && input.creditLimit !== null && input.creditLimit !== undefined) {
+      throw validationError('Give either noOverdraft or creditLimit, not both', { field: 'creditLimit' });
+    }
+    if (input.noOverdraft) availableFloorMinor = 0n;
+    if (input.creditLimit !== null && input.creditLimit !== undefined) {
+      const limit = parseDecimalToMinor(input.creditLimit, currency, 'creditLimit');
+      if (limit < 0n) throw validationError('creditLimit must not be negative', { field: 'creditLimit' });
+      availableFloorMinor = -limit;
+    }
+    const account = this.accounts.create({
+      id: newId('account'),
+      tenantId,
+      code,
+      name,
+      type: input.type,
+      currency,
+      availableFloorMinor,
+      postedDebitsMinor: 0n,
+      postedCreditsMinor: 0n,
+      pendingDebitsMinor: 0n,
+      pendingCreditsMinor: 0n,
+      createdAt: this.clock.now(),
+    });
+    try {
+      await runInTransaction(this.dataSource, (manager) => manager.insert(AccountEntity, account));
+    } catch (error) {
+      if (isUniqueViolation(error)) throw LedgerErrors.accountCodeTaken(code);
+      throw error;
+    }
+    return account;
+  }
+
+  async accountsByIds(tenantId: string, ids: readonly string[]): Promise<AccountEntity[]> {
+    if (ids.length === 0) return [];
+    return this.accounts
+      .createQueryBuilder('a')
+      .where('a.tenant_id = :tenantId AND a.id IN (:...ids)', { tenantId, ids: [...ids] })
+      .getMany();
+  }
+
+  async getAccount(tenantId: string, id: string): Promise<AccountEntity> {
+    const [account] = await this.accountsByIds(tenantId, [id]);
+    if (!account) throw LedgerErrors.accountNotFound(id);
+    return account;
+  }
+
+  async listAccounts(tenantId: string, filter: AccountFilter, pageRequest: PageRequest): Promise<Page<AccountEntity>> {
+    const { limit, afterKey } = readPageRequest(pageRequest);
+    const query = this.accounts.createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
+    if (filter.type) query.andWhere('a.type = :type', { type: filter.type });
+    if (filter.currency) query.andWhere('a.currency = :currency', { currency: requireCurrency(filter.currency) });
+    if (filter.codePrefix) {
+      const prefix = requireText(filter.codePrefix, 'codePrefix', LEDGER_LIMITS.accountCodeLength, { printable: true });
+      // LIKE wildcards in a code are matched literally.
+      query.andWhere("a.code LIKE :prefix ESCAPE '!'", { prefix: `${prefix.replace(/[!%_]/g, '!$&')}%` });
+    }
+    if (afterKey) query.andWhere('a.id > :afterKey', { afterKey });
+    const rows = await query.orderBy('a.id', 'ASC').take(limit + 1).getMany();
+    return toPage(rows, limit, (account) => account.id);
+  }
+
+  /** Validates one entry's input and turns it into a writer command. Refuses before any database work. */
+  private toCreateCommand(tenantId: string, input: EntryInput, prefix = ''): LedgerCommand {
+    const lines = this.toLineDrafts(input.lines, `${prefix}lines`, 2);
+    if (input.status === JournalEntryStatus.VOIDED) {
+      throw validationError(`${prefix}status: a new entry is PENDING or POSTED`, { field: `${prefix}status` });
+    }
+    return {
+      type: 'create',
+      tenantId,
+      status: input.status === JournalEntryStatus.PENDING ? JournalEntryStatus.PENDING : JournalEntryStatus.POSTED,
+      description: requireText(input.description ?? '', `${prefix}description`, LEDGER_LIMITS.descriptionLength, { allowEmpty: true }),
+      effectiveAt: requireStorableDate(input.effectiveAt ?? this.clock.now(), `${prefix}effectiveAt`),
+      externalRef:
+        input.externalRef === null || input.externalRef === undefined
+          ? null
+          : requireText(input.externalRef, `${prefix}externalRef`, LEDGER_LIMITS.externalRefLength, { printable: true }),
+      metadata: requireMetadata(input.metadata),
+      lines,
+    };
+  }
+
+  /** Lines must be positive, in known currencies, and balance: per currency, debits equal credits. */
+  private toLineDrafts(lines: LineInput[], field: string, minimum: number): LineDraft[] {
+    if (lines.length < minimum) {
+      throw validationError(`${field}: a journal entry needs at least ${minimum} lines, got ${lines.length}`, { field });
+    }
+    if (lines.length > LEDGER_LIMITS.linesPerEntry) {
+      throw validationError(`${field}: at most ${LEDGER_LIMITS.linesPerEntry} lines per entry`, { field });
+    }
+    const totals = new Map<string, { debits: bigint; credits: bigint }>();
+    const drafts = lines.map((line, index) => {
+      const lineField = `${field}[${index}]`;
+      requireIdOfKind(line.accountId, 'account', `${lineField}.accountId`);
+      const currency = requireCurrency(line.currency, `${lineField}.currency`);
+      if (!Object.values(EntryDirection).includes(line.direction)) {
+        throw validationError(`${lineField}.direction must be DEBIT or CREDIT`, { field: `${lineField}.direction` });
+      }
+      const amountMinor = parsePositiveAmount(line.amount, currency, `${lineField}.amount`);
+      const total = totals.get(currency) ?? { debits: 0n, credits: 0n };
+      if (line.direction === EntryDirection.DEBIT) total.debits += amountMinor;
+      else total.credits += amountMinor;
+      totals.set(currency, total);
+      return { accountId: line.accountId, direction: line.direction, amountMinor, currency, field: lineField };
+    });
+    for (const [currency, total] of totals) {
+      if (!isWithinInt64(total.debits) || !isWithinInt64(total.credits)) {
+        throw validationError(`${field}: the ${currency} total is past the 64-bit range`, { field, currency });
+      }
+      if (total.debits !== total.credits) {
+        throw validationError(
+          `${field}: unbalanced entry: ${currency} debits ${total.debits} and credits ${total.credits} (minor units) must be equal`,
+          { field, currency, debitsMinorUnits: total.debits.toString(), creditsMinorUnits: total.credits.toString() },
+        );
+      }
+    }
+    return drafts;
+  }
+
+  private async submitOne(command: LedgerCommand): Promise<LedgerWrite> {
+    const outcome = await this.writer.submit(command);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.write;
+  }
+
+  postEntry(tenantId: string, input: EntryInput): Promise<LedgerWrite> {
+    return this.submitOne(this.toCreateCommand(tenantId, input));
+  }
+
+  /** Posts up to 1,000 entries in one transaction: all of them, or none. */
+  postEntries(tenantId: string, inputs: EntryInput[]): Promise<LedgerWrite[]> {
+    if (inputs.length < 1 || inputs.length > LEDGER_LIMITS.entriesPerBatch) {
+      throw validationError(`entries: between 1 and ${LEDGER_LIMITS.entriesPerBatch} entries per call, got ${inputs.length}`, {
+        field: 'entries',
+        max: LEDGER_LIMITS.entriesPerBatch,
+      });
+    }
+    const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`));
+    return this.writer.writeAll(commands);
+  }
+
+  /** Posts a pending entry in full, or in part with `lines` (which must balance); the rest is released. */
+  postPendingEntry(tenantId: string, id: string, lines: LineInput[] | null | undefined, effectiveAt?: Date | null): Promise<LedgerWrite> {
+    requireIdOfKind(id, 'journalEntry', 'id');
+    return this.submitOne({
+      type: 'post-pending',
+      tenantId,
+      entryId: id,
+      lines: lines ? this.toLineDrafts(lines, 'lines', 2) : null,
+      effectiveAt: effectiveAt ? requireStorableDate(effectiveAt, 'effectiveAt') : null,
+    });
+  }
+
+  voidPendingEntry(tenantId: string, id: string): Promise<LedgerWrite> {
+    requireIdOfKind(id, 'journalEntry', 'id');
+    return this.submitOne({ type: 'void-pending', tenantId, entryId: id, effectiveAt: null });
+  }
+
+  reverseEntry(tenantId: string, id: string, input: ReverseEntryInput): Promise<LedgerWrite> {
+    requireIdOfKind(id, 'journalEntry', 'id');
+    return this.submitOne({
+      type: 'reverse',
+      tenantId,
+      entryId: id,
+      description:
+        input.description === null || input.description === undefined
+          ? null
+          : requireText(input.description, 'description', LEDGER_LIMITS.descriptionLength, { allowEmpty: true }),
+      effectiveAt: input.effectiveAt ? requireStorableDate(input.effectiveAt, 'effectiveAt') : null,
+      externalRef:
+        input.externalRef === null || input.externalRef === undefined
+          ? null
+          : requireText(input.externalRef, 'externalRef', LEDGER_LIMITS.externalRefLength, { printable: true }),
+      metadata: requireMetadata(input.metadata),
+    });
+  }
+
+  async entriesByIds(tenantId: string, ids: readonly string[]): Promise<JournalEntryRecord[]> {
+    if (ids.length === 0) return [];
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT * FROM journal_entries WHERE tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`,
+      [tenantId, ...ids],
+    );
+    return rows.map(entryFromRow);
+  }
+
+  async getEntry(tenantId: string, id: string): Promise<JournalEntryRecord> {
+    const [entry] = await this.entriesByIds(tenantId, [id]);
+    if (!entry) throw LedgerErrors.journalEntryNotFound(id);
+    return entry;
+  }
+
+  /** Entries newest first. With an account, the entries that have a posting on it. */
+  async listEntries(tenantId: string, filter: EntryFilter, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
+    const { limit, afterKey } = readPageRequest(pageRequest);
+    const conditions = ['e.tenant_id = ?'];
+    const params: unknown[] = [tenantId];
+    if (filter.status) {
+      conditions.push('e.status = ?');
+      params.push(filter.status);
+    }
+    if (filter.accountId) {
+      conditions.push('e.id IN (SELECT p.journal_entry_id FROM postings p WHERE p.account_id = ? AND p.tenant_id = ?)');
+      params.push(filter.accountId, tenantId);
+    }
+    if (afterKey) {
+      conditions.push('e.id < ?');
+      params.push(afterKey);
+    }
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT e.* FROM journal_entries e WHERE ${conditions.join(' AND ')} ORDER BY e.id DESC LIMIT ${limit + 1}`,
+      params,
+    );
+    return toPage(rows.map(entryFromRow), limit, (entry) => entry.id);
+  }
+
+  async postingsByEntryIds(tenantId: string, entryIds: readonly string[]): Promise<PostingRecord[]> {
+    if (entryIds.length === 0) return [];
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT * FROM postings WHERE tenant_id = ? AND journal_entry_id IN (${entryIds.map(() => '?').join(',')}) ORDER BY id`,
+      [tenantId, ...entryIds],
+    );
+    return rows.map(postingFromRow);
+  }
+
+  /**
+   * The `count` most recent entries with a posting on each account, for many accounts in one
+   * statement (a window function, on MySQL 8/MariaDB 10.2+ and SQLite 3.25+ alike).
+   */
+  async recentEntriesByAccountIds(
+    tenantId: string,
+    accountIds: readonly string[],
+    count: number,
+  ): Promise<Map<string, JournalEntryRecord[]>> {
+    const result = new Map<string, JournalEntryRecord[]>(accountIds.map((id) => [id, []]));
+    if (accountIds.length === 0) return result;
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT ranked.account_id AS for_account_id, e.*
+         FROM (SELECT DISTINCT p.account_id, p.journal_entry_id,
+                      DENSE_RANK() OVER (PARTITION BY p.account_id ORDER BY p.journal_entry_id DESC) AS position
+                 FROM postings p
+                WHERE p.tenant_id = ? AND p.account_id IN (${accountIds.map(() => '?').join(',')})) ranked
+         JOIN journal_entries e ON e.id = ranked.journal_entry_id
+        WHERE ranked.position <= ?
+        ORDER BY ranked.account_id, e.id DESC`,
+      [tenantId, ...accountIds, count],
+    );
+    for (const row of rows) result.get(String(row.for_account_id))?.push(entryFromRow(row));
+    return result;
+  }
+
+  /** Each account's totals from its postings with effective dates up to and including `asOf`. */
+  async totalsAsOf(tenantId: string, accountIds: readonly string[], asOf: Date): Promise<Map<string, AccountTotals>> {
+    const totals = new Map<string, AccountTotals>(
+      accountIds.map((id) => [id, { postedDebitsMinor: 0n, postedCreditsMinor: 0n, pendingDebitsMinor: 0n, pendingCreditsMinor: 0n }]),
+    );
+    if (accountIds.length === 0) return totals;
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT account_id, direction, phase, SUM(amount_minor) AS total
+         FROM postings
+        WHERE tenant_id = ? AND account_id IN (${accountIds.map(() => '?').join(',')}) AND effective_at <= ?
+        GROUP BY account_id, direction, phase`,
+      [tenantId, ...accountIds, toDbTimestamp(requireStorableDate(asOf, 'asOf'))],
+    );
+    for (const row of rows) {
+      const t = totals.get(String(row.account_id));
+      if (!t) continue;
+      const amount = toBigInt(row.total);
+      const debit = row.direction === EntryDirection.DEBIT;
+      if (row.phase === PostingPhase.POSTED) {
+        if (debit) t.postedDebitsMinor += amount;
+        else t.postedCreditsMinor += amount;
+      }
+      if (debit) t.pendingDebitsMinor += amount;
+      else t.pendingCreditsMinor += amount;
+    }
+    return totals;
+  }
+
+  /**
+   * The trial balance: every account's posted balance, net, in its debit or credit column. Without
+   * `asOf` it reads the balances kept on the accounts; with it, it sums postings up to that instant.
+   * Either way, per currency, the two columns are equal.
+   */
+  async trialBalance(tenantId: string, options: { asOf?: Date | null; currency?: string | null }): Promise<TrialBalanceReport> {
+    const query = this.accounts.createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
+    if (options.currency) query.andWhere('a.currency = :currency', { currency: requireCurrency(options.currency) });
+    const accounts = await query.orderBy('a.code', 'ASC').getMany();
+    const asOf = options.asOf ? requireStorableDate(options.asOf, 'asOf') : this.clock.now();
+    const totals = options.asOf
+      ? await this.totalsAsOf(
+          tenantId,
+          accounts.map((a) => a.id),
+          asOf,
+        )
+      : new Map(accounts.map((a) => [a.id, a as AccountTotals]));
+    const lines = accounts.map((account) => {
+      const t = totals.get(account.id) as AccountTotals;
+      const net = t.postedDebitsMinor - t.postedCreditsMinor;
+      return { account, debitsMinor: net > 0n ? net : 0n, creditsMinor: net < 0n ? -net : 0n };
+    });
+    return { asOf, lines };
+  }
+
+  /**
+   * Posted postings of one account with effective dates in [from, to), oldest first, each with the
+   * account's net posted balance (in its normal direction) after it.
+   */
+  async accountStatement(
+    tenantId: string,
+    accountId: string,
+    from: Date,
+    to: Date,
+    pageRequest: PageRequest,
+  ): Promise<AccountStatement> {
+    requireStorableDate(from, 'from');
+    requireStorableDate(to, 'to');
+    if (to.getTime() <= from.getTime()) throw validationError('to must be later than from', { field: 'to' });
+    const { limit, afterKey } = readPageRequest(pageRequest);
+    const account = await this.getAccount(tenantId, accountId);
+    const normal = normalBalanceOf(account.type);
+    const sign = (direction: string, amount: bigint) => (direction === normal ? amount : -amount);
+    const [fromDb, toDb] = [toDbTimestamp(from), toDbTimestamp(to)];
+
+    /** Net posted balance of the postings ordered before the given key ((effective_at, id) order). */
+    const netThrough = async (condition: string, params: unknown[]) => {
+      const rows: Record<string, unknown>[] = await this.dataSource.query(
+        `SELECT direction, SUM(amount_minor) AS total FROM postings
+          WHERE tenant_id = ? AND account_id = ? AND phase = ? AND ${condition} GROUP BY direction`,
+        [tenantId, accountId, PostingPhase.POSTED, ...params],
+      );
+      return rows.reduce((sum, row) => sum + sign(String(row.direction), toBigInt(row.total)), 0n);
+    };
+
+    const opening = await netThrough('effective_at < ?', [fromDb]);
+    const closing = await netThrough('effective_at < ?', [toDb]);
+    const params: unknown[] = [tenantId, accountId, PostingPhase.POSTED, fromDb, toDb];
+    let cursorCondition = '';
+    let running = opening;
+    if (afterKey) {
+      const [effectiveAt, id] = afterKey.split('|');
+      if (!effectiveAt || !id) throw validationError('after is not a cursor returned by this API', { field: 'after' });
+      cursorCondition = 'AND (p.effective_at > ? OR (p.effective_at = ? AND p.id > ?))';
+      params.push(effectiveAt, effectiveAt, id);
+      running = await netThrough('(effective_at < ? OR (effective_at = ? AND id <= ?))', [effectiveAt, effectiveAt, id]);
+    }
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT p.*, e.description AS entry_description FROM postings p JOIN journal_entries e ON e.id = p.journal_entry_id
+        WHERE p.tenant_id = ? AND p.account_id = ? AND p.phase = ? AND p.effective_at >= ? AND p.effective_at < ? ${cursorCondition}
+        ORDER BY p.effective_at, p.id LIMIT ${limit + 1}`,
+      params,
+    );
+    const lines = rows.slice(0, limit).map((row) => {
+      const posting = postingFromRow(row);
+      running += sign(posting.direction, posting.amountMinor);
+      return { posting, description: String(row.entry_description), runningBalanceMinor: running };
+    });
+    if (rows.length > limit) lines.push({ posting: postingFromRow(rows[limit]), description: '', runningBalanceMinor: 0n });
+    const page = toPage(lines, limit, statementLineKey);
+    return { account, from, to, openingBalanceMinor: opening, closingBalanceMinor: closing, page };
+  }
+
+}

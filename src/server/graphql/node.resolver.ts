@@ -1,0 +1,32 @@
+import { Arg, Ctx, ID, Query, Resolver } from 'type-graphql';
+import { notFoundError } from '../../common/errors';
+import { idKindOf } from '../../common/ids';
+import type { RequestContext } from '../context';
+import { Node } from './common.objects';
+
+/**
+ * Relay's node(id:). The id's prefix names the type; objects of another tenant, unknown ids and ids
+ * of types that are not nodes are all NOT_FOUND.
+ */
+@Resolver()
+export class NodeResolver {
+  @Query(() => Node, { description: 'Any object by its global id.' })
+  async node(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<object> {
+    const loaders = ctx.loaders.ledger;
+    let found: object | null = null;
+    switch (idKindOf(id)) {
+      case 'account': {
+        found = await loaders.accountById.load(id);
+        break;
+      }
+      case 'journalEntry': {
+        found = await loaders.journalEntryById.load(id);
+        break;
+      }
+      default:
+        found = null;
+    }
+    if (!found) throw notFoundError('Object', id);
+    return found;
+  }
+}
