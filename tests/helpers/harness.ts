@@ -1,0 +1,117 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
+import type { Clock } from '../../src/common/clock';
+import { startServer, type RunningServer } from '../../src/server/app';
+import { GraphQLClient } from './graphql-client';
+
+export type DatabaseKindUnderTest = 'sqlite' | 'mysql';
+
+/** SQLite always; MySQL when global-setup found it reachable (always in CI). */
+export function databaseKindsUnderTest(): DatabaseKindUnderTest[] {
+  return process.env.RECKON_TEST_MYSQL === '1' ? ['sqlite', 'mysql'] : ['sqlite'];
+}
+
+/** Runs a suite once per database; the database kind is in every test's name. */
+export function describeEachDatabase(name: string, suite: (kind: DatabaseKindUnderTest) => void): void {
+  for (const kind of databaseKindsUnderTest()) {
+    describe(`${name} [${kind}]`, () => suite(kind));
+  }
+}
+
+/** MySQL-only suites: skipped, with the reason in the output, when MySQL is not reachable outside CI. */
+export function describeOnMysql(name: string, suite: () => void): void {
+  if (process.env.RECKON_TEST_MYSQL === '1') describe(`${name} [mysql]`, suite);
+  else describe.skip(`${name} [mysql: skipped, MySQL not reachable]`, suite);
+}
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, uniquely named database that exists only for one suite. */
+export async function createTestDatabase(kind: DatabaseKindUnderTest): Promise<TestDatabase> {
+  const name = `reckon_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  if (kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-'));
+    return {
+      url: `sqlite:${path.join(dir, `${name}.sqlite`)}`,
+      drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const serverUrl = new URL(process.env.TEST_MYSQL_URL as string);
+  const admin = await mysql.createConnection({ uri: serverUrl.toString() });
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await admin.end();
+  const url = new URL(serverUrl.toString());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const connection = await mysql.createConnection({ uri: serverUrl.toString() });
+      await connection.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await connection.end();
+    },
+  };
+}
+
+export interface TestTenant {
+  tenantId: string;
+  apiKey: string;
+  client: GraphQLClient;
+}
+
+export interface TestApp extends TestTenant {
+  kind: DatabaseKindUnderTest;
+  runtime: Runtime;
+  server: RunningServer;
+  url: string;
+  /** Another tenant with its own key, for isolation tests. */
+  createTenant(name?: string): Promise<TestTenant>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  clock?: Clock;
+  ledgerMaxBatchSize?: number;
+  poolSize?: number;
+}
+
+/** Starts the real server on a fresh database, on a random loopback port, with one tenant and key. */
+export async function startTestApp(kind: DatabaseKindUnderTest, options: TestAppOptions = {}): Promise<TestApp> {
+  const database = await createTestDatabase(kind);
+  const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
+  const runtime = await bootstrap(
+    {
+      databaseUrl: database.url,
+      databasePoolSize: options.poolSize ?? 20,
+      ledgerMaxBatchSize: options.ledgerMaxBatchSize ?? 200,
+      logLevel: 'silent',
+    },
+    { clock: options.clock, log },
+  );
+  const server = await startServer({ services: runtime.services, log, production: false }, 0, '127.0.0.1');
+  const createTenant = async (name = 'Tenant'): Promise<TestTenant> => {
+    const tenant = await runtime.services.tenancy.createTenant(name);
+    const { secret } = await runtime.services.auth.createApiKey(tenant.id, 'test');
+    return { tenantId: tenant.id, apiKey: secret, client: new GraphQLClient(server.url, secret) };
+  };
+  const first = await createTenant('Acme');
+  return {
+    ...first,
+    kind,
+    runtime,
+    server,
+    url: server.url,
+    createTenant,
+    close: async () => {
+      await server.close();
+      await runtime.close();
+      await database.drop();
+    },
+  };
+}
