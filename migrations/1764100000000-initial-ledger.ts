@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner, Table, TableColumnOptions, TableIndex } from 'typeorm';
+import { type MigrationInterface, type QueryRunner, Table, type TableColumnOptions, TableIndex } from 'typeorm';
 
 /** Written with the portable Table API only: the same migration runs on MySQL/MariaDB and SQLite. */
 const id = (name: string, primary = false): TableColumnOptions => ({ name, type: 'varchar', length: '40', isPrimary: primary });

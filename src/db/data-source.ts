@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, Logger as TypeOrmLogger } from 'typeorm';
+import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
 import type { Logger } from 'pino';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from '../../migrations';
