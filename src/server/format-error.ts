@@ -56,10 +56,11 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     };
   }
   const code = formatted.extensions?.code;
+  // A request id set where the error was raised (authentication, before any context) is kept, masked
+  // errors included: it is what ties the client's report to the full error in the log.
+  const requestId = formatted.extensions?.requestId;
   if (!isInternalError(error) && typeof code === 'string') {
     const publicCode = code === ApolloServerErrorCode.BAD_USER_INPUT ? ErrorCode.VALIDATION_FAILED : code;
-    // A request id set where the error was raised (authentication, before any context) is kept.
-    const requestId = formatted.extensions?.requestId;
     return {
       message: formatted.message,
       locations: formatted.locations,
@@ -71,6 +72,6 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     message: 'Internal server error',
     locations: formatted.locations,
     path: formatted.path,
-    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, retryable: false },
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, retryable: false, ...(requestId ? { requestId } : {}) },
   };
 }

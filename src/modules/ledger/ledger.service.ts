@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { validationError } from '../../common/errors';
-import { newId, requireIdOfKind } from '../../common/ids';
+import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
 import { Page, PageRequest, readPageRequest, toPage } from '../../common/pagination';
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
@@ -116,12 +116,24 @@ export function statementLineKey(line: StatementLine): string {
 }
 
 const PRINTABLE = /^[\x20-\x7E]+$/;
+/** The text form toDbTimestamp gives an instant, which statement cursors carry. */
+const DB_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;
 
-function requireText(value: string, field: string, max: number, { allowEmpty = false, printable = false } = {}): string {
+function requireText(
+  value: string,
+  field: string,
+  max: number,
+  { allowEmpty = false, printable = false, identifier = false } = {},
+): string {
   if (!allowEmpty && value.trim().length === 0) throw validationError(`${field} must not be empty`, { field });
   if (value.length > max) throw validationError(`${field} is longer than ${max} characters`, { field, max });
   if (printable && !PRINTABLE.test(value)) {
     throw validationError(`${field} may hold only printable ASCII characters`, { field });
+  }
+  // Unique identifiers compare byte for byte on SQLite but with PAD SPACE collations on MySQL/MariaDB,
+  // where "ref " equals "ref": refused on both, so that uniqueness means the same everywhere.
+  if (identifier && value !== value.trim()) {
+    throw validationError(`${field} must not begin or end with a space`, { field });
   }
   return value;
 }
@@ -152,7 +164,7 @@ export class LedgerService {
   }
 
   async createAccount(tenantId: string, input: CreateAccountInput): Promise<AccountEntity> {
-    const code = requireText(input.code, 'code', LEDGER_LIMITS.accountCodeLength, { printable: true });
+    const code = requireText(input.code, 'code', LEDGER_LIMITS.accountCodeLength, { printable: true, identifier: true });
     const name = requireText(input.name, 'name', LEDGER_LIMITS.accountNameLength);
     if (!Object.values(AccountType).includes(input.type)) throw validationError('type is not an account type', { field: 'type' });
     const currency = requireCurrency(input.currency);
@@ -210,8 +222,13 @@ export class LedgerService {
     if (filter.currency) query.andWhere('a.currency = :currency', { currency: requireCurrency(filter.currency) });
     if (filter.codePrefix) {
       const prefix = requireText(filter.codePrefix, 'codePrefix', LEDGER_LIMITS.accountCodeLength, { printable: true });
-      // LIKE wildcards in a code are matched literally.
-      query.andWhere("a.code LIKE :prefix ESCAPE '!'", { prefix: `${prefix.replace(/[!%_]/g, '!$&')}%` });
+      // LIKE wildcards in a code are matched literally. LIKE narrows by index but ignores case on SQLite;
+      // the SUBSTR comparison keeps the match exact there, as the binary collation does on MySQL.
+      query.andWhere("a.code LIKE :pattern ESCAPE '!' AND SUBSTR(a.code, 1, :prefixLength) = :prefix", {
+        pattern: `${prefix.replace(/[!%_]/g, '!$&')}%`,
+        prefixLength: prefix.length,
+        prefix,
+      });
     }
     if (afterKey) query.andWhere('a.id > :afterKey', { afterKey });
     const rows = await query.orderBy('a.id', 'ASC').take(limit + 1).getMany();
@@ -233,7 +250,7 @@ export class LedgerService {
       externalRef:
         input.externalRef === null || input.externalRef === undefined
           ? null
-          : requireText(input.externalRef, `${prefix}externalRef`, LEDGER_LIMITS.externalRefLength, { printable: true }),
+          : requireText(input.externalRef, `${prefix}externalRef`, LEDGER_LIMITS.externalRefLength, { printable: true, identifier: true }),
       metadata: requireMetadata(input.metadata),
       lines,
     };
@@ -329,7 +346,7 @@ export class LedgerService {
       externalRef:
         input.externalRef === null || input.externalRef === undefined
           ? null
-          : requireText(input.externalRef, 'externalRef', LEDGER_LIMITS.externalRefLength, { printable: true }),
+          : requireText(input.externalRef, 'externalRef', LEDGER_LIMITS.externalRefLength, { printable: true, identifier: true }),
       metadata: requireMetadata(input.metadata),
     });
   }
@@ -497,8 +514,12 @@ export class LedgerService {
     let cursorCondition = '';
     let running = opening;
     if (afterKey) {
-      const [effectiveAt, id] = afterKey.split('|');
-      if (!effectiveAt || !id) throw validationError('after is not a cursor returned by this API', { field: 'after' });
+      const [effectiveAt, id, ...rest] = afterKey.split('|');
+      // The key is compared with DATETIME values and posting ids in SQL: anything else would be
+      // compared (or refused) differently by each database.
+      if (!DB_TIMESTAMP.test(effectiveAt) || idKindOf(id ?? '') !== 'posting' || rest.length > 0) {
+        throw validationError('after is not a cursor returned by this API', { field: 'after' });
+      }
       cursorCondition = 'AND (p.effective_at > ? OR (p.effective_at = ? AND p.id > ?))';
       params.push(effectiveAt, effectiveAt, id);
       running = await netThrough('(effective_at < ? OR (effective_at = ? AND id <= ?))', [effectiveAt, effectiveAt, id]);
