@@ -30,6 +30,6 @@ export async function bootstrap(
   await dataSource.initialize();
   const applied = await migrate(dataSource);
   if (applied.length) log.info({ migrations: applied }, 'applied migrations');
-  const services = createServices(dataSource, options.clock ?? systemClock, config);
+  const services = createServices(dataSource, options.clock ?? systemClock, config, log);
   return { dataSource, statements, services, log, close: () => dataSource.destroy() };
 }

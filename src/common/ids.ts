@@ -1,4 +1,5 @@
-import { monotonicFactory } from 'ulid';
+import crypto from 'node:crypto';
+import { monotonicFactory, ulid } from 'ulid';
 import { validationError } from './errors';
 
 /**
@@ -15,7 +16,31 @@ export const ID_PREFIXES = {
 
 export type IdKind = keyof typeof ID_PREFIXES;
 
-const nextUlid = monotonicFactory();
+/**
+ * ulid's default generator asks the operating system for one random byte per character (16 calls
+ * per id), which showed in profiles of the write path. This one hands out bytes of the same CSPRNG
+ * from a pool refilled 4 KiB at a time, scaled the same way (byte / 256, so every base-32 character
+ * stays equally likely).
+ */
+const RANDOM_POOL_BYTES = 4096;
+let randomPool = crypto.randomBytes(RANDOM_POOL_BYTES);
+let randomPoolOffset = 0;
+
+function randomFraction(): number {
+  if (randomPoolOffset === randomPool.length) {
+    randomPool = crypto.randomBytes(RANDOM_POOL_BYTES);
+    randomPoolOffset = 0;
+  }
+  return randomPool[randomPoolOffset++] / 256;
+}
+
+const nextUlid = monotonicFactory(randomFraction);
+
+/** A plain ULID (not monotonic), e.g. for request ids. */
+export function newUlid(): string {
+  return ulid(undefined, randomFraction);
+}
+
 const ID_PATTERN = /^([a-z]{2,5})_([0-9A-HJKMNP-TV-Z]{26})$/;
 
 export function newId(kind: IdKind): string {

@@ -6,8 +6,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
+import { newUlid } from '../common/ids';
 import { createRequestContext, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { buildReckonSchema } from './graphql/schema';
@@ -31,7 +31,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
 function requestIdOf(req: express.Request): string {
   const given = req.header('x-request-id');
-  return given && REQUEST_ID_PATTERN.test(given) ? given : `req_${ulid()}`;
+  return given && REQUEST_ID_PATTERN.test(given) ? given : `req_${newUlid()}`;
 }
 
 /** Adds the request id to every error and logs the unexpected ones in full, under the same id. */

@@ -67,12 +67,16 @@ export class AuthService {
     const match = /^Bearer ([^\s]+)$/i.exec(authorization.trim());
     const key = match ? KEY_PATTERN.exec(match[1]) : null;
     if (!match || !key) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Invalid credentials');
-    const row = await this.dataSource.getRepository(ApiKeyEntity).findOneBy({ prefix: key[1] });
-    const expected = Buffer.from(row?.secretHash ?? sha256Hex('no such key'), 'hex');
+    // Runs on every request: one plain statement, not the query builder, whose cost showed in profiles.
+    const [row]: { id: string; tenant_id: string; secret_hash: string; revoked_at: unknown }[] = await this.dataSource.query(
+      'SELECT id, tenant_id, secret_hash, revoked_at FROM api_keys WHERE prefix = ?',
+      [key[1]],
+    );
+    const expected = Buffer.from(row?.secret_hash ?? sha256Hex('no such key'), 'hex');
     const actual = Buffer.from(sha256Hex(match[1]), 'hex');
-    if (!row || !crypto.timingSafeEqual(expected, actual) || row.revokedAt) {
+    if (!row || !crypto.timingSafeEqual(expected, actual) || (row.revoked_at !== null && row.revoked_at !== undefined)) {
       throw new AppError(ErrorCode.UNAUTHENTICATED, 'Invalid credentials');
     }
-    return { tenantId: row.tenantId, apiKeyId: row.id };
+    return { tenantId: String(row.tenant_id), apiKeyId: String(row.id) };
   }
 }

@@ -3,13 +3,13 @@ import type { Clock } from '../../common/clock';
 import { validationError } from '../../common/errors';
 import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
-import { Page, PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
 import { LedgerErrors } from './ledger.errors';
 import {
-  AccountTotals,
+  type AccountTotals,
   AccountType,
   EntryDirection,
   JournalEntryStatus,
@@ -18,12 +18,12 @@ import {
 } from './ledger.types';
 import {
   entryFromRow,
-  JournalEntryRecord,
-  LedgerCommand,
-  LedgerWrite,
-  LedgerWriter,
-  LineDraft,
-  PostingRecord,
+  type JournalEntryRecord,
+  type LedgerCommand,
+  type LedgerWrite,
+  type LedgerWriter,
+  type LineDraft,
+  type PostingRecord,
   postingFromRow,
 } from './ledger-writer';
 
