@@ -1,10 +1,10 @@
 import {
-  AccountType,
+  type AccountType,
   CreateAccountDocument,
-  CreateAccountInput,
-  JournalLineInput,
+  type CreateAccountInput,
+  type JournalLineInput,
   PostJournalEntryDocument,
-  PostJournalEntryInput,
+  type PostJournalEntryInput,
 } from '../generated/graphql';
 import type { GraphQLClient } from './graphql-client';
 
