@@ -51,10 +51,13 @@ import readline from 'node:readline';
 import { print } from 'graphql';
 import mysql from 'mysql2/promise';
 import { bootstrap, createLogger, type Runtime } from '../src/bootstrap';
+import { formatEncryptionKeys, generateEncryptionKey } from '../src/common/encryption';
 import { newId } from '../src/common/ids';
+import { loadConfig } from '../src/config';
 import { toDbTimestamp } from '../src/common/timestamps';
 import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
 import { startServer, type RunningServer } from '../src/server/app';
+import { generateSigningKey } from '../src/server/key-material';
 import { PostJournalEntryLeanDocument } from '../tests/generated/graphql';
 
 type Scenario = 'spread' | 'hot';
@@ -522,6 +525,12 @@ async function startChildServer(databaseUrl: string): Promise<BenchServer> {
       SEED_DEMO_TENANT: 'false',
       LOG_LEVEL: settings.batchStats ? 'debug' : 'warn',
       NODE_ENV: 'production',
+      // Production refuses to generate keys: the bench brings its own throwaway ones.
+      JWT_SIGNING_KEYS: JSON.stringify([await generateSigningKey()]),
+      ENCRYPTION_KEYS: formatEncryptionKeys([generateEncryptionKey('bench')]),
+      BLIND_INDEX_KEY: generateEncryptionKey('blind').key.toString('base64'),
+      // One API key drives all the load: the per-credential request limit would measure itself.
+      RATE_LIMIT_PER_SECOND: '0',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -568,7 +577,7 @@ async function startChildServer(databaseUrl: string): Promise<BenchServer> {
 }
 
 async function startInProcessServer(runtime: Runtime): Promise<BenchServer> {
-  const server: RunningServer = await startServer({ services: runtime.services, log: runtime.log, production: true }, 0, '127.0.0.1');
+  const server: RunningServer = await startServer({ services: runtime.services, log: runtime.log, config: { ...loadConfig({ NODE_ENV: 'production' }), limits: { ...loadConfig({}).limits, requestsPerSecond: 0 } } }, 0, '127.0.0.1');
   return { url: server.url, pid: process.pid, takeBatches: () => [], stop: () => server.close() };
 }
 
@@ -585,7 +594,7 @@ interface Fixture {
 async function createFixture(runtime: Runtime): Promise<Fixture> {
   const { tenancy, auth, ledger } = runtime.services;
   const tenant = await tenancy.createTenant('Bench');
-  const { secret } = await auth.createApiKey(tenant.id, 'bench');
+  const { secret } = await auth.createApiKey(tenant.id, { name: 'bench' });
   const accountIds: string[] = [];
   // Through the ledger service, 16 at a time: one small transaction each, no limits on any account.
   for (let start = 0; start < ACCOUNT_COUNT; start += 16) {
@@ -822,7 +831,14 @@ async function main(): Promise<number> {
   try {
     console.log(`  database for this run: ${database.name} (dropped at the end)`);
     runtime = await bootstrap(
-      { databaseUrl: database.url, databasePoolSize: 20, ledgerMaxBatchSize: Number(process.env.LEDGER_MAX_BATCH_SIZE || 200), logLevel: 'warn' },
+      {
+        ...loadConfig({ DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-bench-')) }),
+        databaseUrl: database.url,
+        databasePoolSize: 20,
+        ledgerMaxBatchSize: Number(process.env.LEDGER_MAX_BATCH_SIZE || 200),
+        logLevel: 'warn',
+        limits: { ...loadConfig({}).limits, requestsPerSecond: 0 },
+      },
       { log: createLogger('warn') },
     );
     const setupStarted = performance.now();

@@ -1,28 +1,12 @@
-import { type MigrationInterface, type QueryRunner, Table, type TableColumnOptions, TableIndex } from 'typeorm';
+import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
+import { portableColumns } from './portable-columns';
 
 /** Written with the portable Table API only: the same migration runs on MySQL/MariaDB and SQLite. */
-const id = (name: string, primary = false): TableColumnOptions => ({ name, type: 'varchar', length: '40', isPrimary: primary });
-const timestamp = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'datetime', precision: 3, isNullable: nullable });
-/**
- * Codes, references and key prefixes compare byte for byte on both databases; MySQL's default
- * collation would make "ABC" and "abc" collide where SQLite (BINARY by default) keeps them apart.
- */
-let exactCollation: string | undefined;
-const exactText = (name: string, length: number, nullable = false): TableColumnOptions => ({
-  name,
-  type: 'varchar',
-  length: String(length),
-  isNullable: nullable,
-  collation: exactCollation,
-});
-const minorUnits = (name: string, nullable = false): TableColumnOptions =>
-  nullable ? { name, type: 'bigint', isNullable: true } : { name, type: 'bigint', default: 0 };
-
 export class InitialLedger1764100000000 implements MigrationInterface {
   name = 'InitialLedger1764100000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    exactCollation = queryRunner.connection.driver.options.type === 'mysql' ? 'utf8mb4_bin' : undefined;
+    const { id, timestamp, exactText, minorUnits } = portableColumns(queryRunner);
     await queryRunner.createTable(
       new Table({
         name: 'tenants',

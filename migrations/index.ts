@@ -1,4 +1,5 @@
 import { InitialLedger1764100000000 } from './1764100000000-initial-ledger';
+import { CredentialsAndSecrets1764200000000 } from './1764200000000-credentials-and-secrets';
 
 /** Every migration, in order. Listed explicitly so the build, tests and the CLI load the same set. */
-export const MIGRATIONS = [InitialLedger1764100000000];
+export const MIGRATIONS = [InitialLedger1764100000000, CredentialsAndSecrets1764200000000];

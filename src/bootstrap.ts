@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import type { DataSource } from 'typeorm';
+import Redis from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from './common/clock';
 import type { Config } from './config';
 import { createDataSource, type StatementCounter } from './db/data-source';
 import { migrate } from './db/migrate';
+import { loadKeyMaterial } from './server/key-material';
 import { createServices, type Services } from './server/services';
 
 export interface Runtime {
@@ -12,7 +14,9 @@ export interface Runtime {
   statements: StatementCounter;
   services: Services;
   log: Logger;
-  /** Closes the database pool. */
+  /** The Redis connection for rate limits and pub/sub, when REDIS_URL is set. */
+  redis: Redis | null;
+  /** Closes the database pool and Redis. */
   close(): Promise<void>;
 }
 
@@ -21,15 +25,39 @@ export function createLogger(level: string): Logger {
 }
 
 /** Opens the database, applies pending migrations and wires the services: what every entry point needs. */
-export async function bootstrap(
-  config: Pick<Config, 'databaseUrl' | 'databasePoolSize' | 'ledgerMaxBatchSize' | 'logLevel'>,
-  options: { clock?: Clock; log?: Logger } = {},
-): Promise<Runtime> {
+export type RuntimeConfig = Pick<
+  Config,
+  | 'databaseUrl'
+  | 'databasePoolSize'
+  | 'ledgerMaxBatchSize'
+  | 'logLevel'
+  | 'auth'
+  | 'limits'
+  | 'encryptionKeys'
+  | 'blindIndexKey'
+  | 'dataDir'
+  | 'nodeEnv'
+  | 'redisUrl'
+>;
+
+export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
   const { dataSource, statements } = createDataSource({ url: config.databaseUrl, poolSize: config.databasePoolSize, logger: log });
   await dataSource.initialize();
   const applied = await migrate(dataSource);
   if (applied.length) log.info({ migrations: applied }, 'applied migrations');
-  const services = createServices(dataSource, options.clock ?? systemClock, config, log);
-  return { dataSource, statements, services, log, close: () => dataSource.destroy() };
+  const keys = await loadKeyMaterial(config);
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false }) : null;
+  const services = createServices(dataSource, options.clock ?? systemClock, { config, keys, redis, log });
+  return {
+    dataSource,
+    statements,
+    services,
+    log,
+    redis,
+    close: async () => {
+      await dataSource.destroy();
+      if (redis) await redis.quit();
+    },
+  };
 }

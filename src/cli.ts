@@ -17,7 +17,7 @@ async function run(args: string[]): Promise<number> {
     const { tenancy, auth } = runtime.services;
     if (noun === 'tenant' && verb === 'create' && rest.length === 1) {
       const tenant = await tenancy.createTenant(rest[0]);
-      const { secret } = await auth.createApiKey(tenant.id, 'first key');
+      const { secret } = await auth.createApiKey(tenant.id, { name: 'first key' });
       console.log(`tenant ${tenant.id} "${tenant.name}"`);
       console.log(`API key (shown once): ${secret}`);
       return 0;
@@ -28,7 +28,7 @@ async function run(args: string[]): Promise<number> {
         console.error(`No tenant ${rest[0]}`);
         return 1;
       }
-      const { apiKey, secret } = await auth.createApiKey(tenant.id, rest[1]);
+      const { apiKey, secret } = await auth.createApiKey(tenant.id, { name: rest[1] });
       console.log(`key ${apiKey.id} for tenant ${tenant.id}`);
       console.log(`API key (shown once): ${secret}`);
       return 0;

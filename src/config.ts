@@ -17,8 +17,52 @@ export interface Config {
   seedDemoTenant: boolean;
   /** Most journal entries the ledger writer commits in one database transaction (group commit). */
   ledgerMaxBatchSize: number;
-  /** `production` hides introspection and stack details; anything else is development. */
+  /** `production` hides introspection and field suggestions, and refuses to generate keys. */
   nodeEnv: string;
+  /** Where keys generated for the embedded default are kept (JWT signing keys, encryption keys). */
+  dataDir: string;
+  auth: AuthConfig;
+  limits: LimitsConfig;
+  /** Field encryption: `id:base64` keys (first encrypts) and the blind-index key; null = generate under dataDir. */
+  encryptionKeys: string | null;
+  blindIndexKey: string | null;
+  /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
+  redisUrl: string | null;
+  /** PEM files: when both are set the server speaks HTTPS and WSS. */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
+}
+
+export interface AuthConfig {
+  /** JSON array of private JWKs (ES256 or EdDSA, each with a kid); the first signs, all verify. Null = generate under dataDir. */
+  jwtSigningKeys: string | null;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenTtlSeconds: number;
+  /** Optional second issuer whose tokens are accepted, verified against its JWKS URL. */
+  external: {
+    jwksUrl: string;
+    issuer: string;
+    audience: string;
+    tenantClaim: string;
+    scopeClaim: string;
+    algorithms: string[];
+  } | null;
+}
+
+export interface LimitsConfig {
+  /** Requests per second per credential; 0 turns the limit off. */
+  requestsPerSecond: number;
+  /** Failed authentications for one client id or key prefix before it is locked. */
+  lockoutAttempts: number;
+  lockoutSeconds: number;
+  queryMaxDepth: number;
+  queryMaxCost: number;
+  queryMaxAliases: number;
+  queryMaxTokens: number;
+  queryMaxDirectives: number;
+  /** Largest GraphQL document accepted, in bytes. */
+  queryMaxBytes: number;
 }
 
 const DEFAULT_SQLITE_URL = 'sqlite:./data/reckon.sqlite';
@@ -59,5 +103,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemoTenant: readBoolean(env, 'SEED_DEMO_TENANT', true),
     ledgerMaxBatchSize: readInteger(env, 'LEDGER_MAX_BATCH_SIZE', 200, 1, 5000),
     nodeEnv: env.NODE_ENV || 'development',
+    dataDir: env.DATA_DIR || './data',
+    auth: {
+      jwtSigningKeys: env.JWT_SIGNING_KEYS || null,
+      jwtIssuer: env.JWT_ISSUER || 'reckon',
+      jwtAudience: env.JWT_AUDIENCE || 'reckon-api',
+      accessTokenTtlSeconds: readInteger(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),
+      external: readExternalIssuer(env),
+    },
+    limits: {
+      requestsPerSecond: readInteger(env, 'RATE_LIMIT_PER_SECOND', 200, 0, 1_000_000),
+      lockoutAttempts: readInteger(env, 'AUTH_LOCKOUT_ATTEMPTS', 10, 1, 1000),
+      lockoutSeconds: readInteger(env, 'AUTH_LOCKOUT_SECONDS', 1800, 1, 86400 * 7),
+      queryMaxDepth: readInteger(env, 'QUERY_MAX_DEPTH', 12, 2, 100),
+      queryMaxCost: readInteger(env, 'QUERY_MAX_COST', 50_000, 10, 10_000_000),
+      queryMaxAliases: readInteger(env, 'QUERY_MAX_ALIASES', 30, 1, 1000),
+      queryMaxTokens: readInteger(env, 'QUERY_MAX_TOKENS', 5000, 100, 1_000_000),
+      queryMaxDirectives: readInteger(env, 'QUERY_MAX_DIRECTIVES', 20, 0, 1000),
+      queryMaxBytes: readInteger(env, 'QUERY_MAX_BYTES', 100_000, 1000, 10_000_000),
+    },
+    encryptionKeys: env.ENCRYPTION_KEYS || null,
+    blindIndexKey: env.BLIND_INDEX_KEY || null,
+    redisUrl: env.REDIS_URL || null,
+    ...readTls(env),
   };
+}
+
+function readExternalIssuer(env: NodeJS.ProcessEnv): AuthConfig['external'] {
+  const jwksUrl = env.EXTERNAL_JWKS_URL;
+  if (!jwksUrl) return null;
+  if (!/^https?:\/\//.test(jwksUrl)) throw new Error('EXTERNAL_JWKS_URL must be an http(s) URL');
+  const issuer = env.EXTERNAL_JWT_ISSUER;
+  const audience = env.EXTERNAL_JWT_AUDIENCE;
+  if (!issuer || !audience) throw new Error('EXTERNAL_JWKS_URL needs EXTERNAL_JWT_ISSUER and EXTERNAL_JWT_AUDIENCE');
+  const algorithms = (env.EXTERNAL_JWT_ALGORITHMS || 'RS256,ES256').split(',').map((a) => a.trim());
+  const allowed = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+  const bad = algorithms.filter((a) => !allowed.includes(a));
+  if (bad.length) throw new Error(`EXTERNAL_JWT_ALGORITHMS: ${bad.join(', ')} not allowed; use asymmetric ones: ${allowed.join(', ')}`);
+  return {
+    jwksUrl,
+    issuer,
+    audience,
+    tenantClaim: env.EXTERNAL_TENANT_CLAIM || 'tenant_id',
+    scopeClaim: env.EXTERNAL_SCOPE_CLAIM || 'scope',
+    algorithms,
+  };
+}
+
+function readTls(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile'> {
+  const tlsCertFile = env.TLS_CERT_FILE || null;
+  const tlsKeyFile = env.TLS_KEY_FILE || null;
+  if (Boolean(tlsCertFile) !== Boolean(tlsKeyFile)) throw new Error('TLS_CERT_FILE and TLS_KEY_FILE are set together or not at all');
+  return { tlsCertFile, tlsKeyFile };
 }

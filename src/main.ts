@@ -10,10 +10,10 @@ async function main(): Promise<void> {
   let demoKey: string | undefined;
   if (config.seedDemoTenant && (await services.tenancy.countTenants()) === 0) {
     const tenant = await services.tenancy.createTenant('Demo');
-    demoKey = (await services.auth.createApiKey(tenant.id, 'demo')).secret;
+    demoKey = (await services.auth.createApiKey(tenant.id, { name: 'demo' })).secret;
   }
 
-  const server = await startServer({ services, log, production: config.nodeEnv === 'production' }, config.port, config.host);
+  const server = await startServer({ services, log, config }, config.port, config.host);
   const database = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl : config.databaseUrl.replace(/\/\/[^@]*@/, '//***@');
   log.info({ url: server.url, database }, 'Reckon is listening');
   if (demoKey) {

@@ -12,6 +12,7 @@ export enum ErrorCode {
   FORBIDDEN = 'FORBIDDEN',
   INSUFFICIENT_FUNDS = 'INSUFFICIENT_FUNDS',
   INVALID_STATE_TRANSITION = 'INVALID_STATE_TRANSITION',
+  RATE_LIMITED = 'RATE_LIMITED',
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
@@ -39,6 +40,8 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 422, retryable: false };
     case ErrorCode.INVALID_STATE_TRANSITION:
       return { httpStatus: 409, retryable: false };
+    case ErrorCode.RATE_LIMITED:
+      return { httpStatus: 429, retryable: true };
     case ErrorCode.SERVICE_UNAVAILABLE:
       return { httpStatus: 503, retryable: true };
     case ErrorCode.INTERNAL_SERVER_ERROR:

@@ -9,6 +9,8 @@ import { validationError } from './errors';
 export const ID_PREFIXES = {
   tenant: 'ten',
   apiKey: 'key',
+  oauthClient: 'cli',
+  webhookEndpoint: 'whe',
   account: 'acct',
   journalEntry: 'je',
   posting: 'pst',

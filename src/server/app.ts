@@ -1,23 +1,31 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { GraphQLError } from 'graphql';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
 import { newUlid } from '../common/ids';
+import type { Config } from '../config';
+import { isConnectionError } from '../db/transaction';
 import { createRequestContext, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
-import { buildReckonSchema } from './graphql/schema';
+import { oauthRoutes } from './oauth.routes';
+import { buildGuardedSchema } from './permissions';
 import type { Services } from './services';
+
+export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile'>;
 
 export interface ServerOptions {
   services: Services;
   log: Logger;
-  /** Introspection is off in production. */
-  production: boolean;
+  config: ServerConfig;
 }
 
 export interface RunningServer {
@@ -27,6 +35,8 @@ export interface RunningServer {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** Query-string parameters that would put a credential in URLs, logs and browser history. */
+const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization'];
 
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
 function requestIdOf(req: express.Request): string {
@@ -34,7 +44,14 @@ function requestIdOf(req: express.Request): string {
   return given && REQUEST_ID_PATTERN.test(given) ? given : `req_${newUlid()}`;
 }
 
-/** Adds the request id to every error and logs the unexpected ones in full, under the same id. */
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`;
+}
+
+/**
+ * Adds the request id to every error, logs the unexpected ones in full under the same id, and answers
+ * a missing scope with 403 and RFC 6750's `insufficient_scope` challenge.
+ */
 function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
@@ -46,10 +63,18 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
           }
         },
         async willSendResponse({ response, contextValue }) {
-          if (response.body.kind === 'single' && response.body.singleResult.errors) {
-            for (const error of response.body.singleResult.errors) {
-              (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, requestId: contextValue.requestId };
-            }
+          if (response.body.kind !== 'single' || !response.body.singleResult.errors) return;
+          for (const error of response.body.singleResult.errors) {
+            (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, requestId: contextValue.requestId };
+          }
+          const forbidden = response.body.singleResult.errors.find((error) => error.extensions?.code === ErrorCode.FORBIDDEN);
+          if (forbidden) {
+            const scope = (forbidden.extensions?.details as { requiredScope?: string } | undefined)?.requiredScope ?? '';
+            response.http.status = 403;
+            response.http.headers.set(
+              'www-authenticate',
+              `Bearer realm="reckon", error="insufficient_scope", error_description=${quoted(forbidden.message)}, scope=${quoted(scope)}`,
+            );
           }
         },
       };
@@ -60,41 +85,87 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
   };
 }
 
-/** An authentication failure ends the request with 401 and a WWW-Authenticate challenge (RFC 6750). */
-function authenticationError(error: AppError, requestId: string): GraphQLError {
+/**
+ * An error that ends the request before any resolver runs: authentication (401 with RFC 6750's
+ * challenge) or the request rate limit (429 with Retry-After).
+ */
+function requestRefusal(error: AppError, requestId: string): GraphQLError {
+  const headers = new Map<string, string>();
+  const reason = error.details.reason;
+  const retryAfter = error.details.retryAfterSeconds;
+  if (error.code === ErrorCode.UNAUTHENTICATED) {
+    headers.set(
+      'www-authenticate',
+      reason === 'missing' ? 'Bearer realm="reckon"' : `Bearer realm="reckon", error="invalid_token", error_description=${quoted(error.message)}`,
+    );
+  }
+  if (typeof retryAfter === 'number') headers.set('retry-after', String(retryAfter));
   return new GraphQLError(error.message, {
     extensions: {
       code: error.code,
       requestId,
-      http: {
-        status: errorCodeTraits(error.code).httpStatus,
-        headers: new Map([['www-authenticate', 'Bearer realm="reckon"']]),
-      },
+      ...(Object.keys(error.details).length ? { details: error.details } : {}),
+      http: { status: errorCodeTraits(error.code).httpStatus, headers },
     },
   });
 }
 
+/** Authenticates the request, applies the per-credential rate limit and builds the resolvers' context. */
+export async function authenticateRequest(
+  services: Services,
+  log: Logger,
+  authorization: string | undefined,
+  requestId: string,
+): Promise<RequestContext> {
+  const principal = await services.auth.authenticate(authorization);
+  const retryAfterSeconds = await services.requestRateLimiter.consume(principal.credentialId);
+  if (retryAfterSeconds > 0) {
+    throw new AppError(ErrorCode.RATE_LIMITED, `Too many requests for this credential; retry after ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
+  }
+  return createRequestContext(requestId, principal, services, log);
+}
+
 export async function startServer(options: ServerOptions, port: number, host: string): Promise<RunningServer> {
-  const { services, log } = options;
+  const { services, log, config } = options;
+  const production = config.nodeEnv === 'production';
   const app = express();
   app.disable('x-powered-by');
-  const httpServer = http.createServer(app);
+  app.set('query parser', 'simple');
+  const tls = config.tlsCertFile && config.tlsKeyFile;
+  const httpServer = tls
+    ? https.createServer({ cert: fs.readFileSync(config.tlsCertFile as string), key: fs.readFileSync(config.tlsKeyFile as string) }, app)
+    : http.createServer(app);
 
   const apollo = new ApolloServer<RequestContext>({
-    schema: buildReckonSchema(),
+    schema: buildGuardedSchema(),
     formatError,
-    introspection: !options.production,
+    introspection: !production,
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), requestPlugin(log)],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), requestPlugin(log)],
   });
   await apollo.start();
 
+  app.use(helmet({ hsts: Boolean(tls) }));
   app.use((req, res, next) => {
     const requestId = requestIdOf(req);
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
+    const leaked = CREDENTIAL_QUERY_PARAMETERS.find((name) => Object.keys(req.query ?? {}).some((key) => key.toLowerCase() === name));
+    if (leaked) {
+      res.status(400).json({
+        errors: [
+          {
+            message: `Credentials are never accepted in the URL (${leaked}); send "Authorization: Bearer …". Treat this credential as leaked and roll it.`,
+            extensions: { code: ErrorCode.VALIDATION_FAILED, requestId },
+          },
+        ],
+      });
+      return;
+    }
     next();
   });
 
@@ -109,6 +180,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       res.status(503).json({ status: 'database unavailable' });
     }
   });
+  app.use(oauthRoutes(services, log));
 
   app.use(
     '/graphql',
@@ -117,10 +189,12 @@ export async function startServer(options: ServerOptions, port: number, host: st
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
         try {
-          const principal = await services.auth.authenticate(req.header('authorization'));
-          return createRequestContext(requestId, principal, services, log);
+          return await authenticateRequest(services, log, req.header('authorization'), requestId);
         } catch (error) {
-          if (error instanceof AppError && error.code === ErrorCode.UNAUTHENTICATED) throw authenticationError(error, requestId);
+          if (error instanceof AppError) throw requestRefusal(error, requestId);
+          if (isConnectionError(error)) {
+            throw requestRefusal(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.'), requestId);
+          }
           log.error({ err: error, requestId }, 'authentication failed unexpectedly');
           throw new GraphQLError('Internal server error', {
             extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId, http: { status: 500 } },
@@ -135,7 +209,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
   return {
     httpServer,
-    url: `http://${shownHost}:${address.port}/graphql`,
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}/graphql`,
     close: async () => {
       await apollo.stop();
     },

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
+import { type Config, loadConfig } from '../../src/config';
 import type { Clock } from '../../src/common/clock';
 import { startServer, type RunningServer } from '../../src/server/app';
 import { GraphQLClient } from './graphql-client';
@@ -79,25 +80,40 @@ export interface TestAppOptions {
   clock?: Clock;
   ledgerMaxBatchSize?: number;
   poolSize?: number;
+  /** Environment variables as the server would read them (e.g. RATE_LIMIT_PER_SECOND, NODE_ENV). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The configuration a test server runs with: the defaults, as `npm start` has them, on the given
+ * database, with generated keys in a throwaway directory and the per-credential request limit off
+ * (load tests drive one key hard; the rate-limit tests turn it on through `env`).
+ */
+export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions = {}): Config {
+  const config = loadConfig({
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-keys-')),
+    RATE_LIMIT_PER_SECOND: '0',
+    ...options.env,
+  });
+  return {
+    ...config,
+    databaseUrl,
+    databasePoolSize: options.poolSize ?? config.databasePoolSize,
+    ledgerMaxBatchSize: options.ledgerMaxBatchSize ?? config.ledgerMaxBatchSize,
+    logLevel: 'silent',
+  };
 }
 
 /** Starts the real server on a fresh database, on a random loopback port, with one tenant and key. */
 export async function startTestApp(kind: DatabaseKindUnderTest, options: TestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase(kind);
   const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
-  const runtime = await bootstrap(
-    {
-      databaseUrl: database.url,
-      databasePoolSize: options.poolSize ?? 20,
-      ledgerMaxBatchSize: options.ledgerMaxBatchSize ?? 200,
-      logLevel: 'silent',
-    },
-    { clock: options.clock, log },
-  );
-  const server = await startServer({ services: runtime.services, log, production: false }, 0, '127.0.0.1');
+  const config = testRuntimeConfig(database.url, options);
+  const runtime = await bootstrap(config, { clock: options.clock, log });
+  const server = await startServer({ services: runtime.services, log, config }, 0, '127.0.0.1');
   const createTenant = async (name = 'Tenant'): Promise<TestTenant> => {
     const tenant = await runtime.services.tenancy.createTenant(name);
-    const { secret } = await runtime.services.auth.createApiKey(tenant.id, 'test');
+    const { secret } = await runtime.services.auth.createApiKey(tenant.id, { name: 'test' });
     return { tenantId: tenant.id, apiKey: secret, client: new GraphQLClient(server.url, secret) };
   };
   const first = await createTenant('Acme');

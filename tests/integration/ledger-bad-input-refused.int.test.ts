@@ -309,7 +309,11 @@ describeEachDatabase('bad ledger input is refused and changes nothing', (kind) =
       ];
       for (const result of results) {
         expect(result.status).toBe(401);
-        expect(result.headers.get('www-authenticate')).toBe('Bearer realm="reckon"');
+        // RFC 6750 §3: a bare challenge when no credentials came, invalid_token when bad ones did.
+        const sent = Boolean(apiKey) || Boolean(headers.authorization);
+        const challenge = result.headers.get('www-authenticate');
+        if (sent) expect(challenge).toMatch(/^Bearer realm="reckon", error="invalid_token", error_description="[^"]+"$/);
+        else expect(challenge).toBe('Bearer realm="reckon"');
         const error = expectErrors(result, 'UNAUTHENTICATED');
         if (apiKey) expect(error.message).not.toContain(apiKey);
         expect(result.data ?? null).toBeNull();
@@ -322,7 +326,7 @@ describeEachDatabase('bad ledger input is refused and changes nothing', (kind) =
     });
 
     it('refuses an unknown, a malformed and a wrong-scheme API key with 401', async () => {
-      await expectUnauthenticated(`rk_${'A'.repeat(12)}_${'b'.repeat(40)}`);
+      await expectUnauthenticated(`rk_${'A'.repeat(12)}_${'b'.repeat(46)}`);
       await expectUnauthenticated('not-a-key');
       await expectUnauthenticated(null, { authorization: `Basic ${app.apiKey}` });
     });

@@ -3,7 +3,7 @@ import { outcomeOf, readBalances, seededRandom, type Outcome } from '../helpers/
 import { bootstrap, createLogger } from '../../src/bootstrap';
 import { startServer } from '../../src/server/app';
 import { GraphQLClient } from '../helpers/graphql-client';
-import { describeEachDatabase, describeOnMysql, startTestApp, type TestApp } from '../helpers/harness';
+import { describeEachDatabase, describeOnMysql, startTestApp, testRuntimeConfig, type TestApp } from '../helpers/harness';
 import { createAccount, postTransfer, transfer } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 
@@ -189,8 +189,9 @@ describeOnMysql('no overdraft when two API processes share the withdrawals', () 
     const url = (app.runtime.dataSource.options as { url?: string }).url;
     if (!url) throw new Error('the MySQL test app has no database URL');
     const log = createLogger('silent');
-    const runtime = await bootstrap({ databaseUrl: url, databasePoolSize: 10, ledgerMaxBatchSize: 200, logLevel: 'silent' }, { log });
-    const server = await startServer({ services: runtime.services, log, production: false }, 0, '127.0.0.1');
+    const config = testRuntimeConfig(url, { poolSize: 10 });
+    const runtime = await bootstrap(config, { log });
+    const server = await startServer({ services: runtime.services, log, config }, 0, '127.0.0.1');
     second = {
       client: new GraphQLClient(server.url, app.apiKey),
       close: async () => {

@@ -24,4 +24,16 @@ export class ApiKeyEntity {
 
   @Column({ name: 'revoked_at', type: 'datetime', precision: 3, nullable: true })
   revokedAt!: Date | null;
+
+  /** Space-separated scopes; a restricted key has fewer than admin. */
+  @Column({ type: 'varchar', length: 500 })
+  scopes!: string;
+
+  /** After this instant the key no longer works (set by rolling, or at creation). */
+  @Column({ name: 'expires_at', type: 'datetime', precision: 3, nullable: true })
+  expiresAt!: Date | null;
+
+  /** Updated at most once a minute, so that using a key does not cost a write per request. */
+  @Column({ name: 'last_used_at', type: 'datetime', precision: 3, nullable: true })
+  lastUsedAt!: Date | null;
 }

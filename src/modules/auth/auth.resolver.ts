@@ -1,5 +1,11 @@
-import { Ctx, Field, ID, ObjectType, Query, Resolver } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
+import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
+import type { ApiKeyEntity } from './api-key.entity';
+import { CredentialKind } from './auth.service';
+import type { OAuthClientEntity } from './oauth-client.entity';
+
+registerEnumType(CredentialKind, { name: 'CredentialKind' });
 
 @ObjectType({ description: 'The tenant a credential belongs to.' })
 export class Tenant {
@@ -10,13 +16,170 @@ export class Tenant {
   name!: string;
 }
 
-@ObjectType({ description: 'Who the caller is.' })
+@ObjectType({ description: 'Who the caller is and what it may do.' })
 export class Viewer {
   @Field(() => Tenant)
   tenant!: Tenant;
 
-  @Field(() => ID, { description: 'The API key used for this request.' })
-  apiKeyId!: string;
+  @Field(() => ID, { description: 'The API key id, OAuth client id, or external token subject.' })
+  credentialId!: string;
+
+  @Field(() => CredentialKind)
+  credentialKind!: CredentialKind;
+
+  @Field(() => [String])
+  scopes!: string[];
+
+  @Field(() => Date, { nullable: true, description: 'When this credential stops working, if ever.' })
+  expiresAt!: Date | null;
+}
+
+@ObjectType({ description: 'An API key. Its secret is shown once, at creation or roll; only a hash is stored.' })
+export class ApiKey {
+  @Field(() => ID)
+  id!: string;
+
+  @Field()
+  name!: string;
+
+  @Field({ description: 'The visible start of the key, e.g. rk_AbC123xyZ789.' })
+  prefix!: string;
+
+  @Field(() => [String])
+  scopes!: string[];
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  expiresAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  revokedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'To the minute.' })
+  lastUsedAt!: Date | null;
+}
+
+@ObjectType()
+export class OAuthClient {
+  @Field(() => ID, { description: 'The client_id for POST /oauth/token.' })
+  id!: string;
+
+  @Field()
+  name!: string;
+
+  @Field(() => [String])
+  scopes!: string[];
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  revokedAt!: Date | null;
+}
+
+const ApiKeyConnection = ConnectionType(ApiKey, 'ApiKey');
+
+@InputType()
+class CreateApiKeyInput {
+  @Field()
+  name!: string;
+
+  @Field(() => [String], { nullable: true, description: 'Default ["admin"]. A restricted key lists fewer.' })
+  scopes?: string[] | null;
+
+  @Field(() => Date, { nullable: true })
+  expiresAt?: Date | null;
+}
+
+@InputType()
+class RevokeApiKeyInput {
+  @Field(() => ID)
+  id!: string;
+}
+
+@InputType()
+class RollApiKeyInput {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => Date, { nullable: true, description: 'Until when the old key keeps working: default 24 hours, at most 30 days.' })
+  oldKeyExpiresAt?: Date | null;
+}
+
+@InputType()
+class CreateOAuthClientInput {
+  @Field()
+  name!: string;
+
+  @Field(() => [String])
+  scopes!: string[];
+}
+
+@InputType()
+class RevokeOAuthClientInput {
+  @Field(() => ID)
+  id!: string;
+}
+
+@ObjectType()
+class CreateApiKeyPayload {
+  @Field(() => ApiKey)
+  apiKey!: ApiKey;
+
+  @Field({ description: 'The whole key. Shown only now.' })
+  secret!: string;
+}
+
+@ObjectType()
+class ApiKeyPayload {
+  @Field(() => ApiKey)
+  apiKey!: ApiKey;
+}
+
+@ObjectType()
+class RollApiKeyPayload {
+  @Field(() => ApiKey, { description: 'The new key.' })
+  apiKey!: ApiKey;
+
+  @Field({ description: 'The new key in full. Shown only now.' })
+  secret!: string;
+
+  @Field(() => ApiKey, { description: 'The old key, now expiring at oldKeyExpiresAt.' })
+  previous!: ApiKey;
+}
+
+@ObjectType()
+class CreateOAuthClientPayload {
+  @Field(() => OAuthClient)
+  client!: OAuthClient;
+
+  @Field({ description: 'The client secret. Shown only now.' })
+  clientSecret!: string;
+}
+
+@ObjectType()
+class OAuthClientPayload {
+  @Field(() => OAuthClient)
+  client!: OAuthClient;
+}
+
+@ArgsType()
+class ApiKeyPageArgs {
+  @Field(() => Int, { nullable: true })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
+}
+
+function toApiKey(key: ApiKeyEntity): ApiKey {
+  return { ...key, scopes: key.scopes.split(' ').filter(Boolean) };
+}
+
+function toOAuthClient(client: OAuthClientEntity): OAuthClient {
+  return { ...client, scopes: client.scopes.split(' ').filter(Boolean) };
 }
 
 @Resolver()
@@ -25,6 +188,46 @@ export class AuthResolver {
   async me(@Ctx() ctx: RequestContext): Promise<Viewer> {
     const tenant = await ctx.services.tenancy.getTenant(ctx.principal.tenantId);
     if (!tenant) throw new Error('Authenticated tenant has no row');
-    return { tenant: { id: tenant.id, name: tenant.name }, apiKeyId: ctx.principal.apiKeyId };
+    return {
+      tenant: { id: tenant.id, name: tenant.name },
+      credentialId: ctx.principal.credentialId,
+      credentialKind: ctx.principal.credentialKind,
+      scopes: [...ctx.principal.scopes].sort(),
+      expiresAt: ctx.principal.expiresAt,
+    };
+  }
+
+  @Query(() => ApiKeyConnection, { description: 'The tenant’s API keys, revoked and expired ones included.' })
+  async apiKeys(@Args() page: ApiKeyPageArgs, @Ctx() ctx: RequestContext) {
+    const result = await ctx.services.auth.listApiKeys(ctx.principal.tenantId, page);
+    return toConnection(result, (key) => key.id, toApiKey);
+  }
+
+  @Mutation(() => CreateApiKeyPayload)
+  async createApiKey(@Arg('input') input: CreateApiKeyInput, @Ctx() ctx: RequestContext): Promise<CreateApiKeyPayload> {
+    const { apiKey, secret } = await ctx.services.auth.createApiKey(ctx.principal.tenantId, input);
+    return { apiKey: toApiKey(apiKey), secret };
+  }
+
+  @Mutation(() => ApiKeyPayload, { description: 'The key stops working at once. Keys are revoked, never deleted.' })
+  async revokeApiKey(@Arg('input') input: RevokeApiKeyInput, @Ctx() ctx: RequestContext): Promise<ApiKeyPayload> {
+    return { apiKey: toApiKey(await ctx.services.auth.revokeApiKey(ctx.principal.tenantId, input.id)) };
+  }
+
+  @Mutation(() => RollApiKeyPayload, { description: 'A new key with the same name and scopes; the old one works until oldKeyExpiresAt.' })
+  async rollApiKey(@Arg('input') input: RollApiKeyInput, @Ctx() ctx: RequestContext): Promise<RollApiKeyPayload> {
+    const rolled = await ctx.services.auth.rollApiKey(ctx.principal.tenantId, input.id, input.oldKeyExpiresAt);
+    return { apiKey: toApiKey(rolled.apiKey), secret: rolled.secret, previous: toApiKey(rolled.previous) };
+  }
+
+  @Mutation(() => CreateOAuthClientPayload, { description: 'A client for POST /oauth/token (client credentials grant).' })
+  async createOAuthClient(@Arg('input') input: CreateOAuthClientInput, @Ctx() ctx: RequestContext): Promise<CreateOAuthClientPayload> {
+    const { client, secret } = await ctx.services.auth.createOAuthClient(ctx.principal.tenantId, input.name, input.scopes);
+    return { client: toOAuthClient(client), clientSecret: secret };
+  }
+
+  @Mutation(() => OAuthClientPayload, { description: 'The client can get no new tokens, and its tokens stop working at once.' })
+  async revokeOAuthClient(@Arg('input') input: RevokeOAuthClientInput, @Ctx() ctx: RequestContext): Promise<OAuthClientPayload> {
+    return { client: toOAuthClient(await ctx.services.auth.revokeOAuthClient(ctx.principal.tenantId, input.id)) };
   }
 }

@@ -1,82 +1,339 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../common/clock';
-import { AppError, ErrorCode, validationError } from '../../common/errors';
-import { newId } from '../../common/ids';
+import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
+import { newId, requireIdOfKind } from '../../common/ids';
+import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { runInTransaction } from '../../db/transaction';
+import { apiKeyPrefixOf, API_KEY_PATTERN, generateApiKey, hashApiKey, randomBase62 } from './api-key-format';
 import { ApiKeyEntity } from './api-key.entity';
+import type { AuthLockout } from './lockout';
+import { OAuthClientEntity } from './oauth-client.entity';
+import { parseScopes, Scope } from './scopes';
+import { InvalidTokenError, type TokenService } from './tokens';
 
-/** Who is calling: resolved from the credential on every request. */
+export enum CredentialKind {
+  API_KEY = 'API_KEY',
+  /** An access token we issued to an OAuth client. */
+  OAUTH_TOKEN = 'OAUTH_TOKEN',
+  /** An access token from the configured external issuer. */
+  EXTERNAL_TOKEN = 'EXTERNAL_TOKEN',
+}
+
+/** Who is calling: resolved from the credential on every request and every WebSocket connection. */
 export interface Principal {
   tenantId: string;
-  apiKeyId: string;
+  /** The API key id, the OAuth client id, or the external token's subject. */
+  credentialId: string;
+  credentialKind: CredentialKind;
+  scopes: ReadonlySet<string>;
+  /** When the credential stops working, if it has an end: token expiry or key expiry. */
+  expiresAt: Date | null;
 }
 
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Why authentication failed, for RFC 6750's WWW-Authenticate challenge. */
+export type AuthenticationFailure = 'missing' | 'invalid_token' | 'locked';
 
-function randomBase62(length: number): string {
-  const bytes = crypto.randomBytes(length * 2);
-  let out = '';
-  // Rejection sampling keeps every character equally likely.
-  for (let i = 0; i < bytes.length && out.length < length; i += 1) {
-    if (bytes[i] < 248) out += BASE62[bytes[i] % 62];
-  }
-  return out.length === length ? out : out + randomBase62(length - out.length);
+export function authenticationError(failure: AuthenticationFailure, message: string, retryAfterSeconds?: number): AppError {
+  return new AppError(ErrorCode.UNAUTHENTICATED, message, {
+    reason: failure,
+    ...(retryAfterSeconds ? { retryAfterSeconds } : {}),
+  });
 }
+
+/** What POST /oauth/token answers (RFC 6749 §5.1 and §5.2). */
+export type TokenGrantResult =
+  | { ok: true; accessToken: string; expiresIn: number; scope: string }
+  | { ok: false; error: 'invalid_client' | 'invalid_grant' | 'invalid_scope' | 'invalid_request'; description: string; retryAfterSeconds?: number };
+
+export interface CreateApiKeyInput {
+  name: string;
+  scopes?: string[] | null;
+  expiresAt?: Date | null;
+}
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+/** How far ahead a rolled key's old secret may be kept working. */
+const MAX_ROLL_OVERLAP_MS = 30 * 24 * 3600 * 1000;
+const CLIENT_SECRET_PATTERN = /^rcs_[0-9A-Za-z]{48}$/;
 
 function sha256Hex(value: string): string {
   return crypto.createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-/**
- * API keys look like `rk_<12 id chars>_<40 secret chars>`. The part before the second underscore is the
- * prefix: stored in clear, shown in listings, and used to find the key. The whole key is stored only as
- * a SHA-256 hash (the secret has 238 bits of entropy, so a slow hash adds nothing).
- */
-const KEY_PATTERN = /^(rk_[0-9A-Za-z]{12})_([0-9A-Za-z]{40})$/;
+function sameHash(expectedHex: string | undefined, actualHex: string): boolean {
+  const expected = Buffer.from(expectedHex ?? sha256Hex('no such credential'), 'hex');
+  return crypto.timingSafeEqual(expected, Buffer.from(actualHex, 'hex')) && expectedHex !== undefined;
+}
 
+function requireName(name: string): string {
+  if (name.trim().length === 0 || name.length > 200) throw validationError('name has 1 to 200 characters', { field: 'name' });
+  return name;
+}
+
+/**
+ * Credentials: API keys (scoped, expiring, revocable, rollable), OAuth clients and their access
+ * tokens, and the authentication of every request. Nothing here is ever deleted: keys and clients are
+ * revoked.
+ */
 export class AuthService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly tokens: TokenService,
+    private readonly lockout: AuthLockout,
   ) {}
 
+  get jwks() {
+    return this.tokens.jwks;
+  }
+
   /** Creates a key and returns it in full: this is the only time the secret exists outside a hash. */
-  async createApiKey(tenantId: string, name: string): Promise<{ apiKey: ApiKeyEntity; secret: string }> {
-    if (name.trim().length === 0 || name.length > 200) throw validationError('A key name has 1 to 200 characters', { field: 'name' });
-    const prefix = `rk_${randomBase62(12)}`;
-    const secret = `${prefix}_${randomBase62(40)}`;
+  async createApiKey(tenantId: string, input: CreateApiKeyInput): Promise<{ apiKey: ApiKeyEntity; secret: string }> {
+    const scopes = input.scopes ? parseScopes(input.scopes) : [Scope.ADMIN];
+    if (scopes.length === 0) throw validationError('scopes: a key needs at least one scope', { field: 'scopes' });
+    if (input.expiresAt) {
+      requireStorableDate(input.expiresAt, 'expiresAt');
+      if (input.expiresAt.getTime() <= this.clock.now().getTime()) throw validationError('expiresAt must be in the future', { field: 'expiresAt' });
+    }
+    const generated = generateApiKey();
     const apiKey: ApiKeyEntity = {
       id: newId('apiKey'),
       tenantId,
-      name,
-      prefix,
+      name: requireName(input.name),
+      prefix: generated.prefix,
+      secretHash: generated.secretHash,
+      scopes: scopes.join(' '),
+      createdAt: this.clock.now(),
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    await runInTransaction(this.dataSource, (manager) => manager.insert(ApiKeyEntity, apiKey));
+    return { apiKey, secret: generated.secret };
+  }
+
+  async listApiKeys(tenantId: string, request: PageRequest): Promise<Page<ApiKeyEntity>> {
+    const { limit, afterKey } = readPageRequest(request);
+    const query = this.dataSource.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId', { tenantId });
+    if (afterKey) query.andWhere('k.id > :afterKey', { afterKey });
+    return toPage(await query.orderBy('k.id', 'ASC').take(limit + 1).getMany(), limit, (k) => k.id);
+  }
+
+  async apiKeysByIds(tenantId: string, ids: readonly string[]): Promise<ApiKeyEntity[]> {
+    if (ids.length === 0) return [];
+    return this.dataSource
+      .getRepository(ApiKeyEntity)
+      .createQueryBuilder('k')
+      .where('k.tenant_id = :tenantId AND k.id IN (:...ids)', { tenantId, ids: [...ids] })
+      .getMany();
+  }
+
+  private async lockApiKey(tenantId: string, id: string, manager = this.dataSource.manager): Promise<ApiKeyEntity> {
+    requireIdOfKind(id, 'apiKey', 'id');
+    const query = manager.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId AND k.id = :id', { tenantId, id });
+    // SQLite transactions are serial already and have no row locks.
+    if (this.dataSource.options.type === 'mysql') query.setLock('pessimistic_write');
+    const key = await query.getOne();
+    if (!key) throw notFoundError('API key', id);
+    return key;
+  }
+
+  async revokeApiKey(tenantId: string, id: string): Promise<ApiKeyEntity> {
+    return runInTransaction(this.dataSource, async (manager) => {
+      const key = await this.lockApiKey(tenantId, id, manager);
+      if (key.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `API key ${id} is already revoked`, { id });
+      key.revokedAt = this.clock.now();
+      await manager.update(ApiKeyEntity, { id: key.id }, { revokedAt: key.revokedAt });
+      return key;
+    });
+  }
+
+  /**
+   * Rolls a key: a new key with the same name and scopes, while the old one keeps working until
+   * `oldKeyExpiresAt` (default: 24 hours from now; at most 30 days), so deployments can switch over.
+   */
+  async rollApiKey(
+    tenantId: string,
+    id: string,
+    oldKeyExpiresAt: Date | null | undefined,
+  ): Promise<{ apiKey: ApiKeyEntity; secret: string; previous: ApiKeyEntity }> {
+    const now = this.clock.now();
+    const until = oldKeyExpiresAt ?? new Date(now.getTime() + 24 * 3600 * 1000);
+    requireStorableDate(until, 'oldKeyExpiresAt');
+    if (until.getTime() < now.getTime() || until.getTime() > now.getTime() + MAX_ROLL_OVERLAP_MS) {
+      throw validationError('oldKeyExpiresAt must be between now and 30 days from now', { field: 'oldKeyExpiresAt' });
+    }
+    return runInTransaction(this.dataSource, async (manager) => {
+      const previous = await this.lockApiKey(tenantId, id, manager);
+      if (previous.revokedAt || (previous.expiresAt && previous.expiresAt.getTime() <= now.getTime())) {
+        throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `API key ${id} is revoked or expired and cannot be rolled`, { id });
+      }
+      const generated = generateApiKey();
+      const apiKey: ApiKeyEntity = {
+        ...previous,
+        id: newId('apiKey'),
+        prefix: generated.prefix,
+        secretHash: generated.secretHash,
+        createdAt: now,
+        expiresAt: null,
+        lastUsedAt: null,
+      };
+      await manager.insert(ApiKeyEntity, apiKey);
+      if (!previous.expiresAt || previous.expiresAt.getTime() > until.getTime()) {
+        previous.expiresAt = until;
+        await manager.update(ApiKeyEntity, { id: previous.id }, { expiresAt: until });
+      }
+      return { apiKey, secret: generated.secret, previous };
+    });
+  }
+
+  async createOAuthClient(tenantId: string, name: string, scopes: string[]): Promise<{ client: OAuthClientEntity; secret: string }> {
+    const parsed = parseScopes(scopes);
+    if (parsed.length === 0) throw validationError('scopes: a client needs at least one scope', { field: 'scopes' });
+    const secret = `rcs_${randomBase62(48)}`;
+    const client: OAuthClientEntity = {
+      id: newId('oauthClient'),
+      tenantId,
+      name: requireName(name),
       secretHash: sha256Hex(secret),
+      scopes: parsed.join(' '),
       createdAt: this.clock.now(),
       revokedAt: null,
     };
-    await runInTransaction(this.dataSource, (manager) => manager.insert(ApiKeyEntity, apiKey));
-    return { apiKey, secret };
+    await runInTransaction(this.dataSource, (manager) => manager.insert(OAuthClientEntity, client));
+    return { client, secret };
+  }
+
+  async revokeOAuthClient(tenantId: string, id: string): Promise<OAuthClientEntity> {
+    requireIdOfKind(id, 'oauthClient', 'id');
+    return runInTransaction(this.dataSource, async (manager) => {
+      const client = await manager.getRepository(OAuthClientEntity).findOneBy({ tenantId, id });
+      if (!client) throw notFoundError('OAuth client', id);
+      if (client.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `OAuth client ${id} is already revoked`, { id });
+      client.revokedAt = this.clock.now();
+      await manager.update(OAuthClientEntity, { id }, { revokedAt: client.revokedAt });
+      return client;
+    });
+  }
+
+  /** The client credentials grant (RFC 6749 §4.4): checks the client and the requested scope, issues a token. */
+  async grantClientCredentials(clientId: string, clientSecret: string, requestedScope: string | undefined): Promise<TokenGrantResult> {
+    const invalidClient = { ok: false as const, error: 'invalid_client' as const, description: 'Client authentication failed' };
+    if (!/^cli_[0-9A-HJKMNP-TV-Z]{26}$/.test(clientId)) return invalidClient;
+    const lockedFor = await this.lockout.lockedForSeconds(clientId);
+    if (lockedFor > 0) {
+      return { ...invalidClient, description: 'Too many failed attempts: the client is locked', retryAfterSeconds: lockedFor };
+    }
+    const client = await this.dataSource.getRepository(OAuthClientEntity).findOneBy({ id: clientId });
+    const secretOk = CLIENT_SECRET_PATTERN.test(clientSecret) && sameHash(client?.secretHash, sha256Hex(clientSecret));
+    if (!client || !secretOk || client.revokedAt) {
+      await this.lockout.recordFailure(clientId);
+      return invalidClient;
+    }
+    const allowed = client.scopes.split(' ').filter(Boolean);
+    let scopes = allowed;
+    if (requestedScope !== undefined) {
+      const requested = requestedScope.split(' ').filter(Boolean);
+      const unknown = requested.filter((scope) => !allowed.includes(scope));
+      if (requested.length === 0 || unknown.length) {
+        return { ok: false, error: 'invalid_scope', description: `Scope not granted to this client: ${unknown.join(' ') || '(empty)'}` };
+      }
+      scopes = [...new Set(requested)].sort();
+    }
+    const accessToken = await this.tokens.issue(client.tenantId, client.id, scopes);
+    return { ok: true, accessToken, expiresIn: this.tokens.ttlSeconds, scope: scopes.join(' ') };
   }
 
   /** Resolves an `Authorization` header value to a principal, or refuses with UNAUTHENTICATED. */
   async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (!authorization) {
-      throw new AppError(ErrorCode.UNAUTHENTICATED, 'Missing credentials: send "Authorization: Bearer <API key>"');
-    }
-    const match = /^Bearer ([^\s]+)$/i.exec(authorization.trim());
-    const key = match ? KEY_PATTERN.exec(match[1]) : null;
-    if (!match || !key) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Invalid credentials');
+    if (!authorization) throw authenticationError('missing', 'Missing credentials: send "Authorization: Bearer <API key or access token>"');
+    const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
+    if (!match) throw authenticationError('invalid_token', 'Invalid credentials: use the Bearer scheme');
+    const credential = match[1];
+    if (API_KEY_PATTERN.test(credential)) return this.authenticateApiKey(credential);
+    if (credential.split('.').length === 3) return this.authenticateToken(credential);
+    throw authenticationError('invalid_token', 'Invalid credentials');
+  }
+
+  private async authenticateApiKey(secret: string): Promise<Principal> {
+    const prefix = apiKeyPrefixOf(secret) ?? (API_KEY_PATTERN.exec(secret) as RegExpExecArray)[1];
+    const lockedFor = await this.lockout.lockedForSeconds(prefix);
+    if (lockedFor > 0) throw authenticationError('locked', 'Too many failed attempts with this key: it is locked', lockedFor);
     // Runs on every request: one plain statement, not the query builder, whose cost showed in profiles.
-    const [row]: { id: string; tenant_id: string; secret_hash: string; revoked_at: unknown }[] = await this.dataSource.query(
-      'SELECT id, tenant_id, secret_hash, revoked_at FROM api_keys WHERE prefix = ?',
-      [key[1]],
-    );
-    const expected = Buffer.from(row?.secret_hash ?? sha256Hex('no such key'), 'hex');
-    const actual = Buffer.from(sha256Hex(match[1]), 'hex');
-    if (!row || !crypto.timingSafeEqual(expected, actual) || (row.revoked_at !== null && row.revoked_at !== undefined)) {
-      throw new AppError(ErrorCode.UNAUTHENTICATED, 'Invalid credentials');
+    const [row]: { id: string; tenant_id: string; secret_hash: string; revoked_at: unknown; expires_at: unknown; scopes: string; last_used_at: unknown }[] =
+      await this.dataSource.query('SELECT id, tenant_id, secret_hash, revoked_at, expires_at, scopes, last_used_at FROM api_keys WHERE prefix = ?', [
+        prefix,
+      ]);
+    const now = this.clock.now();
+    const expiresAt = row?.expires_at ? fromDbTimestamp(row.expires_at) : null;
+    const valid =
+      apiKeyPrefixOf(secret) !== undefined &&
+      sameHash(row?.secret_hash, hashApiKey(secret)) &&
+      (row.revoked_at === null || row.revoked_at === undefined) &&
+      (!expiresAt || expiresAt.getTime() > now.getTime());
+    if (!valid) {
+      await this.lockout.recordFailure(prefix);
+      throw authenticationError('invalid_token', 'Invalid credentials');
     }
-    return { tenantId: String(row.tenant_id), apiKeyId: String(row.id) };
+    const lastUsed = row.last_used_at ? fromDbTimestamp(row.last_used_at) : null;
+    if (!lastUsed || now.getTime() - lastUsed.getTime() > LAST_USED_RESOLUTION_MS) {
+      await this.dataSource.query('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [toDbTimestamp(now), row.id]);
+    }
+    return {
+      tenantId: String(row.tenant_id),
+      credentialId: String(row.id),
+      credentialKind: CredentialKind.API_KEY,
+      scopes: new Set(String(row.scopes).split(' ').filter(Boolean)),
+      expiresAt,
+    };
+  }
+
+  private async authenticateToken(token: string): Promise<Principal> {
+    let verified;
+    try {
+      verified = await this.tokens.verify(token);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw authenticationError('invalid_token', error.message);
+      throw error;
+    }
+    if (verified.issuer === 'reckon') {
+      const [client]: { revoked_at: unknown; tenant_id: string }[] = await this.dataSource.query(
+        'SELECT revoked_at, tenant_id FROM oauth_clients WHERE id = ?',
+        [verified.subject],
+      );
+      if (!client || client.tenant_id !== verified.tenantId || (client.revoked_at !== null && client.revoked_at !== undefined)) {
+        throw authenticationError('invalid_token', 'The access token’s client is revoked');
+      }
+    } else {
+      const [tenant] = await this.dataSource.query('SELECT id FROM tenants WHERE id = ?', [verified.tenantId]);
+      if (!tenant) throw authenticationError('invalid_token', 'The access token names no known tenant');
+    }
+    return {
+      tenantId: verified.tenantId,
+      credentialId: verified.subject,
+      credentialKind: verified.issuer === 'reckon' ? CredentialKind.OAUTH_TOKEN : CredentialKind.EXTERNAL_TOKEN,
+      scopes: new Set(verified.scopes),
+      expiresAt: verified.expiresAt,
+    };
+  }
+
+  /**
+   * Whether a principal still holds: for long-lived WebSocket streams, which must end when the
+   * credential expires or is revoked.
+   */
+  async isStillValid(principal: Principal): Promise<boolean> {
+    if (principal.expiresAt && principal.expiresAt.getTime() <= this.clock.now().getTime()) return false;
+    if (principal.credentialKind === CredentialKind.API_KEY) {
+      const [row] = await this.dataSource.query('SELECT revoked_at, expires_at FROM api_keys WHERE id = ?', [principal.credentialId]);
+      if (!row || (row.revoked_at !== null && row.revoked_at !== undefined)) return false;
+      return !row.expires_at || fromDbTimestamp(row.expires_at).getTime() > this.clock.now().getTime();
+    }
+    if (principal.credentialKind === CredentialKind.OAUTH_TOKEN) {
+      const [row] = await this.dataSource.query('SELECT revoked_at FROM oauth_clients WHERE id = ?', [principal.credentialId]);
+      return Boolean(row) && (row.revoked_at === null || row.revoked_at === undefined);
+    }
+    return true;
   }
 }

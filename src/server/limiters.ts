@@ -1,0 +1,55 @@
+import type Redis from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { LimitsConfig } from '../config';
+import type { AuthLockout } from '../modules/auth/lockout';
+
+export interface RequestRateLimiter {
+  /** Seconds to wait before retrying, or 0 when the request may go ahead. */
+  consume(credential: string): Promise<number>;
+}
+
+function limiter(redis: Redis | null, options: { keyPrefix: string; points: number; duration: number; blockDuration?: number }): RateLimiterAbstract {
+  return redis ? new RateLimiterRedis({ storeClient: redis, ...options }) : new RateLimiterMemory(options);
+}
+
+/** Failed-authentication counts, shared through Redis when REDIS_URL is set so every process sees them. */
+export function createAuthLockout(limits: LimitsConfig, redis: Redis | null): AuthLockout {
+  const failures = limiter(redis, {
+    keyPrefix: 'reckon:auth-failures',
+    points: limits.lockoutAttempts,
+    duration: limits.lockoutSeconds,
+  });
+  return {
+    async lockedForSeconds(credential) {
+      const state = await failures.get(credential);
+      if (!state || state.consumedPoints < limits.lockoutAttempts) return 0;
+      return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+    },
+    async recordFailure(credential) {
+      try {
+        await failures.consume(credential);
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw error;
+      }
+    },
+    async reset(credential) {
+      await failures.delete(credential);
+    },
+  };
+}
+
+export function createRequestRateLimiter(limits: LimitsConfig, redis: Redis | null): RequestRateLimiter {
+  if (limits.requestsPerSecond === 0) return { consume: async () => 0 };
+  const requests = limiter(redis, { keyPrefix: 'reckon:requests', points: limits.requestsPerSecond, duration: 1 });
+  return {
+    async consume(credential) {
+      try {
+        await requests.consume(credential);
+        return 0;
+      } catch (error) {
+        if (error instanceof RateLimiterRes) return Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+        throw error;
+      }
+    },
+  };
+}

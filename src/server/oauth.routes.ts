@@ -1,0 +1,97 @@
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Services } from './services';
+
+interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+  /** How the client authenticated: the 401 challenge names the same scheme. */
+  scheme: 'basic' | 'body';
+}
+
+/** RFC 6749 §2.3.1: HTTP Basic with form-urlencoded id and secret, or both in the body (not both ways). */
+function clientCredentialsOf(req: Request): ClientCredentials | 'conflict' | null {
+  const header = req.header('authorization');
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const inBody = typeof body.client_id === 'string' || typeof body.client_secret === 'string';
+  if (header && /^Basic /i.test(header)) {
+    if (inBody) return 'conflict';
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const separator = decoded.indexOf(':');
+    if (separator < 0) return null;
+    try {
+      return {
+        clientId: decodeURIComponent(decoded.slice(0, separator).replace(/\+/g, ' ')),
+        clientSecret: decodeURIComponent(decoded.slice(separator + 1).replace(/\+/g, ' ')),
+        scheme: 'basic',
+      };
+    } catch {
+      return null;
+    }
+  }
+  if (typeof body.client_id === 'string' && typeof body.client_secret === 'string') {
+    return { clientId: body.client_id, clientSecret: body.client_secret, scheme: 'body' };
+  }
+  return null;
+}
+
+function oauthError(res: Response, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+  res.status(status).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache', ...headers }).json({ error, error_description: description });
+}
+
+/**
+ * POST /oauth/token (client credentials grant, RFC 6749 §4.4) and GET /.well-known/jwks.json (the
+ * public keys that verify our access tokens, for resource servers and for key rotation).
+ */
+export function oauthRoutes(services: Services, log: Logger): express.Router {
+  const router = express.Router();
+
+  router.get('/.well-known/jwks.json', (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=300').json(services.auth.jwks);
+  });
+
+  router.post('/oauth/token', express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' }), async (req, res) => {
+    try {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const credentials = clientCredentialsOf(req);
+      if (credentials === 'conflict') {
+        oauthError(res, 400, 'invalid_request', 'Authenticate the client one way only: HTTP Basic or the request body');
+        return;
+      }
+      if (body.grant_type !== 'client_credentials') {
+        const given = typeof body.grant_type === 'string';
+        oauthError(res, 400, given ? 'unsupported_grant_type' : 'invalid_request', given ? 'Only grant_type=client_credentials is supported' : 'grant_type is required');
+        return;
+      }
+      if (!credentials) {
+        oauthError(res, 401, 'invalid_client', 'Client authentication is required', { 'WWW-Authenticate': 'Basic realm="reckon"' });
+        return;
+      }
+      if (body.scope !== undefined && typeof body.scope !== 'string') {
+        oauthError(res, 400, 'invalid_scope', 'scope is a space-separated string');
+        return;
+      }
+      const result = await services.auth.grantClientCredentials(credentials.clientId, credentials.clientSecret, body.scope as string | undefined);
+      if (!result.ok) {
+        const headers: Record<string, string> = {};
+        if (result.retryAfterSeconds) headers['Retry-After'] = String(result.retryAfterSeconds);
+        if (result.error === 'invalid_client') {
+          headers['WWW-Authenticate'] = credentials.scheme === 'basic' ? 'Basic realm="reckon"' : 'Bearer realm="reckon"';
+          oauthError(res, 401, result.error, result.description, headers);
+        } else {
+          oauthError(res, 400, result.error, result.description, headers);
+        }
+        return;
+      }
+      res
+        .status(200)
+        .set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
+        .json({ access_token: result.accessToken, token_type: 'Bearer', expires_in: result.expiresIn, scope: result.scope });
+    } catch (error) {
+      log.error({ err: error, requestId: res.locals.requestId }, 'token endpoint failed');
+      oauthError(res, 500, 'server_error', 'Internal server error');
+    }
+  });
+
+  return router;
+}

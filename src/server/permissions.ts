@@ -1,0 +1,109 @@
+import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+import { allow, deny, rule, shield } from 'graphql-shield';
+import type { IRules, ShieldRule } from 'graphql-shield/typings/types';
+import { AppError, ErrorCode } from '../common/errors';
+import { idKindOf, type IdKind } from '../common/ids';
+import { allowsScope, Scope } from '../modules/auth/scopes';
+import type { RequestContext } from './context';
+import { buildReckonSchema } from './graphql/schema';
+
+function forbidden(scope: Scope): AppError {
+  return new AppError(ErrorCode.FORBIDDEN, `This credential lacks the "${scope}" scope`, { requiredScope: scope });
+}
+
+const scopeRules = new Map<Scope, ShieldRule>();
+
+/** The rule for one scope; `admin` and `<area>:write` imply what scopes.ts says they imply. */
+export function requireScope(scope: Scope): ShieldRule {
+  let cached = scopeRules.get(scope);
+  if (!cached) {
+    cached = rule(`requireScope(${scope})`, { cache: 'contextual' })(async (_parent, _args, ctx: RequestContext) =>
+      allowsScope(ctx.principal.scopes, scope) ? true : forbidden(scope),
+    );
+    scopeRules.set(scope, cached);
+  }
+  return cached as ShieldRule;
+}
+
+/** Every request reaching a resolver is authenticated (the context refuses others); this says so explicitly. */
+const authenticated = rule('authenticated', { cache: 'contextual' })(async (_parent, _args, ctx: RequestContext) =>
+  Boolean(ctx.principal),
+);
+
+/** Scope needed to read an object through node(id:), by the kind of its id. */
+const NODE_READ_SCOPES: Partial<Record<IdKind, Scope>> = {
+  account: Scope.LEDGER_READ,
+  journalEntry: Scope.LEDGER_READ,
+};
+
+const nodeRule = rule('node', { cache: 'strict' })(async (_parent, args: { id?: string }, ctx: RequestContext) => {
+  const kind = idKindOf(String(args.id ?? ''));
+  const scope = kind ? NODE_READ_SCOPES[kind] : undefined;
+  // Unknown kinds pass to the resolver, which answers NOT_FOUND like any other missing object.
+  if (!scope) return true;
+  return allowsScope(ctx.principal.scopes, scope) ? true : forbidden(scope);
+});
+
+const ledgerRead = requireScope(Scope.LEDGER_READ);
+const ledgerWrite = requireScope(Scope.LEDGER_WRITE);
+const admin = requireScope(Scope.ADMIN);
+
+/**
+ * One explicit rule for every root field; anything not listed is denied (fallbackRule: deny), and a
+ * test fails when a root field has no entry here. Resolvers still scope every read and write to the
+ * caller's tenant: these rules decide what a credential may do, not whose data it sees.
+ */
+export const ROOT_FIELD_RULES = {
+  Query: {
+    node: nodeRule,
+    me: authenticated,
+    account: ledgerRead,
+    accounts: ledgerRead,
+    journalEntry: ledgerRead,
+    journalEntries: ledgerRead,
+    trialBalance: ledgerRead,
+    accountStatement: ledgerRead,
+    apiKeys: admin,
+  },
+  Mutation: {
+    createAccount: ledgerWrite,
+    postJournalEntry: ledgerWrite,
+    postJournalEntries: ledgerWrite,
+    reverseJournalEntry: ledgerWrite,
+    postPendingJournalEntry: ledgerWrite,
+    voidPendingJournalEntry: ledgerWrite,
+    createApiKey: admin,
+    revokeApiKey: admin,
+    rollApiKey: admin,
+    createOAuthClient: admin,
+    revokeOAuthClient: admin,
+  },
+} satisfies Record<string, Record<string, ShieldRule>>;
+
+/** Rules for all non-root object types: their fields are reachable only through a guarded root field. */
+function nestedTypeRules(schema: GraphQLSchema): IRules {
+  const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name, schema.getSubscriptionType()?.name]);
+  const rules: Record<string, typeof allow> = {};
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (type instanceof GraphQLObjectType && !roots.has(type.name) && !type.name.startsWith('__')) rules[type.name] = allow;
+  }
+  return rules;
+}
+
+let guarded: GraphQLSchema | undefined;
+
+export function buildGuardedSchema(): GraphQLSchema {
+  if (guarded) return guarded;
+  const schema = buildReckonSchema();
+  const permissions = shield(
+    { ...nestedTypeRules(schema), ...ROOT_FIELD_RULES },
+    {
+      fallbackRule: deny,
+      allowExternalErrors: true,
+      fallbackError: (thrown) => (thrown instanceof Error ? thrown : new AppError(ErrorCode.FORBIDDEN, 'Not allowed')),
+    },
+  );
+  guarded = applyMiddleware(schema, permissions);
+  return guarded;
+}
