@@ -16,7 +16,7 @@ export interface Runtime {
   log: Logger;
   /** The Redis connection for rate limits and pub/sub, when REDIS_URL is set. */
   redis: Redis | null;
-  /** Closes the database pool and Redis. */
+  /** Closes the pub/sub streams, the database pool and Redis. */
   close(): Promise<void>;
 }
 
@@ -56,6 +56,7 @@ export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock;
     log,
     redis,
     close: async () => {
+      await services.pubSub.close();
       await dataSource.destroy();
       if (redis) await redis.quit();
     },

@@ -28,6 +28,11 @@ export interface Config {
   blindIndexKey: string | null;
   /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
   redisUrl: string | null;
+  /**
+   * How often an open WebSocket connection checks that its credential still holds (not revoked, not
+   * expired); the connection is closed with 4403 when it does not. Expiry itself is also timed exactly.
+   */
+  wsCredentialCheckIntervalMs: number;
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -125,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,
     redisUrl: env.REDIS_URL || null,
+    wsCredentialCheckIntervalMs: readInteger(env, 'WS_CREDENTIAL_CHECK_INTERVAL_MS', 5000, 50, 3_600_000),
     ...readTls(env),
   };
 }

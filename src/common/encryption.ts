@@ -100,6 +100,11 @@ export class FieldCipher {
     }
   }
 
+  /** How every ciphertext under the newest key starts, for finding stale ones in SQL. */
+  get currentCiphertextPrefix(): string {
+    return `${FORMAT_VERSION}.${this.currentKeyId}.`;
+  }
+
   keyIdOf(ciphertext: string): string | undefined {
     const parts = ciphertext.split('.');
     return parts.length === 5 ? parts[1] : undefined;

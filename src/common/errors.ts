@@ -12,7 +12,13 @@ export enum ErrorCode {
   FORBIDDEN = 'FORBIDDEN',
   INSUFFICIENT_FUNDS = 'INSUFFICIENT_FUNDS',
   INVALID_STATE_TRANSITION = 'INVALID_STATE_TRANSITION',
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  IDEMPOTENCY_KEY_IN_USE = 'IDEMPOTENCY_KEY_IN_USE',
   RATE_LIMITED = 'RATE_LIMITED',
+  /** A GraphQL document over one of the query limits (depth, cost, aliases, directives, tokens) or an HTTP batch. */
+  QUERY_REFUSED = 'QUERY_REFUSED',
+  /** A GraphQL document or request body over the size limit (HTTP 413). */
+  QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
@@ -40,8 +46,16 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 422, retryable: false };
     case ErrorCode.INVALID_STATE_TRANSITION:
       return { httpStatus: 409, retryable: false };
+    case ErrorCode.IDEMPOTENCY_KEY_REUSED:
+      return { httpStatus: 409, retryable: false };
+    case ErrorCode.IDEMPOTENCY_KEY_IN_USE:
+      return { httpStatus: 409, retryable: true };
     case ErrorCode.RATE_LIMITED:
       return { httpStatus: 429, retryable: true };
+    case ErrorCode.QUERY_REFUSED:
+      return { httpStatus: 400, retryable: false };
+    case ErrorCode.QUERY_TOO_LARGE:
+      return { httpStatus: 413, retryable: false };
     case ErrorCode.SERVICE_UNAVAILABLE:
       return { httpStatus: 503, retryable: true };
     case ErrorCode.INTERNAL_SERVER_ERROR:

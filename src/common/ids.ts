@@ -11,6 +11,7 @@ export const ID_PREFIXES = {
   apiKey: 'key',
   oauthClient: 'cli',
   webhookEndpoint: 'whe',
+  idempotencyRecord: 'idem',
   account: 'acct',
   journalEntry: 'je',
   posting: 'pst',

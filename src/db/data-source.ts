@@ -4,6 +4,7 @@ import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
 import type { Logger } from 'pino';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from '../../migrations';
+import { mysqlUrlWithTls } from './mysql-tls';
 
 export type DatabaseKind = 'mysql' | 'sqlite';
 
@@ -80,10 +81,13 @@ export function createDataSource(options: DataSourceOptions): { dataSource: Data
     });
     return { dataSource, statements };
   }
+  const { url, ssl, mode } = mysqlUrlWithTls(options.url.replace(/^mariadb:/, 'mysql:'));
+  if (ssl && !ssl.rejectUnauthorized) options.logger?.warn({ sslMode: mode }, 'MySQL TLS without certificate verification: encrypted, but open to impersonation');
   const dataSource = new DataSource({
     ...common,
     type: 'mysql',
-    url: options.url.replace(/^mariadb:/, 'mysql:'),
+    url,
+    ...(ssl ? { ssl } : {}),
     charset: 'utf8mb4_bin',
     timezone: 'Z',
     supportBigNumbers: true,

@@ -60,7 +60,11 @@ export interface TransactionOptions {
  */
 const sqliteQueues = new WeakMap<DataSource, Promise<unknown>>();
 
-function serializeOnSqlite<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs a write that needs no transaction of its own. On SQLite it still queues behind open
+ * transactions, or its statement would join (and roll back with) whichever one is open.
+ */
+export function serializeOnSqlite<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   if (databaseKindOfSource(dataSource) !== 'sqlite') return work();
   const previous = sqliteQueues.get(dataSource) ?? Promise.resolve();
   const next = previous.then(work, work);

@@ -18,9 +18,11 @@ import { createRequestContext, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
+import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
 import type { Services } from './services';
+import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
 
-export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile'>;
+export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs'>;
 
 export interface ServerOptions {
   services: Services;
@@ -36,7 +38,7 @@ export interface RunningServer {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Query-string parameters that would put a credential in URLs, logs and browser history. */
-const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization'];
+const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization', 'client_secret'];
 
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
 function requestIdOf(req: express.Request): string {
@@ -44,8 +46,13 @@ function requestIdOf(req: express.Request): string {
   return given && REQUEST_ID_PATTERN.test(given) ? given : `req_${newUlid()}`;
 }
 
+/**
+ * A quoted-string for a WWW-Authenticate parameter. RFC 6750 §3 allows only printable ASCII without
+ * `"` and `\` in error_description and scope; anything else (a typographic apostrophe in a message)
+ * would make Node refuse the header and the request end in a 500.
+ */
 function quoted(value: string): string {
-  return `"${value.replace(/["\\]/g, '')}"`;
+  return `"${value.replace(/[\u2018\u2019]/g, "'").replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
 }
 
 /**
@@ -142,12 +149,34 @@ export async function startServer(options: ServerOptions, port: number, host: st
     schema: buildGuardedSchema(),
     formatError,
     introspection: !production,
+    // No "Did you mean …?" in production: suggestions would spell out the schema introspection hides
+    // (this covers validation errors; hideSuggestionsPlugin below covers variables' coercion errors).
+    hideSchemaDetailsFromClientErrors: production,
+    // A persisted-query hash alone would run a document the query guard never saw with these variables.
+    persistedQueries: false,
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), requestPlugin(log)],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      requestPlugin(log),
+      subscriptionsOverWebSocketOnly(),
+      ...(production ? [hideSuggestionsPlugin<RequestContext>()] : []),
+    ],
   });
   await apollo.start();
+  const queryLimiter = new QueryLimiter(config.limits, { introspection: !production });
+  // Subscriptions, and queries and mutations too, over graphql-ws on the same server and path.
+  const websockets = attachWebSocketServer({
+    httpServer,
+    schema: buildGuardedSchema(),
+    services,
+    log,
+    config,
+    queryLimiter,
+    authenticate: (authorization, requestId) => authenticateRequest(services, log, authorization, requestId),
+  });
 
   app.use(helmet({ hsts: Boolean(tls) }));
   app.use((req, res, next) => {
@@ -185,6 +214,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
   app.use(
     '/graphql',
     express.json({ limit: '2mb' }),
+    // Before authentication: a refused document costs no database statement, not even the key lookup.
+    ...queryGuard(queryLimiter),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
@@ -204,6 +235,25 @@ export async function startServer(options: ServerOptions, port: number, host: st
     }),
   );
 
+  // Anything no route answered, and any error no handler caught: JSON, never Express's HTML page
+  // (which shows a stack trace outside NODE_ENV=production).
+  app.use((_req: express.Request, res: express.Response) => {
+    res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: ErrorCode.NOT_FOUND, requestId: res.locals.requestId } }] });
+  });
+  app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = (error as { status?: number }).status;
+    const clientError = typeof status === 'number' && status >= 400 && status < 500;
+    if (!clientError) log.error({ err: error, requestId: res.locals.requestId }, 'unhandled HTTP error');
+    res.status(clientError ? status : 500).json({
+      errors: [
+        {
+          message: clientError ? 'The request could not be read' : 'Internal server error',
+          extensions: { code: clientError ? ErrorCode.VALIDATION_FAILED : ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId },
+        },
+      ],
+    });
+  });
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -211,6 +261,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     httpServer,
     url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}/graphql`,
     close: async () => {
+      await websockets.dispose();
       await apollo.stop();
     },
   };

@@ -26,11 +26,16 @@ export function createAuthLockout(limits: LimitsConfig, redis: Redis | null): Au
       return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
     },
     async recordFailure(credential) {
+      let consumedPoints: number;
       try {
-        await failures.consume(credential);
+        consumedPoints = (await failures.consume(credential)).consumedPoints;
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
+        consumedPoints = error.consumedPoints;
       }
+      // The failure that locks starts the full lock period: counted failures expire with the window
+      // opened by the first of them, which may be nearly over by the tenth.
+      if (consumedPoints >= limits.lockoutAttempts) await failures.block(credential, limits.lockoutSeconds);
     },
     async reset(credential) {
       await failures.delete(credential);

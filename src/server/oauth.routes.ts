@@ -5,8 +5,6 @@ import type { Services } from './services';
 interface ClientCredentials {
   clientId: string;
   clientSecret: string;
-  /** How the client authenticated: the 401 challenge names the same scheme. */
-  scheme: 'basic' | 'body';
 }
 
 /** RFC 6749 §2.3.1: HTTP Basic with form-urlencoded id and secret, or both in the body (not both ways). */
@@ -23,14 +21,13 @@ function clientCredentialsOf(req: Request): ClientCredentials | 'conflict' | nul
       return {
         clientId: decodeURIComponent(decoded.slice(0, separator).replace(/\+/g, ' ')),
         clientSecret: decodeURIComponent(decoded.slice(separator + 1).replace(/\+/g, ' ')),
-        scheme: 'basic',
       };
     } catch {
       return null;
     }
   }
   if (typeof body.client_id === 'string' && typeof body.client_secret === 'string') {
-    return { clientId: body.client_id, clientSecret: body.client_secret, scheme: 'body' };
+    return { clientId: body.client_id, clientSecret: body.client_secret };
   }
   return null;
 }
@@ -76,7 +73,9 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         const headers: Record<string, string> = {};
         if (result.retryAfterSeconds) headers['Retry-After'] = String(result.retryAfterSeconds);
         if (result.error === 'invalid_client') {
-          headers['WWW-Authenticate'] = credentials.scheme === 'basic' ? 'Basic realm="reckon"' : 'Bearer realm="reckon"';
+          // RFC 6749 §5.2 and RFC 7235: a 401 challenges with a scheme this endpoint accepts for client
+          // authentication. Bearer is how resources are called, never how a client authenticates here.
+          headers['WWW-Authenticate'] = 'Basic realm="reckon"';
           oauthError(res, 401, result.error, result.description, headers);
         } else {
           oauthError(res, 400, result.error, result.description, headers);
@@ -92,6 +91,18 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
       oauthError(res, 500, 'server_error', 'Internal server error');
     }
   });
+
+  // A body the parsers refuse (malformed JSON, too large) is the client's invalid_request, answered in
+  // JSON like every other error here, not with Express's default HTML page and its stack trace.
+  const refuseUnreadableBody: express.ErrorRequestHandler = (error: { status?: unknown; type?: unknown }, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 400;
+    oauthError(res, status, 'invalid_request', error.type === 'entity.too.large' ? 'The request body is too large' : 'The request body could not be read');
+  };
+  router.use('/oauth/token', refuseUnreadableBody);
 
   return router;
 }

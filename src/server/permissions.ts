@@ -4,12 +4,12 @@ import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules, ShieldRule } from 'graphql-shield/typings/types';
 import { AppError, ErrorCode } from '../common/errors';
 import { idKindOf, type IdKind } from '../common/ids';
-import { allowsScope, Scope } from '../modules/auth/scopes';
+import { allowsScope, insufficientScopeError, Scope } from '../modules/auth/scopes';
 import type { RequestContext } from './context';
 import { buildReckonSchema } from './graphql/schema';
 
 function forbidden(scope: Scope): AppError {
-  return new AppError(ErrorCode.FORBIDDEN, `This credential lacks the "${scope}" scope`, { requiredScope: scope });
+  return insufficientScopeError(scope);
 }
 
 const scopeRules = new Map<Scope, ShieldRule>();
@@ -65,6 +65,7 @@ export const ROOT_FIELD_RULES = {
     trialBalance: ledgerRead,
     accountStatement: ledgerRead,
     apiKeys: admin,
+    webhookEndpoints: admin,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -78,6 +79,12 @@ export const ROOT_FIELD_RULES = {
     rollApiKey: admin,
     createOAuthClient: admin,
     revokeOAuthClient: admin,
+    createWebhookEndpoint: admin,
+    disableWebhookEndpoint: admin,
+  },
+  // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
+  Subscription: {
+    journalEntryPosted: ledgerRead,
   },
 } satisfies Record<string, Record<string, ShieldRule>>;
 

@@ -7,10 +7,13 @@ import type { Config } from '../config';
 import { TokenService } from '../modules/auth/tokens';
 import type { KeyMaterial } from './key-material';
 import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } from './limiters';
+import { createPubSub, type PubSub } from './pubsub';
 import { AuthService } from '../modules/auth/auth.service';
+import { pubSubLedgerEvents } from '../modules/ledger/ledger.events';
 import { LedgerService } from '../modules/ledger/ledger.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
+import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
 /** One instance of each module's service per process, shared by every request. */
 export interface Services {
@@ -19,14 +22,17 @@ export interface Services {
   tenancy: TenancyService;
   auth: AuthService;
   ledger: LedgerService;
+  webhooks: WebhooksService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
+  /** Live events for subscriptions: in memory, or through Redis so that every API process sees them. */
+  pubSub: PubSub;
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv'>;
   keys: KeyMaterial;
-  /** Shared rate-limit and lockout state; null keeps it in this process. */
+  /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
   log?: Logger;
 }
@@ -39,6 +45,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   // second one keeps a batch that waits on a lock from stalling every write of the process.
   const writer = new LedgerWriter(dataSource, clock, { maxBatchSize: config.ledgerMaxBatchSize, maxConcurrentBatches: 2, log });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
+  const pubSub = createPubSub(redis, log);
   return {
     dataSource,
     clock,
@@ -46,6 +53,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     requestRateLimiter: createRequestRateLimiter(config.limits, redis),
     tenancy: new TenancyService(dataSource, clock),
     auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis)),
-    ledger: new LedgerService(dataSource, writer, clock),
+    pubSub,
+    ledger: new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log)),
+    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp: config.nodeEnv !== 'production' }),
   };
 }

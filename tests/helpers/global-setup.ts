@@ -1,10 +1,46 @@
+import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
+
+/** Why Redis cannot be reached, or null when it answers PING. */
+async function redisUnreachableReason(url: string): Promise<string | null> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // The connection's own error (ECONNREFUSED …) says more than the rejected connect() ("Connection is closed").
+  let connectionError: Error | undefined;
+  redis.on('error', (error: Error) => (connectionError = error));
+  try {
+    await redis.connect();
+    await redis.ping();
+    return null;
+  } catch (error) {
+    return (connectionError ?? (error instanceof Error ? error : new Error(String(error)))).message;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Decides whether the suites that need Redis (pub/sub across API processes) run: like MySQL, skipped
+ * with a notice outside CI when Redis does not answer, mandatory in CI.
+ */
+async function detectRedis(): Promise<void> {
+  const url = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+  process.env.TEST_REDIS_URL = url;
+  const reason = await redisUnreachableReason(url);
+  if (reason === null) {
+    process.env.RECKON_TEST_REDIS = '1';
+    return;
+  }
+  if (process.env.CI === 'true') throw new Error(`Redis is required in CI but ${url} is not reachable: ${reason}`);
+  process.env.RECKON_TEST_REDIS = '0';
+  process.stderr.write(`\n*** Redis at ${url} is not reachable (${reason}).\n*** SKIPPING every Redis suite. Set TEST_REDIS_URL or start Redis.\n\n`);
+}
 
 /**
  * Decides once per run whether the MySQL suites run. Outside CI an unreachable server skips them with
  * a clear notice; in CI (CI=true) they are mandatory and an unreachable server fails the run.
  */
 export default async function globalSetup(): Promise<void> {
+  await detectRedis();
   const url = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
   process.env.TEST_MYSQL_URL = url;
   try {

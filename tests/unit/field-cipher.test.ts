@@ -43,6 +43,8 @@ describe('FieldCipher', () => {
     const after = rotated.encrypt('secret', context);
     expect(rotated.keyIdOf(after)).toBe('k2');
     expect(rotated.needsReencryption(after)).toBe(false);
+    expect(after.startsWith(rotated.currentCiphertextPrefix)).toBe(true);
+    expect(before.startsWith(rotated.currentCiphertextPrefix)).toBe(false);
     expect(() => new FieldCipher([newKey], blind).decrypt(before, context)).toThrow(DecryptionError);
   });
 

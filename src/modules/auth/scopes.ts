@@ -1,4 +1,4 @@
-import { validationError } from '../../common/errors';
+import { AppError, ErrorCode, validationError } from '../../common/errors';
 
 /** What a credential may do. Restricted keys and OAuth clients carry a subset. */
 export enum Scope {
@@ -24,6 +24,14 @@ export const ALL_SCOPES: readonly Scope[] = Object.values(Scope);
 export function allowsScope(granted: ReadonlySet<string>, required: Scope): boolean {
   if (granted.has(Scope.ADMIN) || granted.has(required)) return true;
   return required.endsWith(':read') && granted.has(required.replace(/:read$/, ':write'));
+}
+
+/**
+ * The refusal for a missing scope, the same from a shield rule and from a subscription's own check
+ * (shield does not guard the subscribe step): FORBIDDEN, naming the scope for RFC 6750's challenge.
+ */
+export function insufficientScopeError(scope: Scope): AppError {
+  return new AppError(ErrorCode.FORBIDDEN, `This credential lacks the "${scope}" scope`, { requiredScope: scope });
 }
 
 /** Parses a space- or list-given set of scopes, refusing unknown ones; empty means none. */

@@ -1,6 +1,7 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   errors as joseErrors,
   importJWK,
   jwtVerify,
@@ -72,6 +73,24 @@ export class TokenService {
 
   async verify(token: string): Promise<VerifiedToken> {
     const currentDate = this.clock.now();
+    const external = this.config.external;
+    // The token's own (unverified) `iss` picks whose rules apply; either path then verifies everything,
+    // the issuer included. Trying our keys first and falling back only on some errors refused every
+    // external token signed with an algorithm we do not use (RS256) or carrying no kid.
+    if (this.externalKeys && external && external.issuer !== this.config.jwtIssuer && unverifiedIssuerOf(token) === external.issuer) {
+      try {
+        const { payload } = await jwtVerify(token, this.externalKeys, {
+          algorithms: external.algorithms,
+          issuer: external.issuer,
+          audience: external.audience,
+          currentDate,
+          requiredClaims: ['exp', 'sub', external.tenantClaim],
+        });
+        return this.toVerified(payload, external.tenantClaim, external.scopeClaim, 'external');
+      } catch (error) {
+        throw asInvalid(error);
+      }
+    }
     try {
       const { payload } = await jwtVerify(token, this.ourKeys, {
         algorithms: OUR_ALGORITHMS,
@@ -82,19 +101,6 @@ export class TokenService {
         requiredClaims: ['exp', 'sub', 'tenant_id'],
       });
       return this.toVerified(payload, 'tenant_id', 'scope', 'reckon');
-    } catch (error) {
-      if (!this.externalKeys || !this.config.external || !isWrongIssuerOrKey(error)) throw asInvalid(error);
-    }
-    const external = this.config.external;
-    try {
-      const { payload } = await jwtVerify(token, this.externalKeys, {
-        algorithms: external.algorithms,
-        issuer: external.issuer,
-        audience: external.audience,
-        currentDate,
-        requiredClaims: ['exp', 'sub', external.tenantClaim],
-      });
-      return this.toVerified(payload, external.tenantClaim, external.scopeClaim, 'external');
     } catch (error) {
       throw asInvalid(error);
     }
@@ -116,12 +122,13 @@ function publicPartOf(key: JWK): JWK {
   return { ...rest, use: 'sig' };
 }
 
-/** Errors after which the external issuer is worth trying: the token is not ours, not that it is bad. */
-function isWrongIssuerOrKey(error: unknown): boolean {
-  return (
-    error instanceof joseErrors.JWKSNoMatchingKey ||
-    (error instanceof joseErrors.JWTClaimValidationFailed && (error.claim === 'iss' || error.claim === 'typ'))
-  );
+/** The `iss` claim as the token states it, before any check: only to choose how to verify it. */
+function unverifiedIssuerOf(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
 }
 
 function asInvalid(error: unknown): InvalidTokenError {

@@ -1,5 +1,21 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  ArgsType,
+  Ctx,
+  Field,
+  FieldResolver,
+  ID,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  type SubscribeResolverData,
+  Subscription,
+} from 'type-graphql';
 import { validationError } from '../../common/errors';
+import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import type { RequestContext } from '../../server/context';
 import { Money, toConnection, toMoney } from '../../server/graphql/common.objects';
 import { CurrencyScalar } from '../../server/graphql/scalars';
@@ -30,6 +46,8 @@ import {
 import { LedgerErrors } from './ledger.errors';
 import { AccountTotals, balancesOf, EntryDirection, JournalEntryStatus, netOf, normalBalanceOf } from './ledger.types';
 import { statementLineKey } from './ledger.service';
+import { subscribeToJournalEntries } from './ledger.events';
+import { LedgerLoaders } from './ledger.loaders';
 import type { JournalEntryRecord, LedgerWrite, PostingRecord } from './ledger-writer';
 
 @ArgsType()
@@ -268,4 +286,30 @@ export class LedgerReportResolver {
   }
 }
 
-export const LEDGER_RESOLVERS = [AccountResolver, JournalEntryResolver, PostingResolver, LedgerReportResolver] as const;
+/**
+ * Shield guards each event's resolve but not the subscribe step, so the subscribe function checks the
+ * scope itself, with the refusal a shield rule would give. The stream is the caller's own tenant's:
+ * no argument can point it at another.
+ */
+async function subscribeToOwnJournalEntries({ context }: SubscribeResolverData<unknown, unknown, RequestContext>) {
+  if (!allowsScope(context.principal.scopes, Scope.LEDGER_READ)) throw insufficientScopeError(Scope.LEDGER_READ);
+  return subscribeToJournalEntries(context.services.pubSub, context.principal.tenantId);
+}
+
+@Resolver()
+export class LedgerSubscriptionResolver {
+  @Subscription(() => JournalEntry, {
+    description:
+      'Each journal entry of the caller’s tenant once its write has committed: new POSTED and PENDING entries, pending entries posted or voided, reversing entries. Needs ledger:read. Events published while a client is not subscribed are not replayed.',
+    subscribe: subscribeToOwnJournalEntries,
+  })
+  journalEntryPosted(@Root() entry: JournalEntryRecord, @Ctx() ctx: RequestContext): JournalEntryRecord {
+    // Every event of a subscription runs with the subscription's one context. Fresh loaders make each
+    // event read the entry's postings and accounts as they are now, not as an earlier event cached them.
+    ctx.loaders.ledger = new LedgerLoaders(ctx.services.ledger, ctx.principal.tenantId);
+    ctx.loaders.ledger.journalEntryById.prime(entry.id, entry);
+    return entry;
+  }
+}
+
+export const LEDGER_RESOLVERS = [AccountResolver, JournalEntryResolver, PostingResolver, LedgerReportResolver, LedgerSubscriptionResolver] as const;

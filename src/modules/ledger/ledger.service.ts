@@ -8,6 +8,7 @@ import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
 import { LedgerErrors } from './ledger.errors';
+import { type LedgerEventPublisher, NO_LEDGER_EVENTS } from './ledger.events';
 import {
   type AccountTotals,
   AccountType,
@@ -157,6 +158,8 @@ export class LedgerService {
     private readonly dataSource: DataSource,
     private readonly writer: LedgerWriter,
     private readonly clock: Clock,
+    /** Told of every entry a write changed, after the write has committed. */
+    private readonly events: LedgerEventPublisher = NO_LEDGER_EVENTS,
   ) {}
 
   private get accounts() {
@@ -293,9 +296,11 @@ export class LedgerService {
     return drafts;
   }
 
+  /** The writer resolves only after its transaction has committed, so the events follow the commit. */
   private async submitOne(command: LedgerCommand): Promise<LedgerWrite> {
     const outcome = await this.writer.submit(command);
     if (!outcome.ok) throw outcome.error;
+    this.events.entriesCommitted([outcome.write.entry]);
     return outcome.write;
   }
 
@@ -304,7 +309,7 @@ export class LedgerService {
   }
 
   /** Posts up to 1,000 entries in one transaction: all of them, or none. */
-  postEntries(tenantId: string, inputs: EntryInput[]): Promise<LedgerWrite[]> {
+  async postEntries(tenantId: string, inputs: EntryInput[]): Promise<LedgerWrite[]> {
     if (inputs.length < 1 || inputs.length > LEDGER_LIMITS.entriesPerBatch) {
       throw validationError(`entries: between 1 and ${LEDGER_LIMITS.entriesPerBatch} entries per call, got ${inputs.length}`, {
         field: 'entries',
@@ -312,7 +317,9 @@ export class LedgerService {
       });
     }
     const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`));
-    return this.writer.writeAll(commands);
+    const writes = await this.writer.writeAll(commands);
+    this.events.entriesCommitted(writes.map((write) => write.entry));
+    return writes;
   }
 
   /** Posts a pending entry in full, or in part with `lines` (which must balance); the rest is released. */
@@ -366,9 +373,13 @@ export class LedgerService {
     return entry;
   }
 
-  /** Entries newest first. With an account, the entries that have a posting on it. */
+  /**
+   * Entries newest first. With an account, the entries that have a posting on it; an account that is
+   * not the tenant's is NOT_FOUND, as everywhere else, rather than an empty list.
+   */
   async listEntries(tenantId: string, filter: EntryFilter, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
     const { limit, afterKey } = readPageRequest(pageRequest);
+    if (filter.accountId) await this.getAccount(tenantId, filter.accountId);
     const conditions = ['e.tenant_id = ?'];
     const params: unknown[] = [tenantId];
     if (filter.status) {

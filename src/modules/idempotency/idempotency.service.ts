@@ -1,0 +1,230 @@
+import crypto from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import type { FieldCipher } from '../../common/encryption';
+import { AppError, ErrorCode, validationError } from '../../common/errors';
+import { newId } from '../../common/ids';
+import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
+import { executeCountingRows } from '../../db/affected-rows';
+import { isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import { differingPaths, type Fingerprint } from './fingerprint';
+
+/** Who may reuse a key: the same credential of the same tenant, on the same mutation field. */
+export interface IdempotencyScope {
+  tenantId: string;
+  credentialId: string;
+  operation: string;
+  key: string;
+}
+
+/** Proof that this request holds the claim on a key; the business transaction completes it. */
+export interface IdempotencyHandle {
+  recordId: string;
+  claimToken: string;
+  scope: IdempotencyScope;
+}
+
+/** What a completed record gives back. */
+export interface StoredOutcome {
+  /** The mutation field's data exactly as first sent, when it was stored after the response. */
+  responseJson: string | null;
+  /** What the change produced (ids), written with the change: enough to rebuild the payload. */
+  resultRef: unknown;
+  /** A business refusal decided by the first request, replayed as it was. */
+  error: { code: ErrorCode; message: string; details: Record<string, unknown> } | null;
+}
+
+export type Claim = { kind: 'new'; handle: IdempotencyHandle } | { kind: 'replay'; outcome: StoredOutcome };
+
+export interface IdempotencyOptions {
+  /** How long a completed record answers retries. */
+  ttlMs: number;
+  /** How long an in-progress claim is honoured before another request may take it over. */
+  leaseMs: number;
+}
+
+const KEY_PATTERN = /^[\x21-\x7E][\x20-\x7E]{6,253}[\x21-\x7E]$/;
+const TABLE = 'idempotency_records';
+
+/** 8 to 255 printable ASCII characters, not starting or ending with a space. Checked before any lookup. */
+export function requireIdempotencyKey(key: string, field = 'idempotencyKey'): string {
+  if (!KEY_PATTERN.test(key)) {
+    throw validationError(`${field} must be 8 to 255 printable ASCII characters (no leading or trailing space)`, { field });
+  }
+  return key;
+}
+
+/**
+ * Idempotency keys (DESIGN.md, Principles). A request first claims its key in a short transaction of
+ * its own; the business transaction then marks the claim completed together with the change, so
+ * there is never a change without its record nor a completed record without its change. A claim whose
+ * holder died is taken over after its lease; claims that never completed carry no change.
+ */
+export class IdempotencyService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly cipher: FieldCipher,
+    private readonly options: IdempotencyOptions,
+  ) {}
+
+  private write<T>(work: () => Promise<T>): Promise<T> {
+    return serializeOnSqlite(this.dataSource, work);
+  }
+
+  get ttlMs(): number {
+    return this.options.ttlMs;
+  }
+
+  async claim(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
+    const now = this.clock.now();
+    const handle: IdempotencyHandle = { recordId: newId('idempotencyRecord'), claimToken: crypto.randomUUID(), scope };
+    try {
+      await this.write(() => this.dataSource.query(
+        `INSERT INTO ${TABLE} (id, tenant_id, credential_id, operation, idempotency_key, fingerprint, status, claim_token,
+                               lease_expires_at, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?, ?, ?, ?)`,
+        [
+          handle.recordId,
+          scope.tenantId,
+          scope.credentialId,
+          scope.operation,
+          scope.key,
+          JSON.stringify(fingerprint),
+          handle.claimToken,
+          toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)),
+          toDbTimestamp(now),
+          toDbTimestamp(new Date(now.getTime() + this.options.ttlMs)),
+        ],
+      ));
+      return { kind: 'new', handle };
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    return this.resolveExisting(scope, fingerprint, handle, now);
+  }
+
+  private async resolveExisting(scope: IdempotencyScope, fingerprint: Fingerprint, handle: IdempotencyHandle, now: Date): Promise<Claim> {
+    const [row]: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT id, fingerprint, status, claim_token, lease_expires_at, result_ref, error_json, response_ciphertext, expires_at
+         FROM ${TABLE} WHERE tenant_id = ? AND credential_id = ? AND operation = ? AND idempotency_key = ?`,
+      [scope.tenantId, scope.credentialId, scope.operation, scope.key],
+    );
+    // Deleted by the reaper between our insert and this read: claim again.
+    if (!row) return this.claim(scope, fingerprint);
+    const recordId = String(row.id);
+    if (fromDbTimestamp(row.expires_at).getTime() <= now.getTime()) {
+      // Past its TTL the key behaves as new: the old record goes, and this request claims afresh.
+      await this.write(() => this.dataSource.query(`DELETE FROM ${TABLE} WHERE id = ? AND expires_at <= ?`, [recordId, toDbTimestamp(now)]));
+      return this.claim(scope, fingerprint);
+    }
+    const differences = differingPaths(JSON.parse(String(row.fingerprint)) as Fingerprint, fingerprint);
+    if (differences.length) {
+      throw new AppError(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        `This idempotency key was used with different arguments: ${differences.join(', ')} differ. Use a new key for a new request.`,
+        { key: scope.key, differingArguments: differences },
+      );
+    }
+    if (row.status === 'COMPLETED') {
+      return { kind: 'replay', outcome: this.outcomeOf(row, scope.tenantId) };
+    }
+    if (fromDbTimestamp(row.lease_expires_at).getTime() > now.getTime()) {
+      throw new AppError(
+        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        'A request with this idempotency key is still being processed. Retry shortly with the same key.',
+        { key: scope.key },
+      );
+    }
+    // The holder's lease ran out (it crashed or hung): take the claim over. Its own completion, if
+    // it ever comes, fails on the changed token and rolls its change back.
+    const takeover = { recordId, claimToken: crypto.randomUUID(), scope };
+    const taken = await this.write(() =>
+      executeCountingRows(
+        this.dataSource.manager,
+        `UPDATE ${TABLE} SET claim_token = ?, lease_expires_at = ? WHERE id = ? AND status = 'IN_PROGRESS' AND claim_token = ?`,
+        [takeover.claimToken, toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)), recordId, String(row.claim_token)],
+      ),
+    );
+    if (taken !== 1) return this.resolveExisting(scope, fingerprint, handle, this.clock.now());
+    return { kind: 'new', handle: takeover };
+  }
+
+  private outcomeOf(row: Record<string, unknown>, tenantId: string): StoredOutcome {
+    const response = row.response_ciphertext
+      ? this.cipher.decrypt(String(row.response_ciphertext), { table: TABLE, column: 'response_ciphertext', tenantId })
+      : null;
+    return {
+      responseJson: response,
+      resultRef: row.result_ref ? JSON.parse(String(row.result_ref)) : null,
+      error: row.error_json ? (JSON.parse(String(row.error_json)) as StoredOutcome['error']) : null,
+    };
+  }
+
+  /**
+   * Marks the claim completed inside the business transaction. If the claim was taken over meanwhile
+   * the update finds no row and this throws, so the transaction, change included, rolls back.
+   */
+  async complete(manager: EntityManager, handle: IdempotencyHandle, outcome: { resultRef?: unknown; error?: AppError }): Promise<void> {
+    const completed = await executeCountingRows(
+      manager,
+      `UPDATE ${TABLE} SET status = 'COMPLETED', result_ref = ?, error_json = ?, completed_at = ?
+        WHERE id = ? AND claim_token = ? AND status = 'IN_PROGRESS'`,
+      [
+        outcome.resultRef === undefined ? null : JSON.stringify(outcome.resultRef),
+        outcome.error ? JSON.stringify({ code: outcome.error.code, message: outcome.error.message, details: outcome.error.details }) : null,
+        toDbTimestamp(this.clock.now()),
+        handle.recordId,
+        handle.claimToken,
+      ],
+    );
+    if (completed !== 1) {
+      throw new AppError(
+        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        'This request lost its idempotency claim to a retry (its lease ran out); nothing was changed by it.',
+        { key: handle.scope.key },
+      );
+    }
+  }
+
+  /** Stores a refusal decided outside any business transaction (an all-or-nothing batch that rolled back). */
+  async completeWithError(handle: IdempotencyHandle, error: AppError): Promise<void> {
+    await this.write(() => this.complete(this.dataSource.manager, handle, { error })).catch(() => undefined);
+  }
+
+  /** Keeps the field's response for byte-identical replays. Best effort: without it replays rebuild from resultRef. */
+  async storeResponse(handle: IdempotencyHandle, responseJson: string): Promise<void> {
+    const ciphertext = this.cipher.encrypt(responseJson, { table: TABLE, column: 'response_ciphertext', tenantId: handle.scope.tenantId });
+    await this.write(() =>
+      this.dataSource.query(`UPDATE ${TABLE} SET response_ciphertext = ? WHERE id = ? AND claim_token = ? AND status = 'COMPLETED'`, [
+        ciphertext,
+        handle.recordId,
+        handle.claimToken,
+      ]),
+    );
+  }
+
+  /** Gives a key back when the request failed before deciding anything (bad input, an outage). */
+  async release(handle: IdempotencyHandle): Promise<void> {
+    await this.write(() =>
+      this.dataSource.query(`DELETE FROM ${TABLE} WHERE id = ? AND claim_token = ? AND status = 'IN_PROGRESS'`, [
+        handle.recordId,
+        handle.claimToken,
+      ]),
+    );
+  }
+
+  /** Deletes records past their TTL, a bounded number at a time; returns how many went. */
+  async reap(limit = 1000): Promise<number> {
+    const now = toDbTimestamp(this.clock.now());
+    const rows: { id: string }[] = await this.dataSource.query(`SELECT id FROM ${TABLE} WHERE expires_at <= ? ORDER BY expires_at LIMIT ${limit}`, [now]);
+    if (rows.length === 0) return 0;
+    await this.write(() =>
+      this.dataSource.query(`DELETE FROM ${TABLE} WHERE id IN (${rows.map(() => '?').join(',')}) AND expires_at <= ?`, [
+        ...rows.map((row) => row.id),
+        now,
+      ]),
+    );
+    return rows.length;
+  }
+}

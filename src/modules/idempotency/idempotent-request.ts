@@ -1,0 +1,121 @@
+import { type GraphQLResolveInfo, type InlineFragmentNode, Kind, print, type SelectionSetNode, visit } from 'graphql';
+import { AppError, validationError } from '../../common/errors';
+import type { Principal } from '../auth/auth.service';
+import { fingerprintOf } from './fingerprint';
+import { type IdempotencyHandle, type IdempotencyService, requireIdempotencyKey } from './idempotency.service';
+
+/** Marks a value rebuilt from a stored response: nested fields read it instead of resolving. */
+const REPLAYED = Symbol('idempotency.replayed');
+
+export interface ReplayedValue {
+  [REPLAYED]: Record<string, unknown>;
+}
+
+export function replayedDataOf(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' ? (value as Partial<ReplayedValue>)[REPLAYED] : undefined;
+}
+
+/** Wraps stored JSON so that the field's resolvers hand it back as it is, level by level. */
+export function asReplayed(data: unknown): unknown {
+  if (Array.isArray(data)) return data.map(asReplayed);
+  if (data !== null && typeof data === 'object') return { [REPLAYED]: data as Record<string, unknown> };
+  return data;
+}
+
+export interface IdempotentOperation<T> {
+  /** Does the work; the service completes `handle` in the same transaction as its change. */
+  execute(handle: IdempotencyHandle | null): Promise<T>;
+  /** Rebuilds the payload from what the change produced, when no response was stored (a crash in between). */
+  rebuild(resultRef: unknown): Promise<T>;
+}
+
+interface Pending {
+  responseKey: string;
+  handle: IdempotencyHandle;
+}
+
+/**
+ * Idempotency for one GraphQL request, over HTTP or WebSocket. Mutation resolvers run through `run`;
+ * when the response is ready, `finish` stores each field's data for byte-identical replays and tells
+ * which fields were replayed (for `extensions.idempotency`).
+ */
+export class IdempotentRequest {
+  private readonly completed: Pending[] = [];
+  private readonly replayed: { key: string; responseKey: string }[] = [];
+
+  constructor(
+    private readonly service: IdempotencyService,
+    private readonly principal: Principal,
+    /** The Idempotency-Key header, which applies to a document with a single mutation field. */
+    private readonly headerKey: string | null,
+  ) {}
+
+  async run<T>(info: GraphQLResolveInfo, args: Record<string, unknown>, operation: IdempotentOperation<T>): Promise<T | unknown> {
+    const key = this.keyFor(info, args.idempotencyKey);
+    if (key === null) return operation.execute(null);
+    const scope = { tenantId: this.principal.tenantId, credentialId: this.principal.credentialId, operation: info.fieldName, key };
+    const claim = await this.service.claim(scope, fingerprintOf(info.fieldName, args, selectionText(info)));
+    if (claim.kind === 'replay') {
+      this.replayed.push({ key, responseKey: info.path.key as string });
+      const { outcome } = claim;
+      if (outcome.error) throw new AppError(outcome.error.code, outcome.error.message, outcome.error.details);
+      if (outcome.responseJson !== null) return asReplayed(JSON.parse(outcome.responseJson));
+      return operation.rebuild(outcome.resultRef);
+    }
+    try {
+      const result = await operation.execute(claim.handle);
+      this.completed.push({ responseKey: info.path.key as string, handle: claim.handle });
+      return result;
+    } catch (error) {
+      // Not decided (bad input, an outage): the key is free again. A refusal the service stored
+      // with its decision is COMPLETED already, and release leaves it alone.
+      await this.service.release(claim.handle).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private keyFor(info: GraphQLResolveInfo, argumentKey: unknown): string | null {
+    if (typeof argumentKey === 'string') return requireIdempotencyKey(argumentKey);
+    if (this.headerKey === null) return null;
+    const mutationFields = info.operation.selectionSet.selections.length;
+    if (mutationFields > 1) {
+      throw validationError('The Idempotency-Key header applies to one mutation field; give each field its own idempotencyKey argument', {
+        field: 'Idempotency-Key',
+      });
+    }
+    return requireIdempotencyKey(this.headerKey, 'Idempotency-Key');
+  }
+
+  /**
+   * Called once the response exists: stores the data of each field that ran for the first time, and
+   * returns the `idempotency` extension when a field was replayed.
+   */
+  async finish(data: Record<string, unknown> | null | undefined): Promise<Record<string, unknown> | undefined> {
+    await Promise.all(
+      this.completed.map(({ responseKey, handle }) =>
+        data && data[responseKey] !== undefined && data[responseKey] !== null
+          ? this.service.storeResponse(handle, JSON.stringify(data[responseKey])).catch(() => undefined)
+          : undefined,
+      ),
+    );
+    if (this.replayed.length === 0) return undefined;
+    if (this.replayed.length === 1) return { key: this.replayed[0].key, replayed: true };
+    return { replayed: true, fields: this.replayed.map(({ key, responseKey }) => ({ field: responseKey, key })) };
+  }
+}
+
+/**
+ * The field's selection set with fragments inlined, printed: a retry must ask for the same data to
+ * get the same bytes back, whatever its fragments are named.
+ */
+function selectionText(info: GraphQLResolveInfo): string {
+  const node = info.fieldNodes[0];
+  if (!node.selectionSet) return '';
+  const inlined = visit(node.selectionSet, {
+    FragmentSpread(spread): InlineFragmentNode | null {
+      const fragment = info.fragments[spread.name.value];
+      return fragment ? { kind: Kind.INLINE_FRAGMENT, typeCondition: fragment.typeCondition, selectionSet: fragment.selectionSet } : null;
+    },
+  });
+  return print(inlined as SelectionSetNode);
+}

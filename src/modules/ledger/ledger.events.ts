@@ -1,0 +1,95 @@
+import type { Logger } from 'pino';
+import type { PubSub } from '../../server/pubsub';
+import type { JournalEntryRecord } from './ledger-writer';
+
+/**
+ * What the ledger tells the world after a write has committed. The service depends on this interface
+ * only: it knows nothing of GraphQL, WebSockets or Redis.
+ */
+export interface LedgerEventPublisher {
+  /** Entries as they stand after a committed write: new (posted or pending), posted, voided, reversing. */
+  entriesCommitted(entries: readonly JournalEntryRecord[]): void;
+}
+
+export const NO_LEDGER_EVENTS: LedgerEventPublisher = { entriesCommitted: () => undefined };
+
+/** One channel per tenant: a subscriber is only ever attached to its own tenant's channel. */
+export function journalEntryPostedChannel(tenantId: string): string {
+  return `reckon:tenant:${tenantId}:journal-entry-posted`;
+}
+
+type EncodedEntry = Omit<JournalEntryRecord, 'effectiveAt' | 'createdAt' | 'resolvedAt'> & {
+  effectiveAt: string;
+  createdAt: string;
+  resolvedAt: string | null;
+};
+
+export function encodeJournalEntry(entry: JournalEntryRecord): string {
+  const encoded: EncodedEntry = {
+    ...entry,
+    effectiveAt: entry.effectiveAt.toISOString(),
+    createdAt: entry.createdAt.toISOString(),
+    resolvedAt: entry.resolvedAt ? entry.resolvedAt.toISOString() : null,
+  };
+  return JSON.stringify(encoded);
+}
+
+export function decodeJournalEntry(message: string): JournalEntryRecord {
+  const encoded = JSON.parse(message) as EncodedEntry;
+  return {
+    ...encoded,
+    effectiveAt: new Date(encoded.effectiveAt),
+    createdAt: new Date(encoded.createdAt),
+    resolvedAt: encoded.resolvedAt === null ? null : new Date(encoded.resolvedAt),
+  };
+}
+
+/**
+ * Publishes each committed entry on its tenant's channel. Fire and forget: the write has committed
+ * and answered its caller whatever happens here, so a pub/sub outage costs live events (logged), never
+ * a ledger write.
+ */
+export function pubSubLedgerEvents(pubSub: PubSub, log?: Logger): LedgerEventPublisher {
+  return {
+    entriesCommitted(entries) {
+      for (const entry of entries) {
+        pubSub.publish(journalEntryPostedChannel(entry.tenantId), encodeJournalEntry(entry)).catch((error: unknown) => {
+          log?.warn({ err: error, journalEntryId: entry.id }, 'could not publish journalEntryPosted');
+        });
+      }
+    },
+  };
+}
+
+/**
+ * The tenant's committed entries, from now on. Resolves once the stream is live. Each message is
+ * checked against the tenant again: the channel name already keeps tenants apart, and this makes a
+ * mistake there unable to leak another tenant's entry.
+ */
+export async function subscribeToJournalEntries(pubSub: PubSub, tenantId: string): Promise<AsyncIterableIterator<JournalEntryRecord>> {
+  const stream = await pubSub.subscribe(journalEntryPostedChannel(tenantId));
+  // A hand-written iterator, not an async generator: a generator waiting for the next message would
+  // hold back return() until that message came, leaving a closed subscription attached to the channel.
+  const entries: AsyncIterableIterator<JournalEntryRecord> = {
+    async next() {
+      for (;;) {
+        const result = await stream.next();
+        if (result.done) return { value: undefined, done: true };
+        const entry = decodeJournalEntry(result.value);
+        if (entry.tenantId === tenantId) return { value: entry, done: false };
+      }
+    },
+    async return() {
+      await stream.return();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await stream.return();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return entries;
+    },
+  };
+  return entries;
+}

@@ -1,0 +1,63 @@
+import { WebhookErrors } from './webhooks.errors';
+
+/**
+ * What a webhook endpoint may be: pure rules, kept apart from storage so they can be tested as tables.
+ */
+
+/** Event types an endpoint can subscribe to. Types are added, never renamed: receivers match on them. */
+export const WEBHOOK_EVENT_TYPES = ['journal_entry.posted', 'journal_entry.pending', 'journal_entry.voided'] as const;
+/** Subscribes to every event type, including ones added later. */
+export const ALL_WEBHOOK_EVENTS = '*';
+
+export const WEBHOOK_LIMITS = {
+  urlLength: 2048,
+  eventsPerEndpoint: 50,
+  enabledEndpointsPerTenant: 20,
+} as const;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Checks a URL and returns its normal form (WHATWG: lower-case scheme and host, default port dropped),
+ * which is what is stored and indexed, so that two spellings of one URL count as the same endpoint.
+ * Deliveries carry money movements, so only https is allowed; plain http only to the loopback
+ * interface, for local development, and never in production.
+ */
+export function normaliseWebhookUrl(raw: string, options: { allowLoopbackHttp: boolean }): string {
+  if (raw.length === 0 || raw.length > WEBHOOK_LIMITS.urlLength) {
+    throw WebhookErrors.invalidUrl(`must have 1 to ${WEBHOOK_LIMITS.urlLength} characters`);
+  }
+  if (raw !== raw.trim()) throw WebhookErrors.invalidUrl('must not start or end with spaces');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw WebhookErrors.invalidUrl('is not an absolute URL');
+  }
+  if (url.protocol === 'http:') {
+    if (!options.allowLoopbackHttp || !LOOPBACK_HOSTS.has(url.hostname)) {
+      throw WebhookErrors.invalidUrl('must use https (http only for localhost or 127.0.0.1, and not in production)');
+    }
+  } else if (url.protocol !== 'https:') {
+    throw WebhookErrors.invalidUrl('must use https');
+  }
+  if (url.hostname === '') throw WebhookErrors.invalidUrl('must name a host');
+  // A fragment is never sent over HTTP, so an endpoint with one would not be what its owner thinks.
+  if (url.hash !== '' || raw.includes('#')) throw WebhookErrors.invalidUrl('must not have a #fragment');
+  const normal = url.href;
+  if (normal.length > WEBHOOK_LIMITS.urlLength) throw WebhookErrors.invalidUrl(`must have at most ${WEBHOOK_LIMITS.urlLength} characters`);
+  return normal;
+}
+
+/** Checks event types against the fixed list; returns them unique and sorted, or just `*`. */
+export function normaliseWebhookEvents(events: readonly string[]): string[] {
+  const allowed = [ALL_WEBHOOK_EVENTS, ...WEBHOOK_EVENT_TYPES];
+  if (events.length === 0) throw WebhookErrors.invalidEvents('must name at least one event type, or "*" for all', allowed);
+  if (events.length > WEBHOOK_LIMITS.eventsPerEndpoint) {
+    throw WebhookErrors.invalidEvents(`may name at most ${WEBHOOK_LIMITS.eventsPerEndpoint} event types`, allowed);
+  }
+  const unknown = events.filter((event) => !allowed.includes(event));
+  if (unknown.length) throw WebhookErrors.invalidEvents(`has unknown event types: ${unknown.slice(0, 5).join(', ')}`, allowed);
+  if (events.includes(ALL_WEBHOOK_EVENTS)) return [ALL_WEBHOOK_EVENTS];
+  return [...new Set(events)].sort();
+}

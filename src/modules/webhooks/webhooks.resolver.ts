@@ -1,0 +1,94 @@
+import { Arg, Args, ArgsType, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import type { RequestContext } from '../../server/context';
+import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
+import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
+import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
+
+@ObjectType({ description: 'A URL that receives the tenant’s events, signed with a secret shown once at creation.' })
+export class WebhookEndpoint {
+  @Field(() => ID)
+  id!: string;
+
+  @Field({ description: 'Normalised (lower-case scheme and host, no default port). Stored encrypted.' })
+  url!: string;
+
+  @Field(() => [String], { description: `Event types, or ["${ALL_WEBHOOK_EVENTS}"] for all.` })
+  events!: string[];
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true, description: 'Set when disabled: no more deliveries. Endpoints are never deleted.' })
+  disabledAt!: Date | null;
+}
+
+const WebhookEndpointConnection = ConnectionType(WebhookEndpoint, 'WebhookEndpoint');
+
+@InputType()
+class CreateWebhookEndpointInput {
+  @Field({ description: 'https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant.' })
+  url!: string;
+
+  @Field(() => [String], { description: `One or more of: ${[ALL_WEBHOOK_EVENTS, ...WEBHOOK_EVENT_TYPES].join(', ')}.` })
+  events!: string[];
+}
+
+@InputType()
+class DisableWebhookEndpointInput {
+  @Field(() => ID)
+  id!: string;
+}
+
+@ObjectType()
+class CreateWebhookEndpointPayload {
+  @Field(() => WebhookEndpoint)
+  webhookEndpoint!: WebhookEndpoint;
+
+  @Field({ description: 'The whsec_… secret that signs deliveries to this endpoint. Shown only now; stored encrypted.' })
+  signingSecret!: string;
+}
+
+@ObjectType()
+class WebhookEndpointPayload {
+  @Field(() => WebhookEndpoint)
+  webhookEndpoint!: WebhookEndpoint;
+}
+
+@ArgsType()
+class WebhookEndpointPageArgs {
+  @Field(() => Int, { nullable: true })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
+}
+
+function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
+  return { id: endpoint.id, url: endpoint.url, events: endpoint.events, createdAt: endpoint.createdAt, disabledAt: endpoint.disabledAt };
+}
+
+@Resolver()
+export class WebhooksResolver {
+  @Query(() => WebhookEndpointConnection, { description: 'The tenant’s webhook endpoints, disabled ones included.' })
+  async webhookEndpoints(@Args() page: WebhookEndpointPageArgs, @Ctx() ctx: RequestContext) {
+    const result = await ctx.services.webhooks.listEndpoints(ctx.principal.tenantId, page);
+    return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint);
+  }
+
+  @Mutation(() => CreateWebhookEndpointPayload)
+  async createWebhookEndpoint(
+    @Arg('input') input: CreateWebhookEndpointInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<CreateWebhookEndpointPayload> {
+    const { endpoint, signingSecret } = await ctx.services.webhooks.createEndpoint(ctx.principal.tenantId, input);
+    return { webhookEndpoint: toWebhookEndpoint(endpoint), signingSecret };
+  }
+
+  @Mutation(() => WebhookEndpointPayload, { description: 'Stops deliveries to the endpoint. Endpoints are disabled, never deleted.' })
+  async disableWebhookEndpoint(
+    @Arg('input') input: DisableWebhookEndpointInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<WebhookEndpointPayload> {
+    return { webhookEndpoint: toWebhookEndpoint(await ctx.services.webhooks.disableEndpoint(ctx.principal.tenantId, input.id)) };
+  }
+}

@@ -1,0 +1,166 @@
+import crypto from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import { DecryptionError, type FieldCipher, type FieldContext } from '../../common/encryption';
+import { newId, requireIdOfKind } from '../../common/ids';
+import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { normaliseWebhookEvents, normaliseWebhookUrl, WEBHOOK_LIMITS } from './webhook-rules';
+import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS, WebhookEndpointEntity } from './webhook-endpoint.entity';
+import { WebhookErrors } from './webhooks.errors';
+
+/** An endpoint as the rest of Reckon sees it: the URL decrypted, the secret left out. */
+export interface WebhookEndpoint {
+  id: string;
+  tenantId: string;
+  url: string;
+  events: string[];
+  createdAt: Date;
+  disabledAt: Date | null;
+}
+
+export interface CreateWebhookEndpointInput {
+  url: string;
+  events: string[];
+}
+
+export interface WebhooksServiceOptions {
+  /** Accept http:// to localhost and 127.0.0.1 (development only). */
+  allowLoopbackHttp: boolean;
+}
+
+const TABLE = WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS.table;
+const URL_COLUMN = 'url_ciphertext';
+const SECRET_COLUMN = 'secret_ciphertext';
+/** 32 random bytes: the HMAC-SHA256 key that signs deliveries. */
+const SIGNING_SECRET_BYTES = 32;
+
+/**
+ * Webhook endpoints of a tenant: created with a signing secret shown once, listed, disabled (never
+ * deleted). Every read and write is scoped to the tenant given; another tenant's endpoint is not found.
+ */
+export class WebhooksService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly cipher: FieldCipher,
+    private readonly options: WebhooksServiceOptions,
+  ) {}
+
+  /** Creates an endpoint; the returned signing secret exists in clear only in this answer. */
+  async createEndpoint(tenantId: string, input: CreateWebhookEndpointInput): Promise<{ endpoint: WebhookEndpoint; signingSecret: string }> {
+    const url = normaliseWebhookUrl(input.url, { allowLoopbackHttp: this.options.allowLoopbackHttp });
+    const events = normaliseWebhookEvents(input.events);
+    const signingSecret = `whsec_${crypto.randomBytes(SIGNING_SECRET_BYTES).toString('base64url')}`;
+    const row: WebhookEndpointEntity = {
+      id: newId('webhookEndpoint'),
+      tenantId,
+      urlCiphertext: this.cipher.encrypt(url, this.contextOf(tenantId, URL_COLUMN)),
+      urlIndex: this.urlIndexOf(tenantId, url),
+      secretCiphertext: this.cipher.encrypt(signingSecret, this.contextOf(tenantId, SECRET_COLUMN)),
+      events: events.join(' '),
+      createdAt: this.clock.now(),
+      disabledAt: null,
+    };
+    try {
+      await runInTransaction(this.dataSource, async (manager) => {
+        // The tenant row lock makes the count and the insert one step, so that concurrent creations
+        // cannot pass the limit together. SQLite transactions are serial already and have no row locks.
+        if (this.dataSource.options.type === 'mysql') await manager.query('SELECT id FROM tenants WHERE id = ? FOR UPDATE', [tenantId]);
+        const [{ count }] = await manager.query(`SELECT COUNT(*) AS count FROM ${TABLE} WHERE tenant_id = ? AND disabled_at IS NULL`, [
+          tenantId,
+        ]);
+        if (Number(count) >= WEBHOOK_LIMITS.enabledEndpointsPerTenant) throw WebhookErrors.tooManyEndpoints(WEBHOOK_LIMITS.enabledEndpointsPerTenant);
+        await manager.insert(WebhookEndpointEntity, row);
+      });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      const existing = await this.dataSource.getRepository(WebhookEndpointEntity).findOneBy({ tenantId, urlIndex: row.urlIndex });
+      throw WebhookErrors.urlTaken(existing?.id);
+    }
+    return { endpoint: this.toEndpoint(row), signingSecret };
+  }
+
+  /** All of the tenant's endpoints, disabled ones included, oldest first. */
+  async listEndpoints(tenantId: string, request: PageRequest): Promise<Page<WebhookEndpoint>> {
+    const { limit, afterKey } = readPageRequest(request);
+    const query = this.dataSource
+      .getRepository(WebhookEndpointEntity)
+      .createQueryBuilder('w')
+      .where('w.tenant_id = :tenantId', { tenantId });
+    if (afterKey) query.andWhere('w.id > :afterKey', { afterKey });
+    const page = toPage(await query.orderBy('w.id', 'ASC').take(limit + 1).getMany(), limit, (w) => w.id);
+    return { ...page, items: page.items.map((row) => this.toEndpoint(row)) };
+  }
+
+  async getEndpoint(tenantId: string, id: string): Promise<WebhookEndpoint> {
+    return this.toEndpoint(await this.findRow(tenantId, id));
+  }
+
+  /**
+   * Stops deliveries to an endpoint. The row stays, with its URL and secret, for the record; only its
+   * claim on the URL is released, so that the same URL can be added again as a new endpoint.
+   */
+  async disableEndpoint(tenantId: string, id: string): Promise<WebhookEndpoint> {
+    return runInTransaction(this.dataSource, async (manager) => {
+      const row = await this.findRow(tenantId, id, manager, true);
+      if (row.disabledAt) throw WebhookErrors.alreadyDisabled(id);
+      row.disabledAt = this.clock.now();
+      // Not a keyed hash, so it can never equal a URL's index (64 hex digits), and unique per row.
+      row.urlIndex = `disabled:${row.id}`;
+      await manager.update(WebhookEndpointEntity, { id: row.id, tenantId }, { disabledAt: row.disabledAt, urlIndex: row.urlIndex });
+      return this.toEndpoint(row);
+    });
+  }
+
+  /** The secret that signs deliveries to this endpoint (for the delivery worker; never for a client). */
+  async signingSecretOf(tenantId: string, id: string): Promise<string> {
+    const row = await this.findRow(tenantId, id);
+    return this.decrypt(row, SECRET_COLUMN, row.secretCiphertext);
+  }
+
+  private async findRow(tenantId: string, id: string, manager: EntityManager = this.dataSource.manager, lock = false): Promise<WebhookEndpointEntity> {
+    requireIdOfKind(id, 'webhookEndpoint', 'id');
+    const query = manager
+      .getRepository(WebhookEndpointEntity)
+      .createQueryBuilder('w')
+      .where('w.tenant_id = :tenantId AND w.id = :id', { tenantId, id });
+    if (lock && this.dataSource.options.type === 'mysql') query.setLock('pessimistic_write');
+    const row = await query.getOne();
+    if (!row) throw WebhookErrors.endpointNotFound(id);
+    return row;
+  }
+
+  private toEndpoint(row: WebhookEndpointEntity): WebhookEndpoint {
+    return {
+      id: row.id,
+      tenantId: row.tenantId,
+      url: this.decrypt(row, URL_COLUMN, row.urlCiphertext),
+      events: row.events.split(' ').filter(Boolean),
+      createdAt: row.createdAt,
+      disabledAt: row.disabledAt,
+    };
+  }
+
+  /**
+   * A value that does not decrypt was moved, tampered with, or written under a key that is no longer
+   * configured: an operator's problem, never the caller's. It fails as an internal error, masked for
+   * the client and logged in full with the row and column (never the value).
+   */
+  private decrypt(row: WebhookEndpointEntity, column: string, ciphertext: string): string {
+    try {
+      return this.cipher.decrypt(ciphertext, this.contextOf(row.tenantId, column));
+    } catch (error) {
+      if (error instanceof DecryptionError) throw new DecryptionError(`${TABLE}.${column} of ${row.id}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  private contextOf(tenantId: string, column: string): FieldContext {
+    return { table: TABLE, column, tenantId };
+  }
+
+  private urlIndexOf(tenantId: string, normalUrl: string): string {
+    return this.cipher.blindIndex(normalUrl, this.contextOf(tenantId, 'url_index'));
+  }
+}

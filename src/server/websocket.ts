@@ -1,0 +1,341 @@
+import type http from 'node:http';
+import type https from 'node:https';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
+import {
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  GraphQLError,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  parse,
+  validate,
+} from 'graphql';
+import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
+import { type Extra, useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { assert } from '../common/assert';
+import { AppError, ErrorCode } from '../common/errors';
+import { newUlid } from '../common/ids';
+import type { Config } from '../config';
+import { isConnectionError } from '../db/transaction';
+import { authenticationError, type Principal } from '../modules/auth/auth.service';
+import { createRequestContext, type RequestContext } from './context';
+import { formatError, isInternalError } from './format-error';
+import { QueryLimiter, queryRefusalError } from './query-guard';
+import type { Services } from './services';
+
+/**
+ * GraphQL over WebSocket (graphql-ws, protocol `graphql-transport-ws`) on the API's own HTTP(S) server.
+ *
+ * The credential travels in the `connection_init` payload, `{ "authorization": "Bearer …" }`, and is
+ * checked like an HTTP request's (AuthService.authenticate and the per-credential rate limit). A
+ * refused connection is closed with 4403 and a reason that starts with the error code; a database
+ * outage during authentication closes it with 1013 (try again later).
+ *
+ * Every operation on the socket (subscription, query or mutation) is one request: the query limits,
+ * a fresh check that the credential still holds, the rate limit, validation, the guarded schema
+ * (shield rules) and the one formatError, with its own request id in every error.
+ *
+ * A stream ends when its credential does. The connection checks the credential every
+ * WS_CREDENTIAL_CHECK_INTERVAL_MS (revoked key or OAuth client, key expiry changed by a roll) and at
+ * the credential's expiry instant, and then closes the whole socket with 4403: the credential belongs
+ * to the connection, so every operation on it has lost its authority at once. Closing rather than
+ * completing the subscriptions one by one is also what makes graphql-ws clients reconnect, calling
+ * their `connectionParams` again, which is where a client puts its new token.
+ */
+
+export const GRAPHQL_WS_PATH = '/graphql';
+
+/** WebSocket close code 1013, "Try Again Later" (RFC 6455 registry): graphql-ws clients retry it. */
+const CLOSE_TRY_AGAIN_LATER = 1013;
+/** RFC 6455 limits a close reason to 123 bytes. */
+const CLOSE_REASON_MAX_BYTES = 123;
+/** Largest message accepted, as for an HTTP body (express.json's limit in app.ts). */
+const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
+/** Operations running at once on one connection. */
+const MAX_OPERATIONS_PER_CONNECTION = 100;
+/** setTimeout's largest delay (about 24.8 days); later expiries are left to the periodic check. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+/** Query-string parameters that would put a credential in URLs and logs, refused as over HTTP. */
+const CREDENTIAL_QUERY_PARAMETERS = new Set(['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization']);
+
+export type WebSocketConfig = Pick<Config, 'nodeEnv' | 'limits' | 'wsCredentialCheckIntervalMs'>;
+
+export interface WebSocketEndpointOptions {
+  httpServer: http.Server | https.Server;
+  /** The guarded schema (shield rules), the same one Apollo serves over HTTP. */
+  schema: GraphQLSchema;
+  services: Services;
+  log: Logger;
+  config: WebSocketConfig;
+  /** Authenticates and rate-limits exactly as an HTTP request is (app.ts's authenticateRequest). */
+  authenticate(authorization: string | undefined, requestId: string): Promise<RequestContext>;
+  /** The HTTP endpoint's limiter, to share its document cache; one with the same limits otherwise. */
+  queryLimiter?: QueryLimiter;
+}
+
+export interface WebSocketEndpoint {
+  /** Closes every connection (1001, going away) and stops accepting new ones. */
+  dispose(): Promise<void>;
+}
+
+/** What one authenticated connection carries. */
+interface Connection {
+  principal: Principal;
+  /** The request id of each running operation, by graphql-ws operation id. */
+  requestIds: Map<string, string>;
+  stopWatching(): void;
+}
+
+type ConnectionContext = Context<Record<string, unknown>, Extra & Partial<{ connection: Connection }>>;
+
+function newRequestId(): string {
+  return `req_${newUlid()}`;
+}
+
+function closeSocket(socket: WebSocket, code: number, reason: string): void {
+  let text = reason;
+  while (Buffer.byteLength(text, 'utf8') > CLOSE_REASON_MAX_BYTES) text = `${text.slice(0, text.length - 2)}…`;
+  if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, text);
+}
+
+/** The Authorization value from the connection_init payload; "Authorization" is accepted as well. */
+function authorizationOf(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const value = params?.authorization ?? params?.Authorization;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** An error raised before execution, as a GraphQLError that formatError maps like any other. */
+function requestError(error: AppError): GraphQLError {
+  return new GraphQLError(error.message, { originalError: error });
+}
+
+/** graphql-js leaves parse and validation errors without a code; Apollo gives them one, and so do we. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
+}
+
+/**
+ * Apollo would run a subscription sent over HTTP as if it were a query, with no event to resolve:
+ * refused before execution instead, pointing at the WebSocket endpoint.
+ */
+export function subscriptionsOverWebSocketOnly(): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation !== 'subscription') return;
+          throw new GraphQLError(`Subscriptions run over WebSocket: connect to ${GRAPHQL_WS_PATH} with the graphql-transport-ws protocol`, {
+            extensions: { code: ApolloServerErrorCode.BAD_REQUEST, http: { status: 400 } },
+          });
+        },
+      };
+    },
+  };
+}
+
+export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSocketEndpoint {
+  const { httpServer, schema, services, log, config } = options;
+  const production = config.nodeEnv === 'production';
+  const queryLimiter = options.queryLimiter ?? new QueryLimiter(config.limits, { introspection: !production });
+
+  const webSocketServer = new WebSocketServer({
+    server: httpServer,
+    path: GRAPHQL_WS_PATH,
+    maxPayload: MAX_MESSAGE_BYTES,
+    // The credential is in connection_init, never in a cookie, so another site's page cannot ride on
+    // a browser's session here (no cross-site WebSocket hijacking) and any Origin may connect.
+    verifyClient: (info, accept) => {
+      const url = new URL(info.req.url ?? '/', 'http://localhost');
+      const leaked = [...url.searchParams.keys()].find((name) => CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()));
+      if (leaked) accept(false, 400, `Credentials are never accepted in the URL (${leaked}); send them in connection_init`);
+      else accept(true);
+    },
+  });
+
+  /** Ends the connection when its credential no longer holds; returns the function that stops watching. */
+  function watchCredential(socket: WebSocket, principal: Principal): () => void {
+    const end = (why: string) => closeSocket(socket, CloseCode.Forbidden, `${ErrorCode.UNAUTHENTICATED}: ${why}`);
+    let checking = false;
+    const check = async () => {
+      if (checking) return;
+      checking = true;
+      try {
+        if (!(await services.auth.isStillValid(principal))) end('the credential has expired or was revoked');
+      } catch (error) {
+        // An unreadable database is not a revocation: the next check decides. Nothing is written
+        // meanwhile either, so the stream has nothing to leak.
+        log.warn({ err: error, credentialId: principal.credentialId }, 'could not recheck a WebSocket credential');
+      } finally {
+        checking = false;
+      }
+    };
+    const interval = setInterval(() => void check(), config.wsCredentialCheckIntervalMs);
+    interval.unref();
+    let expiry: NodeJS.Timeout | undefined;
+    if (principal.expiresAt) {
+      const delayMs = principal.expiresAt.getTime() - services.clock.now().getTime();
+      if (delayMs <= MAX_TIMER_DELAY_MS) {
+        expiry = setTimeout(() => end('the credential has expired'), Math.max(0, delayMs));
+        expiry.unref();
+      }
+    }
+    return () => {
+      clearInterval(interval);
+      if (expiry) clearTimeout(expiry);
+    };
+  }
+
+  /** Query-limit refusals, which HTTP answers as formatQueryRefusal made them, limits and all. */
+  const alreadyFormatted = new WeakSet<GraphQLError>();
+
+  /** Formats errors exactly as over HTTP, adds the request id, and logs the unexpected ones in full. */
+  function formatOperationErrors(errors: readonly GraphQLError[], requestId: string | undefined, requestFailed: boolean): GraphQLFormattedError[] {
+    return errors.map((error) => {
+      if (alreadyFormatted.has(error)) return error.toJSON();
+      // An error raised outside a resolver (the subscribe step, a failing event stream) carries its
+      // cause without a path, where Apollo's unwrapping does not look for it.
+      let cause: unknown = error.path === undefined && error.originalError ? error.originalError : error;
+      // Variables that fail to coerce end the request before execution (no data, no path) with no code;
+      // Apollo calls them BAD_USER_INPUT, which formatError shows as VALIDATION_FAILED.
+      if (requestFailed && error.path === undefined && error.extensions?.code === undefined && !(error.originalError instanceof AppError)) {
+        cause = withCode(error, ApolloServerErrorCode.BAD_USER_INPUT);
+      }
+      if (isInternalError(cause)) log.error({ err: error.originalError ?? error, requestId }, 'internal error');
+      else log.debug({ err: error.message, code: error.extensions?.code, requestId }, 'request error');
+      const formatted = formatError(cause instanceof GraphQLError ? cause.toJSON() : error.toJSON(), cause);
+      // No "Did you mean …?" in production, as over HTTP: suggestions spell out the schema.
+      const message = production ? formatted.message.replace(/ ?Did you mean(.+?)\?$/, '') : formatted.message;
+      return { ...formatted, message, extensions: { ...formatted.extensions, ...(requestId ? { requestId } : {}) } };
+    });
+  }
+
+  /** Checks one operation and prepares its execution; errors are answered to that operation alone. */
+  async function prepareOperation(ctx: ConnectionContext, id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    const connection = ctx.extra.connection;
+    assert(connection !== undefined, 'graphql-ws runs operations only on acknowledged connections');
+    const requestId = newRequestId();
+    connection.requestIds.set(id, requestId);
+
+    const refused = queryLimiter.check(payload);
+    if (refused) {
+      const error = queryRefusalError(refused, requestId);
+      alreadyFormatted.add(error);
+      return [error];
+    }
+    if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_CONNECTION) {
+      return [
+        requestError(
+          new AppError(ErrorCode.RATE_LIMITED, `At most ${MAX_OPERATIONS_PER_CONNECTION} operations may run at once on one connection`, {
+            max: MAX_OPERATIONS_PER_CONNECTION,
+          }),
+        ),
+      ];
+    }
+    const { principal } = connection;
+    try {
+      if (!(await services.auth.isStillValid(principal))) {
+        closeSocket(ctx.extra.socket, CloseCode.Forbidden, `${ErrorCode.UNAUTHENTICATED}: the credential has expired or was revoked`);
+        return [requestError(authenticationError('invalid_token', 'The credential has expired or was revoked'))];
+      }
+      const retryAfterSeconds = await services.requestRateLimiter.consume(principal.credentialId);
+      if (retryAfterSeconds > 0) {
+        return [
+          requestError(
+            new AppError(ErrorCode.RATE_LIMITED, `Too many requests for this credential; retry after ${retryAfterSeconds} s`, { retryAfterSeconds }),
+          ),
+        ];
+      }
+    } catch (error) {
+      if (error instanceof AppError) return [requestError(error)];
+      if (isConnectionError(error)) return [requestError(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.'))];
+      throw error;
+    }
+
+    let document;
+    try {
+      document = parse(payload.query);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [withCode(error, ApolloServerErrorCode.GRAPHQL_PARSE_FAILED)];
+      throw error;
+    }
+    const validationErrors = validate(schema, document);
+    if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
+    return {
+      schema,
+      document,
+      operationName: payload.operationName ?? undefined,
+      variableValues: payload.variables ?? undefined,
+      contextValue: createRequestContext(requestId, principal, services, log),
+    };
+  }
+
+  const server = useServer<Record<string, unknown>, { connection: Connection }>(
+    {
+      schema,
+      // Internal error text never reaches a client, in close reasons either.
+      isProd: true,
+      onConnect: async (ctx) => {
+        const requestId = newRequestId();
+        try {
+          const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId);
+          // Gone while it was being authenticated: onClose has run already, so nothing would stop a watch.
+          if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
+          ctx.extra.connection = { principal, requestIds: new Map(), stopWatching: watchCredential(ctx.extra.socket, principal) };
+          return true;
+        } catch (error) {
+          if (error instanceof AppError) {
+            log.debug({ code: error.code, requestId }, 'WebSocket connection refused');
+            closeSocket(ctx.extra.socket, CloseCode.Forbidden, `${error.code}: ${error.message}`);
+          } else if (isConnectionError(error)) {
+            closeSocket(ctx.extra.socket, CLOSE_TRY_AGAIN_LATER, `${ErrorCode.SERVICE_UNAVAILABLE}: The database is unavailable. Retry later.`);
+          } else {
+            log.error({ err: error, requestId }, 'WebSocket authentication failed unexpectedly');
+            closeSocket(ctx.extra.socket, CloseCode.InternalServerError, `${ErrorCode.INTERNAL_SERVER_ERROR}: Internal server error`);
+          }
+          // The socket is closing with the reason above; graphql-ws's own 4403 "Forbidden" is then a no-op.
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        try {
+          return await prepareOperation(ctx, id, payload);
+        } catch (error) {
+          // Anything thrown here would close the whole connection; answer this operation alone.
+          return [new GraphQLError('Internal server error', { originalError: error instanceof Error ? error : new Error(String(error)) })];
+        }
+      },
+      onNext: (_ctx, _id, _payload, args, result: ExecutionResult): FormattedExecutionResult | void => {
+        if (!result.errors?.length) return;
+        const requestId = (args.contextValue as RequestContext).requestId;
+        return { ...result, errors: formatOperationErrors(result.errors, requestId, !('data' in result)) };
+      },
+      onError: (ctx, id, _payload, errors) => {
+        const requestId = ctx.extra.connection?.requestIds.get(id);
+        ctx.extra.connection?.requestIds.delete(id);
+        return formatOperationErrors(errors, requestId, false);
+      },
+      onComplete: (ctx, id) => {
+        ctx.extra.connection?.requestIds.delete(id);
+      },
+      onClose: (ctx) => {
+        ctx.extra.connection?.stopWatching();
+      },
+    },
+    webSocketServer,
+  );
+
+  return {
+    dispose: async () => {
+      await server.dispose();
+    },
+  };
+}

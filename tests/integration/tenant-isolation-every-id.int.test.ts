@@ -1,0 +1,318 @@
+import {
+  getNamedType,
+  isInputObjectType,
+  type GraphQLArgument,
+  type GraphQLInputObjectType,
+  type GraphQLInputType,
+  type GraphQLObjectType,
+} from 'graphql';
+import type { DataSource } from 'typeorm';
+import { idKindOf, newId } from '../../src/common/ids';
+import { buildReckonSchema } from '../../src/server/graphql/schema';
+import {
+  AccountDocument,
+  AccountStatementDocument,
+  CreateApiKeyDocument,
+  CreateOAuthClientDocument,
+  JournalEntriesDocument,
+  JournalEntryDocument,
+  NodeWithTypeDocument,
+  PostJournalEntriesDocument,
+  PostJournalEntryDocument,
+  PostPendingJournalEntryDocument,
+  ReverseJournalEntryDocument,
+  RevokeApiKeyDocument,
+  RevokeOAuthClientDocument,
+  RollApiKeyDocument,
+  TenantViewDocument,
+  VoidPendingJournalEntryDocument,
+} from '../generated/graphql';
+import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
+import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
+import { createAccount, postTransfer, transfer } from '../helpers/ledger-fixtures';
+import { assertLedgerInvariants } from '../helpers/ledger-invariants';
+import { clientCredentialsToken } from '../helpers/oauth-http';
+
+/** Whether an input type reaches an `ID` anywhere (fields of input objects, lists, non-null). */
+function reachesId(type: GraphQLInputType, seen = new Set<string>()): boolean {
+  const named = getNamedType(type);
+  if (named.name === 'ID') return true;
+  if (!isInputObjectType(named) || seen.has(named.name)) return false;
+  seen.add(named.name);
+  return Object.values((named as GraphQLInputObjectType).getFields()).some((field) => reachesId(field.type, seen));
+}
+
+/**
+ * Every Query and Mutation field that takes an id, in an argument or inside an input: each must have
+ * a row in the isolation table below. Subscriptions run over WebSocket and have their own tenant tests.
+ */
+function rootFieldsTakingIds(): string[] {
+  const schema = buildReckonSchema();
+  const fields: string[] = [];
+  for (const root of [schema.getQueryType(), schema.getMutationType()] as (GraphQLObjectType | null | undefined)[]) {
+    if (!root) continue;
+    for (const field of Object.values(root.getFields())) {
+      if (field.args.some((arg: GraphQLArgument) => reachesId(arg.type))) fields.push(`${root.name}.${field.name}`);
+    }
+  }
+  return fields.sort();
+}
+
+function schemaHasMutation(name: string): boolean {
+  return Boolean(buildReckonSchema().getMutationType()?.getFields()[name]);
+}
+
+/**
+ * Every row of tenant A in every table that has a tenant_id, the tenant's own row, and every table
+ * without tenant_id in full: what another tenant's requests must leave exactly as it was.
+ */
+async function snapshotOfTenant(dataSource: DataSource, tenantId: string): Promise<Record<string, unknown[]>> {
+  const mysql = dataSource.options.type === 'mysql';
+  const tables: { name: string }[] = mysql
+    ? await dataSource.query('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name')
+    : await dataSource.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+  const snapshot: Record<string, unknown[]> = {};
+  for (const { name } of tables) {
+    const columns: string[] = mysql
+      ? (
+          await dataSource.query('SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?', [name])
+        ).map((column: { name: string }) => column.name)
+      : (await dataSource.query(`PRAGMA table_info("${name}")`)).map((column: { name: string }) => column.name);
+    if (name === 'tenants') snapshot[name] = await dataSource.query('SELECT * FROM tenants WHERE id = ?', [tenantId]);
+    else if (columns.includes('tenant_id')) snapshot[name] = await dataSource.query(`SELECT * FROM ${name} WHERE tenant_id = ? ORDER BY 1`, [tenantId]);
+    else snapshot[name] = await dataSource.query(`SELECT * FROM ${name} ORDER BY 1`);
+  }
+  return snapshot;
+}
+
+/** Every string in a response that looks like one of our ids. */
+function idsIn(value: unknown, found = new Set<string>()): Set<string> {
+  if (typeof value === 'string' && idKindOf(value)) found.add(value);
+  else if (Array.isArray(value)) for (const item of value) idsIn(item, found);
+  else if (value && typeof value === 'object') for (const item of Object.values(value)) idsIn(item, found);
+  return found;
+}
+
+interface IsolationCase {
+  label: string;
+  /** Tenant A's ids to try. */
+  ids: () => string[];
+  /** The request, sent with tenant B's credential, naming `id`. */
+  send: (client: GraphQLClient, id: string) => Promise<GraphQLResult<unknown>>;
+}
+
+describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND everywhere, and nothing changes', (kind) => {
+  let app: TestApp;
+  let tenantA: TestTenant;
+  let tenantB: TestTenant;
+  const a: Record<string, string> = {};
+  const b: Record<string, string> = {};
+  const hasWebhooks = schemaHasMutation('createWebhookEndpoint');
+  let credentialsOfB: [string, GraphQLClient][] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp(kind);
+    tenantA = app;
+    tenantB = await app.createTenant('Beta');
+
+    const cash = await createAccount(tenantA.client, { type: 'ASSET' });
+    const revenue = await createAccount(tenantA.client, { type: 'REVENUE' });
+    Object.assign(a, { cash: cash.id, revenue: revenue.id });
+    const posted = await postTransfer(tenantA.client, cash.id, revenue.id, '100.00');
+    a.posted = posted.id;
+    a.posting = posted.postings[0].id;
+    a.pending = (await postTransfer(tenantA.client, cash.id, revenue.id, '7.00', { status: 'PENDING' })).id;
+    a.apiKey = (await tenantA.client.ok(CreateApiKeyDocument, { input: { name: 'A key', scopes: ['ledger:read'] } })).createApiKey.apiKey.id;
+    a.oauthClient = (
+      await tenantA.client.ok(CreateOAuthClientDocument, { input: { name: 'A client', scopes: ['ledger:read'] } })
+    ).createOAuthClient.client.id;
+    a.tenant = tenantA.tenantId;
+    if (hasWebhooks) {
+      const created = await tenantA.client.raw({
+        query: 'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { webhookEndpoint { id } } }',
+        variables: { input: { url: 'http://127.0.0.1:9/reckon-a', events: ['*'] } },
+      });
+      a.webhookEndpoint = (created.data as { createWebhookEndpoint: { webhookEndpoint: { id: string } } }).createWebhookEndpoint.webhookEndpoint.id;
+    }
+
+    const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
+    const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
+    Object.assign(b, { cash: cashB.id, revenue: revenueB.id });
+    b.pending = (await postTransfer(tenantB.client, cashB.id, revenueB.id, '3.00', { status: 'PENDING' })).id;
+    await postTransfer(tenantB.client, cashB.id, revenueB.id, '1.00');
+
+    // Tenant B calls with its admin API key and with an admin OAuth token: whatever the credential,
+    // the tenant comes from it and nothing else.
+    const { createOAuthClient } = await tenantB.client.ok(CreateOAuthClientDocument, { input: { name: 'B admin', scopes: ['admin'] } });
+    const { accessToken } = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
+    credentialsOfB = [
+      ['API key', tenantB.client],
+      ['OAuth token', tenantB.client.withKey(accessToken)],
+    ];
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const all = () => Object.values(a);
+  const statementWindow = () => ({ from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' });
+
+  /** One row per root field that takes an id; each case is tried with every A id it lists. */
+  const ISOLATION_TABLE: Record<string, IsolationCase[]> = {
+    'Query.node': [{ label: 'node(id:) of every object', ids: all, send: (c, id) => c.request(NodeWithTypeDocument, { id }) }],
+    'Query.account': [{ label: 'account(id:)', ids: () => [a.cash, a.revenue], send: (c, id) => c.request(AccountDocument, { id }) }],
+    'Query.journalEntry': [
+      { label: 'journalEntry(id:)', ids: () => [a.posted, a.pending], send: (c, id) => c.request(JournalEntryDocument, { id }) },
+    ],
+    'Query.accountStatement': [
+      {
+        label: 'accountStatement(accountId:)',
+        ids: () => [a.cash],
+        send: (c, id) => c.request(AccountStatementDocument, { accountId: id, ...statementWindow() }),
+      },
+    ],
+    'Query.journalEntries': [
+      { label: 'journalEntries(accountId:)', ids: () => [a.cash, a.revenue], send: (c, id) => c.request(JournalEntriesDocument, { accountId: id }) },
+    ],
+    'Mutation.postJournalEntry': [
+      {
+        label: 'postJournalEntry on two of A’s accounts',
+        ids: () => [a.cash],
+        send: (c, id) => c.request(PostJournalEntryDocument, { input: { lines: transfer(id, a.revenue, '1.00') } }),
+      },
+      {
+        label: 'postJournalEntry from B’s account to A’s',
+        ids: () => [a.cash, a.revenue],
+        send: (c, id) => c.request(PostJournalEntryDocument, { input: { lines: transfer(b.cash, id, '1.00') } }),
+      },
+      {
+        label: 'postJournalEntry holding (PENDING) on A’s account',
+        ids: () => [a.cash],
+        send: (c, id) => c.request(PostJournalEntryDocument, { input: { lines: transfer(id, b.revenue, '1.00'), status: 'PENDING' } }),
+      },
+    ],
+    'Mutation.postJournalEntries': [
+      {
+        label: 'postJournalEntries with one entry on A’s account beside a good one',
+        ids: () => [a.cash],
+        send: (c, id) =>
+          c.request(PostJournalEntriesDocument, {
+            input: { entries: [{ lines: transfer(b.cash, b.revenue, '1.00') }, { lines: transfer(id, b.revenue, '1.00') }] },
+          }),
+      },
+    ],
+    'Mutation.postPendingJournalEntry': [
+      {
+        label: 'postPendingJournalEntry of A’s pending entry',
+        ids: () => [a.pending, a.posted],
+        send: (c, id) => c.request(PostPendingJournalEntryDocument, { input: { id } }),
+      },
+      {
+        label: 'postPendingJournalEntry of A’s pending entry in part',
+        ids: () => [a.pending],
+        send: (c, id) => c.request(PostPendingJournalEntryDocument, { input: { id, lines: transfer(a.cash, a.revenue, '1.00') } }),
+      },
+    ],
+    'Mutation.voidPendingJournalEntry': [
+      {
+        label: 'voidPendingJournalEntry of A’s entries',
+        ids: () => [a.pending, a.posted],
+        send: (c, id) => c.request(VoidPendingJournalEntryDocument, { input: { id } }),
+      },
+    ],
+    'Mutation.reverseJournalEntry': [
+      {
+        label: 'reverseJournalEntry of A’s entries',
+        ids: () => [a.posted, a.pending],
+        send: (c, id) => c.request(ReverseJournalEntryDocument, { input: { id, description: 'not yours' } }),
+      },
+    ],
+    'Mutation.revokeApiKey': [{ label: 'revokeApiKey of A’s key', ids: () => [a.apiKey], send: (c, id) => c.request(RevokeApiKeyDocument, { input: { id } }) }],
+    'Mutation.rollApiKey': [{ label: 'rollApiKey of A’s key', ids: () => [a.apiKey], send: (c, id) => c.request(RollApiKeyDocument, { input: { id } }) }],
+    'Mutation.revokeOAuthClient': [
+      { label: 'revokeOAuthClient of A’s client', ids: () => [a.oauthClient], send: (c, id) => c.request(RevokeOAuthClientDocument, { input: { id } }) },
+    ],
+    ...(hasWebhooks
+      ? {
+          'Mutation.disableWebhookEndpoint': [
+            {
+              label: 'disableWebhookEndpoint of A’s endpoint',
+              ids: () => [a.webhookEndpoint],
+              send: (c: GraphQLClient, id: string) =>
+                c.raw({
+                  query: 'mutation($input: DisableWebhookEndpointInput!) { disableWebhookEndpoint(input: $input) { webhookEndpoint { id } } }',
+                  variables: { input: { id } },
+                }),
+            },
+          ],
+        }
+      : {}),
+  };
+
+  it('has a row for every Query and Mutation field that takes an id (add new fields to ISOLATION_TABLE)', () => {
+    const required = rootFieldsTakingIds();
+    expect(required.filter((field) => !(field in ISOLATION_TABLE))).toEqual([]);
+    expect(Object.keys(ISOLATION_TABLE).filter((field) => !required.includes(field))).toEqual([]);
+  });
+
+  it('answers NOT_FOUND (never FORBIDDEN) to every request of tenant B naming tenant A’s ids, and changes nothing of A', async () => {
+    const before = await snapshotOfTenant(app.runtime.dataSource, tenantA.tenantId);
+    let tried = 0;
+    for (const [credential, client] of credentialsOfB) {
+      for (const [field, cases] of Object.entries(ISOLATION_TABLE)) {
+        for (const testCase of cases) {
+          for (const id of testCase.ids()) {
+            const where = { credential, field, case: testCase.label, id };
+            const result = await testCase.send(client, id);
+            expect({ ...where, codes: result.errors?.map((error) => error.extensions?.code), data: result.data ?? null }).toEqual({
+              ...where,
+              codes: ['NOT_FOUND'],
+              data: null,
+            });
+            expect({ ...where, status: result.status }).not.toEqual({ ...where, status: 403 });
+            expect(result.errors?.[0]?.extensions?.requestId).toBe(result.headers.get('x-request-id'));
+
+            // Indistinguishable from an id that exists nowhere: same code, same message but for the id.
+            const ghost = newId(idKindOf(id) ?? 'account');
+            const control = await testCase.send(client, ghost);
+            expect({ ...where, codes: control.errors?.map((error) => error.extensions?.code) }).toEqual({ ...where, codes: ['NOT_FOUND'] });
+            expect({ ...where, message: result.errors?.[0]?.message.split(id).join('<id>') }).toEqual({
+              ...where,
+              message: control.errors?.[0]?.message.split(ghost).join('<id>'),
+            });
+            expect(result.status).toBe(control.status);
+            tried += 1;
+          }
+        }
+      }
+    }
+    expect(tried).toBeGreaterThan(20);
+    expect(await snapshotOfTenant(app.runtime.dataSource, tenantA.tenantId)).toEqual(before);
+
+    // A's credentials and objects still work as before.
+    await assertLedgerInvariants(app.runtime.dataSource, tenantA.client);
+    await tenantA.client.ok(RollApiKeyDocument, { input: { id: a.apiKey } });
+    await tenantA.client.ok(VoidPendingJournalEntryDocument, { input: { id: a.pending } });
+  });
+
+  it('never shows tenant A’s objects in tenant B’s lists and nested fields', async () => {
+    const seenByA = idsIn((await tenantA.client.ok(TenantViewDocument, { recent: 5 })));
+    for (const id of [a.cash, a.revenue, a.posted, a.posting, a.apiKey, a.tenant]) expect(seenByA).toContain(id);
+
+    const idsOfA = new Set(Object.values(a));
+    const [{ id: firstPostingOfA }] = await app.runtime.dataSource.query('SELECT id FROM postings WHERE tenant_id = ? ORDER BY id', [tenantA.tenantId]);
+    for (const [, client] of credentialsOfB) {
+      const view = await client.ok(TenantViewDocument, { recent: 5 });
+      expect(view.me.tenant.id).toBe(tenantB.tenantId);
+      const seenByB = idsIn(view);
+      expect([...seenByB].filter((id) => idsOfA.has(id) || seenByA.has(id))).toEqual([]);
+      expect(seenByB).not.toContain(firstPostingOfA);
+      expect(seenByB).toContain(b.cash);
+      if (hasWebhooks) {
+        const endpoints = await client.raw({ query: '{ webhookEndpoints(first: 100) { edges { node { id } } } }' });
+        expect(endpoints.errors).toBeUndefined();
+        expect([...idsIn(endpoints.data)].filter((id) => idsOfA.has(id))).toEqual([]);
+      }
+    }
+  });
+});
