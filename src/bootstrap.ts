@@ -38,6 +38,7 @@ export type RuntimeConfig = Pick<
   | 'dataDir'
   | 'nodeEnv'
   | 'redisUrl'
+  | 'idempotency'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {

@@ -26,6 +26,12 @@ export interface Config {
   /** Field encryption: `id:base64` keys (first encrypts) and the blind-index key; null = generate under dataDir. */
   encryptionKeys: string | null;
   blindIndexKey: string | null;
+  idempotency: {
+    /** How long a completed idempotency record answers retries (IDEMPOTENCY_TTL). */
+    ttlSeconds: number;
+    /** How long an unfinished claim blocks its key before a retry may take it over. */
+    leaseSeconds: number;
+  };
   /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
   redisUrl: string | null;
   /**
@@ -82,6 +88,18 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   return value;
 }
 
+/** A duration in seconds: "90", "90s", "15m", "24h" or "7d". */
+function readDuration(env: NodeJS.ProcessEnv, name: string, fallbackSeconds: number, minSeconds: number, maxSeconds: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackSeconds;
+  const match = /^(\d+)(s|m|h|d)?$/.exec(raw.trim());
+  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isInteger(seconds) || seconds < minSeconds || seconds > maxSeconds) {
+    throw new Error(`${name} must be a duration such as 90s, 15m, 24h or 7d, between ${minSeconds} s and ${maxSeconds} s; got "${raw}"`);
+  }
+  return seconds;
+}
+
 function readBoolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -126,6 +144,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryMaxTokens: readInteger(env, 'QUERY_MAX_TOKENS', 5000, 100, 1_000_000),
       queryMaxDirectives: readInteger(env, 'QUERY_MAX_DIRECTIVES', 20, 0, 1000),
       queryMaxBytes: readInteger(env, 'QUERY_MAX_BYTES', 100_000, 1000, 10_000_000),
+    },
+    idempotency: {
+      ttlSeconds: readDuration(env, 'IDEMPOTENCY_TTL', 24 * 3600, 60, 30 * 24 * 3600),
+      leaseSeconds: readDuration(env, 'IDEMPOTENCY_LEASE', 60, 5, 3600),
     },
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,

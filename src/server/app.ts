@@ -36,6 +36,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Query-string parameters that would put a credential in URLs, logs and browser history. */
 const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization', 'client_secret'];
@@ -70,7 +71,13 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
           }
         },
         async willSendResponse({ response, contextValue }) {
-          if (response.body.kind !== 'single' || !response.body.singleResult.errors) return;
+          if (response.body.kind !== 'single') return;
+          // Context building may have failed (no credentials): then there is no idempotency to finish.
+          if (contextValue.idempotency) {
+            const replay = await contextValue.idempotency.finish(response.body.singleResult.data);
+            if (replay) response.body.singleResult.extensions = { ...response.body.singleResult.extensions, idempotency: replay };
+          }
+          if (!response.body.singleResult.errors) return;
           for (const error of response.body.singleResult.errors) {
             (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, requestId: contextValue.requestId };
           }
@@ -123,6 +130,7 @@ export async function authenticateRequest(
   log: Logger,
   authorization: string | undefined,
   requestId: string,
+  idempotencyKeyHeader: string | null = null,
 ): Promise<RequestContext> {
   const principal = await services.auth.authenticate(authorization);
   const retryAfterSeconds = await services.requestRateLimiter.consume(principal.credentialId);
@@ -131,7 +139,7 @@ export async function authenticateRequest(
       retryAfterSeconds,
     });
   }
-  return createRequestContext(requestId, principal, services, log);
+  return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader);
 }
 
 export async function startServer(options: ServerOptions, port: number, host: string): Promise<RunningServer> {
@@ -220,7 +228,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
         try {
-          return await authenticateRequest(services, log, req.header('authorization'), requestId);
+          return await authenticateRequest(services, log, req.header('authorization'), requestId, req.header('idempotency-key') ?? null);
         } catch (error) {
           if (error instanceof AppError) throw requestRefusal(error, requestId);
           if (isConnectionError(error)) {
@@ -254,6 +262,13 @@ export async function startServer(options: ServerOptions, port: number, host: st
     });
   });
 
+  // Idempotency records past IDEMPOTENCY_TTL are deleted in small batches; every API process reaps,
+  // and the deletes are safe to race.
+  const reaper = setInterval(() => {
+    services.idempotency.reap().catch((error: unknown) => log.warn({ err: error }, 'idempotency reaper failed'));
+  }, IDEMPOTENCY_REAP_INTERVAL_MS);
+  reaper.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -261,6 +276,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     httpServer,
     url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}/graphql`,
     close: async () => {
+      clearInterval(reaper);
       await websockets.dispose();
       await apollo.stop();
     },

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../modules/auth/auth.service';
+import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import type { Services } from './services';
 
@@ -10,14 +11,24 @@ export interface RequestContext {
   services: Services;
   loaders: { ledger: LedgerLoaders };
   log: Logger;
+  /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
+  idempotency: IdempotentRequest;
 }
 
-export function createRequestContext(requestId: string, principal: Principal, services: Services, log: Logger): RequestContext {
+export function createRequestContext(
+  requestId: string,
+  principal: Principal,
+  services: Services,
+  log: Logger,
+  /** The Idempotency-Key HTTP header, if sent. */
+  idempotencyKeyHeader: string | null = null,
+): RequestContext {
   return {
     requestId,
     principal,
     services,
     loaders: { ledger: new LedgerLoaders(services.ledger, principal.tenantId) },
     log: log.child({ requestId, tenantId: principal.tenantId }),
+    idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),
   };
 }

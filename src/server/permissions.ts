@@ -1,9 +1,10 @@
 import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
-import { applyMiddleware } from 'graphql-middleware';
+import { applyMiddleware, type IMiddleware } from 'graphql-middleware';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules, ShieldRule } from 'graphql-shield/typings/types';
 import { AppError, ErrorCode } from '../common/errors';
 import { idKindOf, type IdKind } from '../common/ids';
+import { replayStoredResponse } from '../modules/idempotency/idempotent-request';
 import { allowsScope, insufficientScopeError, Scope } from '../modules/auth/scopes';
 import type { RequestContext } from './context';
 import { buildReckonSchema } from './graphql/schema';
@@ -111,6 +112,8 @@ export function buildGuardedSchema(): GraphQLSchema {
       fallbackError: (thrown) => (thrown instanceof Error ? thrown : new AppError(ErrorCode.FORBIDDEN, 'Not allowed')),
     },
   );
-  guarded = applyMiddleware(schema, permissions);
+  // Shield first, so a replayed idempotent mutation is authorised like a new one.
+  // (graphql-middleware types resolvers as async; a plain function that returns a value works as well.)
+  guarded = applyMiddleware(schema, permissions, replayStoredResponse as unknown as IMiddleware);
   return guarded;
 }

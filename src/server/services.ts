@@ -9,6 +9,7 @@ import type { KeyMaterial } from './key-material';
 import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } from './limiters';
 import { createPubSub, type PubSub } from './pubsub';
 import { AuthService } from '../modules/auth/auth.service';
+import { IdempotencyService } from '../modules/idempotency/idempotency.service';
 import { pubSubLedgerEvents } from '../modules/ledger/ledger.events';
 import { LedgerService } from '../modules/ledger/ledger.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
@@ -23,6 +24,7 @@ export interface Services {
   auth: AuthService;
   ledger: LedgerService;
   webhooks: WebhooksService;
+  idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
   /** Live events for subscriptions: in memory, or through Redis so that every API process sees them. */
@@ -30,7 +32,7 @@ export interface Services {
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -43,7 +45,16 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   // same handful of statements whatever its size, so fewer, larger batches serve more entries
   // (bench/ledger.bench.ts: 1 and 2 measure alike at 32 clients, 4 about 15% lower, 8 lower still); the
   // second one keeps a batch that waits on a lock from stalling every write of the process.
-  const writer = new LedgerWriter(dataSource, clock, { maxBatchSize: config.ledgerMaxBatchSize, maxConcurrentBatches: 2, log });
+  const idempotency = new IdempotencyService(dataSource, clock, keys.cipher, {
+    ttlMs: config.idempotency.ttlSeconds * 1000,
+    leaseMs: config.idempotency.leaseSeconds * 1000,
+  });
+  const writer = new LedgerWriter(dataSource, clock, {
+    maxBatchSize: config.ledgerMaxBatchSize,
+    maxConcurrentBatches: 2,
+    log,
+    idempotency,
+  });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
   return {
@@ -54,7 +65,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     tenancy: new TenancyService(dataSource, clock),
     auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis)),
     pubSub,
-    ledger: new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log)),
+    idempotency,
+    ledger: new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp: config.nodeEnv !== 'production' }),
   };
 }

@@ -313,10 +313,16 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           return [new GraphQLError('Internal server error', { originalError: error instanceof Error ? error : new Error(String(error)) })];
         }
       },
-      onNext: (_ctx, _id, _payload, args, result: ExecutionResult): FormattedExecutionResult | void => {
-        if (!result.errors?.length) return;
-        const requestId = (args.contextValue as RequestContext).requestId;
-        return { ...result, errors: formatOperationErrors(result.errors, requestId, !('data' in result)) };
+      onNext: async (_ctx, _id, _payload, args, result: ExecutionResult): Promise<FormattedExecutionResult | void> => {
+        const context = args.contextValue as RequestContext;
+        // Mutations over the socket keep their idempotency records exactly as over HTTP.
+        const replay = await context.idempotency?.finish(result.data);
+        if (!result.errors?.length && !replay) return;
+        return {
+          ...result,
+          ...(replay ? { extensions: { ...result.extensions, idempotency: replay } } : {}),
+          ...(result.errors?.length ? { errors: formatOperationErrors(result.errors, context.requestId, !('data' in result)) } : {}),
+        };
       },
       onError: (ctx, id, _payload, errors) => {
         const requestId = ctx.extra.connection?.requestIds.get(id);

@@ -22,6 +22,23 @@ export function asReplayed(data: unknown): unknown {
   return data;
 }
 
+/**
+ * A field middleware (graphql-middleware) for every field: under a replayed payload each field returns
+ * the stored value for its response key, so a replay sends back the first response's data exactly and
+ * runs no resolver. Elsewhere it only calls through, synchronously.
+ */
+export function replayStoredResponse(
+  resolve: (root: unknown, args: unknown, context: unknown, info: GraphQLResolveInfo) => unknown,
+  root: unknown,
+  args: unknown,
+  context: unknown,
+  info: GraphQLResolveInfo,
+): unknown {
+  const stored = replayedDataOf(root);
+  if (stored === undefined) return resolve(root, args, context, info);
+  return asReplayed(stored[info.path.key as string]);
+}
+
 export interface IdempotentOperation<T> {
   /** Does the work; the service completes `handle` in the same transaction as its change. */
   execute(handle: IdempotencyHandle | null): Promise<T>;
@@ -91,8 +108,9 @@ export class IdempotentRequest {
    * returns the `idempotency` extension when a field was replayed.
    */
   async finish(data: Record<string, unknown> | null | undefined): Promise<Record<string, unknown> | undefined> {
+    const completed = this.completed.splice(0);
     await Promise.all(
-      this.completed.map(({ responseKey, handle }) =>
+      completed.map(({ responseKey, handle }) =>
         data && data[responseKey] !== undefined && data[responseKey] !== null
           ? this.service.storeResponse(handle, JSON.stringify(data[responseKey])).catch(() => undefined)
           : undefined,

@@ -8,6 +8,7 @@ import { isWithinInt64, toBigInt } from '../../common/money';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
 import {
   type AccountTotals,
@@ -39,7 +40,12 @@ export interface LineDraft {
   field: string;
 }
 
-export type LedgerCommand =
+export type LedgerCommand = LedgerChange & {
+  /** The request's idempotency claim, completed in the same transaction as this command's outcome. */
+  idempotency?: IdempotencyHandle;
+};
+
+type LedgerChange =
   | {
       type: 'create';
       tenantId: string;
@@ -131,6 +137,7 @@ class BatchWriter {
     private readonly manager: EntityManager,
     private readonly kind: DatabaseKind,
     private readonly now: Date,
+    private readonly idempotency?: IdempotencyService,
   ) {
     this.dbNow = toDbTimestamp(now);
   }
@@ -190,7 +197,25 @@ class BatchWriter {
     await this.markResolved(resolvedEntries);
     await this.insertPostings(newPostings);
     await this.updateBalances(changedAccounts, originalTotals);
+    await this.completeIdempotency(commands, outcomes);
     return outcomes;
+  }
+
+  /**
+   * Each keyed command's outcome, success or refusal, is recorded with the change itself: a crash can
+   * leave neither a change without its record nor a record without its change.
+   */
+  private async completeIdempotency(commands: LedgerCommand[], outcomes: LedgerOutcome[]): Promise<void> {
+    if (!this.idempotency) return;
+    for (const [index, command] of commands.entries()) {
+      if (!command.idempotency) continue;
+      const outcome = outcomes[index];
+      await this.idempotency.complete(
+        this.manager,
+        command.idempotency,
+        outcome.ok ? { resultRef: { journalEntryIds: [outcome.write.entry.id] } } : { error: outcome.error },
+      );
+    }
   }
 
   private async lockReferencedEntries(commands: LedgerCommand[]): Promise<Map<string, ReferencedEntry>> {
@@ -581,6 +606,11 @@ export function postingFromRow(row: Record<string, unknown>): PostingRecord {
   };
 }
 
+/** A business refusal of an all-or-nothing batch (as opposed to an outage or a lost race). */
+export class LedgerRefusal extends AppError {
+  override name = 'LedgerRefusal';
+}
+
 interface QueuedCommand {
   command: LedgerCommand;
   resolve: (outcome: LedgerOutcome) => void;
@@ -592,6 +622,8 @@ export interface LedgerWriterOptions {
   maxBatchSize: number;
   /** Group-commit transactions in flight at once; SQLite always uses one. */
   maxConcurrentBatches: number;
+  /** Completes idempotency claims inside the batch transaction. */
+  idempotency?: IdempotencyService;
   /** At debug level, one line per batch with its size and time: what the bench reads to see group commit work. */
   log?: Logger;
 }
@@ -623,20 +655,43 @@ export class LedgerWriter {
     });
   }
 
-  /** Writes every command or none: the first refusal rolls the whole list back and is thrown. */
-  async writeAll(commands: LedgerCommand[]): Promise<LedgerWrite[]> {
+  /**
+   * Writes every command or none: the first refusal rolls the whole list back and is thrown. The
+   * idempotency claim, if any, completes with the whole list.
+   */
+  async writeAll(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
+    try {
+      return await this.writeAllOnce(commands, idempotency);
+    } catch (error) {
+      // The refusal rolled the batch back; it is still the decision, so it is kept for retries.
+      if (error instanceof LedgerRefusal && idempotency && this.options.idempotency) {
+        await this.options.idempotency.completeWithError(idempotency, error);
+      }
+      throw error;
+    }
+  }
+
+  private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
     return this.transact(async (manager) => {
-      const outcomes = await new BatchWriter(manager, this.kind, this.clock.now()).write(commands);
+      const outcomes = await this.batchWriter(manager).write(commands);
       const refusalIndex = outcomes.findIndex((outcome) => !outcome.ok);
       if (refusalIndex >= 0) {
         const refusal = outcomes[refusalIndex] as { ok: false; error: AppError };
-        throw new AppError(refusal.error.code, `entries[${refusalIndex}]: ${refusal.error.message}`, {
+        throw new LedgerRefusal(refusal.error.code, `entries[${refusalIndex}]: ${refusal.error.message}`, {
           ...refusal.error.details,
           index: refusalIndex,
         });
       }
-      return outcomes.map((outcome) => (outcome as { ok: true; write: LedgerWrite }).write);
+      const writes = outcomes.map((outcome) => (outcome as { ok: true; write: LedgerWrite }).write);
+      if (idempotency && this.options.idempotency) {
+        await this.options.idempotency.complete(manager, idempotency, { resultRef: { journalEntryIds: writes.map((w) => w.entry.id) } });
+      }
+      return writes;
     });
+  }
+
+  private batchWriter(manager: EntityManager): BatchWriter {
+    return new BatchWriter(manager, this.kind, this.clock.now(), this.options.idempotency);
   }
 
   private drain(): void {
@@ -653,17 +708,15 @@ export class LedgerWriter {
   private async writeBatch(batch: QueuedCommand[]): Promise<void> {
     try {
       const startedAt = performance.now();
-      const outcomes = await this.transact((manager) =>
-        new BatchWriter(manager, this.kind, this.clock.now()).write(batch.map((queued) => queued.command)),
-      );
+      const outcomes = await this.transact((manager) => this.batchWriter(manager).write(batch.map((queued) => queued.command)));
       if (this.options.log?.isLevelEnabled('debug')) {
         this.options.log.debug({ size: batch.length, ms: Math.round((performance.now() - startedAt) * 10) / 10 }, 'ledger batch');
       }
       batch.forEach((queued, i) => queued.resolve(outcomes[i]));
     } catch (error) {
-      if (batch.length > 1 && !(error instanceof AppError)) {
-        // One command broke the shared transaction (a unique index raced by another process, say):
-        // write each alone so only the offender fails.
+      if (batch.length > 1) {
+        // One command broke the shared transaction (a unique index raced by another process, an
+        // idempotency claim taken over by a retry): write each alone so only the offender fails.
         await Promise.all(batch.map((queued) => this.writeBatch([queued])));
         return;
       }

@@ -5,6 +5,7 @@ import {
   Ctx,
   Field,
   FieldResolver,
+  Info,
   ID,
   Int,
   Mutation,
@@ -16,7 +17,9 @@ import {
 } from 'type-graphql';
 import { validationError } from '../../common/errors';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { RequestContext } from '../../server/context';
+import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { Money, toConnection, toMoney } from '../../server/graphql/common.objects';
 import { CurrencyScalar } from '../../server/graphql/scalars';
 import type { AccountEntity } from './account.entity';
@@ -79,6 +82,16 @@ function primeAndReturn(ctx: RequestContext, write: LedgerWrite, postingsComplet
   return write.entry;
 }
 
+/** Entries a completed idempotent write produced, for a replay whose response was not stored. */
+async function rebuildEntries(ctx: RequestContext, ref: unknown): Promise<JournalEntryRecord[]> {
+  const ids = (ref as { journalEntryIds: string[] }).journalEntryIds;
+  const entries = await ctx.loaders.ledger.journalEntryById.loadMany(ids);
+  return entries.map((entry, index) => {
+    if (!entry || entry instanceof Error) throw LedgerErrors.journalEntryNotFound(ids[index]);
+    return entry;
+  });
+}
+
 @Resolver(() => Account)
 export class AccountResolver {
   @Query(() => Account, { description: 'One account of the caller’s tenant; NOT_FOUND otherwise.' })
@@ -100,9 +113,16 @@ export class AccountResolver {
   }
 
   @Mutation(() => CreateAccountPayload)
-  async createAccount(@Arg('input') input: CreateAccountInput, @Ctx() ctx: RequestContext) {
-    const account = await ctx.services.ledger.createAccount(ctx.principal.tenantId, input);
-    return { account };
+  async createAccount(
+    @Arg('input') input: CreateAccountInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => ({ account: await ctx.services.ledger.createAccount(ctx.principal.tenantId, input, handle ?? undefined) }),
+      rebuild: async (ref) => ({ account: await ctx.services.ledger.getAccount(ctx.principal.tenantId, (ref as { accountId: string }).accountId) }),
+    });
   }
 
   @FieldResolver(() => EntryDirection)
@@ -176,33 +196,89 @@ export class JournalEntryResolver {
   }
 
   @Mutation(() => JournalEntryPayload, { description: 'Posts one balanced entry (or holds it, with status PENDING).' })
-  async postJournalEntry(@Arg('input') input: PostJournalEntryInput, @Ctx() ctx: RequestContext) {
-    const write = await ctx.services.ledger.postEntry(ctx.principal.tenantId, input);
-    return { journalEntry: primeAndReturn(ctx, write, true) };
+  async postJournalEntry(
+    @Arg('input') input: PostJournalEntryInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => {
+        const write = await ctx.services.ledger.postEntry(ctx.principal.tenantId, input, handle ?? undefined);
+        return { journalEntry: primeAndReturn(ctx, write, true) };
+      },
+      rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+    });
   }
 
   @Mutation(() => PostJournalEntriesPayload, { description: 'Posts up to 1,000 entries in one transaction, all or nothing.' })
-  async postJournalEntries(@Arg('input') input: PostJournalEntriesInput, @Ctx() ctx: RequestContext) {
-    const writes = await ctx.services.ledger.postEntries(ctx.principal.tenantId, input.entries);
-    return { journalEntries: writes.map((write) => primeAndReturn(ctx, write, true)) };
+  async postJournalEntries(
+    @Arg('input') input: PostJournalEntriesInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => {
+        const writes = await ctx.services.ledger.postEntries(ctx.principal.tenantId, input.entries, handle ?? undefined);
+        return { journalEntries: writes.map((write) => primeAndReturn(ctx, write, true)) };
+      },
+      rebuild: async (ref) => ({ journalEntries: await rebuildEntries(ctx, ref) }),
+    });
   }
 
   @Mutation(() => JournalEntryPayload, { description: 'Books the exact opposite of a POSTED entry, linked to it. Once per entry.' })
-  async reverseJournalEntry(@Arg('input') input: ReverseJournalEntryInput, @Ctx() ctx: RequestContext) {
-    const write = await ctx.services.ledger.reverseEntry(ctx.principal.tenantId, input.id, input);
-    return { journalEntry: primeAndReturn(ctx, write, true) };
+  async reverseJournalEntry(
+    @Arg('input') input: ReverseJournalEntryInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => {
+        const write = await ctx.services.ledger.reverseEntry(ctx.principal.tenantId, input.id, input, handle ?? undefined);
+        return { journalEntry: primeAndReturn(ctx, write, true) };
+      },
+      rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+    });
   }
 
   @Mutation(() => JournalEntryPayload, { description: 'Posts a PENDING entry in full or in part; what is not posted is released.' })
-  async postPendingJournalEntry(@Arg('input') input: PostPendingJournalEntryInput, @Ctx() ctx: RequestContext) {
-    const write = await ctx.services.ledger.postPendingEntry(ctx.principal.tenantId, input.id, input.lines, input.effectiveAt);
-    return { journalEntry: primeAndReturn(ctx, write, false) };
+  async postPendingJournalEntry(
+    @Arg('input') input: PostPendingJournalEntryInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => {
+        const write = await ctx.services.ledger.postPendingEntry(
+          ctx.principal.tenantId,
+          input.id,
+          input.lines,
+          input.effectiveAt,
+          handle ?? undefined,
+        );
+        return { journalEntry: primeAndReturn(ctx, write, false) };
+      },
+      rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+    });
   }
 
   @Mutation(() => JournalEntryPayload, { description: 'Releases a PENDING entry without posting it.' })
-  async voidPendingJournalEntry(@Arg('input') input: VoidPendingJournalEntryInput, @Ctx() ctx: RequestContext) {
-    const write = await ctx.services.ledger.voidPendingEntry(ctx.principal.tenantId, input.id);
-    return { journalEntry: primeAndReturn(ctx, write, false) };
+  async voidPendingJournalEntry(
+    @Arg('input') input: VoidPendingJournalEntryInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => {
+        const write = await ctx.services.ledger.voidPendingEntry(ctx.principal.tenantId, input.id, handle ?? undefined);
+        return { journalEntry: primeAndReturn(ctx, write, false) };
+      },
+      rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { type Page, type PageRequest, readPageRequest, toPage } from '../../comm
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
 import { type LedgerEventPublisher, NO_LEDGER_EVENTS } from './ledger.events';
 import {
@@ -160,13 +161,15 @@ export class LedgerService {
     private readonly clock: Clock,
     /** Told of every entry a write changed, after the write has committed. */
     private readonly events: LedgerEventPublisher = NO_LEDGER_EVENTS,
+    /** Completes idempotency claims of the writes this service makes outside the ledger writer. */
+    private readonly idempotency?: IdempotencyService,
   ) {}
 
   private get accounts() {
     return this.dataSource.getRepository(AccountEntity);
   }
 
-  async createAccount(tenantId: string, input: CreateAccountInput): Promise<AccountEntity> {
+  async createAccount(tenantId: string, input: CreateAccountInput, idempotency?: IdempotencyHandle): Promise<AccountEntity> {
     const code = requireText(input.code, 'code', LEDGER_LIMITS.accountCodeLength, { printable: true, identifier: true });
     const name = requireText(input.name, 'name', LEDGER_LIMITS.accountNameLength);
     if (!Object.values(AccountType).includes(input.type)) throw validationError('type is not an account type', { field: 'type' });
@@ -196,7 +199,10 @@ export class LedgerService {
       createdAt: this.clock.now(),
     });
     try {
-      await runInTransaction(this.dataSource, (manager) => manager.insert(AccountEntity, account));
+      await runInTransaction(this.dataSource, async (manager) => {
+        await manager.insert(AccountEntity, account);
+        if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { accountId: account.id } });
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw LedgerErrors.accountCodeTaken(code);
       throw error;
@@ -304,12 +310,12 @@ export class LedgerService {
     return outcome.write;
   }
 
-  postEntry(tenantId: string, input: EntryInput): Promise<LedgerWrite> {
-    return this.submitOne(this.toCreateCommand(tenantId, input));
+  postEntry(tenantId: string, input: EntryInput, idempotency?: IdempotencyHandle): Promise<LedgerWrite> {
+    return this.submitOne({ ...this.toCreateCommand(tenantId, input), idempotency });
   }
 
   /** Posts up to 1,000 entries in one transaction: all of them, or none. */
-  async postEntries(tenantId: string, inputs: EntryInput[]): Promise<LedgerWrite[]> {
+  async postEntries(tenantId: string, inputs: EntryInput[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
     if (inputs.length < 1 || inputs.length > LEDGER_LIMITS.entriesPerBatch) {
       throw validationError(`entries: between 1 and ${LEDGER_LIMITS.entriesPerBatch} entries per call, got ${inputs.length}`, {
         field: 'entries',
@@ -317,15 +323,22 @@ export class LedgerService {
       });
     }
     const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`));
-    const writes = await this.writer.writeAll(commands);
+    const writes = await this.writer.writeAll(commands, idempotency);
     this.events.entriesCommitted(writes.map((write) => write.entry));
     return writes;
   }
 
   /** Posts a pending entry in full, or in part with `lines` (which must balance); the rest is released. */
-  postPendingEntry(tenantId: string, id: string, lines: LineInput[] | null | undefined, effectiveAt?: Date | null): Promise<LedgerWrite> {
+  postPendingEntry(
+    tenantId: string,
+    id: string,
+    lines: LineInput[] | null | undefined,
+    effectiveAt?: Date | null,
+    idempotency?: IdempotencyHandle,
+  ): Promise<LedgerWrite> {
     requireIdOfKind(id, 'journalEntry', 'id');
     return this.submitOne({
+      idempotency,
       type: 'post-pending',
       tenantId,
       entryId: id,
@@ -334,14 +347,15 @@ export class LedgerService {
     });
   }
 
-  voidPendingEntry(tenantId: string, id: string): Promise<LedgerWrite> {
+  voidPendingEntry(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<LedgerWrite> {
     requireIdOfKind(id, 'journalEntry', 'id');
-    return this.submitOne({ type: 'void-pending', tenantId, entryId: id, effectiveAt: null });
+    return this.submitOne({ type: 'void-pending', tenantId, entryId: id, effectiveAt: null, idempotency });
   }
 
-  reverseEntry(tenantId: string, id: string, input: ReverseEntryInput): Promise<LedgerWrite> {
+  reverseEntry(tenantId: string, id: string, input: ReverseEntryInput, idempotency?: IdempotencyHandle): Promise<LedgerWrite> {
     requireIdOfKind(id, 'journalEntry', 'id');
     return this.submitOne({
+      idempotency,
       type: 'reverse',
       tenantId,
       entryId: id,
