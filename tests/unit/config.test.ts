@@ -9,12 +9,25 @@ describe('loadConfig', () => {
   });
 
   it.each([
+    ['86400', 86400],
+    ['90s', 90],
+    ['15m', 900],
+    ['24h', 86400],
+    ['7d', 604800],
+  ])('reads IDEMPOTENCY_TTL=%s as %s seconds', (value, seconds) => {
+    expect(loadConfig({ IDEMPOTENCY_TTL: value }).idempotency.ttlSeconds).toBe(seconds);
+  });
+
+  it.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ DATABASE_URL: 'postgres://x' }, 'DATABASE_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ SEED_DEMO_TENANT: 'maybe' }, 'SEED_DEMO_TENANT'],
     [{ LEDGER_MAX_BATCH_SIZE: '0' }, 'LEDGER_MAX_BATCH_SIZE'],
+    [{ IDEMPOTENCY_TTL: '1 day' }, 'IDEMPOTENCY_TTL'],
+    [{ IDEMPOTENCY_TTL: '10s' }, 'IDEMPOTENCY_TTL'],
+    [{ IDEMPOTENCY_LEASE: '2h' }, 'IDEMPOTENCY_LEASE'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
