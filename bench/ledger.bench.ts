@@ -21,6 +21,15 @@
  * column values and the same kind of statements as the ledger writer, which differs only in writing
  * many entries per transaction (group commit) and all of a batch's balances in one UPDATE.
  *
+ * The cost of idempotency (BENCH_IDEMPOTENCY): the same GraphQL load again, each request with its own
+ * fresh idempotencyKey (PostJournalEntryLeanKeyed, the same lean selection), so every request pays the
+ * whole keyed path: its fingerprint; claiming the key (an INSERT and commit before the ledger
+ * transaction, shared with the claims of concurrent requests); completing the claim inside the ledger's
+ * group-commit transaction (one UPDATE per batch); storing the encrypted response after it (an UPDATE
+ * and commit, shared with concurrent requests). No request is a replay. The table shows both, the
+ * ratio keyed/unkeyed, and the raw baseline; afterwards every acknowledged keyed request must have a
+ * COMPLETED record.
+ *
  * Besides the result table it prints where the time went in each case: CPU of the bench, the server
  * and MariaDB over the measured window (from /proc), MariaDB's commit, fsync and row-lock counters
  * per entry, and with BENCH_BATCH_STATS=1 the writer's batch count, sizes and times.
@@ -37,6 +46,8 @@
  *   BENCH_CPU_PROF        a directory: the child server writes a V8 CPU profile there on exit
  *   BENCH_BATCH_STATS     1: print the ledger writer's batch sizes per case (child server only;
  *                         runs the server with LOG_LEVEL=debug to read its per-batch log lines)
+ *   BENCH_IDEMPOTENCY     off: GraphQL requests without idempotencyKey; on: each with a fresh key;
+ *                         both: both, one after the other, in every case (default both)
  * Other variables (DATABASE_POOL_SIZE, LEDGER_MAX_BATCH_SIZE, ...) pass through to the server.
  */
 import 'reflect-metadata';
@@ -58,9 +69,10 @@ import { toDbTimestamp } from '../src/common/timestamps';
 import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
 import { startServer, type RunningServer } from '../src/server/app';
 import { generateSigningKey } from '../src/server/key-material';
-import { PostJournalEntryLeanDocument } from '../tests/generated/graphql';
+import { PostJournalEntryLeanDocument, PostJournalEntryLeanKeyedDocument } from '../tests/generated/graphql';
 
 type Scenario = 'spread' | 'hot';
+type Variant = 'unkeyed' | 'keyed';
 
 const ROOT = path.resolve(__dirname, '..');
 const ACCOUNT_COUNT = 1000;
@@ -94,7 +106,11 @@ const settings = {
   skipBuild: process.env.BENCH_SKIP_BUILD === '1',
   cpuProfDir: process.env.BENCH_CPU_PROF || '',
   batchStats: process.env.BENCH_BATCH_STATS === '1',
+  idempotency: (process.env.BENCH_IDEMPOTENCY || 'both') as 'off' | 'on' | 'both',
 };
+if (!['off', 'on', 'both'].includes(settings.idempotency)) throw new Error('BENCH_IDEMPOTENCY must be off, on or both');
+/** The GraphQL variants each case runs: without an idempotency key, with a fresh one per request. */
+const GRAPHQL_VARIANTS: readonly Variant[] = settings.idempotency === 'both' ? ['unkeyed', 'keyed'] : [settings.idempotency === 'on' ? 'keyed' : 'unkeyed'];
 if (settings.server !== 'child' && settings.server !== 'inprocess') throw new Error('BENCH_SERVER must be child or inprocess');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -310,6 +326,7 @@ function pickPair(scenario: Scenario, accountIds: string[], hotAccountId: string
 // GraphQL client: node:http with a keep-alive agent, one socket per client loop
 
 const QUERY = print(PostJournalEntryLeanDocument);
+const KEYED_QUERY = print(PostJournalEntryLeanKeyedDocument);
 
 class GraphQLLoadClient {
   private readonly agent: http.Agent;
@@ -324,18 +341,17 @@ class GraphQLLoadClient {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   }
 
-  postEntry(debit: string, credit: string): Promise<void> {
-    const body = JSON.stringify({
-      query: QUERY,
-      variables: {
-        input: {
-          lines: [
-            { accountId: debit, direction: EntryDirection.DEBIT, amount: AMOUNT, currency: CURRENCY },
-            { accountId: credit, direction: EntryDirection.CREDIT, amount: AMOUNT, currency: CURRENCY },
-          ],
-        },
-      },
-    });
+  /** Posts one entry; with `keyed`, under a fresh idempotency key (never a replay). */
+  postEntry(debit: string, credit: string, keyed = false): Promise<void> {
+    const input = {
+      lines: [
+        { accountId: debit, direction: EntryDirection.DEBIT, amount: AMOUNT, currency: CURRENCY },
+        { accountId: credit, direction: EntryDirection.CREDIT, amount: AMOUNT, currency: CURRENCY },
+      ],
+    };
+    const body = JSON.stringify(
+      keyed ? { query: KEYED_QUERY, variables: { input, idempotencyKey: `bench-${crypto.randomUUID()}` } } : { query: QUERY, variables: { input } },
+    );
     return new Promise((resolve, reject) => {
       const request = http.request(
         {
@@ -618,7 +634,7 @@ interface InvariantResult {
   lines: string[];
 }
 
-async function checkInvariants(connection: mysql.Connection, acknowledged: number): Promise<InvariantResult> {
+async function checkInvariants(connection: mysql.Connection, acknowledged: number, acknowledgedKeyed: number): Promise<InvariantResult> {
   const lines: string[] = [];
   let ok = true;
   const [[totals]] = await connection.query<mysql.RowDataPacket[]>(
@@ -661,6 +677,22 @@ async function checkInvariants(connection: mysql.Connection, acknowledged: numbe
     `acknowledged entries are stored, 2 postings each: ${durableOk ? 'OK' : 'FAIL'} ` +
       `(${entries.count} entries, ${totals.postings} postings, ${acknowledged} acknowledged in measured windows)`,
   );
+  if (GRAPHQL_VARIANTS.includes('keyed')) {
+    // Every acknowledged keyed request recorded its key with its entry; none is left in progress once
+    // the server has stopped (claims of requests cut off at the end of a window were released).
+    const [[records]] = await connection.query<mysql.RowDataPacket[]>(
+      `SELECT COALESCE(SUM(status = 'COMPLETED'), 0) AS completed, COALESCE(SUM(status = 'IN_PROGRESS'), 0) AS inProgress,
+              COALESCE(SUM(response_ciphertext IS NOT NULL), 0) AS withResponse
+         FROM idempotency_records`,
+    );
+    const keyedOk = Number(records.completed) >= acknowledgedKeyed && Number(records.inProgress) === 0;
+    ok &&= keyedOk;
+    lines.push(
+      `acknowledged keyed requests have a COMPLETED idempotency record: ${keyedOk ? 'OK' : 'FAIL'} ` +
+        `(${records.completed} completed, ${records.withResponse} with stored response, ${records.inProgress} in progress, ` +
+        `${acknowledgedKeyed} acknowledged in measured windows)`,
+    );
+  }
   return { ok, lines };
 }
 
@@ -675,58 +707,79 @@ function fmt(value: number, digits = 1): string {
 interface Row {
   scenario: Scenario;
   clients: number;
-  graphql: CaseResult;
+  /** GraphQL without idempotency keys, and with a fresh key per request: whichever BENCH_IDEMPOTENCY runs. */
+  graphql: Partial<Record<Variant, CaseResult>>;
+  graphqlDiagnostics: Partial<Record<Variant, Diagnostics>>;
   raw: CaseResult;
-  graphqlDiagnostics: Diagnostics;
   rawDiagnostics: Diagnostics;
-  /** Writer batches over the whole GraphQL case, warm-up included (BENCH_BATCH_STATS). */
-  batchSizeMean?: number;
-  batchSizeMax?: number;
-  batchMsMean?: number;
-  batches?: number;
+  /** Writer batches over each GraphQL case, warm-up included (BENCH_BATCH_STATS). */
+  batches: Partial<Record<Variant, BatchSummary>>;
+}
+
+interface BatchSummary {
+  batches: number;
+  sizeMean: number;
+  sizeMax: number;
+  msMean: number;
+}
+
+const SIDE_NAMES: Record<Variant | 'raw', string> = { unkeyed: 'graphql', keyed: 'keyed', raw: 'raw' };
+
+/** The sides of a row in print order: GraphQL without keys, with keys, the raw baseline. */
+function sidesOf(row: Row): { side: Variant | 'raw'; result: CaseResult; diagnostics: Diagnostics }[] {
+  const sides: { side: Variant | 'raw'; result: CaseResult; diagnostics: Diagnostics }[] = [];
+  for (const variant of ['unkeyed', 'keyed'] as const) {
+    const result = row.graphql[variant];
+    const diagnostics = row.graphqlDiagnostics[variant];
+    if (result && diagnostics) sides.push({ side: variant, result, diagnostics });
+  }
+  sides.push({ side: 'raw', result: row.raw, diagnostics: row.rawDiagnostics });
+  return sides;
 }
 
 function printTable(rows: Row[]): void {
-  const header = [
-    pad('scenario', 8, false),
-    pad('clients', 7),
-    pad('gql ent/s', 10),
-    pad('gql p50', 8),
-    pad('gql p99', 8),
-    pad('raw ent/s', 10),
-    pad('raw p50', 8),
-    pad('raw p99', 8),
-    pad('gql/raw', 8),
-  ];
+  const variants = GRAPHQL_VARIANTS;
+  const header = [pad('scenario', 8, false), pad('clients', 7)];
+  for (const variant of variants) {
+    const name = variant === 'keyed' ? 'keyed' : 'gql';
+    header.push(pad(`${name} ent/s`, 11), pad(`${name} p50`, 9), pad(`${name} p99`, 9));
+  }
+  header.push(pad('raw ent/s', 10), pad('raw p50', 8), pad('raw p99', 8));
+  for (const variant of variants) header.push(pad(variant === 'keyed' ? 'keyed/raw' : 'gql/raw', 9));
+  if (variants.length === 2) header.push(pad('keyed/gql', 9));
   console.log(header.join('  '));
   console.log('-'.repeat(header.join('  ').length));
   for (const row of rows) {
-    const cells = [
-      pad(row.scenario, 8, false),
-      pad(String(row.clients), 7),
-      pad(fmt(row.graphql.entriesPerSecond, 0), 10),
-      pad(fmt(row.graphql.latencyMsP50), 8),
-      pad(fmt(row.graphql.latencyMsP99), 8),
-      pad(fmt(row.raw.entriesPerSecond, 0), 10),
-      pad(fmt(row.raw.latencyMsP50), 8),
-      pad(fmt(row.raw.latencyMsP99), 8),
-      pad(fmt(row.graphql.entriesPerSecond / row.raw.entriesPerSecond, 2), 8),
-    ];
+    const cells = [pad(row.scenario, 8, false), pad(String(row.clients), 7)];
+    for (const variant of variants) {
+      const result = row.graphql[variant];
+      cells.push(
+        pad(fmt(result?.entriesPerSecond ?? NaN, 0), 11),
+        pad(fmt(result?.latencyMsP50 ?? NaN), 9),
+        pad(fmt(result?.latencyMsP99 ?? NaN), 9),
+      );
+    }
+    cells.push(pad(fmt(row.raw.entriesPerSecond, 0), 10), pad(fmt(row.raw.latencyMsP50), 8), pad(fmt(row.raw.latencyMsP99), 8));
+    for (const variant of variants) cells.push(pad(fmt((row.graphql[variant]?.entriesPerSecond ?? NaN) / row.raw.entriesPerSecond, 2), 9));
+    if (variants.length === 2) {
+      cells.push(pad(fmt((row.graphql.keyed?.entriesPerSecond ?? NaN) / (row.graphql.unkeyed?.entriesPerSecond ?? NaN), 2), 9));
+    }
     console.log(cells.join('  '));
   }
-  console.log('latencies in ms; entries/s over the measured window; gql/raw = GraphQL entries/s over raw entries/s');
+  console.log(
+    'latencies in ms; entries/s over the measured window; gql = GraphQL without idempotency key, keyed = GraphQL with a fresh\n' +
+      'idempotencyKey per request; x/raw = entries/s over raw entries/s' +
+      (variants.length === 2 ? '; keyed/gql = entries/s with keys over entries/s without' : ''),
+  );
   for (const row of rows) {
-    for (const [side, result] of [
-      ['graphql', row.graphql],
-      ['raw', row.raw],
-    ] as const) {
-      if (result.failed) console.log(`  ${row.scenario}/${row.clients} ${side}: ${result.failed} failed, first: ${result.firstError}`);
+    for (const { side, result } of sidesOf(row)) {
+      if (result.failed) console.log(`  ${row.scenario}/${row.clients} ${SIDE_NAMES[side]}: ${result.failed} failed, first: ${result.firstError}`);
     }
   }
 }
 
 function printDiagnostics(rows: Row[]): void {
-  const withBatches = rows.some((row) => row.batches !== undefined);
+  const withBatches = rows.some((row) => Object.keys(row.batches).length > 0);
   const header = [
     pad('scenario', 8, false),
     pad('clients', 7),
@@ -745,15 +798,12 @@ function printDiagnostics(rows: Row[]): void {
   console.log(header.join('  '));
   console.log('-'.repeat(header.join('  ').length));
   for (const row of rows) {
-    for (const [side, result, d] of [
-      ['graphql', row.graphql, row.graphqlDiagnostics],
-      ['raw', row.raw, row.rawDiagnostics],
-    ] as const) {
+    for (const { side, result, diagnostics: d } of sidesOf(row)) {
       const entries = result.completed;
       const cells = [
         pad(row.scenario, 8, false),
         pad(String(row.clients), 7),
-        pad(side, 7, false),
+        pad(SIDE_NAMES[side], 7, false),
         pad(fmt(result.entriesPerSecond, 0), 6),
         pad(`${fmt(d.benchCpu * 100, 0)}%`, 9),
         pad(`${fmt(d.serverCpu * 100, 0)}%`, 10),
@@ -765,12 +815,12 @@ function printDiagnostics(rows: Row[]): void {
         pad(String(d.deadlocks), 9),
       ];
       if (withBatches) {
-        const gql = side === 'graphql';
+        const batch = side === 'raw' ? undefined : row.batches[side];
         cells.push(
-          pad(gql ? String(row.batches ?? '-') : '', 7),
-          pad(gql ? fmt(row.batchSizeMean ?? NaN) : '', 9),
-          pad(gql ? String(row.batchSizeMax ?? '-') : '', 4),
-          pad(gql ? fmt(row.batchMsMean ?? NaN) : '', 7),
+          pad(batch ? String(batch.batches) : '', 7),
+          pad(batch ? fmt(batch.sizeMean) : '', 9),
+          pad(batch ? String(batch.sizeMax) : '', 4),
+          pad(batch ? fmt(batch.msMean) : '', 7),
         );
       }
       console.log(cells.join('  '));
@@ -781,6 +831,16 @@ function printDiagnostics(rows: Row[]): void {
       'lock counters are server-wide MariaDB status deltas over the window, so other users of the server show up in them' +
       (withBatches ? ';\nbatches = ledger writer transactions over the whole GraphQL case (warm-up included), mean ms = time of one' : ''),
   );
+}
+
+function summariseBatches(logs: BatchLog[]): BatchSummary | undefined {
+  if (!settings.batchStats || logs.length === 0) return undefined;
+  return {
+    batches: logs.length,
+    sizeMean: logs.reduce((sum, b) => sum + b.size, 0) / logs.length,
+    sizeMax: Math.max(...logs.map((b) => b.size)),
+    msMean: logs.reduce((sum, b) => sum + b.ms, 0) / logs.length,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -857,24 +917,33 @@ async function main(): Promise<number> {
     const probe = new Probe(probeConnection, () => server?.pid, findDatabasePid());
     const rows: Row[] = [];
     let acknowledged = 0;
+    let acknowledgedKeyed = 0;
     try {
       for (const scenario of settings.scenarios) {
         for (const clients of settings.clients) {
-          const client = new GraphQLLoadClient(server.url, fixture.apiKey, clients);
-          server.takeBatches();
-          const graphqlWindow = probe.window();
-          const graphql = await runLoad(
-            clients,
-            () => {
-              const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
-              return client.postEntry(debit, credit);
-            },
-            graphqlWindow.hooks,
-          );
-          const graphqlDiagnostics = await graphqlWindow.result();
-          const batchLogs = server.takeBatches();
-          client.close();
-          acknowledged += graphql.completed;
+          const graphqlResults: Row['graphql'] = {};
+          const graphqlDiagnostics: Row['graphqlDiagnostics'] = {};
+          const batches: Row['batches'] = {};
+          for (const variant of GRAPHQL_VARIANTS) {
+            const client = new GraphQLLoadClient(server.url, fixture.apiKey, clients);
+            server.takeBatches();
+            const graphqlWindow = probe.window();
+            const result = await runLoad(
+              clients,
+              () => {
+                const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
+                return client.postEntry(debit, credit, variant === 'keyed');
+              },
+              graphqlWindow.hooks,
+            );
+            graphqlDiagnostics[variant] = await graphqlWindow.result();
+            const batchSummary = summariseBatches(server.takeBatches());
+            if (batchSummary) batches[variant] = batchSummary;
+            client.close();
+            graphqlResults[variant] = result;
+            acknowledged += result.completed;
+            if (variant === 'keyed') acknowledgedKeyed += result.completed;
+          }
 
           const pool = mysql.createPool({
             uri: database.url,
@@ -898,17 +967,13 @@ async function main(): Promise<number> {
           await pool.end();
           acknowledged += raw.completed;
 
-          const row: Row = { scenario, clients, graphql, raw, graphqlDiagnostics, rawDiagnostics };
-          if (settings.batchStats && batchLogs.length) {
-            row.batches = batchLogs.length;
-            row.batchSizeMean = batchLogs.reduce((sum, b) => sum + b.size, 0) / batchLogs.length;
-            row.batchSizeMax = Math.max(...batchLogs.map((b) => b.size));
-            row.batchMsMean = batchLogs.reduce((sum, b) => sum + b.ms, 0) / batchLogs.length;
-          }
+          const row: Row = { scenario, clients, graphql: graphqlResults, graphqlDiagnostics, raw, rawDiagnostics, batches };
           rows.push(row);
           console.log(
-            `  ${scenario}/${clients}: graphql ${fmt(graphql.entriesPerSecond, 0)} entries/s (p99 ${fmt(graphql.latencyMsP99)} ms), ` +
-              `raw ${fmt(raw.entriesPerSecond, 0)} entries/s (p99 ${fmt(raw.latencyMsP99)} ms)`,
+            `  ${scenario}/${clients}: ` +
+              sidesOf(row)
+                .map(({ side, result }) => `${SIDE_NAMES[side]} ${fmt(result.entriesPerSecond, 0)} entries/s (p99 ${fmt(result.latencyMsP99)} ms)`)
+                .join(', '),
           );
         }
       }
@@ -926,11 +991,11 @@ async function main(): Promise<number> {
     await server.stop();
     server = undefined;
     invariantConnection = await mysql.createConnection({ uri: database.url, supportBigNumbers: true, bigNumberStrings: true });
-    const invariants = await checkInvariants(invariantConnection, acknowledged);
+    const invariants = await checkInvariants(invariantConnection, acknowledged, acknowledgedKeyed);
     console.log('');
     console.log(`Ledger invariants after the run: ${invariants.ok ? 'OK' : 'FAIL'}`);
     for (const line of invariants.lines) console.log(`  ${line}`);
-    const anyFailed = rows.some((row) => row.graphql.failed || row.raw.failed);
+    const anyFailed = rows.some((row) => sidesOf(row).some(({ result }) => result.failed > 0));
     return invariants.ok && !anyFailed ? 0 : 1;
   } finally {
     await cleanup();

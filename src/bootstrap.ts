@@ -16,8 +16,12 @@ export interface Runtime {
   log: Logger;
   /** The Redis connection for rate limits and pub/sub, when REDIS_URL is set. */
   redis: Redis | null;
-  /** Closes the pub/sub streams, the database pool and Redis. */
-  close(): Promise<void>;
+  /**
+   * Drains the ledger writer (commands accepted before are written; still queued at `deadline`, ms
+   * since the epoch, they fail with SERVICE_UNAVAILABLE), then closes the pub/sub streams, the database
+   * pool and Redis.
+   */
+  close(options?: { deadline?: number }): Promise<void>;
 }
 
 export function createLogger(level: string): Logger {
@@ -56,10 +60,17 @@ export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock;
     services,
     log,
     redis,
-    close: async () => {
+    close: async ({ deadline } = {}) => {
+      const pending = services.ledgerWriter.pendingCount;
+      const drained = await services.ledgerWriter.close(deadline);
+      log.info({ pending, drained }, drained ? 'shutdown: ledger writer drained' : 'shutdown: ledger writer gave up queued commands at the deadline');
       await services.pubSub.close();
       await dataSource.destroy();
-      if (redis) await redis.quit();
+      log.info('shutdown: database pool closed');
+      if (redis) {
+        await redis.quit();
+        log.info('shutdown: Redis closed');
+      }
     },
   };
 }

@@ -39,6 +39,11 @@ export interface Config {
    * expired); the connection is closed with 4403 when it does not. Expiry itself is also timed exactly.
    */
   wsCredentialCheckIntervalMs: number;
+  /**
+   * On SIGTERM or SIGINT, how long the server may take to finish the requests in flight, close its
+   * WebSockets, drain the ledger writer and close its pools before it exits anyway, with code 1.
+   */
+  shutdownTimeoutMs: number;
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -153,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     blindIndexKey: env.BLIND_INDEX_KEY || null,
     redisUrl: env.REDIS_URL || null,
     wsCredentialCheckIntervalMs: readInteger(env, 'WS_CREDENTIAL_CHECK_INTERVAL_MS', 5000, 50, 3_600_000),
+    shutdownTimeoutMs: readInteger(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     ...readTls(env),
   };
 }

@@ -34,14 +34,38 @@ async function main(): Promise<void> {
     );
   }
 
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await server.close();
-    await runtime.close();
-    process.exit(0);
+  // Graceful shutdown: SHUTDOWN_TIMEOUT_MS bounds all of it; a second signal or the timeout exits at once.
+  let shuttingDown = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutdown: started');
+    const forced = setTimeout(() => {
+      log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown: timed out; exiting with work still in flight');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    try {
+      await server.close({ deadline });
+      await runtime.close({ deadline });
+      clearTimeout(forced);
+      // Work cut off at the deadline (a request, a queued ledger command) makes it a failed shutdown.
+      const inTime = Date.now() <= deadline;
+      log.info({ inTime }, 'shutdown: complete');
+      process.exit(inTime ? 0 : 1);
+    } catch (error) {
+      log.error({ err: error }, 'shutdown: failed');
+      process.exit(1);
+    }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      log.warn({ signal }, 'shutdown: second signal; exiting now');
+      process.exit(1);
+    }
+    shuttingDown = true;
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 main().catch((error: unknown) => {

@@ -4,21 +4,49 @@ import { databaseKindOfSource } from './data-source';
 
 /** MySQL/MariaDB errors that mean "the transaction lost a race; running it again will do". */
 const MYSQL_RETRYABLE_ERRNOS = new Set([1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */]);
-/** Errors that mean the database could not be reached or the connection died mid-transaction. */
+/**
+ * Errors that mean the database could not be reached or the connection died mid-transaction: the
+ * socket codes Node gives mysql2 (a reset, a refused or timed-out connect, a write to a closed socket)
+ * and mysql2's own code for a socket the server closed.
+ */
 const CONNECTION_ERROR_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST',
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'ETIMEDOUT',
   'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
   'POOL_CLOSED',
 ]);
+/** Server errors of the same kind, by number: too many connections, shutdown in progress, connection killed. */
+const CONNECTION_ERRNOS = new Set([1040, 1053, 1927]);
+/**
+ * mysql2 raises some of these without a code: a statement sent on a connection that has already died
+ * (the rest of a transaction after the reset), and a pool closed by shutdown.
+ */
+const CONNECTION_ERROR_MESSAGES = [
+  "Can't add new command when connection is in closed state",
+  "Can't write in closed state",
+  'Pool is closed',
+  'Connection lost',
+];
+/** TypeORM's refusals once the DataSource is destroyed (shutdown): the database is gone for this process. */
+const NOT_CONNECTED_ERROR_NAMES = new Set(['CannotExecuteNotConnectedError', 'ConnectionIsNotSetError']);
 
 interface DriverErrorShape {
   errno?: number;
   code?: string;
+  /** mysql2 marks an error fatal when the connection it happened on is dead. */
+  fatal?: boolean;
+  name?: string;
+  message?: string;
   driverError?: DriverErrorShape;
 }
 
@@ -30,10 +58,19 @@ export function isRetryableConflict(error: unknown): boolean {
   return e.driverError ? isRetryableConflict(e.driverError) : false;
 }
 
+/**
+ * True when the error means the database connection was lost or could not be had. A statement that
+ * failed so may or may not have run; a transaction that failed so never committed, unless the loss
+ * came with the COMMIT itself, which is why clients retry with their idempotency key.
+ */
 export function isConnectionError(error: unknown): boolean {
   const e = error as DriverErrorShape | undefined;
-  if (!e) return false;
+  if (!e || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && CONNECTION_ERROR_CODES.has(e.code)) return true;
+  if (typeof e.errno === 'number' && CONNECTION_ERRNOS.has(e.errno)) return true;
+  if (e.fatal === true) return true;
+  if (typeof e.name === 'string' && NOT_CONNECTED_ERROR_NAMES.has(e.name)) return true;
+  if (typeof e.message === 'string' && CONNECTION_ERROR_MESSAGES.some((text) => e.message?.startsWith(text))) return true;
   return e.driverError ? isConnectionError(e.driverError) : false;
 }
 
@@ -78,10 +115,25 @@ export function serializeOnSqlite<T>(dataSource: DataSource, work: () => Promise
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * SERVICE_UNAVAILABLE because the database connection was lost. Unlike a lost race, it leaves the
+ * outcome of a COMMIT unknown: the loss may have come after the database committed. Callers must not
+ * run the same change again on their own (the ledger writer does not split such a batch); the client
+ * retries with its idempotency key, which turns an unknown outcome into exactly one effect.
+ */
+export class DatabaseUnavailableError extends AppError {
+  override name = 'DatabaseUnavailableError';
+
+  constructor(message = 'The database is unavailable; the change was not confirmed. Retry with the same idempotency key.') {
+    super(ErrorCode.SERVICE_UNAVAILABLE, message);
+  }
+}
+
+/**
  * Runs `work` in one database transaction, retrying the whole of it when the database reports a
  * deadlock, a lock-wait timeout or SQLITE_BUSY. `work` must therefore be safe to run again: it reads
  * what it needs inside the transaction. A lost connection is reported as SERVICE_UNAVAILABLE
- * (retryable), never as success.
+ * (retryable, DatabaseUnavailableError), never as success, and is not retried here: the database rolls
+ * back a transaction whose connection died, but a loss during COMMIT leaves its outcome unknown.
  */
 export async function runInTransaction<T>(
   dataSource: DataSource,
@@ -100,9 +152,7 @@ export async function runInTransaction<T>(
         await sleep(Math.random() * ceiling);
         continue;
       }
-      if (isConnectionError(error)) {
-        throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; the change was not made. Retry later.');
-      }
+      if (isConnectionError(error)) throw new DatabaseUnavailableError();
       if (isRetryableConflict(error)) {
         throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The change kept conflicting with concurrent changes and was not made. Retry.');
       }

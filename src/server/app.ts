@@ -22,7 +22,7 @@ import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
 import type { Services } from './services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
 
-export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs'>;
+export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs'>;
 
 export interface ServerOptions {
   services: Services;
@@ -33,7 +33,13 @@ export interface ServerOptions {
 export interface RunningServer {
   httpServer: http.Server;
   url: string;
-  close(): Promise<void>;
+  /**
+   * Graceful stop, in this order: stop listening (new connections are refused), let the WebSocket
+   * queries and mutations in flight answer and close every WebSocket with 1001, then let the HTTP
+   * requests in flight answer and close the HTTP connections. Everything still running at `deadline`
+   * (ms since the epoch; default now + SHUTDOWN_TIMEOUT_MS) is cut off.
+   */
+  close(options?: { deadline?: number }): Promise<void>;
 }
 
 const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
@@ -117,6 +123,9 @@ function requestRefusal(error: AppError, requestId: string): GraphQLError {
   return new GraphQLError(error.message, {
     extensions: {
       code: error.code,
+      // As formatError gives every expected error: SERVICE_UNAVAILABLE (a database outage during the
+      // credential lookup) and RATE_LIMITED say so to clients that retry by this flag.
+      retryable: errorCodeTraits(error.code).retryable,
       requestId,
       ...(Object.keys(error.details).length ? { details: error.details } : {}),
       http: { status: errorCodeTraits(error.code).httpStatus, headers },
@@ -165,8 +174,12 @@ export async function startServer(options: ServerOptions, port: number, host: st
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
+    // main.ts owns SIGTERM and SIGINT: Apollo's own handler would stop the server behind its back, out of
+    // order (WebSockets after the HTTP drain), then re-raise the signal, which main.ts reads as a second one.
+    stopOnTerminationSignals: false,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Waits for the HTTP requests in flight on stop, then ends their connections; at most this long.
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
       requestPlugin(log),
       subscriptionsOverWebSocketOnly(),
@@ -209,7 +222,12 @@ export async function startServer(options: ServerOptions, port: number, host: st
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  let draining = false;
   app.get('/readyz', async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ status: 'shutting down' });
+      return;
+    }
     try {
       await services.dataSource.query('SELECT 1');
       res.json({ status: 'ready' });
@@ -275,10 +293,19 @@ export async function startServer(options: ServerOptions, port: number, host: st
   return {
     httpServer,
     url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}/graphql`,
-    close: async () => {
+    close: async ({ deadline = Date.now() + config.shutdownTimeoutMs } = {}) => {
       clearInterval(reaper);
-      await websockets.dispose();
+      draining = true;
+      // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
+      // below still waits for the connections already open (Server.close's callback fires when the
+      // last one ends, even when called again).
+      httpServer.close();
+      log.info('shutdown: stopped accepting connections');
+      // Before the HTTP drain, which would end the upgraded sockets without a WebSocket close frame.
+      await websockets.dispose({ deadline });
+      log.info('shutdown: WebSockets closed (1001)');
       await apollo.stop();
+      log.info('shutdown: HTTP requests in flight answered, connections closed');
     },
   };
 }

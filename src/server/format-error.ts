@@ -61,11 +61,14 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const requestId = formatted.extensions?.requestId;
   if (!isInternalError(error) && typeof code === 'string') {
     const publicCode = code === ApolloServerErrorCode.BAD_USER_INPUT ? ErrorCode.VALIDATION_FAILED : code;
+    // Set where the error was raised (a refusal before any resolver, app.ts): kept, so that a client
+    // can tell a retryable refusal (SERVICE_UNAVAILABLE, RATE_LIMITED) from a final one.
+    const retryable = formatted.extensions?.retryable;
     return {
       message: formatted.message,
       locations: formatted.locations,
       path: formatted.path,
-      extensions: { code: publicCode, ...(requestId ? { requestId } : {}) },
+      extensions: { code: publicCode, ...(typeof retryable === 'boolean' ? { retryable } : {}), ...(requestId ? { requestId } : {}) },
     };
   }
   return {

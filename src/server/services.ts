@@ -23,6 +23,8 @@ export interface Services {
   tenancy: TenancyService;
   auth: AuthService;
   ledger: LedgerService;
+  /** The ledger's one writer, shared by every request; shutdown drains its queue. */
+  ledgerWriter: LedgerWriter;
   webhooks: WebhooksService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
@@ -63,10 +65,11 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     cipher: keys.cipher,
     requestRateLimiter: createRequestRateLimiter(config.limits, redis),
     tenancy: new TenancyService(dataSource, clock),
-    auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis)),
+    auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis), idempotency),
     pubSub,
     idempotency,
+    ledgerWriter: writer,
     ledger: new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency),
-    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp: config.nodeEnv !== 'production' }),
+    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp: config.nodeEnv !== 'production' }, idempotency),
   };
 }

@@ -6,6 +6,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
+  getOperationAST,
   GraphQLError,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -45,10 +46,20 @@ import type { Services } from './services';
  * to the connection, so every operation on it has lost its authority at once. Closing rather than
  * completing the subscriptions one by one is also what makes graphql-ws clients reconnect, calling
  * their `connectionParams` again, which is where a client puts its new token.
+ *
+ * On shutdown (dispose) the endpoint refuses new connections and operations, lets the queries and
+ * mutations already running send their results (until the shutdown deadline), then closes every
+ * connection with 1001 (going away), which graphql-ws clients answer by reconnecting, to another
+ * instance behind the load balancer. Subscriptions end then: they never finish by themselves.
  */
 
 export const GRAPHQL_WS_PATH = '/graphql';
 
+/** WebSocket close code 1001, "Going Away" (RFC 6455): the server is shutting down. */
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_REASON_SHUTTING_DOWN = 'Server shutting down; reconnect';
+/** How often shutdown looks whether the operations it waits for have finished. */
+const SHUTDOWN_POLL_MS = 10;
 /** WebSocket close code 1013, "Try Again Later" (RFC 6455 registry): graphql-ws clients retry it. */
 const CLOSE_TRY_AGAIN_LATER = 1013;
 /** RFC 6455 limits a close reason to 123 bytes. */
@@ -78,8 +89,12 @@ export interface WebSocketEndpointOptions {
 }
 
 export interface WebSocketEndpoint {
-  /** Closes every connection (1001, going away) and stops accepting new ones. */
-  dispose(): Promise<void>;
+  /**
+   * Stops accepting connections and operations, waits until `deadline` (ms since the epoch) at most
+   * for the running queries and mutations to send their results, then closes every connection with
+   * 1001 (going away). Connections that do not finish the closing handshake by the deadline are cut.
+   */
+  dispose(options?: { deadline?: number }): Promise<void>;
 }
 
 /** What one authenticated connection carries. */
@@ -87,6 +102,8 @@ interface Connection {
   principal: Principal;
   /** The request id of each running operation, by graphql-ws operation id. */
   requestIds: Map<string, string>;
+  /** Queries and mutations running (not subscriptions): shutdown lets them send their results. */
+  running: Set<string>;
   stopWatching(): void;
 }
 
@@ -147,6 +164,9 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
   const production = config.nodeEnv === 'production';
   const queryLimiter = options.queryLimiter ?? new QueryLimiter(config.limits, { introspection: !production });
 
+  let shuttingDown = false;
+  const connections = new Set<Connection>();
+
   const webSocketServer = new WebSocketServer({
     server: httpServer,
     path: GRAPHQL_WS_PATH,
@@ -154,6 +174,10 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     // The credential is in connection_init, never in a cookie, so another site's page cannot ride on
     // a browser's session here (no cross-site WebSocket hijacking) and any Origin may connect.
     verifyClient: (info, accept) => {
+      if (shuttingDown) {
+        accept(false, 503, CLOSE_REASON_SHUTTING_DOWN);
+        return;
+      }
       const url = new URL(info.req.url ?? '/', 'http://localhost');
       const leaked = [...url.searchParams.keys()].find((name) => CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()));
       if (leaked) accept(false, 400, `Credentials are never accepted in the URL (${leaked}); send them in connection_init`);
@@ -225,6 +249,9 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     const requestId = newRequestId();
     connection.requestIds.set(id, requestId);
 
+    if (shuttingDown) {
+      return [requestError(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down; send this operation again on a new connection'))];
+    }
     const refused = queryLimiter.check(payload);
     if (refused) {
       const error = queryRefusalError(refused, requestId);
@@ -269,6 +296,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     }
     const validationErrors = validate(schema, document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
+    if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') connection.running.add(id);
     return {
       schema,
       document,
@@ -286,10 +314,21 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       onConnect: async (ctx) => {
         const requestId = newRequestId();
         try {
+          if (shuttingDown) {
+            closeSocket(ctx.extra.socket, CLOSE_GOING_AWAY, CLOSE_REASON_SHUTTING_DOWN);
+            return false;
+          }
           const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId);
           // Gone while it was being authenticated: onClose has run already, so nothing would stop a watch.
           if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
-          ctx.extra.connection = { principal, requestIds: new Map(), stopWatching: watchCredential(ctx.extra.socket, principal) };
+          const connection: Connection = {
+            principal,
+            requestIds: new Map(),
+            running: new Set(),
+            stopWatching: watchCredential(ctx.extra.socket, principal),
+          };
+          ctx.extra.connection = connection;
+          connections.add(connection);
           return true;
         } catch (error) {
           if (error instanceof AppError) {
@@ -327,21 +366,45 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       onError: (ctx, id, _payload, errors) => {
         const requestId = ctx.extra.connection?.requestIds.get(id);
         ctx.extra.connection?.requestIds.delete(id);
+        ctx.extra.connection?.running.delete(id);
         return formatOperationErrors(errors, requestId, false);
       },
+      // Called once the result went out (graphql-ws sends the result before completing).
       onComplete: (ctx, id) => {
         ctx.extra.connection?.requestIds.delete(id);
+        ctx.extra.connection?.running.delete(id);
       },
       onClose: (ctx) => {
         ctx.extra.connection?.stopWatching();
+        if (ctx.extra.connection) connections.delete(ctx.extra.connection);
       },
     },
     webSocketServer,
   );
 
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const operationsRunning = () => [...connections].reduce((count, connection) => count + connection.running.size, 0);
+
   return {
-    dispose: async () => {
-      await server.dispose();
+    dispose: async ({ deadline = Number.POSITIVE_INFINITY } = {}) => {
+      shuttingDown = true;
+      while (operationsRunning() > 0 && Date.now() < deadline) await sleep(Math.min(SHUTDOWN_POLL_MS, Math.max(0, deadline - Date.now())));
+      const cutOff = operationsRunning();
+      if (cutOff > 0) log.warn({ operations: cutOff }, 'WebSocket operations still running at the shutdown deadline: closing their connections');
+      for (const socket of webSocketServer.clients) closeSocket(socket, CLOSE_GOING_AWAY, CLOSE_REASON_SHUTTING_DOWN);
+      // graphql-ws's dispose waits for every closing handshake; a client that never answers is cut at the deadline.
+      const disposed = Promise.resolve(server.dispose());
+      if (Number.isFinite(deadline)) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          disposed.then(() => false),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now())))),
+        ]);
+        if (timer) clearTimeout(timer);
+        if (!late) return;
+        for (const socket of webSocketServer.clients) socket.terminate();
+      }
+      await disposed;
     },
   };
 }

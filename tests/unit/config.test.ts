@@ -6,6 +6,7 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('sqlite:./data/reckon.sqlite');
     expect(config.port).toBe(4000);
     expect(config.seedDemoTenant).toBe(true);
+    expect(config.shutdownTimeoutMs).toBe(10_000);
   });
 
   it.each([
@@ -28,6 +29,8 @@ describe('loadConfig', () => {
     [{ IDEMPOTENCY_TTL: '1 day' }, 'IDEMPOTENCY_TTL'],
     [{ IDEMPOTENCY_TTL: '10s' }, 'IDEMPOTENCY_TTL'],
     [{ IDEMPOTENCY_LEASE: '2h' }, 'IDEMPOTENCY_LEASE'],
+    [{ SHUTDOWN_TIMEOUT_MS: '10s' }, 'SHUTDOWN_TIMEOUT_MS'],
+    [{ SHUTDOWN_TIMEOUT_MS: '0' }, 'SHUTDOWN_TIMEOUT_MS'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });

@@ -1,5 +1,8 @@
-import { Arg, Args, ArgsType, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, Info, InputType, Int, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
+import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
+import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
 import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
 import type { ApiKeyEntity } from './api-key.entity';
 import { CredentialKind } from './auth.service';
@@ -203,10 +206,28 @@ export class AuthResolver {
     return toConnection(result, (key) => key.id, toApiKey);
   }
 
+  /*
+   * Keyed creations of credentials. A replay answers from the stored (encrypted) response, secret
+   * included. When no response was stored (the process died between the commit and storing it),
+   * `rebuild` cannot bring the secret back, since only its hash exists, so it refuses with
+   * ALREADY_EXISTS naming the credential that was created: the caller revokes it and creates another.
+   */
   @Mutation(() => CreateApiKeyPayload)
-  async createApiKey(@Arg('input') input: CreateApiKeyInput, @Ctx() ctx: RequestContext): Promise<CreateApiKeyPayload> {
-    const { apiKey, secret } = await ctx.services.auth.createApiKey(ctx.principal.tenantId, input);
-    return { apiKey: toApiKey(apiKey), secret };
+  async createApiKey(
+    @Arg('input') input: CreateApiKeyInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<CreateApiKeyPayload> => {
+        const { apiKey, secret } = await ctx.services.auth.createApiKey(ctx.principal.tenantId, input, handle ?? undefined);
+        return { apiKey: toApiKey(apiKey), secret };
+      },
+      rebuild: (ref) => {
+        throw oneTimeSecretNotReplayable('API key', (ref as { apiKeyId: string }).apiKeyId, 'Revoke it (revokeApiKey) and create another.');
+      },
+    });
   }
 
   @Mutation(() => ApiKeyPayload, { description: 'The key stops working at once. Keys are revoked, never deleted.' })
@@ -215,15 +236,44 @@ export class AuthResolver {
   }
 
   @Mutation(() => RollApiKeyPayload, { description: 'A new key with the same name and scopes; the old one works until oldKeyExpiresAt.' })
-  async rollApiKey(@Arg('input') input: RollApiKeyInput, @Ctx() ctx: RequestContext): Promise<RollApiKeyPayload> {
-    const rolled = await ctx.services.auth.rollApiKey(ctx.principal.tenantId, input.id, input.oldKeyExpiresAt);
-    return { apiKey: toApiKey(rolled.apiKey), secret: rolled.secret, previous: toApiKey(rolled.previous) };
+  async rollApiKey(
+    @Arg('input') input: RollApiKeyInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<RollApiKeyPayload> => {
+        const rolled = await ctx.services.auth.rollApiKey(ctx.principal.tenantId, input.id, input.oldKeyExpiresAt, handle ?? undefined);
+        return { apiKey: toApiKey(rolled.apiKey), secret: rolled.secret, previous: toApiKey(rolled.previous) };
+      },
+      rebuild: (ref) => {
+        const { apiKeyId, previousId } = ref as { apiKeyId: string; previousId: string };
+        throw oneTimeSecretNotReplayable('API key', apiKeyId, `Revoke it (revokeApiKey), then roll ${previousId} again while it still works, or create another key.`);
+      },
+    });
   }
 
   @Mutation(() => CreateOAuthClientPayload, { description: 'A client for POST /oauth/token (client credentials grant).' })
-  async createOAuthClient(@Arg('input') input: CreateOAuthClientInput, @Ctx() ctx: RequestContext): Promise<CreateOAuthClientPayload> {
-    const { client, secret } = await ctx.services.auth.createOAuthClient(ctx.principal.tenantId, input.name, input.scopes);
-    return { client: toOAuthClient(client), clientSecret: secret };
+  async createOAuthClient(
+    @Arg('input') input: CreateOAuthClientInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<CreateOAuthClientPayload> => {
+        const { client, secret } = await ctx.services.auth.createOAuthClient(ctx.principal.tenantId, input.name, input.scopes, handle ?? undefined);
+        return { client: toOAuthClient(client), clientSecret: secret };
+      },
+      rebuild: (ref) => {
+        throw oneTimeSecretNotReplayable(
+          'OAuth client',
+          (ref as { oauthClientId: string }).oauthClientId,
+          'Revoke it (revokeOAuthClient) and create another.',
+        );
+      },
+    });
   }
 
   @Mutation(() => OAuthClientPayload, { description: 'The client can get no new tokens, and its tokens stop working at once.' })

@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
 import { newId, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
 import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { runInTransaction } from '../../db/transaction';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { apiKeyPrefixOf, API_KEY_PATTERN, generateApiKey, hashApiKey, randomBase62 } from './api-key-format';
 import { ApiKeyEntity } from './api-key.entity';
 import type { AuthLockout } from './lockout';
@@ -83,6 +84,8 @@ export class AuthService {
     private readonly clock: Clock,
     private readonly tokens: TokenService,
     private readonly lockout: AuthLockout,
+    /** Completes idempotency claims of keyed creations inside their own transaction. */
+    private readonly idempotency?: IdempotencyService,
   ) {}
 
   get jwks() {
@@ -90,7 +93,11 @@ export class AuthService {
   }
 
   /** Creates a key and returns it in full: this is the only time the secret exists outside a hash. */
-  async createApiKey(tenantId: string, input: CreateApiKeyInput): Promise<{ apiKey: ApiKeyEntity; secret: string }> {
+  async createApiKey(
+    tenantId: string,
+    input: CreateApiKeyInput,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ apiKey: ApiKeyEntity; secret: string }> {
     const scopes = input.scopes ? parseScopes(input.scopes) : [Scope.ADMIN];
     if (scopes.length === 0) throw validationError('scopes: a key needs at least one scope', { field: 'scopes' });
     if (input.expiresAt) {
@@ -110,7 +117,10 @@ export class AuthService {
       revokedAt: null,
       lastUsedAt: null,
     };
-    await runInTransaction(this.dataSource, (manager) => manager.insert(ApiKeyEntity, apiKey));
+    await runInTransaction(this.dataSource, async (manager) => {
+      await manager.insert(ApiKeyEntity, apiKey);
+      await this.completeIdempotency(manager, idempotency, { apiKeyId: apiKey.id });
+    });
     return { apiKey, secret: generated.secret };
   }
 
@@ -158,6 +168,7 @@ export class AuthService {
     tenantId: string,
     id: string,
     oldKeyExpiresAt: Date | null | undefined,
+    idempotency?: IdempotencyHandle,
   ): Promise<{ apiKey: ApiKeyEntity; secret: string; previous: ApiKeyEntity }> {
     const now = this.clock.now();
     const until = oldKeyExpiresAt ?? new Date(now.getTime() + 24 * 3600 * 1000);
@@ -185,11 +196,17 @@ export class AuthService {
         previous.expiresAt = until;
         await manager.update(ApiKeyEntity, { id: previous.id }, { expiresAt: until });
       }
+      await this.completeIdempotency(manager, idempotency, { apiKeyId: apiKey.id, previousId: previous.id });
       return { apiKey, secret: generated.secret, previous };
     });
   }
 
-  async createOAuthClient(tenantId: string, name: string, scopes: string[]): Promise<{ client: OAuthClientEntity; secret: string }> {
+  async createOAuthClient(
+    tenantId: string,
+    name: string,
+    scopes: string[],
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ client: OAuthClientEntity; secret: string }> {
     const parsed = parseScopes(scopes);
     if (parsed.length === 0) throw validationError('scopes: a client needs at least one scope', { field: 'scopes' });
     const secret = `rcs_${randomBase62(48)}`;
@@ -202,8 +219,16 @@ export class AuthService {
       createdAt: this.clock.now(),
       revokedAt: null,
     };
-    await runInTransaction(this.dataSource, (manager) => manager.insert(OAuthClientEntity, client));
+    await runInTransaction(this.dataSource, async (manager) => {
+      await manager.insert(OAuthClientEntity, client);
+      await this.completeIdempotency(manager, idempotency, { oauthClientId: client.id });
+    });
     return { client, secret };
+  }
+
+  /** Records a keyed creation as done, in the transaction that creates the credential. */
+  private async completeIdempotency(manager: EntityManager, handle: IdempotencyHandle | undefined, resultRef: Record<string, string>): Promise<void> {
+    if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef });
   }
 
   async revokeOAuthClient(tenantId: string, id: string): Promise<OAuthClientEntity> {

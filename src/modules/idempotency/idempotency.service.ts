@@ -6,7 +6,8 @@ import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
-import { isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import { isConnectionError, isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import { type QueuedWrite, WriteCoalescer } from './coalesced-writes';
 import { differingPaths, type Fingerprint } from './fingerprint';
 
 /** Who may reuse a key: the same credential of the same tenant, on the same mutation field. */
@@ -45,6 +46,16 @@ export interface IdempotencyOptions {
 
 const KEY_PATTERN = /^[\x21-\x7E][\x20-\x7E]{6,253}[\x21-\x7E]$/;
 const TABLE = 'idempotency_records';
+/** Claims completed by one UPDATE in completeMany (5 parameters each). */
+const COMPLETE_MANY_CHUNK = 200;
+/** Claims inserted by one statement (10 parameters each). */
+const CLAIM_INSERTS_CHUNK = 100;
+/** Responses stored by one UPDATE: at most this many, and no more once they reach this many bytes. */
+const STORE_RESPONSES_CHUNK = 100;
+const STORE_RESPONSES_BYTES = 1 << 20;
+const CLAIM_COLUMNS = `(id, tenant_id, credential_id, operation, idempotency_key, fingerprint, status, claim_token,
+                       lease_expires_at, created_at, expires_at)`;
+const CLAIM_VALUES = "(?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?, ?, ?, ?)";
 
 /** 8 to 255 printable ASCII characters, not starting or ending with a space. Checked before any lookup. */
 export function requireIdempotencyKey(key: string, field = 'idempotencyKey'): string {
@@ -61,6 +72,16 @@ export function requireIdempotencyKey(key: string, field = 'idempotencyKey'): st
  * holder died is taken over after its lease; claims that never completed carry no change.
  */
 export class IdempotencyService {
+  /**
+   * Claims and stored responses of concurrent requests are written together, a statement and a commit
+   * for many (a ledger batch answers its requests at once, and they come back at once).
+   */
+  private readonly claimInserts = new WriteCoalescer<unknown[]>((group) => this.insertClaims(group), { maxItems: CLAIM_INSERTS_CHUNK });
+  private readonly responseStores = new WriteCoalescer<{ handle: IdempotencyHandle; ciphertext: string }>(
+    (group) => this.storeResponses(group),
+    { maxItems: STORE_RESPONSES_CHUNK, maxSize: STORE_RESPONSES_BYTES, size: (item) => item.ciphertext.length },
+  );
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
@@ -76,32 +97,63 @@ export class IdempotencyService {
     return this.options.ttlMs;
   }
 
+  /**
+   * The fingerprint as stored: each digest keyed with the server's blind-index key and the tenant. A
+   * plain hash of an amount or a reference is read back by hashing likely values; a keyed one is not.
+   */
+  private sealed(fingerprint: Fingerprint, tenantId: string): Fingerprint {
+    const context = { table: TABLE, column: 'fingerprint', tenantId };
+    return Object.fromEntries(
+      Object.entries(fingerprint).map(([path, digest]) => [path, this.cipher.blindIndex(`${path}\u0000${digest}`, context).slice(0, 22)]),
+    );
+  }
+
   async claim(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
+    return this.claimSealed(scope, this.sealed(fingerprint, scope.tenantId));
+  }
+
+  private async claimSealed(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
     const now = this.clock.now();
     const handle: IdempotencyHandle = { recordId: newId('idempotencyRecord'), claimToken: crypto.randomUUID(), scope };
     try {
-      await this.write(() => this.dataSource.query(
-        `INSERT INTO ${TABLE} (id, tenant_id, credential_id, operation, idempotency_key, fingerprint, status, claim_token,
-                               lease_expires_at, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?, ?, ?, ?)`,
-        [
-          handle.recordId,
-          scope.tenantId,
-          scope.credentialId,
-          scope.operation,
-          scope.key,
-          JSON.stringify(fingerprint),
-          handle.claimToken,
-          toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)),
-          toDbTimestamp(now),
-          toDbTimestamp(new Date(now.getTime() + this.options.ttlMs)),
-        ],
-      ));
+      await this.claimInserts.add([
+        handle.recordId,
+        scope.tenantId,
+        scope.credentialId,
+        scope.operation,
+        scope.key,
+        JSON.stringify(fingerprint),
+        handle.claimToken,
+        toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)),
+        toDbTimestamp(now),
+        toDbTimestamp(new Date(now.getTime() + this.options.ttlMs)),
+      ]);
       return { kind: 'new', handle };
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
     return this.resolveExisting(scope, fingerprint, handle, now);
+  }
+
+  /**
+   * Inserts a group of claims in one statement. A statement that fails inserts none of its rows, so when
+   * one of them fails (a key already claimed, a lost race) each claim is inserted again alone and only
+   * the one at fault sees its error. A lost connection fails them all, as it would each alone: whether
+   * the statement ran is unknown, and each request releases its claim.
+   */
+  private async insertClaims(group: QueuedWrite<unknown[]>[]): Promise<void> {
+    const insert = (rows: unknown[][]) =>
+      this.write(() => this.dataSource.query(`INSERT INTO ${TABLE} ${CLAIM_COLUMNS} VALUES ${rows.map(() => CLAIM_VALUES).join(', ')}`, rows.flat()));
+    if (group.length > 1) {
+      try {
+        await insert(group.map((queued) => queued.item));
+        for (const queued of group) queued.resolve();
+        return;
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+      }
+    }
+    await Promise.all(group.map((queued) => insert([queued.item]).then(queued.resolve, queued.reject)));
   }
 
   private async resolveExisting(scope: IdempotencyScope, fingerprint: Fingerprint, handle: IdempotencyHandle, now: Date): Promise<Claim> {
@@ -111,12 +163,12 @@ export class IdempotencyService {
       [scope.tenantId, scope.credentialId, scope.operation, scope.key],
     );
     // Deleted by the reaper between our insert and this read: claim again.
-    if (!row) return this.claim(scope, fingerprint);
+    if (!row) return this.claimSealed(scope, fingerprint);
     const recordId = String(row.id);
     if (fromDbTimestamp(row.expires_at).getTime() <= now.getTime()) {
       // Past its TTL the key behaves as new: the old record goes, and this request claims afresh.
       await this.write(() => this.dataSource.query(`DELETE FROM ${TABLE} WHERE id = ? AND expires_at <= ?`, [recordId, toDbTimestamp(now)]));
-      return this.claim(scope, fingerprint);
+      return this.claimSealed(scope, fingerprint);
     }
     const differences = differingPaths(JSON.parse(String(row.fingerprint)) as Fingerprint, fingerprint);
     if (differences.length) {
@@ -154,10 +206,11 @@ export class IdempotencyService {
     const response = row.response_ciphertext
       ? this.cipher.decrypt(String(row.response_ciphertext), { table: TABLE, column: 'response_ciphertext', tenantId })
       : null;
+    const error = row.error_json ? this.cipher.decrypt(String(row.error_json), { table: TABLE, column: 'error_json', tenantId }) : null;
     return {
       responseJson: response,
       resultRef: row.result_ref ? JSON.parse(String(row.result_ref)) : null,
-      error: row.error_json ? (JSON.parse(String(row.error_json)) as StoredOutcome['error']) : null,
+      error: error === null ? null : (JSON.parse(error) as StoredOutcome['error']),
     };
   }
 
@@ -172,7 +225,15 @@ export class IdempotencyService {
         WHERE id = ? AND claim_token = ? AND status = 'IN_PROGRESS'`,
       [
         outcome.resultRef === undefined ? null : JSON.stringify(outcome.resultRef),
-        outcome.error ? JSON.stringify({ code: outcome.error.code, message: outcome.error.message, details: outcome.error.details }) : null,
+        // A refusal is a stored answer like a response, and as readable: its message and details may
+        // name a reference or a balance, so it is encrypted too.
+        outcome.error
+          ? this.cipher.encrypt(JSON.stringify({ code: outcome.error.code, message: outcome.error.message, details: outcome.error.details }), {
+              table: TABLE,
+              column: 'error_json',
+              tenantId: handle.scope.tenantId,
+            })
+          : null,
         toDbTimestamp(this.clock.now()),
         handle.recordId,
         handle.claimToken,
@@ -187,21 +248,70 @@ export class IdempotencyService {
     }
   }
 
+  /**
+   * `complete` for many claims that succeeded, in one statement: what a group-commit batch of the
+   * ledger writer records with its change (one UPDATE per batch instead of one per keyed command). If
+   * any claim was taken over meanwhile fewer rows change and this throws, so the whole transaction
+   * rolls back (the ledger writer then writes each command alone, and only the loser fails).
+   */
+  async completeMany(manager: EntityManager, completions: { handle: IdempotencyHandle; resultRef: unknown }[]): Promise<void> {
+    for (let start = 0; start < completions.length; start += COMPLETE_MANY_CHUNK) {
+      const part = completions.slice(start, start + COMPLETE_MANY_CHUNK);
+      if (part.length === 1) {
+        await this.complete(manager, part[0].handle, { resultRef: part[0].resultRef });
+        continue;
+      }
+      const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
+      const completed = await executeCountingRows(
+        manager,
+        `UPDATE ${TABLE} SET status = 'COMPLETED', result_ref = CASE id ${cases} END, error_json = NULL, completed_at = ?
+          WHERE id IN (${part.map(() => '?').join(',')}) AND status = 'IN_PROGRESS' AND claim_token = CASE id ${cases} END`,
+        [
+          ...part.flatMap(({ handle, resultRef }) => [handle.recordId, JSON.stringify(resultRef)]),
+          toDbTimestamp(this.clock.now()),
+          ...part.map(({ handle }) => handle.recordId),
+          ...part.flatMap(({ handle }) => [handle.recordId, handle.claimToken]),
+        ],
+      );
+      if (completed !== part.length) {
+        throw new AppError(
+          ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+          'A request of this batch lost its idempotency claim to a retry (its lease ran out); nothing was changed by the batch.',
+        );
+      }
+    }
+  }
+
   /** Stores a refusal decided outside any business transaction (an all-or-nothing batch that rolled back). */
   async completeWithError(handle: IdempotencyHandle, error: AppError): Promise<void> {
     await this.write(() => this.complete(this.dataSource.manager, handle, { error })).catch(() => undefined);
   }
 
-  /** Keeps the field's response for byte-identical replays. Best effort: without it replays rebuild from resultRef. */
-  async storeResponse(handle: IdempotencyHandle, responseJson: string): Promise<void> {
+  /**
+   * Keeps the field's response for byte-identical replays. Best effort: without it replays rebuild from
+   * resultRef. Resolves once it is written, before the response is sent; the responses of concurrent
+   * requests are written by one UPDATE.
+   */
+  storeResponse(handle: IdempotencyHandle, responseJson: string): Promise<void> {
     const ciphertext = this.cipher.encrypt(responseJson, { table: TABLE, column: 'response_ciphertext', tenantId: handle.scope.tenantId });
+    return this.responseStores.add({ handle, ciphertext });
+  }
+
+  private async storeResponses(group: QueuedWrite<{ handle: IdempotencyHandle; ciphertext: string }>[]): Promise<void> {
+    const stores = group.map((queued) => queued.item);
+    const cases = stores.map(() => 'WHEN ? THEN ?').join(' ');
     await this.write(() =>
-      this.dataSource.query(`UPDATE ${TABLE} SET response_ciphertext = ? WHERE id = ? AND claim_token = ? AND status = 'COMPLETED'`, [
-        ciphertext,
-        handle.recordId,
-        handle.claimToken,
-      ]),
+      this.dataSource.query(
+        `UPDATE ${TABLE} SET response_ciphertext = CASE id ${cases} END
+          WHERE id IN (${stores.map(() => '?').join(',')}) AND status = 'COMPLETED' AND claim_token = CASE id ${cases} END`,
+        [
+          ...stores.flatMap(({ handle, ciphertext }) => [handle.recordId, ciphertext]),
+          ...stores.map(({ handle }) => handle.recordId),
+          ...stores.flatMap(({ handle }) => [handle.recordId, handle.claimToken]),
+        ],
+      ),
     );
+    for (const queued of group) queued.resolve();
   }
 
   /** Gives a key back when the request failed before deciding anything (bad input, an outage). */

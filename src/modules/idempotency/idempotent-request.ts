@@ -1,4 +1,4 @@
-import { type GraphQLResolveInfo, type InlineFragmentNode, Kind, print, type SelectionSetNode, visit } from 'graphql';
+import { type FieldNode, getNamedType, type GraphQLResolveInfo, type InlineFragmentNode, isLeafType, Kind, print, type SelectionSetNode, visit } from 'graphql';
 import { AppError, validationError } from '../../common/errors';
 import type { Principal } from '../auth/auth.service';
 import { fingerprintOf } from './fingerprint';
@@ -36,7 +36,10 @@ export function replayStoredResponse(
 ): unknown {
   const stored = replayedDataOf(root);
   if (stored === undefined) return resolve(root, args, context, info);
-  return asReplayed(stored[info.path.key as string]);
+  const value = stored[info.path.key as string];
+  // A scalar or enum goes back as stored, even an object (a JSON scalar such as metadata): wrapped, it
+  // would serialise as {}.
+  return isLeafType(getNamedType(info.returnType)) ? value : asReplayed(value);
 }
 
 export interface IdempotentOperation<T> {
@@ -94,8 +97,7 @@ export class IdempotentRequest {
   private keyFor(info: GraphQLResolveInfo, argumentKey: unknown): string | null {
     if (typeof argumentKey === 'string') return requireIdempotencyKey(argumentKey);
     if (this.headerKey === null) return null;
-    const mutationFields = info.operation.selectionSet.selections.length;
-    if (mutationFields > 1) {
+    if (mutationFieldCount(info) > 1) {
       throw validationError('The Idempotency-Key header applies to one mutation field; give each field its own idempotencyKey argument', {
         field: 'Idempotency-Key',
       });
@@ -123,17 +125,49 @@ export class IdempotentRequest {
 }
 
 /**
+ * How many mutation fields the operation runs: one per response key, those inside fragments included
+ * (they run as much as the others), `__typename` excluded (it changes nothing).
+ */
+function mutationFieldCount(info: GraphQLResolveInfo): number {
+  const responseKeys = new Set<string>();
+  const spread = new Set<string>();
+  const collect = (selectionSet: SelectionSetNode): void => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value !== '__typename') responseKeys.add((selection.alias ?? selection.name).value);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        collect(selection.selectionSet);
+      } else if (!spread.has(selection.name.value)) {
+        spread.add(selection.name.value);
+        const fragment = info.fragments[selection.name.value];
+        if (fragment) collect(fragment.selectionSet);
+      }
+    }
+  };
+  collect(info.operation.selectionSet);
+  return responseKeys.size;
+}
+
+/**
  * The field's selection set with fragments inlined, printed: a retry must ask for the same data to
  * get the same bytes back, whatever its fragments are named.
  */
 function selectionText(info: GraphQLResolveInfo): string {
   const node = info.fieldNodes[0];
   if (!node.selectionSet) return '';
+  // The server keeps parsed documents (and so their nodes) across requests, and a node's fragments are
+  // those of its own document: the same node always prints the same. Printing showed in profiles.
+  const cached = printedSelections.get(node);
+  if (cached !== undefined) return cached;
   const inlined = visit(node.selectionSet, {
     FragmentSpread(spread): InlineFragmentNode | null {
       const fragment = info.fragments[spread.name.value];
       return fragment ? { kind: Kind.INLINE_FRAGMENT, typeCondition: fragment.typeCondition, selectionSet: fragment.selectionSet } : null;
     },
   });
-  return print(inlined as SelectionSetNode);
+  const printed = print(inlined as SelectionSetNode);
+  printedSelections.set(node, printed);
+  return printed;
 }
+
+const printedSelections = new WeakMap<FieldNode, string>();

@@ -2,12 +2,12 @@ import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { assert } from '../../common/assert';
 import type { Clock } from '../../common/clock';
-import { AppError } from '../../common/errors';
+import { AppError, ErrorCode } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { isWithinInt64, toBigInt } from '../../common/money';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
-import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
 import {
@@ -207,15 +207,16 @@ class BatchWriter {
    */
   private async completeIdempotency(commands: LedgerCommand[], outcomes: LedgerOutcome[]): Promise<void> {
     if (!this.idempotency) return;
+    // Successes in one statement for the whole batch (each a round trip inside the transaction that
+    // holds the batch's account locks, otherwise); refusals, rare, one by one.
+    const written: { handle: IdempotencyHandle; resultRef: unknown }[] = [];
     for (const [index, command] of commands.entries()) {
       if (!command.idempotency) continue;
       const outcome = outcomes[index];
-      await this.idempotency.complete(
-        this.manager,
-        command.idempotency,
-        outcome.ok ? { resultRef: { journalEntryIds: [outcome.write.entry.id] } } : { error: outcome.error },
-      );
+      if (outcome.ok) written.push({ handle: command.idempotency, resultRef: { journalEntryIds: [outcome.write.entry.id] } });
+      else await this.idempotency.complete(this.manager, command.idempotency, { error: outcome.error });
     }
+    await this.idempotency.completeMany(this.manager, written);
   }
 
   private async lockReferencedEntries(commands: LedgerCommand[]): Promise<Map<string, ReferencedEntry>> {
@@ -606,6 +607,10 @@ export function postingFromRow(row: Record<string, unknown>): PostingRecord {
   };
 }
 
+function shuttingDownError(): AppError {
+  return new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down; the change was not made. Retry (with the same idempotency key).');
+}
+
 /** A business refusal of an all-or-nothing batch (as opposed to an outage or a lost race). */
 export class LedgerRefusal extends AppError {
   override name = 'LedgerRefusal';
@@ -636,6 +641,11 @@ export interface LedgerWriterOptions {
 export class LedgerWriter {
   private readonly queue: QueuedCommand[] = [];
   private batchesInFlight = 0;
+  /** writeAll transactions running (they bypass the queue). */
+  private directWritesInFlight = 0;
+  /** Set by close(): new commands are refused, queued ones are still written. */
+  private closing = false;
+  private readonly idleWaiters: (() => void)[] = [];
   private readonly kind: DatabaseKind;
   private readonly maxConcurrentBatches: number;
 
@@ -649,10 +659,44 @@ export class LedgerWriter {
   }
 
   submit(command: LedgerCommand): Promise<LedgerOutcome> {
+    if (this.closing) return Promise.reject(shuttingDownError());
     return new Promise((resolve, reject) => {
       this.queue.push({ command, resolve, reject });
       this.drain();
     });
+  }
+
+  /** Commands queued or being written, writeAll lists included. */
+  get pendingCount(): number {
+    return this.queue.length + this.batchesInFlight + this.directWritesInFlight;
+  }
+
+  /**
+   * For shutdown: refuses new commands with SERVICE_UNAVAILABLE and waits until every command already
+   * accepted is written (committed or refused by its checks). Commands still queued at `deadline` (ms
+   * since the epoch) are failed with SERVICE_UNAVAILABLE without being written, so none is dropped
+   * silently; a batch already committing is waited for until the deadline, no longer (the process's
+   * forced exit then leaves it to the database, which rolls back a transaction whose client is gone).
+   * Returns whether everything finished in time.
+   */
+  async close(deadline = Number.POSITIVE_INFINITY): Promise<boolean> {
+    this.closing = true;
+    if (this.pendingCount === 0) return true;
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = Number.isFinite(deadline)
+      ? new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))))
+      : new Promise<never>(() => undefined);
+    const result = await Promise.race([idle.then(() => 'idle' as const), timedOut]);
+    if (timer) clearTimeout(timer);
+    if (result === 'idle') return true;
+    for (const queued of this.queue.splice(0)) queued.reject(shuttingDownError());
+    return false;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.pendingCount > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /**
@@ -660,6 +704,8 @@ export class LedgerWriter {
    * idempotency claim, if any, completes with the whole list.
    */
   async writeAll(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
+    if (this.closing) throw shuttingDownError();
+    this.directWritesInFlight += 1;
     try {
       return await this.writeAllOnce(commands, idempotency);
     } catch (error) {
@@ -668,6 +714,9 @@ export class LedgerWriter {
         await this.options.idempotency.completeWithError(idempotency, error);
       }
       throw error;
+    } finally {
+      this.directWritesInFlight -= 1;
+      this.notifyIfIdle();
     }
   }
 
@@ -701,6 +750,7 @@ export class LedgerWriter {
       void this.writeBatch(batch).finally(() => {
         this.batchesInFlight -= 1;
         this.drain();
+        this.notifyIfIdle();
       });
     }
   }
@@ -714,7 +764,10 @@ export class LedgerWriter {
       }
       batch.forEach((queued, i) => queued.resolve(outcomes[i]));
     } catch (error) {
-      if (batch.length > 1) {
+      // A lost connection is not one command's fault, and the batch may even have committed (the loss
+      // can come with the COMMIT): writing its commands again could write them twice. Every command
+      // fails with SERVICE_UNAVAILABLE and its client retries with its idempotency key.
+      if (batch.length > 1 && !(error instanceof DatabaseUnavailableError)) {
         // One command broke the shared transaction (a unique index raced by another process, an
         // idempotency claim taken over by a retry): write each alone so only the offender fails.
         await Promise.all(batch.map((queued) => this.writeBatch([queued])));

@@ -1,5 +1,8 @@
-import { Arg, Args, ArgsType, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, Info, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
+import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
+import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
 import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
 import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
 import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
@@ -75,13 +78,32 @@ export class WebhooksResolver {
     return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint);
   }
 
+  /*
+   * A replay answers from the stored (encrypted) response, signing secret included. When no response
+   * was stored (the process died between the commit and storing it), `rebuild` does not bring the
+   * secret back: it is kept encrypted for signing deliveries and is never shown to a client twice. It
+   * refuses with ALREADY_EXISTS naming the endpoint that was created: disable it and create another.
+   */
   @Mutation(() => CreateWebhookEndpointPayload)
   async createWebhookEndpoint(
     @Arg('input') input: CreateWebhookEndpointInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
     @Ctx() ctx: RequestContext,
-  ): Promise<CreateWebhookEndpointPayload> {
-    const { endpoint, signingSecret } = await ctx.services.webhooks.createEndpoint(ctx.principal.tenantId, input);
-    return { webhookEndpoint: toWebhookEndpoint(endpoint), signingSecret };
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<CreateWebhookEndpointPayload> => {
+        const { endpoint, signingSecret } = await ctx.services.webhooks.createEndpoint(ctx.principal.tenantId, input, handle ?? undefined);
+        return { webhookEndpoint: toWebhookEndpoint(endpoint), signingSecret };
+      },
+      rebuild: (ref) => {
+        throw oneTimeSecretNotReplayable(
+          'webhook endpoint',
+          (ref as { webhookEndpointId: string }).webhookEndpointId,
+          'Disable it (disableWebhookEndpoint) and create another.',
+        );
+      },
+    });
   }
 
   @Mutation(() => WebhookEndpointPayload, { description: 'Stops deliveries to the endpoint. Endpoints are disabled, never deleted.' })

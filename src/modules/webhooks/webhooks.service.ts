@@ -5,6 +5,7 @@ import { DecryptionError, type FieldCipher, type FieldContext } from '../../comm
 import { newId, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { normaliseWebhookEvents, normaliseWebhookUrl, WEBHOOK_LIMITS } from './webhook-rules';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS, WebhookEndpointEntity } from './webhook-endpoint.entity';
 import { WebhookErrors } from './webhooks.errors';
@@ -45,10 +46,16 @@ export class WebhooksService {
     private readonly clock: Clock,
     private readonly cipher: FieldCipher,
     private readonly options: WebhooksServiceOptions,
+    /** Completes idempotency claims of keyed creations inside their own transaction. */
+    private readonly idempotency?: IdempotencyService,
   ) {}
 
   /** Creates an endpoint; the returned signing secret exists in clear only in this answer. */
-  async createEndpoint(tenantId: string, input: CreateWebhookEndpointInput): Promise<{ endpoint: WebhookEndpoint; signingSecret: string }> {
+  async createEndpoint(
+    tenantId: string,
+    input: CreateWebhookEndpointInput,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ endpoint: WebhookEndpoint; signingSecret: string }> {
     const url = normaliseWebhookUrl(input.url, { allowLoopbackHttp: this.options.allowLoopbackHttp });
     const events = normaliseWebhookEvents(input.events);
     const signingSecret = `whsec_${crypto.randomBytes(SIGNING_SECRET_BYTES).toString('base64url')}`;
@@ -72,6 +79,7 @@ export class WebhooksService {
         ]);
         if (Number(count) >= WEBHOOK_LIMITS.enabledEndpointsPerTenant) throw WebhookErrors.tooManyEndpoints(WEBHOOK_LIMITS.enabledEndpointsPerTenant);
         await manager.insert(WebhookEndpointEntity, row);
+        if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { webhookEndpointId: row.id } });
       });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
