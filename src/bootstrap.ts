@@ -43,6 +43,7 @@ export type RuntimeConfig = Pick<
   | 'nodeEnv'
   | 'redisUrl'
   | 'idempotency'
+  | 'payments'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {

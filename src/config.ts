@@ -32,6 +32,21 @@ export interface Config {
     /** How long an unfinished claim blocks its key before a retry may take it over. */
     leaseSeconds: number;
   };
+  payments: {
+    /** How long an authorization may be captured before it expires and its hold is released (PAYMENT_AUTHORIZATION_TTL). */
+    authorizationTtlSeconds: number;
+    /**
+     * How old an unsettled gateway operation (a timeout, a crash) must be before the status check asks
+     * the gateway about it (PAYMENT_STATUS_CHECK_AFTER). Longer than any gateway call with its retries.
+     */
+    statusCheckAfterSeconds: number;
+    /** How often the expiry and status-check jobs run (PAYMENT_JOBS_INTERVAL_MS). */
+    jobsIntervalMs: number;
+    /** Attempts per gateway call when the outcome is unknown (timeouts, 5xx), the first included (GATEWAY_MAX_ATTEMPTS). */
+    gatewayMaxAttempts: number;
+    /** How long the simulator's tok_slow waits (SIMULATOR_SLOW_MS). */
+    simulatorSlowMs: number;
+  };
   /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
   redisUrl: string | null;
   /**
@@ -153,6 +168,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idempotency: {
       ttlSeconds: readDuration(env, 'IDEMPOTENCY_TTL', 24 * 3600, 60, 30 * 24 * 3600),
       leaseSeconds: readDuration(env, 'IDEMPOTENCY_LEASE', 60, 5, 3600),
+    },
+    payments: {
+      authorizationTtlSeconds: readDuration(env, 'PAYMENT_AUTHORIZATION_TTL', 7 * 24 * 3600, 60, 31 * 24 * 3600),
+      statusCheckAfterSeconds: readDuration(env, 'PAYMENT_STATUS_CHECK_AFTER', 300, 1, 24 * 3600),
+      jobsIntervalMs: readInteger(env, 'PAYMENT_JOBS_INTERVAL_MS', 30_000, 50, 3_600_000),
+      gatewayMaxAttempts: readInteger(env, 'GATEWAY_MAX_ATTEMPTS', 3, 1, 10),
+      simulatorSlowMs: readInteger(env, 'SIMULATOR_SLOW_MS', 1500, 0, 60_000),
     },
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,

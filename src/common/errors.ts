@@ -19,6 +19,10 @@ export enum ErrorCode {
   QUERY_REFUSED = 'QUERY_REFUSED',
   /** A GraphQL document or request body over the size limit (HTTP 413). */
   QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
+  /** The payment gateway refused the operation (a declined card, a refused refund); `details.declineCode` says why. */
+  GATEWAY_DECLINED = 'GATEWAY_DECLINED',
+  /** The gateway could not be reached or did not answer in time; the operation's outcome is not known yet. */
+  GATEWAY_UNAVAILABLE = 'GATEWAY_UNAVAILABLE',
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
@@ -56,6 +60,10 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 400, retryable: false };
     case ErrorCode.QUERY_TOO_LARGE:
       return { httpStatus: 413, retryable: false };
+    case ErrorCode.GATEWAY_DECLINED:
+      return { httpStatus: 402, retryable: false };
+    case ErrorCode.GATEWAY_UNAVAILABLE:
+      return { httpStatus: 503, retryable: true };
     case ErrorCode.SERVICE_UNAVAILABLE:
       return { httpStatus: 503, retryable: true };
     case ErrorCode.INTERNAL_SERVER_ERROR:

@@ -15,6 +15,12 @@ export const ID_PREFIXES = {
   account: 'acct',
   journalEntry: 'je',
   posting: 'pst',
+  paymentGateway: 'gw',
+  payment: 'pay',
+  refund: 're',
+  dispute: 'dp',
+  paymentEvent: 'pev',
+  payout: 'po',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

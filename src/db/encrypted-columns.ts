@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { DecryptionError, type FieldCipher } from '../common/encryption';
+import { GATEWAY_ENCRYPTED_COLUMNS } from '../modules/payments/payment-gateways.service';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS } from '../modules/webhooks/webhook-endpoint.entity';
 import { databaseKindOfSource } from './data-source';
 import { runInTransaction } from './transaction';
@@ -17,6 +18,7 @@ export interface EncryptedTable {
 
 export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
   WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS,
+  GATEWAY_ENCRYPTED_COLUMNS,
   // Stored mutation responses, which may hold a secret shown once (idempotency module).
   { table: 'idempotency_records', columns: ['response_ciphertext'] },
 ];

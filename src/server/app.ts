@@ -22,7 +22,7 @@ import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
 import type { Services } from './services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
 
-export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs'>;
+export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments'>;
 
 export interface ServerOptions {
   services: Services;
@@ -287,6 +287,21 @@ export async function startServer(options: ServerOptions, port: number, host: st
   }, IDEMPOTENCY_REAP_INTERVAL_MS);
   reaper.unref();
 
+  // Authorizations past their window are expired (their holds released) and gateway calls left
+  // unsettled are checked with the gateway. Every process runs both; each payment is locked and its
+  // state checked again before any change, so two processes racing do the work once.
+  let paymentJobsRunning = false;
+  const paymentJobs = setInterval(() => {
+    if (paymentJobsRunning) return;
+    paymentJobsRunning = true;
+    void Promise.all([services.payments.expireAuthorizations(), services.payments.settleUnknownOutcomes()])
+      .catch((error: unknown) => log.warn({ err: error }, 'payment jobs failed'))
+      .finally(() => {
+        paymentJobsRunning = false;
+      });
+  }, config.payments.jobsIntervalMs);
+  paymentJobs.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -295,6 +310,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}/graphql`,
     close: async ({ deadline = Date.now() + config.shutdownTimeoutMs } = {}) => {
       clearInterval(reaper);
+      clearInterval(paymentJobs);
       draining = true;
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the

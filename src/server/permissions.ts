@@ -36,6 +36,11 @@ const authenticated = rule('authenticated', { cache: 'contextual' })(async (_par
 const NODE_READ_SCOPES: Partial<Record<IdKind, Scope>> = {
   account: Scope.LEDGER_READ,
   journalEntry: Scope.LEDGER_READ,
+  payment: Scope.PAYMENTS_READ,
+  paymentGateway: Scope.PAYMENTS_READ,
+  refund: Scope.PAYMENTS_READ,
+  dispute: Scope.PAYMENTS_READ,
+  payout: Scope.PAYMENTS_READ,
 };
 
 const nodeRule = rule('node', { cache: 'strict' })(async (_parent, args: { id?: string }, ctx: RequestContext) => {
@@ -48,6 +53,8 @@ const nodeRule = rule('node', { cache: 'strict' })(async (_parent, args: { id?: 
 
 const ledgerRead = requireScope(Scope.LEDGER_READ);
 const ledgerWrite = requireScope(Scope.LEDGER_WRITE);
+const paymentsRead = requireScope(Scope.PAYMENTS_READ);
+const paymentsWrite = requireScope(Scope.PAYMENTS_WRITE);
 const admin = requireScope(Scope.ADMIN);
 
 /**
@@ -67,6 +74,9 @@ export const ROOT_FIELD_RULES = {
     accountStatement: ledgerRead,
     apiKeys: admin,
     webhookEndpoints: admin,
+    payment: paymentsRead,
+    payments: paymentsRead,
+    paymentGateways: paymentsRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -82,10 +92,20 @@ export const ROOT_FIELD_RULES = {
     revokeOAuthClient: admin,
     createWebhookEndpoint: admin,
     disableWebhookEndpoint: admin,
+    createGateway: admin,
+    authorizePayment: paymentsWrite,
+    capturePayment: paymentsWrite,
+    voidPayment: paymentsWrite,
+    refundPayment: paymentsWrite,
+    openDispute: paymentsWrite,
+    submitDisputeEvidence: paymentsWrite,
+    closeDispute: paymentsWrite,
+    recordPayout: paymentsWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {
     journalEntryPosted: ledgerRead,
+    paymentUpdated: paymentsRead,
   },
 } satisfies Record<string, Record<string, ShieldRule>>;
 

@@ -13,6 +13,9 @@ import { IdempotencyService } from '../modules/idempotency/idempotency.service';
 import { pubSubLedgerEvents } from '../modules/ledger/ledger.events';
 import { LedgerService } from '../modules/ledger/ledger.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
+import { PaymentGatewaysService } from '../modules/payments/payment-gateways.service';
+import { pubSubPaymentEvents } from '../modules/payments/payments.events';
+import { PaymentsService } from '../modules/payments/payments.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -26,6 +29,8 @@ export interface Services {
   /** The ledger's one writer, shared by every request; shutdown drains its queue. */
   ledgerWriter: LedgerWriter;
   webhooks: WebhooksService;
+  /** Payments and, as `payments.gateways`, the tenant's gateways. */
+  payments: PaymentsService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -34,7 +39,7 @@ export interface Services {
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -59,6 +64,29 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
+  const ledger = new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency);
+  const allowLoopbackHttp = config.nodeEnv !== 'production';
+  const gateways = new PaymentGatewaysService(
+    dataSource,
+    clock,
+    keys.cipher,
+    { allowLoopbackHttp, simulatorSlowMs: config.payments.simulatorSlowMs },
+    idempotency,
+  );
+  const payments = new PaymentsService(
+    dataSource,
+    clock,
+    ledger,
+    gateways,
+    {
+      authorizationTtlMs: config.payments.authorizationTtlSeconds * 1000,
+      statusCheckAfterMs: config.payments.statusCheckAfterSeconds * 1000,
+      gatewayRetry: { maxAttempts: config.payments.gatewayMaxAttempts, baseDelayMs: 100, maxDelayMs: 2000 },
+    },
+    pubSubPaymentEvents(pubSub, log),
+    idempotency,
+    log,
+  );
   return {
     dataSource,
     clock,
@@ -69,7 +97,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     pubSub,
     idempotency,
     ledgerWriter: writer,
-    ledger: new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency),
-    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp: config.nodeEnv !== 'production' }, idempotency),
+    ledger,
+    payments,
+    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

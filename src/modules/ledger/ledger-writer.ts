@@ -720,6 +720,22 @@ export class LedgerWriter {
     }
   }
 
+  /**
+   * Writes every command or none inside a transaction the caller already holds, for a module whose own
+   * rows must commit with the entries (a payment and its journal entries). The first refusal is thrown
+   * as a LedgerRefusal and the caller's transaction rolls back. It bypasses the group-commit queue: the
+   * caller's transaction is the batch. Callers lock their own rows before calling, and the writer then
+   * locks entries and accounts in id order, so the lock order stays acyclic.
+   */
+  async writeWithin(manager: EntityManager, commands: LedgerCommand[]): Promise<LedgerWrite[]> {
+    if (this.closing) throw shuttingDownError();
+    const outcomes = await this.batchWriter(manager).write(commands);
+    return outcomes.map((outcome, index) => {
+      if (outcome.ok) return outcome.write;
+      throw new LedgerRefusal(outcome.error.code, outcome.error.message, { ...outcome.error.details, index });
+    });
+  }
+
   private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
     return this.transact(async (manager) => {
       const outcomes = await this.batchWriter(manager).write(commands);

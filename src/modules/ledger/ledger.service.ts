@@ -1,4 +1,5 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { assert } from '../../common/assert';
 import type { Clock } from '../../common/clock';
 import { validationError } from '../../common/errors';
 import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
@@ -7,6 +8,7 @@ import { type Page, type PageRequest, readPageRequest, toPage } from '../../comm
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
+import { type ChartAccounts, DEFAULT_CHART, SYSTEM_ACCOUNT_CODE_PREFIX, systemAccountCode } from './default-chart';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
 import { type LedgerEventPublisher, NO_LEDGER_EVENTS } from './ledger.events';
@@ -165,12 +167,19 @@ export class LedgerService {
     private readonly idempotency?: IdempotencyService,
   ) {}
 
+  private readonly chartCache = new Map<string, ChartAccounts>();
+
   private get accounts() {
     return this.dataSource.getRepository(AccountEntity);
   }
 
   async createAccount(tenantId: string, input: CreateAccountInput, idempotency?: IdempotencyHandle): Promise<AccountEntity> {
     const code = requireText(input.code, 'code', LEDGER_LIMITS.accountCodeLength, { printable: true, identifier: true });
+    if (code.toUpperCase().startsWith(SYSTEM_ACCOUNT_CODE_PREFIX)) {
+      throw validationError(`Account codes beginning with "${SYSTEM_ACCOUNT_CODE_PREFIX}" are kept for the default chart of accounts`, {
+        field: 'code',
+      });
+    }
     const name = requireText(input.name, 'name', LEDGER_LIMITS.accountNameLength);
     if (!Object.values(AccountType).includes(input.type)) throw validationError('type is not an account type', { field: 'type' });
     const currency = requireCurrency(input.currency);
@@ -208,6 +217,71 @@ export class LedgerService {
       throw error;
     }
     return account;
+  }
+
+  /**
+   * The default chart of accounts in one currency (see default-chart.ts), created the first time it is
+   * asked for. Accounts are never deleted, so what was found once is kept in memory. Concurrent first
+   * calls (in this process or another) race on the unique code and each ends up reading the winner's.
+   */
+  async defaultChartAccounts(tenantId: string, currency: string): Promise<ChartAccounts> {
+    const cacheKey = `${tenantId}|${currency}`;
+    const cached = this.chartCache.get(cacheKey);
+    if (cached) return cached;
+    const codes = DEFAULT_CHART.map((spec) => systemAccountCode(spec, currency));
+    const read = async () =>
+      new Map(
+        (await this.accounts.createQueryBuilder('a').where('a.tenant_id = :tenantId AND a.code IN (:...codes)', { tenantId, codes }).getMany()).map(
+          (account) => [account.code, account.id],
+        ),
+      );
+    let found = await read();
+    const missing = DEFAULT_CHART.filter((spec) => !found.has(systemAccountCode(spec, currency)));
+    for (const spec of missing) {
+      try {
+        await runInTransaction(this.dataSource, (manager) =>
+          manager.insert(AccountEntity, {
+            id: newId('account'),
+            tenantId,
+            code: systemAccountCode(spec, currency),
+            name: `${spec.name} (${currency})`,
+            type: spec.type,
+            currency,
+            availableFloorMinor: null,
+            postedDebitsMinor: 0n,
+            postedCreditsMinor: 0n,
+            pendingDebitsMinor: 0n,
+            pendingCreditsMinor: 0n,
+            createdAt: this.clock.now(),
+          }),
+        );
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+    }
+    if (missing.length > 0) found = await read();
+    const chart = Object.fromEntries(
+      DEFAULT_CHART.map((spec) => {
+        const id = found.get(systemAccountCode(spec, currency));
+        assert(id, `default chart account ${spec.role} exists once created`);
+        return [spec.role, id];
+      }),
+    ) as ChartAccounts;
+    this.chartCache.set(cacheKey, chart);
+    return chart;
+  }
+
+  /**
+   * Writes ledger commands inside the caller's transaction, all or nothing (see LedgerWriter.writeWithin).
+   * The caller publishes the entries with `entriesCommitted` once its transaction has committed.
+   */
+  writeWithin(manager: EntityManager, commands: LedgerCommand[]): Promise<LedgerWrite[]> {
+    return this.writer.writeWithin(manager, commands);
+  }
+
+  /** Tells subscribers of entries another module wrote with writeWithin, after its commit. */
+  entriesCommitted(entries: readonly JournalEntryRecord[]): void {
+    if (entries.length > 0) this.events.entriesCommitted(entries);
   }
 
   async accountsByIds(tenantId: string, ids: readonly string[]): Promise<AccountEntity[]> {

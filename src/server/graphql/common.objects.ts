@@ -5,7 +5,15 @@ import { encodeCursor, type Page } from '../../common/pagination';
 import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
 
 /** GraphQL type of each kind of id that is a Node. */
-const NODE_TYPE_NAMES: Partial<Record<IdKind, string>> = { account: 'Account', journalEntry: 'JournalEntry' };
+const NODE_TYPE_NAMES: Partial<Record<IdKind, string>> = {
+  account: 'Account',
+  journalEntry: 'JournalEntry',
+  payment: 'Payment',
+  paymentGateway: 'PaymentGateway',
+  refund: 'Refund',
+  dispute: 'Dispute',
+  payout: 'Payout',
+};
 
 @InterfaceType({
   description: 'An object with a globally unique, prefixed id, fetchable with node(id:).',

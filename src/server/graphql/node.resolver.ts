@@ -23,6 +23,26 @@ export class NodeResolver {
         found = await loaders.journalEntryById.load(id);
         break;
       }
+      case 'payment': {
+        found = await ctx.loaders.payments.paymentById.load(id);
+        break;
+      }
+      case 'paymentGateway': {
+        found = await ctx.loaders.payments.gatewayById.load(id);
+        break;
+      }
+      case 'refund': {
+        found = await ctx.services.payments.refundById(ctx.principal.tenantId, id);
+        break;
+      }
+      case 'dispute': {
+        found = await ctx.services.payments.getDispute(ctx.principal.tenantId, id).catch(() => null);
+        break;
+      }
+      case 'payout': {
+        found = await ctx.services.payments.payoutById(ctx.principal.tenantId, id);
+        break;
+      }
       default:
         found = null;
     }

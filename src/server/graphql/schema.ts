@@ -4,6 +4,7 @@ import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchemaSync, type PubSub } from 'type-graphql';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
+import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { WebhooksResolver } from '../../modules/webhooks/webhooks.resolver';
 import { NodeResolver } from './node.resolver';
 
@@ -26,7 +27,7 @@ const UNUSED_PUB_SUB: PubSub = {
 /** The executable schema, built once from the resolver classes (code first). */
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= buildSchemaSync({
-    resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, WebhooksResolver],
+    resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     validate: false,
     pubSub: UNUSED_PUB_SUB,

@@ -1,0 +1,1334 @@
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import { AppError, ErrorCode, validationError } from '../../common/errors';
+import { newId, newUlid, requireIdOfKind } from '../../common/ids';
+import { parsePositiveAmount, requireCurrency } from '../../common/money';
+import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
+import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
+import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
+import type { ChartAccounts } from '../ledger/default-chart';
+import type { JournalEntryRecord, LedgerCommand } from '../ledger/ledger-writer';
+import type { LedgerService } from '../ledger/ledger.service';
+import { callWithRetries } from './gateways/gateway-retries';
+import {
+  type DeclineCode,
+  DeclineCode as Declines,
+  type GatewayEvent,
+  type GatewayOperation,
+  type GatewayOutcome,
+  type OperationStatus,
+} from './gateways/payment-gateway';
+import {
+  captureRefusal,
+  closeDisputeRefusal,
+  DisputeStatus,
+  evidenceRefusal,
+  expiryRefusal,
+  openDisputeRefusal,
+  PaymentStatus,
+  PendingOperation,
+  refundableMinorOf,
+  refundRefusal,
+  RefundStatus,
+  voidRefusal,
+} from './payment-state';
+import type { PaymentGatewaysService } from './payment-gateways.service';
+import { NO_PAYMENT_EVENTS, type PaymentEventPublisher } from './payments.events';
+import { PaymentErrors } from './payments.errors';
+import {
+  type DisputeRecord,
+  disputeFromRow,
+  PaymentEventSource,
+  PaymentEventType,
+  type PaymentEventRecord,
+  paymentEventFromRow,
+  paymentFromRow,
+  type PaymentRecord,
+  type PayoutRecord,
+  payoutFromRow,
+  type RefundRecord,
+  refundFromRow,
+} from './payments.types';
+import { ledgerCommandFor, PostingEvent } from './posting-rules';
+
+/** Bounds on what one request may ask (TigerBeetle style: everything has a limit). */
+export const PAYMENT_LIMITS = {
+  paymentTokenLength: 255,
+  customerIdLength: 255,
+  descriptionLength: 500,
+  externalRefLength: 255,
+  reasonLength: 500,
+  evidenceLength: 20_000,
+  metadataBytes: 4096,
+} as const;
+
+export interface AuthorizePaymentInput {
+  amount: string;
+  currency: string;
+  paymentToken: string;
+  gatewayId?: string | null;
+  /** Capture the full amount as soon as it is authorized. */
+  capture?: boolean | null;
+  customerId?: string | null;
+  description?: string | null;
+  externalRef?: string | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface RefundPaymentInput {
+  /** Omitted: everything still refundable. */
+  amount?: string | null;
+  reason?: string | null;
+}
+
+export interface OpenDisputeInput {
+  /** Omitted: everything still disputable. */
+  amount?: string | null;
+  reason: string;
+  /** The gateway's dispute fee, if it charged one. */
+  fee?: string | null;
+}
+
+export interface RecordPayoutInput {
+  gatewayId: string;
+  amount: string;
+  currency: string;
+  arrivedAt?: Date | null;
+  externalRef?: string | null;
+}
+
+export interface PaymentFilter {
+  status?: PaymentStatus | null;
+  customerId?: string | null;
+  gatewayId?: string | null;
+  createdFrom?: Date | null;
+  createdTo?: Date | null;
+}
+
+export interface PaymentsOptions {
+  authorizationTtlMs: number;
+  /** Unsettled gateway operations older than this are asked about (see PAYMENT_STATUS_CHECK_AFTER). */
+  statusCheckAfterMs: number;
+  gatewayRetry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+}
+
+/** What the inbound event route answers: applied, already seen, or recorded and ignored (and why). */
+export type GatewayEventResult = { status: 'applied'; paymentId: string } | { status: 'duplicate' } | { status: 'ignored'; reason: string };
+
+export type RefundResult = { payment: PaymentRecord; refund: RefundRecord };
+export type DisputeResult = { payment: PaymentRecord; dispute: DisputeRecord };
+
+const PRINTABLE = /^[\x20-\x7E]+$/;
+
+function requireText(value: string | null | undefined, field: string, max: number, { printable = false, identifier = false } = {}): string | null {
+  if (value === null || value === undefined) return null;
+  if (value.trim().length === 0) throw validationError(`${field} must not be empty`, { field });
+  if (value.length > max) throw validationError(`${field} is longer than ${max} characters`, { field, max });
+  if (printable && !PRINTABLE.test(value)) throw validationError(`${field} may hold only printable ASCII characters`, { field });
+  if (identifier && value !== value.trim()) throw validationError(`${field} must not begin or end with a space`, { field });
+  return value;
+}
+
+function requireMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  if (metadata === null || metadata === undefined) return null;
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw validationError('metadata must be a JSON object', { field: 'metadata' });
+  const size = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
+  if (size > PAYMENT_LIMITS.metadataBytes) {
+    throw validationError(`metadata is ${size} bytes; at most ${PAYMENT_LIMITS.metadataBytes} are kept`, { field: 'metadata' });
+  }
+  return metadata;
+}
+
+/**
+ * True for anything that could be a card number (12 to 19 digits, spaces or dashes between them).
+ * Reckon takes the gateway's token only: a card number is refused before it is stored or logged.
+ */
+function looksLikeCardNumber(value: string): boolean {
+  const digits = value.replace(/[ -]/g, '');
+  return /^\d{12,19}$/.test(digits);
+}
+
+/**
+ * The key a gateway operation is sent with. With the client's idempotency key it is derived from the
+ * key's scope, so every retry of the request (after a timeout, a crash, a lost lease) sends the same
+ * key and the gateway does the operation once. Without one, each request is new.
+ */
+function gatewayKeyFor(handle: IdempotencyHandle | null | undefined, operation: GatewayOperation): string {
+  if (!handle) return `rk_${newUlid().toLowerCase()}_${operation}`;
+  const { tenantId, credentialId, operation: field, key } = handle.scope;
+  const digest = crypto.createHash('sha256').update(JSON.stringify([tenantId, credentialId, field, key])).digest('hex').slice(0, 40);
+  return `rk_${digest}_${operation}`;
+}
+
+interface Committed<T> {
+  result: T;
+  payments: PaymentRecord[];
+  entries: JournalEntryRecord[];
+  /** A refusal decided and recorded inside the transaction, thrown once it has committed. */
+  refusal?: AppError;
+}
+
+/**
+ * The payment lifecycle. Every step that calls a gateway runs in three parts: a short transaction
+ * that checks the step against the locked payment and records it as under way (so a concurrent step
+ * is refused, and a crash leaves a trace the status check settles), the gateway call outside any
+ * transaction (with retries under the same gateway key), and a second transaction that records the
+ * outcome, the journal entries and the idempotency completion together. Steps without a gateway call
+ * (disputes, payouts, expiry) are one transaction.
+ */
+export class PaymentsService {
+  private readonly kind: DatabaseKind;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly ledger: LedgerService,
+    readonly gateways: PaymentGatewaysService,
+    private readonly options: PaymentsOptions,
+    private readonly events: PaymentEventPublisher = NO_PAYMENT_EVENTS,
+    private readonly idempotency?: IdempotencyService,
+    private readonly log?: Logger,
+  ) {
+    this.kind = databaseKindOfSource(dataSource);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  async authorize(tenantId: string, input: AuthorizePaymentInput, handle?: IdempotencyHandle): Promise<PaymentRecord> {
+    const currency = requireCurrency(input.currency);
+    const amountMinor = parsePositiveAmount(input.amount, currency);
+    const paymentToken = requireText(input.paymentToken, 'paymentToken', PAYMENT_LIMITS.paymentTokenLength, { printable: true }) as string;
+    if (looksLikeCardNumber(paymentToken)) {
+      throw validationError('paymentToken looks like a card number; send the gateway’s token for the card, never the number', {
+        field: 'paymentToken',
+      });
+    }
+    const customerId = requireText(input.customerId, 'customerId', PAYMENT_LIMITS.customerIdLength, { printable: true, identifier: true });
+    const description = requireText(input.description, 'description', PAYMENT_LIMITS.descriptionLength);
+    const externalRef = requireText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
+    const metadata = requireMetadata(input.metadata);
+    if (input.gatewayId) requireIdOfKind(input.gatewayId, 'paymentGateway', 'gatewayId');
+    const gateway = await this.gateways.chooseGateway(tenantId, input.gatewayId, currency);
+    const chart = await this.ledger.defaultChartAccounts(tenantId, currency);
+    const key = gatewayKeyFor(handle, 'authorize');
+
+    let payment = await this.findByAuthorizeKey(tenantId, key);
+    if (payment && (payment.authorizedMinor !== amountMinor || payment.currency !== currency)) {
+      throw PaymentErrors.keyReusedForOtherPayment(payment.currency !== currency ? 'currency' : 'amount');
+    }
+    if (!payment) {
+      const now = this.clock.now();
+      const draft: PaymentRecord = {
+        id: newId('payment'),
+        tenantId,
+        gatewayId: gateway.id,
+        status: PaymentStatus.PROCESSING,
+        currency,
+        authorizedMinor: amountMinor,
+        capturedMinor: 0n,
+        refundedMinor: 0n,
+        refundPendingMinor: 0n,
+        disputedMinor: 0n,
+        disputeLostMinor: 0n,
+        feeMinor: 0n,
+        customerId,
+        description,
+        externalRef,
+        metadata,
+        gatewayPaymentId: null,
+        cardBrand: null,
+        cardLast4: null,
+        authorizeKey: key,
+        authorizationEntryId: null,
+        pendingOperation: PendingOperation.AUTHORIZE,
+        pendingAmountMinor: amountMinor,
+        pendingKey: key,
+        pendingSince: now,
+        failureCode: null,
+        failureMessage: null,
+        expiresAt: new Date(now.getTime() + this.options.authorizationTtlMs),
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await runInTransaction(this.dataSource, async (manager) => {
+          await this.insertPayment(manager, draft);
+          await this.insertEvent(manager, draft, PaymentEventType.AUTHORIZATION_REQUESTED, { amountMinor, source: PaymentEventSource.API });
+        });
+      } catch (error) {
+        if (isUniqueViolation(error) && externalRef) throw PaymentErrors.externalRefTaken(externalRef);
+        throw error;
+      }
+      payment = draft;
+    }
+
+    if (payment.status === PaymentStatus.PROCESSING) {
+      const adapter = await this.gateways.adapterFor(payment.gatewayId);
+      const reference = payment.id;
+      const outcome = await callWithRetries(
+        () => adapter.authorize({ idempotencyKey: key, amountMinor, currency, paymentToken, reference }),
+        this.options.gatewayRetry,
+      );
+      payment = await this.settleAuthorization(tenantId, payment.id, key, outcome, input.capture ? undefined : handle, PaymentEventSource.API, chart);
+    } else if (payment.status === PaymentStatus.FAILED) {
+      // Settled as declined while the client was away (a status check): the same answer as at the time.
+      const refusal = PaymentErrors.declined('authorization', (payment.failureCode ?? Declines.DO_NOT_HONOR) as DeclineCode, payment.failureMessage ?? '', {
+        paymentId: payment.id,
+      });
+      await this.completeAlone(handle, { error: refusal });
+      throw refusal;
+    } else if (!input.capture) {
+      await this.completeAlone(handle, { resultRef: { paymentId: payment.id } });
+    }
+    if (input.capture) return this.capture(tenantId, payment.id, null, handle, `${key}:capture`);
+    return payment;
+  }
+
+  /**
+   * Records the outcome of an authorization. Declines are recorded and then thrown; an unknown outcome
+   * leaves the payment PROCESSING for a retry with the same key or the status check.
+   */
+  private async settleAuthorization(
+    tenantId: string,
+    paymentId: string,
+    key: string,
+    outcome: GatewayOutcome<{ gatewayPaymentId: string; card: { brand: string; last4: string } | null }>,
+    handle: IdempotencyHandle | undefined,
+    source: PaymentEventSource,
+    chart: ChartAccounts,
+  ): Promise<PaymentRecord> {
+    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('authorization', { paymentId });
+    return this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, paymentId);
+      if (payment.pendingOperation !== PendingOperation.AUTHORIZE || payment.pendingKey !== key) {
+        return this.alreadySettled(manager, payment, handle, outcome.kind);
+      }
+      const now = this.clock.now();
+      clearPending(payment, now);
+      if (outcome.kind === 'declined') {
+        payment.status = PaymentStatus.FAILED;
+        payment.failureCode = outcome.declineCode;
+        payment.failureMessage = outcome.message.slice(0, 500);
+        await this.updatePayment(manager, payment);
+        await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZATION_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        const refusal = PaymentErrors.declined('authorization', outcome.declineCode, outcome.message, { paymentId });
+        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
+        return { result: payment, payments: [payment], entries: [], refusal };
+      }
+      const [write] = await this.ledger.writeWithin(manager, [
+        this.command(PostingEvent.AUTHORIZED, payment, chart, payment.authorizedMinor) as LedgerCommand,
+      ]);
+      payment.status = PaymentStatus.AUTHORIZED;
+      payment.gatewayPaymentId = outcome.value.gatewayPaymentId;
+      payment.cardBrand = outcome.value.card?.brand ?? null;
+      payment.cardLast4 = outcome.value.card?.last4 ?? null;
+      payment.authorizationEntryId = write.entry.id;
+      // The capture window starts when the gateway authorized, not when the request arrived.
+      payment.expiresAt = new Date(now.getTime() + this.options.authorizationTtlMs);
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZED, {
+        amountMinor: payment.authorizedMinor,
+        source,
+        entries: [write.entry.id],
+        operationKey: key,
+      });
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
+      return { result: payment, payments: [payment], entries: [write.entry] };
+    });
+  }
+
+  async capture(
+    tenantId: string,
+    paymentId: string,
+    amount: string | null | undefined,
+    handle?: IdempotencyHandle,
+    keyOverride?: string,
+  ): Promise<PaymentRecord> {
+    requireIdOfKind(paymentId, 'payment', 'paymentId');
+    const current = await this.getPayment(tenantId, paymentId);
+    const amountMinor = amount === null || amount === undefined ? null : parsePositiveAmount(amount, current.currency);
+    const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
+    const key = keyOverride ?? gatewayKeyFor(handle, 'capture');
+    const begun = await this.begin(tenantId, paymentId, key, handle, (payment, now) => {
+      if (payment.pendingOperation === PendingOperation.CAPTURE && payment.pendingKey === key) return 'resume';
+      const captureMinor = amountMinor ?? payment.authorizedMinor;
+      const refusal = captureRefusal(payment, captureMinor, now);
+      if (refusal) return refusal;
+      markPending(payment, PendingOperation.CAPTURE, captureMinor, key, now);
+      return { event: PaymentEventType.CAPTURE_REQUESTED, amountMinor: captureMinor };
+    });
+    if (begun.settled) return begun.payment;
+    const payment = begun.payment;
+    const adapter = await this.gateways.adapterFor(payment.gatewayId);
+    const outcome = await callWithRetries(
+      () =>
+        adapter.capture({
+          idempotencyKey: key,
+          gatewayPaymentId: payment.gatewayPaymentId as string,
+          amountMinor: payment.pendingAmountMinor as bigint,
+          currency: payment.currency,
+        }),
+      this.options.gatewayRetry,
+    );
+    return this.settleCapture(tenantId, paymentId, key, outcome, handle, PaymentEventSource.API, chart);
+  }
+
+  private async settleCapture(
+    tenantId: string,
+    paymentId: string,
+    key: string,
+    outcome: GatewayOutcome<{ feeMinor: bigint; laterEvents?: GatewayEvent[] }>,
+    handle: IdempotencyHandle | undefined,
+    source: PaymentEventSource,
+    chart: ChartAccounts,
+  ): Promise<PaymentRecord> {
+    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('capture', { paymentId });
+    const payment = await this.commit(async (manager) => {
+      const locked = await this.lockPayment(manager, tenantId, paymentId);
+      if (locked.pendingOperation !== PendingOperation.CAPTURE || locked.pendingKey !== key) {
+        return this.alreadySettled(manager, locked, handle, outcome.kind);
+      }
+      const capturedMinor = locked.pendingAmountMinor as bigint;
+      clearPending(locked, this.clock.now());
+      if (outcome.kind === 'declined') {
+        await this.updatePayment(manager, locked);
+        await this.insertEvent(manager, locked, PaymentEventType.CAPTURE_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        const refusal = PaymentErrors.declined('capture', outcome.declineCode, outcome.message, { paymentId });
+        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
+        return { result: locked, payments: [locked], entries: [], refusal };
+      }
+      const feeMinor = outcome.value.feeMinor;
+      const writes = await this.ledger.writeWithin(
+        manager,
+        [
+          this.command(PostingEvent.CAPTURED, locked, chart, capturedMinor),
+          this.command(PostingEvent.CAPTURE_FEE, locked, chart, feeMinor),
+        ].filter((command): command is LedgerCommand => command !== null),
+      );
+      locked.status = PaymentStatus.CAPTURED;
+      locked.capturedMinor = capturedMinor;
+      locked.feeMinor += feeMinor;
+      await this.updatePayment(manager, locked);
+      await this.insertEvent(manager, locked, PaymentEventType.CAPTURED, {
+        amountMinor: capturedMinor,
+        source,
+        entries: writes.map((write) => write.entry.id),
+        operationKey: key,
+        detail: feeMinor > 0n ? `fee ${feeMinor}` : null,
+      });
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
+      return { result: locked, payments: [locked], entries: writes.map((write) => write.entry) };
+    });
+    if (outcome.kind === 'succeeded' && outcome.value.laterEvents?.length) this.applyLater(payment.gatewayId, tenantId, outcome.value.laterEvents);
+    return payment;
+  }
+
+  async void(tenantId: string, paymentId: string, handle?: IdempotencyHandle): Promise<PaymentRecord> {
+    requireIdOfKind(paymentId, 'payment', 'paymentId');
+    const key = gatewayKeyFor(handle, 'void');
+    const begun = await this.begin(tenantId, paymentId, key, handle, (payment, now) => {
+      if (payment.pendingOperation === PendingOperation.VOID && payment.pendingKey === key) return 'resume';
+      const refusal = voidRefusal(payment);
+      if (refusal) return refusal;
+      markPending(payment, PendingOperation.VOID, null, key, now);
+      return { event: PaymentEventType.VOID_REQUESTED, amountMinor: null };
+    });
+    if (begun.settled) return begun.payment;
+    const payment = begun.payment;
+    const adapter = await this.gateways.adapterFor(payment.gatewayId);
+    const outcome = await callWithRetries(
+      () => adapter.void({ idempotencyKey: key, gatewayPaymentId: payment.gatewayPaymentId as string }),
+      this.options.gatewayRetry,
+    );
+    return this.settleVoid(tenantId, paymentId, key, outcome, handle, PaymentEventSource.API);
+  }
+
+  private async settleVoid(
+    tenantId: string,
+    paymentId: string,
+    key: string,
+    outcome: GatewayOutcome<unknown>,
+    handle: IdempotencyHandle | undefined,
+    source: PaymentEventSource,
+  ): Promise<PaymentRecord> {
+    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('void', { paymentId });
+    return this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, paymentId);
+      if (payment.pendingOperation !== PendingOperation.VOID || payment.pendingKey !== key) {
+        return this.alreadySettled(manager, payment, handle, outcome.kind);
+      }
+      clearPending(payment, this.clock.now());
+      if (outcome.kind === 'declined') {
+        await this.updatePayment(manager, payment);
+        await this.insertEvent(manager, payment, PaymentEventType.VOID_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        const refusal = PaymentErrors.declined('void', outcome.declineCode, outcome.message, { paymentId });
+        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
+        return { result: payment, payments: [payment], entries: [], refusal };
+      }
+      const [write] = await this.ledger.writeWithin(manager, [this.releaseCommand(PostingEvent.VOIDED, payment)]);
+      payment.status = PaymentStatus.VOIDED;
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, PaymentEventType.VOIDED, { source, entries: [write.entry.id], operationKey: key });
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
+      return { result: payment, payments: [payment], entries: [write.entry] };
+    });
+  }
+
+  async refund(tenantId: string, paymentId: string, input: RefundPaymentInput, handle?: IdempotencyHandle): Promise<RefundResult> {
+    requireIdOfKind(paymentId, 'payment', 'paymentId');
+    const current = await this.getPayment(tenantId, paymentId);
+    const amountMinor = input.amount === null || input.amount === undefined ? null : parsePositiveAmount(input.amount, current.currency);
+    const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength);
+    const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
+    const key = gatewayKeyFor(handle, 'refund');
+
+    const begun = await this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, paymentId);
+      const existing = await this.refundByKey(manager, tenantId, key);
+      if (existing) return { result: { payment, refund: existing }, payments: [], entries: [] };
+      const refundMinor = amountMinor ?? refundableMinorOf(payment);
+      const refusal = refundRefusal(payment, refundMinor);
+      if (refusal) throw refusal;
+      const now = this.clock.now();
+      const refund: RefundRecord = {
+        id: newId('refund'),
+        tenantId,
+        paymentId,
+        status: RefundStatus.PENDING,
+        amountMinor: refundMinor,
+        reason,
+        gatewayKey: key,
+        gatewayRefundId: null,
+        journalEntryId: null,
+        failureCode: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await manager.query(
+        `INSERT INTO refunds (id, tenant_id, payment_id, status, amount_minor, reason, gateway_key, gateway_refund_id, journal_entry_id,
+                              failure_code, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`,
+        [refund.id, tenantId, paymentId, refund.status, this.minor(refundMinor), reason, key, toDbTimestamp(now), toDbTimestamp(now)],
+      );
+      payment.refundPendingMinor += refundMinor;
+      payment.updatedAt = now;
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, PaymentEventType.REFUND_REQUESTED, {
+        amountMinor: refundMinor,
+        source: PaymentEventSource.API,
+        refundId: refund.id,
+      });
+      return { result: { payment, refund }, payments: [payment], entries: [] };
+    });
+    const { payment, refund } = begun;
+    if (refund.status !== RefundStatus.PENDING) {
+      const refusal = refund.status === RefundStatus.FAILED ? this.refundDeclined(refund) : undefined;
+      await this.completeAlone(handle, refusal ? { error: refusal } : { resultRef: { paymentId, refundId: refund.id } });
+      if (refusal) throw refusal;
+      return { payment: await this.getPayment(tenantId, paymentId), refund };
+    }
+    const adapter = await this.gateways.adapterFor(payment.gatewayId);
+    const outcome = await callWithRetries(
+      () =>
+        adapter.refund({
+          idempotencyKey: key,
+          gatewayPaymentId: payment.gatewayPaymentId as string,
+          amountMinor: refund.amountMinor,
+          currency: payment.currency,
+        }),
+      this.options.gatewayRetry,
+    );
+    return this.settleRefund(tenantId, refund.id, outcome, handle, PaymentEventSource.API, chart);
+  }
+
+  private refundDeclined(refund: RefundRecord): AppError {
+    return PaymentErrors.declined('refund', (refund.failureCode ?? Declines.DO_NOT_HONOR) as DeclineCode, 'the refund was refused', {
+      paymentId: refund.paymentId,
+      refundId: refund.id,
+    });
+  }
+
+  private async settleRefund(
+    tenantId: string,
+    refundId: string,
+    outcome: GatewayOutcome<{ gatewayRefundId: string }>,
+    handle: IdempotencyHandle | undefined,
+    source: PaymentEventSource,
+    chart: ChartAccounts,
+  ): Promise<RefundResult> {
+    const [pending] = await this.refundsWhere('tenant_id = ? AND id = ?', [tenantId, refundId]);
+    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('refund', { paymentId: pending.paymentId, refundId });
+    return this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, pending.paymentId);
+      const [refund] = (
+        await manager.query(`SELECT * FROM refunds WHERE id = ?${this.forUpdate()}`, [refundId]) as Record<string, unknown>[]
+      ).map(refundFromRow);
+      if (refund.status !== RefundStatus.PENDING) {
+        if (handle) {
+          const refusal = refund.status === RefundStatus.FAILED ? this.refundDeclined(refund) : undefined;
+          await this.idempotency?.complete(manager, handle, refusal ? { error: refusal } : { resultRef: { paymentId: payment.id, refundId } });
+          return { result: { payment, refund }, payments: [], entries: [], refusal };
+        }
+        return { result: { payment, refund }, payments: [], entries: [] };
+      }
+      const now = this.clock.now();
+      payment.refundPendingMinor -= refund.amountMinor;
+      payment.updatedAt = now;
+      refund.updatedAt = now;
+      if (outcome.kind === 'declined') {
+        refund.status = RefundStatus.FAILED;
+        refund.failureCode = outcome.declineCode;
+        await manager.query(`UPDATE refunds SET status = ?, failure_code = ?, updated_at = ? WHERE id = ?`, [
+          refund.status,
+          refund.failureCode,
+          toDbTimestamp(now),
+          refund.id,
+        ]);
+        await this.updatePayment(manager, payment);
+        await this.insertEvent(manager, payment, PaymentEventType.REFUND_FAILED, {
+          source,
+          refundId,
+          amountMinor: refund.amountMinor,
+          detail: outcome.declineCode,
+          operationKey: refund.gatewayKey,
+        });
+        const refusal = PaymentErrors.declined('refund', outcome.declineCode, outcome.message, { paymentId: payment.id, refundId });
+        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
+        return { result: { payment, refund }, payments: [payment], entries: [], refusal };
+      }
+      const [write] = await this.ledger.writeWithin(manager, [this.command(PostingEvent.REFUNDED, payment, chart, refund.amountMinor) as LedgerCommand]);
+      refund.status = RefundStatus.SUCCEEDED;
+      refund.gatewayRefundId = outcome.value.gatewayRefundId;
+      refund.journalEntryId = write.entry.id;
+      await manager.query(`UPDATE refunds SET status = ?, gateway_refund_id = ?, journal_entry_id = ?, updated_at = ? WHERE id = ?`, [
+        refund.status,
+        refund.gatewayRefundId,
+        refund.journalEntryId,
+        toDbTimestamp(now),
+        refund.id,
+      ]);
+      payment.refundedMinor += refund.amountMinor;
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, PaymentEventType.REFUNDED, {
+        source,
+        refundId,
+        amountMinor: refund.amountMinor,
+        entries: [write.entry.id],
+        operationKey: refund.gatewayKey,
+      });
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: payment.id, refundId } });
+      return { result: { payment, refund }, payments: [payment], entries: [write.entry] };
+    });
+  }
+
+  async openDispute(tenantId: string, paymentId: string, input: OpenDisputeInput, handle?: IdempotencyHandle): Promise<DisputeResult> {
+    requireIdOfKind(paymentId, 'payment', 'paymentId');
+    const current = await this.getPayment(tenantId, paymentId);
+    const amountMinor = input.amount === null || input.amount === undefined ? null : parsePositiveAmount(input.amount, current.currency);
+    const feeMinor = input.fee === null || input.fee === undefined ? 0n : parsePositiveAmount(input.fee, current.currency, 'fee');
+    const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength) as string;
+    const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
+    return this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, paymentId);
+      const opened = await this.openDisputeWithin(manager, payment, chart, { amountMinor, feeMinor, reason, gatewayDisputeId: null }, PaymentEventSource.API);
+      if (opened instanceof AppError) throw opened;
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId, disputeId: opened.dispute.id } });
+      return { result: { payment, dispute: opened.dispute }, payments: [payment], entries: opened.entries };
+    });
+  }
+
+  private async openDisputeWithin(
+    manager: EntityManager,
+    payment: PaymentRecord,
+    chart: ChartAccounts,
+    input: { amountMinor: bigint | null; feeMinor: bigint; reason: string; gatewayDisputeId: string | null },
+    source: PaymentEventSource,
+  ): Promise<{ dispute: DisputeRecord; entries: JournalEntryRecord[] } | AppError> {
+    const [{ open }] = await manager.query(`SELECT COUNT(*) AS open FROM disputes WHERE payment_id = ? AND status IN (?, ?)`, [
+      payment.id,
+      DisputeStatus.OPEN,
+      DisputeStatus.UNDER_REVIEW,
+    ]);
+    const amountMinor = input.amountMinor ?? refundableMinorOf(payment);
+    const refusal = openDisputeRefusal(payment, amountMinor, Number(open) > 0);
+    if (refusal) return refusal;
+    const now = this.clock.now();
+    const dispute: DisputeRecord = {
+      id: newId('dispute'),
+      tenantId: payment.tenantId,
+      paymentId: payment.id,
+      status: DisputeStatus.OPEN,
+      amountMinor,
+      feeMinor: input.feeMinor,
+      reason: input.reason,
+      evidence: null,
+      gatewayDisputeId: input.gatewayDisputeId,
+      evidenceSubmittedAt: null,
+      createdAt: now,
+      closedAt: null,
+    };
+    const writes = await this.ledger.writeWithin(
+      manager,
+      [this.command(PostingEvent.DISPUTE_OPENED, payment, chart, amountMinor), this.command(PostingEvent.DISPUTE_FEE, payment, chart, input.feeMinor)].filter(
+        (command): command is LedgerCommand => command !== null,
+      ),
+    );
+    await manager.query(
+      `INSERT INTO disputes (id, tenant_id, payment_id, status, amount_minor, fee_minor, reason, evidence, gateway_dispute_id,
+                             evidence_submitted_at, created_at, closed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, NULL)`,
+      [dispute.id, dispute.tenantId, dispute.paymentId, dispute.status, this.minor(amountMinor), this.minor(input.feeMinor), dispute.reason, dispute.gatewayDisputeId, toDbTimestamp(now)],
+    );
+    payment.disputedMinor += amountMinor;
+    payment.feeMinor += input.feeMinor;
+    payment.updatedAt = now;
+    await this.updatePayment(manager, payment);
+    await this.insertEvent(manager, payment, PaymentEventType.DISPUTE_OPENED, {
+      source,
+      amountMinor,
+      disputeId: dispute.id,
+      entries: writes.map((write) => write.entry.id),
+      detail: input.reason.slice(0, 500),
+    });
+    return { dispute, entries: writes.map((write) => write.entry) };
+  }
+
+  async submitDisputeEvidence(tenantId: string, disputeId: string, evidence: string, handle?: IdempotencyHandle): Promise<DisputeResult> {
+    requireIdOfKind(disputeId, 'dispute', 'disputeId');
+    const text = requireText(evidence, 'evidence', PAYMENT_LIMITS.evidenceLength) as string;
+    const found = await this.getDispute(tenantId, disputeId);
+    return this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, found.paymentId);
+      const dispute = await this.lockDispute(manager, disputeId);
+      const refusal = evidenceRefusal(disputeId, dispute.status);
+      if (refusal) throw refusal;
+      const now = this.clock.now();
+      dispute.status = DisputeStatus.UNDER_REVIEW;
+      dispute.evidence = text;
+      dispute.evidenceSubmittedAt = now;
+      await manager.query(`UPDATE disputes SET status = ?, evidence = ?, evidence_submitted_at = ? WHERE id = ?`, [
+        dispute.status,
+        text,
+        toDbTimestamp(now),
+        disputeId,
+      ]);
+      payment.updatedAt = now;
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, PaymentEventType.DISPUTE_EVIDENCE_SUBMITTED, { source: PaymentEventSource.API, disputeId });
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: payment.id, disputeId } });
+      return { result: { payment, dispute }, payments: [payment], entries: [] };
+    });
+  }
+
+  async closeDispute(tenantId: string, disputeId: string, outcome: DisputeStatus, handle?: IdempotencyHandle): Promise<DisputeResult> {
+    requireIdOfKind(disputeId, 'dispute', 'disputeId');
+    if (outcome !== DisputeStatus.WON && outcome !== DisputeStatus.LOST) throw validationError('outcome must be WON or LOST', { field: 'outcome' });
+    const found = await this.getDispute(tenantId, disputeId);
+    const payment = await this.getPayment(tenantId, found.paymentId);
+    const chart = await this.ledger.defaultChartAccounts(tenantId, payment.currency);
+    return this.commit(async (manager) => {
+      const locked = await this.lockPayment(manager, tenantId, found.paymentId);
+      const closed = await this.closeDisputeWithin(manager, locked, disputeId, outcome, chart, PaymentEventSource.API);
+      if (closed instanceof AppError) throw closed;
+      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: locked.id, disputeId } });
+      return { result: { payment: locked, dispute: closed.dispute }, payments: [locked], entries: closed.entries };
+    });
+  }
+
+  private async closeDisputeWithin(
+    manager: EntityManager,
+    payment: PaymentRecord,
+    disputeId: string,
+    outcome: DisputeStatus.WON | DisputeStatus.LOST,
+    chart: ChartAccounts,
+    source: PaymentEventSource,
+  ): Promise<{ dispute: DisputeRecord; entries: JournalEntryRecord[] } | AppError> {
+    const dispute = await this.lockDispute(manager, disputeId);
+    const refusal = closeDisputeRefusal(disputeId, dispute.status);
+    if (refusal) return refusal;
+    const won = outcome === DisputeStatus.WON;
+    const [write] = await this.ledger.writeWithin(manager, [
+      this.command(won ? PostingEvent.DISPUTE_WON : PostingEvent.DISPUTE_LOST, payment, chart, dispute.amountMinor) as LedgerCommand,
+    ]);
+    const now = this.clock.now();
+    dispute.status = outcome;
+    dispute.closedAt = now;
+    await manager.query(`UPDATE disputes SET status = ?, closed_at = ? WHERE id = ?`, [outcome, toDbTimestamp(now), disputeId]);
+    payment.disputedMinor -= dispute.amountMinor;
+    if (!won) payment.disputeLostMinor += dispute.amountMinor;
+    payment.updatedAt = now;
+    await this.updatePayment(manager, payment);
+    await this.insertEvent(manager, payment, won ? PaymentEventType.DISPUTE_WON : PaymentEventType.DISPUTE_LOST, {
+      source,
+      disputeId,
+      amountMinor: dispute.amountMinor,
+      entries: [write.entry.id],
+    });
+    return { dispute, entries: [write.entry] };
+  }
+
+  /** Gateway clearing → cash at bank: the bank postings reconciliation later matches against statements. */
+  async recordPayout(tenantId: string, input: RecordPayoutInput, handle?: IdempotencyHandle): Promise<PayoutRecord> {
+    const gateway = await this.gateways.getGateway(tenantId, input.gatewayId);
+    const currency = requireCurrency(input.currency);
+    if (!gateway.currencies.includes(currency)) throw PaymentErrors.gatewayCurrencyMismatch(gateway.id, currency);
+    const amountMinor = parsePositiveAmount(input.amount, currency);
+    const externalRef = requireText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
+    const now = this.clock.now();
+    const arrivedAt = requireStorableDate(input.arrivedAt ?? now, 'arrivedAt');
+    const chart = await this.ledger.defaultChartAccounts(tenantId, currency);
+    try {
+      return await this.commit(async (manager) => {
+        const context = {
+          tenantId,
+          currency,
+          chart,
+          description: `Payout from ${gateway.name}`,
+          effectiveAt: arrivedAt,
+          metadata: externalRef ? { payoutRef: externalRef } : null,
+        };
+        const [write] = await this.ledger.writeWithin(manager, [ledgerCommandFor(PostingEvent.PAYOUT, context, amountMinor) as LedgerCommand]);
+        const payout: PayoutRecord = {
+          id: newId('payout'),
+          tenantId,
+          gatewayId: gateway.id,
+          amountMinor,
+          currency,
+          externalRef,
+          journalEntryId: write.entry.id,
+          arrivedAt,
+          createdAt: now,
+        };
+        await manager.query(
+          `INSERT INTO payouts (id, tenant_id, gateway_id, amount_minor, currency, external_ref, journal_entry_id, arrived_at, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [payout.id, tenantId, gateway.id, this.minor(amountMinor), currency, externalRef, write.entry.id, toDbTimestamp(arrivedAt), toDbTimestamp(now)],
+        );
+        if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { payoutId: payout.id } });
+        return { result: payout, payments: [], entries: [write.entry] };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error) && externalRef) throw PaymentErrors.payoutRefTaken(externalRef);
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inbound gateway events, expiry and status checks
+
+  /**
+   * Applies one signed event from a gateway (the route has verified the signature), once: the event id
+   * is recorded in the same transaction as its effect. An event the payment's state refuses (a dispute
+   * on a voided payment) is recorded and ignored, so the gateway stops sending it.
+   */
+  async applyGatewayEvent(gatewayId: string, tenantId: string, event: GatewayEvent): Promise<GatewayEventResult> {
+    const [found] = await this.paymentsWhere('tenant_id = ? AND gateway_id = ? AND gateway_payment_id = ?', [tenantId, gatewayId, event.gatewayPaymentId]);
+    const chart = found ? await this.ledger.defaultChartAccounts(tenantId, found.currency) : null;
+    try {
+      return await this.commit<GatewayEventResult>(async (manager) => {
+        const seen = await manager.query(`SELECT event_id FROM gateway_events WHERE gateway_id = ? AND event_id = ?`, [gatewayId, event.id]);
+        if (seen.length > 0) return { result: { status: 'duplicate' as const }, payments: [], entries: [] };
+        await manager.query(`INSERT INTO gateway_events (gateway_id, event_id, tenant_id, type, payment_id, received_at) VALUES (?, ?, ?, ?, ?, ?)`, [
+          gatewayId,
+          event.id,
+          tenantId,
+          event.type,
+          found?.id ?? null,
+          toDbTimestamp(this.clock.now()),
+        ]);
+        if (!found || !chart) return { result: { status: 'ignored' as const, reason: 'no payment with this gatewayPaymentId' }, payments: [], entries: [] };
+        const payment = await this.lockPayment(manager, tenantId, found.id);
+        let applied: { entries: JournalEntryRecord[] } | AppError;
+        if (event.type === 'dispute.opened') {
+          applied = await this.openDisputeWithin(
+            manager,
+            payment,
+            chart,
+            { amountMinor: event.amountMinor ?? null, feeMinor: event.feeMinor ?? 0n, reason: event.reason ?? 'reported by the gateway', gatewayDisputeId: event.gatewayDisputeId ?? null },
+            PaymentEventSource.GATEWAY,
+          );
+        } else {
+          const [dispute] = (
+            await manager.query(`SELECT id FROM disputes WHERE payment_id = ? AND gateway_dispute_id = ?`, [payment.id, event.gatewayDisputeId ?? ''])
+          ) as { id: string }[];
+          applied = dispute
+            ? await this.closeDisputeWithin(
+                manager,
+                payment,
+                dispute.id,
+                event.type === 'dispute.won' ? DisputeStatus.WON : DisputeStatus.LOST,
+                chart,
+                PaymentEventSource.GATEWAY,
+              )
+            : new AppError(ErrorCode.NOT_FOUND, 'no dispute with this gatewayDisputeId');
+        }
+        if (applied instanceof AppError) return { result: { status: 'ignored' as const, reason: applied.message }, payments: [], entries: [] };
+        return { result: { status: 'applied' as const, paymentId: payment.id }, payments: [payment], entries: applied.entries };
+      });
+    } catch (error) {
+      // The same event delivered twice at once: the second insert of its id loses.
+      if (isUniqueViolation(error)) return { status: 'duplicate' };
+      throw error;
+    }
+  }
+
+  /** Events a gateway reported with an answer (the simulator), applied after the answer has committed. */
+  private applyLater(gatewayId: string, tenantId: string, events: GatewayEvent[]): void {
+    setImmediate(() => {
+      void (async () => {
+        for (const event of events) await this.applyGatewayEvent(gatewayId, tenantId, event);
+      })().catch((error: unknown) => this.log?.warn({ err: error, gatewayId }, 'could not apply a gateway event'));
+    });
+  }
+
+  /** Releases the holds of authorizations past their capture window. Returns how many expired. */
+  async expireAuthorizations(limit = 100): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.paymentsWhere(`status = ? AND pending_operation IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ${limit}`, [
+      PaymentStatus.AUTHORIZED,
+      toDbTimestamp(now),
+    ]);
+    let expired = 0;
+    for (const candidate of due) {
+      const done = await this.commit(async (manager) => {
+        const payment = await this.lockPayment(manager, candidate.tenantId, candidate.id);
+        if (expiryRefusal(payment, this.clock.now())) return { result: false, payments: [], entries: [] };
+        const [write] = await this.ledger.writeWithin(manager, [this.releaseCommand(PostingEvent.EXPIRED, payment)]);
+        payment.status = PaymentStatus.EXPIRED;
+        payment.updatedAt = this.clock.now();
+        await this.updatePayment(manager, payment);
+        await this.insertEvent(manager, payment, PaymentEventType.EXPIRED, { source: PaymentEventSource.SYSTEM, entries: [write.entry.id] });
+        return { result: true, payments: [payment], entries: [write.entry] };
+      });
+      if (done) expired += 1;
+    }
+    return expired;
+  }
+
+  /**
+   * Settles gateway operations left unsettled (a timeout that outlasted the retries, a crash between
+   * the call and the record) by asking the gateway about their key. Only operations older than
+   * PAYMENT_STATUS_CHECK_AFTER are asked about, so that one still in flight is not judged missing.
+   * Returns how many were settled.
+   */
+  async settleUnknownOutcomes(limit = 100): Promise<number> {
+    const before = toDbTimestamp(new Date(this.clock.now().getTime() - this.options.statusCheckAfterMs));
+    const payments = await this.paymentsWhere(`pending_operation IS NOT NULL AND pending_since <= ? ORDER BY pending_since LIMIT ${limit}`, [before]);
+    const refunds = await this.refundsWhere(`status = ? AND created_at <= ? ORDER BY created_at LIMIT ${limit}`, [RefundStatus.PENDING, before]);
+    let settled = 0;
+    const attempt = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+        settled += 1;
+      } catch (error) {
+        if (error instanceof AppError && error.code === ErrorCode.GATEWAY_DECLINED) settled += 1;
+        else if (!(error instanceof AppError && error.code === ErrorCode.GATEWAY_UNAVAILABLE)) {
+          this.log?.warn({ err: error }, 'status check could not settle an operation');
+        }
+      }
+    };
+    for (const payment of payments) {
+      const operation = payment.pendingOperation as PendingOperation;
+      const key = payment.pendingKey as string;
+      const adapter = await this.gateways.adapterFor(payment.gatewayId);
+      const status = await adapter.fetchStatus({ idempotencyKey: key, operation: operation.toLowerCase() as GatewayOperation });
+      const chart = await this.ledger.defaultChartAccounts(payment.tenantId, payment.currency);
+      const source = PaymentEventSource.SYSTEM;
+      if (status.kind === 'unknown') continue;
+      switch (operation) {
+        case PendingOperation.AUTHORIZE:
+          await attempt(() =>
+            this.settleAuthorization(payment.tenantId, payment.id, key, outcomeOf(status, status.kind === 'succeeded' ? status.authorization : undefined), undefined, source, chart),
+          );
+          break;
+        case PendingOperation.CAPTURE:
+          await attempt(() =>
+            this.settleCapture(payment.tenantId, payment.id, key, outcomeOf(status, status.kind === 'succeeded' ? status.capture : undefined), undefined, source, chart),
+          );
+          break;
+        case PendingOperation.VOID:
+          await attempt(() => this.settleVoid(payment.tenantId, payment.id, key, outcomeOf(status, status.kind === 'succeeded' ? {} : undefined), undefined, source));
+          break;
+      }
+    }
+    for (const refund of refunds) {
+      const [payment] = await this.paymentsWhere('id = ?', [refund.paymentId]);
+      const adapter = await this.gateways.adapterFor(payment.gatewayId);
+      const status = await adapter.fetchStatus({ idempotencyKey: refund.gatewayKey, operation: 'refund' });
+      if (status.kind === 'unknown') continue;
+      const chart = await this.ledger.defaultChartAccounts(payment.tenantId, payment.currency);
+      await attempt(() =>
+        this.settleRefund(refund.tenantId, refund.id, outcomeOf(status, status.kind === 'succeeded' ? status.refund : undefined), undefined, PaymentEventSource.SYSTEM, chart),
+      );
+    }
+    return settled;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads (every one scoped to the tenant)
+
+  async paymentsByIds(tenantId: string, ids: readonly string[]): Promise<PaymentRecord[]> {
+    if (ids.length === 0) return [];
+    return this.paymentsWhere(`tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [tenantId, ...ids]);
+  }
+
+  async getPayment(tenantId: string, id: string): Promise<PaymentRecord> {
+    requireIdOfKind(id, 'payment', 'id');
+    const [payment] = await this.paymentsByIds(tenantId, [id]);
+    if (!payment) throw PaymentErrors.paymentNotFound(id);
+    return payment;
+  }
+
+  async listPayments(tenantId: string, filter: PaymentFilter, pageRequest: PageRequest): Promise<Page<PaymentRecord>> {
+    const { limit, afterKey } = readPageRequest(pageRequest);
+    const conditions = ['tenant_id = ?'];
+    const params: unknown[] = [tenantId];
+    if (filter.status) {
+      if (!Object.values(PaymentStatus).includes(filter.status)) throw validationError('status is not a payment status', { field: 'status' });
+      conditions.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.customerId) {
+      conditions.push('customer_id = ?');
+      params.push(filter.customerId);
+    }
+    if (filter.gatewayId) {
+      conditions.push('gateway_id = ?');
+      params.push(filter.gatewayId);
+    }
+    if (filter.createdFrom) {
+      conditions.push('created_at >= ?');
+      params.push(toDbTimestamp(requireStorableDate(filter.createdFrom, 'createdFrom')));
+    }
+    if (filter.createdTo) {
+      conditions.push('created_at < ?');
+      params.push(toDbTimestamp(requireStorableDate(filter.createdTo, 'createdTo')));
+    }
+    // Newest first; ids are time-ordered, so the id alone is the cursor.
+    if (afterKey) {
+      conditions.push('id < ?');
+      params.push(afterKey);
+    }
+    const rows = await this.paymentsWhere(`${conditions.join(' AND ')} ORDER BY id DESC LIMIT ${limit + 1}`, params);
+    return toPage(rows, limit, (payment) => payment.id);
+  }
+
+  async refundsByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<RefundRecord[]> {
+    if (paymentIds.length === 0) return [];
+    return this.refundsWhere(`tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) ORDER BY id`, [tenantId, ...paymentIds]);
+  }
+
+  async disputesByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<DisputeRecord[]> {
+    if (paymentIds.length === 0) return [];
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT * FROM disputes WHERE tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) ORDER BY id`,
+      [tenantId, ...paymentIds],
+    );
+    return rows.map(disputeFromRow);
+  }
+
+  async eventsByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<PaymentEventRecord[]> {
+    if (paymentIds.length === 0) return [];
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT * FROM payment_events WHERE tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) ORDER BY id`,
+      [tenantId, ...paymentIds],
+    );
+    return rows.map(paymentEventFromRow);
+  }
+
+  async getDispute(tenantId: string, id: string): Promise<DisputeRecord> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM disputes WHERE tenant_id = ? AND id = ?`, [tenantId, id]);
+    if (rows.length === 0) throw PaymentErrors.disputeNotFound(id);
+    return disputeFromRow(rows[0]);
+  }
+
+  async refundById(tenantId: string, id: string): Promise<RefundRecord | null> {
+    const [refund] = await this.refundsWhere('tenant_id = ? AND id = ?', [tenantId, id]);
+    return refund ?? null;
+  }
+
+  async payoutById(tenantId: string, id: string): Promise<PayoutRecord | null> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM payouts WHERE tenant_id = ? AND id = ?`, [tenantId, id]);
+    return rows.length ? payoutFromRow(rows[0]) : null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Plumbing
+
+  /**
+   * The first part of a gateway step: locks the payment, and either finds the step already settled
+   * (a retry after success: its event carries the key), resumes one under way with the same key, is
+   * refused, or records the step as under way.
+   */
+  private async begin(
+    tenantId: string,
+    paymentId: string,
+    key: string,
+    handle: IdempotencyHandle | undefined,
+    decide: (payment: PaymentRecord, now: Date) => 'resume' | AppError | { event: PaymentEventType; amountMinor: bigint | null },
+  ): Promise<{ payment: PaymentRecord; settled: boolean }> {
+    const begun = await this.commit(async (manager) => {
+      const payment = await this.lockPayment(manager, tenantId, paymentId);
+      const [settledBy] = (await manager.query(`SELECT type FROM payment_events WHERE payment_id = ? AND operation_key = ?`, [
+        paymentId,
+        key,
+      ])) as { type: string }[];
+      if (settledBy) {
+        const failed = settledBy.type.endsWith('_FAILED');
+        const refusal = failed
+          ? PaymentErrors.declined(settledBy.type.replace('_FAILED', '').toLowerCase(), Declines.GATEWAY_REJECTED, 'declined earlier', { paymentId })
+          : undefined;
+        if (handle) await this.idempotency?.complete(manager, handle, refusal ? { error: refusal } : { resultRef: { paymentId } });
+        return { result: { payment, settled: true }, payments: [], entries: [], refusal };
+      }
+      const now = this.clock.now();
+      const decision = decide(payment, now);
+      if (decision === 'resume') return { result: { payment, settled: false }, payments: [], entries: [] };
+      if (decision instanceof AppError) throw decision;
+      await this.updatePayment(manager, payment);
+      await this.insertEvent(manager, payment, decision.event, { amountMinor: decision.amountMinor, source: PaymentEventSource.API });
+      return { result: { payment, settled: false }, payments: [payment], entries: [] };
+    });
+    return begun;
+  }
+
+  /** A step settled meanwhile by someone else (a concurrent retry, the status check): its state stands. */
+  private async alreadySettled(
+    manager: EntityManager,
+    payment: PaymentRecord,
+    handle: IdempotencyHandle | undefined,
+    outcomeKind: string,
+  ): Promise<Committed<PaymentRecord>> {
+    this.log?.info({ paymentId: payment.id, outcomeKind }, 'gateway outcome for an operation already settled');
+    if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: payment.id } });
+    return { result: payment, payments: [], entries: [] };
+  }
+
+  /** Runs a transaction, then (after it committed) publishes what changed and throws a recorded refusal. */
+  private async commit<T>(work: (manager: EntityManager) => Promise<Committed<T>>): Promise<T> {
+    const committed = await runInTransaction(this.dataSource, work);
+    for (const payment of committed.payments) this.events.paymentUpdated(payment);
+    this.ledger.entriesCommitted(committed.entries);
+    if (committed.refusal) throw committed.refusal;
+    return committed.result;
+  }
+
+  /** Completes a claim whose request changed nothing itself (it found the work done). */
+  private async completeAlone(handle: IdempotencyHandle | undefined, outcome: { resultRef?: unknown; error?: AppError }): Promise<void> {
+    if (!handle || !this.idempotency) return;
+    const idempotency = this.idempotency;
+    await runInTransaction(this.dataSource, (manager) => idempotency.complete(manager, handle, outcome));
+  }
+
+  private command(event: PostingEvent, payment: PaymentRecord, chart: ChartAccounts, amountMinor: bigint): LedgerCommand | null {
+    return ledgerCommandFor(
+      event,
+      {
+        tenantId: payment.tenantId,
+        currency: payment.currency,
+        chart,
+        description: `Payment ${payment.id}: ${event.toLowerCase().replace(/_/g, ' ')}`,
+        effectiveAt: this.clock.now(),
+        metadata: { paymentId: payment.id },
+        pendingEntryId: payment.authorizationEntryId,
+      },
+      amountMinor,
+    );
+  }
+
+  private releaseCommand(event: PostingEvent.VOIDED | PostingEvent.EXPIRED, payment: PaymentRecord): LedgerCommand {
+    return ledgerCommandFor(
+      event,
+      {
+        tenantId: payment.tenantId,
+        currency: payment.currency,
+        chart: {} as ChartAccounts,
+        description: '',
+        effectiveAt: this.clock.now(),
+        metadata: null,
+        pendingEntryId: payment.authorizationEntryId,
+      },
+      0n,
+    ) as LedgerCommand;
+  }
+
+  private minor(value: bigint): bigint | string {
+    return this.kind === 'sqlite' ? value : value.toString();
+  }
+
+  private forUpdate(): string {
+    return this.kind === 'mysql' ? ' FOR UPDATE' : '';
+  }
+
+  private async lockPayment(manager: EntityManager, tenantId: string, paymentId: string): Promise<PaymentRecord> {
+    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM payments WHERE tenant_id = ? AND id = ?${this.forUpdate()}`, [
+      tenantId,
+      paymentId,
+    ]);
+    if (rows.length === 0) throw PaymentErrors.paymentNotFound(paymentId);
+    return paymentFromRow(rows[0]);
+  }
+
+  private async lockDispute(manager: EntityManager, disputeId: string): Promise<DisputeRecord> {
+    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM disputes WHERE id = ?${this.forUpdate()}`, [disputeId]);
+    if (rows.length === 0) throw PaymentErrors.disputeNotFound(disputeId);
+    return disputeFromRow(rows[0]);
+  }
+
+  private async findByAuthorizeKey(tenantId: string, key: string): Promise<PaymentRecord | null> {
+    const [payment] = await this.paymentsWhere('tenant_id = ? AND authorize_key = ?', [tenantId, key]);
+    return payment ?? null;
+  }
+
+  private async refundByKey(manager: EntityManager, tenantId: string, key: string): Promise<RefundRecord | null> {
+    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM refunds WHERE tenant_id = ? AND gateway_key = ?`, [tenantId, key]);
+    return rows.length ? refundFromRow(rows[0]) : null;
+  }
+
+  private async paymentsWhere(where: string, params: unknown[]): Promise<PaymentRecord[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM payments WHERE ${where}`, params);
+    return rows.map(paymentFromRow);
+  }
+
+  private async refundsWhere(where: string, params: unknown[]): Promise<RefundRecord[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM refunds WHERE ${where}`, params);
+    return rows.map(refundFromRow);
+  }
+
+  private async insertPayment(manager: EntityManager, p: PaymentRecord): Promise<void> {
+    await manager.query(
+      `INSERT INTO payments (id, tenant_id, gateway_id, status, currency, authorized_minor, captured_minor, refunded_minor,
+                             refund_pending_minor, disputed_minor, dispute_lost_minor, fee_minor, customer_id, description,
+                             external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key,
+                             authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_since,
+                             failure_code, failure_message, expires_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`,
+      [
+        p.id,
+        p.tenantId,
+        p.gatewayId,
+        p.status,
+        p.currency,
+        this.minor(p.authorizedMinor),
+        p.customerId,
+        p.description,
+        p.externalRef,
+        p.metadata === null ? null : JSON.stringify(p.metadata),
+        p.authorizeKey,
+        p.pendingOperation,
+        p.pendingAmountMinor === null ? null : this.minor(p.pendingAmountMinor),
+        p.pendingKey,
+        p.pendingSince ? toDbTimestamp(p.pendingSince) : null,
+        toDbTimestamp(p.expiresAt),
+        toDbTimestamp(p.createdAt),
+        toDbTimestamp(p.updatedAt),
+      ],
+    );
+  }
+
+  /** Writes every column a step may change; the row is locked by the caller. */
+  private async updatePayment(manager: EntityManager, p: PaymentRecord): Promise<void> {
+    await manager.query(
+      `UPDATE payments SET status = ?, captured_minor = ?, refunded_minor = ?, refund_pending_minor = ?, disputed_minor = ?,
+              dispute_lost_minor = ?, fee_minor = ?, gateway_payment_id = ?, card_brand = ?, card_last4 = ?,
+              authorization_entry_id = ?, pending_operation = ?, pending_amount_minor = ?, pending_key = ?, pending_since = ?,
+              failure_code = ?, failure_message = ?, expires_at = ?, updated_at = ?
+        WHERE id = ?`,
+      [
+        p.status,
+        this.minor(p.capturedMinor),
+        this.minor(p.refundedMinor),
+        this.minor(p.refundPendingMinor),
+        this.minor(p.disputedMinor),
+        this.minor(p.disputeLostMinor),
+        this.minor(p.feeMinor),
+        p.gatewayPaymentId,
+        p.cardBrand,
+        p.cardLast4,
+        p.authorizationEntryId,
+        p.pendingOperation,
+        p.pendingAmountMinor === null ? null : this.minor(p.pendingAmountMinor),
+        p.pendingKey,
+        p.pendingSince ? toDbTimestamp(p.pendingSince) : null,
+        p.failureCode,
+        p.failureMessage,
+        toDbTimestamp(p.expiresAt),
+        toDbTimestamp(p.updatedAt),
+        p.id,
+      ],
+    );
+  }
+
+  private async insertEvent(
+    manager: EntityManager,
+    payment: PaymentRecord,
+    type: PaymentEventType,
+    options: {
+      source: PaymentEventSource;
+      amountMinor?: bigint | null;
+      entries?: string[];
+      refundId?: string;
+      disputeId?: string;
+      detail?: string | null;
+      operationKey?: string;
+    },
+  ): Promise<void> {
+    await manager.query(
+      `INSERT INTO payment_events (id, tenant_id, payment_id, type, amount_minor, journal_entry_ids, refund_id, dispute_id, source, detail,
+                                   operation_key, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        newId('paymentEvent'),
+        payment.tenantId,
+        payment.id,
+        type,
+        options.amountMinor === null || options.amountMinor === undefined ? null : this.minor(options.amountMinor),
+        options.entries?.length ? options.entries.join(' ') : null,
+        options.refundId ?? null,
+        options.disputeId ?? null,
+        options.source,
+        options.detail ?? null,
+        options.operationKey ?? null,
+        toDbTimestamp(this.clock.now()),
+      ],
+    );
+  }
+}
+
+function markPending(payment: PaymentRecord, operation: PendingOperation, amountMinor: bigint | null, key: string, now: Date): void {
+  payment.pendingOperation = operation;
+  payment.pendingAmountMinor = amountMinor;
+  payment.pendingKey = key;
+  payment.pendingSince = now;
+  payment.updatedAt = now;
+}
+
+function clearPending(payment: PaymentRecord, now: Date): void {
+  payment.pendingOperation = null;
+  payment.pendingAmountMinor = null;
+  payment.pendingKey = null;
+  payment.pendingSince = null;
+  payment.updatedAt = now;
+}
+
+/**
+ * A status check's answer as a call outcome. `not_found` means the gateway never received the
+ * operation: nothing happened, which settles it as declined.
+ */
+function outcomeOf<T>(status: OperationStatus, value: T | undefined): GatewayOutcome<T> {
+  switch (status.kind) {
+    case 'succeeded':
+      return value === undefined ? { kind: 'unknown', reason: 'the status check did not say what was done' } : { kind: 'succeeded', value };
+    case 'declined':
+      return { kind: 'declined', declineCode: status.declineCode, message: status.message };
+    case 'not_found':
+      return { kind: 'declined', declineCode: Declines.GATEWAY_REJECTED, message: 'the gateway never received the operation' };
+    case 'unknown':
+      return { kind: 'unknown', reason: status.reason };
+  }
+}
