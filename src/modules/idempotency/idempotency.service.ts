@@ -6,7 +6,7 @@ import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
-import { isConnectionError, isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
 import { type QueuedWrite, WriteCoalescer } from './coalesced-writes';
 import { differingPaths, type Fingerprint } from './fingerprint';
 
@@ -108,8 +108,25 @@ export class IdempotencyService {
     );
   }
 
+  /**
+   * Claims the key for this request, or answers with what the request that holds it decided. The claim
+   * runs outside any transaction, so a lost connection becomes DatabaseUnavailableError here, as
+   * runInTransaction makes it for the business transaction. The driver's error is not passed on:
+   * TypeORM wraps a statement that failed, but hands on the pool's own error when no connection could
+   * be had, an object made by Node's socket code, which may come from another realm than graphql-js (it
+   * does under jest). graphql-shield returns a resolver's error as its value, and graphql-js would take
+   * such an object for the mutation's payload rather than an error: INTERNAL_SERVER_ERROR for a
+   * non-null field it lacks, instead of SERVICE_UNAVAILABLE.
+   */
   async claim(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
-    return this.claimSealed(scope, this.sealed(fingerprint, scope.tenantId));
+    try {
+      return await this.claimSealed(scope, this.sealed(fingerprint, scope.tenantId));
+    } catch (error) {
+      if (isConnectionError(error)) {
+        throw new DatabaseUnavailableError('The database is unavailable; the request made no change. Retry with the same idempotency key.');
+      }
+      throw error;
+    }
   }
 
   private async claimSealed(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {

@@ -87,7 +87,9 @@ async function rebuildEntries(ctx: RequestContext, ref: unknown): Promise<Journa
   const ids = (ref as { journalEntryIds: string[] }).journalEntryIds;
   const entries = await ctx.loaders.ledger.journalEntryById.loadMany(ids);
   return entries.map((entry, index) => {
-    if (!entry || entry instanceof Error) throw LedgerErrors.journalEntryNotFound(ids[index]);
+    // A failed read (an outage) is not a missing entry: its own, retryable error is passed on.
+    if (entry instanceof Error) throw entry;
+    if (!entry) throw LedgerErrors.journalEntryNotFound(ids[index]);
     return entry;
   });
 }
