@@ -1,5 +1,6 @@
 import { bootstrap } from './bootstrap';
 import { loadConfig } from './config';
+import { GatewayKind } from './modules/payments/gateways/payment-gateway';
 import { startServer } from './server/app';
 
 async function main(): Promise<void> {
@@ -11,6 +12,9 @@ async function main(): Promise<void> {
   if (config.seedDemoTenant && (await services.tenancy.countTenants()) === 0) {
     const tenant = await services.tenancy.createTenant('Demo');
     demoKey = (await services.auth.createApiKey(tenant.id, { name: 'demo' })).secret;
+    // A gateway and the chart of accounts from the start, so that a first payment works at once.
+    await services.payments.gateways.createGateway(tenant.id, { name: 'Simulator', kind: GatewayKind.SIMULATOR, currencies: ['USD', 'EUR'] });
+    await services.ledger.defaultChartAccounts(tenant.id, 'USD');
   }
 
   const server = await startServer({ services, log, config }, config.port, config.host);
@@ -29,6 +33,10 @@ async function main(): Promise<void> {
         'Try it:',
         `  curl -s ${server.url} -H "Authorization: Bearer $RECKON_KEY" -H 'Content-Type: application/json' \\`,
         `    -d '{"query":"{ me { tenant { id name } } }"}'`,
+        '',
+        'It has a simulator payment gateway (USD, EUR) with its default chart of accounts; charge a test card:',
+        `  curl -s ${server.url} -H "Authorization: Bearer $RECKON_KEY" -H 'Content-Type: application/json' \\`,
+        `    -d '{"query":"mutation { authorizePayment(input: {amount: \\"12.50\\", currency: \\"USD\\", paymentToken: \\"tok_approve\\", capture: true}) { payment { id status } } }"}'`,
         '',
       ].join('\n'),
     );
