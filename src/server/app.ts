@@ -16,6 +16,7 @@ import type { Config } from '../config';
 import { isConnectionError } from '../db/transaction';
 import { createRequestContext, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
+import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
@@ -236,6 +237,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     }
   });
   app.use(oauthRoutes(services, log));
+  app.use(gatewayWebhookRoutes(services, log));
 
   app.use(
     '/graphql',

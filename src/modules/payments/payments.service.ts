@@ -654,6 +654,15 @@ export class PaymentsService {
       DisputeStatus.OPEN,
       DisputeStatus.UNDER_REVIEW,
     ]);
+    if (input.gatewayDisputeId) {
+      // A gateway's dispute is opened once, even when it reports it again under a new event id.
+      const known = await manager.query(`SELECT id FROM disputes WHERE payment_id = ? AND gateway_dispute_id = ?`, [payment.id, input.gatewayDisputeId]);
+      if (known.length > 0) {
+        return new AppError(ErrorCode.ALREADY_EXISTS, `Dispute ${input.gatewayDisputeId} of the gateway is already recorded`, {
+          gatewayDisputeId: input.gatewayDisputeId,
+        });
+      }
+    }
     const amountMinor = input.amountMinor ?? refundableMinorOf(payment);
     const refusal = openDisputeRefusal(payment, amountMinor, Number(open) > 0);
     if (refusal) return refusal;
@@ -1041,10 +1050,15 @@ export class PaymentsService {
     return rows.map(paymentEventFromRow);
   }
 
-  async getDispute(tenantId: string, id: string): Promise<DisputeRecord> {
+  async disputeById(tenantId: string, id: string): Promise<DisputeRecord | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM disputes WHERE tenant_id = ? AND id = ?`, [tenantId, id]);
-    if (rows.length === 0) throw PaymentErrors.disputeNotFound(id);
-    return disputeFromRow(rows[0]);
+    return rows.length ? disputeFromRow(rows[0]) : null;
+  }
+
+  async getDispute(tenantId: string, id: string): Promise<DisputeRecord> {
+    const dispute = await this.disputeById(tenantId, id);
+    if (!dispute) throw PaymentErrors.disputeNotFound(id);
+    return dispute;
   }
 
   async refundById(tenantId: string, id: string): Promise<RefundRecord | null> {

@@ -36,7 +36,7 @@ export class NodeResolver {
         break;
       }
       case 'dispute': {
-        found = await ctx.services.payments.getDispute(ctx.principal.tenantId, id).catch(() => null);
+        found = await ctx.services.payments.disputeById(ctx.principal.tenantId, id);
         break;
       }
       case 'payout': {
