@@ -12,19 +12,30 @@ import { buildReckonSchema } from '../../src/server/graphql/schema';
 import {
   AccountDocument,
   AccountStatementDocument,
+  AuthorizePaymentDocument,
+  CapturePaymentDocument,
+  CloseDisputeDocument,
   CreateApiKeyDocument,
   CreateOAuthClientDocument,
   JournalEntriesDocument,
   JournalEntryDocument,
   NodeWithTypeDocument,
+  OpenDisputeDocument,
+  PaymentDocument,
+  PaymentGatewaysDocument,
+  PaymentsDocument,
   PostJournalEntriesDocument,
   PostJournalEntryDocument,
   PostPendingJournalEntryDocument,
+  RecordPayoutDocument,
+  RefundPaymentDocument,
   ReverseJournalEntryDocument,
   RevokeApiKeyDocument,
   RevokeOAuthClientDocument,
   RollApiKeyDocument,
+  SubmitDisputeEvidenceDocument,
   TenantViewDocument,
+  VoidPaymentDocument,
   VoidPendingJournalEntryDocument,
 } from '../generated/graphql';
 import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
@@ -32,6 +43,7 @@ import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } fro
 import { createAccount, postTransfer, transfer } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { clientCredentialsToken } from '../helpers/oauth-http';
+import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
 
 /** Whether an input type reaches an `ID` anywhere (fields of input objects, lists, non-null). */
 function reachesId(type: GraphQLInputType, seen = new Set<string>()): boolean {
@@ -135,11 +147,25 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       a.webhookEndpoint = (created.data as { createWebhookEndpoint: { webhookEndpoint: { id: string } } }).createWebhookEndpoint.webhookEndpoint.id;
     }
 
+    // Payments of A in every state a B request could try to move: an authorization, a capture with a
+    // refund and an open dispute, and a payout from A's gateway.
+    a.gateway = (await createSimulatorGateway(tenantA.client)).id;
+    a.authorizedPayment = (await authorize(tenantA.client, { amount: '50.00' })).id;
+    a.capturedPayment = (await authorize(tenantA.client, { amount: '100.00', capture: true })).id;
+    a.refund = (await tenantA.client.ok(RefundPaymentDocument, { paymentId: a.capturedPayment, input: { amount: '10.00' } })).refundPayment.refund.id;
+    a.dispute = (
+      await tenantA.client.ok(OpenDisputeDocument, { paymentId: a.capturedPayment, input: { amount: '20.00', reason: 'fraudulent' } })
+    ).openDispute.dispute.id;
+    a.payout = (await tenantA.client.ok(RecordPayoutDocument, { input: { gatewayId: a.gateway, amount: '5.00', currency: 'USD' } })).recordPayout.payout.id;
+
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
     Object.assign(b, { cash: cashB.id, revenue: revenueB.id });
     b.pending = (await postTransfer(tenantB.client, cashB.id, revenueB.id, '3.00', { status: 'PENDING' })).id;
     await postTransfer(tenantB.client, cashB.id, revenueB.id, '1.00');
+    // B has a gateway of its own, so a request naming A's could not fail merely for want of one.
+    b.gateway = (await createSimulatorGateway(tenantB.client)).id;
+    b.payment = (await authorize(tenantB.client, { amount: '3.00', capture: true })).id;
 
     // Tenant B calls with its admin API key and with an admin OAuth token: whatever the credential,
     // the tenant comes from it and nothing else.
@@ -227,6 +253,62 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         send: (c, id) => c.request(ReverseJournalEntryDocument, { input: { id, description: 'not yours' } }),
       },
     ],
+    'Query.payment': [
+      { label: 'payment(id:)', ids: () => [a.authorizedPayment, a.capturedPayment], send: (c, id) => c.request(PaymentDocument, { id }) },
+    ],
+    'Mutation.authorizePayment': [
+      {
+        label: 'authorizePayment through A’s gateway (gatewayId inside input)',
+        ids: () => [a.gateway],
+        send: (c, id) => c.request(AuthorizePaymentDocument, { input: { amount: '1.00', currency: 'USD', paymentToken: 'tok_approve', gatewayId: id } }),
+      },
+      {
+        label: 'authorizePayment through A’s gateway, captured at once',
+        ids: () => [a.gateway],
+        send: (c, id) =>
+          c.request(AuthorizePaymentDocument, { input: { amount: '1.00', currency: 'USD', paymentToken: 'tok_approve', gatewayId: id, capture: true } }),
+      },
+    ],
+    'Mutation.capturePayment': [
+      {
+        label: 'capturePayment of A’s payments in full',
+        ids: () => [a.authorizedPayment, a.capturedPayment],
+        send: (c, id) => c.request(CapturePaymentDocument, { paymentId: id }),
+      },
+      { label: 'capturePayment of A’s authorization in part', ids: () => [a.authorizedPayment], send: (c, id) => c.request(CapturePaymentDocument, { paymentId: id, amount: '1.00' }) },
+    ],
+    'Mutation.voidPayment': [
+      { label: 'voidPayment of A’s payments', ids: () => [a.authorizedPayment, a.capturedPayment], send: (c, id) => c.request(VoidPaymentDocument, { paymentId: id }) },
+    ],
+    'Mutation.refundPayment': [
+      {
+        label: 'refundPayment of A’s payments in part',
+        ids: () => [a.capturedPayment, a.authorizedPayment],
+        send: (c, id) => c.request(RefundPaymentDocument, { paymentId: id, input: { amount: '1.00', reason: 'not yours' } }),
+      },
+      { label: 'refundPayment of everything refundable of A’s payment', ids: () => [a.capturedPayment], send: (c, id) => c.request(RefundPaymentDocument, { paymentId: id }) },
+    ],
+    'Mutation.openDispute': [
+      {
+        label: 'openDispute on A’s payments',
+        ids: () => [a.capturedPayment, a.authorizedPayment],
+        send: (c, id) => c.request(OpenDisputeDocument, { paymentId: id, input: { amount: '1.00', fee: '1.00', reason: 'not yours' } }),
+      },
+    ],
+    'Mutation.submitDisputeEvidence': [
+      { label: 'submitDisputeEvidence on A’s dispute', ids: () => [a.dispute], send: (c, id) => c.request(SubmitDisputeEvidenceDocument, { disputeId: id, evidence: 'not yours' }) },
+    ],
+    'Mutation.closeDispute': [
+      { label: 'closeDispute of A’s dispute as WON', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { disputeId: id, outcome: 'WON' }) },
+      { label: 'closeDispute of A’s dispute as LOST', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { disputeId: id, outcome: 'LOST' }) },
+    ],
+    'Mutation.recordPayout': [
+      {
+        label: 'recordPayout from A’s gateway (gatewayId inside input)',
+        ids: () => [a.gateway],
+        send: (c, id) => c.request(RecordPayoutDocument, { input: { gatewayId: id, amount: '1.00', currency: 'USD' } }),
+      },
+    ],
     'Mutation.revokeApiKey': [{ label: 'revokeApiKey of A’s key', ids: () => [a.apiKey], send: (c, id) => c.request(RevokeApiKeyDocument, { input: { id } }) }],
     'Mutation.rollApiKey': [{ label: 'rollApiKey of A’s key', ids: () => [a.apiKey], send: (c, id) => c.request(RollApiKeyDocument, { input: { id } }) }],
     'Mutation.revokeOAuthClient': [
@@ -247,6 +329,14 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
           ],
         }
       : {}),
+    // A filter naming another tenant's gateway is refused like journalEntries(accountId:), not answered with an empty page.
+    'Query.payments': [
+      {
+        label: 'payments(filter: { gatewayId }) of A’s gateway',
+        ids: () => [a.gateway],
+        send: (c, id) => c.request(PaymentsDocument, { filter: { gatewayId: id } }),
+      },
+    ],
   };
 
   it('has a row for every Query and Mutation field that takes an id (add new fields to ISOLATION_TABLE)', () => {
@@ -293,10 +383,16 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     await assertLedgerInvariants(app.runtime.dataSource, tenantA.client);
     await tenantA.client.ok(RollApiKeyDocument, { input: { id: a.apiKey } });
     await tenantA.client.ok(VoidPendingJournalEntryDocument, { input: { id: a.pending } });
+    await tenantA.client.ok(CapturePaymentDocument, { paymentId: a.authorizedPayment });
+    await tenantA.client.ok(CloseDisputeDocument, { disputeId: a.dispute, outcome: 'WON' });
+    await assertLedgerInvariants(app.runtime.dataSource, tenantA.client);
   });
 
   it('never shows tenant A’s objects in tenant B’s lists and nested fields', async () => {
     const seenByA = idsIn((await tenantA.client.ok(TenantViewDocument, { recent: 5 })));
+    const paymentsOfA = idsIn(await tenantA.client.ok(PaymentsDocument, { first: 100 }));
+    const gatewaysOfA = idsIn(await tenantA.client.ok(PaymentGatewaysDocument, { first: 100 }));
+    expect([...paymentsOfA, ...gatewaysOfA]).toEqual(expect.arrayContaining([a.authorizedPayment, a.capturedPayment, a.gateway]));
     for (const id of [a.cash, a.revenue, a.posted, a.posting, a.apiKey, a.tenant]) expect(seenByA).toContain(id);
 
     const idsOfA = new Set(Object.values(a));
@@ -308,6 +404,10 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       expect([...seenByB].filter((id) => idsOfA.has(id) || seenByA.has(id))).toEqual([]);
       expect(seenByB).not.toContain(firstPostingOfA);
       expect(seenByB).toContain(b.cash);
+      const paymentsSeenByB = idsIn(await client.ok(PaymentsDocument, { first: 100 }));
+      const gatewaysSeenByB = idsIn(await client.ok(PaymentGatewaysDocument, { first: 100 }));
+      expect([...paymentsSeenByB, ...gatewaysSeenByB].filter((id) => idsOfA.has(id) || paymentsOfA.has(id) || gatewaysOfA.has(id))).toEqual([]);
+      expect([...paymentsSeenByB, ...gatewaysSeenByB]).toEqual(expect.arrayContaining([b.payment, b.gateway]));
       if (hasWebhooks) {
         const endpoints = await client.raw({ query: '{ webhookEndpoints(first: 100) { edges { node { id } } } }' });
         expect(endpoints.errors).toBeUndefined();

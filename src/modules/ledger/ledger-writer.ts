@@ -234,10 +234,14 @@ class BatchWriter {
          FROM postings WHERE journal_entry_id IN (${list}) ORDER BY id`,
       ids,
     );
-    const reversals: Record<string, unknown>[] = await this.manager.query(
-      `SELECT reversal_of_id FROM journal_entries WHERE reversal_of_id IN (${list})`,
-      ids,
-    );
+    // Only a reversal needs to know whether its entry was reversed already.
+    const reversedCandidates = [...new Set(commands.flatMap((c) => (c.type === 'reverse' ? [c.entryId] : [])))];
+    const reversals: Record<string, unknown>[] = reversedCandidates.length
+      ? await this.manager.query(
+          `SELECT reversal_of_id FROM journal_entries WHERE reversal_of_id IN (${placeholders(reversedCandidates.length, 1).replace(/[()]/g, '')})`,
+          reversedCandidates,
+        )
+      : [];
     const reversedIds = new Set(reversals.map((row) => String(row.reversal_of_id)));
     for (const row of rows) {
       const record = entryFromRow(row);

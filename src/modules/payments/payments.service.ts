@@ -217,7 +217,8 @@ export class PaymentsService {
     const chart = await this.ledger.defaultChartAccounts(tenantId, currency);
     const key = gatewayKeyFor(handle, 'authorize');
 
-    let payment = await this.findByAuthorizeKey(tenantId, key);
+    // Only a retry of a keyed request can find its payment; a request without a key is always new.
+    let payment = handle ? await this.findByAuthorizeKey(tenantId, key) : null;
     if (payment && (payment.authorizedMinor !== amountMinor || payment.currency !== currency)) {
       throw PaymentErrors.keyReusedForOtherPayment(payment.currency !== currency ? 'currency' : 'amount');
     }
@@ -1007,6 +1008,8 @@ export class PaymentsService {
       params.push(filter.customerId);
     }
     if (filter.gatewayId) {
+      // Another tenant's gateway is NOT_FOUND, as every id argument is, not an empty page.
+      await this.gateways.getGateway(tenantId, filter.gatewayId);
       conditions.push('gateway_id = ?');
       params.push(filter.gatewayId);
     }
