@@ -58,11 +58,14 @@ export class Payments1764400000000 implements MigrationInterface {
           { name: 'card_last4', type: 'varchar', length: '4', isNullable: true },
           // The key the authorization was sent to the gateway with: a retry of the same request finds its payment by it.
           exactText('authorize_key', 128),
+          // A hash of the authorization's input: a retry under the same key with other input is refused.
+          { name: 'authorize_request_hash', type: 'varchar', length: '64' },
           { ...id('authorization_entry_id'), isNullable: true },
           // The capture, void or authorization sent to the gateway and not settled yet (a crash or an unknown outcome).
           { name: 'pending_operation', type: 'varchar', length: '16', isNullable: true },
           minorUnits('pending_amount_minor', true),
           exactText('pending_key', 128, true),
+          { name: 'pending_request_hash', type: 'varchar', length: '64', isNullable: true },
           timestamp('pending_since', true),
           { name: 'failure_code', type: 'varchar', length: '32', isNullable: true },
           { name: 'failure_message', type: 'varchar', length: '500', isNullable: true },
@@ -93,6 +96,7 @@ export class Payments1764400000000 implements MigrationInterface {
           minorUnits('amount_minor'),
           { name: 'reason', type: 'varchar', length: '500', isNullable: true },
           exactText('gateway_key', 128),
+          { name: 'request_hash', type: 'varchar', length: '64' },
           exactText('gateway_refund_id', 255, true),
           { ...id('journal_entry_id'), isNullable: true },
           { name: 'failure_code', type: 'varchar', length: '32', isNullable: true },
@@ -147,6 +151,7 @@ export class Payments1764400000000 implements MigrationInterface {
           { name: 'source', type: 'varchar', length: '16' },
           // The gateway idempotency key of the operation this event settled: a retry of a settled request finds it by this.
           exactText('operation_key', 128, true),
+          { name: 'request_hash', type: 'varchar', length: '64', isNullable: true },
           { name: 'detail', type: 'varchar', length: '500', isNullable: true },
           timestamp('created_at'),
         ],

@@ -48,6 +48,11 @@ export type LedgerCommand = LedgerChange & {
 type LedgerChange =
   | {
       type: 'create';
+      /**
+       * The new entry's id, when the caller needs it before the write: a module that records the id
+       * in its own rows writes them first, so the accounts are locked last and held for less time.
+       */
+      entryId?: string;
       tenantId: string;
       status: JournalEntryStatus.POSTED | JournalEntryStatus.PENDING;
       description: string;
@@ -254,7 +259,7 @@ class BatchWriter {
   private draft(command: LedgerCommand, referenced: Map<string, ReferencedEntry>): Draft | { ok: false; error: AppError } {
     if (command.type === 'create') {
       const entry: JournalEntryRecord = {
-        id: newId('journalEntry'),
+        id: command.entryId ?? newId('journalEntry'),
         tenantId: command.tenantId,
         status: command.status,
         description: command.description,

@@ -26,6 +26,10 @@ export const PaymentErrors = {
         'or read the payment: Reckon checks with the gateway and settles it. It will never be done twice.',
       { operation, ...ids },
     ),
-  keyReusedForOtherPayment: (field: string) =>
-    new AppError(ErrorCode.IDEMPOTENCY_KEY_REUSED, `This idempotency key was used for a payment with a different ${field}`, { field }),
+  keyReused: (operation: string) =>
+    new AppError(
+      ErrorCode.IDEMPOTENCY_KEY_REUSED,
+      `This idempotency key was used for a ${operation} with other arguments, whose gateway call is under way or done; nothing was changed`,
+      { operation },
+    ),
 };

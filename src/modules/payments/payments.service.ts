@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
+import { assert } from '../../common/assert';
 import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId, newUlid, requireIdOfKind } from '../../common/ids';
 import { parsePositiveAmount, requireCurrency } from '../../common/money';
@@ -217,11 +218,24 @@ export class PaymentsService {
     const chart = await this.ledger.defaultChartAccounts(tenantId, currency);
     const key = gatewayKeyFor(handle, 'authorize');
 
+    const requestHash = requestHashOf([
+      'authorize',
+      amountMinor,
+      currency,
+      paymentToken,
+      input.gatewayId ?? null,
+      Boolean(input.capture),
+      customerId,
+      description,
+      externalRef,
+      metadata,
+    ]);
+
     // Only a retry of a keyed request can find its payment; a request without a key is always new.
+    // The claim of a request whose gateway call had an unknown outcome was released, and with it the
+    // fingerprint check: the hash kept with the payment stands in for it.
     let payment = handle ? await this.findByAuthorizeKey(tenantId, key) : null;
-    if (payment && (payment.authorizedMinor !== amountMinor || payment.currency !== currency)) {
-      throw PaymentErrors.keyReusedForOtherPayment(payment.currency !== currency ? 'currency' : 'amount');
-    }
+    if (payment && payment.authorizeRequestHash !== requestHash) throw PaymentErrors.keyReused('authorization');
     if (!payment) {
       const now = this.clock.now();
       const draft: PaymentRecord = {
@@ -245,10 +259,12 @@ export class PaymentsService {
         cardBrand: null,
         cardLast4: null,
         authorizeKey: key,
+        authorizeRequestHash: requestHash,
         authorizationEntryId: null,
         pendingOperation: PendingOperation.AUTHORIZE,
         pendingAmountMinor: amountMinor,
         pendingKey: key,
+        pendingRequestHash: requestHash,
         pendingSince: now,
         failureCode: null,
         failureMessage: null,
@@ -310,36 +326,37 @@ export class PaymentsService {
         return this.alreadySettled(manager, payment, handle, outcome.kind);
       }
       const now = this.clock.now();
+      const requestHash = payment.pendingRequestHash;
       clearPending(payment, now);
       if (outcome.kind === 'declined') {
         payment.status = PaymentStatus.FAILED;
         payment.failureCode = outcome.declineCode;
         payment.failureMessage = outcome.message.slice(0, 500);
         await this.updatePayment(manager, payment);
-        await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZATION_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZATION_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
         const refusal = PaymentErrors.declined('authorization', outcome.declineCode, outcome.message, { paymentId });
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
         return { result: payment, payments: [payment], entries: [], refusal };
       }
-      const [write] = await this.ledger.writeWithin(manager, [
-        this.command(PostingEvent.AUTHORIZED, payment, chart, payment.authorizedMinor) as LedgerCommand,
-      ]);
+      const commands = [this.command(PostingEvent.AUTHORIZED, payment, chart, payment.authorizedMinor) as LedgerCommand];
       payment.status = PaymentStatus.AUTHORIZED;
       payment.gatewayPaymentId = outcome.value.gatewayPaymentId;
       payment.cardBrand = outcome.value.card?.brand ?? null;
       payment.cardLast4 = outcome.value.card?.last4 ?? null;
-      payment.authorizationEntryId = write.entry.id;
+      payment.authorizationEntryId = entryIdsOf(commands)[0];
       // The capture window starts when the gateway authorized, not when the request arrived.
       payment.expiresAt = new Date(now.getTime() + this.options.authorizationTtlMs);
       await this.updatePayment(manager, payment);
       await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZED, {
         amountMinor: payment.authorizedMinor,
         source,
-        entries: [write.entry.id],
+        entries: entryIdsOf(commands),
         operationKey: key,
+        requestHash,
       });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      return { result: payment, payments: [payment], entries: [write.entry] };
+      const writes = await this.ledger.writeWithin(manager, commands);
+      return { result: payment, payments: [payment], entries: writes.map((write) => write.entry) };
     });
   }
 
@@ -355,12 +372,12 @@ export class PaymentsService {
     const amountMinor = amount === null || amount === undefined ? null : parsePositiveAmount(amount, current.currency);
     const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
     const key = keyOverride ?? gatewayKeyFor(handle, 'capture');
-    const begun = await this.begin(tenantId, paymentId, key, handle, (payment, now) => {
-      if (payment.pendingOperation === PendingOperation.CAPTURE && payment.pendingKey === key) return 'resume';
+    const requestHash = requestHashOf(['capture', amountMinor]);
+    const begun = await this.begin(tenantId, paymentId, key, requestHash, handle, (payment, now) => {
       const captureMinor = amountMinor ?? payment.authorizedMinor;
       const refusal = captureRefusal(payment, captureMinor, now);
       if (refusal) return refusal;
-      markPending(payment, PendingOperation.CAPTURE, captureMinor, key, now);
+      markPending(payment, PendingOperation.CAPTURE, captureMinor, key, requestHash, now);
       return { event: PaymentEventType.CAPTURE_REQUESTED, amountMinor: captureMinor };
     });
     if (begun.settled) return begun.payment;
@@ -395,22 +412,20 @@ export class PaymentsService {
         return this.alreadySettled(manager, locked, handle, outcome.kind);
       }
       const capturedMinor = locked.pendingAmountMinor as bigint;
+      const requestHash = locked.pendingRequestHash;
       clearPending(locked, this.clock.now());
       if (outcome.kind === 'declined') {
         await this.updatePayment(manager, locked);
-        await this.insertEvent(manager, locked, PaymentEventType.CAPTURE_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        await this.insertEvent(manager, locked, PaymentEventType.CAPTURE_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
         const refusal = PaymentErrors.declined('capture', outcome.declineCode, outcome.message, { paymentId });
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
         return { result: locked, payments: [locked], entries: [], refusal };
       }
       const feeMinor = outcome.value.feeMinor;
-      const writes = await this.ledger.writeWithin(
-        manager,
-        [
-          this.command(PostingEvent.CAPTURED, locked, chart, capturedMinor),
-          this.command(PostingEvent.CAPTURE_FEE, locked, chart, feeMinor),
-        ].filter((command): command is LedgerCommand => command !== null),
-      );
+      const commands = [
+        this.command(PostingEvent.CAPTURED, locked, chart, capturedMinor),
+        this.command(PostingEvent.CAPTURE_FEE, locked, chart, feeMinor),
+      ].filter((command): command is LedgerCommand => command !== null);
       locked.status = PaymentStatus.CAPTURED;
       locked.capturedMinor = capturedMinor;
       locked.feeMinor += feeMinor;
@@ -418,11 +433,13 @@ export class PaymentsService {
       await this.insertEvent(manager, locked, PaymentEventType.CAPTURED, {
         amountMinor: capturedMinor,
         source,
-        entries: writes.map((write) => write.entry.id),
+        entries: entryIdsOf(commands),
         operationKey: key,
+        requestHash,
         detail: feeMinor > 0n ? `fee ${feeMinor}` : null,
       });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
+      const writes = await this.ledger.writeWithin(manager, commands);
       return { result: locked, payments: [locked], entries: writes.map((write) => write.entry) };
     });
     if (outcome.kind === 'succeeded' && outcome.value.laterEvents?.length) this.applyLater(payment.gatewayId, tenantId, outcome.value.laterEvents);
@@ -432,11 +449,11 @@ export class PaymentsService {
   async void(tenantId: string, paymentId: string, handle?: IdempotencyHandle): Promise<PaymentRecord> {
     requireIdOfKind(paymentId, 'payment', 'paymentId');
     const key = gatewayKeyFor(handle, 'void');
-    const begun = await this.begin(tenantId, paymentId, key, handle, (payment, now) => {
-      if (payment.pendingOperation === PendingOperation.VOID && payment.pendingKey === key) return 'resume';
+    const requestHash = requestHashOf(['void']);
+    const begun = await this.begin(tenantId, paymentId, key, requestHash, handle, (payment, now) => {
       const refusal = voidRefusal(payment);
       if (refusal) return refusal;
-      markPending(payment, PendingOperation.VOID, null, key, now);
+      markPending(payment, PendingOperation.VOID, null, key, requestHash, now);
       return { event: PaymentEventType.VOID_REQUESTED, amountMinor: null };
     });
     if (begun.settled) return begun.payment;
@@ -463,20 +480,22 @@ export class PaymentsService {
       if (payment.pendingOperation !== PendingOperation.VOID || payment.pendingKey !== key) {
         return this.alreadySettled(manager, payment, handle, outcome.kind);
       }
+      const requestHash = payment.pendingRequestHash;
       clearPending(payment, this.clock.now());
       if (outcome.kind === 'declined') {
         await this.updatePayment(manager, payment);
-        await this.insertEvent(manager, payment, PaymentEventType.VOID_FAILED, { source, detail: outcome.declineCode, operationKey: key });
+        await this.insertEvent(manager, payment, PaymentEventType.VOID_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
         const refusal = PaymentErrors.declined('void', outcome.declineCode, outcome.message, { paymentId });
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
         return { result: payment, payments: [payment], entries: [], refusal };
       }
-      const [write] = await this.ledger.writeWithin(manager, [this.releaseCommand(PostingEvent.VOIDED, payment)]);
+      const commands = [this.releaseCommand(PostingEvent.VOIDED, payment)];
       payment.status = PaymentStatus.VOIDED;
       await this.updatePayment(manager, payment);
-      await this.insertEvent(manager, payment, PaymentEventType.VOIDED, { source, entries: [write.entry.id], operationKey: key });
+      await this.insertEvent(manager, payment, PaymentEventType.VOIDED, { source, entries: entryIdsOf(commands), operationKey: key, requestHash });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      return { result: payment, payments: [payment], entries: [write.entry] };
+      const writes = await this.ledger.writeWithin(manager, commands);
+      return { result: payment, payments: [payment], entries: writes.map((write) => write.entry) };
     });
   }
 
@@ -487,10 +506,12 @@ export class PaymentsService {
     const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength);
     const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
     const key = gatewayKeyFor(handle, 'refund');
+    const requestHash = requestHashOf(['refund', amountMinor, reason]);
 
     const begun = await this.commit(async (manager) => {
       const payment = await this.lockPayment(manager, tenantId, paymentId);
       const existing = await this.refundByKey(manager, tenantId, key);
+      if (existing && existing.requestHash !== requestHash) throw PaymentErrors.keyReused('refund');
       if (existing) return { result: { payment, refund: existing }, payments: [], entries: [] };
       const refundMinor = amountMinor ?? refundableMinorOf(payment);
       const refusal = refundRefusal(payment, refundMinor);
@@ -504,6 +525,7 @@ export class PaymentsService {
         amountMinor: refundMinor,
         reason,
         gatewayKey: key,
+        requestHash,
         gatewayRefundId: null,
         journalEntryId: null,
         failureCode: null,
@@ -511,10 +533,10 @@ export class PaymentsService {
         updatedAt: now,
       };
       await manager.query(
-        `INSERT INTO refunds (id, tenant_id, payment_id, status, amount_minor, reason, gateway_key, gateway_refund_id, journal_entry_id,
-                              failure_code, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`,
-        [refund.id, tenantId, paymentId, refund.status, this.minor(refundMinor), reason, key, toDbTimestamp(now), toDbTimestamp(now)],
+        `INSERT INTO refunds (id, tenant_id, payment_id, status, amount_minor, reason, gateway_key, request_hash, gateway_refund_id,
+                              journal_entry_id, failure_code, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`,
+        [refund.id, tenantId, paymentId, refund.status, this.minor(refundMinor), reason, key, requestHash, toDbTimestamp(now), toDbTimestamp(now)],
       );
       payment.refundPendingMinor += refundMinor;
       payment.updatedAt = now;
@@ -602,10 +624,10 @@ export class PaymentsService {
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
         return { result: { payment, refund }, payments: [payment], entries: [], refusal };
       }
-      const [write] = await this.ledger.writeWithin(manager, [this.command(PostingEvent.REFUNDED, payment, chart, refund.amountMinor) as LedgerCommand]);
+      const commands = [this.command(PostingEvent.REFUNDED, payment, chart, refund.amountMinor) as LedgerCommand];
       refund.status = RefundStatus.SUCCEEDED;
       refund.gatewayRefundId = outcome.value.gatewayRefundId;
-      refund.journalEntryId = write.entry.id;
+      refund.journalEntryId = entryIdsOf(commands)[0];
       await manager.query(`UPDATE refunds SET status = ?, gateway_refund_id = ?, journal_entry_id = ?, updated_at = ? WHERE id = ?`, [
         refund.status,
         refund.gatewayRefundId,
@@ -619,11 +641,12 @@ export class PaymentsService {
         source,
         refundId,
         amountMinor: refund.amountMinor,
-        entries: [write.entry.id],
+        entries: entryIdsOf(commands),
         operationKey: refund.gatewayKey,
       });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: payment.id, refundId } });
-      return { result: { payment, refund }, payments: [payment], entries: [write.entry] };
+      const writes = await this.ledger.writeWithin(manager, commands);
+      return { result: { payment, refund }, payments: [payment], entries: writes.map((write) => write.entry) };
     });
   }
 
@@ -1086,15 +1109,23 @@ export class PaymentsService {
     tenantId: string,
     paymentId: string,
     key: string,
+    requestHash: string,
     handle: IdempotencyHandle | undefined,
-    decide: (payment: PaymentRecord, now: Date) => 'resume' | AppError | { event: PaymentEventType; amountMinor: bigint | null },
+    decide: (payment: PaymentRecord, now: Date) => AppError | { event: PaymentEventType; amountMinor: bigint | null },
   ): Promise<{ payment: PaymentRecord; settled: boolean }> {
     const begun = await this.commit(async (manager) => {
       const payment = await this.lockPayment(manager, tenantId, paymentId);
-      const [settledBy] = (await manager.query(`SELECT type FROM payment_events WHERE payment_id = ? AND operation_key = ?`, [
+      const [settledBy] = (await manager.query(`SELECT type, request_hash FROM payment_events WHERE payment_id = ? AND operation_key = ?`, [
         paymentId,
         key,
-      ])) as { type: string }[];
+      ])) as { type: string; request_hash: string | null }[];
+      // A retry under the same key must ask for the same thing: its claim may have been released (an
+      // unknown outcome), so the hash kept with the step stands in for the fingerprint check.
+      if (settledBy && settledBy.request_hash !== null && settledBy.request_hash !== requestHash) throw PaymentErrors.keyReused(operationOf(key));
+      if (!settledBy && payment.pendingKey === key) {
+        if (payment.pendingRequestHash !== requestHash) throw PaymentErrors.keyReused(operationOf(key));
+        return { result: { payment, settled: false }, payments: [], entries: [] };
+      }
       if (settledBy) {
         const failed = settledBy.type.endsWith('_FAILED');
         const refusal = failed
@@ -1105,7 +1136,6 @@ export class PaymentsService {
       }
       const now = this.clock.now();
       const decision = decide(payment, now);
-      if (decision === 'resume') return { result: { payment, settled: false }, payments: [], entries: [] };
       if (decision instanceof AppError) throw decision;
       await this.updatePayment(manager, payment);
       await this.insertEvent(manager, payment, decision.event, { amountMinor: decision.amountMinor, source: PaymentEventSource.API });
@@ -1143,7 +1173,7 @@ export class PaymentsService {
   }
 
   private command(event: PostingEvent, payment: PaymentRecord, chart: ChartAccounts, amountMinor: bigint): LedgerCommand | null {
-    return ledgerCommandFor(
+    const command = ledgerCommandFor(
       event,
       {
         tenantId: payment.tenantId,
@@ -1156,6 +1186,7 @@ export class PaymentsService {
       },
       amountMinor,
     );
+    return command?.type === 'create' ? { ...command, entryId: newId('journalEntry') } : command;
   }
 
   private releaseCommand(event: PostingEvent.VOIDED | PostingEvent.EXPIRED, payment: PaymentRecord): LedgerCommand {
@@ -1221,10 +1252,10 @@ export class PaymentsService {
     await manager.query(
       `INSERT INTO payments (id, tenant_id, gateway_id, status, currency, authorized_minor, captured_minor, refunded_minor,
                              refund_pending_minor, disputed_minor, dispute_lost_minor, fee_minor, customer_id, description,
-                             external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key,
-                             authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_since,
-                             failure_code, failure_message, expires_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`,
+                             external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key, authorize_request_hash,
+                             authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_request_hash,
+                             pending_since, failure_code, failure_message, expires_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`,
       [
         p.id,
         p.tenantId,
@@ -1237,9 +1268,11 @@ export class PaymentsService {
         p.externalRef,
         p.metadata === null ? null : JSON.stringify(p.metadata),
         p.authorizeKey,
+        p.authorizeRequestHash,
         p.pendingOperation,
         p.pendingAmountMinor === null ? null : this.minor(p.pendingAmountMinor),
         p.pendingKey,
+        p.pendingRequestHash,
         p.pendingSince ? toDbTimestamp(p.pendingSince) : null,
         toDbTimestamp(p.expiresAt),
         toDbTimestamp(p.createdAt),
@@ -1253,7 +1286,8 @@ export class PaymentsService {
     await manager.query(
       `UPDATE payments SET status = ?, captured_minor = ?, refunded_minor = ?, refund_pending_minor = ?, disputed_minor = ?,
               dispute_lost_minor = ?, fee_minor = ?, gateway_payment_id = ?, card_brand = ?, card_last4 = ?,
-              authorization_entry_id = ?, pending_operation = ?, pending_amount_minor = ?, pending_key = ?, pending_since = ?,
+              authorization_entry_id = ?, pending_operation = ?, pending_amount_minor = ?, pending_key = ?, pending_request_hash = ?,
+              pending_since = ?,
               failure_code = ?, failure_message = ?, expires_at = ?, updated_at = ?
         WHERE id = ?`,
       [
@@ -1271,6 +1305,7 @@ export class PaymentsService {
         p.pendingOperation,
         p.pendingAmountMinor === null ? null : this.minor(p.pendingAmountMinor),
         p.pendingKey,
+        p.pendingRequestHash,
         p.pendingSince ? toDbTimestamp(p.pendingSince) : null,
         p.failureCode,
         p.failureMessage,
@@ -1293,12 +1328,14 @@ export class PaymentsService {
       disputeId?: string;
       detail?: string | null;
       operationKey?: string;
+      /** The hash of the request that started the step this event settles (see begin). */
+      requestHash?: string | null;
     },
   ): Promise<void> {
     await manager.query(
       `INSERT INTO payment_events (id, tenant_id, payment_id, type, amount_minor, journal_entry_ids, refund_id, dispute_id, source, detail,
-                                   operation_key, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                   operation_key, request_hash, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         newId('paymentEvent'),
         payment.tenantId,
@@ -1311,16 +1348,49 @@ export class PaymentsService {
         options.source,
         options.detail ?? null,
         options.operationKey ?? null,
+        options.requestHash ?? null,
         toDbTimestamp(this.clock.now()),
       ],
     );
   }
 }
 
-function markPending(payment: PaymentRecord, operation: PendingOperation, amountMinor: bigint | null, key: string, now: Date): void {
+/**
+ * The ids of the entries these commands write or resolve, known before the write: settling steps
+ * record them in the payment's rows first and take the ledger's account locks last, just before the
+ * commit, because every payment of a currency locks the same gateway clearing account.
+ */
+/** A hash of what a request asked for, kept with its gateway step (see begin). */
+function requestHashOf(parts: unknown[]): string {
+  const text = JSON.stringify(parts, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+/** The operation a gateway key was made for (its suffix), for messages. */
+function operationOf(key: string): string {
+  return key.slice(key.lastIndexOf('_') + 1).replace(':', ' and ');
+}
+
+function entryIdsOf(commands: LedgerCommand[]): string[] {
+  return commands.map((command) => {
+    const id = command.type === 'create' ? command.entryId : command.entryId;
+    assert(id, 'payment ledger commands carry their entry id');
+    return id;
+  });
+}
+
+function markPending(
+  payment: PaymentRecord,
+  operation: PendingOperation,
+  amountMinor: bigint | null,
+  key: string,
+  requestHash: string,
+  now: Date,
+): void {
   payment.pendingOperation = operation;
   payment.pendingAmountMinor = amountMinor;
   payment.pendingKey = key;
+  payment.pendingRequestHash = requestHash;
   payment.pendingSince = now;
   payment.updatedAt = now;
 }
@@ -1329,6 +1399,7 @@ function clearPending(payment: PaymentRecord, now: Date): void {
   payment.pendingOperation = null;
   payment.pendingAmountMinor = null;
   payment.pendingKey = null;
+  payment.pendingRequestHash = null;
   payment.pendingSince = null;
   payment.updatedAt = now;
 }

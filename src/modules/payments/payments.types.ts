@@ -27,9 +27,12 @@ export interface PaymentRecord extends PaymentState {
   cardBrand: string | null;
   cardLast4: string | null;
   authorizeKey: string;
+  /** Hash of the authorization's input (see requestHashOf). */
+  authorizeRequestHash: string;
   authorizationEntryId: string | null;
   pendingAmountMinor: bigint | null;
   pendingKey: string | null;
+  pendingRequestHash: string | null;
   pendingSince: Date | null;
   failureCode: string | null;
   failureMessage: string | null;
@@ -45,6 +48,7 @@ export interface RefundRecord {
   amountMinor: bigint;
   reason: string | null;
   gatewayKey: string;
+  requestHash: string;
   gatewayRefundId: string | null;
   journalEntryId: string | null;
   failureCode: string | null;
@@ -107,6 +111,7 @@ export interface PaymentEventRecord {
   source: PaymentEventSource;
   detail: string | null;
   operationKey: string | null;
+  requestHash: string | null;
   createdAt: Date;
 }
 
@@ -160,10 +165,12 @@ export function paymentFromRow(row: Record<string, unknown>): PaymentRecord {
     cardBrand: nullableText(row.card_brand),
     cardLast4: nullableText(row.card_last4),
     authorizeKey: String(row.authorize_key),
+    authorizeRequestHash: String(row.authorize_request_hash),
     authorizationEntryId: nullableText(row.authorization_entry_id),
     pendingOperation: (row.pending_operation ?? null) as PendingOperation | null,
     pendingAmountMinor: nullableMinor(row.pending_amount_minor),
     pendingKey: nullableText(row.pending_key),
+    pendingRequestHash: nullableText(row.pending_request_hash),
     pendingSince: nullableDate(row.pending_since),
     failureCode: nullableText(row.failure_code),
     failureMessage: nullableText(row.failure_message),
@@ -182,6 +189,7 @@ export function refundFromRow(row: Record<string, unknown>): RefundRecord {
     amountMinor: toBigInt(row.amount_minor),
     reason: nullableText(row.reason),
     gatewayKey: String(row.gateway_key),
+    requestHash: String(row.request_hash),
     gatewayRefundId: nullableText(row.gateway_refund_id),
     journalEntryId: nullableText(row.journal_entry_id),
     failureCode: nullableText(row.failure_code),
@@ -220,6 +228,7 @@ export function paymentEventFromRow(row: Record<string, unknown>): PaymentEventR
     source: row.source as PaymentEventSource,
     detail: nullableText(row.detail),
     operationKey: nullableText(row.operation_key),
+    requestHash: nullableText(row.request_hash),
     createdAt: fromDbTimestamp(row.created_at),
   };
 }
