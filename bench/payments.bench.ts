@@ -17,24 +17,33 @@
  * and ledger-writer.ts BatchWriter.write for each ledger command), in the same 4 transactions, with the
  * same statements (the service's own SQL text for payments, payment_events, journal_entries, postings
  * and the writer's one-statement balance UPDATE), the same row locks in the same order, the same ids
- * (src/common/ids.ts newId) and column values, on the same tables, against the same hot accounts of the
- * tenant's default chart (SYS-1100-USD gateway clearing, SYS-4000-USD revenue, SYS-6000-USD processing
- * fees: every flow of both sides locks them), and it calls an in-process SimulatorGateway as the server
- * does. It uses a mysql2 pool of the server's size (DATABASE_POOL_SIZE, a connection per transaction as
- * TypeORM takes one) and retries deadlocks like runInTransaction.
- *   tx1 INSERT payments (PROCESSING), INSERT payment_events
- *   tx2 SELECT payment FOR UPDATE, SELECT 2 accounts FOR UPDATE, INSERT journal_entries (PENDING),
- *       INSERT 2 postings, UPDATE 2 balances, UPDATE payments (AUTHORIZED), INSERT payment_events
- *   tx3 SELECT payment FOR UPDATE, SELECT payment_events by operation key, UPDATE payments (pending
- *       capture), INSERT payment_events
- *   tx4 SELECT payment FOR UPDATE, SELECT the pending entry FOR UPDATE and its postings, SELECT 3 accounts
- *       FOR UPDATE, INSERT the fee entry, UPDATE the pending entry to POSTED, INSERT 6 postings (2
- *       releases, 2 posted, 2 fee), UPDATE 3 balances, UPDATE payments (CAPTURED), INSERT payment_events
+ * (src/common/ids.ts newId; the journal entry ids generated before the write, as the service does) and
+ * column values (with the request hashes: a sha256 of a small JSON array per request, as the service's
+ * requestHashOf computes), on the same tables, against the same hot accounts of the tenant's default
+ * chart (SYS-1100-USD gateway clearing, SYS-4000-USD revenue, SYS-6000-USD processing fees: every flow
+ * of both sides locks them), and it calls an in-process SimulatorGateway as the server does. It uses a
+ * mysql2 pool of the server's size (DATABASE_POOL_SIZE, a connection per transaction as TypeORM takes
+ * one) and retries deadlocks like runInTransaction. In the settling transactions (tx2, tx4) the
+ * payment's own rows are written first and the ledger's writes come last, so the hot accounts are
+ * locked just before COMMIT, as settleAuthorization/settleCapture then writeWithin do:
+ *   tx1 INSERT payments (PROCESSING, with its request hash), INSERT payment_events
+ *   tx2 SELECT payment FOR UPDATE, UPDATE payments (AUTHORIZED), INSERT payment_events (with the new
+ *       entry's id and the request hash), SELECT 2 accounts FOR UPDATE, INSERT journal_entries
+ *       (PENDING), INSERT 2 postings, UPDATE 2 balances
+ *   tx3 SELECT payment FOR UPDATE, SELECT payment_events (type, request_hash) by operation key, UPDATE
+ *       payments (pending capture, with its request hash), INSERT payment_events
+ *   tx4 SELECT payment FOR UPDATE, UPDATE payments (CAPTURED), INSERT payment_events (with the pending
+ *       entry's id, the new fee entry's and the request hash), SELECT the pending entry FOR UPDATE and
+ *       its postings, SELECT 3 accounts FOR UPDATE, INSERT the fee entry, UPDATE the pending entry to
+ *       POSTED, INSERT 6 postings (2 releases, 2 posted, 2 fee), UPDATE 3 balances
+ * Without idempotency keys the service neither looks a payment up by its authorize key before tx1 nor
+ * checks whether an entry was reversed (the writer asks that only for a reversal), so neither side
+ * runs those statements.
  * What the raw side leaves out is what the API adds on top of the writes: HTTP, GraphQL parsing and
  * validation, authentication, the checks and reads the service makes outside these transactions
- * (gateway routing, the payment read before a capture, the writer's generic reversal check...). That
- * difference is what the ratio measures. The statements each side sends per flow are counted from
- * MariaDB's own counters (Questions, Com_*) and printed; BENCH_SQL_TRACE=1 lists them for one flow.
+ * (gateway routing, the payment read before a capture...). That difference is what the ratio
+ * measures. The statements each side sends per flow are counted from MariaDB's own counters
+ * (Questions, Com_*) and printed; BENCH_SQL_TRACE=1 lists them for one flow.
  *
  * Where the server runs: by default in a child process (`node dist/src/main.js`, built first with
  * `tsc -p tsconfig.build.json` so it is the current source), as in bench/ledger.bench.ts: this machine
@@ -433,21 +442,23 @@ class GraphQLLoadClient {
 // The payments service's own statements (payments.service.ts insertPayment, updatePayment, insertEvent, lockPayment, begin).
 const INSERT_PAYMENT = `INSERT INTO payments (id, tenant_id, gateway_id, status, currency, authorized_minor, captured_minor, refunded_minor,
                              refund_pending_minor, disputed_minor, dispute_lost_minor, fee_minor, customer_id, description,
-                             external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key,
-                             authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_since,
-                             failure_code, failure_message, expires_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`;
+                             external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key, authorize_request_hash,
+                             authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_request_hash,
+                             pending_since, failure_code, failure_message, expires_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`;
 const UPDATE_PAYMENT = `UPDATE payments SET status = ?, captured_minor = ?, refunded_minor = ?, refund_pending_minor = ?, disputed_minor = ?,
               dispute_lost_minor = ?, fee_minor = ?, gateway_payment_id = ?, card_brand = ?, card_last4 = ?,
-              authorization_entry_id = ?, pending_operation = ?, pending_amount_minor = ?, pending_key = ?, pending_since = ?,
+              authorization_entry_id = ?, pending_operation = ?, pending_amount_minor = ?, pending_key = ?, pending_request_hash = ?,
+              pending_since = ?,
               failure_code = ?, failure_message = ?, expires_at = ?, updated_at = ?
         WHERE id = ?`;
 const INSERT_EVENT = `INSERT INTO payment_events (id, tenant_id, payment_id, type, amount_minor, journal_entry_ids, refund_id, dispute_id, source, detail,
-                                   operation_key, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                                   operation_key, request_hash, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const LOCK_PAYMENT = `SELECT * FROM payments WHERE tenant_id = ? AND id = ? FOR UPDATE`;
-const SETTLED_BY = `SELECT type FROM payment_events WHERE payment_id = ? AND operation_key = ?`;
-// The ledger writer's (ledger-writer.ts lockReferencedEntries, lockAccounts, insertEntries, markResolved, insertPostings, updateBalances).
+const SETTLED_BY = `SELECT type, request_hash FROM payment_events WHERE payment_id = ? AND operation_key = ?`;
+// The ledger writer's (ledger-writer.ts lockReferencedEntries, lockAccounts, insertEntries, markResolved, insertPostings, updateBalances);
+// lockReferencedEntries asks which entries were reversed only for a reversal command, which a flow has none of.
 const LOCK_ENTRY = `SELECT id, tenant_id, status, description, effective_at, external_ref, metadata, reversal_of_id, created_at, resolved_at
          FROM journal_entries WHERE id IN (?) ORDER BY id FOR UPDATE`;
 const ENTRY_POSTINGS = `SELECT id, tenant_id, journal_entry_id, account_id, direction, amount_minor, currency, phase, effective_at, created_at
@@ -468,6 +479,12 @@ const updateBalancesSql = (count: number) => {
   return `UPDATE accounts SET ${BALANCE_COLUMNS.map((column) => `${column} = ${column} + CASE id ${whens} ELSE 0 END`).join(', ')}
          WHERE id IN (${new Array(count).fill('?').join(',')})`;
 };
+
+/** A hash of what a request asked for, as payments.service.ts requestHashOf computes it (a sha256 of a small JSON array). */
+function requestHashOf(parts: unknown[]): string {
+  const text = JSON.stringify(parts, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
 
 interface RawPosting {
   journalEntryId: string;
@@ -498,6 +515,7 @@ interface RawPayment {
   pendingOperation: PendingOperation | null;
   pendingAmountMinor: bigint | null;
   pendingKey: string | null;
+  pendingRequestHash: string | null;
   pendingSince: Date | null;
   expiresAt: Date;
   updatedAt: Date;
@@ -549,6 +567,7 @@ class RawFlows {
     entries: string[],
     detail: string | null,
     operationKey: string | null,
+    requestHash: string | null,
   ): Promise<void> {
     await query(INSERT_EVENT, [
       newId('paymentEvent'),
@@ -562,6 +581,7 @@ class RawFlows {
       PaymentEventSource.API,
       detail,
       operationKey,
+      requestHash,
       toDbTimestamp(new Date()),
     ]);
   }
@@ -582,6 +602,7 @@ class RawFlows {
       p.pendingOperation,
       p.pendingAmountMinor === null ? null : p.pendingAmountMinor.toString(),
       p.pendingKey,
+      p.pendingRequestHash,
       p.pendingSince ? toDbTimestamp(p.pendingSince) : null,
       null,
       null,
@@ -648,6 +669,9 @@ class RawFlows {
     const { clearing, revenue, fees } = this.chart;
     const amountMinor = AMOUNT_MINOR;
     const authorizeKey = `rk_${newUlid().toLowerCase()}_authorize`;
+    // What the service hashes for the bench's authorizePayment input: amount, currency and token; no
+    // gateway, no capture, no customer, description, external reference or metadata.
+    const authorizeHash = requestHashOf(['authorize', amountMinor, CURRENCY, PAYMENT_TOKEN, null, false, null, null, null, null]);
     const started = new Date();
     const payment: RawPayment = {
       id: newId('payment'),
@@ -661,6 +685,7 @@ class RawFlows {
       pendingOperation: PendingOperation.AUTHORIZE,
       pendingAmountMinor: amountMinor,
       pendingKey: authorizeKey,
+      pendingRequestHash: authorizeHash,
       pendingSince: started,
       expiresAt: new Date(started.getTime() + AUTHORIZATION_TTL_MS),
       updatedAt: started,
@@ -680,15 +705,17 @@ class RawFlows {
         null,
         null,
         authorizeKey,
+        authorizeHash,
         payment.pendingOperation,
         amountMinor.toString(),
         authorizeKey,
+        authorizeHash,
         toDbTimestamp(started),
         toDbTimestamp(payment.expiresAt),
         toDbTimestamp(started),
         toDbTimestamp(started),
       ]);
-      await this.insertEvent(query, payment.id, PaymentEventType.AUTHORIZATION_REQUESTED, amountMinor, [], null, null);
+      await this.insertEvent(query, payment.id, PaymentEventType.AUTHORIZATION_REQUESTED, amountMinor, [], null, null, null);
     }, trace);
 
     const authorization = await this.gateway.authorize({
@@ -700,21 +727,14 @@ class RawFlows {
     });
     if (authorization.kind !== 'succeeded') throw new Error(`simulator authorize: ${authorization.kind}`);
 
-    // tx2: settle the authorization: the PENDING entry (a hold), its 2 postings and balances, the payment, its event.
+    // tx2: settle the authorization: the payment and its event first (with the entry id made up front),
+    // then the ledger's writes: the PENDING entry (a hold), its 2 postings and balances, accounts locked last.
     await this.transaction(async (query) => {
       const locked = await this.lockPayment(query, payment.id);
       if (locked.pending_operation !== PendingOperation.AUTHORIZE || locked.pending_key !== authorizeKey) throw new Error('authorization settled elsewhere');
-      await this.lockAccounts(query, [clearing, revenue]);
+      const requestHash = locked.pending_request_hash as string | null;
       const nowDate = new Date();
-      const now = toDbTimestamp(nowDate);
       const entryId = newId('journalEntry');
-      await this.insertEntry(query, entryId, JournalEntryStatus.PENDING, `Payment ${payment.id}: authorized`, payment.id, now);
-      const postings: RawPosting[] = [
-        { journalEntryId: entryId, accountId: clearing, direction: EntryDirection.DEBIT, amountMinor, phase: PostingPhase.PENDING },
-        { journalEntryId: entryId, accountId: revenue, direction: EntryDirection.CREDIT, amountMinor, phase: PostingPhase.PENDING },
-      ];
-      await this.insertPostings(query, postings, now);
-      await this.updateBalances(query, postings);
       Object.assign(payment, {
         status: PaymentStatus.AUTHORIZED,
         gatewayPaymentId: authorization.value.gatewayPaymentId,
@@ -724,31 +744,46 @@ class RawFlows {
         pendingOperation: null,
         pendingAmountMinor: null,
         pendingKey: null,
+        pendingRequestHash: null,
         pendingSince: null,
         expiresAt: new Date(nowDate.getTime() + AUTHORIZATION_TTL_MS),
         updatedAt: nowDate,
       } satisfies Partial<RawPayment>);
       await this.updatePayment(query, payment);
-      await this.insertEvent(query, payment.id, PaymentEventType.AUTHORIZED, amountMinor, [entryId], null, authorizeKey);
+      await this.insertEvent(query, payment.id, PaymentEventType.AUTHORIZED, amountMinor, [entryId], null, authorizeKey, requestHash);
+      // The ledger writer (writeWithin), last.
+      await this.lockAccounts(query, [clearing, revenue]);
+      const now = toDbTimestamp(new Date());
+      await this.insertEntry(query, entryId, JournalEntryStatus.PENDING, `Payment ${payment.id}: authorized`, payment.id, now);
+      const postings: RawPosting[] = [
+        { journalEntryId: entryId, accountId: clearing, direction: EntryDirection.DEBIT, amountMinor, phase: PostingPhase.PENDING },
+        { journalEntryId: entryId, accountId: revenue, direction: EntryDirection.CREDIT, amountMinor, phase: PostingPhase.PENDING },
+      ];
+      await this.insertPostings(query, postings, now);
+      await this.updateBalances(query, postings);
     }, trace);
 
     // tx3: begin the capture: not settled under this key yet, so mark it pending.
     const captureKey = `rk_${newUlid().toLowerCase()}_capture`;
+    // capturePayment without an amount: the service hashes ['capture', null].
+    const captureHash = requestHashOf(['capture', null]);
     await this.transaction(async (query) => {
       const locked = await this.lockPayment(query, payment.id);
+      const [settledBy] = await query(SETTLED_BY, [payment.id, captureKey]);
+      if (settledBy) throw new Error('capture settled already');
+      if (locked.pending_key === captureKey) throw new Error('capture under way already');
       if (locked.status !== PaymentStatus.AUTHORIZED) throw new Error(`payment is ${String(locked.status)}, not AUTHORIZED`);
-      const settledBy = await query(SETTLED_BY, [payment.id, captureKey]);
-      if (settledBy.length) throw new Error('capture settled already');
       const now = new Date();
       Object.assign(payment, {
         pendingOperation: PendingOperation.CAPTURE,
         pendingAmountMinor: amountMinor,
         pendingKey: captureKey,
+        pendingRequestHash: captureHash,
         pendingSince: now,
         updatedAt: now,
       } satisfies Partial<RawPayment>);
       await this.updatePayment(query, payment);
-      await this.insertEvent(query, payment.id, PaymentEventType.CAPTURE_REQUESTED, amountMinor, [], null, null);
+      await this.insertEvent(query, payment.id, PaymentEventType.CAPTURE_REQUESTED, amountMinor, [], null, null, null);
     }, trace);
 
     const capture = await this.gateway.capture({
@@ -760,21 +795,46 @@ class RawFlows {
     if (capture.kind !== 'succeeded') throw new Error(`simulator capture: ${capture.kind}`);
     const feeMinor = capture.value.feeMinor;
 
-    // tx4: settle the capture: post the pending entry (release the holds, post the amount), the fee entry, balances, payment, event.
+    // tx4: settle the capture: the payment and its event first (the pending entry's id and the fee
+    // entry's, made up front), then the ledger's writes: post the pending entry (release the holds,
+    // post the amount), the fee entry, balances, accounts locked last.
     await this.transaction(async (query) => {
       const locked = await this.lockPayment(query, payment.id);
       if (locked.pending_operation !== PendingOperation.CAPTURE || locked.pending_key !== captureKey) throw new Error('capture settled elsewhere');
       const capturedMinor = BigInt(locked.pending_amount_minor as string);
+      const requestHash = locked.pending_request_hash as string | null;
       const authEntryId = String(locked.authorization_entry_id);
+      const feeEntryId = newId('journalEntry');
+      Object.assign(payment, {
+        status: PaymentStatus.CAPTURED,
+        capturedMinor,
+        feeMinor: payment.feeMinor + feeMinor,
+        pendingOperation: null,
+        pendingAmountMinor: null,
+        pendingKey: null,
+        pendingRequestHash: null,
+        pendingSince: null,
+        updatedAt: new Date(),
+      } satisfies Partial<RawPayment>);
+      await this.updatePayment(query, payment);
+      await this.insertEvent(
+        query,
+        payment.id,
+        PaymentEventType.CAPTURED,
+        capturedMinor,
+        [authEntryId, feeEntryId],
+        feeMinor > 0n ? `fee ${feeMinor}` : null,
+        captureKey,
+        requestHash,
+      );
+      // The ledger writer (writeWithin), last: the referenced entry, then the accounts, then the writes.
       const [entry] = await query(LOCK_ENTRY, [authEntryId]);
-      if (entry?.status !== JournalEntryStatus.PENDING) throw new Error(`authorization entry is ${String(entry?.status)}`);
       const holds = (await query(ENTRY_POSTINGS, [authEntryId])).filter(
         (row) => row.phase === PostingPhase.PENDING && BigInt(row.amount_minor as string) > 0n,
       );
       await this.lockAccounts(query, [...new Set([...holds.map((row) => String(row.account_id)), clearing, revenue, fees])]);
-      const nowDate = new Date();
-      const now = toDbTimestamp(nowDate);
-      const feeEntryId = newId('journalEntry');
+      if (entry?.status !== JournalEntryStatus.PENDING) throw new Error(`authorization entry is ${String(entry?.status)}`);
+      const now = toDbTimestamp(new Date());
       await this.insertEntry(query, feeEntryId, JournalEntryStatus.POSTED, `Payment ${payment.id}: capture fee`, payment.id, now);
       await query(RESOLVE_ENTRY, [JournalEntryStatus.POSTED, now, authEntryId, JournalEntryStatus.PENDING]);
       const postings: RawPosting[] = [
@@ -792,18 +852,6 @@ class RawFlows {
       ];
       await this.insertPostings(query, postings, now);
       await this.updateBalances(query, postings);
-      Object.assign(payment, {
-        status: PaymentStatus.CAPTURED,
-        capturedMinor,
-        feeMinor: payment.feeMinor + feeMinor,
-        pendingOperation: null,
-        pendingAmountMinor: null,
-        pendingKey: null,
-        pendingSince: null,
-        updatedAt: nowDate,
-      } satisfies Partial<RawPayment>);
-      await this.updatePayment(query, payment);
-      await this.insertEvent(query, payment.id, PaymentEventType.CAPTURED, capturedMinor, [authEntryId, feeEntryId], `fee ${feeMinor}`, captureKey);
     }, trace);
   }
 }
