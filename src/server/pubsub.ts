@@ -249,3 +249,40 @@ class RedisPubSub extends FanOutPubSub {
 export function createPubSub(redis: Redis | null, log?: Logger): PubSub {
   return redis ? new RedisPubSub(redis, log) : new MemoryPubSub();
 }
+
+/**
+ * A channel's messages decoded, keeping only those `accept` takes (each module checks the tenant again,
+ * so that a mistake in channel naming could not leak another tenant's object). Hand-written rather
+ * than an async generator: a generator waiting for the next message would hold back return() until
+ * that message came, leaving a closed subscription attached to the channel.
+ */
+export async function subscribeDecoded<T>(
+  pubSub: PubSub,
+  channel: string,
+  decode: (message: string) => T,
+  accept: (value: T) => boolean,
+): Promise<AsyncIterableIterator<T>> {
+  const stream = await pubSub.subscribe(channel);
+  const values: AsyncIterableIterator<T> = {
+    async next() {
+      for (;;) {
+        const result = await stream.next();
+        if (result.done) return { value: undefined, done: true };
+        const value = decode(result.value);
+        if (accept(value)) return { value, done: false };
+      }
+    },
+    async return() {
+      await stream.return();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await stream.return();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return values;
+    },
+  };
+  return values;
+}

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PubSub } from '../../server/pubsub';
+import { type PubSub, subscribeDecoded } from '../../server/pubsub';
 import type { JournalEntryRecord } from './ledger-writer';
 
 /**
@@ -66,30 +66,6 @@ export function pubSubLedgerEvents(pubSub: PubSub, log?: Logger): LedgerEventPub
  * checked against the tenant again: the channel name already keeps tenants apart, and this makes a
  * mistake there unable to leak another tenant's entry.
  */
-export async function subscribeToJournalEntries(pubSub: PubSub, tenantId: string): Promise<AsyncIterableIterator<JournalEntryRecord>> {
-  const stream = await pubSub.subscribe(journalEntryPostedChannel(tenantId));
-  // A hand-written iterator, not an async generator: a generator waiting for the next message would
-  // hold back return() until that message came, leaving a closed subscription attached to the channel.
-  const entries: AsyncIterableIterator<JournalEntryRecord> = {
-    async next() {
-      for (;;) {
-        const result = await stream.next();
-        if (result.done) return { value: undefined, done: true };
-        const entry = decodeJournalEntry(result.value);
-        if (entry.tenantId === tenantId) return { value: entry, done: false };
-      }
-    },
-    async return() {
-      await stream.return();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await stream.return();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return entries;
-    },
-  };
-  return entries;
+export function subscribeToJournalEntries(pubSub: PubSub, tenantId: string): Promise<AsyncIterableIterator<JournalEntryRecord>> {
+  return subscribeDecoded(pubSub, journalEntryPostedChannel(tenantId), decodeJournalEntry, (entry) => entry.tenantId === tenantId);
 }

@@ -1,9 +1,7 @@
 import {
   Arg,
   Args,
-  ArgsType,
   Ctx,
-  Field,
   FieldResolver,
   Info,
   ID,
@@ -20,7 +18,7 @@ import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { RequestContext } from '../../server/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
-import { Money, toConnection, toMoney } from '../../server/graphql/common.objects';
+import { Money, PageArgs, toConnection, toMoney } from '../../server/graphql/common.objects';
 import { CurrencyScalar } from '../../server/graphql/scalars';
 import type { AccountEntity } from './account.entity';
 import {
@@ -53,14 +51,6 @@ import { subscribeToJournalEntries } from './ledger.events';
 import { LedgerLoaders } from './ledger.loaders';
 import type { JournalEntryRecord, LedgerWrite, PostingRecord } from './ledger-writer';
 
-@ArgsType()
-class PageArgs {
-  @Field(() => Int, { nullable: true, description: 'Page size: 1 to 500, default 100.' })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
-}
 
 /** Most recent entries per account a dashboard may ask for in one field. */
 const MAX_RECENT_ENTRIES = 50;

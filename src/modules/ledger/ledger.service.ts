@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { assert } from '../../common/assert';
 import type { Clock } from '../../common/clock';
 import { validationError } from '../../common/errors';
+import { METADATA_MAX_BYTES, requireMetadata, requireText } from '../../common/input';
 import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
@@ -39,7 +40,7 @@ export const LEDGER_LIMITS = {
   externalRefLength: 255,
   accountCodeLength: 64,
   accountNameLength: 200,
-  metadataBytes: 4096,
+  metadataBytes: METADATA_MAX_BYTES,
 } as const;
 
 export interface CreateAccountInput {
@@ -119,38 +120,8 @@ export function statementLineKey(line: StatementLine): string {
   return `${toDbTimestamp(line.posting.effectiveAt)}|${line.posting.id}`;
 }
 
-const PRINTABLE = /^[\x20-\x7E]+$/;
 /** The text form toDbTimestamp gives an instant, which statement cursors carry. */
 const DB_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;
-
-function requireText(
-  value: string,
-  field: string,
-  max: number,
-  { allowEmpty = false, printable = false, identifier = false } = {},
-): string {
-  if (!allowEmpty && value.trim().length === 0) throw validationError(`${field} must not be empty`, { field });
-  if (value.length > max) throw validationError(`${field} is longer than ${max} characters`, { field, max });
-  if (printable && !PRINTABLE.test(value)) {
-    throw validationError(`${field} may hold only printable ASCII characters`, { field });
-  }
-  // Unique identifiers compare byte for byte on SQLite but with PAD SPACE collations on MySQL/MariaDB,
-  // where "ref " equals "ref": refused on both, so that uniqueness means the same everywhere.
-  if (identifier && value !== value.trim()) {
-    throw validationError(`${field} must not begin or end with a space`, { field });
-  }
-  return value;
-}
-
-function requireMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
-  if (metadata === null || metadata === undefined) return null;
-  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw validationError('metadata must be a JSON object', { field: 'metadata' });
-  const size = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
-  if (size > LEDGER_LIMITS.metadataBytes) {
-    throw validationError(`metadata is ${size} bytes; at most ${LEDGER_LIMITS.metadataBytes} are kept`, { field: 'metadata' });
-  }
-  return metadata;
-}
 
 /**
  * The ledger's use cases. Every method takes the caller's tenant first and reads or writes only that

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PubSub } from '../../server/pubsub';
+import { type PubSub, subscribeDecoded } from '../../server/pubsub';
 import type { PaymentRecord } from './payments.types';
 
 /**
@@ -56,37 +56,13 @@ export function pubSubPaymentEvents(pubSub: PubSub, log?: Logger): PaymentEventP
 
 /**
  * The tenant's payment updates from now on, optionally of one payment. Resolves once the stream is
- * live. Each message is checked against the tenant again, so that a mistake in channel naming could
- * not leak another tenant's payment.
+ * live.
  */
-export async function subscribeToPayments(
-  pubSub: PubSub,
-  tenantId: string,
-  paymentId: string | null,
-): Promise<AsyncIterableIterator<PaymentRecord>> {
-  const stream = await pubSub.subscribe(paymentUpdatedChannel(tenantId));
-  // Hand-written rather than an async generator, for the same reason as the ledger's stream: return()
-  // must detach at once, not after the next message.
-  const payments: AsyncIterableIterator<PaymentRecord> = {
-    async next() {
-      for (;;) {
-        const result = await stream.next();
-        if (result.done) return { value: undefined, done: true };
-        const payment = decodePayment(result.value);
-        if (payment.tenantId === tenantId && (paymentId === null || payment.id === paymentId)) return { value: payment, done: false };
-      }
-    },
-    async return() {
-      await stream.return();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await stream.return();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return payments;
-    },
-  };
-  return payments;
+export function subscribeToPayments(pubSub: PubSub, tenantId: string, paymentId: string | null): Promise<AsyncIterableIterator<PaymentRecord>> {
+  return subscribeDecoded(
+    pubSub,
+    paymentUpdatedChannel(tenantId),
+    decodePayment,
+    (payment) => payment.tenantId === tenantId && (paymentId === null || payment.id === paymentId),
+  );
 }

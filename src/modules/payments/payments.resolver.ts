@@ -2,13 +2,10 @@ import type { GraphQLResolveInfo } from 'graphql';
 import {
   Arg,
   Args,
-  ArgsType,
   Ctx,
-  Field,
   FieldResolver,
   ID,
   Info,
-  Int,
   Mutation,
   Query,
   Resolver,
@@ -17,7 +14,7 @@ import {
   Subscription,
 } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
-import { Money, toConnection, toMoney } from '../../server/graphql/common.objects';
+import { Money, PageArgs, toConnection, toMoney } from '../../server/graphql/common.objects';
 import { DecimalScalar } from '../../server/graphql/scalars';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
@@ -56,14 +53,6 @@ import {
 } from './payments.objects';
 import type { DisputeRecord, PaymentEventRecord, PaymentGatewayRecord, PaymentRecord, PayoutRecord, RefundRecord } from './payments.types';
 
-@ArgsType()
-class PageArgs {
-  @Field(() => Int, { nullable: true, description: 'Page size: 1 to 500, default 100.' })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
-}
 
 /** What a payments mutation recorded with its idempotency claim: enough to rebuild its payload. */
 interface PaymentResultRef {

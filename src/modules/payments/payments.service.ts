@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { assert } from '../../common/assert';
 import { AppError, ErrorCode, validationError } from '../../common/errors';
+import { METADATA_MAX_BYTES, optionalText, requireMetadata, requireText } from '../../common/input';
 import { newId, newUlid, requireIdOfKind } from '../../common/ids';
 import { parsePositiveAmount, requireCurrency } from '../../common/money';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
@@ -64,7 +65,7 @@ export const PAYMENT_LIMITS = {
   externalRefLength: 255,
   reasonLength: 500,
   evidenceLength: 20_000,
-  metadataBytes: 4096,
+  metadataBytes: METADATA_MAX_BYTES,
 } as const;
 
 export interface AuthorizePaymentInput {
@@ -122,27 +123,6 @@ export type GatewayEventResult = { status: 'applied'; paymentId: string } | { st
 
 export type RefundResult = { payment: PaymentRecord; refund: RefundRecord };
 export type DisputeResult = { payment: PaymentRecord; dispute: DisputeRecord };
-
-const PRINTABLE = /^[\x20-\x7E]+$/;
-
-function requireText(value: string | null | undefined, field: string, max: number, { printable = false, identifier = false } = {}): string | null {
-  if (value === null || value === undefined) return null;
-  if (value.trim().length === 0) throw validationError(`${field} must not be empty`, { field });
-  if (value.length > max) throw validationError(`${field} is longer than ${max} characters`, { field, max });
-  if (printable && !PRINTABLE.test(value)) throw validationError(`${field} may hold only printable ASCII characters`, { field });
-  if (identifier && value !== value.trim()) throw validationError(`${field} must not begin or end with a space`, { field });
-  return value;
-}
-
-function requireMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
-  if (metadata === null || metadata === undefined) return null;
-  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw validationError('metadata must be a JSON object', { field: 'metadata' });
-  const size = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
-  if (size > PAYMENT_LIMITS.metadataBytes) {
-    throw validationError(`metadata is ${size} bytes; at most ${PAYMENT_LIMITS.metadataBytes} are kept`, { field: 'metadata' });
-  }
-  return metadata;
-}
 
 /**
  * True for anything that could be a card number (12 to 19 digits, spaces or dashes between them).
@@ -203,15 +183,15 @@ export class PaymentsService {
   async authorize(tenantId: string, input: AuthorizePaymentInput, handle?: IdempotencyHandle): Promise<PaymentRecord> {
     const currency = requireCurrency(input.currency);
     const amountMinor = parsePositiveAmount(input.amount, currency);
-    const paymentToken = requireText(input.paymentToken, 'paymentToken', PAYMENT_LIMITS.paymentTokenLength, { printable: true }) as string;
+    const paymentToken = requireText(input.paymentToken, 'paymentToken', PAYMENT_LIMITS.paymentTokenLength, { printable: true });
     if (looksLikeCardNumber(paymentToken)) {
       throw validationError('paymentToken looks like a card number; send the gateway’s token for the card, never the number', {
         field: 'paymentToken',
       });
     }
-    const customerId = requireText(input.customerId, 'customerId', PAYMENT_LIMITS.customerIdLength, { printable: true, identifier: true });
-    const description = requireText(input.description, 'description', PAYMENT_LIMITS.descriptionLength);
-    const externalRef = requireText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
+    const customerId = optionalText(input.customerId, 'customerId', PAYMENT_LIMITS.customerIdLength, { printable: true, identifier: true });
+    const description = optionalText(input.description, 'description', PAYMENT_LIMITS.descriptionLength);
+    const externalRef = optionalText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
     const metadata = requireMetadata(input.metadata);
     if (input.gatewayId) requireIdOfKind(input.gatewayId, 'paymentGateway', 'gatewayId');
     const gateway = await this.gateways.chooseGateway(tenantId, input.gatewayId, currency);
@@ -503,7 +483,7 @@ export class PaymentsService {
     requireIdOfKind(paymentId, 'payment', 'paymentId');
     const current = await this.getPayment(tenantId, paymentId);
     const amountMinor = input.amount === null || input.amount === undefined ? null : parsePositiveAmount(input.amount, current.currency);
-    const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength);
+    const reason = optionalText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength);
     const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
     const key = gatewayKeyFor(handle, 'refund');
     const requestHash = requestHashOf(['refund', amountMinor, reason]);
@@ -655,7 +635,7 @@ export class PaymentsService {
     const current = await this.getPayment(tenantId, paymentId);
     const amountMinor = input.amount === null || input.amount === undefined ? null : parsePositiveAmount(input.amount, current.currency);
     const feeMinor = input.fee === null || input.fee === undefined ? 0n : parsePositiveAmount(input.fee, current.currency, 'fee');
-    const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength) as string;
+    const reason = requireText(input.reason, 'reason', PAYMENT_LIMITS.reasonLength);
     const chart = await this.ledger.defaultChartAccounts(tenantId, current.currency);
     return this.commit(async (manager) => {
       const payment = await this.lockPayment(manager, tenantId, paymentId);
@@ -733,7 +713,7 @@ export class PaymentsService {
 
   async submitDisputeEvidence(tenantId: string, disputeId: string, evidence: string, handle?: IdempotencyHandle): Promise<DisputeResult> {
     requireIdOfKind(disputeId, 'dispute', 'disputeId');
-    const text = requireText(evidence, 'evidence', PAYMENT_LIMITS.evidenceLength) as string;
+    const text = requireText(evidence, 'evidence', PAYMENT_LIMITS.evidenceLength);
     const found = await this.getDispute(tenantId, disputeId);
     return this.commit(async (manager) => {
       const payment = await this.lockPayment(manager, tenantId, found.paymentId);
@@ -811,7 +791,7 @@ export class PaymentsService {
     const currency = requireCurrency(input.currency);
     if (!gateway.currencies.includes(currency)) throw PaymentErrors.gatewayCurrencyMismatch(gateway.id, currency);
     const amountMinor = parsePositiveAmount(input.amount, currency);
-    const externalRef = requireText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
+    const externalRef = optionalText(input.externalRef, 'externalRef', PAYMENT_LIMITS.externalRefLength, { printable: true, identifier: true });
     const now = this.clock.now();
     const arrivedAt = requireStorableDate(input.arrivedAt ?? now, 'arrivedAt');
     const chart = await this.ledger.defaultChartAccounts(tenantId, currency);

@@ -1,4 +1,4 @@
-import { ClassType, Field, ID, InterfaceType, ObjectType } from 'type-graphql';
+import { ArgsType, ClassType, Field, ID, Int, InterfaceType, ObjectType } from 'type-graphql';
 import { idKindOf, type IdKind } from '../../common/ids';
 import { formatMinorAsDecimal } from '../../common/money';
 import { encodeCursor, type Page } from '../../common/pagination';
@@ -101,4 +101,14 @@ export function toConnection<T, N>(page: Page<T>, keyOf: (item: T) => string, to
       endCursor: page.endCursor,
     },
   };
+}
+
+/** `first`/`after` of every Relay list; the service validates them (readPageRequest). */
+@ArgsType()
+export class PageArgs {
+  @Field(() => Int, { nullable: true, description: 'Page size: 1 to 500, default 100.' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
 }
