@@ -101,6 +101,17 @@ export function gatewayWebhookRoutes(services: Services, log: Logger): express.R
       try {
         // A malformed id needs no lookup; it still gets the same answer as an unknown one.
         const wellFormed = idKindOf(gatewayId) === 'paymentGateway';
+        // The route has no credential, so the per-credential limit applies per gateway id: a flood of
+        // events (or of forgeries) for one gateway costs at most RATE_LIMIT_PER_SECOND lookups a second.
+        // Gateways retry a 429 later, as they retry any delivery that failed.
+        const retryAfterSeconds = wellFormed ? await services.requestRateLimiter.consume(`gateway-events:${gatewayId}`) : 0;
+        if (retryAfterSeconds > 0) {
+          log.info({ gatewayId, reason: 'rate_limited', requestId: res.locals.requestId }, 'gateway event refused');
+          sendError(res, 429, ErrorCode.RATE_LIMITED, `Too many events for this gateway; retry after ${retryAfterSeconds} s`, {
+            'Retry-After': String(retryAfterSeconds),
+          });
+          return;
+        }
         const known = wellFormed ? await services.payments.gateways.webhookSecretOf(gatewayId) : null;
         const nowSeconds = Math.floor(services.clock.now().getTime() / 1000);
         const verdict = verifyGatewayEventSignature(known?.secret ?? DECOY_SECRET, rawBody, req.header(GATEWAY_SIGNATURE_HEADER), nowSeconds);
