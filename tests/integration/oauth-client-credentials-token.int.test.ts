@@ -184,11 +184,13 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
     const { clientId, clientSecret } = await createClient(['ledger:read']);
     const other = await createClient(['ledger:read']);
     const form = { grant_type: 'client_credentials' };
+    // The last character changed for another one: a fixed replacement equals the original one time in 64.
+    const wrongSecret = clientSecret.slice(0, -1) + (clientSecret.endsWith('0') ? '1' : '0');
     const attempts: [string, TokenResponse][] = [
       ['no credentials', await requestToken(app.url, { form })],
       ['wrong secret (Basic)', await requestToken(app.url, { basic: { clientId, clientSecret: `rcs_${'x'.repeat(48)}` }, form })],
       ['another client’s secret (Basic)', await requestToken(app.url, { basic: { clientId, clientSecret: other.clientSecret }, form })],
-      ['wrong secret (body)', await requestToken(app.url, { form: { ...form, client_id: clientId, client_secret: clientSecret.slice(0, -1) + '0' } })],
+      ['wrong secret (body)', await requestToken(app.url, { form: { ...form, client_id: clientId, client_secret: wrongSecret } })],
       ['unknown client', await requestToken(app.url, { basic: { clientId: 'cli_01ARZ3NDEKTSV4RRFFQ69G5FAV', clientSecret }, form })],
       ['malformed client id', await requestToken(app.url, { basic: { clientId: "' OR 1=1 --", clientSecret }, form })],
       ['secret only (body)', await requestToken(app.url, { form: { ...form, client_secret: clientSecret } })],
