@@ -17,6 +17,8 @@ import type { JournalEntryRecord, LedgerCommand } from '../ledger/ledger-writer'
 import type { LedgerService } from '../ledger/ledger.service';
 import { callWithRetries } from './gateways/gateway-retries';
 import {
+  type Authorization,
+  type Capture,
   type DeclineCode,
   DeclineCode as Declines,
   type GatewayEvent,
@@ -290,53 +292,34 @@ export class PaymentsService {
    * Records the outcome of an authorization. Declines are recorded and then thrown; an unknown outcome
    * leaves the payment PROCESSING for a retry with the same key or the status check.
    */
-  private async settleAuthorization(
+  private settleAuthorization(
     tenantId: string,
     paymentId: string,
     key: string,
-    outcome: GatewayOutcome<{ gatewayPaymentId: string; card: { brand: string; last4: string } | null }>,
+    outcome: GatewayOutcome<Authorization>,
     handle: IdempotencyHandle | undefined,
     source: PaymentEventSource,
     chart: ChartAccounts,
   ): Promise<PaymentRecord> {
-    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('authorization', { paymentId });
-    return this.commit(async (manager) => {
-      const payment = await this.lockPayment(manager, tenantId, paymentId);
-      if (payment.pendingOperation !== PendingOperation.AUTHORIZE || payment.pendingKey !== key) {
-        return this.alreadySettled(manager, payment, handle, outcome.kind);
-      }
-      const now = this.clock.now();
-      const requestHash = payment.pendingRequestHash;
-      clearPending(payment, now);
-      if (outcome.kind === 'declined') {
+    return this.settleStep(tenantId, paymentId, PendingOperation.AUTHORIZE, key, outcome, handle, source, {
+      name: 'authorization',
+      failedEvent: PaymentEventType.AUTHORIZATION_FAILED,
+      declined: (payment, declined) => {
         payment.status = PaymentStatus.FAILED;
-        payment.failureCode = outcome.declineCode;
-        payment.failureMessage = outcome.message.slice(0, 500);
-        await this.updatePayment(manager, payment);
-        await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZATION_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
-        const refusal = PaymentErrors.declined('authorization', outcome.declineCode, outcome.message, { paymentId });
-        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
-        return { result: payment, payments: [payment], entries: [], refusal };
-      }
-      const commands = [this.command(PostingEvent.AUTHORIZED, payment, chart, payment.authorizedMinor) as LedgerCommand];
-      payment.status = PaymentStatus.AUTHORIZED;
-      payment.gatewayPaymentId = outcome.value.gatewayPaymentId;
-      payment.cardBrand = outcome.value.card?.brand ?? null;
-      payment.cardLast4 = outcome.value.card?.last4 ?? null;
-      payment.authorizationEntryId = entryIdsOf(commands)[0];
-      // The capture window starts when the gateway authorized, not when the request arrived.
-      payment.expiresAt = new Date(now.getTime() + this.options.authorizationTtlMs);
-      await this.updatePayment(manager, payment);
-      await this.insertEvent(manager, payment, PaymentEventType.AUTHORIZED, {
-        amountMinor: payment.authorizedMinor,
-        source,
-        entries: entryIdsOf(commands),
-        operationKey: key,
-        requestHash,
-      });
-      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      const writes = await this.ledger.writeWithin(manager, commands);
-      return { result: payment, payments: [payment], entries: writes.map((write) => write.entry) };
+        payment.failureCode = declined.declineCode;
+        payment.failureMessage = declined.message.slice(0, 500);
+      },
+      succeeded: (payment, authorization, { now }) => {
+        const commands = [this.command(PostingEvent.AUTHORIZED, payment, chart, payment.authorizedMinor) as LedgerCommand];
+        payment.status = PaymentStatus.AUTHORIZED;
+        payment.gatewayPaymentId = authorization.gatewayPaymentId;
+        payment.cardBrand = authorization.card?.brand ?? null;
+        payment.cardLast4 = authorization.card?.last4 ?? null;
+        payment.authorizationEntryId = entryIdsOf(commands)[0];
+        // The capture window starts when the gateway authorized, not when the request arrived.
+        payment.expiresAt = new Date(now.getTime() + this.options.authorizationTtlMs);
+        return { event: PaymentEventType.AUTHORIZED, amountMinor: payment.authorizedMinor, commands };
+      },
     });
   }
 
@@ -380,47 +363,26 @@ export class PaymentsService {
     tenantId: string,
     paymentId: string,
     key: string,
-    outcome: GatewayOutcome<{ feeMinor: bigint; laterEvents?: GatewayEvent[] }>,
+    outcome: GatewayOutcome<Capture>,
     handle: IdempotencyHandle | undefined,
     source: PaymentEventSource,
     chart: ChartAccounts,
   ): Promise<PaymentRecord> {
-    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('capture', { paymentId });
-    const payment = await this.commit(async (manager) => {
-      const locked = await this.lockPayment(manager, tenantId, paymentId);
-      if (locked.pendingOperation !== PendingOperation.CAPTURE || locked.pendingKey !== key) {
-        return this.alreadySettled(manager, locked, handle, outcome.kind);
-      }
-      const capturedMinor = locked.pendingAmountMinor as bigint;
-      const requestHash = locked.pendingRequestHash;
-      clearPending(locked, this.clock.now());
-      if (outcome.kind === 'declined') {
-        await this.updatePayment(manager, locked);
-        await this.insertEvent(manager, locked, PaymentEventType.CAPTURE_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
-        const refusal = PaymentErrors.declined('capture', outcome.declineCode, outcome.message, { paymentId });
-        if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
-        return { result: locked, payments: [locked], entries: [], refusal };
-      }
-      const feeMinor = outcome.value.feeMinor;
-      const commands = [
-        this.command(PostingEvent.CAPTURED, locked, chart, capturedMinor),
-        this.command(PostingEvent.CAPTURE_FEE, locked, chart, feeMinor),
-      ].filter((command): command is LedgerCommand => command !== null);
-      locked.status = PaymentStatus.CAPTURED;
-      locked.capturedMinor = capturedMinor;
-      locked.feeMinor += feeMinor;
-      await this.updatePayment(manager, locked);
-      await this.insertEvent(manager, locked, PaymentEventType.CAPTURED, {
-        amountMinor: capturedMinor,
-        source,
-        entries: entryIdsOf(commands),
-        operationKey: key,
-        requestHash,
-        detail: feeMinor > 0n ? `fee ${feeMinor}` : null,
-      });
-      if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      const writes = await this.ledger.writeWithin(manager, commands);
-      return { result: locked, payments: [locked], entries: writes.map((write) => write.entry) };
+    const payment = await this.settleStep(tenantId, paymentId, PendingOperation.CAPTURE, key, outcome, handle, source, {
+      name: 'capture',
+      failedEvent: PaymentEventType.CAPTURE_FAILED,
+      succeeded: (locked, capture, { pendingAmountMinor }) => {
+        const capturedMinor = pendingAmountMinor as bigint;
+        const commands = [
+          this.command(PostingEvent.CAPTURED, locked, chart, capturedMinor),
+          this.command(PostingEvent.CAPTURE_FEE, locked, chart, capture.feeMinor),
+        ].filter((command): command is LedgerCommand => command !== null);
+        locked.status = PaymentStatus.CAPTURED;
+        locked.capturedMinor = capturedMinor;
+        locked.feeMinor += capture.feeMinor;
+        const detail = capture.feeMinor > 0n ? `fee ${capture.feeMinor}` : null;
+        return { event: PaymentEventType.CAPTURED, amountMinor: capturedMinor, commands, detail };
+      },
     });
     if (outcome.kind === 'succeeded' && outcome.value.laterEvents?.length) this.applyLater(payment.gatewayId, tenantId, outcome.value.laterEvents);
     return payment;
@@ -446,7 +408,7 @@ export class PaymentsService {
     return this.settleVoid(tenantId, paymentId, key, outcome, handle, PaymentEventSource.API);
   }
 
-  private async settleVoid(
+  private settleVoid(
     tenantId: string,
     paymentId: string,
     key: string,
@@ -454,27 +416,74 @@ export class PaymentsService {
     handle: IdempotencyHandle | undefined,
     source: PaymentEventSource,
   ): Promise<PaymentRecord> {
-    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown('void', { paymentId });
+    return this.settleStep(tenantId, paymentId, PendingOperation.VOID, key, outcome, handle, source, {
+      name: 'void',
+      failedEvent: PaymentEventType.VOID_FAILED,
+      succeeded: (payment) => {
+        const commands = [this.command(PostingEvent.VOIDED, payment, null, 0n) as LedgerCommand];
+        payment.status = PaymentStatus.VOIDED;
+        return { event: PaymentEventType.VOIDED, amountMinor: null, commands };
+      },
+    });
+  }
+
+  /**
+   * The last part of an authorization, capture or void: records the gateway's outcome on the locked
+   * payment, unless the step was settled meanwhile by someone else (a concurrent retry, the status
+   * check). A decline is recorded, stored with the idempotency key and thrown after the commit; a
+   * success writes the payment, its event and the idempotency completion first and the ledger entries
+   * last (see entryIdsOf). An unknown outcome leaves the step under way for a retry or the status check.
+   */
+  private async settleStep<T>(
+    tenantId: string,
+    paymentId: string,
+    operation: PendingOperation,
+    key: string,
+    outcome: GatewayOutcome<T>,
+    handle: IdempotencyHandle | undefined,
+    source: PaymentEventSource,
+    step: {
+      name: string;
+      failedEvent: PaymentEventType;
+      /** Changes a decline makes beyond ending the step (an authorization fails the payment). */
+      declined?: (payment: PaymentRecord, declined: { declineCode: DeclineCode; message: string }) => void;
+      /** Applies the success to the payment and says what to record and post. */
+      succeeded: (
+        payment: PaymentRecord,
+        value: T,
+        context: { now: Date; pendingAmountMinor: bigint | null },
+      ) => { event: PaymentEventType; amountMinor: bigint | null; commands: LedgerCommand[]; detail?: string | null };
+    },
+  ): Promise<PaymentRecord> {
+    if (outcome.kind === 'unknown') throw PaymentErrors.outcomeUnknown(step.name, { paymentId });
     return this.commit(async (manager) => {
       const payment = await this.lockPayment(manager, tenantId, paymentId);
-      if (payment.pendingOperation !== PendingOperation.VOID || payment.pendingKey !== key) {
+      if (payment.pendingOperation !== operation || payment.pendingKey !== key) {
         return this.alreadySettled(manager, payment, handle, outcome.kind);
       }
-      const requestHash = payment.pendingRequestHash;
-      clearPending(payment, this.clock.now());
+      const now = this.clock.now();
+      const { pendingRequestHash: requestHash, pendingAmountMinor } = payment;
+      clearPending(payment, now);
       if (outcome.kind === 'declined') {
+        step.declined?.(payment, outcome);
         await this.updatePayment(manager, payment);
-        await this.insertEvent(manager, payment, PaymentEventType.VOID_FAILED, { source, detail: outcome.declineCode, operationKey: key, requestHash });
-        const refusal = PaymentErrors.declined('void', outcome.declineCode, outcome.message, { paymentId });
+        await this.insertEvent(manager, payment, step.failedEvent, { source, detail: outcome.declineCode, operationKey: key, requestHash });
+        const refusal = PaymentErrors.declined(step.name, outcome.declineCode, outcome.message, { paymentId });
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
         return { result: payment, payments: [payment], entries: [], refusal };
       }
-      const commands = [this.releaseCommand(PostingEvent.VOIDED, payment)];
-      payment.status = PaymentStatus.VOIDED;
+      const settled = step.succeeded(payment, outcome.value, { now, pendingAmountMinor });
       await this.updatePayment(manager, payment);
-      await this.insertEvent(manager, payment, PaymentEventType.VOIDED, { source, entries: entryIdsOf(commands), operationKey: key, requestHash });
+      await this.insertEvent(manager, payment, settled.event, {
+        amountMinor: settled.amountMinor,
+        source,
+        entries: entryIdsOf(settled.commands),
+        operationKey: key,
+        requestHash,
+        detail: settled.detail ?? null,
+      });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      const writes = await this.ledger.writeWithin(manager, commands);
+      const writes = await this.ledger.writeWithin(manager, settled.commands);
       return { result: payment, payments: [payment], entries: writes.map((write) => write.entry) };
     });
   }
@@ -911,7 +920,7 @@ export class PaymentsService {
       const done = await this.commit(async (manager) => {
         const payment = await this.lockPayment(manager, candidate.tenantId, candidate.id);
         if (expiryRefusal(payment, this.clock.now())) return { result: false, payments: [], entries: [] };
-        const [write] = await this.ledger.writeWithin(manager, [this.releaseCommand(PostingEvent.EXPIRED, payment)]);
+        const [write] = await this.ledger.writeWithin(manager, [this.command(PostingEvent.EXPIRED, payment, null, 0n) as LedgerCommand]);
         payment.status = PaymentStatus.EXPIRED;
         payment.updatedAt = this.clock.now();
         await this.updatePayment(manager, payment);
@@ -1152,7 +1161,8 @@ export class PaymentsService {
     await runInTransaction(this.dataSource, (manager) => idempotency.complete(manager, handle, outcome));
   }
 
-  private command(event: PostingEvent, payment: PaymentRecord, chart: ChartAccounts, amountMinor: bigint): LedgerCommand | null {
+  /** The ledger command for one event of a payment; releases of the hold need no chart (null). */
+  private command(event: PostingEvent, payment: PaymentRecord, chart: ChartAccounts | null, amountMinor: bigint): LedgerCommand | null {
     const command = ledgerCommandFor(
       event,
       {
@@ -1167,22 +1177,6 @@ export class PaymentsService {
       amountMinor,
     );
     return command?.type === 'create' ? { ...command, entryId: newId('journalEntry') } : command;
-  }
-
-  private releaseCommand(event: PostingEvent.VOIDED | PostingEvent.EXPIRED, payment: PaymentRecord): LedgerCommand {
-    return ledgerCommandFor(
-      event,
-      {
-        tenantId: payment.tenantId,
-        currency: payment.currency,
-        chart: {} as ChartAccounts,
-        description: '',
-        effectiveAt: this.clock.now(),
-        metadata: null,
-        pendingEntryId: payment.authorizationEntryId,
-      },
-      0n,
-    ) as LedgerCommand;
   }
 
   private minor(value: bigint): bigint | string {

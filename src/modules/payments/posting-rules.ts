@@ -51,7 +51,8 @@ export const POSTING_RULES: Readonly<Record<PostingEvent, PostingRule>> = {
 export interface PostingContext {
   tenantId: string;
   currency: string;
-  chart: ChartAccounts;
+  /** Null for rules that only resolve the pending entry (they post to no account of their own). */
+  chart: ChartAccounts | null;
   description: string;
   effectiveAt: Date;
   metadata: Record<string, unknown> | null;
@@ -60,7 +61,7 @@ export interface PostingContext {
 }
 
 function lines(rule: PostingRule, context: PostingContext, amountMinor: bigint) {
-  if (!rule.debit || !rule.credit) throw new Error('posting rule without accounts');
+  if (!rule.debit || !rule.credit || !context.chart) throw new Error('posting rule without accounts or chart');
   return [
     { accountId: context.chart[rule.debit], direction: EntryDirection.DEBIT, amountMinor, currency: context.currency, field: 'amount' },
     { accountId: context.chart[rule.credit], direction: EntryDirection.CREDIT, amountMinor, currency: context.currency, field: 'amount' },
