@@ -1,12 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
-import { type RunningServer, startServer } from '../../src/server/app';
-import { generateServerKeys } from '../helpers/child-server';
-import { createTestDatabase, describeOnMysql, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
-import { createLedgerFixture, type LedgerFixture, makeIntents, postIntent, storedEntries } from '../helpers/keyed-entries';
-import { TcpProxy } from '../helpers/tcp-proxy';
+import type { Runtime } from '../../src/bootstrap';
+import type { RunningServer } from '../../src/server/app';
+import { type ApiBehindProxy, startApiBehindProxy } from '../helpers/api-behind-proxy';
+import { describeOnMysql } from '../helpers/harness';
+import { type LedgerFixture, makeIntents, postIntent, storedEntries } from '../helpers/keyed-entries';
+import type { TcpProxy } from '../helpers/tcp-proxy';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,7 +19,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * The request must be told SERVICE_UNAVAILABLE, retryable, and its retry must land once.
  */
 describeOnMysql('An idempotency claim that needs a new database connection during an outage', () => {
-  let database: TestDatabase;
+  let setup: ApiBehindProxy;
   let proxy: TcpProxy;
   /** Reads the outcome directly, not through the proxy. */
   let direct: Runtime;
@@ -32,30 +29,12 @@ describeOnMysql('An idempotency claim that needs a new database connection durin
   let fixture: LedgerFixture;
 
   beforeAll(async () => {
-    database = await createTestDatabase('mysql');
-    const keys = await generateServerKeys();
-    const env = { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-claim-outage-')), ...keys };
-    direct = await bootstrap(testRuntimeConfig(database.url, { env }), { log: createLogger('silent') });
-    fixture = await createLedgerFixture(direct.services, 2);
-
-    const target = new URL(database.url);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
-    const proxied = new URL(database.url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(proxy.port);
-    const config = testRuntimeConfig(proxied.toString(), { env });
-    const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
-    api = await bootstrap(config, { log });
-    server = await startServer({ services: api.services, log, config }, 0, '127.0.0.1');
+    setup = await startApiBehindProxy({ dataDirPrefix: 'reckon-claim-outage-', accounts: 2 });
+    ({ proxy, direct, api, server, fixture } = setup);
   });
 
   afterAll(async () => {
-    await proxy?.restore();
-    await server?.close();
-    await api?.close();
-    await proxy?.close();
-    await direct?.close();
-    await database?.drop();
+    await setup?.close();
   });
 
   it('answers SERVICE_UNAVAILABLE (retryable), and the retry after the outage lands once', async () => {

@@ -1,19 +1,15 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { GraphQLError } from 'graphql';
-import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
+import type { Runtime } from '../../src/bootstrap';
 import { newId } from '../../src/common/ids';
 import { DatabaseUnavailableError, runInTransaction } from '../../src/db/transaction';
 import { fingerprintOf } from '../../src/modules/idempotency/fingerprint';
 import { TenantEntity } from '../../src/modules/tenancy/tenant.entity';
-import { type RunningServer, startServer } from '../../src/server/app';
+import type { RunningServer } from '../../src/server/app';
 import { formatError } from '../../src/server/format-error';
-import { generateServerKeys } from '../helpers/child-server';
-import { createTestDatabase, describeOnMysql, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
+import { type ApiBehindProxy, startApiBehindProxy } from '../helpers/api-behind-proxy';
+import { describeOnMysql } from '../helpers/harness';
 import {
   type Answer,
-  createLedgerFixture,
   expectEachIntentOnceAndWhole,
   type Intent,
   type LedgerFixture,
@@ -22,7 +18,7 @@ import {
   storedEntries,
 } from '../helpers/keyed-entries';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
-import { TcpProxy } from '../helpers/tcp-proxy';
+import type { TcpProxy } from '../helpers/tcp-proxy';
 
 /**
  * The network between the API and MariaDB fails for a few seconds under load: a TCP proxy the test
@@ -48,7 +44,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ME = '{ me { tenant { id } } }';
 
 describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
-  let database: TestDatabase;
+  let setup: ApiBehindProxy;
   let proxy: TcpProxy;
   /** Reads the outcome directly, not through the proxy. */
   let direct: Runtime;
@@ -58,30 +54,12 @@ describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
   let fixture: LedgerFixture;
 
   beforeAll(async () => {
-    database = await createTestDatabase('mysql');
-    const keys = await generateServerKeys();
-    const env = { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-outage-')), IDEMPOTENCY_LEASE: LEASE, ...keys };
-    direct = await bootstrap(testRuntimeConfig(database.url, { env }), { log: createLogger('silent') });
-    fixture = await createLedgerFixture(direct.services);
-
-    const target = new URL(database.url);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
-    const proxied = new URL(database.url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(proxy.port);
-    const config = testRuntimeConfig(proxied.toString(), { env });
-    const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
-    api = await bootstrap(config, { log });
-    server = await startServer({ services: api.services, log, config }, 0, '127.0.0.1');
+    setup = await startApiBehindProxy({ dataDirPrefix: 'reckon-outage-', env: { IDEMPOTENCY_LEASE: LEASE } });
+    ({ proxy, direct, api, server, fixture } = setup);
   });
 
   afterAll(async () => {
-    await proxy?.restore();
-    await server?.close();
-    await api?.close();
-    await proxy?.close();
-    await direct?.close();
-    await database?.drop();
+    await setup?.close();
   });
 
   /** What a client is told, as formatError makes it from what a path without a transaction throws. */
