@@ -15,6 +15,7 @@ import {
   SubmitDisputeEvidenceDocument,
   VoidPaymentDocument,
 } from '../generated/graphql';
+import { seededRandom } from '../helpers/concurrency';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { createSimulatorGateway } from '../helpers/payment-fixtures';
@@ -60,23 +61,11 @@ function captureFeeMinor(capturedMinor: bigint): bigint {
 // ---------------------------------------------------------------------------------------------
 // Randomness
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class Random {
   private readonly next: () => number;
 
   constructor(seed: number) {
-    this.next = prng(seed);
+    this.next = seededRandom(seed);
   }
 
   chance(probability: number): boolean {
