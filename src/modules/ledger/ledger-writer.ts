@@ -625,6 +625,19 @@ export class LedgerRefusal extends AppError {
   override name = 'LedgerRefusal';
 }
 
+/**
+ * Every write of an all-or-nothing list, or its first refusal thrown as a LedgerRefusal with the
+ * command's index in its details (and in its message, when the caller's input was a list of entries).
+ */
+function allWritesOrRefusal(outcomes: LedgerOutcome[], { entriesInput }: { entriesInput: boolean }): LedgerWrite[] {
+  const index = outcomes.findIndex((outcome) => !outcome.ok);
+  if (index >= 0) {
+    const { error } = outcomes[index] as { ok: false; error: AppError };
+    throw new LedgerRefusal(error.code, entriesInput ? `entries[${index}]: ${error.message}` : error.message, { ...error.details, index });
+  }
+  return outcomes.map((outcome) => (outcome as { ok: true; write: LedgerWrite }).write);
+}
+
 interface QueuedCommand {
   command: LedgerCommand;
   resolve: (outcome: LedgerOutcome) => void;
@@ -738,25 +751,12 @@ export class LedgerWriter {
    */
   async writeWithin(manager: EntityManager, commands: LedgerCommand[]): Promise<LedgerWrite[]> {
     if (this.closing) throw shuttingDownError();
-    const outcomes = await this.batchWriter(manager).write(commands);
-    return outcomes.map((outcome, index) => {
-      if (outcome.ok) return outcome.write;
-      throw new LedgerRefusal(outcome.error.code, outcome.error.message, { ...outcome.error.details, index });
-    });
+    return allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: false });
   }
 
   private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
     return this.transact(async (manager) => {
-      const outcomes = await this.batchWriter(manager).write(commands);
-      const refusalIndex = outcomes.findIndex((outcome) => !outcome.ok);
-      if (refusalIndex >= 0) {
-        const refusal = outcomes[refusalIndex] as { ok: false; error: AppError };
-        throw new LedgerRefusal(refusal.error.code, `entries[${refusalIndex}]: ${refusal.error.message}`, {
-          ...refusal.error.details,
-          index: refusalIndex,
-        });
-      }
-      const writes = outcomes.map((outcome) => (outcome as { ok: true; write: LedgerWrite }).write);
+      const writes = allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: true });
       if (idempotency && this.options.idempotency) {
         await this.options.idempotency.complete(manager, idempotency, { resultRef: { journalEntryIds: writes.map((w) => w.entry.id) } });
       }
