@@ -11,11 +11,11 @@ import { GraphQLError } from 'graphql';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
-import { newUlid } from '../common/ids';
 import type { Config } from '../config';
 import { isConnectionError } from '../db/transaction';
-import { createRequestContext, type RequestContext } from './context';
+import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
+import { consumeRequestAllowance } from './limiters';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
@@ -45,13 +45,11 @@ export interface RunningServer {
 
 const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-/** Query-string parameters that would put a credential in URLs, logs and browser history. */
-const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization', 'client_secret'];
 
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
 function requestIdOf(req: express.Request): string {
   const given = req.header('x-request-id');
-  return given && REQUEST_ID_PATTERN.test(given) ? given : `req_${newUlid()}`;
+  return given && REQUEST_ID_PATTERN.test(given) ? given : newRequestId();
 }
 
 /**
@@ -143,12 +141,7 @@ export async function authenticateRequest(
   idempotencyKeyHeader: string | null = null,
 ): Promise<RequestContext> {
   const principal = await services.auth.authenticate(authorization);
-  const retryAfterSeconds = await services.requestRateLimiter.consume(principal.credentialId);
-  if (retryAfterSeconds > 0) {
-    throw new AppError(ErrorCode.RATE_LIMITED, `Too many requests for this credential; retry after ${retryAfterSeconds} s`, {
-      retryAfterSeconds,
-    });
-  }
+  await consumeRequestAllowance(services.requestRateLimiter, principal.credentialId);
   return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader);
 }
 
@@ -205,7 +198,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
     const requestId = requestIdOf(req);
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
-    const leaked = CREDENTIAL_QUERY_PARAMETERS.find((name) => Object.keys(req.query ?? {}).some((key) => key.toLowerCase() === name));
+    const leaked = Object.keys(req.query ?? {})
+      .map((key) => key.toLowerCase())
+      .find((name) => CREDENTIAL_QUERY_PARAMETERS.has(name));
     if (leaked) {
       res.status(400).json({
         errors: [

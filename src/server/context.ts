@@ -1,9 +1,29 @@
 import type { Logger } from 'pino';
+import { newUlid } from '../common/ids';
 import type { Principal } from '../modules/auth/auth.service';
 import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import { PaymentLoaders } from '../modules/payments/payments.loaders';
 import type { Services } from './services';
+
+/** A request id of our own, for a request (HTTP or one WebSocket operation) that brought none. */
+export function newRequestId(): string {
+  return `req_${newUlid()}`;
+}
+
+/**
+ * Query-string parameters that would put a credential in URLs, logs and browser history: refused on
+ * every HTTP route and on the WebSocket upgrade alike. Compared in lower case.
+ */
+export const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
+  'access_token',
+  'api_key',
+  'apikey',
+  'key',
+  'token',
+  'authorization',
+  'client_secret',
+]);
 
 /** What every resolver receives: who is calling, this request's loaders, and the services. */
 export interface RequestContext {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
 import { FieldCipher, formatEncryptionKeys, generateEncryptionKey, parseEncryptionKeys } from '../common/encryption';
 import type { Config } from '../config';
+import { SIGNING_ALGORITHMS } from '../modules/auth/tokens';
 
 /** The private keys the process needs: JWT signing keys and the field-encryption key ring. */
 export interface KeyMaterial {
@@ -66,8 +67,8 @@ export function parseSigningKeys(json: string): JWK[] {
   }
   if (!Array.isArray(keys) || keys.length === 0) throw new Error('JWT_SIGNING_KEYS must be a non-empty JSON array of private JWKs');
   for (const key of keys as JWK[]) {
-    if (!key.kid || !key.d || !['ES256', 'EdDSA'].includes(String(key.alg))) {
-      throw new Error('Each JWT signing key needs a kid, its private part and alg ES256 or EdDSA');
+    if (!key.kid || !key.d || !SIGNING_ALGORITHMS.includes(String(key.alg))) {
+      throw new Error(`Each JWT signing key needs a kid, its private part and alg ${SIGNING_ALGORITHMS.join(' or ')}`);
     }
   }
   return keys as JWK[];

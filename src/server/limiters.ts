@@ -1,11 +1,25 @@
 import type Redis from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { AppError, ErrorCode } from '../common/errors';
 import type { LimitsConfig } from '../config';
 import type { AuthLockout } from '../modules/auth/lockout';
 
 export interface RequestRateLimiter {
   /** Seconds to wait before retrying, or 0 when the request may go ahead. */
   consume(credential: string): Promise<number>;
+}
+
+/**
+ * Spends one request of the credential's allowance, or refuses with RATE_LIMITED: the same refusal for
+ * an HTTP request and for each operation on a WebSocket.
+ */
+export async function consumeRequestAllowance(limiter: RequestRateLimiter, credential: string): Promise<void> {
+  const retryAfterSeconds = await limiter.consume(credential);
+  if (retryAfterSeconds > 0) {
+    throw new AppError(ErrorCode.RATE_LIMITED, `Too many requests for this credential; retry after ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
+  }
 }
 
 function limiter(redis: Redis | null, options: { keyPrefix: string; points: number; duration: number; blockDuration?: number }): RateLimiterAbstract {
@@ -36,9 +50,6 @@ export function createAuthLockout(limits: LimitsConfig, redis: Redis | null): Au
       // The failure that locks starts the full lock period: counted failures expire with the window
       // opened by the first of them, which may be nearly over by the tenth.
       if (consumedPoints >= limits.lockoutAttempts) await failures.block(credential, limits.lockoutSeconds);
-    },
-    async reset(credential) {
-      await failures.delete(credential);
     },
   };
 }

@@ -9,10 +9,6 @@ import { allowsScope, insufficientScopeError, Scope } from '../modules/auth/scop
 import type { RequestContext } from './context';
 import { buildReckonSchema } from './graphql/schema';
 
-function forbidden(scope: Scope): AppError {
-  return insufficientScopeError(scope);
-}
-
 const scopeRules = new Map<Scope, ShieldRule>();
 
 /** The rule for one scope; `admin` and `<area>:write` imply what scopes.ts says they imply. */
@@ -20,7 +16,7 @@ export function requireScope(scope: Scope): ShieldRule {
   let cached = scopeRules.get(scope);
   if (!cached) {
     cached = rule(`requireScope(${scope})`, { cache: 'contextual' })(async (_parent, _args, ctx: RequestContext) =>
-      allowsScope(ctx.principal.scopes, scope) ? true : forbidden(scope),
+      allowsScope(ctx.principal.scopes, scope) ? true : insufficientScopeError(scope),
     );
     scopeRules.set(scope, cached);
   }
@@ -48,7 +44,7 @@ const nodeRule = rule('node', { cache: 'strict' })(async (_parent, args: { id?: 
   const scope = kind ? NODE_READ_SCOPES[kind] : undefined;
   // Unknown kinds pass to the resolver, which answers NOT_FOUND like any other missing object.
   if (!scope) return true;
-  return allowsScope(ctx.principal.scopes, scope) ? true : forbidden(scope);
+  return allowsScope(ctx.principal.scopes, scope) ? true : insufficientScopeError(scope);
 });
 
 const ledgerRead = requireScope(Scope.LEDGER_READ);

@@ -99,6 +99,14 @@ export interface DocumentShape {
   introspection: boolean;
 }
 
+function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  return fragments;
+}
+
 const EMPTY_SHAPE: DocumentShape = { depth: 0, aliases: 0, directives: 0, selections: 0, introspection: false };
 
 /**
@@ -107,10 +115,7 @@ const EMPTY_SHAPE: DocumentShape = { depth: 0, aliases: 0, directives: 0, select
  * expansion doubles at each level is measured in linear time and refused by its huge counts.
  */
 export function measureDocument(document: DocumentNode): DocumentShape {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
+  const fragments = fragmentsOf(document);
   const measured = new Map<string, DocumentShape>();
   const measuring = new Set<string>();
 
@@ -224,10 +229,7 @@ function listSizeOf(parent: GraphQLCompositeType, field: GraphQLField<unknown, u
  * operation counts; a name that matches no operation costs null (Apollo refuses it: nothing runs).
  */
 export function estimateCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | undefined, variables: Values): number | null {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
+  const fragments = fragmentsOf(document);
   let costliest: number | null = null;
   for (const operation of document.definitions) {
     if (operation.kind !== Kind.OPERATION_DEFINITION) continue;
@@ -336,28 +338,42 @@ export class QueryLimiter {
 
   /** Null when the request may go on to authentication and execution; otherwise why it may not. */
   check(request: GraphQLRequestShape): QueryRefusal | null {
+    return this.inspect(request).refusal;
+  }
+
+  /**
+   * `check`, also handing back the parsed document of an accepted request (the cached one), so that
+   * the WebSocket server executes it without parsing the text again. No document without a query.
+   */
+  inspect(request: GraphQLRequestShape): { refusal: QueryRefusal | null; document: DocumentNode | null } {
     const { query } = request;
     // No document, or not a string: nothing can run, and Apollo answers with its own BAD_REQUEST.
     // (Persisted queries are off, so a hash alone never stands for a document that skipped these checks.)
-    if (typeof query !== 'string' || query.length === 0) return null;
+    if (typeof query !== 'string' || query.length === 0) return { refusal: null, document: null };
     const maxBytes = this.limits.queryMaxBytes;
     if (query.length > maxBytes || Buffer.byteLength(query, 'utf8') > maxBytes) {
       const bytes = Buffer.byteLength(query, 'utf8');
-      return refusal('bytes', maxBytes, bytes, `The query is ${bytes} bytes long; the limit is ${maxBytes} bytes (QUERY_MAX_BYTES)`);
+      return {
+        refusal: refusal('bytes', maxBytes, bytes, `The query is ${bytes} bytes long; the limit is ${maxBytes} bytes (QUERY_MAX_BYTES)`),
+        document: null,
+      };
     }
     const verdict = this.verdictOf(query);
-    if (verdict.refusal || !verdict.document) return verdict.refusal;
+    if (verdict.refusal || !verdict.document) return { refusal: verdict.refusal, document: null };
     const cost = this.costOf(verdict, request);
     if (cost !== null && cost > this.limits.queryMaxCost) {
-      return refusal(
-        'cost',
-        this.limits.queryMaxCost,
-        cost,
-        `The query's estimated cost is ${cost}; the limit is ${this.limits.queryMaxCost} (QUERY_MAX_COST). ` +
-          'Each object counts 1 and a list multiplies its selection by its `first` argument: ask for smaller pages or fewer nested lists.',
-      );
+      return {
+        refusal: refusal(
+          'cost',
+          this.limits.queryMaxCost,
+          cost,
+          `The query's estimated cost is ${cost}; the limit is ${this.limits.queryMaxCost} (QUERY_MAX_COST). ` +
+            'Each object counts 1 and a list multiplies its selection by its `first` argument: ask for smaller pages or fewer nested lists.',
+        ),
+        document: null,
+      };
     }
-    return null;
+    return { refusal: null, document: verdict.document };
   }
 
   private verdictOf(query: string): DocumentVerdict {
@@ -537,6 +553,11 @@ export function queryGuard(limiter: QueryLimiter): [ErrorRequestHandler, Request
 
 const SUGGESTION = / ?Did you mean .+\?$/;
 
+/** An error message without its "Did you mean …?": in production, suggestions spell out the schema. */
+export function withoutSuggestions(message: string): string {
+  return message.replace(SUGGESTION, '');
+}
+
 /**
  * Removes "Did you mean …?" from every error message. Apollo's hideSchemaDetailsFromClientErrors does
  * it for validation errors only; variables that fail to coerce (`{"type": "ASSETS"}` for an enum, a
@@ -549,7 +570,7 @@ export function hideSuggestionsPlugin<TContext extends object>(): ApolloServerPl
         async willSendResponse({ response }) {
           if (response.body.kind !== 'single') return;
           for (const error of response.body.singleResult.errors ?? []) {
-            (error as { message: string }).message = error.message.replace(SUGGESTION, '');
+            (error as { message: string }).message = withoutSuggestions(error.message);
           }
         },
       };

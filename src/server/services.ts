@@ -48,14 +48,14 @@ export interface ServiceOptions {
 
 export function createServices(dataSource: DataSource, clock: Clock, options: ServiceOptions): Services {
   const { config, keys, redis, log } = options;
-  // Two batches in flight, not more: the API process is CPU-bound under load and each batch costs the
-  // same handful of statements whatever its size, so fewer, larger batches serve more entries
-  // (bench/ledger.bench.ts: 1 and 2 measure alike at 32 clients, 4 about 15% lower, 8 lower still); the
-  // second one keeps a batch that waits on a lock from stalling every write of the process.
   const idempotency = new IdempotencyService(dataSource, clock, keys.cipher, {
     ttlMs: config.idempotency.ttlSeconds * 1000,
     leaseMs: config.idempotency.leaseSeconds * 1000,
   });
+  // Two batches in flight, not more: the API process is CPU-bound under load and each batch costs the
+  // same handful of statements whatever its size, so fewer, larger batches serve more entries
+  // (bench/ledger.bench.ts: 1 and 2 measure alike at 32 clients, 4 about 15% lower, 8 lower still); the
+  // second one keeps a batch that waits on a lock from stalling every write of the process.
   const writer = new LedgerWriter(dataSource, clock, {
     maxBatchSize: config.ledgerMaxBatchSize,
     maxConcurrentBatches: 2,

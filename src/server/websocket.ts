@@ -3,6 +3,7 @@ import type https from 'node:https';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import {
+  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
@@ -19,13 +20,13 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { assert } from '../common/assert';
 import { AppError, ErrorCode } from '../common/errors';
-import { newUlid } from '../common/ids';
 import type { Config } from '../config';
 import { isConnectionError } from '../db/transaction';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
-import { createRequestContext, type RequestContext } from './context';
+import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
-import { QueryLimiter, queryRefusalError } from './query-guard';
+import { consumeRequestAllowance } from './limiters';
+import { QueryLimiter, queryRefusalError, withoutSuggestions } from './query-guard';
 import type { Services } from './services';
 
 /**
@@ -70,8 +71,6 @@ const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
 const MAX_OPERATIONS_PER_CONNECTION = 100;
 /** setTimeout's largest delay (about 24.8 days); later expiries are left to the periodic check. */
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-/** Query-string parameters that would put a credential in URLs and logs, refused as over HTTP. */
-const CREDENTIAL_QUERY_PARAMETERS = new Set(['access_token', 'api_key', 'apikey', 'key', 'token', 'authorization']);
 
 export type WebSocketConfig = Pick<Config, 'nodeEnv' | 'limits' | 'wsCredentialCheckIntervalMs'>;
 
@@ -108,10 +107,6 @@ interface Connection {
 }
 
 type ConnectionContext = Context<Record<string, unknown>, Extra & Partial<{ connection: Connection }>>;
-
-function newRequestId(): string {
-  return `req_${newUlid()}`;
-}
 
 function closeSocket(socket: WebSocket, code: number, reason: string): void {
   let text = reason;
@@ -218,6 +213,21 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     };
   }
 
+  /**
+   * Validation errors by document. The limiter hands out the same document object each time a text
+   * comes back, so a client's repeated operations are validated once, as Apollo's document store
+   * does for HTTP.
+   */
+  const validations = new WeakMap<DocumentNode, readonly GraphQLError[]>();
+  function validated(document: DocumentNode): readonly GraphQLError[] {
+    let errors = validations.get(document);
+    if (!errors) {
+      errors = validate(schema, document);
+      validations.set(document, errors);
+    }
+    return errors;
+  }
+
   /** Query-limit refusals, which HTTP answers as formatQueryRefusal made them, limits and all. */
   const alreadyFormatted = new WeakSet<GraphQLError>();
 
@@ -237,7 +247,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       else log.debug({ err: error.message, code: error.extensions?.code, requestId }, 'request error');
       const formatted = formatError(cause instanceof GraphQLError ? cause.toJSON() : error.toJSON(), cause);
       // No "Did you mean …?" in production, as over HTTP: suggestions spell out the schema.
-      const message = production ? formatted.message.replace(/ ?Did you mean(.+?)\?$/, '') : formatted.message;
+      const message = production ? withoutSuggestions(formatted.message) : formatted.message;
       return { ...formatted, message, extensions: { ...formatted.extensions, ...(requestId ? { requestId } : {}) } };
     });
   }
@@ -252,7 +262,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     if (shuttingDown) {
       return [requestError(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down; send this operation again on a new connection'))];
     }
-    const refused = queryLimiter.check(payload);
+    const { refusal: refused, document: checkedDocument } = queryLimiter.inspect(payload);
     if (refused) {
       const error = queryRefusalError(refused, requestId);
       alreadyFormatted.add(error);
@@ -273,28 +283,25 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         closeSocket(ctx.extra.socket, CloseCode.Forbidden, `${ErrorCode.UNAUTHENTICATED}: the credential has expired or was revoked`);
         return [requestError(authenticationError('invalid_token', 'The credential has expired or was revoked'))];
       }
-      const retryAfterSeconds = await services.requestRateLimiter.consume(principal.credentialId);
-      if (retryAfterSeconds > 0) {
-        return [
-          requestError(
-            new AppError(ErrorCode.RATE_LIMITED, `Too many requests for this credential; retry after ${retryAfterSeconds} s`, { retryAfterSeconds }),
-          ),
-        ];
-      }
+      await consumeRequestAllowance(services.requestRateLimiter, principal.credentialId);
     } catch (error) {
       if (error instanceof AppError) return [requestError(error)];
       if (isConnectionError(error)) return [requestError(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.'))];
       throw error;
     }
 
-    let document;
-    try {
-      document = parse(payload.query);
-    } catch (error) {
-      if (error instanceof GraphQLError) return [withCode(error, ApolloServerErrorCode.GRAPHQL_PARSE_FAILED)];
-      throw error;
+    // The limiter parsed an accepted document already (and keeps it); only an empty query is parsed
+    // here, for the syntax error it makes.
+    let document = checkedDocument;
+    if (!document) {
+      try {
+        document = parse(payload.query);
+      } catch (error) {
+        if (error instanceof GraphQLError) return [withCode(error, ApolloServerErrorCode.GRAPHQL_PARSE_FAILED)];
+        throw error;
+      }
     }
-    const validationErrors = validate(schema, document);
+    const validationErrors = validated(document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
     if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') connection.running.add(id);
     return {

@@ -1,4 +1,4 @@
-import { apiKeyPrefixOf, generateApiKey, hashApiKey } from '../../src/modules/auth/api-key-format';
+import { apiKeyPrefixOf, generateApiKey, hashSecret as hashApiKey } from '../../src/modules/auth/api-key-format';
 import { allowsScope, parseScopes, Scope } from '../../src/modules/auth/scopes';
 import { AppError } from '../../src/common/errors';
 

@@ -40,15 +40,16 @@ export interface GeneratedApiKey {
   secretHash: string;
 }
 
-export function hashApiKey(key: string): string {
-  return crypto.createHash('sha256').update(key, 'utf8').digest('hex');
+/** How a whole API key, or an OAuth client secret (as random), is stored: SHA-256, in hex. */
+export function hashSecret(secret: string): string {
+  return crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 export function generateApiKey(): GeneratedApiKey {
   const prefix = `rk_${randomBase62(12)}`;
   const body = `${prefix}_${randomBase62(40)}`;
   const secret = body + checksumOf(body);
-  return { prefix, secret, secretHash: hashApiKey(secret) };
+  return { prefix, secret, secretHash: hashSecret(secret) };
 }
 
 /** Returns the prefix of a well-formed key with a valid checksum, or undefined. */

@@ -5,9 +5,10 @@ import { AppError, ErrorCode, notFoundError, validationError } from '../../commo
 import { newId, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
 import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
+import { databaseKindOfSource } from '../../db/data-source';
 import { runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
-import { apiKeyPrefixOf, API_KEY_PATTERN, generateApiKey, hashApiKey, randomBase62 } from './api-key-format';
+import { apiKeyPrefixOf, API_KEY_PATTERN, generateApiKey, hashSecret, randomBase62 } from './api-key-format';
 import { ApiKeyEntity } from './api-key.entity';
 import type { AuthLockout } from './lockout';
 import { OAuthClientEntity } from './oauth-client.entity';
@@ -59,12 +60,8 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 const MAX_ROLL_OVERLAP_MS = 30 * 24 * 3600 * 1000;
 const CLIENT_SECRET_PATTERN = /^rcs_[0-9A-Za-z]{48}$/;
 
-function sha256Hex(value: string): string {
-  return crypto.createHash('sha256').update(value, 'utf8').digest('hex');
-}
-
 function sameHash(expectedHex: string | undefined, actualHex: string): boolean {
-  const expected = Buffer.from(expectedHex ?? sha256Hex('no such credential'), 'hex');
+  const expected = Buffer.from(expectedHex ?? hashSecret('no such credential'), 'hex');
   return crypto.timingSafeEqual(expected, Buffer.from(actualHex, 'hex')) && expectedHex !== undefined;
 }
 
@@ -131,20 +128,11 @@ export class AuthService {
     return toPage(await query.orderBy('k.id', 'ASC').take(limit + 1).getMany(), limit, (k) => k.id);
   }
 
-  async apiKeysByIds(tenantId: string, ids: readonly string[]): Promise<ApiKeyEntity[]> {
-    if (ids.length === 0) return [];
-    return this.dataSource
-      .getRepository(ApiKeyEntity)
-      .createQueryBuilder('k')
-      .where('k.tenant_id = :tenantId AND k.id IN (:...ids)', { tenantId, ids: [...ids] })
-      .getMany();
-  }
-
   private async lockApiKey(tenantId: string, id: string, manager = this.dataSource.manager): Promise<ApiKeyEntity> {
     requireIdOfKind(id, 'apiKey', 'id');
     const query = manager.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId AND k.id = :id', { tenantId, id });
     // SQLite transactions are serial already and have no row locks.
-    if (this.dataSource.options.type === 'mysql') query.setLock('pessimistic_write');
+    if (databaseKindOfSource(this.dataSource) === 'mysql') query.setLock('pessimistic_write');
     const key = await query.getOne();
     if (!key) throw notFoundError('API key', id);
     return key;
@@ -214,7 +202,7 @@ export class AuthService {
       id: newId('oauthClient'),
       tenantId,
       name: requireName(name),
-      secretHash: sha256Hex(secret),
+      secretHash: hashSecret(secret),
       scopes: parsed.join(' '),
       createdAt: this.clock.now(),
       revokedAt: null,
@@ -252,7 +240,7 @@ export class AuthService {
       return { ...invalidClient, description: 'Too many failed attempts: the client is locked', retryAfterSeconds: lockedFor };
     }
     const client = await this.dataSource.getRepository(OAuthClientEntity).findOneBy({ id: clientId });
-    const secretOk = CLIENT_SECRET_PATTERN.test(clientSecret) && sameHash(client?.secretHash, sha256Hex(clientSecret));
+    const secretOk = CLIENT_SECRET_PATTERN.test(clientSecret) && sameHash(client?.secretHash, hashSecret(clientSecret));
     if (!client || !secretOk || client.revokedAt) {
       await this.lockout.recordFailure(clientId);
       return invalidClient;
@@ -283,7 +271,9 @@ export class AuthService {
   }
 
   private async authenticateApiKey(secret: string): Promise<Principal> {
-    const prefix = apiKeyPrefixOf(secret) ?? (API_KEY_PATTERN.exec(secret) as RegExpExecArray)[1];
+    // A key whose checksum fails is still counted against its prefix's lockout, then refused.
+    const checkedPrefix = apiKeyPrefixOf(secret);
+    const prefix = checkedPrefix ?? (API_KEY_PATTERN.exec(secret) as RegExpExecArray)[1];
     const lockedFor = await this.lockout.lockedForSeconds(prefix);
     if (lockedFor > 0) throw authenticationError('locked', 'Too many failed attempts with this key: it is locked', lockedFor);
     // Runs on every request: one plain statement, not the query builder, whose cost showed in profiles.
@@ -294,8 +284,8 @@ export class AuthService {
     const now = this.clock.now();
     const expiresAt = row?.expires_at ? fromDbTimestamp(row.expires_at) : null;
     const valid =
-      apiKeyPrefixOf(secret) !== undefined &&
-      sameHash(row?.secret_hash, hashApiKey(secret)) &&
+      checkedPrefix !== undefined &&
+      sameHash(row?.secret_hash, hashSecret(secret)) &&
       (row.revoked_at === null || row.revoked_at === undefined) &&
       (!expiresAt || expiresAt.getTime() > now.getTime());
     if (!valid) {

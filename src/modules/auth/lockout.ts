@@ -7,5 +7,4 @@ export interface AuthLockout {
   /** Seconds until the credential is unlocked, or 0 when it may try. */
   lockedForSeconds(credential: string): Promise<number>;
   recordFailure(credential: string): Promise<void>;
-  reset(credential: string): Promise<void>;
 }

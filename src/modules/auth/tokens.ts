@@ -26,7 +26,8 @@ export class InvalidTokenError extends Error {
   override name = 'InvalidTokenError';
 }
 
-const OUR_ALGORITHMS = ['ES256', 'EdDSA'];
+/** The algorithms our own signing keys may use; tokens signed otherwise are refused. */
+export const SIGNING_ALGORITHMS: readonly string[] = ['ES256', 'EdDSA'];
 
 /**
  * Issues and verifies access tokens (RFC 9068 JWT profile): signed with the newest signing key, `typ:
@@ -93,7 +94,7 @@ export class TokenService {
     }
     try {
       const { payload } = await jwtVerify(token, this.ourKeys, {
-        algorithms: OUR_ALGORITHMS,
+        algorithms: [...SIGNING_ALGORITHMS],
         issuer: this.config.jwtIssuer,
         audience: this.config.jwtAudience,
         typ: 'at+jwt',

@@ -149,7 +149,7 @@ export class IdempotencyService {
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
-    return this.resolveExisting(scope, fingerprint, handle, now);
+    return this.resolveExisting(scope, fingerprint, now);
   }
 
   /**
@@ -173,7 +173,7 @@ export class IdempotencyService {
     await Promise.all(group.map((queued) => insert([queued.item]).then(queued.resolve, queued.reject)));
   }
 
-  private async resolveExisting(scope: IdempotencyScope, fingerprint: Fingerprint, handle: IdempotencyHandle, now: Date): Promise<Claim> {
+  private async resolveExisting(scope: IdempotencyScope, fingerprint: Fingerprint, now: Date): Promise<Claim> {
     const [row]: Record<string, unknown>[] = await this.dataSource.query(
       `SELECT id, fingerprint, status, claim_token, lease_expires_at, result_ref, error_json, response_ciphertext, expires_at
          FROM ${TABLE} WHERE tenant_id = ? AND credential_id = ? AND operation = ? AND idempotency_key = ?`,
@@ -215,7 +215,7 @@ export class IdempotencyService {
         [takeover.claimToken, toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)), recordId, String(row.claim_token)],
       ),
     );
-    if (taken !== 1) return this.resolveExisting(scope, fingerprint, handle, this.clock.now());
+    if (taken !== 1) return this.resolveExisting(scope, fingerprint, this.clock.now());
     return { kind: 'new', handle: takeover };
   }
 

@@ -4,6 +4,7 @@ import type { Clock } from '../../common/clock';
 import { DecryptionError, type FieldCipher, type FieldContext } from '../../common/encryption';
 import { newId, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { databaseKindOfSource } from '../../db/data-source';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { normaliseWebhookEvents, normaliseWebhookUrl, WEBHOOK_LIMITS } from './webhook-rules';
@@ -73,7 +74,7 @@ export class WebhooksService {
       await runInTransaction(this.dataSource, async (manager) => {
         // The tenant row lock makes the count and the insert one step, so that concurrent creations
         // cannot pass the limit together. SQLite transactions are serial already and have no row locks.
-        if (this.dataSource.options.type === 'mysql') await manager.query('SELECT id FROM tenants WHERE id = ? FOR UPDATE', [tenantId]);
+        if (databaseKindOfSource(this.dataSource) === 'mysql') await manager.query('SELECT id FROM tenants WHERE id = ? FOR UPDATE', [tenantId]);
         const [{ count }] = await manager.query(`SELECT COUNT(*) AS count FROM ${TABLE} WHERE tenant_id = ? AND disabled_at IS NULL`, [
           tenantId,
         ]);
@@ -133,7 +134,7 @@ export class WebhooksService {
       .getRepository(WebhookEndpointEntity)
       .createQueryBuilder('w')
       .where('w.tenant_id = :tenantId AND w.id = :id', { tenantId, id });
-    if (lock && this.dataSource.options.type === 'mysql') query.setLock('pessimistic_write');
+    if (lock && databaseKindOfSource(this.dataSource) === 'mysql') query.setLock('pessimistic_write');
     const row = await query.getOne();
     if (!row) throw WebhookErrors.endpointNotFound(id);
     return row;
