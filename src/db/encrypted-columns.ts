@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { DecryptionError, type FieldCipher } from '../common/encryption';
+import { IDEMPOTENCY_ENCRYPTED_COLUMNS } from '../modules/idempotency/idempotency.service';
 import { GATEWAY_ENCRYPTED_COLUMNS } from '../modules/payments/payment-gateways.service';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS } from '../modules/webhooks/webhook-endpoint.entity';
 import { databaseKindOfSource } from './data-source';
@@ -19,8 +20,7 @@ export interface EncryptedTable {
 export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
   WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS,
   GATEWAY_ENCRYPTED_COLUMNS,
-  // Stored mutation responses, which may hold a secret shown once (idempotency module).
-  { table: 'idempotency_records', columns: ['response_ciphertext'] },
+  IDEMPOTENCY_ENCRYPTED_COLUMNS,
 ];
 
 export interface ReencryptionFailure {

@@ -46,6 +46,8 @@ export interface IdempotencyOptions {
 
 const KEY_PATTERN = /^[\x21-\x7E][\x20-\x7E]{6,253}[\x21-\x7E]$/;
 const TABLE = 'idempotency_records';
+/** Stored answers, encrypted: a response may hold a one-time secret, a refusal names references and balances. */
+export const IDEMPOTENCY_ENCRYPTED_COLUMNS = { table: TABLE, columns: ['response_ciphertext', 'error_json'] } as const;
 /** Claims completed by one UPDATE in completeMany (5 parameters each). */
 const COMPLETE_MANY_CHUNK = 200;
 /** Claims inserted by one statement (10 parameters each). */
