@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Args, ArgsType, Ctx, Field, ID, Info, InputType, Int, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
+import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
+import { ConnectionType, PageArgs, toConnection } from '../../server/graphql/common.objects';
 import type { ApiKeyEntity } from './api-key.entity';
 import { CredentialKind } from './auth.service';
 import type { OAuthClientEntity } from './oauth-client.entity';
@@ -168,15 +168,6 @@ class OAuthClientPayload {
   client!: OAuthClient;
 }
 
-@ArgsType()
-class ApiKeyPageArgs {
-  @Field(() => Int, { nullable: true })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
-}
-
 function toApiKey(key: ApiKeyEntity): ApiKey {
   return { ...key, scopes: key.scopes.split(' ').filter(Boolean) };
 }
@@ -201,7 +192,7 @@ export class AuthResolver {
   }
 
   @Query(() => ApiKeyConnection, { description: 'The tenant’s API keys, revoked and expired ones included.' })
-  async apiKeys(@Args() page: ApiKeyPageArgs, @Ctx() ctx: RequestContext) {
+  async apiKeys(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
     const result = await ctx.services.auth.listApiKeys(ctx.principal.tenantId, page);
     return toConnection(result, (key) => key.id, toApiKey);
   }

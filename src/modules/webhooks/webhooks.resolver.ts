@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Args, ArgsType, Ctx, Field, ID, Info, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, toConnection } from '../../server/graphql/common.objects';
+import { ConnectionType, PageArgs, toConnection } from '../../server/graphql/common.objects';
 import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
 import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
 
@@ -57,15 +57,6 @@ class WebhookEndpointPayload {
   webhookEndpoint!: WebhookEndpoint;
 }
 
-@ArgsType()
-class WebhookEndpointPageArgs {
-  @Field(() => Int, { nullable: true })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
-}
-
 function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
   return { id: endpoint.id, url: endpoint.url, events: endpoint.events, createdAt: endpoint.createdAt, disabledAt: endpoint.disabledAt };
 }
@@ -73,7 +64,7 @@ function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
 @Resolver()
 export class WebhooksResolver {
   @Query(() => WebhookEndpointConnection, { description: 'The tenant’s webhook endpoints, disabled ones included.' })
-  async webhookEndpoints(@Args() page: WebhookEndpointPageArgs, @Ctx() ctx: RequestContext) {
+  async webhookEndpoints(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
     const result = await ctx.services.webhooks.listEndpoints(ctx.principal.tenantId, page);
     return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint);
   }
