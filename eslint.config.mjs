@@ -16,8 +16,18 @@ export default tseslint.config(
     },
   },
   {
+    // Layers only look down: src/server assembles the modules into a process, so a module (or a shared
+    // building block below the modules) that imported it would make a loop between layers.
+    files: ['src/modules/**/*.ts', 'src/graphql/**/*.ts', 'src/common/**/*.ts', 'src/db/**/*.ts', 'src/services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/server', '**/server/**'], message: 'src/server assembles the modules; import shared GraphQL pieces from src/graphql and services from src/services instead.' }],
+      }],
+    },
+  },
+  {
     // Decorated classes need their decorator-referenced types as values for emitDecoratorMetadata.
-    files: ['src/**/*.resolver.ts', 'src/**/*.objects.ts', 'src/**/*.inputs.ts', 'src/**/*.entity.ts', 'src/server/graphql/**/*.ts'],
+    files: ['src/**/*.resolver.ts', 'src/**/*.objects.ts', 'src/**/*.inputs.ts', 'src/**/*.entity.ts', 'src/server/graphql/**/*.ts', 'src/graphql/**/*.ts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {

@@ -22,7 +22,7 @@ import { bootstrap, createLogger, type Runtime, type RuntimeConfig } from '../sr
 import { formatEncryptionKeys, generateEncryptionKey } from '../src/common/encryption';
 import { loadConfig } from '../src/config';
 import { startServer, type RunningServer } from '../src/server/app';
-import { generateSigningKey } from '../src/server/key-material';
+import { generateSigningKey } from '../src/services/key-material';
 
 const ROOT = path.resolve(__dirname, '..');
 

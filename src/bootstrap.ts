@@ -6,8 +6,8 @@ import { systemClock, type Clock } from './common/clock';
 import type { Config } from './config';
 import { createDataSource, type StatementCounter } from './db/data-source';
 import { migrate } from './db/migrate';
-import { loadKeyMaterial } from './server/key-material';
-import { createServices, type Services } from './server/services';
+import { loadKeyMaterial } from './services/key-material';
+import { createServices, type Services } from './services/services';
 
 export interface Runtime {
   dataSource: DataSource;

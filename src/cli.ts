@@ -3,7 +3,7 @@ import { bootstrap, createLogger, type Runtime } from './bootstrap';
 import { formatEncryptionKeys, generateEncryptionKey } from './common/encryption';
 import { loadConfig } from './config';
 import { reencryptAll } from './db/encrypted-columns';
-import { generateSigningKey } from './server/key-material';
+import { generateSigningKey } from './services/key-material';
 
 const USAGE = `Usage:
   npm run reckon -- tenant create "<name>"     create a tenant and print its first API key

@@ -15,12 +15,12 @@ import type { Config } from '../config';
 import { isConnectionError } from '../db/transaction';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
-import { consumeRequestAllowance } from './limiters';
+import { consumeRequestAllowance } from '../services/limiters';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
-import type { Services } from './services';
+import type { Services } from '../services/services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
 
 export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments'>;

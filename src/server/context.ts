@@ -4,7 +4,10 @@ import type { Principal } from '../modules/auth/auth.service';
 import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import { PaymentLoaders } from '../modules/payments/payments.loaders';
-import type { Services } from './services';
+import type { RequestContext } from '../graphql/context';
+import type { Services } from '../services/services';
+
+export type { RequestContext };
 
 /** A request id of our own, for a request (HTTP or one WebSocket operation) that brought none. */
 export function newRequestId(): string {
@@ -24,17 +27,6 @@ export const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
   'authorization',
   'client_secret',
 ]);
-
-/** What every resolver receives: who is calling, this request's loaders, and the services. */
-export interface RequestContext {
-  requestId: string;
-  principal: Principal;
-  services: Services;
-  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders };
-  log: Logger;
-  /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
-  idempotency: IdempotentRequest;
-}
 
 export function createRequestContext(
   requestId: string,

@@ -11,7 +11,7 @@ import {
   verifyGatewayEventSignature,
 } from '../modules/payments/gateway-event-signature';
 import type { GatewayEvent } from '../modules/payments/gateways/payment-gateway';
-import type { Services } from './services';
+import type { Services } from '../services/services';
 
 /** Events are small JSON documents; anything larger is not one. */
 const BODY_LIMIT = '64kb';

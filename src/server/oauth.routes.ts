@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { Services } from './services';
+import type { Services } from '../services/services';
 
 interface ClientCredentials {
   clientId: string;

@@ -25,9 +25,9 @@ import { isConnectionError } from '../db/transaction';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
-import { consumeRequestAllowance } from './limiters';
+import { consumeRequestAllowance } from '../services/limiters';
 import { QueryLimiter, queryRefusalError, withoutSuggestions } from './query-guard';
-import type { Services } from './services';
+import type { Services } from '../services/services';
 
 /**
  * GraphQL over WebSocket (graphql-ws, protocol `graphql-transport-ws`) on the API's own HTTP(S) server.

@@ -266,7 +266,7 @@ export type OAuthClientPartsFragment = { id: string, name: string, scopes: Array
 export type WhoAmIQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type WhoAmIQuery = { me: { credentialId: string, credentialKind: CredentialKind, scopes: Array<string>, expiresAt: string | null, tenant: { id: string, name: string } } };
+export type WhoAmIQuery = { me: { credentialId: string, credentialKind: CredentialKind, scopes: Array<string>, expiresAt: string | null, tenant: { id: string, name: string } } | null };
 
 export type ApiKeysQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -274,49 +274,49 @@ export type ApiKeysQueryVariables = Exact<{
 }>;
 
 
-export type ApiKeysQuery = { apiKeys: { edges: Array<{ cursor: string, node: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ApiKeysQuery = { apiKeys: { edges: Array<{ cursor: string, node: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type CreateApiKeyMutationVariables = Exact<{
   input: CreateApiKeyInput;
 }>;
 
 
-export type CreateApiKeyMutation = { createApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } };
+export type CreateApiKeyMutation = { createApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } | null };
 
 export type RevokeApiKeyMutationVariables = Exact<{
   input: RevokeApiKeyInput;
 }>;
 
 
-export type RevokeApiKeyMutation = { revokeApiKey: { apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } };
+export type RevokeApiKeyMutation = { revokeApiKey: { apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } | null };
 
 export type RollApiKeyMutationVariables = Exact<{
   input: RollApiKeyInput;
 }>;
 
 
-export type RollApiKeyMutation = { rollApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null }, previous: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } };
+export type RollApiKeyMutation = { rollApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null }, previous: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null } } | null };
 
 export type CreateOAuthClientMutationVariables = Exact<{
   input: CreateOAuthClientInput;
 }>;
 
 
-export type CreateOAuthClientMutation = { createOAuthClient: { clientSecret: string, client: { id: string, name: string, scopes: Array<string>, createdAt: string, revokedAt: string | null } } };
+export type CreateOAuthClientMutation = { createOAuthClient: { clientSecret: string, client: { id: string, name: string, scopes: Array<string>, createdAt: string, revokedAt: string | null } } | null };
 
 export type RevokeOAuthClientMutationVariables = Exact<{
   input: RevokeOAuthClientInput;
 }>;
 
 
-export type RevokeOAuthClientMutation = { revokeOAuthClient: { client: { id: string, name: string, scopes: Array<string>, createdAt: string, revokedAt: string | null } } };
+export type RevokeOAuthClientMutation = { revokeOAuthClient: { client: { id: string, name: string, scopes: Array<string>, createdAt: string, revokedAt: string | null } } | null };
 
 export type TenantViewQueryVariables = Exact<{
   recent: number;
 }>;
 
 
-export type TenantViewQuery = { me: { tenant: { id: string } }, accounts: { edges: Array<{ node: { id: string, recentEntries: Array<{ id: string, postings: Array<{ id: string, account: { id: string } }> }> } }> }, journalEntries: { edges: Array<{ node: { id: string, reversalOf: { id: string } | null, postings: Array<{ id: string, account: { id: string }, journalEntry: { id: string } }> } }> }, trialBalance: { lines: Array<{ account: { id: string } }> }, apiKeys: { edges: Array<{ node: { id: string, prefix: string } }> } };
+export type TenantViewQuery = { me: { tenant: { id: string } } | null, accounts: { edges: Array<{ node: { id: string, recentEntries: Array<{ id: string, postings: Array<{ id: string, account: { id: string } }> }> } }> } | null, journalEntries: { edges: Array<{ node: { id: string, reversalOf: { id: string } | null, postings: Array<{ id: string, account: { id: string }, journalEntry: { id: string } }> } }> } | null, trialBalance: { lines: Array<{ account: { id: string } }> } | null, apiKeys: { edges: Array<{ node: { id: string, prefix: string } }> } | null };
 
 export type PostJournalEntryLeanKeyedMutationVariables = Exact<{
   input: PostJournalEntryInput;
@@ -324,7 +324,7 @@ export type PostJournalEntryLeanKeyedMutationVariables = Exact<{
 }>;
 
 
-export type PostJournalEntryLeanKeyedMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } };
+export type PostJournalEntryLeanKeyedMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } | null };
 
 export type IdempotentCreateAccountMutationVariables = Exact<{
   input: CreateAccountInput;
@@ -332,7 +332,7 @@ export type IdempotentCreateAccountMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentCreateAccountMutation = { createAccount: { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } } };
+export type IdempotentCreateAccountMutation = { createAccount: { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } } | null };
 
 export type IdempotentPostJournalEntryMutationVariables = Exact<{
   input: PostJournalEntryInput;
@@ -340,7 +340,7 @@ export type IdempotentPostJournalEntryMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentPostJournalEntryMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type IdempotentPostJournalEntryMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type IdempotentPostJournalEntriesMutationVariables = Exact<{
   input: PostJournalEntriesInput;
@@ -348,7 +348,7 @@ export type IdempotentPostJournalEntriesMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentPostJournalEntriesMutation = { postJournalEntries: { journalEntries: Array<{ id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> }> } };
+export type IdempotentPostJournalEntriesMutation = { postJournalEntries: { journalEntries: Array<{ id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> }> } | null };
 
 export type IdempotentPostPendingJournalEntryMutationVariables = Exact<{
   input: PostPendingJournalEntryInput;
@@ -356,7 +356,7 @@ export type IdempotentPostPendingJournalEntryMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentPostPendingJournalEntryMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type IdempotentPostPendingJournalEntryMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type IdempotentVoidPendingJournalEntryMutationVariables = Exact<{
   input: VoidPendingJournalEntryInput;
@@ -364,7 +364,7 @@ export type IdempotentVoidPendingJournalEntryMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentVoidPendingJournalEntryMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type IdempotentVoidPendingJournalEntryMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type IdempotentReverseJournalEntryMutationVariables = Exact<{
   input: ReverseJournalEntryInput;
@@ -372,7 +372,7 @@ export type IdempotentReverseJournalEntryMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentReverseJournalEntryMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type IdempotentReverseJournalEntryMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type IdempotentTwoEntriesMutationVariables = Exact<{
   first: PostJournalEntryInput;
@@ -382,7 +382,7 @@ export type IdempotentTwoEntriesMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentTwoEntriesMutation = { first: { journalEntry: { id: string, status: JournalEntryStatus, description: string } }, second: { journalEntry: { id: string, status: JournalEntryStatus, description: string } } };
+export type IdempotentTwoEntriesMutation = { first: { journalEntry: { id: string, status: JournalEntryStatus, description: string } } | null, second: { journalEntry: { id: string, status: JournalEntryStatus, description: string } } | null };
 
 export type IdempotentTwoEntriesInFragmentsMutationVariables = Exact<{
   first: PostJournalEntryInput;
@@ -390,16 +390,16 @@ export type IdempotentTwoEntriesInFragmentsMutationVariables = Exact<{
 }>;
 
 
-export type IdempotentTwoEntriesInFragmentsMutation = { first: { journalEntry: { id: string } }, second: { journalEntry: { id: string } } };
+export type IdempotentTwoEntriesInFragmentsMutation = { first: { journalEntry: { id: string } } | null, second: { journalEntry: { id: string } } | null };
 
-export type SecondEntryFieldFragment = { second: { journalEntry: { id: string } } };
+export type SecondEntryFieldFragment = { second: { journalEntry: { id: string } } | null };
 
 export type IdempotentEntryWithTypenameMutationVariables = Exact<{
   input: PostJournalEntryInput;
 }>;
 
 
-export type IdempotentEntryWithTypenameMutation = { __typename: 'Mutation', postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } };
+export type IdempotentEntryWithTypenameMutation = { __typename: 'Mutation', postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } | null };
 
 export type CreateApiKeyKeyedMutationVariables = Exact<{
   input: CreateApiKeyInput;
@@ -407,7 +407,7 @@ export type CreateApiKeyKeyedMutationVariables = Exact<{
 }>;
 
 
-export type CreateApiKeyKeyedMutation = { createApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string> } } };
+export type CreateApiKeyKeyedMutation = { createApiKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<string> } } | null };
 
 export type RollApiKeyKeyedMutationVariables = Exact<{
   input: RollApiKeyInput;
@@ -415,7 +415,7 @@ export type RollApiKeyKeyedMutationVariables = Exact<{
 }>;
 
 
-export type RollApiKeyKeyedMutation = { rollApiKey: { secret: string, apiKey: { id: string, prefix: string }, previous: { id: string, expiresAt: string | null } } };
+export type RollApiKeyKeyedMutation = { rollApiKey: { secret: string, apiKey: { id: string, prefix: string }, previous: { id: string, expiresAt: string | null } } | null };
 
 export type CreateOAuthClientKeyedMutationVariables = Exact<{
   input: CreateOAuthClientInput;
@@ -423,7 +423,7 @@ export type CreateOAuthClientKeyedMutationVariables = Exact<{
 }>;
 
 
-export type CreateOAuthClientKeyedMutation = { createOAuthClient: { clientSecret: string, client: { id: string, name: string, scopes: Array<string> } } };
+export type CreateOAuthClientKeyedMutation = { createOAuthClient: { clientSecret: string, client: { id: string, name: string, scopes: Array<string> } } | null };
 
 export type CreateWebhookEndpointKeyedMutationVariables = Exact<{
   input: CreateWebhookEndpointInput;
@@ -431,7 +431,7 @@ export type CreateWebhookEndpointKeyedMutationVariables = Exact<{
 }>;
 
 
-export type CreateWebhookEndpointKeyedMutation = { createWebhookEndpoint: { signingSecret: string, webhookEndpoint: { id: string, url: string, events: Array<string> } } };
+export type CreateWebhookEndpointKeyedMutation = { createWebhookEndpoint: { signingSecret: string, webhookEndpoint: { id: string, url: string, events: Array<string> } } | null };
 
 export type ConcurrencyBalancesQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -440,35 +440,35 @@ export type ConcurrencyBalancesQueryVariables = Exact<{
 }>;
 
 
-export type ConcurrencyBalancesQuery = { accounts: { edges: Array<{ node: { id: string, code: string, type: AccountType, currency: string, availableBalanceFloor: { minorUnits: string } | null, balances: { posted: { net: { minorUnits: string } }, pending: { net: { minorUnits: string } }, available: { net: { minorUnits: string } } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ConcurrencyBalancesQuery = { accounts: { edges: Array<{ node: { id: string, code: string, type: AccountType, currency: string, availableBalanceFloor: { minorUnits: string } | null, balances: { posted: { net: { minorUnits: string } }, pending: { net: { minorUnits: string } }, available: { net: { minorUnits: string } } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type PostPendingJournalEntryLeanMutationVariables = Exact<{
   input: PostPendingJournalEntryInput;
 }>;
 
 
-export type PostPendingJournalEntryLeanMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } };
+export type PostPendingJournalEntryLeanMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } | null };
 
 export type VoidPendingJournalEntryLeanMutationVariables = Exact<{
   input: VoidPendingJournalEntryInput;
 }>;
 
 
-export type VoidPendingJournalEntryLeanMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } };
+export type VoidPendingJournalEntryLeanMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } | null };
 
 export type ReverseJournalEntryLeanMutationVariables = Exact<{
   input: ReverseJournalEntryInput;
 }>;
 
 
-export type ReverseJournalEntryLeanMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, reversalOf: { id: string } | null, postings: Array<{ direction: EntryDirection, phase: PostingPhase, amount: { minorUnits: string, currency: string }, account: { id: string } }> } } };
+export type ReverseJournalEntryLeanMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, reversalOf: { id: string } | null, postings: Array<{ direction: EntryDirection, phase: PostingPhase, amount: { minorUnits: string, currency: string }, account: { id: string } }> } } | null };
 
 export type JournalEntryPostingsQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type JournalEntryPostingsQuery = { journalEntry: { id: string, status: JournalEntryStatus, externalRef: string | null, postings: Array<{ direction: EntryDirection, phase: PostingPhase, amount: { minorUnits: string, currency: string }, account: { id: string } }> } };
+export type JournalEntryPostingsQuery = { journalEntry: { id: string, status: JournalEntryStatus, externalRef: string | null, postings: Array<{ direction: EntryDirection, phase: PostingPhase, amount: { minorUnits: string, currency: string }, account: { id: string } }> } | null };
 
 export type NodeWithTypeQueryVariables = Exact<{
   id: string | number;
@@ -483,7 +483,7 @@ export type NodeWithTypeQuery = { node:
     | { __typename: 'PaymentGateway', id: string }
     | { __typename: 'Payout', id: string }
     | { __typename: 'Refund', id: string }
-   };
+   | null };
 
 export type AccountCodesQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -492,14 +492,14 @@ export type AccountCodesQueryVariables = Exact<{
 }>;
 
 
-export type AccountCodesQuery = { accounts: { edges: Array<{ cursor: string, node: { id: string, code: string, type: AccountType, currency: string } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
+export type AccountCodesQuery = { accounts: { edges: Array<{ cursor: string, node: { id: string, code: string, type: AccountType, currency: string } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } | null };
 
 export type AccountBalancesQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type AccountBalancesQuery = { account: { id: string, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } };
+export type AccountBalancesQuery = { account: { id: string, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } | null };
 
 export type AccountStatementPageQueryVariables = Exact<{
   accountId: string | number;
@@ -510,7 +510,7 @@ export type AccountStatementPageQueryVariables = Exact<{
 }>;
 
 
-export type AccountStatementPageQuery = { accountStatement: { from: string, to: string, account: { id: string, code: string }, openingBalance: { amount: string, minorUnits: string, currency: string }, closingBalance: { amount: string, minorUnits: string, currency: string }, lines: { edges: Array<{ cursor: string, node: { description: string, runningBalance: { amount: string, minorUnits: string, currency: string }, posting: { id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } };
+export type AccountStatementPageQuery = { accountStatement: { from: string, to: string, account: { id: string, code: string }, openingBalance: { amount: string, minorUnits: string, currency: string }, closingBalance: { amount: string, minorUnits: string, currency: string }, lines: { edges: Array<{ cursor: string, node: { description: string, runningBalance: { amount: string, minorUnits: string, currency: string }, posting: { id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type MoneyPartsFragment = { amount: string, minorUnits: string, currency: string };
 
@@ -523,21 +523,21 @@ export type JournalEntryPartsFragment = { id: string, status: JournalEntryStatus
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { credentialId: string, credentialKind: CredentialKind, scopes: Array<string>, tenant: { id: string, name: string } } };
+export type MeQuery = { me: { credentialId: string, credentialKind: CredentialKind, scopes: Array<string>, tenant: { id: string, name: string } } | null };
 
 export type CreateAccountMutationVariables = Exact<{
   input: CreateAccountInput;
 }>;
 
 
-export type CreateAccountMutation = { createAccount: { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } } };
+export type CreateAccountMutation = { createAccount: { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } } | null };
 
 export type AccountQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type AccountQuery = { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } };
+export type AccountQuery = { account: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } | null };
 
 export type AccountBalanceAsOfQueryVariables = Exact<{
   id: string | number;
@@ -545,7 +545,7 @@ export type AccountBalanceAsOfQueryVariables = Exact<{
 }>;
 
 
-export type AccountBalanceAsOfQuery = { account: { id: string, balance: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } };
+export type AccountBalanceAsOfQuery = { account: { id: string, balance: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } | null };
 
 export type AccountsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -554,7 +554,7 @@ export type AccountsQueryVariables = Exact<{
 }>;
 
 
-export type AccountsQuery = { accounts: { edges: Array<{ cursor: string, node: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type AccountsQuery = { accounts: { edges: Array<{ cursor: string, node: { id: string, code: string, name: string, type: AccountType, currency: string, normalBalance: EntryDirection, availableBalanceFloor: { amount: string, minorUnits: string, currency: string } | null, balances: { posted: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, pending: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } }, available: { debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string }, net: { amount: string, minorUnits: string, currency: string } } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type DashboardQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -562,56 +562,56 @@ export type DashboardQueryVariables = Exact<{
 }>;
 
 
-export type DashboardQuery = { accounts: { edges: Array<{ node: { id: string, code: string, balances: { posted: { net: { amount: string, minorUnits: string, currency: string } }, pending: { net: { amount: string, minorUnits: string, currency: string } }, available: { net: { amount: string, minorUnits: string, currency: string } } }, recentEntries: Array<{ id: string, description: string, postings: Array<{ direction: EntryDirection, account: { code: string }, amount: { amount: string, minorUnits: string, currency: string } }> }> } }> } };
+export type DashboardQuery = { accounts: { edges: Array<{ node: { id: string, code: string, balances: { posted: { net: { amount: string, minorUnits: string, currency: string } }, pending: { net: { amount: string, minorUnits: string, currency: string } }, available: { net: { amount: string, minorUnits: string, currency: string } } }, recentEntries: Array<{ id: string, description: string, postings: Array<{ direction: EntryDirection, account: { code: string }, amount: { amount: string, minorUnits: string, currency: string } }> }> } }> } | null };
 
 export type PostJournalEntryMutationVariables = Exact<{
   input: PostJournalEntryInput;
 }>;
 
 
-export type PostJournalEntryMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type PostJournalEntryMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type PostJournalEntryLeanMutationVariables = Exact<{
   input: PostJournalEntryInput;
 }>;
 
 
-export type PostJournalEntryLeanMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } };
+export type PostJournalEntryLeanMutation = { postJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus } } | null };
 
 export type PostJournalEntriesMutationVariables = Exact<{
   input: PostJournalEntriesInput;
 }>;
 
 
-export type PostJournalEntriesMutation = { postJournalEntries: { journalEntries: Array<{ id: string, status: JournalEntryStatus, externalRef: string | null }> } };
+export type PostJournalEntriesMutation = { postJournalEntries: { journalEntries: Array<{ id: string, status: JournalEntryStatus, externalRef: string | null }> } | null };
 
 export type ReverseJournalEntryMutationVariables = Exact<{
   input: ReverseJournalEntryInput;
 }>;
 
 
-export type ReverseJournalEntryMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type ReverseJournalEntryMutation = { reverseJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type PostPendingJournalEntryMutationVariables = Exact<{
   input: PostPendingJournalEntryInput;
 }>;
 
 
-export type PostPendingJournalEntryMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type PostPendingJournalEntryMutation = { postPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type VoidPendingJournalEntryMutationVariables = Exact<{
   input: VoidPendingJournalEntryInput;
 }>;
 
 
-export type VoidPendingJournalEntryMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } };
+export type VoidPendingJournalEntryMutation = { voidPendingJournalEntry: { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } } | null };
 
 export type JournalEntryQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type JournalEntryQuery = { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } };
+export type JournalEntryQuery = { journalEntry: { id: string, status: JournalEntryStatus, description: string, effectiveAt: string, externalRef: string | null, metadata: Record<string, unknown> | null, createdAt: string, resolvedAt: string | null, reversalOf: { id: string } | null, postings: Array<{ id: string, direction: EntryDirection, phase: PostingPhase, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, account: { id: string, code: string } }> } | null };
 
 export type JournalEntriesQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -621,7 +621,7 @@ export type JournalEntriesQueryVariables = Exact<{
 }>;
 
 
-export type JournalEntriesQuery = { journalEntries: { edges: Array<{ cursor: string, node: { id: string, status: JournalEntryStatus, description: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type JournalEntriesQuery = { journalEntries: { edges: Array<{ cursor: string, node: { id: string, status: JournalEntryStatus, description: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type NodeQueryVariables = Exact<{
   id: string | number;
@@ -636,7 +636,7 @@ export type NodeQuery = { node:
     | { id: string }
     | { id: string }
     | { id: string }
-   };
+   | null };
 
 export type TrialBalanceQueryVariables = Exact<{
   asOf?: string | null | undefined;
@@ -644,7 +644,7 @@ export type TrialBalanceQueryVariables = Exact<{
 }>;
 
 
-export type TrialBalanceQuery = { trialBalance: { asOf: string, balanced: boolean, totals: Array<{ currency: string, balanced: boolean, debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string } }>, lines: Array<{ account: { id: string, code: string }, debit: { amount: string, minorUnits: string, currency: string }, credit: { amount: string, minorUnits: string, currency: string } }> } };
+export type TrialBalanceQuery = { trialBalance: { asOf: string, balanced: boolean, totals: Array<{ currency: string, balanced: boolean, debits: { amount: string, minorUnits: string, currency: string }, credits: { amount: string, minorUnits: string, currency: string } }>, lines: Array<{ account: { id: string, code: string }, debit: { amount: string, minorUnits: string, currency: string }, credit: { amount: string, minorUnits: string, currency: string } }> } | null };
 
 export type AccountStatementQueryVariables = Exact<{
   accountId: string | number;
@@ -655,7 +655,7 @@ export type AccountStatementQueryVariables = Exact<{
 }>;
 
 
-export type AccountStatementQuery = { accountStatement: { openingBalance: { amount: string, minorUnits: string, currency: string }, closingBalance: { amount: string, minorUnits: string, currency: string }, lines: { edges: Array<{ cursor: string, node: { description: string, runningBalance: { amount: string, minorUnits: string, currency: string }, posting: { id: string, direction: EntryDirection, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } };
+export type AccountStatementQuery = { accountStatement: { openingBalance: { amount: string, minorUnits: string, currency: string }, closingBalance: { amount: string, minorUnits: string, currency: string }, lines: { edges: Array<{ cursor: string, node: { description: string, runningBalance: { amount: string, minorUnits: string, currency: string }, posting: { id: string, direction: EntryDirection, effectiveAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type PaymentModelPartsFragment = { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { minorUnits: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { minorUnits: string }, fee: { minorUnits: string } }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null };
 
@@ -664,7 +664,7 @@ export type PaymentModelViewQueryVariables = Exact<{
 }>;
 
 
-export type PaymentModelViewQuery = { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { minorUnits: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { minorUnits: string }, fee: { minorUnits: string } }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } };
+export type PaymentModelViewQuery = { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { minorUnits: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { minorUnits: string }, fee: { minorUnits: string } }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } | null };
 
 export type PaymentModelSweepQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -672,7 +672,7 @@ export type PaymentModelSweepQueryVariables = Exact<{
 }>;
 
 
-export type PaymentModelSweepQuery = { payments: { edges: Array<{ node: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { minorUnits: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { minorUnits: string }, fee: { minorUnits: string } }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type PaymentModelSweepQuery = { payments: { edges: Array<{ node: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { minorUnits: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { minorUnits: string }, fee: { minorUnits: string } }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type PaymentPartsFragment = { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null };
 
@@ -682,7 +682,7 @@ export type CreateGatewayMutationVariables = Exact<{
 }>;
 
 
-export type CreateGatewayMutation = { createGateway: { webhookSecret: string, gateway: { id: string, name: string, kind: GatewayKind, currencies: Array<string>, createdAt: string } } };
+export type CreateGatewayMutation = { createGateway: { webhookSecret: string, gateway: { id: string, name: string, kind: GatewayKind, currencies: Array<string>, createdAt: string } } | null };
 
 export type PaymentGatewaysQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -690,7 +690,7 @@ export type PaymentGatewaysQueryVariables = Exact<{
 }>;
 
 
-export type PaymentGatewaysQuery = { paymentGateways: { edges: Array<{ node: { id: string, name: string, kind: GatewayKind, currencies: Array<string> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type PaymentGatewaysQuery = { paymentGateways: { edges: Array<{ node: { id: string, name: string, kind: GatewayKind, currencies: Array<string> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type AuthorizePaymentMutationVariables = Exact<{
   input: AuthorizePaymentInput;
@@ -698,7 +698,7 @@ export type AuthorizePaymentMutationVariables = Exact<{
 }>;
 
 
-export type AuthorizePaymentMutation = { authorizePayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } };
+export type AuthorizePaymentMutation = { authorizePayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } | null };
 
 export type CapturePaymentMutationVariables = Exact<{
   paymentId: string | number;
@@ -707,7 +707,7 @@ export type CapturePaymentMutationVariables = Exact<{
 }>;
 
 
-export type CapturePaymentMutation = { capturePayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } };
+export type CapturePaymentMutation = { capturePayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } | null };
 
 export type VoidPaymentMutationVariables = Exact<{
   paymentId: string | number;
@@ -715,7 +715,7 @@ export type VoidPaymentMutationVariables = Exact<{
 }>;
 
 
-export type VoidPaymentMutation = { voidPayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } };
+export type VoidPaymentMutation = { voidPayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } } | null };
 
 export type RefundPaymentMutationVariables = Exact<{
   paymentId: string | number;
@@ -724,7 +724,7 @@ export type RefundPaymentMutationVariables = Exact<{
 }>;
 
 
-export type RefundPaymentMutation = { refundPayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, refund: { id: string, status: RefundStatus, reason: string | null, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string, status: JournalEntryStatus } | null } } };
+export type RefundPaymentMutation = { refundPayment: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, refund: { id: string, status: RefundStatus, reason: string | null, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string, status: JournalEntryStatus } | null } } | null };
 
 export type OpenDisputeMutationVariables = Exact<{
   paymentId: string | number;
@@ -733,7 +733,7 @@ export type OpenDisputeMutationVariables = Exact<{
 }>;
 
 
-export type OpenDisputeMutation = { openDispute: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, reason: string, amount: { amount: string, minorUnits: string, currency: string }, fee: { amount: string, minorUnits: string, currency: string } } } };
+export type OpenDisputeMutation = { openDispute: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, reason: string, amount: { amount: string, minorUnits: string, currency: string }, fee: { amount: string, minorUnits: string, currency: string } } } | null };
 
 export type SubmitDisputeEvidenceMutationVariables = Exact<{
   disputeId: string | number;
@@ -742,7 +742,7 @@ export type SubmitDisputeEvidenceMutationVariables = Exact<{
 }>;
 
 
-export type SubmitDisputeEvidenceMutation = { submitDisputeEvidence: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, evidence: string | null, evidenceSubmittedAt: string | null } } };
+export type SubmitDisputeEvidenceMutation = { submitDisputeEvidence: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, evidence: string | null, evidenceSubmittedAt: string | null } } | null };
 
 export type CloseDisputeMutationVariables = Exact<{
   disputeId: string | number;
@@ -751,7 +751,7 @@ export type CloseDisputeMutationVariables = Exact<{
 }>;
 
 
-export type CloseDisputeMutation = { closeDispute: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, closedAt: string | null } } };
+export type CloseDisputeMutation = { closeDispute: { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null }, dispute: { id: string, status: DisputeStatus, closedAt: string | null } } | null };
 
 export type RecordPayoutMutationVariables = Exact<{
   input: RecordPayoutInput;
@@ -759,14 +759,14 @@ export type RecordPayoutMutationVariables = Exact<{
 }>;
 
 
-export type RecordPayoutMutation = { recordPayout: { payout: { id: string, externalRef: string | null, arrivedAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string, status: JournalEntryStatus } } } };
+export type RecordPayoutMutation = { recordPayout: { payout: { id: string, externalRef: string | null, arrivedAt: string, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string, status: JournalEntryStatus } } } | null };
 
 export type PaymentQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type PaymentQuery = { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { amount: string, minorUnits: string, currency: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { amount: string, minorUnits: string, currency: string }, fee: { amount: string, minorUnits: string, currency: string } }>, events: Array<{ id: string, type: PaymentEventType, source: PaymentEventSource, detail: string | null, amount: { amount: string, minorUnits: string, currency: string } | null, journalEntries: Array<{ id: string }> }>, journalEntries: Array<{ id: string, status: JournalEntryStatus, postings: Array<{ direction: EntryDirection, phase: PostingPhase, account: { code: string }, amount: { amount: string, minorUnits: string, currency: string } }> }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } };
+export type PaymentQuery = { payment: { id: string, status: PaymentStatus, currency: string, customerId: string | null, externalRef: string | null, gatewayPaymentId: string | null, failureCode: string | null, expiresAt: string, refunds: Array<{ id: string, status: RefundStatus, amount: { amount: string, minorUnits: string, currency: string } }>, disputes: Array<{ id: string, status: DisputeStatus, gatewayDisputeId: string | null, amount: { amount: string, minorUnits: string, currency: string }, fee: { amount: string, minorUnits: string, currency: string } }>, events: Array<{ id: string, type: PaymentEventType, source: PaymentEventSource, detail: string | null, amount: { amount: string, minorUnits: string, currency: string } | null, journalEntries: Array<{ id: string }> }>, journalEntries: Array<{ id: string, status: JournalEntryStatus, postings: Array<{ direction: EntryDirection, phase: PostingPhase, account: { code: string }, amount: { amount: string, minorUnits: string, currency: string } }> }>, card: { brand: string, last4: string } | null, gateway: { id: string, name: string, kind: GatewayKind }, amount: { amount: string, minorUnits: string, currency: string }, capturedAmount: { amount: string, minorUnits: string, currency: string }, refundedAmount: { amount: string, minorUnits: string, currency: string }, disputedAmount: { amount: string, minorUnits: string, currency: string }, disputeLostAmount: { amount: string, minorUnits: string, currency: string }, refundableAmount: { amount: string, minorUnits: string, currency: string }, feeAmount: { amount: string, minorUnits: string, currency: string }, pendingGatewayCall: { operation: PendingGatewayOperation, since: string, amount: { amount: string, minorUnits: string, currency: string } | null } | null } | null };
 
 export type PaymentsQueryVariables = Exact<{
   filter?: PaymentFilterInput | null | undefined;
@@ -775,7 +775,7 @@ export type PaymentsQueryVariables = Exact<{
 }>;
 
 
-export type PaymentsQuery = { payments: { edges: Array<{ cursor: string, node: { id: string, status: PaymentStatus, customerId: string | null, amount: { amount: string, minorUnits: string, currency: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type PaymentsQuery = { payments: { edges: Array<{ cursor: string, node: { id: string, status: PaymentStatus, customerId: string | null, amount: { amount: string, minorUnits: string, currency: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type PaymentNodeQueryVariables = Exact<{
   id: string | number;
@@ -790,7 +790,7 @@ export type PaymentNodeQuery = { node:
     | { __typename: 'PaymentGateway', id: string }
     | { __typename: 'Payout', id: string }
     | { __typename: 'Refund', id: string }
-   };
+   | null };
 
 export type PaymentUpdatedSubscriptionVariables = Exact<{
   paymentId?: string | number | null | undefined;
@@ -805,7 +805,7 @@ export type AuthorizePaymentLeanMutationVariables = Exact<{
 }>;
 
 
-export type AuthorizePaymentLeanMutation = { authorizePayment: { payment: { id: string, status: PaymentStatus } } };
+export type AuthorizePaymentLeanMutation = { authorizePayment: { payment: { id: string, status: PaymentStatus } } | null };
 
 export type CapturePaymentLeanMutationVariables = Exact<{
   paymentId: string | number;
@@ -813,14 +813,14 @@ export type CapturePaymentLeanMutationVariables = Exact<{
 }>;
 
 
-export type CapturePaymentLeanMutation = { capturePayment: { payment: { id: string, status: PaymentStatus } } };
+export type CapturePaymentLeanMutation = { capturePayment: { payment: { id: string, status: PaymentStatus } } | null };
 
 export type PaymentsDashboardQueryVariables = Exact<{
   first?: number | null | undefined;
 }>;
 
 
-export type PaymentsDashboardQuery = { payments: { edges: Array<{ node: { id: string, status: PaymentStatus, gateway: { id: string, name: string }, card: { last4: string } | null, capturedAmount: { amount: string, minorUnits: string, currency: string }, refunds: Array<{ id: string, status: RefundStatus, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } | null }>, disputes: Array<{ id: string, status: DisputeStatus, amount: { amount: string, minorUnits: string, currency: string } }>, events: Array<{ type: PaymentEventType, amount: { amount: string, minorUnits: string, currency: string } | null, journalEntries: Array<{ id: string }> }>, journalEntries: Array<{ id: string, status: JournalEntryStatus, postings: Array<{ amount: { amount: string, minorUnits: string, currency: string }, account: { code: string } }> }> } }> } };
+export type PaymentsDashboardQuery = { payments: { edges: Array<{ node: { id: string, status: PaymentStatus, gateway: { id: string, name: string }, card: { last4: string } | null, capturedAmount: { amount: string, minorUnits: string, currency: string }, refunds: Array<{ id: string, status: RefundStatus, amount: { amount: string, minorUnits: string, currency: string }, journalEntry: { id: string } | null }>, disputes: Array<{ id: string, status: DisputeStatus, amount: { amount: string, minorUnits: string, currency: string } }>, events: Array<{ type: PaymentEventType, amount: { amount: string, minorUnits: string, currency: string } | null, journalEntries: Array<{ id: string }> }>, journalEntries: Array<{ id: string, status: JournalEntryStatus, postings: Array<{ amount: { amount: string, minorUnits: string, currency: string }, account: { code: string } }> }> } }> } | null };
 
 export type JournalEntryPostedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -839,14 +839,14 @@ export type CreateWebhookEndpointMutationVariables = Exact<{
 }>;
 
 
-export type CreateWebhookEndpointMutation = { createWebhookEndpoint: { signingSecret: string, webhookEndpoint: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } } };
+export type CreateWebhookEndpointMutation = { createWebhookEndpoint: { signingSecret: string, webhookEndpoint: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } } | null };
 
 export type DisableWebhookEndpointMutationVariables = Exact<{
   input: DisableWebhookEndpointInput;
 }>;
 
 
-export type DisableWebhookEndpointMutation = { disableWebhookEndpoint: { webhookEndpoint: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } } };
+export type DisableWebhookEndpointMutation = { disableWebhookEndpoint: { webhookEndpoint: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } } | null };
 
 export type WebhookEndpointsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -854,7 +854,7 @@ export type WebhookEndpointsQueryVariables = Exact<{
 }>;
 
 
-export type WebhookEndpointsQuery = { webhookEndpoints: { edges: Array<{ cursor: string, node: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type WebhookEndpointsQuery = { webhookEndpoints: { edges: Array<{ cursor: string, node: { id: string, url: string, events: Array<string>, createdAt: string, disabledAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export const ApiKeyPartsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ApiKeyParts"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ApiKey"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"prefix"}},{"kind":"Field","name":{"kind":"Name","value":"scopes"}},{"kind":"Field","name":{"kind":"Name","value":"createdAt"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"revokedAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastUsedAt"}}]}}]} as unknown as DocumentNode<ApiKeyPartsFragment, unknown>;
 export const OAuthClientPartsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"OAuthClientParts"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"OAuthClient"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"scopes"}},{"kind":"Field","name":{"kind":"Name","value":"createdAt"}},{"kind":"Field","name":{"kind":"Name","value":"revokedAt"}}]}}]} as unknown as DocumentNode<OAuthClientPartsFragment, unknown>;

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
-import { generateSigningKey } from '../../src/server/key-material';
+import { generateSigningKey } from '../../src/services/key-material';
 
 /**
  * The API as production runs it: `node dist/src/main.js` in its own process, for the tests that kill

@@ -14,6 +14,12 @@ export interface GraphQLResult<TData> {
   headers: Headers;
 }
 
+/**
+ * Root fields are nullable (one failing field never nulls its siblings); a document answered without
+ * errors has every root field set, which `ok` checks, so its callers see them as non-null.
+ */
+export type RootFieldsSet<TData> = { [K in keyof TData]: NonNullable<TData[K]> };
+
 /** A real HTTP client for the API, typed by the documents codegen generates from tests/operations. */
 export class GraphQLClient {
   private readonly printed = new WeakMap<object, string>();
@@ -56,12 +62,14 @@ export class GraphQLClient {
   }
 
   /** Like request, but fails the test with the server's errors when there are any. */
-  async ok<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables?: TVariables): Promise<TData> {
+  async ok<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables?: TVariables): Promise<RootFieldsSet<TData>> {
     const result = await this.request(document, variables);
     if (result.errors?.length || !result.data) {
       throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
     }
-    return result.data;
+    const unset = Object.entries(result.data).filter(([, value]) => value === null || value === undefined);
+    if (unset.length) throw new Error(`Root fields answered null without an error: ${unset.map(([name]) => name).join(', ')}`);
+    return result.data as RootFieldsSet<TData>;
   }
 
   /** Expects exactly one error and returns its code, failing the test if the request succeeded. */

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { toBigInt } from '../../src/common/money';
 import { AccountType } from '../../src/modules/ledger/ledger.types';
-import type { Services } from '../../src/server/services';
+import type { Services } from '../../src/services/services';
 
 /**
  * Keyed postJournalEntry requests for the fault-tolerance suites (crash, outage, shutdown): each

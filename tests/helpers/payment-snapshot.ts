@@ -24,7 +24,7 @@ export async function paymentTableRows(dataSource: DataSource): Promise<Record<s
 }
 
 export interface PaymentWorldSnapshot {
-  payment: PaymentQuery['payment'] | null;
+  payment: NonNullable<PaymentQuery['payment']> | null;
   trialBalance: unknown;
   balances: unknown;
   rows: Record<string, Record<string, unknown>[]>;

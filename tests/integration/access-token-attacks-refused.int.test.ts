@@ -5,7 +5,7 @@ import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, importJWK, j
 import { bootstrap, createLogger } from '../../src/bootstrap';
 import { newId } from '../../src/common/ids';
 import { startServer } from '../../src/server/app';
-import { generateSigningKey } from '../../src/server/key-material';
+import { generateSigningKey } from '../../src/services/key-material';
 import { AccountsDocument, CreateAccountDocument, CreateOAuthClientDocument, WhoAmIDocument } from '../generated/graphql';
 import { expectInsufficientScope, expectInvalidToken } from '../helpers/auth-expectations';
 import { GraphQLClient } from '../helpers/graphql-client';

@@ -169,7 +169,7 @@ describeEachDatabase('balances as of past instants and account statements', (kin
       return (await client.ok(AccountStatementPageDocument, variables)).accountStatement;
     }
 
-    type StatementLines = AccountStatementPageQuery['accountStatement']['lines']['edges'];
+    type StatementLines = NonNullable<AccountStatementPageQuery['accountStatement']>['lines']['edges'];
     function rows(edges: StatementLines): string[] {
       return edges.map(
         ({ node }) =>

@@ -97,7 +97,7 @@ describeEachDatabase('32 concurrent clients posting over the same 5 accounts', (
                 return;
               }
               committed += 1;
-              expect(outcome.data.postJournalEntry.journalEntry.status).toBe('POSTED');
+              expect(outcome.data.postJournalEntry!.journalEntry.status).toBe('POSTED');
               // ASSET accounts are debit-normal: a debit raises the net balance, a credit lowers it.
               for (const line of pair[i].lines) {
                 expectedMinor[line.account] += line.direction === 'DEBIT' ? line.amountMinor : -line.amountMinor;

@@ -110,8 +110,8 @@ describeEachDatabase('the dashboard query runs the same statements for 10 accoun
     const one = await dashboard(1);
     const ten = await dashboard(10);
     const hundred = await dashboard(100);
-    expect(ten.data.accounts.edges).toHaveLength(10);
-    expect(hundred.data.accounts.edges).toHaveLength(100);
+    expect(ten.data.accounts!.edges).toHaveLength(10);
+    expect(hundred.data.accounts!.edges).toHaveLength(100);
     expect({ ten: ten.statements, hundred: hundred.statements }).toEqual({ ten: one.statements, hundred: one.statements });
     expect(hundred.statements).toBeLessThanOrEqual(10);
   });
@@ -119,8 +119,8 @@ describeEachDatabase('the dashboard query runs the same statements for 10 accoun
   it('lists at most five recent entries per account, newest first, each touching that account', async () => {
     const { data } = await dashboard(100);
     const codeById = new Map([...customers, house].map((a) => [a.id, a.code]));
-    expect(data.accounts.edges.map((edge) => edge.node.code)).toEqual(customers.map((c) => c.code));
-    for (const { node } of data.accounts.edges) {
+    expect(data.accounts!.edges.map((edge) => edge.node.code)).toEqual(customers.map((c) => c.code));
+    for (const { node } of data.accounts!.edges) {
       const expected = [...(entriesByAccount.get(node.id) ?? [])].reverse().slice(0, RECENT);
       expect({ code: node.code, recent: node.recentEntries.map((e) => e.id) }).toEqual({ code: node.code, recent: expected });
       for (const entry of node.recentEntries) {
@@ -132,7 +132,7 @@ describeEachDatabase('the dashboard query runs the same statements for 10 accoun
       });
     }
     // Spot checks on hand-picked accounts, independent of the bookkeeping above.
-    const byCode = new Map(data.accounts.edges.map((edge) => [edge.node.code, edge.node]));
+    const byCode = new Map(data.accounts!.edges.map((edge) => [edge.node.code, edge.node]));
     expect(byCode.get('cust-000')?.recentEntries.map((e) => e.description)).toEqual(['extra 3 0', 'extra 2 0', 'extra 1 0', 'extra 0 0', 'pair 99']);
     expect(byCode.get('cust-050')?.recentEntries.map((e) => e.description)).toEqual(['pair 50', 'pair 49', 'fund 50']);
     expect(byCode.get('cust-003')?.recentEntries[0].description).toBe('held then posted');

@@ -33,8 +33,8 @@ interface EventData {
 
 /** Everything an event could change, read through the API and straight from the tables. */
 interface Observed {
-  payment: PaymentQuery['payment'];
-  trialBalance: TrialBalanceQuery['trialBalance'];
+  payment: NonNullable<PaymentQuery['payment']>;
+  trialBalance: NonNullable<TrialBalanceQuery['trialBalance']>;
   ledger: LedgerSnapshot;
   gatewayEvents: number;
   disputes: number;
@@ -76,7 +76,7 @@ describeEachDatabase('gateway events: signed, and applied once', (kind) => {
     return sendSigned(gateway.id, gateway.webhookSecret, bodyOf(id, type, data));
   }
 
-  async function capturedPayment(amount: string): Promise<PaymentQuery['payment']> {
+  async function capturedPayment(amount: string): Promise<NonNullable<PaymentQuery['payment']>> {
     const authorized = await authorize(app.client, { amount });
     await app.client.ok(CapturePaymentDocument, { paymentId: authorized.id });
     return (await app.client.ok(PaymentDocument, { id: authorized.id })).payment;

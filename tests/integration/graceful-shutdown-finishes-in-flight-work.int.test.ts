@@ -161,7 +161,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     for (const { value } of answers) expect(value).toMatchObject({ kind: 'ok' });
     const overSocket = await socketAnswer;
     expect(overSocket.value.errors).toBeUndefined();
-    const socketEntryId = overSocket.value.data?.postJournalEntry.journalEntry.id;
+    const socketEntryId = overSocket.value.data?.postJournalEntry!.journalEntry.id;
     expect(socketEntryId).toMatch(/^je_/);
 
     // Both sockets closed by the server with 1001 and a reason, after the mutation's result.

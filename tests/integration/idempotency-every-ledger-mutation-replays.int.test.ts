@@ -42,7 +42,7 @@ describeEachDatabase('keyed ledger mutations besides postJournalEntry', (kind) =
     expect(await countRows(app.runtime.dataSource, 'accounts', 'code = ?', [code])).toBe(1);
 
     // The replay is the first answer as it was sent, not the account as it is now.
-    await postTransfer(app.client, String(first.data?.createAccount.account.id), revenue.id, '3.00');
+    await postTransfer(app.client, String(first.data?.createAccount!.account.id), revenue.id, '3.00');
     expectReplayOf(first, await send(), key);
     // Without the key, the same code is a new request, refused by the business rule.
     expect(errorCodeOf(await sendKeyed(app.url, app.apiKey, IdempotentCreateAccountDocument, { input: variables.input }))).toBe('ALREADY_EXISTS');
@@ -56,7 +56,7 @@ describeEachDatabase('keyed ledger mutations besides postJournalEntry', (kind) =
 
     const first = await send();
     expectFresh(first);
-    expect(first.data?.postPendingJournalEntry.journalEntry.status).toBe('POSTED');
+    expect(first.data?.postPendingJournalEntry!.journalEntry.status).toBe('POSTED');
     const after = await takeLedgerSnapshot(app.runtime.dataSource);
     expectReplayOf(first, await send(), key);
     expect(await takeLedgerSnapshot(app.runtime.dataSource)).toEqual(after);
@@ -76,7 +76,7 @@ describeEachDatabase('keyed ledger mutations besides postJournalEntry', (kind) =
 
     const first = await send();
     expectFresh(first);
-    expect(first.data?.voidPendingJournalEntry.journalEntry.status).toBe('VOIDED');
+    expect(first.data?.voidPendingJournalEntry!.journalEntry.status).toBe('VOIDED');
     const after = await takeLedgerSnapshot(app.runtime.dataSource);
     expectReplayOf(first, await send(), key);
     expect(await takeLedgerSnapshot(app.runtime.dataSource)).toEqual(after);
@@ -94,7 +94,7 @@ describeEachDatabase('keyed ledger mutations besides postJournalEntry', (kind) =
 
     const first = await send();
     expectFresh(first);
-    expect(first.data?.reverseJournalEntry.journalEntry.reversalOf?.id).toBe(original.id);
+    expect(first.data?.reverseJournalEntry!.journalEntry.reversalOf?.id).toBe(original.id);
     expectReplayOf(first, await send(), key);
     expectReplayOf(first, await send(), key);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'reversal_of_id = ?', [original.id])).toBe(1);

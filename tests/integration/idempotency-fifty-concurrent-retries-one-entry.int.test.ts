@@ -50,7 +50,7 @@ describeEachDatabase('fifty concurrent calls with one idempotency key', (kind) =
     const inUse = results.filter((r) => errorCodeOf(r) === 'IDEMPOTENCY_KEY_IN_USE');
     expect({ fresh: fresh.length, others: replayed.length + inUse.length }).toEqual({ fresh: 1, others: CALLS - 1 });
     const [first] = fresh;
-    expect(first.data?.postJournalEntry.journalEntry).toMatchObject({ status: 'POSTED', description, metadata: { terminal: 7, lane: 'B' } });
+    expect(first.data?.postJournalEntry!.journalEntry).toMatchObject({ status: 'POSTED', description, metadata: { terminal: 7, lane: 'B' } });
     for (const replay of replayed) expectReplayOf(first, replay, key);
     for (const refused of inUse) {
       expect(refused.errors).toHaveLength(1);
@@ -71,7 +71,7 @@ describeEachDatabase('fifty concurrent calls with one idempotency key', (kind) =
     );
     for (const replay of retried) expectReplayOf(first, replay, key);
 
-    const entryId = first.data?.postJournalEntry.journalEntry.id;
+    const entryId = first.data?.postJournalEntry!.journalEntry.id;
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [description])).toBe(1);
     expect(await countRows(app.runtime.dataSource, 'postings', 'journal_entry_id = ?', [entryId])).toBe(2);
     const records = await idempotencyRows(app.runtime.dataSource, key);

@@ -49,7 +49,7 @@ describeEachDatabase('an idempotency key past IDEMPOTENCY_TTL', (kind) => {
     clock.advanceSeconds(1);
     const afterTtl = await post(key, description);
     expectFresh(afterTtl);
-    expect(afterTtl.data?.postJournalEntry.journalEntry.id).not.toBe(first.data?.postJournalEntry.journalEntry.id);
+    expect(afterTtl.data?.postJournalEntry!.journalEntry.id).not.toBe(first.data?.postJournalEntry!.journalEntry.id);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [description])).toBe(2);
     // One record for the key: the expired one made way for the new one, which replays in turn.
     expect(await idempotencyRows(app.runtime.dataSource, key)).toHaveLength(1);

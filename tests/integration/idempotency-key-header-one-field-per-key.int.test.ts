@@ -99,8 +99,8 @@ describeEachDatabase('the Idempotency-Key header and documents with several muta
 
     const first = await send(keyA, keyB);
     expectFresh(first);
-    const firstId = first.data?.first.journalEntry.id;
-    const secondId = first.data?.second.journalEntry.id;
+    const firstId = first.data?.first!.journalEntry.id;
+    const secondId = first.data?.second!.journalEntry.id;
     expect(firstId).not.toBe(secondId);
 
     const both = await send(keyA, keyB);
@@ -118,8 +118,8 @@ describeEachDatabase('the Idempotency-Key header and documents with several muta
     const mixed = await send(keyA, keyC);
     expect(mixed.errors).toBeUndefined();
     expect(mixed.extensions?.idempotency).toEqual({ key: keyA, replayed: true });
-    expect(mixed.data?.first.journalEntry.id).toBe(firstId);
-    expect(mixed.data?.second.journalEntry.id).not.toBe(secondId);
+    expect(mixed.data?.first!.journalEntry.id).toBe(firstId);
+    expect(mixed.data?.second!.journalEntry.id).not.toBe(secondId);
 
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [`first ${keyA}`])).toBe(1);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [`second ${keyA}`])).toBe(2);

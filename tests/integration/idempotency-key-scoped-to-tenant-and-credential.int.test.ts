@@ -32,7 +32,7 @@ describeEachDatabase('the same idempotency key from another tenant or another cr
     const second = await sendKeyed(app.url, other.apiKey, IdempotentPostJournalEntryDocument, variables(theirs));
     expectFresh(first);
     expectFresh(second);
-    const ids = [first, second].map((r) => r.data?.postJournalEntry.journalEntry.id);
+    const ids = [first, second].map((r) => r.data?.postJournalEntry!.journalEntry.id);
     expect(ids[0]).not.toBe(ids[1]);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND id = ?', [app.tenantId, ids[0]])).toBe(1);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND id = ?', [other.tenantId, ids[1]])).toBe(1);
@@ -55,7 +55,7 @@ describeEachDatabase('the same idempotency key from another tenant or another cr
     const second = await sendKeyed(app.url, secondKey, IdempotentPostJournalEntryDocument, variables);
     expectFresh(first);
     expectFresh(second);
-    expect(second.data?.postJournalEntry.journalEntry.id).not.toBe(first.data?.postJournalEntry.journalEntry.id);
+    expect(second.data?.postJournalEntry!.journalEntry.id).not.toBe(first.data?.postJournalEntry!.journalEntry.id);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [description])).toBe(2);
 
     expectReplayOf(first, await sendKeyed(app.url, app.apiKey, IdempotentPostJournalEntryDocument, variables), key);

@@ -46,7 +46,7 @@ describeEachDatabase('idempotency keys over the WebSocket transport', (kind) => 
     const first = await socket.execute(IdempotentPostJournalEntryDocument, variables(key, description));
     expect(first.errors).toBeUndefined();
     expect(first.extensions?.idempotency).toBeUndefined();
-    expect(first.data?.postJournalEntry.journalEntry.description).toBe(description);
+    expect(first.data?.postJournalEntry!.journalEntry.description).toBe(description);
 
     expectSocketReplayOf(first, await socket.execute(IdempotentPostJournalEntryDocument, variables(key, description)), key);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [description])).toBe(1);

@@ -68,7 +68,7 @@ describeEachDatabase('a stale in-progress idempotency claim', (kind) => {
     clock.advanceSeconds(2);
     const takenOver = await send(key);
     expectFresh(takenOver);
-    const entryId = takenOver.data?.postJournalEntry.journalEntry.id;
+    const entryId = takenOver.data?.postJournalEntry!.journalEntry.id;
     const [record] = await idempotencyRows(app.runtime.dataSource, key);
     expect(record).toMatchObject({ id: staleRecord.id, status: 'COMPLETED' });
     expect(record.claim_token).not.toBe(stale.handle.claimToken);

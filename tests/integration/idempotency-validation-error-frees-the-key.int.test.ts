@@ -66,7 +66,7 @@ describeEachDatabase('a validation error under an idempotency key', (kind) => {
 
     const fixed = await send([good, good]);
     expectFresh(fixed);
-    expect(fixed.data?.postJournalEntries.journalEntries).toHaveLength(2);
+    expect(fixed.data?.postJournalEntries!.journalEntries).toHaveLength(2);
     expectReplayOf(fixed, await send([good, good]), key);
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });

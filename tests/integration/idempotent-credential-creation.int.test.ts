@@ -76,14 +76,14 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     expect(second.errors).toBeUndefined();
     expect(second.extensions?.idempotency).toEqual({ key: idempotencyKey, replayed: true });
     expect(second.data).toEqual(first.data);
-    expect(second.data?.createApiKey.apiKey.id).toBe(first.data?.createApiKey.apiKey.id);
-    expect(second.data?.createApiKey.secret).toBe(first.data?.createApiKey.secret);
+    expect(second.data?.createApiKey!.apiKey.id).toBe(first.data?.createApiKey!.apiKey.id);
+    expect(second.data?.createApiKey!.secret).toBe(first.data?.createApiKey!.secret);
     expect(await count(app, 'api_keys', 'name', name)).toBe(1);
 
     // The secret works, and the stored response that replays it is not readable at rest.
-    const secret = first.data?.createApiKey.secret as string;
+    const secret = first.data?.createApiKey!.secret as string;
     const me = await app.client.withKey(secret).ok(WhoAmIDocument);
-    expect(me.me.credentialId).toBe(first.data?.createApiKey.apiKey.id);
+    expect(me.me.credentialId).toBe(first.data?.createApiKey!.apiKey.id);
     const records = JSON.stringify(await app.runtime.dataSource.query('SELECT * FROM idempotency_records WHERE idempotency_key = ?', [idempotencyKey]));
     expect(records).not.toContain(secret);
   });
@@ -111,8 +111,8 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     const second = await send(app, CreateWebhookEndpointKeyedDocument, { input, idempotencyKey });
     expect(second.errors).toBeUndefined();
     expect(second.extensions?.idempotency).toEqual({ key: idempotencyKey, replayed: true });
-    expect(second.data?.createWebhookEndpoint.webhookEndpoint.id).toBe(first.data?.createWebhookEndpoint.webhookEndpoint.id);
-    expect(second.data?.createWebhookEndpoint.signingSecret).toBe(first.data?.createWebhookEndpoint.signingSecret);
+    expect(second.data?.createWebhookEndpoint!.webhookEndpoint.id).toBe(first.data?.createWebhookEndpoint!.webhookEndpoint.id);
+    expect(second.data?.createWebhookEndpoint!.signingSecret).toBe(first.data?.createWebhookEndpoint!.signingSecret);
     expect(second.data).toEqual(first.data);
     expect(await enabledEndpoints(app)).toBe(enabledBefore + 1);
   });
@@ -129,7 +129,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
 
     const created = await send(app, CreateApiKeyKeyedDocument, { input: { name: `to roll ${clientKey}` }, idempotencyKey: newKey() });
     const rollKey = newKey();
-    const rollInput = { id: created.data?.createApiKey.apiKey.id as string };
+    const rollInput = { id: created.data?.createApiKey!.apiKey.id as string };
     const rolled = await send(app, RollApiKeyKeyedDocument, { input: rollInput, idempotencyKey: rollKey });
     expect(rolled.errors).toBeUndefined();
     const rolledAgain = await send(app, RollApiKeyKeyedDocument, { input: rollInput, idempotencyKey: rollKey });
@@ -142,7 +142,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     const apiKeyKey = newKey();
     const name = `lost ${apiKeyKey}`;
     const created = await send(app, CreateApiKeyKeyedDocument, { input: { name }, idempotencyKey: apiKeyKey });
-    const apiKeyId = created.data?.createApiKey.apiKey.id as string;
+    const apiKeyId = created.data?.createApiKey!.apiKey.id as string;
     await dropStoredResponse(app, apiKeyKey);
     const replay = await send(app, CreateApiKeyKeyedDocument, { input: { name }, idempotencyKey: apiKeyKey });
     expect(replay.data).toBeNull();
@@ -152,20 +152,20 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     expect(replay.errors?.[0].message).toContain(`API key ${apiKeyId}`);
     expect(replay.errors?.[0].message).toMatch(/one-time secret cannot be shown again/);
     expect(replay.errors?.[0].message).toMatch(/Revoke it/);
-    expect(JSON.stringify(replay)).not.toContain(created.data?.createApiKey.secret as string);
+    expect(JSON.stringify(replay)).not.toContain(created.data?.createApiKey!.secret as string);
     expect(await count(app, 'api_keys', 'name', name)).toBe(1);
 
     const hookKey = newKey();
     const input = { url: `https://lost.example.com/hook/${crypto.randomUUID()}`, events: ['*'] };
     const hook = await send(app, CreateWebhookEndpointKeyedDocument, { input, idempotencyKey: hookKey });
-    const endpointId = hook.data?.createWebhookEndpoint.webhookEndpoint.id as string;
+    const endpointId = hook.data?.createWebhookEndpoint!.webhookEndpoint.id as string;
     await dropStoredResponse(app, hookKey);
     const hookReplay = await send(app, CreateWebhookEndpointKeyedDocument, { input, idempotencyKey: hookKey });
     expect(hookReplay.data).toBeNull();
     expect(hookReplay.errors?.[0].extensions?.code).toBe('ALREADY_EXISTS');
     expect(hookReplay.errors?.[0].message).toContain(`webhook endpoint ${endpointId}`);
     expect(hookReplay.errors?.[0].message).toMatch(/Disable it/);
-    expect(JSON.stringify(hookReplay)).not.toContain(hook.data?.createWebhookEndpoint.signingSecret as string);
+    expect(JSON.stringify(hookReplay)).not.toContain(hook.data?.createWebhookEndpoint!.signingSecret as string);
 
     const clientKey = newKey();
     const clientInput = { name: `lost client ${clientKey}`, scopes: ['ledger:read'] };
@@ -173,7 +173,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     await dropStoredResponse(app, clientKey);
     const clientReplay = await send(app, CreateOAuthClientKeyedDocument, { input: clientInput, idempotencyKey: clientKey });
     expect(clientReplay.errors?.[0].extensions?.code).toBe('ALREADY_EXISTS');
-    expect(clientReplay.errors?.[0].message).toContain(`OAuth client ${client.data?.createOAuthClient.client.id}`);
+    expect(clientReplay.errors?.[0].message).toContain(`OAuth client ${client.data?.createOAuthClient!.client.id}`);
     expect(await count(app, 'oauth_clients', 'name', clientInput.name)).toBe(1);
   });
 });

@@ -108,7 +108,7 @@ describeEachDatabase('no overdraft under concurrent withdrawals', (kind) => {
     // With everything held, even a withdrawal of 0.01 is refused.
     expect(await withdraw(wallet.id, cash.id, '0.01')).toMatchObject({ ok: false, code: 'INSUFFICIENT_FUNDS' });
 
-    const accepted = holds.flatMap((h) => (h.ok ? [h.data.postJournalEntry.journalEntry.id] : []));
+    const accepted = holds.flatMap((h) => (h.ok ? [h.data.postJournalEntry!.journalEntry.id] : []));
     const voids = await Promise.all(
       accepted.map((id) => app.client.request(VoidPendingJournalEntryLeanDocument, { input: { id } }).then(outcomeOf)),
     );

@@ -56,7 +56,7 @@ describeEachDatabase('concurrent refunds and a capture racing a void', (kind) =>
     expect(codesOf(outcomes)).toEqual(Array(10).fill('INVALID_STATE_TRANSITION'));
     for (const outcome of succeeded) {
       if (!outcome.ok) continue;
-      const { payment, refund } = outcome.data.refundPayment;
+      const { payment, refund } = outcome.data.refundPayment!;
       expect(refund).toMatchObject({ status: 'SUCCEEDED', amount: { amount: '10.00' }, journalEntry: { status: 'POSTED' } });
       expect(BigInt(payment.refundedAmount.minorUnits)).toBeLessThanOrEqual(10_000n);
       expect(BigInt(payment.refundedAmount.minorUnits) + BigInt(payment.refundableAmount.minorUnits)).toBeLessThanOrEqual(10_000n);
@@ -129,7 +129,7 @@ describeEachDatabase('concurrent refunds and a capture racing a void', (kind) =>
     expect(codesOf(captures)).toEqual(Array(4).fill('INVALID_STATE_TRANSITION'));
     const { payment: captured } = await app.client.ok(PaymentDocument, { id: authorized.id });
     const winningCapture = captures.find((outcome) => outcome.ok);
-    expect(winningCapture?.ok && winningCapture.data.capturePayment.payment.capturedAmount).toEqual(captured.capturedAmount);
+    expect(winningCapture?.ok && winningCapture.data.capturePayment!.payment.capturedAmount).toEqual(captured.capturedAmount);
     expect(captured.events.filter((event) => event.type === 'CAPTURED')).toHaveLength(1);
 
     const disputes = await Promise.all(
@@ -140,7 +140,7 @@ describeEachDatabase('concurrent refunds and a capture racing a void', (kind) =>
     expect(disputes.filter((outcome) => outcome.ok)).toHaveLength(1);
     expect(codesOf(disputes)).toEqual(Array(4).fill('INVALID_STATE_TRANSITION'));
     const opened = disputes.find((outcome) => outcome.ok);
-    const disputeId = opened?.ok ? opened.data.openDispute.dispute.id : '';
+    const disputeId = opened?.ok ? opened.data.openDispute!.dispute.id : '';
 
     const closings = await Promise.all(
       (['WON', 'LOST', 'WON', 'LOST'] as const).map(async (outcome) => outcomeOf(await app.client.request(CloseDisputeDocument, { disputeId, outcome }))),
@@ -148,7 +148,7 @@ describeEachDatabase('concurrent refunds and a capture racing a void', (kind) =>
     expect(closings.filter((outcome) => outcome.ok)).toHaveLength(1);
     expect(codesOf(closings)).toEqual(Array(3).fill('INVALID_STATE_TRANSITION'));
     const closed = closings.find((outcome) => outcome.ok);
-    const status = closed?.ok ? closed.data.closeDispute.dispute.status : '';
+    const status = closed?.ok ? closed.data.closeDispute!.dispute.status : '';
     const { payment } = await app.client.ok(PaymentDocument, { id: authorized.id });
     expect(payment.disputes.map((dispute) => [dispute.id, dispute.status])).toEqual([[disputeId, status]]);
     expect(payment).toMatchObject({ disputedAmount: { amount: '0.00' }, disputeLostAmount: { amount: status === 'LOST' ? '5.00' : '0.00' } });
@@ -166,7 +166,7 @@ describeEachDatabase('concurrent refunds and a capture racing a void', (kind) =>
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, async () => outcomeOf(await app.client.request(AuthorizePaymentDocument, { input, idempotencyKey }))),
     );
-    const ids = new Set(outcomes.flatMap((outcome) => (outcome.ok ? [outcome.data.authorizePayment.payment.id] : [])));
+    const ids = new Set(outcomes.flatMap((outcome) => (outcome.ok ? [outcome.data.authorizePayment!.payment.id] : [])));
     expect(ids.size).toBe(1);
     expect(codesOf(outcomes).filter((code) => code !== 'IDEMPOTENCY_KEY_IN_USE')).toEqual([]);
     const [paymentId] = [...ids];

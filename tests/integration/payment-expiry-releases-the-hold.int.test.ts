@@ -29,12 +29,12 @@ async function systemBalances(app: TestApp): Promise<Record<string, { posted: bi
   return balances;
 }
 
-async function paymentOf(app: TestApp, id: string): Promise<PaymentQuery['payment']> {
+async function paymentOf(app: TestApp, id: string): Promise<NonNullable<PaymentQuery['payment']>> {
   return (await app.client.ok(PaymentDocument, { id })).payment;
 }
 
 /** Polls until the payment has the status, failing after the deadline. */
-async function waitForStatus(app: TestApp, id: string, status: string, timeoutMs = 15_000): Promise<PaymentQuery['payment']> {
+async function waitForStatus(app: TestApp, id: string, status: string, timeoutMs = 15_000): Promise<NonNullable<PaymentQuery['payment']>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const payment = await paymentOf(app, id);

@@ -84,7 +84,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     return `faults-${label}-${keySequence}`;
   };
 
-  const readPayment = async (id: string): Promise<PaymentQuery['payment']> => (await app.client.ok(PaymentDocument, { id })).payment;
+  const readPayment = async (id: string): Promise<NonNullable<PaymentQuery['payment']>> => (await app.client.ok(PaymentDocument, { id })).payment;
 
   const authorizeVariables = (amount: string, idempotencyKey: string): AuthorizePaymentMutationVariables => ({
     input: { amount, currency: 'USD', paymentToken: 'tok_approve' },

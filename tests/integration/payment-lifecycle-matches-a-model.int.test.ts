@@ -383,7 +383,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
     const readPayment = async (id: string): Promise<PaymentModelPartsFragment> => {
       const response = await graphql(PaymentModelViewDocument, { id });
       if (!response.data) fail(`reading payment ${id}: ${JSON.stringify(response.errors)}`);
-      return response.data!.payment;
+      return response.data!.payment!;
     };
 
     const compareWithApi = async (payment: ModelPayment) => {
@@ -394,10 +394,10 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const seen: PaymentModelPartsFragment[] = [];
       let after: string | null = null;
       for (;;) {
-        const response: Response<{ payments: { edges: { node: PaymentModelPartsFragment }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }> =
+        const response: Response<{ payments: null | { edges: { node: PaymentModelPartsFragment }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }> =
           await graphql(PaymentModelSweepDocument, { first: 100, after });
         if (!response.data) fail(`listing payments: ${JSON.stringify(response.errors)}`);
-        const page = response.data!.payments;
+        const page = response.data!.payments!;
         seen.push(...page.edges.map((edge) => edge.node));
         if (!page.pageInfo.hasNextPage) break;
         after = page.pageInfo.endCursor;
@@ -538,8 +538,8 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
         touched.add(payment);
       } else {
         const data = check(response, succeeds, what)!;
-        payment.id = data.authorizePayment.payment.id;
-        payment.gatewayPaymentId = data.authorizePayment.payment.gatewayPaymentId;
+        payment.id = data.authorizePayment!.payment.id;
+        payment.gatewayPaymentId = data.authorizePayment!.payment.gatewayPaymentId;
         if (capture) {
           payment.status = 'CAPTURED';
           payment.capturedMinor = amountMinor;
@@ -547,7 +547,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
         }
         payments.push(payment);
         touched.add(payment);
-        expectView(viewOfApi(data.authorizePayment.payment), viewOfModel(payment, false), `${what}: the answer`);
+        expectView(viewOfApi(data.authorizePayment!.payment), viewOfModel(payment, false), `${what}: the answer`);
         if (capture && token === 'tok_dispute') await awaitSimulatorDispute(payment);
       }
       remember(AuthorizePaymentDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
@@ -572,7 +572,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
         payment.status = 'CAPTURED';
         payment.capturedMinor = amountMinor ?? payment.authorizedMinor;
         payment.captureFeeMinor = captureFeeMinor(payment.capturedMinor);
-        expectView(viewOfApi(data.capturePayment.payment), viewOfModel(payment, false), `${what}: the answer`);
+        expectView(viewOfApi(data.capturePayment!.payment), viewOfModel(payment, false), `${what}: the answer`);
         if (payment.token === 'tok_dispute') await awaitSimulatorDispute(payment);
       }
       remember(CapturePaymentDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
@@ -587,7 +587,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const data = check(response, voidExpectation(payment), what);
       if (data) {
         payment.status = 'VOIDED';
-        expectView(viewOfApi(data.voidPayment.payment), viewOfModel(payment, false), `${what}: the answer`);
+        expectView(viewOfApi(data.voidPayment!.payment), viewOfModel(payment, false), `${what}: the answer`);
       }
       remember(VoidPaymentDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
       return `${what} → ${data ? 'voided' : errorCodeOf(response)}`;
@@ -612,10 +612,10 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
         const refunded = amountMinor ?? refundable;
         payment.refundedMinor += refunded;
         payment.refunds.push(refunded);
-        if (data.refundPayment.refund.status !== 'SUCCEEDED' || data.refundPayment.refund.amount.minorUnits !== refunded.toString()) {
-          fail(`${what}: the refund is ${data.refundPayment.refund.status} for ${data.refundPayment.refund.amount.minorUnits}`);
+        if (data.refundPayment!.refund.status !== 'SUCCEEDED' || data.refundPayment!.refund.amount.minorUnits !== refunded.toString()) {
+          fail(`${what}: the refund is ${data.refundPayment!.refund.status} for ${data.refundPayment!.refund.amount.minorUnits}`);
         }
-        expectView(viewOfApi(data.refundPayment.payment), viewOfModel(payment, false), `${what}: the answer`);
+        expectView(viewOfApi(data.refundPayment!.payment), viewOfModel(payment, false), `${what}: the answer`);
       }
       remember(RefundPaymentDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
       return `${what} → ${data ? 'refunded' : errorCodeOf(response)}`;
@@ -642,12 +642,12 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const response = await graphql(OpenDisputeDocument, variables);
       const data = check(response, expectation, what);
       if (data) {
-        openDisputeInModel(payment, { id: data.openDispute.dispute.id, gatewayDisputeId: null, amountMinor: amountMinor ?? disputable, feeMinor });
-        if (data.openDispute.dispute.status !== 'OPEN') fail(`${what}: the dispute is ${data.openDispute.dispute.status}`);
-        expectView(viewOfApi(data.openDispute.payment), viewOfModel(payment, false), `${what}: the answer`);
+        openDisputeInModel(payment, { id: data.openDispute!.dispute.id, gatewayDisputeId: null, amountMinor: amountMinor ?? disputable, feeMinor });
+        if (data.openDispute!.dispute.status !== 'OPEN') fail(`${what}: the dispute is ${data.openDispute!.dispute.status}`);
+        expectView(viewOfApi(data.openDispute!.payment), viewOfModel(payment, false), `${what}: the answer`);
       }
       remember(OpenDisputeDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
-      return `${what} → ${data ? data.openDispute.dispute.id : errorCodeOf(response)}`;
+      return `${what} → ${data ? data.openDispute!.dispute.id : errorCodeOf(response)}`;
     };
 
     const disputes = () => payments.flatMap((payment) => payment.disputes.map((dispute) => ({ payment, dispute })));
@@ -668,8 +668,8 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const data = check(response, expectation, what);
       if (data) {
         dispute.status = 'UNDER_REVIEW';
-        if (data.submitDisputeEvidence.dispute.status !== 'UNDER_REVIEW') fail(`${what}: the dispute is ${data.submitDisputeEvidence.dispute.status}`);
-        expectView(viewOfApi(data.submitDisputeEvidence.payment), viewOfModel(payment, false), `${what}: the answer`);
+        if (data.submitDisputeEvidence!.dispute.status !== 'UNDER_REVIEW') fail(`${what}: the dispute is ${data.submitDisputeEvidence!.dispute.status}`);
+        expectView(viewOfApi(data.submitDisputeEvidence!.payment), viewOfModel(payment, false), `${what}: the answer`);
       }
       remember(SubmitDisputeEvidenceDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
       return `${what} → ${data ? 'under review' : errorCodeOf(response)}`;
@@ -690,7 +690,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const data = check(response, expectation, what);
       if (data) {
         closeDisputeInModel(payment, dispute, outcome as 'WON' | 'LOST');
-        expectView(viewOfApi(data.closeDispute.payment), viewOfModel(payment, false), `${what}: the answer`);
+        expectView(viewOfApi(data.closeDispute!.payment), viewOfModel(payment, false), `${what}: the answer`);
       }
       remember(CloseDisputeDocument as TypedDocumentNode<unknown, unknown>, variables, response, payment.id);
       return `${what} → ${data ? outcome : errorCodeOf(response)}`;

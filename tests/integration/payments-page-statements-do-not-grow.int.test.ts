@@ -42,8 +42,8 @@ describeEachDatabase('the payments page runs as few statements for 60 payments a
     const three = await page(3);
     const ten = await page(10);
     const all = await page(PAYMENTS);
-    expect(all.data.payments.edges).toHaveLength(PAYMENTS);
-    const nodes = all.data.payments.edges.map((edge) => edge.node);
+    expect(all.data.payments!.edges).toHaveLength(PAYMENTS);
+    const nodes = all.data.payments!.edges.map((edge) => edge.node);
     // The page holds every kind of nested data, so every loader ran.
     expect(nodes.some((node) => node.refunds.length > 0 && node.refunds[0].journalEntry)).toBe(true);
     expect(nodes.some((node) => node.disputes.length > 0)).toBe(true);

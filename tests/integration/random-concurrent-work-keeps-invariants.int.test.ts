@@ -227,7 +227,7 @@ describeEachDatabase('random concurrent ledger work keeps every invariant', (kin
             phase: 'POSTED',
             minor: String(l.amountMinor),
           }));
-          const actual = outcome.data.reverseJournalEntry.journalEntry.postings.map((p) => ({
+          const actual = outcome.data.reverseJournalEntry!.journalEntry.postings.map((p) => ({
             account: p.account.id,
             direction: p.direction,
             phase: p.phase,
@@ -286,11 +286,11 @@ describeEachDatabase('random concurrent ledger work keeps every invariant', (kin
                 const held = await postEntry(model, { status: 'PENDING' });
                 refusedAsAllowed('pending', held, model);
                 if (!held.ok) return;
-                const id = held.data.postJournalEntry.journalEntry.id;
+                const id = held.data.postJournalEntry!.journalEntry.id;
                 if (op.resolution === 'void') {
                   const voided = outcomeOf(await app.client.request(VoidPendingJournalEntryLeanDocument, { input: { id } }));
                   refusedAsAllowed('void', voided, []);
-                  if (voided.ok && voided.data.voidPendingJournalEntry.journalEntry.status !== 'VOIDED') unexpected.push(`void ${id}: not VOIDED`);
+                  if (voided.ok && voided.data.voidPendingJournalEntry!.journalEntry.status !== 'VOIDED') unexpected.push(`void ${id}: not VOIDED`);
                   return;
                 }
                 const part = legLines(op.leg, op.resolution === 'post-part' ? op.partMinor : op.leg.amountMinor);
@@ -311,7 +311,7 @@ describeEachDatabase('random concurrent ledger work keeps every invariant', (kin
                 if (!outcome.ok) return;
                 committed.push(model);
                 const reversal = outcomeOf(
-                  await app.client.request(ReverseJournalEntryLeanDocument, { input: { id: outcome.data.postJournalEntry.journalEntry.id, externalRef: `${ref}-rev` } }),
+                  await app.client.request(ReverseJournalEntryLeanDocument, { input: { id: outcome.data.postJournalEntry!.journalEntry.id, externalRef: `${ref}-rev` } }),
                 );
                 refusedAsAllowed('reverse', reversal, model);
                 checkReversal('reverse', reversal, model);
@@ -324,7 +324,7 @@ describeEachDatabase('random concurrent ledger work keeps every invariant', (kin
                 const held = await postEntry(model, { status: 'PENDING' });
                 refusedAsAllowed('race-hold', held, model);
                 if (!held.ok) return;
-                const id = held.data.postJournalEntry.journalEntry.id;
+                const id = held.data.postJournalEntry!.journalEntry.id;
                 const [posted, reversal] = await Promise.all([
                   app.client.request(PostPendingJournalEntryLeanDocument, { input: { id } }).then(outcomeOf),
                   app.client.request(ReverseJournalEntryLeanDocument, { input: { id } }).then(outcomeOf),
@@ -342,7 +342,7 @@ describeEachDatabase('random concurrent ledger work keeps every invariant', (kin
                 const outcome = outcomeOf(await app.client.request(PostJournalEntriesDocument, { input: { entries } }));
                 refusedAsAllowed('batch', outcome, models.flat());
                 if (outcome.ok) {
-                  if (outcome.data.postJournalEntries.journalEntries.length !== entries.length) unexpected.push(`batch ${index}: wrong length`);
+                  if (outcome.data.postJournalEntries!.journalEntries.length !== entries.length) unexpected.push(`batch ${index}: wrong length`);
                   committed.push(...models);
                 }
                 return;

@@ -106,8 +106,8 @@ describeWithMysqlAndRedis(`Journal entry events across API processes through Red
     const entryA = await postTransfer(a.viaFirst, accountsA[0].id, accountsA[1].id, '1.00');
     const entryB = await postTransfer(b.viaFirst, accountsB[0].id, accountsB[1].id, '2.00');
     const [event] = await subscriberB.take(1);
-    expect(event.data?.journalEntryPosted.id).toBe(entryB.id);
-    expect(event.data?.journalEntryPosted.id).not.toBe(entryA.id);
+    expect(event.data?.journalEntryPosted!.id).toBe(entryB.id);
+    expect(event.data?.journalEntryPosted!.id).not.toBe(entryA.id);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(subscriberB.unread).toBe(0);
   });

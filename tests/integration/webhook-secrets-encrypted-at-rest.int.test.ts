@@ -80,14 +80,14 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
     const url = 'https://receiver.example.org/hooks/reckon';
     const created = await createEndpoint(app.client, url, ['*']);
     const result = await app.client.request(WebhookEndpointsDocument, { first: 100 });
-    const listed = result.data?.webhookEndpoints.edges.map((edge) => edge.node).find((node) => node.id === created.webhookEndpoint.id);
+    const listed = result.data?.webhookEndpoints!.edges.map((edge) => edge.node).find((node) => node.id === created.webhookEndpoint.id);
     expect(listed).toMatchObject({ url, events: ['*'] });
     expect(JSON.stringify(result)).not.toContain(created.signingSecret);
 
     const introspection = (await app.client.raw({ query: '{ __type(name: "WebhookEndpoint") { fields { name } } }' })) as {
       data: { __type: { fields: { name: string }[] } };
     };
-    const fields = introspection.data.__type.fields.map((field) => field.name);
+    const fields = introspection.data.__type!.fields.map((field) => field.name);
     expect(fields).toEqual(expect.arrayContaining(['id', 'url', 'events']));
     expect(fields.filter((name) => /secret/i.test(name))).toEqual([]);
 

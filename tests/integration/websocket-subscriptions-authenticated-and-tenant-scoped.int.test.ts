@@ -148,14 +148,14 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
     const b2 = await postTransfer(other.client, accountsB[0].id, accountsB[1].id, '9.00', { status: 'PENDING' });
 
     const eventsB = await subscriberB.take(2);
-    expect(eventsB.map((event) => event.data?.journalEntryPosted.id)).toEqual([b1.id, b2.id]);
+    expect(eventsB.map((event) => event.data?.journalEntryPosted!.id)).toEqual([b1.id, b2.id]);
     const [eventA] = await subscriberA.take(1);
-    expect(eventA.data?.journalEntryPosted.id).toBe(a1.id);
+    expect(eventA.data?.journalEntryPosted!.id).toBe(a1.id);
     // B's entries were published before and after A's: had any reached A, it would be here by now.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(subscriberA.unread).toBe(0);
     expect(subscriberB.unread).toBe(0);
-    const accountIdsSeenByA = eventA.data?.journalEntryPosted.postings.map((posting) => posting.account.id);
+    const accountIdsSeenByA = eventA.data?.journalEntryPosted!.postings.map((posting) => posting.account.id);
     expect(accountIdsSeenByA?.sort()).toEqual(accountsA.map((account) => account.id).sort());
   });
 
@@ -206,7 +206,7 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
       input: { entries: ['1.00', '2.00', '3.00'].map((amount) => ({ lines: transfer(cash.id, revenue.id, amount) })) },
     });
     const batchEvents = await probe.take(3);
-    expect(batchEvents.map((event) => event.data?.journalEntryPosted.id)).toEqual(batch.postJournalEntries.journalEntries.map((entry) => entry.id));
+    expect(batchEvents.map((event) => event.data?.journalEntryPosted!.id)).toEqual(batch.postJournalEntries.journalEntries.map((entry) => entry.id));
 
     // Refused writes commit nothing and publish nothing: an overdraft, an unbalanced entry, a batch
     // whose second entry fails (all or nothing), and a second reversal.
@@ -295,12 +295,12 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
     ]);
     const accounts = await reader.execute(AccountsDocument, { first: 500 });
     expect(accounts.errors).toBeUndefined();
-    expect(accounts.data?.accounts.edges.map((edge) => edge.node.id)).toEqual(expect.arrayContaining([debit.id, credit.id]));
+    expect(accounts.data?.accounts!.edges.map((edge) => edge.node.id)).toEqual(expect.arrayContaining([debit.id, credit.id]));
 
     const writer = connect(app.apiKey);
     const posted = await writer.execute(PostJournalEntryDocument, { input: { lines: transfer(debit.id, credit.id, '4.00') } });
     expect(posted.errors).toBeUndefined();
-    expect(posted.data?.postJournalEntry.journalEntry.status).toBe('POSTED');
+    expect(posted.data?.postJournalEntry!.journalEntry.status).toBe('POSTED');
 
     const invalid = await writer.executeRaw('{ accounts(first: 1) { edges { node { nope } } } }');
     expect(invalid.errors?.[0].extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', requestId: expect.stringMatching(/^req_/) });

@@ -8,7 +8,7 @@ import {
   subscribeToJournalEntries,
 } from '../../src/modules/ledger/ledger.events';
 import type { JournalEntryRecord } from '../../src/modules/ledger/ledger-writer';
-import { createPubSub } from '../../src/server/pubsub';
+import { createPubSub } from '../../src/graphql/pubsub';
 
 function entry(overrides: Partial<JournalEntryRecord> = {}): JournalEntryRecord {
   return {

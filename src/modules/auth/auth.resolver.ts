@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
-import type { RequestContext } from '../../server/context';
+import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, PageArgs, toConnection } from '../../server/graphql/common.objects';
+import { ConnectionType, PageArgs, toConnection } from '../../graphql/common.objects';
 import type { ApiKeyEntity } from './api-key.entity';
 import { CredentialKind } from './auth.service';
 import type { OAuthClientEntity } from './oauth-client.entity';
@@ -178,7 +178,7 @@ function toOAuthClient(client: OAuthClientEntity): OAuthClient {
 
 @Resolver()
 export class AuthResolver {
-  @Query(() => Viewer)
+  @Query(() => Viewer, { nullable: true })
   async me(@Ctx() ctx: RequestContext): Promise<Viewer> {
     const tenant = await ctx.services.tenancy.getTenant(ctx.principal.tenantId);
     if (!tenant) throw new Error('Authenticated tenant has no row');
@@ -191,7 +191,7 @@ export class AuthResolver {
     };
   }
 
-  @Query(() => ApiKeyConnection, { description: 'The tenant’s API keys, revoked and expired ones included.' })
+  @Query(() => ApiKeyConnection, { nullable: true, description: 'The tenant’s API keys, revoked and expired ones included.' })
   async apiKeys(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
     const result = await ctx.services.auth.listApiKeys(ctx.principal.tenantId, page);
     return toConnection(result, (key) => key.id, toApiKey);
@@ -203,7 +203,7 @@ export class AuthResolver {
    * `rebuild` cannot bring the secret back, since only its hash exists, so it refuses with
    * ALREADY_EXISTS naming the credential that was created: the caller revokes it and creates another.
    */
-  @Mutation(() => CreateApiKeyPayload)
+  @Mutation(() => CreateApiKeyPayload, { nullable: true })
   async createApiKey(
     @Arg('input') input: CreateApiKeyInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -221,12 +221,12 @@ export class AuthResolver {
     });
   }
 
-  @Mutation(() => ApiKeyPayload, { description: 'The key stops working at once. Keys are revoked, never deleted.' })
+  @Mutation(() => ApiKeyPayload, { nullable: true, description: 'The key stops working at once. Keys are revoked, never deleted.' })
   async revokeApiKey(@Arg('input') input: RevokeApiKeyInput, @Ctx() ctx: RequestContext): Promise<ApiKeyPayload> {
     return { apiKey: toApiKey(await ctx.services.auth.revokeApiKey(ctx.principal.tenantId, input.id)) };
   }
 
-  @Mutation(() => RollApiKeyPayload, { description: 'A new key with the same name and scopes; the old one works until oldKeyExpiresAt.' })
+  @Mutation(() => RollApiKeyPayload, { nullable: true, description: 'A new key with the same name and scopes; the old one works until oldKeyExpiresAt.' })
   async rollApiKey(
     @Arg('input') input: RollApiKeyInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -245,7 +245,7 @@ export class AuthResolver {
     });
   }
 
-  @Mutation(() => CreateOAuthClientPayload, { description: 'A client for POST /oauth/token (client credentials grant).' })
+  @Mutation(() => CreateOAuthClientPayload, { nullable: true, description: 'A client for POST /oauth/token (client credentials grant).' })
   async createOAuthClient(
     @Arg('input') input: CreateOAuthClientInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -267,7 +267,7 @@ export class AuthResolver {
     });
   }
 
-  @Mutation(() => OAuthClientPayload, { description: 'The client can get no new tokens, and its tokens stop working at once.' })
+  @Mutation(() => OAuthClientPayload, { nullable: true, description: 'The client can get no new tokens, and its tokens stop working at once.' })
   async revokeOAuthClient(@Arg('input') input: RevokeOAuthClientInput, @Ctx() ctx: RequestContext): Promise<OAuthClientPayload> {
     return { client: toOAuthClient(await ctx.services.auth.revokeOAuthClient(ctx.principal.tenantId, input.id)) };
   }

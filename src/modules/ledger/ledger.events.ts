@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type PubSub, subscribeDecoded } from '../../server/pubsub';
+import { type PubSub, subscribeDecoded } from '../../graphql/pubsub';
 import type { JournalEntryRecord } from './ledger-writer';
 
 /**

@@ -1,6 +1,6 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType } from 'type-graphql';
-import { CurrencyScalar, DecimalScalar } from '../../server/graphql/scalars';
+import { CurrencyScalar, DecimalScalar } from '../../graphql/scalars';
 import { AccountType, EntryDirection, JournalEntryStatus } from './ledger.types';
 
 @InputType()

@@ -1,7 +1,7 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { ConnectionType, Money, Node } from '../../server/graphql/common.objects';
-import { CurrencyScalar } from '../../server/graphql/scalars';
+import { ConnectionType, Money, Node } from '../../graphql/common.objects';
+import { CurrencyScalar } from '../../graphql/scalars';
 import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from './ledger.types';
 
 registerEnumType(AccountType, { name: 'AccountType', description: 'ASSET and EXPENSE are debit-normal; the rest credit-normal.' });

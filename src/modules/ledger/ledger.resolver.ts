@@ -16,10 +16,10 @@ import {
 import { validationError } from '../../common/errors';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import type { GraphQLResolveInfo } from 'graphql';
-import type { RequestContext } from '../../server/context';
+import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
-import { Money, PageArgs, toConnection, toMoney } from '../../server/graphql/common.objects';
-import { CurrencyScalar } from '../../server/graphql/scalars';
+import { Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
+import { CurrencyScalar } from '../../graphql/scalars';
 import type { AccountEntity } from './account.entity';
 import {
   AccountFilterInput,
@@ -86,14 +86,14 @@ async function rebuildEntries(ctx: RequestContext, ref: unknown): Promise<Journa
 
 @Resolver(() => Account)
 export class AccountResolver {
-  @Query(() => Account, { description: 'One account of the caller’s tenant; NOT_FOUND otherwise.' })
+  @Query(() => Account, { nullable: true, description: 'One account of the caller’s tenant; NOT_FOUND otherwise.' })
   async account(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<AccountEntity> {
     const account = await ctx.loaders.ledger.accountById.load(id);
     if (!account) throw LedgerErrors.accountNotFound(id);
     return account;
   }
 
-  @Query(() => AccountConnection, { description: 'Accounts in creation order.' })
+  @Query(() => AccountConnection, { nullable: true, description: 'Accounts in creation order.' })
   async accounts(
     @Args() page: PageArgs,
     @Arg('filter', () => AccountFilterInput, { nullable: true }) filter: AccountFilterInput | null,
@@ -104,7 +104,7 @@ export class AccountResolver {
     return toConnection(result, (a) => a.id, (a) => a);
   }
 
-  @Mutation(() => CreateAccountPayload)
+  @Mutation(() => CreateAccountPayload, { nullable: true })
   async createAccount(
     @Arg('input') input: CreateAccountInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -157,14 +157,14 @@ export class AccountResolver {
 
 @Resolver(() => JournalEntry)
 export class JournalEntryResolver {
-  @Query(() => JournalEntry)
+  @Query(() => JournalEntry, { nullable: true })
   async journalEntry(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<JournalEntryRecord> {
     const entry = await ctx.loaders.ledger.journalEntryById.load(id);
     if (!entry) throw LedgerErrors.journalEntryNotFound(id);
     return entry;
   }
 
-  @Query(() => JournalEntryConnection, { description: 'Entries newest first.' })
+  @Query(() => JournalEntryConnection, { nullable: true, description: 'Entries newest first.' })
   async journalEntries(
     @Args() page: PageArgs,
     @Arg('accountId', () => ID, { nullable: true }) accountId: string | null,
@@ -187,7 +187,7 @@ export class JournalEntryResolver {
     return entry.reversalOfId ? ctx.loaders.ledger.journalEntryById.load(entry.reversalOfId) : null;
   }
 
-  @Mutation(() => JournalEntryPayload, { description: 'Posts one balanced entry (or holds it, with status PENDING).' })
+  @Mutation(() => JournalEntryPayload, { nullable: true, description: 'Posts one balanced entry (or holds it, with status PENDING).' })
   async postJournalEntry(
     @Arg('input') input: PostJournalEntryInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -203,7 +203,7 @@ export class JournalEntryResolver {
     });
   }
 
-  @Mutation(() => PostJournalEntriesPayload, { description: 'Posts up to 1,000 entries in one transaction, all or nothing.' })
+  @Mutation(() => PostJournalEntriesPayload, { nullable: true, description: 'Posts up to 1,000 entries in one transaction, all or nothing.' })
   async postJournalEntries(
     @Arg('input') input: PostJournalEntriesInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -219,7 +219,7 @@ export class JournalEntryResolver {
     });
   }
 
-  @Mutation(() => JournalEntryPayload, { description: 'Books the exact opposite of a POSTED entry, linked to it. Once per entry.' })
+  @Mutation(() => JournalEntryPayload, { nullable: true, description: 'Books the exact opposite of a POSTED entry, linked to it. Once per entry.' })
   async reverseJournalEntry(
     @Arg('input') input: ReverseJournalEntryInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -235,7 +235,7 @@ export class JournalEntryResolver {
     });
   }
 
-  @Mutation(() => JournalEntryPayload, { description: 'Posts a PENDING entry in full or in part; what is not posted is released.' })
+  @Mutation(() => JournalEntryPayload, { nullable: true, description: 'Posts a PENDING entry in full or in part; what is not posted is released.' })
   async postPendingJournalEntry(
     @Arg('input') input: PostPendingJournalEntryInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -257,7 +257,7 @@ export class JournalEntryResolver {
     });
   }
 
-  @Mutation(() => JournalEntryPayload, { description: 'Releases a PENDING entry without posting it.' })
+  @Mutation(() => JournalEntryPayload, { nullable: true, description: 'Releases a PENDING entry without posting it.' })
   async voidPendingJournalEntry(
     @Arg('input') input: VoidPendingJournalEntryInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -298,7 +298,7 @@ export class PostingResolver {
 
 @Resolver()
 export class LedgerReportResolver {
-  @Query(() => TrialBalance, { description: 'Every account’s net posted balance in a debit or credit column, with totals per currency.' })
+  @Query(() => TrialBalance, { nullable: true, description: 'Every account’s net posted balance in a debit or credit column, with totals per currency.' })
   async trialBalance(
     @Arg('asOf', () => Date, { nullable: true }) asOf: Date | null,
     @Arg('currency', () => CurrencyScalar, { nullable: true }) currency: string | null,
@@ -329,7 +329,7 @@ export class LedgerReportResolver {
     return { asOf: report.asOf, lines, totals: totalRows, balanced: totalRows.every((t) => t.balanced) };
   }
 
-  @Query(() => AccountStatement, { description: 'Posted postings of an account with effective dates in [from, to), with running balances.' })
+  @Query(() => AccountStatement, { nullable: true, description: 'Posted postings of an account with effective dates in [from, to), with running balances.' })
   async accountStatement(
     @Arg('accountId', () => ID) accountId: string,
     @Arg('from') from: Date,

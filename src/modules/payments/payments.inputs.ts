@@ -1,6 +1,6 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType, Int } from 'type-graphql';
-import { CurrencyScalar, DecimalScalar } from '../../server/graphql/scalars';
+import { CurrencyScalar, DecimalScalar } from '../../graphql/scalars';
 import { GatewayKind } from './gateways/payment-gateway';
 import { DisputeStatus, PaymentStatus } from './payment-state';
 

@@ -1,7 +1,7 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
-import { ConnectionType, Money, Node } from '../../server/graphql/common.objects';
-import { CurrencyScalar } from '../../server/graphql/scalars';
+import { ConnectionType, Money, Node } from '../../graphql/common.objects';
+import { CurrencyScalar } from '../../graphql/scalars';
 import { GatewayKind } from './gateways/payment-gateway';
 import { DisputeStatus, PaymentStatus, PendingOperation, RefundStatus } from './payment-state';
 import { PaymentEventSource, PaymentEventType } from './payments.types';

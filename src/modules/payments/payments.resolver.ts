@@ -13,9 +13,9 @@ import {
   type SubscribeResolverData,
   Subscription,
 } from 'type-graphql';
-import type { RequestContext } from '../../server/context';
-import { Money, PageArgs, toConnection, toMoney } from '../../server/graphql/common.objects';
-import { DecimalScalar } from '../../server/graphql/scalars';
+import type { RequestContext } from '../../graphql/context';
+import { Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
+import { DecimalScalar } from '../../graphql/scalars';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
@@ -76,12 +76,12 @@ async function loadPayment(ctx: RequestContext, id: string): Promise<PaymentReco
 
 @Resolver(() => Payment)
 export class PaymentResolver {
-  @Query(() => Payment, { description: 'One payment of the caller’s tenant; NOT_FOUND otherwise.' })
+  @Query(() => Payment, { nullable: true, description: 'One payment of the caller’s tenant; NOT_FOUND otherwise.' })
   payment(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<PaymentRecord> {
     return loadPayment(ctx, id);
   }
 
-  @Query(() => PaymentConnection, { description: 'Payments, newest first.' })
+  @Query(() => PaymentConnection, { nullable: true, description: 'Payments, newest first.' })
   async payments(
     @Args() page: PageArgs,
     @Arg('filter', () => PaymentFilterInput, { nullable: true }) filter: PaymentFilterInput | null,
@@ -92,7 +92,7 @@ export class PaymentResolver {
     return toConnection(result, (p) => p.id, (p) => p);
   }
 
-  @Mutation(() => PaymentPayload, {
+  @Mutation(() => PaymentPayload, { nullable: true,
     description:
       'Authorizes a card payment through a gateway (a hold: a PENDING journal entry), and captures it at once with capture: true. A decline is GATEWAY_DECLINED (the FAILED payment is kept); an unknown outcome is GATEWAY_UNAVAILABLE: retry with the same idempotency key.',
   })
@@ -108,7 +108,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => PaymentPayload, { description: 'Captures an AUTHORIZED payment, in full or for less (the rest of the hold is released). Once.' })
+  @Mutation(() => PaymentPayload, { nullable: true, description: 'Captures an AUTHORIZED payment, in full or for less (the rest of the hold is released). Once.' })
   capturePayment(
     @Arg('paymentId', () => ID) paymentId: string,
     @Arg('amount', () => DecimalScalar, { nullable: true, description: 'Omitted: the authorized amount.' }) amount: string | null,
@@ -124,7 +124,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => PaymentPayload, { description: 'Releases an AUTHORIZED payment’s hold without charging.' })
+  @Mutation(() => PaymentPayload, { nullable: true, description: 'Releases an AUTHORIZED payment’s hold without charging.' })
   voidPayment(
     @Arg('paymentId', () => ID) paymentId: string,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -137,7 +137,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => RefundPaymentPayload, {
+  @Mutation(() => RefundPaymentPayload, { nullable: true,
     description: 'Refunds a CAPTURED payment in full or in part; repeatable up to what is still refundable (captured, less refunds and disputes).',
   })
   refundPayment(
@@ -159,7 +159,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => DisputePayload, { description: 'Records a dispute (chargeback) on a CAPTURED payment: the disputed funds and any fee leave gateway clearing.' })
+  @Mutation(() => DisputePayload, { nullable: true, description: 'Records a dispute (chargeback) on a CAPTURED payment: the disputed funds and any fee leave gateway clearing.' })
   openDispute(
     @Arg('paymentId', () => ID) paymentId: string,
     @Arg('input') input: OpenDisputeInput,
@@ -176,7 +176,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => DisputePayload, { description: 'Attaches evidence to an open dispute; it is then UNDER_REVIEW.' })
+  @Mutation(() => DisputePayload, { nullable: true, description: 'Attaches evidence to an open dispute; it is then UNDER_REVIEW.' })
   submitDisputeEvidence(
     @Arg('disputeId', () => ID) disputeId: string,
     @Arg('evidence') evidence: string,
@@ -193,7 +193,7 @@ export class PaymentResolver {
     });
   }
 
-  @Mutation(() => DisputePayload, { description: 'Closes a dispute: WON returns the funds to gateway clearing, LOST books them as a chargeback loss.' })
+  @Mutation(() => DisputePayload, { nullable: true, description: 'Closes a dispute: WON returns the funds to gateway clearing, LOST books them as a chargeback loss.' })
   closeDispute(
     @Arg('disputeId', () => ID) disputeId: string,
     @Arg('outcome', () => DisputeStatus, { description: 'WON or LOST.' }) outcome: DisputeStatus,
@@ -365,13 +365,13 @@ export class PaymentEventResolver {
 
 @Resolver(() => PaymentGateway)
 export class PaymentGatewayResolver {
-  @Query(() => PaymentGatewayConnection, { description: 'The tenant’s payment gateways in creation order.' })
+  @Query(() => PaymentGatewayConnection, { nullable: true, description: 'The tenant’s payment gateways in creation order.' })
   async paymentGateways(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
     const result = await ctx.services.payments.gateways.listGateways(ctx.principal.tenantId, page);
     return toConnection(result, (g) => g.id, (g) => g);
   }
 
-  @Mutation(() => CreateGatewayPayload, { description: 'Adds a payment gateway; its credentials are stored encrypted and never shown again. Needs admin.' })
+  @Mutation(() => CreateGatewayPayload, { nullable: true, description: 'Adds a payment gateway; its credentials are stored encrypted and never shown again. Needs admin.' })
   createGateway(
     @Arg('input') input: CreateGatewayInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -387,7 +387,7 @@ export class PaymentGatewayResolver {
     });
   }
 
-  @Mutation(() => RecordPayoutPayload, { description: 'Records money the gateway paid out to the bank: gateway clearing → cash at bank.' })
+  @Mutation(() => RecordPayoutPayload, { nullable: true, description: 'Records money the gateway paid out to the bank: gateway clearing → cash at bank.' })
   recordPayout(
     @Arg('input') input: RecordPayoutInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,

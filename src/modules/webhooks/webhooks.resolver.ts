@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
-import type { RequestContext } from '../../server/context';
+import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, PageArgs, toConnection } from '../../server/graphql/common.objects';
+import { ConnectionType, PageArgs, toConnection } from '../../graphql/common.objects';
 import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
 import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
 
@@ -63,7 +63,7 @@ function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
 
 @Resolver()
 export class WebhooksResolver {
-  @Query(() => WebhookEndpointConnection, { description: 'The tenant’s webhook endpoints, disabled ones included.' })
+  @Query(() => WebhookEndpointConnection, { nullable: true, description: 'The tenant’s webhook endpoints, disabled ones included.' })
   async webhookEndpoints(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
     const result = await ctx.services.webhooks.listEndpoints(ctx.principal.tenantId, page);
     return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint);
@@ -75,7 +75,7 @@ export class WebhooksResolver {
    * secret back: it is kept encrypted for signing deliveries and is never shown to a client twice. It
    * refuses with ALREADY_EXISTS naming the endpoint that was created: disable it and create another.
    */
-  @Mutation(() => CreateWebhookEndpointPayload)
+  @Mutation(() => CreateWebhookEndpointPayload, { nullable: true })
   async createWebhookEndpoint(
     @Arg('input') input: CreateWebhookEndpointInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
@@ -97,7 +97,7 @@ export class WebhooksResolver {
     });
   }
 
-  @Mutation(() => WebhookEndpointPayload, { description: 'Stops deliveries to the endpoint. Endpoints are disabled, never deleted.' })
+  @Mutation(() => WebhookEndpointPayload, { nullable: true, description: 'Stops deliveries to the endpoint. Endpoints are disabled, never deleted.' })
   async disableWebhookEndpoint(
     @Arg('input') input: DisableWebhookEndpointInput,
     @Ctx() ctx: RequestContext,

@@ -1,8 +1,8 @@
 import { Arg, Ctx, ID, Query, Resolver } from 'type-graphql';
 import { notFoundError } from '../../common/errors';
 import { idKindOf } from '../../common/ids';
-import type { RequestContext } from '../context';
-import { Node } from './common.objects';
+import type { RequestContext } from '../../graphql/context';
+import { Node } from '../../graphql/common.objects';
 
 /**
  * Relay's node(id:). The id's prefix names the type; objects of another tenant, unknown ids and ids
@@ -10,7 +10,7 @@ import { Node } from './common.objects';
  */
 @Resolver()
 export class NodeResolver {
-  @Query(() => Node, { description: 'Any object by its global id.' })
+  @Query(() => Node, { nullable: true, description: 'Any object by its global id.' })
   async node(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<object> {
     const loaders = ctx.loaders.ledger;
     let found: object | null = null;

@@ -1,7 +1,7 @@
 import { ArgsType, ClassType, Field, ID, Int, InterfaceType, ObjectType } from 'type-graphql';
-import { idKindOf, type IdKind } from '../../common/ids';
-import { formatMinorAsDecimal } from '../../common/money';
-import { encodeCursor, type Page } from '../../common/pagination';
+import { idKindOf, type IdKind } from '../common/ids';
+import { formatMinorAsDecimal } from '../common/money';
+import { encodeCursor, type Page } from '../common/pagination';
 import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
 
 /** GraphQL type of each kind of id that is a Node. */

@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import { TokenService } from '../modules/auth/tokens';
 import type { KeyMaterial } from './key-material';
 import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } from './limiters';
-import { createPubSub, type PubSub } from './pubsub';
+import { createPubSub, type PubSub } from '../graphql/pubsub';
 import { AuthService } from '../modules/auth/auth.service';
 import { IdempotencyService } from '../modules/idempotency/idempotency.service';
 import { pubSubLedgerEvents } from '../modules/ledger/ledger.events';

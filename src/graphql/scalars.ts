@@ -1,5 +1,5 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { isKnownCurrency } from '../../common/money';
+import { isKnownCurrency } from '../common/money';
 
 function badInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'VALIDATION_FAILED' } });

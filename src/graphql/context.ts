@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Principal } from '../modules/auth/auth.service';
+import type { IdempotentRequest } from '../modules/idempotency/idempotent-request';
+import type { LedgerLoaders } from '../modules/ledger/ledger.loaders';
+import type { PaymentLoaders } from '../modules/payments/payments.loaders';
+import type { Services } from '../services/services';
+
+/**
+ * What every resolver receives: who is calling, this request's loaders, and the services. Only the
+ * shape lives here, below the modules; src/server builds one per HTTP request or WebSocket operation.
+ */
+export interface RequestContext {
+  requestId: string;
+  principal: Principal;
+  services: Services;
+  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders };
+  log: Logger;
+  /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
+  idempotency: IdempotentRequest;
+}
