@@ -11,6 +11,8 @@ export enum ErrorCode {
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   FORBIDDEN = 'FORBIDDEN',
   INSUFFICIENT_FUNDS = 'INSUFFICIENT_FUNDS',
+  /** A journal entry debits and credits the same account; `details` names the account and the two lines. */
+  SAME_ACCOUNT = 'SAME_ACCOUNT',
   INVALID_STATE_TRANSITION = 'INVALID_STATE_TRANSITION',
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   IDEMPOTENCY_KEY_IN_USE = 'IDEMPOTENCY_KEY_IN_USE',
@@ -48,6 +50,8 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 403, retryable: false };
     case ErrorCode.INSUFFICIENT_FUNDS:
       return { httpStatus: 422, retryable: false };
+    case ErrorCode.SAME_ACCOUNT:
+      return { httpStatus: 422, retryable: false };
     case ErrorCode.INVALID_STATE_TRANSITION:
       return { httpStatus: 409, retryable: false };
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
@@ -71,6 +75,71 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
     default:
       return assertNever(code, 'error code');
   }
+}
+
+/**
+ * What each code means, for the schema's ErrorCode enum and the README's table (both generated from
+ * here): a Record, so a new code does not compile without its meaning.
+ */
+const ERROR_CODE_MEANINGS: Record<ErrorCode, string> = {
+  [ErrorCode.VALIDATION_FAILED]: 'An argument or variable was refused (a bad amount, an unknown currency, a malformed id); `details.field` names it. Nothing was changed.',
+  [ErrorCode.NOT_FOUND]: 'No object with this id in the caller’s tenant (another tenant’s objects are reported the same way).',
+  [ErrorCode.ALREADY_EXISTS]: 'Something unique is taken (an account code, an externalRef, a webhook URL); `details` names the existing object where it may be shown.',
+  [ErrorCode.UNAUTHENTICATED]: 'No credential, or an unknown, expired or revoked one; also a credential locked after repeated failures (with Retry-After).',
+  [ErrorCode.FORBIDDEN]: 'The credential lacks the scope this field needs; `details.requiredScope` names it.',
+  [ErrorCode.INSUFFICIENT_FUNDS]: 'The write would take an account past its limit (no overdraft, or its credit limit). Nothing was written.',
+  [ErrorCode.SAME_ACCOUNT]: 'A journal entry debits and credits the same account; `details` names the account and the lines.',
+  [ErrorCode.INVALID_STATE_TRANSITION]: 'The object is not in a state that allows this step (capturing a voided payment, posting a pending entry twice).',
+  [ErrorCode.IDEMPOTENCY_KEY_REUSED]: 'The idempotency key was used before with a different input, field or selection. Use a new key for a new operation.',
+  [ErrorCode.IDEMPOTENCY_KEY_IN_USE]: 'A request with this idempotency key is still running. Retry with the same key after a short wait.',
+  [ErrorCode.RATE_LIMITED]: 'Too many requests for this credential or source; retry after the time the Retry-After header gives.',
+  [ErrorCode.QUERY_REFUSED]: 'The document is over a query limit (depth, cost, aliases, directives, tokens) or was an HTTP batch; `details` says which.',
+  [ErrorCode.QUERY_TOO_LARGE]: 'The document or the request body is over the size limit.',
+  [ErrorCode.GATEWAY_DECLINED]: 'The payment gateway refused (a declined card, a refused refund); `details.declineCode` says why. Definitely not done.',
+  [ErrorCode.GATEWAY_UNAVAILABLE]: 'The gateway did not answer in time or failed; the outcome is not known yet. Retry with the same idempotency key.',
+  [ErrorCode.SERVICE_UNAVAILABLE]: 'The database could not be reached or the write kept losing races; nothing was written. Retry later.',
+  [ErrorCode.INTERNAL_SERVER_ERROR]: 'An unexpected failure, masked: no message, stack or SQL reaches the client; the request id finds it in the log.',
+};
+
+/**
+ * Codes that graphql-js and Apollo Server give to a request that never reached a resolver (a
+ * malformed body, a syntax error, a document the schema refuses, an operationName that names no
+ * operation). Clients see them as they are, so they are part of the contract too.
+ */
+export const REQUEST_ERROR_CODES = {
+  GRAPHQL_PARSE_FAILED: {
+    httpStatus: 400,
+    retryable: false,
+    meaning: 'The document is not valid GraphQL syntax.',
+  },
+  GRAPHQL_VALIDATION_FAILED: {
+    httpStatus: 400,
+    retryable: false,
+    meaning: 'The document does not fit the schema (an unknown field, a wrong argument type, an enum value that does not exist).',
+  },
+  BAD_REQUEST: {
+    httpStatus: 400,
+    retryable: false,
+    meaning: 'The HTTP request is not a GraphQL request (no query, an unreadable body, a subscription over HTTP).',
+  },
+  OPERATION_RESOLUTION_FAILURE: {
+    httpStatus: 400,
+    retryable: false,
+    meaning: 'operationName names no operation of the document, or the document has several operations and none was named.',
+  },
+} as const satisfies Record<string, ErrorCodeTraits & { meaning: string }>;
+
+export interface ErrorCodeInfo extends ErrorCodeTraits {
+  code: string;
+  meaning: string;
+}
+
+/** Every code a client can see in `extensions.code`, ours first, then GraphQL's own. */
+export function errorCodeCatalog(): ErrorCodeInfo[] {
+  return [
+    ...Object.values(ErrorCode).map((code) => ({ code, ...errorCodeTraits(code), meaning: ERROR_CODE_MEANINGS[code] })),
+    ...Object.entries(REQUEST_ERROR_CODES).map(([code, traits]) => ({ code, ...traits })),
+  ];
 }
 
 /**

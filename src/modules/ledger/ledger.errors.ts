@@ -24,6 +24,14 @@ export const LedgerErrors = {
       `Account ${accountId} would go below its limit: the entry needs more than its available balance`,
       { accountId, availableMinorUnits: availableMinor.toString(), floorMinorUnits: floorMinor.toString(), currency },
     ),
+  /** `lines` are indexes in the entry's lines; `index` is the entry's place in a postJournalEntries batch, as for the writer's refusals. */
+  sameAccount: (field: string, accountId: string, debitLine: number, creditLine: number, entryIndex?: number) =>
+    new AppError(
+      ErrorCode.SAME_ACCOUNT,
+      `${field}: lines ${debitLine} and ${creditLine} debit and credit the same account ${accountId}; ` +
+        'an entry moves value between different accounts, so net the two lines or use another account',
+      { field, accountId, lines: [debitLine, creditLine], ...(entryIndex === undefined ? {} : { index: entryIndex }) },
+    ),
   balanceOverflow: (accountId: string) =>
     validationError(`The entry would take a balance of account ${accountId} past the 64-bit range`, { accountId }),
   notPending: (id: string, status: string) =>

@@ -290,8 +290,8 @@ export class LedgerService {
   }
 
   /** Validates one entry's input and turns it into a writer command. Refuses before any database work. */
-  private toCreateCommand(tenantId: string, input: EntryInput, prefix = ''): LedgerCommand {
-    const lines = this.toLineDrafts(input.lines, `${prefix}lines`, 2);
+  private toCreateCommand(tenantId: string, input: EntryInput, prefix = '', entryIndex?: number): LedgerCommand {
+    const lines = this.toLineDrafts(input.lines, `${prefix}lines`, 2, entryIndex);
     if (input.status === JournalEntryStatus.VOIDED) {
       throw validationError(`${prefix}status: a new entry is PENDING or POSTED`, { field: `${prefix}status` });
     }
@@ -311,7 +311,7 @@ export class LedgerService {
   }
 
   /** Lines must be positive, in known currencies, and balance: per currency, debits equal credits. */
-  private toLineDrafts(lines: LineInput[], field: string, minimum: number): LineDraft[] {
+  private toLineDrafts(lines: LineInput[], field: string, minimum: number, entryIndex?: number): LineDraft[] {
     if (lines.length < minimum) {
       throw validationError(`${field}: a journal entry needs at least ${minimum} lines, got ${lines.length}`, { field });
     }
@@ -332,6 +332,18 @@ export class LedgerService {
       else total.credits += amountMinor;
       totals.set(currency, total);
       return { accountId: line.accountId, direction: line.direction, amountMinor, currency, field: lineField };
+    });
+    // As TigerBeetle refuses a transfer whose debit and credit accounts are one: such a pair moves
+    // nothing, yet would inflate the account's debit and credit totals (and its holds when pending).
+    const firstLineOnSide = new Map<string, number>();
+    drafts.forEach((draft, index) => {
+      const opposite = firstLineOnSide.get(`${draft.accountId}:${draft.direction === EntryDirection.DEBIT ? EntryDirection.CREDIT : EntryDirection.DEBIT}`);
+      if (opposite !== undefined) {
+        const [debitLine, creditLine] = draft.direction === EntryDirection.DEBIT ? [index, opposite] : [opposite, index];
+        throw LedgerErrors.sameAccount(field, draft.accountId, debitLine, creditLine, entryIndex);
+      }
+      const side = `${draft.accountId}:${draft.direction}`;
+      if (!firstLineOnSide.has(side)) firstLineOnSide.set(side, index);
     });
     for (const [currency, total] of totals) {
       if (!isWithinInt64(total.debits) || !isWithinInt64(total.credits)) {
@@ -367,7 +379,7 @@ export class LedgerService {
         max: LEDGER_LIMITS.entriesPerBatch,
       });
     }
-    const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`));
+    const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`, index));
     const writes = await this.writer.writeAll(commands, idempotency);
     this.events.entriesCommitted(writes.map((write) => write.entry));
     return writes;
