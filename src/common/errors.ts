@@ -1,4 +1,5 @@
 import { assertNever } from './assert';
+import { echoOfInput } from './echo';
 
 /**
  * Every expected failure a client can see carries one of these codes in `extensions.code`.
@@ -163,5 +164,6 @@ export function validationError(message: string, details: Record<string, unknown
 }
 
 export function notFoundError(what: string, id: string): AppError {
-  return new AppError(ErrorCode.NOT_FOUND, `${what} ${id} was not found`, { id });
+  const echo = echoOfInput(id);
+  return new AppError(ErrorCode.NOT_FOUND, `${what} ${echo} was not found`, { id: echo });
 }

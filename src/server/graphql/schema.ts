@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchemaSync, type PubSub } from 'type-graphql';
+import { ErrorCodeEnum } from '../../graphql/error-codes';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
@@ -26,11 +27,22 @@ const UNUSED_PUB_SUB: PubSub = {
 
 /** The executable schema, built once from the resolver classes (code first). */
 export function buildReckonSchema(): GraphQLSchema {
-  cached ??= buildSchemaSync({
-    resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver],
-    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
-    validate: false,
-    pubSub: UNUSED_PUB_SUB,
-  });
+  cached ??= withErrorCodes(
+    buildSchemaSync({
+      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver],
+      scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+      validate: false,
+      pubSub: UNUSED_PUB_SUB,
+    }),
+  );
   return cached;
+}
+
+/**
+ * Adds the ErrorCode enum, which no field returns (errors live outside `data`): type-graphql emits
+ * only the enums its fields use, so it is added to the built schema as an orphan type.
+ */
+function withErrorCodes(schema: GraphQLSchema): GraphQLSchema {
+  const config = schema.toConfig();
+  return new GraphQLSchema({ ...config, types: [...config.types, ErrorCodeEnum] });
 }
