@@ -79,3 +79,13 @@ export class GraphQLClient {
     return String(result.errors[0].extensions?.code);
   }
 }
+
+/**
+ * The root fields a response did set, or null when it set none. Root fields are nullable, so a refused
+ * mutation answers `{ data: { capturePayment: null } }` (with its error) rather than `data: null`.
+ */
+export function setRootFieldsOf(data: unknown): Record<string, unknown> | null {
+  if (data === null || data === undefined) return null;
+  const set = Object.entries(data as Record<string, unknown>).filter(([, value]) => value !== null && value !== undefined);
+  return set.length ? Object.fromEntries(set) : null;
+}

@@ -1,3 +1,4 @@
+import { setRootFieldsOf } from '../helpers/graphql-client';
 import { getIntrospectionQuery, print } from 'graphql';
 import { formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
 import { generateSigningKey } from '../../src/services/key-material';
@@ -32,7 +33,7 @@ async function withoutStatements<T>(app: TestApp, send: () => Promise<T>): Promi
 }
 
 function onlyError(result: GraphQLResult<unknown>): Refusal {
-  expect(result.data ?? null).toBeNull();
+  expect(setRootFieldsOf(result.data)).toBeNull();
   expect(result.errors).toHaveLength(1);
   const [error] = result.errors ?? [];
   expect(error.extensions?.requestId).toBe(result.headers.get('x-request-id'));

@@ -1,3 +1,4 @@
+import { setRootFieldsOf } from '../helpers/graphql-client';
 import { randomBase62 } from '../../src/modules/auth/api-key-format';
 import { AccountCodesDocument, CreateAccountDocument, CreateOAuthClientDocument, MeDocument } from '../generated/graphql';
 import type { GraphQLResult } from '../helpers/graphql-client';
@@ -24,7 +25,7 @@ function me(app: TestApp, apiKey: string): Promise<GraphQLResult<unknown>> {
 }
 
 function expectUnauthenticated(result: GraphQLResult<unknown>, message: RegExp): void {
-  expect({ status: result.status, code: result.errors?.[0]?.extensions?.code, data: result.data ?? null }).toEqual({
+  expect({ status: result.status, code: result.errors?.[0]?.extensions?.code, data: setRootFieldsOf(result.data) }).toEqual({
     status: 401,
     code: 'UNAUTHENTICATED',
     data: null,
@@ -63,7 +64,7 @@ describeEachDatabase('requests per credential per second (RATE_LIMIT_PER_SECOND=
     // Within the same second, other credentials have budgets of their own.
     const [sameTenantResult, otherTenantResult] = await Promise.all([me(app, sameTenant), me(app, otherTenant.apiKey)]);
 
-    expect({ status: sixth.status, code: sixth.errors?.[0]?.extensions?.code, data: sixth.data ?? null }).toEqual({
+    expect({ status: sixth.status, code: sixth.errors?.[0]?.extensions?.code, data: setRootFieldsOf(sixth.data) }).toEqual({
       status: 429,
       code: 'RATE_LIMITED',
       data: null,

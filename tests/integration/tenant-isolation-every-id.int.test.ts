@@ -1,3 +1,4 @@
+import { setRootFieldsOf } from '../helpers/graphql-client';
 import {
   getNamedType,
   isInputObjectType,
@@ -354,7 +355,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
           for (const id of testCase.ids()) {
             const where = { credential, field, case: testCase.label, id };
             const result = await testCase.send(client, id);
-            expect({ ...where, codes: result.errors?.map((error) => error.extensions?.code), data: result.data ?? null }).toEqual({
+            expect({ ...where, codes: result.errors?.map((error) => error.extensions?.code), data: setRootFieldsOf(result.data) }).toEqual({
               ...where,
               codes: ['NOT_FOUND'],
               data: null,

@@ -1,3 +1,4 @@
+import { setRootFieldsOf } from '../helpers/graphql-client';
 import WebSocket from 'ws';
 import type { Clock } from '../../src/common/clock';
 import { generateApiKey } from '../../src/modules/auth/api-key-format';
@@ -114,7 +115,7 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
     const restricted = await keyWithScopes(app, ['payments:read']);
     const refused = connect(restricted.secret).subscribe(JournalEntryPostedIdsDocument);
     const [result] = await refused.take(1);
-    expect(result.data ?? null).toBeNull();
+    expect(setRootFieldsOf(result.data)).toBeNull();
     expect(result.errors).toEqual([
       expect.objectContaining({
         message: 'This credential lacks the "ledger:read" scope',
@@ -286,7 +287,7 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
     const reader = connect((await keyWithScopes(app, ['ledger:read'])).secret);
 
     const refused = await reader.execute(PostJournalEntryDocument, { input: { lines: transfer(debit.id, credit.id, '1.00') } });
-    expect(refused.data ?? null).toBeNull();
+    expect(setRootFieldsOf(refused.data)).toBeNull();
     expect(refused.errors).toEqual([
       expect.objectContaining({
         message: 'This credential lacks the "ledger:write" scope',
