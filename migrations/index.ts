@@ -2,6 +2,7 @@ import { InitialLedger1764100000000 } from './1764100000000-initial-ledger';
 import { CredentialsAndSecrets1764200000000 } from './1764200000000-credentials-and-secrets';
 import { IdempotencyRecords1764300000000 } from './1764300000000-idempotency-records';
 import { Payments1764400000000 } from './1764400000000-payments';
+import { SimulatorState1764460000000 } from './1764460000000-simulator-state';
 
 /** Every migration, in order. Listed explicitly so the build, tests and the CLI load the same set. */
-export const MIGRATIONS = [InitialLedger1764100000000, CredentialsAndSecrets1764200000000, IdempotencyRecords1764300000000, Payments1764400000000];
+export const MIGRATIONS = [InitialLedger1764100000000, CredentialsAndSecrets1764200000000, IdempotencyRecords1764300000000, Payments1764400000000, SimulatorState1764460000000];

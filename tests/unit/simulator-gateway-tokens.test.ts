@@ -1,4 +1,10 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { createDataSource } from '../../src/db/data-source';
+import { migrate } from '../../src/db/migrate';
 import { createGatewayAdapter } from '../../src/modules/payments/gateways/gateway-adapters';
 import { HttpGateway } from '../../src/modules/payments/gateways/http-gateway';
 import { type AuthorizeRequest, DeclineCode, GatewayKind, type GatewayOutcome } from '../../src/modules/payments/gateways/payment-gateway';
@@ -6,8 +12,8 @@ import {
   SIMULATOR_DISPUTE_FEE_MINOR,
   SIMULATOR_TOKENS,
   SimulatorGateway,
+  type SimulatorOptions,
   simulatorFeeMinor,
-  simulatorFor,
 } from '../../src/modules/payments/gateways/simulator-gateway';
 
 /**
@@ -15,6 +21,20 @@ import {
  * SIMULATOR_TOKENS says, every operation must be idempotent per key, and the simulator must refuse
  * what a real gateway refuses.
  */
+/** The simulator keeps its books in the database: a migrated SQLite file of this suite's own. */
+let directory: string;
+let dataSource: DataSource;
+beforeAll(async () => {
+  directory = fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-simulator-'));
+  ({ dataSource } = createDataSource({ url: `sqlite:${path.join(directory, 'simulator.sqlite')}` }));
+  await dataSource.initialize();
+  await migrate(dataSource);
+});
+afterAll(async () => {
+  await dataSource?.destroy();
+  fs.rmSync(directory, { recursive: true, force: true });
+});
+
 let keySequence = 0;
 function nextKey(label: string): string {
   keySequence += 1;
@@ -25,13 +45,21 @@ function authorizeRequest(paymentToken: string, overrides: Partial<AuthorizeRequ
   return { idempotencyKey: nextKey(paymentToken), amountMinor: 10_000n, currency: 'USD', paymentToken, reference: 'pay_01', ...overrides };
 }
 
+/** A simulator for a gateway id of its own, so its books start empty. */
+function freshSimulator(options: SimulatorOptions = {}): SimulatorGateway {
+  return new SimulatorGateway(dataSource, nextKey('gw'), options);
+}
+
 function value<T>(outcome: GatewayOutcome<T>): T {
   if (outcome.kind !== 'succeeded') throw new Error(`expected succeeded, got ${JSON.stringify(outcome, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
   return outcome.value;
 }
 
 describe('SimulatorGateway tokens', () => {
-  const simulator = new SimulatorGateway({ slowMs: 20 });
+  let simulator: SimulatorGateway;
+  beforeAll(() => {
+    simulator = freshSimulator({ slowMs: 20 });
+  });
 
   it.each([
     ['tok_approve', { brand: 'visa', last4: '4242' }],
@@ -50,10 +78,10 @@ describe('SimulatorGateway tokens', () => {
     ['tok_decline_expired_card', DeclineCode.EXPIRED_CARD],
     ['tok_decline_fraud', DeclineCode.FRAUD_SUSPECTED],
   ])('%s is declined with %s and charges nothing', async (token, declineCode) => {
-    const before = simulator.stats().chargeCount;
+    const before = (await simulator.stats()).chargeCount;
     const outcome = await simulator.authorize(authorizeRequest(token));
     expect(outcome).toEqual({ kind: 'declined', declineCode, message: expect.any(String) });
-    expect(simulator.stats().chargeCount).toBe(before);
+    expect((await simulator.stats()).chargeCount).toBe(before);
   });
 
   it('declines an unknown token with GATEWAY_REJECTED, listing the valid tokens', async () => {
@@ -88,18 +116,18 @@ describe('SimulatorGateway tokens', () => {
   });
 
   it('tok_slow answers after slowMs, having authorized once', async () => {
-    const slow = new SimulatorGateway({ slowMs: 30 });
+    const slow = freshSimulator({ slowMs: 30 });
     const pending = slow.authorize(authorizeRequest('tok_slow'));
     let settled = false;
     void pending.then(() => (settled = true));
     await new Promise((resolve) => setImmediate(resolve));
     expect(settled).toBe(false);
     expect(value(await pending).card).toEqual({ brand: 'visa', last4: '4242' });
-    expect(slow.stats().chargeCount).toBe(1);
+    expect((await slow.stats()).chargeCount).toBe(1);
   });
 
   it('tok_timeout_once answers unknown first, then the same authorization to the same key', async () => {
-    const fresh = new SimulatorGateway();
+    const fresh = freshSimulator();
     const request = authorizeRequest('tok_timeout_once');
     const first = await fresh.authorize(request);
     expect(first).toEqual({ kind: 'unknown', reason: expect.stringContaining('timeout') });
@@ -107,7 +135,7 @@ describe('SimulatorGateway tokens', () => {
     const second = value(await fresh.authorize(request));
     expect(status).toEqual({ kind: 'succeeded', authorization: second });
     expect(value(await fresh.authorize(request))).toEqual(second);
-    expect(fresh.stats().chargeCount).toBe(1);
+    expect((await fresh.stats()).chargeCount).toBe(1);
     // Another key is another payment, which again times out once.
     expect((await fresh.authorize(authorizeRequest('tok_timeout_once'))).kind).toBe('unknown');
   });
@@ -115,7 +143,7 @@ describe('SimulatorGateway tokens', () => {
 
 describe('SimulatorGateway idempotency', () => {
   it('returns the recorded answer to the same key without doing the operation again', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const authorize = authorizeRequest('tok_approve');
     const authorization = value(await simulator.authorize(authorize));
     expect(value(await simulator.authorize(authorize))).toEqual(authorization);
@@ -129,7 +157,7 @@ describe('SimulatorGateway idempotency', () => {
     const refunded = await simulator.refund(refund);
     expect(await simulator.refund(refund)).toEqual(refunded);
 
-    const stats = simulator.stats();
+    const stats = await simulator.stats();
     expect(stats).toMatchObject({ chargeCount: 1, captureCount: 1, refundCount: 1, voidCount: 0, callCount: 6 });
     expect(stats.payments[gatewayPaymentId]).toEqual({
       currency: 'USD',
@@ -144,13 +172,13 @@ describe('SimulatorGateway idempotency', () => {
   });
 
   it('replays a decline too', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const request = authorizeRequest('tok_decline_fraud');
     expect(await simulator.authorize(request)).toEqual(await simulator.authorize(request));
   });
 
   it('refuses the same key with other parameters, for every operation', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const authorize = authorizeRequest('tok_approve');
     const { gatewayPaymentId } = value(await simulator.authorize(authorize));
     const rejected = { kind: 'declined', declineCode: DeclineCode.GATEWAY_REJECTED, message: expect.stringContaining('other parameters') };
@@ -170,11 +198,11 @@ describe('SimulatorGateway idempotency', () => {
     value(await simulator.void(voidRequest));
     expect(await simulator.void({ ...voidRequest, gatewayPaymentId })).toEqual(rejected);
 
-    expect(simulator.stats()).toMatchObject({ chargeCount: 2, captureCount: 1, refundCount: 1, voidCount: 1 });
+    expect((await simulator.stats())).toMatchObject({ chargeCount: 2, captureCount: 1, refundCount: 1, voidCount: 1 });
   });
 
   it('keys are per operation: a capture and a refund may share a key', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const { gatewayPaymentId } = value(await simulator.authorize(authorizeRequest('tok_approve')));
     const key = nextKey('shared');
     value(await simulator.capture({ idempotencyKey: key, gatewayPaymentId, amountMinor: 500n, currency: 'USD' }));
@@ -182,7 +210,7 @@ describe('SimulatorGateway idempotency', () => {
   });
 
   it('answers status checks from the recorded operations', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const authorize = authorizeRequest('tok_approve');
     const authorization = value(await simulator.authorize(authorize));
     const captureKey = nextKey('capture');
@@ -204,7 +232,7 @@ describe('SimulatorGateway idempotency', () => {
   });
 
   it('hands out copies: changing an answer does not change what is replayed', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const request = authorizeRequest('tok_approve');
     const first = value(await simulator.authorize(request));
     (first.card as { last4: string }).last4 = '0000';
@@ -235,7 +263,7 @@ describe('SimulatorGateway refusals', () => {
   }
 
   it('refuses a capture above the authorized amount, a second capture, and a capture after a void', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const gatewayPaymentId = await authorized(simulator);
     expect(await simulator.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 1001n, currency: 'USD' })).toEqual(rejected);
     value(await simulator.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 400n, currency: 'USD' }));
@@ -245,11 +273,11 @@ describe('SimulatorGateway refusals', () => {
     value(await simulator.void({ idempotencyKey: nextKey('v'), gatewayPaymentId: voidedId }));
     expect(await simulator.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId: voidedId, amountMinor: 100n, currency: 'USD' })).toEqual(rejected);
     expect(await simulator.void({ idempotencyKey: nextKey('v'), gatewayPaymentId: voidedId })).toEqual(rejected);
-    expect(simulator.stats().captureCount).toBe(1);
+    expect((await simulator.stats()).captureCount).toBe(1);
   });
 
   it('refuses a refund above what was captured less what was refunded', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const gatewayPaymentId = await authorized(simulator);
     expect(await simulator.refund({ idempotencyKey: nextKey('r'), gatewayPaymentId, amountMinor: 1n, currency: 'USD' })).toEqual(rejected);
     value(await simulator.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 700n, currency: 'USD' }));
@@ -257,11 +285,11 @@ describe('SimulatorGateway refusals', () => {
     value(await simulator.refund({ idempotencyKey: nextKey('r'), gatewayPaymentId, amountMinor: 300n, currency: 'USD' }));
     expect(await simulator.refund({ idempotencyKey: nextKey('r'), gatewayPaymentId, amountMinor: 101n, currency: 'USD' })).toEqual(rejected);
     value(await simulator.refund({ idempotencyKey: nextKey('r'), gatewayPaymentId, amountMinor: 100n, currency: 'USD' }));
-    expect(simulator.stats().payments[gatewayPaymentId]).toMatchObject({ capturedAmountMinor: 700n, refundedAmountMinor: 700n, refundCount: 3 });
+    expect((await simulator.stats()).payments[gatewayPaymentId]).toMatchObject({ capturedAmountMinor: 700n, refundedAmountMinor: 700n, refundCount: 3 });
   });
 
   it('refuses a void after a capture, and operations on unknown payments, other currencies, or non-positive amounts', async () => {
-    const simulator = new SimulatorGateway();
+    const simulator = freshSimulator();
     const gatewayPaymentId = await authorized(simulator);
     value(await simulator.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 1000n, currency: 'USD' }));
     expect(await simulator.void({ idempotencyKey: nextKey('v'), gatewayPaymentId })).toEqual(rejected);
@@ -272,22 +300,50 @@ describe('SimulatorGateway refusals', () => {
     expect(await simulator.authorize(authorizeRequest('tok_approve', { amountMinor: -5n }))).toEqual(rejected);
     expect(await simulator.authorize(authorizeRequest('tok_approve', { currency: 'XYZ' }))).toEqual(rejected);
     expect(await simulator.authorize(authorizeRequest('tok_approve', { idempotencyKey: '' }))).toEqual(rejected);
-    expect(simulator.stats()).toMatchObject({ chargeCount: 1, captureCount: 1, refundCount: 0, voidCount: 0 });
+    expect((await simulator.stats())).toMatchObject({ chargeCount: 1, captureCount: 1, refundCount: 0, voidCount: 0 });
   });
 });
 
-describe('simulatorFor and createGatewayAdapter', () => {
-  it('keeps one simulator per gateway id, shared by every adapter made for it', async () => {
+describe('books kept in the database, and createGatewayAdapter', () => {
+  it('shares one gateway id\'s books between instances: another one captures, refunds and replays what the first authorized', async () => {
     const gatewayId = nextKey('gw');
-    const adapter = createGatewayAdapter(gatewayId, { kind: GatewayKind.SIMULATOR }, { simulatorSlowMs: 10 });
-    expect(adapter).toBe(simulatorFor(gatewayId));
-    expect(adapter).not.toBe(simulatorFor(nextKey('gw')));
-    value(await adapter.authorize(authorizeRequest('tok_slow')));
-    expect(simulatorFor(gatewayId).stats().chargeCount).toBe(1);
+    const adapter = createGatewayAdapter(gatewayId, { kind: GatewayKind.SIMULATOR }, { dataSource, simulatorSlowMs: 10 });
+    const request = authorizeRequest('tok_slow');
+    const authorization = value(await adapter.authorize(request));
+    // As after a restart, or on another API process: a new instance, the same books.
+    const later = new SimulatorGateway(dataSource, gatewayId, { slowMs: 10 });
+    expect(value(await later.authorize(request))).toEqual(authorization);
+    const { gatewayPaymentId } = authorization;
+    value(await later.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 4000n, currency: 'USD' }));
+    value(await later.refund({ idempotencyKey: nextKey('r'), gatewayPaymentId, amountMinor: 1000n, currency: 'USD' }));
+    expect(await later.fetchStatus({ operation: 'authorize', idempotencyKey: request.idempotencyKey })).toEqual({ kind: 'succeeded', authorization });
+    expect(await (adapter as SimulatorGateway).stats()).toMatchObject({ chargeCount: 1, captureCount: 1, refundCount: 1 });
+    // Another gateway id has books of its own.
+    const other = new SimulatorGateway(dataSource, nextKey('gw'));
+    expect(await other.capture({ idempotencyKey: nextKey('c'), gatewayPaymentId, amountMinor: 1n, currency: 'USD' })).toMatchObject({
+      kind: 'declined',
+      message: 'No authorization with this gateway payment id.',
+    });
+  });
+
+  it('charges once when calls with one key race on two instances, each answering the same authorization', async () => {
+    const gatewayId = nextKey('gw');
+    const instances = [new SimulatorGateway(dataSource, gatewayId), new SimulatorGateway(dataSource, gatewayId)];
+    const request = authorizeRequest('tok_approve');
+    const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => instances[i % 2].authorize(request)));
+    const [first] = outcomes;
+    expect(first.kind).toBe('succeeded');
+    for (const outcome of outcomes) expect(outcome).toEqual(first);
+    expect((await instances[0].stats()).chargeCount).toBe(1);
+
+    const capture = { idempotencyKey: nextKey('c'), gatewayPaymentId: value(first).gatewayPaymentId, amountMinor: 500n, currency: 'USD' };
+    const captures = await Promise.all(Array.from({ length: 6 }, (_, i) => instances[i % 2].capture(capture)));
+    for (const outcome of captures) expect(outcome).toEqual({ kind: 'succeeded', value: { feeMinor: simulatorFeeMinor(500n) } });
+    expect((await instances[1].stats()).payments[capture.gatewayPaymentId]).toMatchObject({ captureCount: 1, feeMinor: simulatorFeeMinor(500n) });
   });
 
   it('makes an HTTP adapter from HTTP credentials', () => {
-    const adapter = createGatewayAdapter('gw_http', { kind: GatewayKind.HTTP, baseUrl: 'https://gateway.example/v1', apiSecret: 'sk_12345678', timeoutMs: 1000 });
+    const adapter = createGatewayAdapter('gw_http', { kind: GatewayKind.HTTP, baseUrl: 'https://gateway.example/v1', apiSecret: 'sk_12345678', timeoutMs: 1000 }, { dataSource });
     expect(adapter).toBeInstanceOf(HttpGateway);
     expect(adapter.kind).toBe(GatewayKind.HTTP);
   });
