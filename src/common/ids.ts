@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { monotonicFactory, ulid } from 'ulid';
 import { validationError } from './errors';
+import { echoOfInput } from './echo';
 
 /**
  * Opaque, prefixed, time-ordered ids. The prefix names the object type so `node(id:)` can route an id
@@ -70,7 +71,7 @@ export function idKindOf(id: string): IdKind | undefined {
  */
 export function requireIdOfKind(id: string, kind: IdKind, field: string): string {
   if (idKindOf(id) !== kind) {
-    throw validationError(`${field} must be an id starting with "${ID_PREFIXES[kind]}_"`, { field, id });
+    throw validationError(`${field} must be an id starting with "${ID_PREFIXES[kind]}_"`, { field, id: echoOfInput(id) });
   }
   return id;
 }

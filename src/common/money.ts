@@ -1,4 +1,5 @@
 import { validationError } from './errors';
+import { echoOfInput } from './echo';
 
 /**
  * ISO 4217 active currencies and their minor-unit exponents (the number of decimals an amount may
@@ -33,13 +34,17 @@ export function isKnownCurrency(code: string): boolean {
 
 export function currencyExponent(currency: string): number {
   const exponent = CURRENCY_EXPONENTS.get(currency);
-  if (exponent === undefined) throw validationError(`Unknown currency "${currency}": expected an ISO 4217 code`, { currency });
+  if (exponent === undefined) {
+    const echo = echoOfInput(currency);
+    throw validationError(`Unknown currency "${echo}": expected an ISO 4217 code`, { currency: echo });
+  }
   return exponent;
 }
 
 export function requireCurrency(currency: string, field = 'currency'): string {
   if (!isKnownCurrency(currency)) {
-    throw validationError(`Unknown currency "${currency}": expected an active ISO 4217 code such as USD`, { field, currency });
+    const echo = echoOfInput(currency);
+    throw validationError(`Unknown currency "${echo}": expected an active ISO 4217 code such as USD`, { field, currency: echo });
   }
   return currency;
 }
@@ -55,21 +60,27 @@ const DECIMAL_PATTERN = /^(-)?(\d+)(?:\.(\d+))?$/;
 export function parseDecimalToMinor(amount: string, currency: string, field = 'amount'): bigint {
   const exponent = currencyExponent(currency);
   const match = DECIMAL_PATTERN.exec(amount);
+  const echo = echoOfInput(amount);
   if (!match) {
-    throw validationError(`${field} "${amount}" is not a decimal number such as "12.34"`, { field, amount });
+    throw validationError(`${field} "${echo}" is not a decimal number such as "12.34"`, { field, amount: echo });
   }
   const [, sign, whole, fraction = ''] = match;
   if (fraction.length > exponent) {
     throw validationError(
-      `${field} "${amount}" has ${fraction.length} decimals; ${currency} allows at most ${exponent}`,
-      { field, amount, currency, maxDecimals: exponent },
+      `${field} "${echo}" has ${fraction.length} decimals; ${currency} allows at most ${exponent}`,
+      { field, amount: echo, currency, maxDecimals: exponent },
     );
+  }
+  // More than 19 significant digits is out of range whatever they are: refused before BigInt reads a
+  // 100 kB string of digits.
+  if (whole.replace(/^0+/, '').length + exponent > 19) {
+    throw validationError(`${field} "${echo}" is out of range: at most ${MAX_MINOR_UNITS} minor units`, { field, amount: echo });
   }
   const digits = whole + fraction.padEnd(exponent, '0');
   const magnitude = BigInt(digits);
   const minor = sign ? -magnitude : magnitude;
   if (minor > MAX_MINOR_UNITS || minor < MIN_MINOR_UNITS) {
-    throw validationError(`${field} "${amount}" is out of range: at most ${MAX_MINOR_UNITS} minor units`, { field, amount });
+    throw validationError(`${field} "${echo}" is out of range: at most ${MAX_MINOR_UNITS} minor units`, { field, amount: echo });
   }
   return minor;
 }
@@ -77,7 +88,10 @@ export function parseDecimalToMinor(amount: string, currency: string, field = 'a
 /** Same as parseDecimalToMinor, and the result must be greater than zero. */
 export function parsePositiveAmount(amount: string, currency: string, field = 'amount'): bigint {
   const minor = parseDecimalToMinor(amount, currency, field);
-  if (minor <= 0n) throw validationError(`${field} must be greater than zero, got "${amount}"`, { field, amount });
+  if (minor <= 0n) {
+    const echo = echoOfInput(amount);
+    throw validationError(`${field} must be greater than zero, got "${echo}"`, { field, amount: echo });
+  }
   return minor;
 }
 

@@ -1,5 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { isKnownCurrency } from '../common/money';
+import { echoOfInput } from '../common/echo';
 
 function badInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'VALIDATION_FAILED' } });
@@ -45,7 +46,7 @@ export const BigIntScalar = new GraphQLScalarType({
 
 function parseCurrency(value: unknown): string {
   if (typeof value !== 'string' || !isKnownCurrency(value)) {
-    throw badInput(`Unknown currency ${JSON.stringify(value)}: expected an active ISO 4217 code such as "USD"`);
+    throw badInput(`Unknown currency ${JSON.stringify(echoOfInput(value))}: expected an active ISO 4217 code such as "USD"`);
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { AssertionError } from '../common/assert';
+import { withShortEchoes } from '../common/echo';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
 import { isConnectionError } from '../db/transaction';
 
@@ -65,7 +66,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     // can tell a retryable refusal (SERVICE_UNAVAILABLE, RATE_LIMITED) from a final one.
     const retryable = formatted.extensions?.retryable;
     return {
-      message: formatted.message,
+      // graphql-js quotes the client's whole value in its coercion and parse messages.
+      message: withShortEchoes(formatted.message),
       locations: formatted.locations,
       path: formatted.path,
       extensions: { code: publicCode, ...(typeof retryable === 'boolean' ? { retryable } : {}), ...(requestId ? { requestId } : {}) },

@@ -28,6 +28,7 @@ import {
   visit,
 } from 'graphql';
 import { Parser } from 'graphql/language/parser';
+import { withShortEchoes } from '../common/echo';
 import { ErrorCode, errorCodeTraits } from '../common/errors';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination';
 import type { LimitsConfig } from '../config';
@@ -475,7 +476,7 @@ export class QueryLimiter {
 export function formatQueryRefusal(refused: QueryRefusal, requestId?: string): GraphQLFormattedError {
   const ours = refused.code === ErrorCode.QUERY_REFUSED || refused.code === ErrorCode.QUERY_TOO_LARGE;
   return {
-    message: refused.message,
+    message: withShortEchoes(refused.message),
     ...(refused.locations ? { locations: refused.locations } : {}),
     extensions: {
       code: refused.code,

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
+import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
 import { newId, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
@@ -251,7 +252,7 @@ export class AuthService {
       const requested = requestedScope.split(' ').filter(Boolean);
       const unknown = requested.filter((scope) => !allowed.includes(scope));
       if (requested.length === 0 || unknown.length) {
-        return { ok: false, error: 'invalid_scope', description: `Scope not granted to this client: ${unknown.join(' ') || '(empty)'}` };
+        return { ok: false, error: 'invalid_scope', description: `Scope not granted to this client: ${unknown.slice(0, 5).map(echoOfInput).join(' ') || '(empty)'}` };
       }
       scopes = [...new Set(requested)].sort();
     }

@@ -1,4 +1,5 @@
 import { AppError, ErrorCode, validationError } from '../../common/errors';
+import { echoOfInput } from '../../common/echo';
 
 /** What a credential may do. Restricted keys and OAuth clients carry a subset. */
 export enum Scope {
@@ -37,7 +38,7 @@ export function insufficientScopeError(scope: Scope): AppError {
 /** Parses a space- or list-given set of scopes, refusing unknown ones; empty means none. */
 export function parseScopes(scopes: readonly string[] | string, field = 'scopes'): Scope[] {
   const list = typeof scopes === 'string' ? scopes.split(' ').filter(Boolean) : [...scopes];
-  const unknown = list.filter((scope) => !ALL_SCOPES.includes(scope as Scope));
+  const unknown = list.filter((scope) => !ALL_SCOPES.includes(scope as Scope)).slice(0, 5).map(echoOfInput);
   if (unknown.length) {
     throw validationError(`${field}: unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; known: ${ALL_SCOPES.join(', ')}`, {
       field,

@@ -132,8 +132,22 @@ function unverifiedIssuerOf(token: string): string | undefined {
   }
 }
 
+/** jose's failures in plain words: its codes (ERR_JWS_INVALID…) mean nothing to an API user. */
 function asInvalid(error: unknown): InvalidTokenError {
   if (error instanceof joseErrors.JWTExpired) return new InvalidTokenError('The access token has expired');
-  if (error instanceof joseErrors.JOSEError) return new InvalidTokenError(`The access token is invalid (${error.code})`);
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return new InvalidTokenError('The access token is not accepted here: its issuer, audience, type or validity period does not match');
+  }
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new InvalidTokenError('The access token’s signature does not verify');
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new InvalidTokenError('The access token is signed with an algorithm this server does not accept');
+  if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return new InvalidTokenError('The access token is signed with a key this server does not know');
+  }
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
+    return new InvalidTokenError('The token issuer’s public keys could not be read; retry later');
+  }
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JOSENotSupported) {
+    return new InvalidTokenError('The access token is malformed: send an API key or a token from POST /oauth/token');
+  }
   return new InvalidTokenError('The access token is invalid');
 }

@@ -1,3 +1,4 @@
+import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
 
 /** The ledger's expected failures, each with its public code. */
@@ -7,9 +8,9 @@ export const LedgerErrors = {
   accountCodeTaken: (code: string) =>
     new AppError(ErrorCode.ALREADY_EXISTS, `An account with code "${code}" already exists`, { field: 'code', code }),
   externalRefTaken: (externalRef: string) =>
-    new AppError(ErrorCode.ALREADY_EXISTS, `A journal entry with externalRef "${externalRef}" already exists`, {
+    new AppError(ErrorCode.ALREADY_EXISTS, `A journal entry with externalRef "${echoOfInput(externalRef)}" already exists`, {
       field: 'externalRef',
-      externalRef,
+      externalRef: echoOfInput(externalRef),
     }),
   currencyMismatch: (accountId: string, accountCurrency: string, lineCurrency: string, field: string) =>
     validationError(`${field}: account ${accountId} is in ${accountCurrency}, the line is in ${lineCurrency}`, {

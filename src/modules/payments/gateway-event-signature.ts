@@ -3,6 +3,7 @@ import { assert } from '../../common/assert';
 import { validationError } from '../../common/errors';
 import { MAX_MINOR_UNITS } from '../../common/money';
 import { GATEWAY_EVENT_TYPES, type GatewayEvent, type GatewayEventType } from './gateways/payment-gateway';
+import { echoOfInput } from '../../common/echo';
 
 /**
  * How a gateway signs the events it sends to `POST /webhooks/gateways/:gatewayId`, in the manner of
@@ -127,7 +128,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 function refuseUnknownFields(object: Record<string, unknown>, known: Set<string>, prefix: string): void {
   const unknown = Object.keys(object).find((key) => !known.has(key));
-  if (unknown !== undefined) throw validationError(`${prefix}${unknown} is not a field of a gateway event`, { field: `${prefix}${unknown}` });
+  if (unknown !== undefined) {
+    const field = `${prefix}${echoOfInput(unknown)}`;
+    throw validationError(`${field} is not a field of a gateway event`, { field });
+  }
 }
 
 function requireIdentifier(value: unknown, field: string, maxLength: number): string {

@@ -1,3 +1,4 @@
+import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, notFoundError } from '../../common/errors';
 import type { DeclineCode } from './gateways/payment-gateway';
 
@@ -14,9 +15,15 @@ export const PaymentErrors = {
   gatewayCurrencyMismatch: (gatewayId: string, currency: string) =>
     new AppError(ErrorCode.VALIDATION_FAILED, `Payment gateway ${gatewayId} does not take ${currency}`, { field: 'currency', gatewayId, currency }),
   externalRefTaken: (externalRef: string) =>
-    new AppError(ErrorCode.ALREADY_EXISTS, `A payment with externalRef "${externalRef}" already exists`, { field: 'externalRef', externalRef }),
+    new AppError(ErrorCode.ALREADY_EXISTS, `A payment with externalRef "${echoOfInput(externalRef)}" already exists`, {
+      field: 'externalRef',
+      externalRef: echoOfInput(externalRef),
+    }),
   payoutRefTaken: (externalRef: string) =>
-    new AppError(ErrorCode.ALREADY_EXISTS, `A payout with externalRef "${externalRef}" already exists`, { field: 'externalRef', externalRef }),
+    new AppError(ErrorCode.ALREADY_EXISTS, `A payout with externalRef "${echoOfInput(externalRef)}" already exists`, {
+      field: 'externalRef',
+      externalRef: echoOfInput(externalRef),
+    }),
   declined: (operation: string, declineCode: DeclineCode, message: string, ids: Record<string, string>) =>
     new AppError(ErrorCode.GATEWAY_DECLINED, `The gateway declined the ${operation}: ${message}`, { declineCode, ...ids }),
   outcomeUnknown: (operation: string, ids: Record<string, string>) =>

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { assert } from '../../common/assert';
+import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { METADATA_MAX_BYTES, optionalText, requireMetadata, requireText } from '../../common/input';
 import { newId, newUlid, requireIdOfKind } from '../../common/ids';
@@ -671,8 +672,8 @@ export class PaymentsService {
       // A gateway's dispute is opened once, even when it reports it again under a new event id.
       const known = await manager.query(`SELECT id FROM disputes WHERE payment_id = ? AND gateway_dispute_id = ?`, [payment.id, input.gatewayDisputeId]);
       if (known.length > 0) {
-        return new AppError(ErrorCode.ALREADY_EXISTS, `Dispute ${input.gatewayDisputeId} of the gateway is already recorded`, {
-          gatewayDisputeId: input.gatewayDisputeId,
+        return new AppError(ErrorCode.ALREADY_EXISTS, `Dispute ${echoOfInput(input.gatewayDisputeId)} of the gateway is already recorded`, {
+          gatewayDisputeId: echoOfInput(input.gatewayDisputeId),
         });
       }
     }

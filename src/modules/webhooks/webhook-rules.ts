@@ -1,4 +1,5 @@
 import { WebhookErrors } from './webhooks.errors';
+import { echoOfInput } from '../../common/echo';
 
 /**
  * What a webhook endpoint may be: pure rules, kept apart from storage so they can be tested as tables.
@@ -57,7 +58,7 @@ export function normaliseWebhookEvents(events: readonly string[]): string[] {
     throw WebhookErrors.invalidEvents(`may name at most ${WEBHOOK_LIMITS.eventsPerEndpoint} event types`, allowed);
   }
   const unknown = events.filter((event) => !allowed.includes(event));
-  if (unknown.length) throw WebhookErrors.invalidEvents(`has unknown event types: ${unknown.slice(0, 5).join(', ')}`, allowed);
+  if (unknown.length) throw WebhookErrors.invalidEvents(`has unknown event types: ${unknown.slice(0, 5).map(echoOfInput).join(', ')}`, allowed);
   if (events.includes(ALL_WEBHOOK_EVENTS)) return [ALL_WEBHOOK_EVENTS];
   return [...new Set(events)].sort();
 }
