@@ -33,6 +33,9 @@ export type RuntimeConfig = Pick<
   Config,
   | 'databaseUrl'
   | 'databasePoolSize'
+  | 'databaseStatementTimeoutMs'
+  | 'databaseLongStatementTimeoutMs'
+  | 'databaseAcquireTimeoutMs'
   | 'ledgerMaxBatchSize'
   | 'logLevel'
   | 'auth'
@@ -48,7 +51,16 @@ export type RuntimeConfig = Pick<
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
-  const { dataSource, statements } = createDataSource({ url: config.databaseUrl, poolSize: config.databasePoolSize, logger: log });
+  const { dataSource, statements } = createDataSource({
+    url: config.databaseUrl,
+    poolSize: config.databasePoolSize,
+    logger: log,
+    limits: {
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      longStatementTimeoutMs: config.databaseLongStatementTimeoutMs,
+      acquireTimeoutMs: config.databaseAcquireTimeoutMs,
+    },
+  });
   await dataSource.initialize();
   const applied = await migrate(dataSource);
   if (applied.length) log.info({ migrations: applied }, 'applied migrations');

@@ -11,6 +11,20 @@ export interface Config {
   databaseUrl: string;
   /** Connections in the MySQL pool. */
   databasePoolSize: number;
+  /**
+   * Server-side time limit of each MySQL/MariaDB statement (MariaDB max_statement_time, MySQL
+   * max_execution_time); past it the statement is cancelled and the client gets STATEMENT_TIMEOUT.
+   */
+  databaseStatementTimeoutMs: number;
+  /** The same limit for long jobs that ask for it: migrations, `keys reencrypt`, exports and imports. */
+  databaseLongStatementTimeoutMs: number;
+  /** Longest wait for a free pool connection before SERVICE_UNAVAILABLE. */
+  databaseAcquireTimeoutMs: number;
+  /**
+   * Deadline of a GraphQL query (a read) over HTTP: past it, its running statement is cancelled and
+   * it answers STATEMENT_TIMEOUT. Its statements are also cancelled when its client goes away.
+   */
+  requestTimeoutMs: number;
   /** pino log level. */
   logLevel: string;
   /** Create a demo tenant and print its API key when the database has no tenant yet. */
@@ -59,6 +73,14 @@ export interface Config {
    * WebSockets, drain the ledger writer and close its pools before it exits anyway, with code 1.
    */
   shutdownTimeoutMs: number;
+  /**
+   * Which proxies in front of the server are trusted to give the client's address in
+   * X-Forwarded-For (express's `trust proxy`): false (the default) takes the TCP peer's address and
+   * ignores the header; true trusts every hop; a number trusts that many hops; a string lists trusted
+   * addresses or subnets ("loopback", "10.0.0.0/8, 192.168.1.1"). The address is what failed
+   * authentications are counted and locked by.
+   */
+  trustProxy: boolean | number | string;
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -84,8 +106,14 @@ export interface AuthConfig {
 export interface LimitsConfig {
   /** Requests per second per credential; 0 turns the limit off. */
   requestsPerSecond: number;
-  /** Failed authentications for one client id or key prefix before it is locked. */
+  /**
+   * Failed authentications for one key prefix or OAuth client id from one source address before that
+   * pair is locked (the same credential from other addresses is not).
+   */
   lockoutAttempts: number;
+  /** Failed authentications from one source address, whatever the credential, before the address is locked. */
+  lockoutSourceAttempts: number;
+  /** How long a lock lasts, from the failure that locks (and the window failures are counted in). */
   lockoutSeconds: number;
   queryMaxDepth: number;
   queryMaxCost: number;
@@ -120,6 +148,18 @@ function readDuration(env: NodeJS.ProcessEnv, name: string, fallbackSeconds: num
   return seconds;
 }
 
+/** TRUST_PROXY: false (default), true, a number of hops, or a comma-separated list of addresses and subnets. */
+function readTrustProxy(env: NodeJS.ProcessEnv): boolean | number | string {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || ['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (/^\d+$/.test(raw)) return readInteger(env, 'TRUST_PROXY', 0, 1, 100);
+  if (!/^[0-9A-Za-z.:/, ]+$/.test(raw)) {
+    throw new Error('TRUST_PROXY must be true, false, a number of hops, or addresses and subnets such as "loopback, 10.0.0.0/8"');
+  }
+  return raw;
+}
+
 function readBoolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -142,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '0.0.0.0',
     databaseUrl,
     databasePoolSize: readInteger(env, 'DATABASE_POOL_SIZE', 20, 1, 1000),
+    ...readStatementLimits(env),
     logLevel,
     seedDemoTenant: readBoolean(env, 'SEED_DEMO_TENANT', true),
     ledgerMaxBatchSize: readInteger(env, 'LEDGER_MAX_BATCH_SIZE', 200, 1, 5000),
@@ -157,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: {
       requestsPerSecond: readInteger(env, 'RATE_LIMIT_PER_SECOND', 200, 0, 1_000_000),
       lockoutAttempts: readInteger(env, 'AUTH_LOCKOUT_ATTEMPTS', 10, 1, 1000),
+      lockoutSourceAttempts: readInteger(env, 'AUTH_LOCKOUT_SOURCE_ATTEMPTS', 100, 1, 100_000),
       lockoutSeconds: readInteger(env, 'AUTH_LOCKOUT_SECONDS', 1800, 1, 86400 * 7),
       queryMaxDepth: readInteger(env, 'QUERY_MAX_DEPTH', 12, 2, 100),
       queryMaxCost: readInteger(env, 'QUERY_MAX_COST', 50_000, 10, 10_000_000),
@@ -181,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || null,
     wsCredentialCheckIntervalMs: readInteger(env, 'WS_CREDENTIAL_CHECK_INTERVAL_MS', 5000, 50, 3_600_000),
     shutdownTimeoutMs: readInteger(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    trustProxy: readTrustProxy(env),
     ...readTls(env),
   };
 }
@@ -203,6 +246,24 @@ function readExternalIssuer(env: NodeJS.ProcessEnv): AuthConfig['external'] {
     tenantClaim: env.EXTERNAL_TENANT_CLAIM || 'tenant_id',
     scopeClaim: env.EXTERNAL_SCOPE_CLAIM || 'scope',
     algorithms,
+  };
+}
+
+function readStatementLimits(
+  env: NodeJS.ProcessEnv,
+): Pick<Config, 'databaseStatementTimeoutMs' | 'databaseLongStatementTimeoutMs' | 'databaseAcquireTimeoutMs' | 'requestTimeoutMs'> {
+  const databaseStatementTimeoutMs = readInteger(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100, 3_600_000);
+  const databaseLongStatementTimeoutMs = readInteger(env, 'DATABASE_LONG_STATEMENT_TIMEOUT_MS', 60_000, 100, 86_400_000);
+  if (databaseLongStatementTimeoutMs < databaseStatementTimeoutMs) {
+    throw new Error(
+      `DATABASE_LONG_STATEMENT_TIMEOUT_MS (${databaseLongStatementTimeoutMs}) must not be shorter than DATABASE_STATEMENT_TIMEOUT_MS (${databaseStatementTimeoutMs})`,
+    );
+  }
+  return {
+    databaseStatementTimeoutMs,
+    databaseLongStatementTimeoutMs,
+    databaseAcquireTimeoutMs: readInteger(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 3000, 50, 600_000),
+    requestTimeoutMs: readInteger(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
   };
 }
 

@@ -27,6 +27,8 @@ export enum ErrorCode {
   /** The gateway could not be reached or did not answer in time; the operation's outcome is not known yet. */
   GATEWAY_UNAVAILABLE = 'GATEWAY_UNAVAILABLE',
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  /** A database statement ran past its time limit, or the request past its deadline, and was cancelled. */
+  STATEMENT_TIMEOUT = 'STATEMENT_TIMEOUT',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -71,6 +73,8 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 503, retryable: true };
     case ErrorCode.SERVICE_UNAVAILABLE:
       return { httpStatus: 503, retryable: true };
+    case ErrorCode.STATEMENT_TIMEOUT:
+      return { httpStatus: 503, retryable: true };
     case ErrorCode.INTERNAL_SERVER_ERROR:
       return { httpStatus: 500, retryable: false };
     default:
@@ -92,13 +96,16 @@ const ERROR_CODE_MEANINGS: Record<ErrorCode, string> = {
   [ErrorCode.SAME_ACCOUNT]: 'A journal entry debits and credits the same account; `details` names the account and the lines.',
   [ErrorCode.INVALID_STATE_TRANSITION]: 'The object is not in a state that allows this step (capturing a voided payment, posting a pending entry twice).',
   [ErrorCode.IDEMPOTENCY_KEY_REUSED]: 'The idempotency key was used before with a different input, field or selection. Use a new key for a new operation.',
-  [ErrorCode.IDEMPOTENCY_KEY_IN_USE]: 'A request with this idempotency key is still running. Retry with the same key after a short wait.',
+  [ErrorCode.IDEMPOTENCY_KEY_IN_USE]:
+    'A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).',
   [ErrorCode.RATE_LIMITED]: 'Too many requests for this credential or source; retry after the time the Retry-After header gives.',
   [ErrorCode.QUERY_REFUSED]: 'The document is over a query limit (depth, cost, aliases, directives, tokens) or was an HTTP batch; `details` says which.',
   [ErrorCode.QUERY_TOO_LARGE]: 'The document or the request body is over the size limit.',
   [ErrorCode.GATEWAY_DECLINED]: 'The payment gateway refused (a declined card, a refused refund); `details.declineCode` says why. Definitely not done.',
   [ErrorCode.GATEWAY_UNAVAILABLE]: 'The gateway did not answer in time or failed; the outcome is not known yet. Retry with the same idempotency key.',
   [ErrorCode.SERVICE_UNAVAILABLE]: 'The database could not be reached or the write kept losing races; nothing was written. Retry later.',
+  [ErrorCode.STATEMENT_TIMEOUT]:
+    'A database statement ran past its time limit (or the request past its deadline) and was cancelled; a write it was part of was rolled back. Retry later; for a read, ask for less (a smaller page, a narrower filter).',
   [ErrorCode.INTERNAL_SERVER_ERROR]: 'An unexpected failure, masked: no message, stack or SQL reaches the client; the request id finds it in the log.',
 };
 

@@ -4,6 +4,7 @@ import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
 import type { Logger } from 'pino';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from '../../migrations';
+import { DEFAULT_STATEMENT_LIMITS, installMysqlGuards, type StatementLimits } from './mysql-guards';
 import { mysqlUrlWithTls } from './mysql-tls';
 
 export type DatabaseKind = 'mysql' | 'sqlite';
@@ -45,6 +46,8 @@ export interface DataSourceOptions {
   url: string;
   poolSize?: number;
   logger?: Logger;
+  /** Statement time limits and the pool wait bound (MySQL only; see mysql-guards.ts). */
+  limits?: Partial<StatementLimits>;
 }
 
 /**
@@ -95,6 +98,7 @@ export function createDataSource(options: DataSourceOptions): { dataSource: Data
     poolSize: options.poolSize ?? 20,
     extra: { connectionLimit: options.poolSize ?? 20, waitForConnections: true, enableKeepAlive: true },
   });
+  installMysqlGuards(dataSource, { ...DEFAULT_STATEMENT_LIMITS, ...options.limits }, options.logger);
   return { dataSource, statements };
 }
 

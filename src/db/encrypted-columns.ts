@@ -4,6 +4,7 @@ import { IDEMPOTENCY_ENCRYPTED_COLUMNS } from '../modules/idempotency/idempotenc
 import { GATEWAY_ENCRYPTED_COLUMNS } from '../modules/payments/payment-gateways.service';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS } from '../modules/webhooks/webhook-endpoint.entity';
 import { databaseKindOfSource } from './data-source';
+import { withLongStatements } from './statement-scope';
 import { runInTransaction } from './transaction';
 
 /**
@@ -64,11 +65,14 @@ export async function reencryptAll(
 ): Promise<TableReencryptionReport[]> {
   const batchSize = options.batchSize ?? 200;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new Error('batchSize must be between 1 and 10000');
-  const reports: TableReencryptionReport[] = [];
-  for (const spec of options.tables ?? ENCRYPTED_TABLES) {
-    reports.push(await reencryptTable(dataSource, cipher, spec, batchSize, options.onBatch));
-  }
-  return reports;
+  // Finding the stale rows scans each table: the long statement limit, not a request's.
+  return withLongStatements(async () => {
+    const reports: TableReencryptionReport[] = [];
+    for (const spec of options.tables ?? ENCRYPTED_TABLES) {
+      reports.push(await reencryptTable(dataSource, cipher, spec, batchSize, options.onBatch));
+    }
+    return reports;
+  });
 }
 
 async function reencryptTable(

@@ -74,6 +74,41 @@ export function isConnectionError(error: unknown): boolean {
   return e.driverError ? isConnectionError(e.driverError) : false;
 }
 
+/**
+ * A statement stopped by its time limit or cancelled: MariaDB's max_statement_time (1969, no code
+ * name in mysql2), MySQL's max_execution_time (3024) and KILL QUERY (1317), which is how a statement
+ * past the client-side bound, or of a request that was abandoned or ran past its deadline, is stopped.
+ */
+const STATEMENT_TIMEOUT_ERRNOS = new Set([1969, 3024, 1317]);
+
+interface CancelledStatementShape extends DriverErrorShape {
+  /** Set by the statement guard (mysql-guards.ts): what the client is told, and the limit that applied. */
+  clientMessage?: string;
+  limitMs?: number;
+}
+
+function findStatementTimeout(error: unknown): CancelledStatementShape | null {
+  const e = error as CancelledStatementShape | undefined;
+  if (!e || typeof e !== 'object') return null;
+  if (typeof e.errno === 'number' && STATEMENT_TIMEOUT_ERRNOS.has(e.errno)) return e;
+  return e.driverError ? findStatementTimeout(e.driverError) : null;
+}
+
+export function isStatementTimeout(error: unknown): boolean {
+  return findStatementTimeout(error) !== null;
+}
+
+/** STATEMENT_TIMEOUT (retryable) for a statement that ran out of time or was cancelled. */
+export function statementTimeoutError(error: unknown): AppError {
+  const found = findStatementTimeout(error);
+  if (found?.clientMessage) return new AppError(ErrorCode.STATEMENT_TIMEOUT, found.clientMessage);
+  const limit = found?.limitMs ? ` (${found.limitMs} ms)` : '';
+  return new AppError(
+    ErrorCode.STATEMENT_TIMEOUT,
+    `A database statement ran past its time limit${limit} and was cancelled. Retry later; for a read, ask for less (a smaller page, a narrower filter).`,
+  );
+}
+
 /** True when a unique index refused the write (MySQL 1062, SQLite SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY). */
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as DriverErrorShape | undefined;
@@ -152,6 +187,9 @@ export async function runInTransaction<T>(
         await sleep(Math.random() * ceiling);
         continue;
       }
+      // The database rolled the interrupted statement back and TypeORM the transaction.
+      if (isStatementTimeout(error)) throw statementTimeoutError(error);
+      if (error instanceof AppError) throw error;
       if (isConnectionError(error)) throw new DatabaseUnavailableError();
       if (isRetryableConflict(error)) {
         throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The change kept conflicting with concurrent changes and was not made. Retry.');

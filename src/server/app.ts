@@ -12,7 +12,9 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
 import type { Config } from '../config';
-import { isConnectionError } from '../db/transaction';
+import { databaseIsReachable } from '../db/mysql-guards';
+import { currentStatementScope, runInStatementScope, type StatementScope, WorkCancelled } from '../db/statement-scope';
+import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
@@ -20,10 +22,14 @@ import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
+import { sourceAddressOf, type TrustProxy } from './source-address';
 import type { Services } from '../services/services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
 
-export type ServerConfig = Pick<Config, 'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments'>;
+export type ServerConfig = Pick<
+  Config,
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'requestTimeoutMs' | 'trustProxy'
+>;
 
 export interface ServerOptions {
   services: Services;
@@ -44,6 +50,8 @@ export interface RunningServer {
 }
 
 const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
+/** /readyz's own bound, connect included: a load balancer's probe gets its 503 before it gives up. */
+const READINESS_TIMEOUT_MS = 2000;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
@@ -69,6 +77,11 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
+        async didResolveOperation({ operation }) {
+          // Only a read's statements are cancelled when its client leaves or its deadline passes (see StatementScope).
+          const scope = currentStatementScope();
+          if (scope) scope.cancellable = operation?.operation === 'query';
+        },
         async didEncounterErrors({ errors, contextValue }) {
           for (const error of errors) {
             if (isInternalError(error)) contextValue.log.error({ err: error.originalError ?? error }, 'internal error');
@@ -132,15 +145,34 @@ function requestRefusal(error: AppError, requestId: string): GraphQLError {
   });
 }
 
+/**
+ * The statement scope of one HTTP request: aborted when its client closes the connection before the
+ * answer, or when REQUEST_TIMEOUT_MS passes. Armed for queries only (didResolveOperation above).
+ */
+function requestScope(res: express.Response, timeoutMs: number): StatementScope {
+  const controller = new AbortController();
+  const deadline = setTimeout(() => {
+    controller.abort(new WorkCancelled(`The request ran past its time limit (${timeoutMs} ms) and its database work was cancelled. Retry later, or ask for less.`));
+  }, timeoutMs);
+  deadline.unref();
+  res.on('close', () => {
+    clearTimeout(deadline);
+    if (!res.writableFinished) controller.abort(new WorkCancelled('The client closed the connection before the answer.'));
+  });
+  return { signal: controller.signal, cancellable: false, limit: 'default' };
+}
+
 /** Authenticates the request, applies the per-credential rate limit and builds the resolvers' context. */
 export async function authenticateRequest(
   services: Services,
   log: Logger,
   authorization: string | undefined,
+  /** The caller's address (sourceAddressOf): failed authentications are locked per address. */
+  source: string,
   requestId: string,
   idempotencyKeyHeader: string | null = null,
 ): Promise<RequestContext> {
-  const principal = await services.auth.authenticate(authorization);
+  const principal = await services.auth.authenticate(authorization, source);
   await consumeRequestAllowance(services.requestRateLimiter, principal.credentialId);
   return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader);
 }
@@ -151,6 +183,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', config.trustProxy);
+  const trustProxy = app.get('trust proxy fn') as TrustProxy;
   const tls = config.tlsCertFile && config.tlsKeyFile;
   const httpServer = tls
     ? https.createServer({ cert: fs.readFileSync(config.tlsCertFile as string), key: fs.readFileSync(config.tlsKeyFile as string) }, app)
@@ -190,7 +224,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     log,
     config,
     queryLimiter,
-    authenticate: (authorization, requestId) => authenticateRequest(services, log, authorization, requestId),
+    authenticate: (authorization, requestId, request) => authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId),
   });
 
   app.use(helmet({ hsts: Boolean(tls) }));
@@ -224,12 +258,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
       res.status(503).json({ status: 'shutting down' });
       return;
     }
-    try {
-      await services.dataSource.query('SELECT 1');
-      res.json({ status: 'ready' });
-    } catch {
-      res.status(503).json({ status: 'database unavailable' });
-    }
+    // On a connection of its own with a short bound: the pool may be held by requests hung on a frozen database.
+    if (await databaseIsReachable(services.dataSource, READINESS_TIMEOUT_MS)) res.json({ status: 'ready' });
+    else res.status(503).json({ status: 'database unavailable' });
   });
   app.use(oauthRoutes(services, log));
   app.use(gatewayWebhookRoutes(services, log));
@@ -239,13 +270,23 @@ export async function startServer(options: ServerOptions, port: number, host: st
     express.json({ limit: '2mb' }),
     // Before authentication: a refused document costs no database statement, not even the key lookup.
     ...queryGuard(queryLimiter),
+    // Last before Apollo: the scope then follows the request's own async chain to every statement.
+    (_req: express.Request, res: express.Response, next: express.NextFunction) => runInStatementScope(requestScope(res, config.requestTimeoutMs), next),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
         try {
-          return await authenticateRequest(services, log, req.header('authorization'), requestId, req.header('idempotency-key') ?? null);
+          return await authenticateRequest(
+            services,
+            log,
+            req.header('authorization'),
+            sourceAddressOf(req, trustProxy),
+            requestId,
+            req.header('idempotency-key') ?? null,
+          );
         } catch (error) {
           if (error instanceof AppError) throw requestRefusal(error, requestId);
+          if (isStatementTimeout(error)) throw requestRefusal(statementTimeoutError(error), requestId);
           if (isConnectionError(error)) {
             throw requestRefusal(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.'), requestId);
           }

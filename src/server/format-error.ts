@@ -3,7 +3,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { AssertionError } from '../common/assert';
 import { withShortEchoes } from '../common/echo';
 import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
-import { isConnectionError } from '../db/transaction';
+import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
 
 /** Codes Apollo and graphql-js give to malformed requests; shown to clients as they are. */
 const REQUEST_ERROR_CODES = new Set<string>([
@@ -35,7 +35,9 @@ export function isInternalError(error: unknown): boolean {
  * INTERNAL_SERVER_ERROR with no message, stack or SQL. The request id is added by the request plugin.
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = unwrapResolverError(error);
+  const unwrapped = unwrapResolverError(error);
+  // A statement stopped by its time limit, or cancelled with its request, outside runInTransaction.
+  const original = !(unwrapped instanceof AppError) && isStatementTimeout(unwrapped) ? statementTimeoutError(unwrapped) : unwrapped;
   if (original instanceof AppError) {
     return {
       message: original.message,

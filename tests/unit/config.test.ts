@@ -7,6 +7,10 @@ describe('loadConfig', () => {
     expect(config.port).toBe(4000);
     expect(config.seedDemoTenant).toBe(true);
     expect(config.shutdownTimeoutMs).toBe(10_000);
+    expect(config.databaseStatementTimeoutMs).toBe(5000);
+    expect(config.databaseLongStatementTimeoutMs).toBe(60_000);
+    expect(config.databaseAcquireTimeoutMs).toBe(3000);
+    expect(config.requestTimeoutMs).toBe(30_000);
   });
 
   it.each([
@@ -31,6 +35,11 @@ describe('loadConfig', () => {
     [{ IDEMPOTENCY_LEASE: '2h' }, 'IDEMPOTENCY_LEASE'],
     [{ SHUTDOWN_TIMEOUT_MS: '10s' }, 'SHUTDOWN_TIMEOUT_MS'],
     [{ SHUTDOWN_TIMEOUT_MS: '0' }, 'SHUTDOWN_TIMEOUT_MS'],
+    [{ DATABASE_STATEMENT_TIMEOUT_MS: '5s' }, 'DATABASE_STATEMENT_TIMEOUT_MS'],
+    [{ DATABASE_STATEMENT_TIMEOUT_MS: '0' }, 'DATABASE_STATEMENT_TIMEOUT_MS'],
+    [{ DATABASE_STATEMENT_TIMEOUT_MS: '10000', DATABASE_LONG_STATEMENT_TIMEOUT_MS: '5000' }, 'DATABASE_LONG_STATEMENT_TIMEOUT_MS'],
+    [{ DATABASE_ACQUIRE_TIMEOUT_MS: '-1' }, 'DATABASE_ACQUIRE_TIMEOUT_MS'],
+    [{ REQUEST_TIMEOUT_MS: 'never' }, 'REQUEST_TIMEOUT_MS'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });

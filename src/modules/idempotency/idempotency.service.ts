@@ -200,11 +200,15 @@ export class IdempotencyService {
     if (row.status === 'COMPLETED') {
       return { kind: 'replay', outcome: this.outcomeOf(row, scope.tenantId) };
     }
-    if (fromDbTimestamp(row.lease_expires_at).getTime() > now.getTime()) {
+    const leaseEndsAt = fromDbTimestamp(row.lease_expires_at).getTime();
+    if (leaseEndsAt > now.getTime()) {
+      // The holder may finish any moment (retry shortly) or may have crashed: then its claim can be
+      // taken over once the lease ends, which is the longest a client has to wait.
+      const retryAfterSeconds = Math.max(1, Math.ceil((leaseEndsAt - now.getTime()) / 1000));
       throw new AppError(
         ErrorCode.IDEMPOTENCY_KEY_IN_USE,
-        'A request with this idempotency key is still being processed. Retry shortly with the same key.',
-        { key: scope.key },
+        `A request with this idempotency key is still being processed. Retry with the same key shortly; its claim ends within ${retryAfterSeconds} s.`,
+        { key: scope.key, retryAfterSeconds },
       );
     }
     // The holder's lease ran out (it crashed or hung): take the claim over. Its own completion, if
