@@ -60,9 +60,12 @@ describeEachDatabase('a stale in-progress idempotency claim', (kind) => {
 
     const during = await send(key);
     expect(errorCodeOf(during)).toBe('IDEMPOTENCY_KEY_IN_USE');
-    expect(during.errors?.[0].extensions).toMatchObject({ retryable: true, details: { key } });
+    // How long a client may have to wait: until the lease ends and a retry can take the claim over.
+    expect(during.errors?.[0].extensions).toMatchObject({ retryable: true, details: { key, retryAfterSeconds: LEASE_SECONDS } });
     clock.advanceSeconds(LEASE_SECONDS - 1);
-    expect(errorCodeOf(await send(key))).toBe('IDEMPOTENCY_KEY_IN_USE');
+    const lastSecond = await send(key);
+    expect(errorCodeOf(lastSecond)).toBe('IDEMPOTENCY_KEY_IN_USE');
+    expect(lastSecond.errors?.[0].extensions).toMatchObject({ details: { key, retryAfterSeconds: 1 } });
     expect(await takeLedgerSnapshot(app.runtime.dataSource)).toEqual(ledgerBefore);
 
     clock.advanceSeconds(2);
