@@ -1,42 +1,44 @@
 import { bootstrap } from './bootstrap';
 import { loadConfig } from './config';
-import { GatewayKind } from './modules/payments/gateways/payment-gateway';
 import { startServer } from './server/app';
+import { createDemoTenant, DEMO_GATEWAY_CURRENCIES, signedEventExample } from './services/demo-tenant';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const runtime = await bootstrap(config);
   const { services, log } = runtime;
 
-  let demoKey: string | undefined;
-  if (config.seedDemoTenant && (await services.tenancy.countTenants()) === 0) {
-    const tenant = await services.tenancy.createTenant('Demo');
-    demoKey = (await services.auth.createApiKey(tenant.id, { name: 'demo' })).secret;
-    // A gateway and the chart of accounts from the start, so that a first payment works at once.
-    await services.payments.gateways.createGateway(tenant.id, { name: 'Simulator', kind: GatewayKind.SIMULATOR, currencies: ['USD', 'EUR'] });
-    await services.ledger.defaultChartAccounts(tenant.id, 'USD');
-  }
+  // A gateway and the chart of accounts from the start, so that a first payment works at once.
+  const demo = config.seedDemoTenant && (await services.tenancy.countTenants()) === 0 ? await createDemoTenant(services, 'Demo') : undefined;
 
   const server = await startServer({ services, log, config }, config.port, config.host);
   const database = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl : config.databaseUrl.replace(/\/\/[^@]*@/, '//***@');
   log.info({ url: server.url, database }, 'Reckon is listening');
-  if (demoKey) {
-    // Printed once, on the first start: the key is stored only as a hash.
+  if (demo) {
+    // Printed once, on the first start: the key is stored only as a hash, the webhook secret encrypted.
     process.stdout.write(
       [
         '',
         `Reckon is running at ${server.url} on ${database}`,
         'A demo tenant was created. Its API key (shown only now):',
         '',
-        `  export RECKON_KEY=${demoKey}`,
+        `  export RECKON_KEY=${demo.apiKey}`,
         '',
         'Try it:',
         `  curl -s ${server.url} -H "Authorization: Bearer $RECKON_KEY" -H 'Content-Type: application/json' \\`,
         `    -d '{"query":"{ me { tenant { id name } } }"}'`,
         '',
-        'It has a simulator payment gateway (USD, EUR) with its default chart of accounts; charge a test card:',
+        `It has a simulator payment gateway (${DEMO_GATEWAY_CURRENCIES.join(', ')}) with its default chart of accounts; charge a test card:`,
         `  curl -s ${server.url} -H "Authorization: Bearer $RECKON_KEY" -H 'Content-Type: application/json' \\`,
-        `    -d '{"query":"mutation { authorizePayment(input: {amount: \\"12.50\\", currency: \\"USD\\", paymentToken: \\"tok_approve\\", capture: true}) { payment { id status } } }"}'`,
+        `    -d '{"query":"mutation { authorizePayment(input: {amount: \\"12.50\\", currency: \\"USD\\", paymentToken: \\"tok_approve\\", capture: true}) { payment { id status gatewayPaymentId } } }"}'`,
+        '',
+        "The gateway's inbound events (disputes) are signed with its webhook secret (shown only now):",
+        '',
+        `  export RECKON_GATEWAY=${demo.gateway.id}`,
+        `  export RECKON_GATEWAY_SECRET=${demo.webhookSecret}`,
+        '',
+        'Send it a signed dispute.opened for the payment above (put its gatewayPaymentId for sim_pay_…):',
+        ...signedEventExample(new URL(server.url).origin).map((line) => `  ${line}`),
         '',
       ].join('\n'),
     );
