@@ -8,6 +8,8 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  /** While frozen: what each side sent, held back, and the connections accepted but not yet relayed. */
+  private frozen: { held: { to: net.Socket; data: Buffer }[]; waiting: net.Socket[] } | null = null;
   private portNumber = 0;
   /** Connections accepted since the proxy started, for tests that want to see reconnects. */
   accepted = 0;
@@ -46,6 +48,13 @@ export class TcpProxy {
 
   private relay(client: net.Socket): void {
     this.accepted += 1;
+    if (this.frozen) {
+      // Accepted (a connect succeeds) but not answered: as a frozen database server looks.
+      this.frozen.waiting.push(client);
+      this.sockets.add(client);
+      client.on('error', () => client.destroy());
+      return;
+    }
     const upstream = net.connect(this.targetPort, this.targetHost);
     this.sockets.add(client);
     this.sockets.add(upstream);
@@ -59,8 +68,35 @@ export class TcpProxy {
     upstream.on('error', end);
     client.on('close', end);
     upstream.on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const forward = (to: net.Socket) => (data: Buffer) => {
+      if (this.frozen) this.frozen.held.push({ to, data });
+      else to.write(data);
+    };
+    client.on('data', forward(upstream));
+    upstream.on('data', forward(client));
+  }
+
+  /**
+   * A frozen database (its process stopped): connections stay open and new ones are accepted, but
+   * nothing is forwarded either way until `thaw()`, which delivers what was held back, in order.
+   */
+  freeze(): void {
+    this.frozen ??= { held: [], waiting: [] };
+  }
+
+  thaw(): void {
+    const frozen = this.frozen;
+    if (!frozen) return;
+    this.frozen = null;
+    for (const { to, data } of frozen.held) if (!to.destroyed) to.write(data);
+    for (const client of frozen.waiting) {
+      this.sockets.delete(client);
+      if (!client.destroyed) {
+        client.removeAllListeners('error');
+        this.accepted -= 1;
+        this.relay(client);
+      }
+    }
   }
 
   /** The outage: every open connection is reset and the port stops accepting. */
