@@ -90,7 +90,8 @@ const ERROR_CODE_MEANINGS: Record<ErrorCode, string> = {
   [ErrorCode.VALIDATION_FAILED]: 'An argument or variable was refused (a bad amount, an unknown currency, a malformed id); `details.field` names it. Nothing was changed.',
   [ErrorCode.NOT_FOUND]: 'No object with this id in the caller’s tenant (another tenant’s objects are reported the same way).',
   [ErrorCode.ALREADY_EXISTS]: 'Something unique is taken (an account code, an externalRef, a webhook URL); `details` names the existing object where it may be shown.',
-  [ErrorCode.UNAUTHENTICATED]: 'No credential, or an unknown, expired or revoked one; also a credential locked after repeated failures (with Retry-After).',
+  [ErrorCode.UNAUTHENTICATED]:
+    'No credential, or an unknown, expired or revoked one; also an address locked out after repeated failures from it (with Retry-After: the same credential keeps working from other addresses).',
   [ErrorCode.FORBIDDEN]: 'The credential lacks the scope this field needs; `details.requiredScope` names it.',
   [ErrorCode.INSUFFICIENT_FUNDS]: 'The write would take an account past its limit (no overdraft, or its credit limit). Nothing was written.',
   [ErrorCode.SAME_ACCOUNT]: 'A journal entry debits and credits the same account; `details` names the account and the lines.',

@@ -1,6 +1,7 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Services } from '../services/services';
+import { sourceAddressOf, type TrustProxy } from './source-address';
 
 interface ClientCredentials {
   clientId: string;
@@ -68,7 +69,12 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         oauthError(res, 400, 'invalid_scope', 'scope is a space-separated string');
         return;
       }
-      const result = await services.auth.grantClientCredentials(credentials.clientId, credentials.clientSecret, body.scope as string | undefined);
+      const result = await services.auth.grantClientCredentials(
+        credentials.clientId,
+        credentials.clientSecret,
+        body.scope as string | undefined,
+        sourceAddressOf(req, req.app.get('trust proxy fn') as TrustProxy),
+      );
       if (!result.ok) {
         const headers: Record<string, string> = {};
         if (result.retryAfterSeconds) headers['Retry-After'] = String(result.retryAfterSeconds);

@@ -81,8 +81,11 @@ export interface WebSocketEndpointOptions {
   services: Services;
   log: Logger;
   config: WebSocketConfig;
-  /** Authenticates and rate-limits exactly as an HTTP request is (app.ts's authenticateRequest). */
-  authenticate(authorization: string | undefined, requestId: string): Promise<RequestContext>;
+  /**
+   * Authenticates and rate-limits exactly as an HTTP request is (app.ts's authenticateRequest);
+   * `request` is the upgrade request, whose address failed authentications are counted by.
+   */
+  authenticate(authorization: string | undefined, requestId: string, request: http.IncomingMessage): Promise<RequestContext>;
   /** The HTTP endpoint's limiter, to share its document cache; one with the same limits otherwise. */
   queryLimiter?: QueryLimiter;
 }
@@ -325,7 +328,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             closeSocket(ctx.extra.socket, CLOSE_GOING_AWAY, CLOSE_REASON_SHUTTING_DOWN);
             return false;
           }
-          const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId);
+          const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId, ctx.extra.request);
           // Gone while it was being authenticated: onClose has run already, so nothing would stop a watch.
           if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
           const connection: Connection = {

@@ -26,30 +26,44 @@ function limiter(redis: Redis | null, options: { keyPrefix: string; points: numb
   return redis ? new RateLimiterRedis({ storeClient: redis, ...options }) : new RateLimiterMemory(options);
 }
 
-/** Failed-authentication counts, shared through Redis when REDIS_URL is set so every process sees them. */
-export function createAuthLockout(limits: LimitsConfig, redis: Redis | null): AuthLockout {
-  const failures = limiter(redis, {
-    keyPrefix: 'reckon:auth-failures',
-    points: limits.lockoutAttempts,
-    duration: limits.lockoutSeconds,
-  });
+/**
+ * Failures counted under `key`: the one that reaches `attempts` blocks the key for the full `seconds`
+ * (counted failures expire with the window opened by the first of them, which may be nearly over by
+ * the last).
+ */
+function failureCounter(redis: Redis | null, keyPrefix: string, attempts: number, seconds: number) {
+  const failures = limiter(redis, { keyPrefix, points: attempts, duration: seconds });
   return {
-    async lockedForSeconds(credential) {
-      const state = await failures.get(credential);
-      if (!state || state.consumedPoints < limits.lockoutAttempts) return 0;
+    async lockedForSeconds(key: string): Promise<number> {
+      const state = await failures.get(key);
+      if (!state || state.consumedPoints < attempts) return 0;
       return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
     },
-    async recordFailure(credential) {
+    async recordFailure(key: string): Promise<void> {
       let consumedPoints: number;
       try {
-        consumedPoints = (await failures.consume(credential)).consumedPoints;
+        consumedPoints = (await failures.consume(key)).consumedPoints;
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
         consumedPoints = error.consumedPoints;
       }
-      // The failure that locks starts the full lock period: counted failures expire with the window
-      // opened by the first of them, which may be nearly over by the tenth.
-      if (consumedPoints >= limits.lockoutAttempts) await failures.block(credential, limits.lockoutSeconds);
+      if (consumedPoints >= attempts) await failures.block(key, seconds);
+    },
+  };
+}
+
+/** Failed-authentication counts, shared through Redis when REDIS_URL is set so every process sees them. */
+export function createAuthLockout(limits: LimitsConfig, redis: Redis | null): AuthLockout {
+  const perCredentialAndSource = failureCounter(redis, 'reckon:auth-failures:credential-source', limits.lockoutAttempts, limits.lockoutSeconds);
+  const perSource = failureCounter(redis, 'reckon:auth-failures:source', limits.lockoutSourceAttempts, limits.lockoutSeconds);
+  const pair = (credential: string, source: string) => `${credential}@${source}`;
+  return {
+    async lockedForSeconds(credential, source) {
+      const [pairLock, sourceLock] = await Promise.all([perCredentialAndSource.lockedForSeconds(pair(credential, source)), perSource.lockedForSeconds(source)]);
+      return Math.max(pairLock, sourceLock);
+    },
+    async recordFailure(credential, source) {
+      await Promise.all([perCredentialAndSource.recordFailure(pair(credential, source)), perSource.recordFailure(source)]);
     },
   };
 }

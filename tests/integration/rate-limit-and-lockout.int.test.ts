@@ -1,9 +1,10 @@
 import { setRootFieldsOf } from '../helpers/graphql-client';
 import { randomBase62 } from '../../src/modules/auth/api-key-format';
-import { AccountCodesDocument, CreateAccountDocument, CreateOAuthClientDocument, MeDocument } from '../generated/graphql';
+import { AccountCodesDocument, CreateAccountDocument, MeDocument } from '../generated/graphql';
+import { connectFrom, requestFrom, tokenFrom } from '../helpers/from-address';
 import type { GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
-import { clientCredentialsToken, requestToken } from '../helpers/oauth-http';
+import { clientCredentialsToken } from '../helpers/oauth-http';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,7 +36,7 @@ function expectUnauthenticated(result: GraphQLResult<unknown>, message: RegExp):
 }
 
 function expectLocked(result: GraphQLResult<unknown>, lockoutSeconds: number): void {
-  expectUnauthenticated(result, /Too many failed attempts with this key: it is locked/);
+  expectUnauthenticated(result, /^Too many failed attempts from this address: it is locked for \d+ s$/);
   const retryAfter = Number(result.headers.get('retry-after'));
   expect(retryAfter).toBeGreaterThan(lockoutSeconds - 30);
   expect(retryAfter).toBeLessThanOrEqual(lockoutSeconds);
@@ -79,7 +80,12 @@ describeEachDatabase('requests per credential per second (RATE_LIMIT_PER_SECOND=
   });
 });
 
-describeEachDatabase('10 failed authentications lock a key prefix or an OAuth client for 30 minutes', (kind) => {
+/** Clients on three machines: all of 127.0.0.0/8 is loopback, and each address is another source. */
+const ATTACKER = '127.0.0.2';
+const POS_TERMINAL = '127.0.0.3';
+const BACK_OFFICE = '127.0.0.4';
+
+describeEachDatabase('10 failed authentications lock a key prefix or an OAuth client id from that address only, for 30 minutes', (kind) => {
   const LOCKOUT_SECONDS = 1800;
   let app: TestApp;
 
@@ -90,54 +96,118 @@ describeEachDatabase('10 failed authentications lock a key prefix or an OAuth cl
     await app?.close();
   });
 
-  it('locks an API key after 10 wrong secrets for its prefix: the 11th and then the right key are refused', async () => {
+  const meFrom = (address: string, apiKey: string) => requestFrom(app.url, address, apiKey, MeDocument);
+
+  it('locks the attacker’s address after 10 wrong secrets for a prefix; the real key goes on working from every other address', async () => {
     const key = await newKey(app, 'attacked');
-    const neighbour = await newKey(app, 'neighbour');
-    expect((await me(app, key)).status).toBe(200);
+    expect((await meFrom(POS_TERMINAL, key)).status).toBe(200);
 
     for (let attempt = 1; attempt <= 10; attempt += 1) {
-      expectUnauthenticated(await me(app, wrongSecretOf(key)), /^Invalid credentials$/);
+      expectUnauthenticated(await meFrom(ATTACKER, wrongSecretOf(key)), /^Invalid credentials$/);
     }
-    expectLocked(await me(app, wrongSecretOf(key)), LOCKOUT_SECONDS);
-
-    // The right key is locked too, and refused without even looking it up.
+    expectLocked(await meFrom(ATTACKER, wrongSecretOf(key)), LOCKOUT_SECONDS);
+    // From the attacker's address the lock holds even for the right secret, refused without a lookup.
     const before = app.runtime.statements.count;
-    const right = await me(app, key);
+    expectLocked(await meFrom(ATTACKER, key), LOCKOUT_SECONDS);
     expect(app.runtime.statements.count).toBe(before);
-    expectLocked(right, LOCKOUT_SECONDS);
 
-    // Another key of the same tenant has a prefix of its own and works.
-    expect((await me(app, neighbour)).status).toBe(200);
+    // The key's owners, elsewhere, never notice: a prefix seen in a log cannot cut off a POS fleet.
+    expect((await meFrom(POS_TERMINAL, key)).status).toBe(200);
+    expect((await meFrom(BACK_OFFICE, key)).status).toBe(200);
+    expect((await me(app, key)).status).toBe(200);
+    // Nor does a WebSocket opened with it; the attacker's is refused with the lock.
+    expect(await connectFrom(app.url, POS_TERMINAL, key)).toEqual({ connected: true });
+    const refused = await connectFrom(app.url, ATTACKER, key);
+    expect(refused).toMatchObject({ connected: false, code: 4403 });
+    expect(refused.reason).toMatch(/^UNAUTHENTICATED: Too many failed attempts from this address/);
   });
 
-  it('locks an OAuth client after 10 wrong secrets: the 11th and then the right secret get 401 invalid_client', async () => {
-    const create = (name: string) => app.client.ok(CreateOAuthClientDocument, { input: { name, scopes: ['ledger:read'] } });
-    const { createOAuthClient: attacked } = await create('attacked');
-    const { createOAuthClient: neighbour } = await create('neighbour');
-    const token = (clientSecret: string) =>
-      requestToken(app.url, { basic: { clientId: attacked.client.id, clientSecret }, form: { grant_type: 'client_credentials' } });
+  it('never refuses the right secret from an address because of failures for its prefix from another address', async () => {
+    const key = await newKey(app, 'owner at the back office');
+    for (let attempt = 1; attempt <= 12; attempt += 1) await meFrom(POS_TERMINAL, wrongSecretOf(key));
+    expectLocked(await meFrom(POS_TERMINAL, key), LOCKOUT_SECONDS);
+
+    // The back office itself mistyped it nine times: under the limit, and its own count.
+    for (let attempt = 1; attempt <= 9; attempt += 1) {
+      expectUnauthenticated(await meFrom(BACK_OFFICE, wrongSecretOf(key)), /^Invalid credentials$/);
+    }
+    expect((await meFrom(BACK_OFFICE, key)).status).toBe(200);
+  });
+
+  it('does not let a forged X-Forwarded-For escape the lock when no proxy is trusted (TRUST_PROXY off)', async () => {
+    const key = await newKey(app, 'forged header');
+    for (let attempt = 1; attempt <= 10; attempt += 1) {
+      await requestFrom(app.url, ATTACKER, wrongSecretOf(key), MeDocument, {}, { 'x-forwarded-for': `198.51.100.${attempt}` });
+    }
+    expectLocked(await requestFrom(app.url, ATTACKER, key, MeDocument, {}, { 'x-forwarded-for': '198.51.100.99' }), LOCKOUT_SECONDS);
+    expect((await meFrom(POS_TERMINAL, key)).status).toBe(200);
+  });
+
+  it('locks an OAuth client id from the attacker’s address after 10 wrong secrets; its owner still gets tokens elsewhere', async () => {
+    const { client, secret } = await app.runtime.services.auth.createOAuthClient(app.tenantId, 'attacked', ['ledger:read']);
 
     for (let attempt = 1; attempt <= 10; attempt += 1) {
-      const wrong = await token(`rcs_${randomBase62(48)}`);
+      const wrong = await tokenFrom(app.url, ATTACKER, client.id, `rcs_${randomBase62(48)}`);
       expect({ status: wrong.status, body: wrong.body }).toEqual({
         status: 401,
         body: { error: 'invalid_client', error_description: 'Client authentication failed' },
       });
     }
-    for (const secret of [`rcs_${randomBase62(48)}`, attacked.clientSecret]) {
-      const locked = await token(secret);
-      expect({ status: locked.status, body: locked.body }).toEqual({
-        status: 401,
-        body: { error: 'invalid_client', error_description: 'Too many failed attempts: the client is locked' },
-      });
+    for (const clientSecret of [`rcs_${randomBase62(48)}`, secret]) {
+      const locked = await tokenFrom(app.url, ATTACKER, client.id, clientSecret);
+      expect({ status: locked.status, error: locked.body.error }).toEqual({ status: 401, error: 'invalid_client' });
+      expect(locked.body.error_description).toMatch(/^Too many failed attempts from this address: it is locked for \d+ s$/);
       expect(locked.headers.get('www-authenticate')).toMatch(/^Basic realm="reckon"/);
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(LOCKOUT_SECONDS - 30);
       expect(Number(locked.headers.get('retry-after'))).toBeLessThanOrEqual(LOCKOUT_SECONDS);
     }
 
-    // Another client of the same tenant still gets its tokens.
-    const granted = await clientCredentialsToken(app.url, neighbour.client.id, neighbour.clientSecret);
-    expect(granted.scope).toBe('ledger:read');
+    const granted = await tokenFrom(app.url, POS_TERMINAL, client.id, secret);
+    expect({ status: granted.status, scope: granted.body.scope }).toEqual({ status: 200, scope: 'ledger:read' });
+    expect((await clientCredentialsToken(app.url, client.id, secret)).scope).toBe('ledger:read');
+  });
+});
+
+describeEachDatabase('an address that fails AUTH_LOCKOUT_SOURCE_ATTEMPTS times, whatever it tries, is locked for every credential', (kind) => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp(kind, { env: { AUTH_LOCKOUT_SOURCE_ATTEMPTS: '5' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('locks a guesser that tries a new prefix each time, and only the guesser', async () => {
+    const key = await newKey(app, 'never guessed');
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      const guessed = wrongSecretOf(await newKey(app, `guess ${attempt}`));
+      expectUnauthenticated(await requestFrom(app.url, ATTACKER, guessed, MeDocument), /^Invalid credentials$/);
+    }
+    expectLocked(await requestFrom(app.url, ATTACKER, key, MeDocument), 1800);
+    expect((await requestFrom(app.url, POS_TERMINAL, key, MeDocument)).status).toBe(200);
+  });
+});
+
+describeEachDatabase('with TRUST_PROXY, the address is the client’s from X-Forwarded-For', (kind) => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp(kind, { env: { TRUST_PROXY: 'loopback' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('locks the forwarded client that failed, not the proxy every client comes through', async () => {
+    const key = await newKey(app, 'behind a proxy');
+    const from = (client: string, apiKey: string) => app.client.withKey(apiKey).request(MeDocument, {}, { 'x-forwarded-for': client });
+    for (let attempt = 1; attempt <= 10; attempt += 1) {
+      expectUnauthenticated(await from('203.0.113.7', wrongSecretOf(key)), /^Invalid credentials$/);
+    }
+    expectLocked(await from('203.0.113.7', key), 1800);
+    expect((await from('198.51.100.20', key)).status).toBe(200);
+    expect((await from('2001:db8::20', key)).status).toBe(200);
   });
 });
 

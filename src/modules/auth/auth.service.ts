@@ -232,18 +232,25 @@ export class AuthService {
     });
   }
 
-  /** The client credentials grant (RFC 6749 §4.4): checks the client and the requested scope, issues a token. */
-  async grantClientCredentials(clientId: string, clientSecret: string, requestedScope: string | undefined): Promise<TokenGrantResult> {
+  /**
+   * The client credentials grant (RFC 6749 §4.4): checks the client and the requested scope, issues a
+   * token. `source` is the caller's address: failures lock the client id from that address only.
+   */
+  async grantClientCredentials(clientId: string, clientSecret: string, requestedScope: string | undefined, source: string): Promise<TokenGrantResult> {
     const invalidClient = { ok: false as const, error: 'invalid_client' as const, description: 'Client authentication failed' };
-    if (!/^cli_[0-9A-HJKMNP-TV-Z]{26}$/.test(clientId)) return invalidClient;
-    const lockedFor = await this.lockout.lockedForSeconds(clientId);
+    if (!/^cli_[0-9A-HJKMNP-TV-Z]{26}$/.test(clientId)) {
+      // Still counted against the address, so that guessing ids costs the guesser its own lock.
+      await this.lockout.recordFailure('cli_malformed', source);
+      return invalidClient;
+    }
+    const lockedFor = await this.lockout.lockedForSeconds(clientId, source);
     if (lockedFor > 0) {
-      return { ...invalidClient, description: 'Too many failed attempts: the client is locked', retryAfterSeconds: lockedFor };
+      return { ...invalidClient, description: `Too many failed attempts from this address: it is locked for ${lockedFor} s`, retryAfterSeconds: lockedFor };
     }
     const client = await this.dataSource.getRepository(OAuthClientEntity).findOneBy({ id: clientId });
     const secretOk = CLIENT_SECRET_PATTERN.test(clientSecret) && sameHash(client?.secretHash, hashSecret(clientSecret));
     if (!client || !secretOk || client.revokedAt) {
-      await this.lockout.recordFailure(clientId);
+      await this.lockout.recordFailure(clientId, source);
       return invalidClient;
     }
     const allowed = client.scopes.split(' ').filter(Boolean);
@@ -260,23 +267,26 @@ export class AuthService {
     return { ok: true, accessToken, expiresIn: this.tokens.ttlSeconds, scope: scopes.join(' ') };
   }
 
-  /** Resolves an `Authorization` header value to a principal, or refuses with UNAUTHENTICATED. */
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  /**
+   * Resolves an `Authorization` header value to a principal, or refuses with UNAUTHENTICATED. `source`
+   * is the caller's address: failed API keys are counted and locked per address (see AuthLockout).
+   */
+  async authenticate(authorization: string | undefined, source: string): Promise<Principal> {
     if (!authorization) throw authenticationError('missing', 'Missing credentials: send "Authorization: Bearer <API key or access token>"');
     const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
     if (!match) throw authenticationError('invalid_token', 'Invalid credentials: use the Bearer scheme');
     const credential = match[1];
-    if (API_KEY_PATTERN.test(credential)) return this.authenticateApiKey(credential);
+    if (API_KEY_PATTERN.test(credential)) return this.authenticateApiKey(credential, source);
     if (credential.split('.').length === 3) return this.authenticateToken(credential);
     throw authenticationError('invalid_token', 'Invalid credentials');
   }
 
-  private async authenticateApiKey(secret: string): Promise<Principal> {
+  private async authenticateApiKey(secret: string, source: string): Promise<Principal> {
     // A key whose checksum fails is still counted against its prefix's lockout, then refused.
     const checkedPrefix = apiKeyPrefixOf(secret);
     const prefix = checkedPrefix ?? (API_KEY_PATTERN.exec(secret) as RegExpExecArray)[1];
-    const lockedFor = await this.lockout.lockedForSeconds(prefix);
-    if (lockedFor > 0) throw authenticationError('locked', 'Too many failed attempts with this key: it is locked', lockedFor);
+    const lockedFor = await this.lockout.lockedForSeconds(prefix, source);
+    if (lockedFor > 0) throw authenticationError('locked', `Too many failed attempts from this address: it is locked for ${lockedFor} s`, lockedFor);
     // Runs on every request: one plain statement, not the query builder, whose cost showed in profiles.
     const [row]: { id: string; tenant_id: string; secret_hash: string; revoked_at: unknown; expires_at: unknown; scopes: string; last_used_at: unknown }[] =
       await this.dataSource.query('SELECT id, tenant_id, secret_hash, revoked_at, expires_at, scopes, last_used_at FROM api_keys WHERE prefix = ?', [
@@ -290,7 +300,7 @@ export class AuthService {
       (row.revoked_at === null || row.revoked_at === undefined) &&
       (!expiresAt || expiresAt.getTime() > now.getTime());
     if (!valid) {
-      await this.lockout.recordFailure(prefix);
+      await this.lockout.recordFailure(prefix, source);
       throw authenticationError('invalid_token', 'Invalid credentials');
     }
     const lastUsed = row.last_used_at ? fromDbTimestamp(row.last_used_at) : null;

@@ -1,10 +1,16 @@
 /**
- * Counts failed authentications per client id or key prefix and locks one out after too many:
- * the configured number of failures within the lockout window lock it for the full lockout period,
- * counted from the failure that locks it.
+ * Counts failed authentications and locks out where they come from, never the credential itself: a
+ * key's prefix and an OAuth client's id are not secret (they show in logs and dashboards), so a lock
+ * on them alone would let anyone who saw one cut off its real owner.
+ *
+ * Two counts, each locking for the full lockout period from the failure that reaches it:
+ * - one credential (key prefix or client id) from one source address: AUTH_LOCKOUT_ATTEMPTS failures
+ *   lock that pair only; the same credential from any other address goes on working;
+ * - one source address, whatever it tries: AUTH_LOCKOUT_SOURCE_ATTEMPTS failures lock that address
+ *   for every credential (guessing across many prefixes).
  */
 export interface AuthLockout {
-  /** Seconds until the credential is unlocked, or 0 when it may try. */
-  lockedForSeconds(credential: string): Promise<number>;
-  recordFailure(credential: string): Promise<void>;
+  /** Seconds until this credential may be tried again from this source address, or 0 when it may. */
+  lockedForSeconds(credential: string, source: string): Promise<number>;
+  recordFailure(credential: string, source: string): Promise<void>;
 }
