@@ -8,7 +8,7 @@
  *   BENCH_SECONDS=30 BENCH_CLIENTS=4,16 BENCH_IDEMPOTENCY=1 npm run bench:payments
  *
  * A flow through GraphQL is two requests: authorizePayment (amount, USD, paymentToken tok_approve) then
- * capturePayment(paymentId), with the lean documents AuthorizePaymentLean and CapturePaymentLean
+ * capturePayment(input: { paymentId }), with the lean documents AuthorizePaymentLean and CapturePaymentLean
  * (tests/operations/payments.graphql: only { id status } read back). A flow counts when the capture
  * answered CAPTURED; its latency is the time of both requests.
  *
@@ -84,6 +84,7 @@ import { newId, newUlid } from '../src/common/ids';
 import { parsePositiveAmount } from '../src/common/money';
 import { toDbTimestamp } from '../src/common/timestamps';
 import { loadConfig } from '../src/config';
+import { createDataSource } from '../src/db/data-source';
 import { EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
 import { GatewayKind } from '../src/modules/payments/gateways/payment-gateway';
 import { SimulatorGateway } from '../src/modules/payments/gateways/simulator-gateway';
@@ -180,7 +181,7 @@ class PaymentsLoadClient extends GraphQLLoadClient {
       'authorizePayment',
       PaymentStatus.AUTHORIZED,
     );
-    await this.mutate(CAPTURE_QUERY, { paymentId: authorized.id, ...key() }, 'capturePayment', PaymentStatus.CAPTURED);
+    await this.mutate(CAPTURE_QUERY, { input: { paymentId: authorized.id }, ...key() }, 'capturePayment', PaymentStatus.CAPTURED);
   }
 }
 
@@ -830,7 +831,10 @@ async function main(): Promise<number> {
       supportBigNumbers: true,
       bigNumberStrings: true,
     });
-    const raw = new RawFlows(rawPool, fixture.tenantId, fixture.gatewayId, fixture.chart, new SimulatorGateway());
+    // The simulator keeps its books in the database, as the server's does: its pool is apart from the raw side's.
+    const { dataSource: simulatorBooks } = createDataSource({ url: database.url, poolSize: settings.poolSize });
+    await simulatorBooks.initialize();
+    const raw = new RawFlows(rawPool, fixture.tenantId, fixture.gatewayId, fixture.chart, new SimulatorGateway(simulatorBooks, fixture.gatewayId));
     // The server stays up through every case; the load clients need its address inside the callback.
     const url = server.url;
     const rows = await runCases(
@@ -867,6 +871,7 @@ async function main(): Promise<number> {
       else console.log('\nBENCH_SQL_TRACE needs the child server (BENCH_SERVER=child): skipped');
     }
     await rawPool.end();
+    await simulatorBooks.destroy();
     const invariants = await checkInvariants(connection, completedIn(rows), completedIn(rows, 'keyed'));
     invariants.print('Ledger and payment invariants');
     return exitCode(invariants, rows);

@@ -50,7 +50,7 @@ export function inputOfEitherForm<TInput>(forms: ArgumentForms<TInput>): TInput 
   if (hasInput) return forms.input as TInput;
   const missing = forms.required.filter((name) => !given.includes(name));
   if (missing.length > 0) {
-    throw validationError(`${forms.field} needs its input: use ${forms.newForm}.`, { field: 'input', ...(given.length > 0 ? { missing } : {}) });
+    throw validationError(`${forms.field} takes its arguments in input. Use ${forms.newForm}.`, { field: 'input', ...(given.length > 0 ? { missing } : {}) });
   }
   return forms.fromDeprecated();
 }

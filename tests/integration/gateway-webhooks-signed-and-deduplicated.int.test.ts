@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import { newId } from '../../src/common/ids';
 import { DatabaseUnavailableError } from '../../src/db/transaction';
 import { signGatewayEvent } from '../../src/modules/payments/gateway-event-signature';
-import { CapturePaymentDocument, PaymentDocument, type PaymentQuery, TrialBalanceDocument, type TrialBalanceQuery, VoidPaymentDocument } from '../generated/graphql';
+import { CapturePaymentDocument, TrialBalanceDocument, type TrialBalanceQuery, VoidPaymentDocument } from '../generated/graphql';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { type LedgerSnapshot, takeLedgerSnapshot } from '../helpers/ledger-snapshot';
-import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
+import { authorize, createSimulatorGateway, type PaymentView, readPayment } from '../helpers/payment-fixtures';
 import { TestClock } from '../helpers/test-clock';
 
 /**
@@ -33,7 +33,7 @@ interface EventData {
 
 /** Everything an event could change, read through the API and straight from the tables. */
 interface Observed {
-  payment: NonNullable<PaymentQuery['payment']>;
+  payment: PaymentView;
   trialBalance: NonNullable<TrialBalanceQuery['trialBalance']>;
   ledger: LedgerSnapshot;
   gatewayEvents: number;
@@ -76,17 +76,17 @@ describeEachDatabase('gateway events: signed, and applied once', (kind) => {
     return sendSigned(gateway.id, gateway.webhookSecret, bodyOf(id, type, data));
   }
 
-  async function capturedPayment(amount: string): Promise<NonNullable<PaymentQuery['payment']>> {
+  async function capturedPayment(amount: string): Promise<PaymentView> {
     const authorized = await authorize(app.client, { amount });
-    await app.client.ok(CapturePaymentDocument, { paymentId: authorized.id });
-    return (await app.client.ok(PaymentDocument, { id: authorized.id })).payment;
+    await app.client.ok(CapturePaymentDocument, { input: { paymentId: authorized.id } });
+    return (await readPayment(app.client, authorized.id));
   }
 
   async function observe(paymentId: string): Promise<Observed> {
     const [{ count: gatewayEvents }] = await app.runtime.dataSource.query(`SELECT COUNT(*) AS count FROM gateway_events`);
     const [{ count: disputes }] = await app.runtime.dataSource.query(`SELECT COUNT(*) AS count FROM disputes`);
     return {
-      payment: (await app.client.ok(PaymentDocument, { id: paymentId })).payment,
+      payment: (await readPayment(app.client, paymentId)),
       trialBalance: (await app.client.ok(TrialBalanceDocument, {})).trialBalance,
       ledger: await takeLedgerSnapshot(app.runtime.dataSource),
       gatewayEvents: Number(gatewayEvents),
@@ -120,7 +120,7 @@ describeEachDatabase('gateway events: signed, and applied once', (kind) => {
     expect(opened.body).toEqual({ status: 'applied', paymentId: payment.id });
     expect(opened.headers.get('cache-control')).toBe('no-store');
 
-    const afterOpen = (await app.client.ok(PaymentDocument, { id: payment.id })).payment;
+    const afterOpen = (await readPayment(app.client, payment.id));
     expect(afterOpen.disputedAmount.amount).toBe('40.00');
     expect(afterOpen.disputes).toEqual([
       expect.objectContaining({ status: 'OPEN', gatewayDisputeId: 'gdp_won', amount: expect.objectContaining({ amount: '40.00' }), fee: expect.objectContaining({ amount: '15.00' }) }),
@@ -136,7 +136,7 @@ describeEachDatabase('gateway events: signed, and applied once', (kind) => {
     const won = await sendEvent(nextEventId(), 'dispute.won', { gatewayPaymentId: payment.gatewayPaymentId as string, gatewayDisputeId: 'gdp_won' });
     expect(won.status).toBe(200);
     expect(won.body).toEqual({ status: 'applied', paymentId: payment.id });
-    const afterWon = (await app.client.ok(PaymentDocument, { id: payment.id })).payment;
+    const afterWon = (await readPayment(app.client, payment.id));
     expect(afterWon.disputedAmount.amount).toBe('0.00');
     expect(afterWon.disputeLostAmount.amount).toBe('0.00');
     expect(afterWon.disputes.map((dispute) => dispute.status)).toEqual(['WON']);
@@ -307,7 +307,7 @@ describeEachDatabase('gateway events: signed, and applied once', (kind) => {
 
   it('ignores a dispute.opened on a voided payment and opens no dispute', async () => {
     const authorized = await authorize(app.client, { amount: '15.00' });
-    await app.client.ok(VoidPaymentDocument, { paymentId: authorized.id });
+    await app.client.ok(VoidPaymentDocument, { input: { paymentId: authorized.id } });
     const before = await observe(authorized.id);
     expect(before.payment.status).toBe('VOIDED');
 

@@ -2,15 +2,15 @@ import {
   CapturePaymentDocument,
   CloseDisputeDocument,
   OpenDisputeDocument,
-  PaymentDocument,
   RecordPayoutDocument,
   RefundPaymentDocument,
   SubmitDisputeEvidenceDocument,
   TrialBalanceDocument,
 } from '../generated/graphql';
+import { nodesOf } from '../helpers/connections';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
-import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
+import { authorize, createSimulatorGateway, readPayment } from '../helpers/payment-fixtures';
 
 /**
  * The whole happy path of a card sale through the simulator: authorize, capture for less, refund in
@@ -32,21 +32,21 @@ describeEachDatabase('a card sale from authorization to payout', (kind) => {
     const authorized = await authorize(app.client, { amount: '100.00', customerId: 'cus_1' });
     expect(authorized).toMatchObject({ status: 'AUTHORIZED', card: { brand: 'visa', last4: '4242' }, amount: { amount: '100.00' } });
 
-    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { paymentId: authorized.id, amount: '80.00' });
+    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { input: { paymentId: authorized.id, amount: '80.00' } });
     expect(capturePayment.payment).toMatchObject({ status: 'CAPTURED', capturedAmount: { amount: '80.00' }, refundableAmount: { amount: '80.00' } });
     // 2.9% of 80.00 is 2.32, plus 0.30.
     expect(capturePayment.payment.feeAmount.amount).toBe('2.62');
 
-    const { refundPayment } = await app.client.ok(RefundPaymentDocument, { paymentId: authorized.id, input: { amount: '30.00', reason: 'returned' } });
+    const { refundPayment } = await app.client.ok(RefundPaymentDocument, { input: { paymentId: authorized.id, amount: '30.00', reason: 'returned' } });
     expect(refundPayment.refund).toMatchObject({ status: 'SUCCEEDED', amount: { amount: '30.00' } });
     expect(refundPayment.payment.refundableAmount.amount).toBe('50.00');
 
-    const { openDispute } = await app.client.ok(OpenDisputeDocument, { paymentId: authorized.id, input: { reason: 'fraudulent', fee: '15.00' } });
+    const { openDispute } = await app.client.ok(OpenDisputeDocument, { input: { paymentId: authorized.id, reason: 'fraudulent', fee: '15.00' } });
     expect(openDispute.dispute).toMatchObject({ status: 'OPEN', amount: { amount: '50.00' }, fee: { amount: '15.00' } });
     expect(openDispute.payment.refundableAmount.amount).toBe('0.00');
-    const { submitDisputeEvidence } = await app.client.ok(SubmitDisputeEvidenceDocument, { disputeId: openDispute.dispute.id, evidence: 'signed receipt' });
+    const { submitDisputeEvidence } = await app.client.ok(SubmitDisputeEvidenceDocument, { input: { disputeId: openDispute.dispute.id, evidence: 'signed receipt' } });
     expect(submitDisputeEvidence.dispute.status).toBe('UNDER_REVIEW');
-    const { closeDispute } = await app.client.ok(CloseDisputeDocument, { disputeId: openDispute.dispute.id, outcome: 'LOST' });
+    const { closeDispute } = await app.client.ok(CloseDisputeDocument, { input: { disputeId: openDispute.dispute.id, outcome: 'LOST' } });
     expect(closeDispute.payment).toMatchObject({ disputedAmount: { amount: '0.00' }, disputeLostAmount: { amount: '50.00' } });
 
     const { recordPayout } = await app.client.ok(RecordPayoutDocument, {
@@ -54,7 +54,7 @@ describeEachDatabase('a card sale from authorization to payout', (kind) => {
     });
     expect(recordPayout.payout.journalEntry.status).toBe('POSTED');
 
-    const { payment } = await app.client.ok(PaymentDocument, { id: authorized.id });
+    const payment = await readPayment(app.client, authorized.id);
     expect(payment.events.map((event) => event.type)).toEqual([
       'AUTHORIZATION_REQUESTED',
       'AUTHORIZED',
@@ -71,7 +71,7 @@ describeEachDatabase('a card sale from authorization to payout', (kind) => {
     const { trialBalance } = await app.client.ok(TrialBalanceDocument, {});
     expect(trialBalance.balanced).toBe(true);
     const net = (code: string) => {
-      const line = trialBalance.lines.find((l) => l.account.code === code);
+      const line = nodesOf(trialBalance.lines).find((l) => l.account.code === code);
       return line ? Number(line.debit.amount) - Number(line.credit.amount) : 0;
     };
     // Clearing: +80 captured − 2.62 fee − 30 refund − 50 disputed − 15 dispute fee − 20 payout.

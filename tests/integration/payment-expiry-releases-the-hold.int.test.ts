@@ -1,15 +1,13 @@
 import {
   AuthorizePaymentDocument,
   CapturePaymentDocument,
-  PaymentDocument,
-  type PaymentQuery,
   PaymentsDocument,
   VoidPaymentDocument,
 } from '../generated/graphql';
 import { readBalances } from '../helpers/concurrency';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
-import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
+import { authorize, createSimulatorGateway, type PaymentView, readPayment } from '../helpers/payment-fixtures';
 import { TestClock } from '../helpers/test-clock';
 
 /**
@@ -29,12 +27,12 @@ async function systemBalances(app: TestApp): Promise<Record<string, { posted: bi
   return balances;
 }
 
-async function paymentOf(app: TestApp, id: string): Promise<NonNullable<PaymentQuery['payment']>> {
-  return (await app.client.ok(PaymentDocument, { id })).payment;
+async function paymentOf(app: TestApp, id: string): Promise<PaymentView> {
+  return (await readPayment(app.client, id));
 }
 
 /** Polls until the payment has the status, failing after the deadline. */
-async function waitForStatus(app: TestApp, id: string, status: string, timeoutMs = 15_000): Promise<NonNullable<PaymentQuery['payment']>> {
+async function waitForStatus(app: TestApp, id: string, status: string, timeoutMs = 15_000): Promise<PaymentView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const payment = await paymentOf(app, id);
@@ -61,9 +59,9 @@ async function expectHoldReleased(app: TestApp, paymentId: string): Promise<void
   }
 
   for (const refused of [
-    await app.client.request(CapturePaymentDocument, { paymentId }),
-    await app.client.request(CapturePaymentDocument, { paymentId, amount: '1.00' }),
-    await app.client.request(VoidPaymentDocument, { paymentId }),
+    await app.client.request(CapturePaymentDocument, { input: { paymentId } }),
+    await app.client.request(CapturePaymentDocument, { input: { paymentId, amount: '1.00' } }),
+    await app.client.request(VoidPaymentDocument, { input: { paymentId } }),
   ]) {
     expect(refused.errors?.map((error) => error.extensions?.code)).toEqual(['INVALID_STATE_TRANSITION']);
   }
@@ -108,7 +106,7 @@ describeEachDatabase('an authorization past its window expires and releases its 
     it('expires only authorizations: captured, voided and declined payments of the same age are left as they were', async () => {
       const captured = await authorize(app.client, { amount: '10.00', capture: true });
       const voided = await authorize(app.client, { amount: '20.00' });
-      await app.client.ok(VoidPaymentDocument, { paymentId: voided.id });
+      await app.client.ok(VoidPaymentDocument, { input: { paymentId: voided.id } });
       const declined = await app.client.request(AuthorizePaymentDocument, {
         input: { amount: '40.00', currency: 'USD', paymentToken: 'tok_decline_expired_card' },
       });

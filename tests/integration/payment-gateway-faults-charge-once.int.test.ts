@@ -3,8 +3,6 @@ import {
   type AuthorizePaymentMutationVariables,
   CapturePaymentDocument,
   CreateGatewayDocument,
-  PaymentDocument,
-  type PaymentQuery,
   PaymentsDocument,
   RefundPaymentDocument,
   VoidPaymentDocument,
@@ -14,6 +12,7 @@ import type { GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { TestClock } from '../helpers/test-clock';
+import { type PaymentView, readPayment } from '../helpers/payment-fixtures';
 
 /**
  * Payments through the HTTP gateway adapter, end to end over GraphQL, against a fake gateway that
@@ -84,7 +83,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     return `faults-${label}-${keySequence}`;
   };
 
-  const readPayment = async (id: string): Promise<NonNullable<PaymentQuery['payment']>> => (await app.client.ok(PaymentDocument, { id })).payment;
+  const paymentNow = (id: string): Promise<PaymentView> => readPayment(app.client, id);
 
   const authorizeVariables = (amount: string, idempotencyKey: string): AuthorizePaymentMutationVariables => ({
     input: { amount, currency: 'USD', paymentToken: 'tok_approve' },
@@ -156,7 +155,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     const gatewayPaymentId = authorizePayment.payment.gatewayPaymentId as string;
     expect(gatewayPaymentId).toMatch(/^fake_pay_/);
 
-    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { paymentId, amount: '80.00', idempotencyKey: nextKey('capture') });
+    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { input: { paymentId, amount: '80.00' }, idempotencyKey: nextKey('capture') });
     expect(capturePayment.payment).toMatchObject({
       status: 'CAPTURED',
       capturedAmount: { minorUnits: '8000' },
@@ -165,8 +164,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     });
 
     const { refundPayment } = await app.client.ok(RefundPaymentDocument, {
-      paymentId,
-      input: { amount: '30.00', reason: 'returned' },
+      input: { paymentId, amount: '30.00', reason: 'returned' },
       idempotencyKey: nextKey('refund'),
     });
     expect(refundPayment.refund).toMatchObject({ status: 'SUCCEEDED', amount: { minorUnits: '3000' } });
@@ -192,7 +190,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       refundCount: 1,
     });
 
-    const payment = await readPayment(paymentId);
+    const payment = await paymentNow(paymentId);
     expect(payment).toMatchObject({
       status: 'CAPTURED',
       gatewayPaymentId,
@@ -229,7 +227,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       const charged = Object.keys(after.payments).filter((id) => !(id in before.payments));
       expect(charged).toHaveLength(1);
 
-      const payment = await readPayment(unknown.paymentId);
+      const payment = await paymentNow(unknown.paymentId);
       expect(payment).toMatchObject({
         status: 'PROCESSING',
         gatewayPaymentId: null,
@@ -247,14 +245,14 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       const { paymentId, gatewayPaymentId, before } = await authorizeIntoTheVoid('42.00', key);
 
       // Nothing else may happen to the payment while its authorization is in doubt.
-      const capture = await app.client.request(CapturePaymentDocument, { paymentId, idempotencyKey: nextKey('capture') });
+      const capture = await app.client.request(CapturePaymentDocument, { input: { paymentId }, idempotencyKey: nextKey('capture') });
       expect(capture.errors?.[0].extensions?.code).toBe('INVALID_STATE_TRANSITION');
 
       // A retry while the gateway is still failing is told the same, and changes nothing.
       fake.fail5xx({ operation: 'authorize', times: MAX_ATTEMPTS });
       const stillUnknown = expectUnknownOutcome(await app.client.request(AuthorizePaymentDocument, authorizeVariables('42.00', key)));
       expect(stillUnknown.paymentId).toBe(paymentId);
-      expect((await readPayment(paymentId)).status).toBe('PROCESSING');
+      expect((await paymentNow(paymentId)).status).toBe('PROCESSING');
 
       const { authorizePayment } = await app.client.ok(AuthorizePaymentDocument, authorizeVariables('42.00', key));
       expect(authorizePayment.payment).toMatchObject({
@@ -272,7 +270,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       const after = fake.stats();
       expect(delta(before, after)).toMatchObject({ charges: 1, captures: 0, voids: 0 });
       expect(after.payments[gatewayPaymentId]).toMatchObject({ authorizedAmountMinor: 4200n, captureCount: 0 });
-      const payment = await readPayment(paymentId);
+      const payment = await paymentNow(paymentId);
       expect(payment.events.map((event) => event.type)).toEqual(['AUTHORIZATION_REQUESTED', 'AUTHORIZED']);
       expect(payment.journalEntries.map((entry) => entry.status)).toEqual(['PENDING']);
       expect(await settleAfterTheCheckDelay()).toBe(0);
@@ -284,12 +282,12 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
 
       // Too recent: it may still be in flight somewhere, so it is not asked about yet.
       expect(await app.runtime.services.payments.settleUnknownOutcomes()).toBe(0);
-      expect((await readPayment(paymentId)).status).toBe('PROCESSING');
+      expect((await paymentNow(paymentId)).status).toBe('PROCESSING');
 
       const statusRequestsBefore = fake.stats().requestsByTarget.status;
       expect(await settleAfterTheCheckDelay()).toBe(1);
       expect(fake.stats().requestsByTarget.status).toBeGreaterThan(statusRequestsBefore);
-      const payment = await readPayment(paymentId);
+      const payment = await paymentNow(paymentId);
       expect(payment).toMatchObject({
         status: 'AUTHORIZED',
         gatewayPaymentId,
@@ -307,7 +305,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       const { authorizePayment } = await app.client.ok(AuthorizePaymentDocument, authorizeVariables('57.35', key));
       expect(authorizePayment.payment).toMatchObject({ id: paymentId, status: 'AUTHORIZED', gatewayPaymentId });
 
-      const { capturePayment } = await app.client.ok(CapturePaymentDocument, { paymentId, idempotencyKey: nextKey('capture') });
+      const { capturePayment } = await app.client.ok(CapturePaymentDocument, { input: { paymentId }, idempotencyKey: nextKey('capture') });
       expect(capturePayment.payment).toMatchObject({ status: 'CAPTURED', capturedAmount: { minorUnits: '5735' } });
       const after = fake.stats();
       expect(delta(before, after)).toMatchObject({ charges: 1, captures: 1 });
@@ -320,10 +318,10 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     const key = nextKey('authorize-never-arrived');
     const before = fake.stats();
     const { paymentId } = expectUnknownOutcome(await app.client.request(AuthorizePaymentDocument, authorizeVariables('12.00', key)));
-    expect((await readPayment(paymentId)).pendingGatewayCall).toMatchObject({ operation: 'AUTHORIZE' });
+    expect((await paymentNow(paymentId)).pendingGatewayCall).toMatchObject({ operation: 'AUTHORIZE' });
 
     expect(await settleAfterTheCheckDelay()).toBe(1);
-    const payment = await readPayment(paymentId);
+    const payment = await paymentNow(paymentId);
     expect(payment).toMatchObject({ status: 'FAILED', failureCode: 'GATEWAY_REJECTED', pendingGatewayCall: null, gatewayPaymentId: null });
     expect(payment.journalEntries).toEqual([]);
 
@@ -340,11 +338,11 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     fake.timeoutAfterCharge({ operation: 'capture', times: MAX_ATTEMPTS });
     const before = fake.stats();
     const captureKey = nextKey('capture-unknown');
-    const unknown = expectUnknownOutcome(await app.client.request(CapturePaymentDocument, { paymentId, amount: '60.00', idempotencyKey: captureKey }));
+    const unknown = expectUnknownOutcome(await app.client.request(CapturePaymentDocument, { input: { paymentId, amount: '60.00' }, idempotencyKey: captureKey }));
     expect(unknown).toMatchObject({ paymentId, operation: 'capture' });
     expect(delta(before, fake.stats())).toMatchObject({ captures: 1, captureRequests: MAX_ATTEMPTS });
 
-    const pending = await readPayment(paymentId);
+    const pending = await paymentNow(paymentId);
     expect(pending).toMatchObject({
       status: 'AUTHORIZED',
       capturedAmount: { minorUnits: '0' },
@@ -353,15 +351,15 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     });
 
     // A void now could release a hold the gateway has already captured: refused, and never sent.
-    const voided = await app.client.request(VoidPaymentDocument, { paymentId, idempotencyKey: nextKey('void') });
+    const voided = await app.client.request(VoidPaymentDocument, { input: { paymentId }, idempotencyKey: nextKey('void') });
     expect(voided.errors?.[0].extensions?.code).toBe('INVALID_STATE_TRANSITION');
-    const otherCapture = await app.client.request(CapturePaymentDocument, { paymentId, amount: '10.00', idempotencyKey: nextKey('capture') });
+    const otherCapture = await app.client.request(CapturePaymentDocument, { input: { paymentId, amount: '10.00' }, idempotencyKey: nextKey('capture') });
     expect(otherCapture.errors?.[0].extensions?.code).toBe('INVALID_STATE_TRANSITION');
     expect(delta(before, fake.stats())).toMatchObject({ voids: 0, voidRequests: 0, captureRequests: MAX_ATTEMPTS });
 
     expect(await app.runtime.services.payments.settleUnknownOutcomes()).toBe(0);
     expect(await settleAfterTheCheckDelay()).toBe(1);
-    const settled = await readPayment(paymentId);
+    const settled = await paymentNow(paymentId);
     expect(settled).toMatchObject({
       status: 'CAPTURED',
       capturedAmount: { minorUnits: '6000' },
@@ -378,7 +376,7 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     expect(settled.journalEntries.map((entry) => entry.status)).toEqual(['POSTED', 'POSTED']);
 
     // The client's retry of the capture gets the captured payment; nothing more is sent to the gateway.
-    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { paymentId, amount: '60.00', idempotencyKey: captureKey });
+    const { capturePayment } = await app.client.ok(CapturePaymentDocument, { input: { paymentId, amount: '60.00' }, idempotencyKey: captureKey });
     expect(capturePayment.payment).toMatchObject({ status: 'CAPTURED', capturedAmount: { minorUnits: '6000' } });
     const after = fake.stats();
     expect(delta(before, after)).toMatchObject({ captures: 1, voids: 0, captureRequests: MAX_ATTEMPTS });
@@ -398,12 +396,12 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
     fake.timeoutAfterCharge({ operation: 'refund', times: MAX_ATTEMPTS });
     const before = fake.stats();
     const refundKey = nextKey('refund-unknown');
-    const refundVariables = { paymentId, input: { amount: '25.00', reason: 'damaged' }, idempotencyKey: refundKey };
+    const refundVariables = { input: { paymentId, amount: '25.00', reason: 'damaged' }, idempotencyKey: refundKey };
     const unknown = expectUnknownOutcome(await app.client.request(RefundPaymentDocument, refundVariables));
     expect(unknown).toMatchObject({ paymentId, operation: 'refund', refundId: expect.stringMatching(/^re_/) });
     expect(delta(before, fake.stats())).toMatchObject({ refunds: 1, refundRequests: MAX_ATTEMPTS });
 
-    const pending = await readPayment(paymentId);
+    const pending = await paymentNow(paymentId);
     expect(pending).toMatchObject({
       status: 'CAPTURED',
       refundedAmount: { minorUnits: '0' },
@@ -411,12 +409,12 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       refundableAmount: { minorUnits: '7500' },
     });
     expect(pending.refunds.map((refund) => [refund.id, refund.status, refund.amount.minorUnits])).toEqual([[unknown.refundId, 'PENDING', '2500']]);
-    const tooMuch = await app.client.request(RefundPaymentDocument, { paymentId, input: { amount: '80.00' }, idempotencyKey: nextKey('refund') });
+    const tooMuch = await app.client.request(RefundPaymentDocument, { input: { paymentId, amount: '80.00' }, idempotencyKey: nextKey('refund') });
     expect(tooMuch.errors?.[0].extensions?.code).toBe('VALIDATION_FAILED');
 
     expect(await app.runtime.services.payments.settleUnknownOutcomes()).toBe(0);
     expect(await settleAfterTheCheckDelay()).toBe(1);
-    const settled = await readPayment(paymentId);
+    const settled = await paymentNow(paymentId);
     expect(settled).toMatchObject({ status: 'CAPTURED', refundedAmount: { minorUnits: '2500' }, refundableAmount: { minorUnits: '7500' } });
     expect(settled.refunds.map((refund) => [refund.id, refund.status, refund.amount.minorUnits])).toEqual([[unknown.refundId, 'SUCCEEDED', '2500']]);
     expect(settled.events.filter((event) => event.type.startsWith('REFUND')).map((event) => [event.type, event.source])).toEqual([
@@ -438,16 +436,16 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
 
     fake.timeoutAfterCharge({ operation: 'void', times: MAX_ATTEMPTS });
     const before = fake.stats();
-    const unknown = expectUnknownOutcome(await app.client.request(VoidPaymentDocument, { paymentId, idempotencyKey: nextKey('void-unknown') }));
+    const unknown = expectUnknownOutcome(await app.client.request(VoidPaymentDocument, { input: { paymentId }, idempotencyKey: nextKey('void-unknown') }));
     expect(unknown).toMatchObject({ paymentId, operation: 'void' });
-    expect(await readPayment(paymentId)).toMatchObject({ status: 'AUTHORIZED', pendingGatewayCall: { operation: 'VOID', amount: null } });
+    expect(await paymentNow(paymentId)).toMatchObject({ status: 'AUTHORIZED', pendingGatewayCall: { operation: 'VOID', amount: null } });
 
     // Capturing a hold the gateway may have released already: refused, and never sent.
-    const capture = await app.client.request(CapturePaymentDocument, { paymentId, idempotencyKey: nextKey('capture') });
+    const capture = await app.client.request(CapturePaymentDocument, { input: { paymentId }, idempotencyKey: nextKey('capture') });
     expect(capture.errors?.[0].extensions?.code).toBe('INVALID_STATE_TRANSITION');
 
     expect(await settleAfterTheCheckDelay()).toBe(1);
-    const settled = await readPayment(paymentId);
+    const settled = await paymentNow(paymentId);
     expect(settled).toMatchObject({ status: 'VOIDED', pendingGatewayCall: null, capturedAmount: { minorUnits: '0' } });
     expect(settled.events.map((event) => [event.type, event.source]).slice(-2)).toEqual([
       ['VOID_REQUESTED', 'API'],
@@ -478,10 +476,10 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       });
       // Told "declined", the customer would pay again with another card while the first one is held.
       expect(otherCard.errors?.[0].extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
-      expect(await readPayment(paymentId)).toMatchObject({ status: 'PROCESSING', pendingGatewayCall: { operation: 'AUTHORIZE' } });
+      expect(await paymentNow(paymentId)).toMatchObject({ status: 'PROCESSING', pendingGatewayCall: { operation: 'AUTHORIZE' } });
 
       expect(await settleAfterTheCheckDelay()).toBe(1);
-      expect(await readPayment(paymentId)).toMatchObject({ status: 'AUTHORIZED', gatewayPaymentId, pendingGatewayCall: null });
+      expect(await paymentNow(paymentId)).toMatchObject({ status: 'AUTHORIZED', gatewayPaymentId, pendingGatewayCall: null });
       expect(delta(before, fake.stats())).toMatchObject({ charges: 1 });
     });
 
@@ -491,18 +489,18 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       fake.fail5xx({ operation: 'capture', times: MAX_ATTEMPTS });
       const key = nextKey('capture-other-amount');
       const before = fake.stats();
-      expectUnknownOutcome(await app.client.request(CapturePaymentDocument, { paymentId, amount: '60.00', idempotencyKey: key }));
+      expectUnknownOutcome(await app.client.request(CapturePaymentDocument, { input: { paymentId, amount: '60.00' }, idempotencyKey: key }));
 
-      const otherAmount = await app.client.request(CapturePaymentDocument, { paymentId, amount: '70.00', idempotencyKey: key });
+      const otherAmount = await app.client.request(CapturePaymentDocument, { input: { paymentId, amount: '70.00' }, idempotencyKey: key });
       expect(otherAmount.errors?.[0].extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
-      expect(await readPayment(paymentId)).toMatchObject({
+      expect(await paymentNow(paymentId)).toMatchObject({
         status: 'AUTHORIZED',
         pendingGatewayCall: { operation: 'CAPTURE', amount: { minorUnits: '6000' } },
       });
 
       // The capture never reached the gateway: the status check settles it as not done.
       expect(await settleAfterTheCheckDelay()).toBe(1);
-      expect(await readPayment(paymentId)).toMatchObject({ status: 'AUTHORIZED', pendingGatewayCall: null, capturedAmount: { minorUnits: '0' } });
+      expect(await paymentNow(paymentId)).toMatchObject({ status: 'AUTHORIZED', pendingGatewayCall: null, capturedAmount: { minorUnits: '0' } });
       expect(delta(before, fake.stats())).toMatchObject({ captures: 0 });
     });
 
@@ -516,18 +514,18 @@ describeEachDatabase('HTTP gateway faults never charge twice', (kind) => {
       const key = nextKey('refund-other-amount');
       const before = fake.stats();
       const { refundId } = expectUnknownOutcome(
-        await app.client.request(RefundPaymentDocument, { paymentId, input: { amount: '25.00' }, idempotencyKey: key }),
+        await app.client.request(RefundPaymentDocument, { input: { paymentId, amount: '25.00' }, idempotencyKey: key }),
       );
 
-      const otherAmount = await app.client.request(RefundPaymentDocument, { paymentId, input: { amount: '30.00' }, idempotencyKey: key });
+      const otherAmount = await app.client.request(RefundPaymentDocument, { input: { paymentId, amount: '30.00' }, idempotencyKey: key });
       expect(otherAmount.errors?.[0].extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
-      expect((await readPayment(paymentId)).refunds.map((refund) => [refund.id, refund.status, refund.amount.minorUnits])).toEqual([
+      expect((await paymentNow(paymentId)).refunds.map((refund) => [refund.id, refund.status, refund.amount.minorUnits])).toEqual([
         [refundId, 'PENDING', '2500'],
       ]);
 
       // The refund never reached the gateway: the status check settles it as failed, and frees its amount.
       expect(await settleAfterTheCheckDelay()).toBe(1);
-      const settled = await readPayment(paymentId);
+      const settled = await paymentNow(paymentId);
       expect(settled).toMatchObject({ refundedAmount: { minorUnits: '0' }, refundableAmount: { minorUnits: '10000' } });
       expect(settled.refunds.map((refund) => refund.status)).toEqual(['FAILED']);
       expect(delta(before, fake.stats())).toMatchObject({ refunds: 0 });

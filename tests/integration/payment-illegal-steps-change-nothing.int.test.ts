@@ -51,15 +51,15 @@ describeEachDatabase('illegal payment steps are refused with their code and chan
   /** Disputes of tenant A by state. */
   const d: Record<string, string> = {};
 
-  const capture = (paymentId: string, amount: string | null = null) => (c: GraphQLClient) => c.request(CapturePaymentDocument, { paymentId, amount });
-  const voidIt = (paymentId: string) => (c: GraphQLClient) => c.request(VoidPaymentDocument, { paymentId });
+  const capture = (paymentId: string, amount: string | null = null) => (c: GraphQLClient) => c.request(CapturePaymentDocument, { input: { paymentId, amount } });
+  const voidIt = (paymentId: string) => (c: GraphQLClient) => c.request(VoidPaymentDocument, { input: { paymentId } });
   const refund = (paymentId: string, amount: string | null = null) => (c: GraphQLClient) =>
-    c.request(RefundPaymentDocument, { paymentId, input: amount === null ? null : { amount, reason: 'test' } });
+    c.request(RefundPaymentDocument, { input: amount === null ? { paymentId } : { paymentId, amount, reason: 'test' } });
   const dispute = (paymentId: string, amount: string | null = null, fee: string | null = null) => (c: GraphQLClient) =>
-    c.request(OpenDisputeDocument, { paymentId, input: { amount, fee, reason: 'fraudulent' } });
-  const evidence = (disputeId: string, text = 'signed receipt') => (c: GraphQLClient) => c.request(SubmitDisputeEvidenceDocument, { disputeId, evidence: text });
+    c.request(OpenDisputeDocument, { input: { paymentId, amount, fee, reason: 'fraudulent' } });
+  const evidence = (disputeId: string, text = 'signed receipt') => (c: GraphQLClient) => c.request(SubmitDisputeEvidenceDocument, { input: { disputeId, evidence: text } });
   const close = (disputeId: string, outcome: 'WON' | 'LOST' | 'OPEN' | 'UNDER_REVIEW') => (c: GraphQLClient) =>
-    c.request(CloseDisputeDocument, { disputeId, outcome });
+    c.request(CloseDisputeDocument, { input: { disputeId, outcome } });
   const authorizeWith = (input: Partial<AuthorizePaymentInput>, idempotencyKey: string | null = null) => (c: GraphQLClient) =>
     c.request(AuthorizePaymentDocument, { input: { amount: '10.00', currency: 'USD', paymentToken: 'tok_approve', ...input }, idempotencyKey });
 
@@ -80,9 +80,9 @@ describeEachDatabase('illegal payment steps are refused with their code and chan
     p.authorizedJpy = (await authorize(app.client, { amount: '500', currency: 'JPY' })).id;
     p.captured = (await authorize(app.client, { amount: '100.00', capture: true })).id;
     p.partlyCaptured = (await authorize(app.client, { amount: '100.00' })).id;
-    await app.client.ok(CapturePaymentDocument, { paymentId: p.partlyCaptured, amount: '80.00' });
+    await app.client.ok(CapturePaymentDocument, { input: { paymentId: p.partlyCaptured, amount: '80.00' } });
     p.voided = (await authorize(app.client, { amount: '100.00' })).id;
-    await app.client.ok(VoidPaymentDocument, { paymentId: p.voided });
+    await app.client.ok(VoidPaymentDocument, { input: { paymentId: p.voided } });
 
     const declined = await app.client.request(AuthorizePaymentDocument, {
       input: { amount: '100.00', currency: 'USD', paymentToken: 'tok_decline_insufficient_funds' },
@@ -93,33 +93,33 @@ describeEachDatabase('illegal payment steps are refused with their code and chan
     p.failed = failed.edges[0].node.id;
 
     p.partlyRefunded = (await authorize(app.client, { amount: '100.00', capture: true })).id;
-    await app.client.ok(RefundPaymentDocument, { paymentId: p.partlyRefunded, input: { amount: '40.00' } });
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: p.partlyRefunded, amount: '40.00' } });
     p.refundedInFull = (await authorize(app.client, { amount: '50.00', capture: true })).id;
-    await app.client.ok(RefundPaymentDocument, { paymentId: p.refundedInFull, input: null });
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: p.refundedInFull } });
 
     // 100 captured, 30 refunded, 50 lost to a dispute: 20 still refundable.
     p.lostDispute = (await authorize(app.client, { amount: '100.00', capture: true })).id;
-    await app.client.ok(RefundPaymentDocument, { paymentId: p.lostDispute, input: { amount: '30.00' } });
-    d.lost = (await app.client.ok(OpenDisputeDocument, { paymentId: p.lostDispute, input: { amount: '50.00', fee: '15.00', reason: 'fraudulent' } }))
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: p.lostDispute, amount: '30.00' } });
+    d.lost = (await app.client.ok(OpenDisputeDocument, { input: { paymentId: p.lostDispute, amount: '50.00', fee: '15.00', reason: 'fraudulent' } }))
       .openDispute.dispute.id;
-    await app.client.ok(CloseDisputeDocument, { disputeId: d.lost, outcome: 'LOST' });
+    await app.client.ok(CloseDisputeDocument, { input: { disputeId: d.lost, outcome: 'LOST' } });
 
     // 100 captured, 40 held by an open dispute: 60 refundable.
     p.openDispute = (await authorize(app.client, { amount: '100.00', capture: true })).id;
-    d.open = (await app.client.ok(OpenDisputeDocument, { paymentId: p.openDispute, input: { amount: '40.00', reason: 'not received' } })).openDispute
+    d.open = (await app.client.ok(OpenDisputeDocument, { input: { paymentId: p.openDispute, amount: '40.00', reason: 'not received' } })).openDispute
       .dispute.id;
 
     p.wonDispute = (await authorize(app.client, { amount: '100.00', capture: true })).id;
-    d.won = (await app.client.ok(OpenDisputeDocument, { paymentId: p.wonDispute, input: { reason: 'duplicate' } })).openDispute.dispute.id;
-    await app.client.ok(SubmitDisputeEvidenceDocument, { disputeId: d.won, evidence: 'two separate orders' });
-    await app.client.ok(CloseDisputeDocument, { disputeId: d.won, outcome: 'WON' });
+    d.won = (await app.client.ok(OpenDisputeDocument, { input: { paymentId: p.wonDispute, reason: 'duplicate' } })).openDispute.dispute.id;
+    await app.client.ok(SubmitDisputeEvidenceDocument, { input: { disputeId: d.won, evidence: 'two separate orders' } });
+    await app.client.ok(CloseDisputeDocument, { input: { disputeId: d.won, outcome: 'WON' } });
 
     euroOnlyGatewayId = (await createSimulatorGateway(app.client, ['EUR'])).id;
 
     other = await app.createTenant('Other');
     otherGatewayId = (await createSimulatorGateway(other.client)).id;
     p.otherTenant = (await authorize(other.client, { amount: '100.00', capture: true })).id;
-    d.otherTenant = (await other.client.ok(OpenDisputeDocument, { paymentId: p.otherTenant, input: { amount: '10.00', reason: 'fraudulent' } })).openDispute
+    d.otherTenant = (await other.client.ok(OpenDisputeDocument, { input: { paymentId: p.otherTenant, amount: '10.00', reason: 'fraudulent' } })).openDispute
       .dispute.id;
 
     const statuses = Object.fromEntries(

@@ -15,6 +15,7 @@ import {
   SubmitDisputeEvidenceDocument,
   VoidPaymentDocument,
 } from '../generated/graphql';
+import { nodesOf } from '../helpers/connections';
 import { seededRandom } from '../helpers/concurrency';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
@@ -237,8 +238,8 @@ function viewOfApi(payment: PaymentPartsFragment | PaymentModelPartsFragment): P
     fee: payment.feeAmount.minorUnits,
   };
   if ('refunds' in payment) {
-    view.refunds = payment.refunds.map((refund) => `${refund.status} ${refund.amount.minorUnits}`);
-    view.disputes = payment.disputes.map(
+    view.refunds = nodesOf(payment.refunds).map((refund) => `${refund.status} ${refund.amount.minorUnits}`);
+    view.disputes = nodesOf(payment.disputes).map(
       (dispute) => `${dispute.id} ${dispute.status} ${dispute.amount.minorUnits} fee ${dispute.fee.minorUnits} gw ${dispute.gatewayDisputeId ?? '-'}`,
     );
   }
@@ -463,8 +464,8 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       const deadline = Date.now() + 10_000;
       for (;;) {
         const read = await readPayment(payment.id);
-        if (read.disputes.length > payment.disputes.length) {
-          const dispute = read.disputes.at(-1)!;
+        if (read.disputes.edges.length > payment.disputes.length) {
+          const dispute = nodesOf(read.disputes).at(-1)!;
           if (!dispute.gatewayDisputeId?.startsWith('sim_dp_')) fail(`the simulator's dispute has gatewayDisputeId ${dispute.gatewayDisputeId}`);
           openDisputeInModel(payment, {
             id: dispute.id,
@@ -563,7 +564,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       if (shape === 'tooMuch') amountMinor = payment.authorizedMinor + random.minor(1n, 10_000n);
       if (amountMinor !== null) amount = decimalOf(amountMinor, payment.currency);
       if (shape === 'invalid') amount = invalidAmountOf(random, payment.currency);
-      const variables = { paymentId: payment.id, amount, idempotencyKey: key() };
+      const variables = { input: { paymentId: payment.id, amount }, idempotencyKey: key() };
       const what = `capture ${amount ?? 'all'} of ${payment.id} (${payment.status})`;
       const expectation = shape === 'invalid' ? fails('VALIDATION_FAILED', 'an invalid amount') : captureExpectation(payment, amountMinor);
       const response = await graphql(CapturePaymentDocument, variables);
@@ -581,7 +582,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
 
     const voidPayment = async (): Promise<string> => {
       const payment = target((p) => p.status === 'AUTHORIZED');
-      const variables = { paymentId: payment.id, idempotencyKey: key() };
+      const variables = { input: { paymentId: payment.id }, idempotencyKey: key() };
       const what = `void ${payment.id} (${payment.status})`;
       const response = await graphql(VoidPaymentDocument, variables);
       const data = check(response, voidExpectation(payment), what);
@@ -603,7 +604,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       if (shape === 'tooMuch') amountMinor = (refundable > 0n ? refundable : 0n) + random.minor(1n, 5_000n);
       if (amountMinor !== null) amount = decimalOf(amountMinor, payment.currency);
       if (shape === 'invalid') amount = invalidAmountOf(random, payment.currency);
-      const variables = { paymentId: payment.id, input: { amount, reason: random.chance(0.5) ? 'returned' : null }, idempotencyKey: key() };
+      const variables = { input: { paymentId: payment.id, amount, reason: random.chance(0.5) ? 'returned' : null }, idempotencyKey: key() };
       const what = `refund ${amount ?? 'all'} of ${payment.id} (${payment.status}, refundable ${refundable})`;
       const expectation = shape === 'invalid' ? fails('VALIDATION_FAILED', 'an invalid amount') : refundExpectation(payment, amountMinor);
       const response = await graphql(RefundPaymentDocument, variables);
@@ -633,8 +634,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
       if (shape === 'invalid') amount = invalidAmountOf(random, payment.currency);
       const feeMinor = random.chance(0.5) ? random.minor(1n, 3_000n) : 0n;
       const variables = {
-        paymentId: payment.id,
-        input: { amount, reason: 'product_not_received', fee: feeMinor > 0n ? decimalOf(feeMinor, payment.currency) : null },
+        input: { paymentId: payment.id, amount, reason: 'product_not_received', fee: feeMinor > 0n ? decimalOf(feeMinor, payment.currency) : null },
         idempotencyKey: key(),
       };
       const what = `open a dispute for ${amount ?? 'all'} (fee ${feeMinor}) on ${payment.id} (${payment.status}, disputable ${disputable})`;
@@ -661,7 +661,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
 
     const submitEvidence = async (): Promise<string> => {
       const { payment, dispute } = pickDispute(isOpen);
-      const variables = { disputeId: dispute.id, evidence: `receipt ${step}`, idempotencyKey: key() };
+      const variables = { input: { disputeId: dispute.id, evidence: `receipt ${step}` }, idempotencyKey: key() };
       const what = `submit evidence to ${dispute.id} (${dispute.status})`;
       const expectation = isOpen(dispute) ? succeeds : fails('INVALID_STATE_TRANSITION', `evidence for a ${dispute.status} dispute`);
       const response = await graphql(SubmitDisputeEvidenceDocument, variables);
@@ -678,7 +678,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
     const closeDispute = async (): Promise<string> => {
       const { payment, dispute } = pickDispute(isOpen);
       const outcome = random.weighted({ WON: 5, LOST: 5, OPEN: 1 }) as 'WON' | 'LOST' | 'OPEN';
-      const variables = { disputeId: dispute.id, outcome, idempotencyKey: key() };
+      const variables = { input: { disputeId: dispute.id, outcome }, idempotencyKey: key() };
       const what = `close ${dispute.id} (${dispute.status}) as ${outcome}`;
       const expectation =
         outcome === 'OPEN'
@@ -753,7 +753,7 @@ describeEachDatabase('the payment lifecycle matches a model of it', (kind) => {
         if (expectation.ok) {
           if (result.status !== 'applied' || result.paymentId !== payment.id) fail(`${what}: expected applied, got ${JSON.stringify(result)}`);
           const read = await readPayment(payment.id);
-          const dispute = read.disputes.find((candidate) => candidate.gatewayDisputeId === gatewayDisputeId);
+          const dispute = nodesOf(read.disputes).find((candidate) => candidate.gatewayDisputeId === gatewayDisputeId);
           if (!dispute) fail(`${what}: no dispute with gatewayDisputeId ${gatewayDisputeId}`);
           openDisputeInModel(payment, { id: dispute!.id, gatewayDisputeId, amountMinor: amountMinor ?? disputable, feeMinor: fee });
           return `${what} → applied`;

@@ -2,14 +2,13 @@ import { setRootFieldsOf } from '../helpers/graphql-client';
 import { paymentUpdatedChannel } from '../../src/modules/payments/payments.events';
 import {
   CapturePaymentDocument,
-  PaymentDocument,
   type PaymentUpdatedSubscription,
   PaymentUpdatedDocument,
   RefundPaymentDocument,
 } from '../generated/graphql';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
-import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
+import { authorize, createSimulatorGateway, readPayment } from '../helpers/payment-fixtures';
 import { SocketClient, type SubscriptionProbe, waitUntil } from '../helpers/ws-client';
 
 /**
@@ -85,8 +84,8 @@ describeEachDatabase('paymentUpdated over WebSocket', (kind) => {
     await subscribersLive(app.tenantId, 1);
 
     const payment = await authorize(app.client, { amount: '100.00' });
-    await app.client.ok(CapturePaymentDocument, { paymentId: payment.id });
-    await app.client.ok(RefundPaymentDocument, { paymentId: payment.id, input: { amount: '30.00' } });
+    await app.client.ok(CapturePaymentDocument, { input: { paymentId: payment.id } });
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: payment.id, amount: '30.00' } });
 
     const updates = await takeUntil(probe, (update) => update.refundedAmount.amount === '30.00');
     expect(milestones(updates)).toEqual([
@@ -95,7 +94,7 @@ describeEachDatabase('paymentUpdated over WebSocket', (kind) => {
       `${payment.id} CAPTURED captured 100.00 refunded 30.00`,
     ]);
     // The last update is the payment as it now is.
-    const { payment: now } = await app.client.ok(PaymentDocument, { id: payment.id });
+    const now = await readPayment(app.client, payment.id);
     expect(updates[updates.length - 1]).toEqual({
       id: now.id,
       status: now.status,
@@ -118,7 +117,7 @@ describeEachDatabase('paymentUpdated over WebSocket', (kind) => {
     // A asks for B's payment by id: its stream is A's, so it never matches.
     const probingA = socketA.subscribe(PaymentUpdatedDocument, { paymentId: b1.id });
     await subscribersLive(app.tenantId, 2);
-    await other.client.ok(RefundPaymentDocument, { paymentId: b1.id, input: { amount: '1.00' } });
+    await other.client.ok(RefundPaymentDocument, { input: { paymentId: b1.id, amount: '1.00' } });
     const b2 = await authorize(other.client, { amount: '9.00' });
     const a2 = await authorize(app.client, { amount: '11.00' });
 
@@ -142,10 +141,10 @@ describeEachDatabase('paymentUpdated over WebSocket', (kind) => {
     await subscribersLive(app.tenantId, 1);
 
     const unwatched = await authorize(app.client, { amount: '30.00' });
-    await app.client.ok(CapturePaymentDocument, { paymentId: unwatched.id });
-    await app.client.ok(CapturePaymentDocument, { paymentId: watched.id, amount: '15.00' });
-    await app.client.ok(RefundPaymentDocument, { paymentId: unwatched.id, input: { amount: '5.00' } });
-    await app.client.ok(RefundPaymentDocument, { paymentId: watched.id, input: { amount: '2.00' } });
+    await app.client.ok(CapturePaymentDocument, { input: { paymentId: unwatched.id } });
+    await app.client.ok(CapturePaymentDocument, { input: { paymentId: watched.id, amount: '15.00' } });
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: unwatched.id, amount: '5.00' } });
+    await app.client.ok(RefundPaymentDocument, { input: { paymentId: watched.id, amount: '2.00' } });
 
     const updates = await takeUntil(probe, (update) => update.refundedAmount.amount === '2.00');
     expect(updates.every((update) => update.id === watched.id)).toBe(true);

@@ -153,9 +153,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     a.gateway = (await createSimulatorGateway(tenantA.client)).id;
     a.authorizedPayment = (await authorize(tenantA.client, { amount: '50.00' })).id;
     a.capturedPayment = (await authorize(tenantA.client, { amount: '100.00', capture: true })).id;
-    a.refund = (await tenantA.client.ok(RefundPaymentDocument, { paymentId: a.capturedPayment, input: { amount: '10.00' } })).refundPayment.refund.id;
+    a.refund = (await tenantA.client.ok(RefundPaymentDocument, { input: { paymentId: a.capturedPayment, amount: '10.00' } })).refundPayment.refund.id;
     a.dispute = (
-      await tenantA.client.ok(OpenDisputeDocument, { paymentId: a.capturedPayment, input: { amount: '20.00', reason: 'fraudulent' } })
+      await tenantA.client.ok(OpenDisputeDocument, { input: { paymentId: a.capturedPayment, amount: '20.00', reason: 'fraudulent' } })
     ).openDispute.dispute.id;
     a.payout = (await tenantA.client.ok(RecordPayoutDocument, { input: { gatewayId: a.gateway, amount: '5.00', currency: 'USD' } })).recordPayout.payout.id;
 
@@ -199,7 +199,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       },
     ],
     'Query.journalEntries': [
-      { label: 'journalEntries(accountId:)', ids: () => [a.cash, a.revenue], send: (c, id) => c.request(JournalEntriesDocument, { accountId: id }) },
+      { label: 'journalEntries(filter: { accountId })', ids: () => [a.cash, a.revenue], send: (c, id) => c.request(JournalEntriesDocument, { filter: { accountId: id } }) },
     ],
     'Mutation.postJournalEntry': [
       {
@@ -274,34 +274,34 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       {
         label: 'capturePayment of A’s payments in full',
         ids: () => [a.authorizedPayment, a.capturedPayment],
-        send: (c, id) => c.request(CapturePaymentDocument, { paymentId: id }),
+        send: (c, id) => c.request(CapturePaymentDocument, { input: { paymentId: id } }),
       },
-      { label: 'capturePayment of A’s authorization in part', ids: () => [a.authorizedPayment], send: (c, id) => c.request(CapturePaymentDocument, { paymentId: id, amount: '1.00' }) },
+      { label: 'capturePayment of A’s authorization in part', ids: () => [a.authorizedPayment], send: (c, id) => c.request(CapturePaymentDocument, { input: { paymentId: id, amount: '1.00' } }) },
     ],
     'Mutation.voidPayment': [
-      { label: 'voidPayment of A’s payments', ids: () => [a.authorizedPayment, a.capturedPayment], send: (c, id) => c.request(VoidPaymentDocument, { paymentId: id }) },
+      { label: 'voidPayment of A’s payments', ids: () => [a.authorizedPayment, a.capturedPayment], send: (c, id) => c.request(VoidPaymentDocument, { input: { paymentId: id } }) },
     ],
     'Mutation.refundPayment': [
       {
         label: 'refundPayment of A’s payments in part',
         ids: () => [a.capturedPayment, a.authorizedPayment],
-        send: (c, id) => c.request(RefundPaymentDocument, { paymentId: id, input: { amount: '1.00', reason: 'not yours' } }),
+        send: (c, id) => c.request(RefundPaymentDocument, { input: { paymentId: id, amount: '1.00', reason: 'not yours' } }),
       },
-      { label: 'refundPayment of everything refundable of A’s payment', ids: () => [a.capturedPayment], send: (c, id) => c.request(RefundPaymentDocument, { paymentId: id }) },
+      { label: 'refundPayment of everything refundable of A’s payment', ids: () => [a.capturedPayment], send: (c, id) => c.request(RefundPaymentDocument, { input: { paymentId: id } }) },
     ],
     'Mutation.openDispute': [
       {
         label: 'openDispute on A’s payments',
         ids: () => [a.capturedPayment, a.authorizedPayment],
-        send: (c, id) => c.request(OpenDisputeDocument, { paymentId: id, input: { amount: '1.00', fee: '1.00', reason: 'not yours' } }),
+        send: (c, id) => c.request(OpenDisputeDocument, { input: { paymentId: id, amount: '1.00', fee: '1.00', reason: 'not yours' } }),
       },
     ],
     'Mutation.submitDisputeEvidence': [
-      { label: 'submitDisputeEvidence on A’s dispute', ids: () => [a.dispute], send: (c, id) => c.request(SubmitDisputeEvidenceDocument, { disputeId: id, evidence: 'not yours' }) },
+      { label: 'submitDisputeEvidence on A’s dispute', ids: () => [a.dispute], send: (c, id) => c.request(SubmitDisputeEvidenceDocument, { input: { disputeId: id, evidence: 'not yours' } }) },
     ],
     'Mutation.closeDispute': [
-      { label: 'closeDispute of A’s dispute as WON', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { disputeId: id, outcome: 'WON' }) },
-      { label: 'closeDispute of A’s dispute as LOST', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { disputeId: id, outcome: 'LOST' }) },
+      { label: 'closeDispute of A’s dispute as WON', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { input: { disputeId: id, outcome: 'WON' } }) },
+      { label: 'closeDispute of A’s dispute as LOST', ids: () => [a.dispute], send: (c, id) => c.request(CloseDisputeDocument, { input: { disputeId: id, outcome: 'LOST' } }) },
     ],
     'Mutation.recordPayout': [
       {
@@ -384,8 +384,8 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     await assertLedgerInvariants(app.runtime.dataSource, tenantA.client);
     await tenantA.client.ok(RollApiKeyDocument, { input: { id: a.apiKey } });
     await tenantA.client.ok(VoidPendingJournalEntryDocument, { input: { id: a.pending } });
-    await tenantA.client.ok(CapturePaymentDocument, { paymentId: a.authorizedPayment });
-    await tenantA.client.ok(CloseDisputeDocument, { disputeId: a.dispute, outcome: 'WON' });
+    await tenantA.client.ok(CapturePaymentDocument, { input: { paymentId: a.authorizedPayment } });
+    await tenantA.client.ok(CloseDisputeDocument, { input: { disputeId: a.dispute, outcome: 'WON' } });
     await assertLedgerInvariants(app.runtime.dataSource, tenantA.client);
   });
 

@@ -3,18 +3,41 @@ import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query
 import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, PageArgs, toConnection } from '../../graphql/common.objects';
+import { ConnectionType, Node, PageArgs, toConnection } from '../../graphql/common.objects';
 import type { ApiKeyEntity } from './api-key.entity';
 import { CredentialKind } from './auth.service';
+import { ALL_SCOPES, Scope } from './scopes';
 import type { OAuthClientEntity } from './oauth-client.entity';
 
 registerEnumType(CredentialKind, { name: 'CredentialKind' });
 
-@ObjectType({ description: 'The tenant a credential belongs to.' })
-export class Tenant {
-  @Field(() => ID)
-  id!: string;
+const SCOPE_MEANINGS: Record<Scope, string> = {
+  [Scope.LEDGER_READ]: 'Read accounts, journal entries, balances and reports.',
+  [Scope.LEDGER_WRITE]: 'Create accounts and post, reverse, post or void journal entries; implies ledger:read.',
+  [Scope.PAYMENTS_READ]: 'Read payments, gateways, refunds, disputes and payouts.',
+  [Scope.PAYMENTS_WRITE]: 'Authorize, capture, void and refund payments, handle disputes, record payouts; implies payments:read.',
+  [Scope.INVOICES_READ]: 'Read customers and invoices.',
+  [Scope.INVOICES_WRITE]: 'Create and change customers and invoices; implies invoices:read.',
+  [Scope.RECONCILIATION_READ]: 'Read bank accounts, statements and reconciliation flags.',
+  [Scope.RECONCILIATION_WRITE]: 'Import statements, match lines, resolve flags; implies reconciliation:read.',
+  [Scope.AUDIT_READ]: 'Read the audit trail and verify its chain.',
+  [Scope.ADMIN]: 'Everything, including API keys, OAuth clients, gateways and webhook endpoints.',
+};
 
+/*
+ * GraphQL enum names cannot hold ":", so the schema names each scope in upper case (LEDGER_READ) and
+ * the enum maps it to the wire string ("ledger:read") that tokens, keys and POST /oauth/token use.
+ */
+registerEnumType(Scope, {
+  name: 'Scope',
+  description: 'What a credential may do. Each value’s wire form (OAuth `scope`, token claims) is given in its description.',
+  valuesConfig: Object.fromEntries(
+    (Object.keys(Scope) as (keyof typeof Scope)[]).map((name) => [name, { description: `"${Scope[name]}": ${SCOPE_MEANINGS[Scope[name]]}` }]),
+  ),
+});
+
+@ObjectType({ implements: Node, description: 'The tenant a credential belongs to. node(id:) finds only the caller’s own.' })
+export class Tenant extends Node {
   @Field()
   name!: string;
 }
@@ -30,26 +53,23 @@ export class Viewer {
   @Field(() => CredentialKind)
   credentialKind!: CredentialKind;
 
-  @Field(() => [String])
-  scopes!: string[];
+  @Field(() => [Scope], { description: 'Granted scopes Reckon knows; an external token’s other scopes are left out.' })
+  scopes!: Scope[];
 
   @Field(() => Date, { nullable: true, description: 'When this credential stops working, if ever.' })
   expiresAt!: Date | null;
 }
 
-@ObjectType({ description: 'An API key. Its secret is shown once, at creation or roll; only a hash is stored.' })
-export class ApiKey {
-  @Field(() => ID)
-  id!: string;
-
+@ObjectType({ implements: Node, description: 'An API key. Its secret is shown once, at creation or roll; only a hash is stored.' })
+export class ApiKey extends Node {
   @Field()
   name!: string;
 
   @Field({ description: 'The visible start of the key, e.g. rk_AbC123xyZ789.' })
   prefix!: string;
 
-  @Field(() => [String])
-  scopes!: string[];
+  @Field(() => [Scope])
+  scopes!: Scope[];
 
   @Field()
   createdAt!: Date;
@@ -64,16 +84,13 @@ export class ApiKey {
   lastUsedAt!: Date | null;
 }
 
-@ObjectType()
-export class OAuthClient {
-  @Field(() => ID, { description: 'The client_id for POST /oauth/token.' })
-  id!: string;
-
+@ObjectType({ implements: Node, description: 'A client for POST /oauth/token; its id is the client_id.' })
+export class OAuthClient extends Node {
   @Field()
   name!: string;
 
-  @Field(() => [String])
-  scopes!: string[];
+  @Field(() => [Scope], { description: 'What its tokens may do; a token request may ask for fewer (space-separated wire strings in `scope`).' })
+  scopes!: Scope[];
 
   @Field()
   createdAt!: Date;
@@ -82,15 +99,15 @@ export class OAuthClient {
   revokedAt!: Date | null;
 }
 
-const ApiKeyConnection = ConnectionType(ApiKey, 'ApiKey');
+const ApiKeyConnection = ConnectionType(ApiKey, 'ApiKey', { totalCount: 'the tenant’s API keys, revoked and expired ones included' });
 
 @InputType()
 class CreateApiKeyInput {
   @Field()
   name!: string;
 
-  @Field(() => [String], { nullable: true, description: 'Default ["admin"]. A restricted key lists fewer.' })
-  scopes?: string[] | null;
+  @Field(() => [Scope], { nullable: true, description: 'Default [ADMIN]. A restricted key lists fewer.' })
+  scopes?: Scope[] | null;
 
   @Field(() => Date, { nullable: true })
   expiresAt?: Date | null;
@@ -116,8 +133,8 @@ class CreateOAuthClientInput {
   @Field()
   name!: string;
 
-  @Field(() => [String])
-  scopes!: string[];
+  @Field(() => [Scope])
+  scopes!: Scope[];
 }
 
 @InputType()
@@ -168,12 +185,13 @@ class OAuthClientPayload {
   client!: OAuthClient;
 }
 
-function toApiKey(key: ApiKeyEntity): ApiKey {
-  return { ...key, scopes: key.scopes.split(' ').filter(Boolean) };
+/** Stored scopes are the space-separated wire strings, which are the Scope enum's values. */
+export function toApiKey(key: ApiKeyEntity): ApiKey {
+  return { ...key, scopes: key.scopes.split(' ').filter(Boolean) as Scope[] };
 }
 
-function toOAuthClient(client: OAuthClientEntity): OAuthClient {
-  return { ...client, scopes: client.scopes.split(' ').filter(Boolean) };
+export function toOAuthClient(client: OAuthClientEntity): OAuthClient {
+  return { ...client, scopes: client.scopes.split(' ').filter(Boolean) as Scope[] };
 }
 
 @Resolver()
@@ -186,15 +204,17 @@ export class AuthResolver {
       tenant: { id: tenant.id, name: tenant.name },
       credentialId: ctx.principal.credentialId,
       credentialKind: ctx.principal.credentialKind,
-      scopes: [...ctx.principal.scopes].sort(),
+      // An external issuer's token may carry scopes of other systems (openid, …): they grant nothing here.
+      scopes: ALL_SCOPES.filter((scope) => ctx.principal.scopes.has(scope)).sort(),
       expiresAt: ctx.principal.expiresAt,
     };
   }
 
   @Query(() => ApiKeyConnection, { nullable: true, description: 'The tenant’s API keys, revoked and expired ones included.' })
   async apiKeys(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
-    const result = await ctx.services.auth.listApiKeys(ctx.principal.tenantId, page);
-    return toConnection(result, (key) => key.id, toApiKey);
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.auth.listApiKeys(tenantId, page);
+    return toConnection(result, (key) => key.id, toApiKey, () => ctx.services.auth.countApiKeys(tenantId));
   }
 
   /*
@@ -222,8 +242,20 @@ export class AuthResolver {
   }
 
   @Mutation(() => ApiKeyPayload, { nullable: true, description: 'The key stops working at once. Keys are revoked, never deleted.' })
-  async revokeApiKey(@Arg('input') input: RevokeApiKeyInput, @Ctx() ctx: RequestContext): Promise<ApiKeyPayload> {
-    return { apiKey: toApiKey(await ctx.services.auth.revokeApiKey(ctx.principal.tenantId, input.id)) };
+  async revokeApiKey(
+    @Arg('input') input: RevokeApiKeyInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<ApiKeyPayload> => ({
+        apiKey: toApiKey(await ctx.services.auth.revokeApiKey(ctx.principal.tenantId, input.id, handle ?? undefined)),
+      }),
+      rebuild: async (ref): Promise<ApiKeyPayload> => ({
+        apiKey: toApiKey(await ctx.services.auth.apiKeyById(ctx.principal.tenantId, (ref as { apiKeyId: string }).apiKeyId)),
+      }),
+    });
   }
 
   @Mutation(() => RollApiKeyPayload, { nullable: true, description: 'A new key with the same name and scopes; the old one works until oldKeyExpiresAt.' })
@@ -268,7 +300,19 @@ export class AuthResolver {
   }
 
   @Mutation(() => OAuthClientPayload, { nullable: true, description: 'The client can get no new tokens, and its tokens stop working at once.' })
-  async revokeOAuthClient(@Arg('input') input: RevokeOAuthClientInput, @Ctx() ctx: RequestContext): Promise<OAuthClientPayload> {
-    return { client: toOAuthClient(await ctx.services.auth.revokeOAuthClient(ctx.principal.tenantId, input.id)) };
+  async revokeOAuthClient(
+    @Arg('input') input: RevokeOAuthClientInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<OAuthClientPayload> => ({
+        client: toOAuthClient(await ctx.services.auth.revokeOAuthClient(ctx.principal.tenantId, input.id, handle ?? undefined)),
+      }),
+      rebuild: async (ref): Promise<OAuthClientPayload> => ({
+        client: toOAuthClient(await ctx.services.auth.oauthClientById(ctx.principal.tenantId, (ref as { oauthClientId: string }).oauthClientId)),
+      }),
+    });
   }
 }

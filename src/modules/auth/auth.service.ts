@@ -3,8 +3,9 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
-import { newId, requireIdOfKind } from '../../common/ids';
-import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
+import { type Page, type PageRequest, readPage } from '../../common/pagination';
+import { applyKeyset } from '../../db/keyset';
 import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource } from '../../db/data-source';
 import { runInTransaction } from '../../db/transaction';
@@ -122,29 +123,61 @@ export class AuthService {
     return { apiKey, secret: generated.secret };
   }
 
-  async listApiKeys(tenantId: string, request: PageRequest): Promise<Page<ApiKeyEntity>> {
-    const { limit, afterKey } = readPageRequest(request);
-    const query = this.dataSource.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId', { tenantId });
-    if (afterKey) query.andWhere('k.id > :afterKey', { afterKey });
-    return toPage(await query.orderBy('k.id', 'ASC').take(limit + 1).getMany(), limit, (k) => k.id);
+  async apiKeysByIds(tenantId: string, ids: readonly string[]): Promise<ApiKeyEntity[]> {
+    if (ids.length === 0) return [];
+    return this.dataSource
+      .getRepository(ApiKeyEntity)
+      .createQueryBuilder('k')
+      .where('k.tenant_id = :tenantId AND k.id IN (:...ids)', { tenantId, ids: [...ids] })
+      .getMany();
   }
 
-  private async lockApiKey(tenantId: string, id: string, manager = this.dataSource.manager): Promise<ApiKeyEntity> {
+  async oauthClientsByIds(tenantId: string, ids: readonly string[]): Promise<OAuthClientEntity[]> {
+    if (ids.length === 0) return [];
+    return this.dataSource
+      .getRepository(OAuthClientEntity)
+      .createQueryBuilder('c')
+      .where('c.tenant_id = :tenantId AND c.id IN (:...ids)', { tenantId, ids: [...ids] })
+      .getMany();
+  }
+
+  async listApiKeys(tenantId: string, request: PageRequest): Promise<Page<ApiKeyEntity>> {
+    return readPage(request, (slice) => applyKeyset(this.tenantApiKeys(tenantId), slice, 'k.id', 'ASC').getMany(), (k) => k.id, {
+      isKey: (key) => idKindOf(key) === 'apiKey',
+    });
+  }
+
+  /** Exactly how many API keys the tenant has, revoked ones included. */
+  countApiKeys(tenantId: string): Promise<number> {
+    return this.tenantApiKeys(tenantId).getCount();
+  }
+
+  private tenantApiKeys(tenantId: string) {
+    return this.dataSource.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId', { tenantId });
+  }
+
+  private async lockApiKey(tenantId: string, id: string, manager = this.dataSource.manager, lock = true): Promise<ApiKeyEntity> {
     requireIdOfKind(id, 'apiKey', 'id');
     const query = manager.getRepository(ApiKeyEntity).createQueryBuilder('k').where('k.tenant_id = :tenantId AND k.id = :id', { tenantId, id });
     // SQLite transactions are serial already and have no row locks.
-    if (databaseKindOfSource(this.dataSource) === 'mysql') query.setLock('pessimistic_write');
+    if (lock && databaseKindOfSource(this.dataSource) === 'mysql') query.setLock('pessimistic_write');
     const key = await query.getOne();
     if (!key) throw notFoundError('API key', id);
     return key;
   }
 
-  async revokeApiKey(tenantId: string, id: string): Promise<ApiKeyEntity> {
+  /** One key of the tenant as it is now (what a keyed revoke or roll replays when its response was not stored). */
+  async apiKeyById(tenantId: string, id: string): Promise<ApiKeyEntity> {
+    return this.lockApiKey(tenantId, id, this.dataSource.manager, false);
+  }
+
+  async revokeApiKey(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<ApiKeyEntity> {
     return runInTransaction(this.dataSource, async (manager) => {
       const key = await this.lockApiKey(tenantId, id, manager);
       if (key.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `API key ${id} is already revoked`, { id });
       key.revokedAt = this.clock.now();
       await manager.update(ApiKeyEntity, { id: key.id }, { revokedAt: key.revokedAt });
+      await this.completeIdempotency(manager, idempotency, { apiKeyId: key.id });
       return key;
     });
   }
@@ -220,7 +253,15 @@ export class AuthService {
     if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef });
   }
 
-  async revokeOAuthClient(tenantId: string, id: string): Promise<OAuthClientEntity> {
+  /** One OAuth client of the tenant as it is now (what a keyed revoke replays when its response was not stored). */
+  async oauthClientById(tenantId: string, id: string): Promise<OAuthClientEntity> {
+    requireIdOfKind(id, 'oauthClient', 'id');
+    const client = await this.dataSource.getRepository(OAuthClientEntity).findOneBy({ tenantId, id });
+    if (!client) throw notFoundError('OAuth client', id);
+    return client;
+  }
+
+  async revokeOAuthClient(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<OAuthClientEntity> {
     requireIdOfKind(id, 'oauthClient', 'id');
     return runInTransaction(this.dataSource, async (manager) => {
       const client = await manager.getRepository(OAuthClientEntity).findOneBy({ tenantId, id });
@@ -228,6 +269,7 @@ export class AuthService {
       if (client.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `OAuth client ${id} is already revoked`, { id });
       client.revokedAt = this.clock.now();
       await manager.update(OAuthClientEntity, { id }, { revokedAt: client.revokedAt });
+      await this.completeIdempotency(manager, idempotency, { oauthClientId: client.id });
       return client;
     });
   }

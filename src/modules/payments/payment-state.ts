@@ -34,6 +34,21 @@ export enum DisputeStatus {
   LOST = 'LOST',
 }
 
+/** How a dispute ends: the only two values closeDispute takes. */
+export enum DisputeOutcome {
+  /** The card network sided with the business: the disputed funds come back. */
+  WON = 'WON',
+  /** The cardholder kept the funds: booked as a chargeback loss. */
+  LOST = 'LOST',
+}
+
+/** A dispute status given as an outcome (closeDispute's deprecated `outcome` argument): WON or LOST only. */
+export function disputeOutcomeOf(status: DisputeStatus): DisputeOutcome {
+  if (status === DisputeStatus.WON) return DisputeOutcome.WON;
+  if (status === DisputeStatus.LOST) return DisputeOutcome.LOST;
+  throw validationError('outcome must be WON or LOST', { field: 'outcome' });
+}
+
 export enum RefundStatus {
   /** Sent to the gateway; its amount is reserved until the outcome is known. */
   PENDING = 'PENDING',

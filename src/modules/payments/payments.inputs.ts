@@ -2,7 +2,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { CurrencyScalar, DecimalScalar } from '../../graphql/scalars';
 import { GatewayKind } from './gateways/payment-gateway';
-import { DisputeStatus, PaymentStatus } from './payment-state';
+import { DisputeOutcome, DisputeStatus, PaymentStatus } from './payment-state';
 
 @InputType({ description: 'Connection settings of an HTTP gateway; stored encrypted, never shown again.' })
 export class HttpGatewayInput {
@@ -62,7 +62,28 @@ export class AuthorizePaymentInput {
 }
 
 @InputType()
+export class CapturePaymentInput {
+  @Field(() => ID)
+  paymentId!: string;
+
+  @Field(() => DecimalScalar, { nullable: true, description: 'Omitted: the authorized amount.' })
+  amount?: string | null;
+}
+
+@InputType()
+export class VoidPaymentInput {
+  @Field(() => ID)
+  paymentId!: string;
+}
+
+/** Nullable only while the deprecated paymentId argument exists: one of the two must name the payment. */
+const PAYMENT_ID_OF_SHARED_INPUT = 'Required. (Nullable only while the deprecated paymentId argument of this mutation exists.)';
+
+@InputType()
 export class RefundPaymentInput {
+  @Field(() => ID, { nullable: true, description: PAYMENT_ID_OF_SHARED_INPUT })
+  paymentId?: string | null;
+
   @Field(() => DecimalScalar, { nullable: true, description: 'Omitted: everything still refundable.' })
   amount?: string | null;
 
@@ -72,6 +93,9 @@ export class RefundPaymentInput {
 
 @InputType()
 export class OpenDisputeInput {
+  @Field(() => ID, { nullable: true, description: PAYMENT_ID_OF_SHARED_INPUT })
+  paymentId?: string | null;
+
   @Field(() => DecimalScalar, { nullable: true, description: 'Omitted: everything still disputable.' })
   amount?: string | null;
 
@@ -80,6 +104,24 @@ export class OpenDisputeInput {
 
   @Field(() => DecimalScalar, { nullable: true, description: 'The gateway’s dispute fee, if it charged one.' })
   fee?: string | null;
+}
+
+@InputType()
+export class SubmitDisputeEvidenceInput {
+  @Field(() => ID)
+  disputeId!: string;
+
+  @Field()
+  evidence!: string;
+}
+
+@InputType()
+export class CloseDisputeInput {
+  @Field(() => ID)
+  disputeId!: string;
+
+  @Field(() => DisputeOutcome)
+  outcome!: DisputeOutcome;
 }
 
 @InputType()

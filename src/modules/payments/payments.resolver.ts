@@ -14,34 +14,43 @@ import {
   Subscription,
 } from 'type-graphql';
 import type { RequestContext } from '../../graphql/context';
-import { Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
+import { type KeysetSlice, oppositeSlice, pageSlice, readPageRequest, sliceInMemory, toPage } from '../../common/pagination';
+import { idKindOf, type IdKind } from '../../common/ids';
+import { listPageSizes, Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
 import { DecimalScalar } from '../../graphql/scalars';
+import { DeprecatedArg, inputOfEitherForm } from '../../graphql/deprecated-arguments';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { JournalEntry } from '../ledger/ledger.objects';
+import { JournalEntry, JournalEntryConnection } from '../ledger/ledger.objects';
 import type { JournalEntryRecord } from '../ledger/ledger-writer';
-import { refundableMinorOf } from './payment-state';
+import { DisputeOutcome, refundableMinorOf } from './payment-state';
 import { PaymentErrors } from './payments.errors';
 import { subscribeToPayments } from './payments.events';
 import {
   AuthorizePaymentInput,
+  CapturePaymentInput,
+  CloseDisputeInput,
   CreateGatewayInput,
   DisputeStatus,
   OpenDisputeInput,
   PaymentFilterInput,
   RecordPayoutInput,
   RefundPaymentInput,
+  SubmitDisputeEvidenceInput,
+  VoidPaymentInput,
 } from './payments.inputs';
 import { PaymentLoaders } from './payments.loaders';
 import {
   CreateGatewayPayload,
   Dispute,
+  DisputeConnection,
   DisputePayload,
   Payment,
   PaymentCard,
   PaymentConnection,
   PaymentEvent,
+  PaymentEventConnection,
   PaymentGateway,
   PaymentGatewayConnection,
   PaymentPayload,
@@ -49,10 +58,55 @@ import {
   PendingGatewayCall,
   RecordPayoutPayload,
   Refund,
+  RefundConnection,
   RefundPaymentPayload,
 } from './payments.objects';
 import type { DisputeRecord, PaymentEventRecord, PaymentGatewayRecord, PaymentRecord, PayoutRecord, RefundRecord } from './payments.types';
 
+
+/** A payment's lists are short: a small page by default, which the query cost limit counts the same. */
+const PAYMENT_LIST_SIZES = { defaultSize: 20, maxSize: 100 };
+const PAYMENT_LIST_PAGE_SIZES = {
+  refunds: listPageSizes('Payment.refunds', PAYMENT_LIST_SIZES),
+  disputes: listPageSizes('Payment.disputes', PAYMENT_LIST_SIZES),
+  events: listPageSizes('Payment.events', PAYMENT_LIST_SIZES),
+  journalEntries: listPageSizes('Payment.journalEntries', PAYMENT_LIST_SIZES),
+};
+const isKeyOf = (kind: IdKind) => (key: string) => idKindOf(key) === kind;
+
+/**
+ * The new form of each payments mutation that took loose arguments before: named in their
+ * deprecations and in the refusal of a call that gives both forms or neither.
+ */
+const NEW_FORMS = {
+  capturePayment: 'capturePayment(input: { paymentId, amount }, idempotencyKey)',
+  voidPayment: 'voidPayment(input: { paymentId }, idempotencyKey)',
+  refundPayment: 'refundPayment(input: { paymentId, amount, reason }, idempotencyKey)',
+  openDispute: 'openDispute(input: { paymentId, amount, reason, fee }, idempotencyKey)',
+  submitDisputeEvidence: 'submitDisputeEvidence(input: { disputeId, evidence }, idempotencyKey)',
+  closeDispute: 'closeDispute(input: { disputeId, outcome }, idempotencyKey)',
+} as const;
+
+const NEEDED_WHILE_DEPRECATED = 'Required. (Nullable only while this mutation’s deprecated arguments exist.)';
+
+/**
+ * refundPayment and openDispute took `paymentId` beside an input that now carries it: the input is the
+ * new form when it names the payment, and the old form's when the deprecated argument does.
+ */
+function inputNamingPayment<TInput extends { paymentId?: string | null }>(
+  field: 'refundPayment' | 'openDispute',
+  input: TInput | null,
+  paymentId: string | null,
+): TInput & { paymentId: string } {
+  return inputOfEitherForm<TInput & { paymentId: string }>({
+    field,
+    newForm: NEW_FORMS[field],
+    input: input?.paymentId === null || input?.paymentId === undefined ? null : (input as TInput & { paymentId: string }),
+    deprecated: { paymentId },
+    required: ['paymentId'],
+    fromDeprecated: () => ({ ...(input ?? ({} as TInput)), paymentId: paymentId as string }),
+  });
+}
 
 /** What a payments mutation recorded with its idempotency claim: enough to rebuild its payload. */
 interface PaymentResultRef {
@@ -87,9 +141,10 @@ export class PaymentResolver {
     @Arg('filter', () => PaymentFilterInput, { nullable: true }) filter: PaymentFilterInput | null,
     @Ctx() ctx: RequestContext,
   ) {
-    const result = await ctx.services.payments.listPayments(ctx.principal.tenantId, filter ?? {}, page);
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.payments.listPayments(tenantId, filter ?? {}, page);
     for (const payment of result.items) ctx.loaders.payments.paymentById.prime(payment.id, payment);
-    return toConnection(result, (p) => p.id, (p) => p);
+    return toConnection(result, (p) => p.id, (p) => p, () => ctx.services.payments.countPayments(tenantId, filter ?? {}));
   }
 
   @Mutation(() => PaymentPayload, { nullable: true,
@@ -110,15 +165,24 @@ export class PaymentResolver {
 
   @Mutation(() => PaymentPayload, { nullable: true, description: 'Captures an AUTHORIZED payment, in full or for less (the rest of the hold is released). Once.' })
   capturePayment(
-    @Arg('paymentId', () => ID) paymentId: string,
-    @Arg('amount', () => DecimalScalar, { nullable: true, description: 'Omitted: the authorized amount.' }) amount: string | null,
+    @Arg('input', () => CapturePaymentInput, { nullable: true, description: NEEDED_WHILE_DEPRECATED }) input: CapturePaymentInput | null,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('paymentId', () => ID, NEW_FORMS.capturePayment) paymentId: string | null,
+    @DeprecatedArg('amount', () => DecimalScalar, NEW_FORMS.capturePayment) amount: string | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { paymentId, amount, idempotencyKey }, {
+    const request = inputOfEitherForm<CapturePaymentInput>({
+      field: 'capturePayment',
+      newForm: NEW_FORMS.capturePayment,
+      input,
+      deprecated: { paymentId, amount },
+      required: ['paymentId'],
+      fromDeprecated: () => ({ paymentId: paymentId as string, amount }),
+    });
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
       execute: async (handle) => ({
-        payment: prime(ctx, await ctx.services.payments.capture(ctx.principal.tenantId, paymentId, amount, handle ?? undefined)),
+        payment: prime(ctx, await ctx.services.payments.capture(ctx.principal.tenantId, request.paymentId, request.amount ?? null, handle ?? undefined)),
       }),
       rebuild: async (ref) => ({ payment: await loadPayment(ctx, (ref as PaymentResultRef).paymentId as string) }),
     });
@@ -126,13 +190,22 @@ export class PaymentResolver {
 
   @Mutation(() => PaymentPayload, { nullable: true, description: 'Releases an AUTHORIZED payment’s hold without charging.' })
   voidPayment(
-    @Arg('paymentId', () => ID) paymentId: string,
+    @Arg('input', () => VoidPaymentInput, { nullable: true, description: NEEDED_WHILE_DEPRECATED }) input: VoidPaymentInput | null,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('paymentId', () => ID, NEW_FORMS.voidPayment) paymentId: string | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { paymentId, idempotencyKey }, {
-      execute: async (handle) => ({ payment: prime(ctx, await ctx.services.payments.void(ctx.principal.tenantId, paymentId, handle ?? undefined)) }),
+    const request = inputOfEitherForm<VoidPaymentInput>({
+      field: 'voidPayment',
+      newForm: NEW_FORMS.voidPayment,
+      input,
+      deprecated: { paymentId },
+      required: ['paymentId'],
+      fromDeprecated: () => ({ paymentId: paymentId as string }),
+    });
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
+      execute: async (handle) => ({ payment: prime(ctx, await ctx.services.payments.void(ctx.principal.tenantId, request.paymentId, handle ?? undefined)) }),
       rebuild: async (ref) => ({ payment: await loadPayment(ctx, (ref as PaymentResultRef).paymentId as string) }),
     });
   }
@@ -141,15 +214,16 @@ export class PaymentResolver {
     description: 'Refunds a CAPTURED payment in full or in part; repeatable up to what is still refundable (captured, less refunds and disputes).',
   })
   refundPayment(
-    @Arg('paymentId', () => ID) paymentId: string,
-    @Arg('input', () => RefundPaymentInput, { nullable: true }) input: RefundPaymentInput | null,
+    @Arg('input', () => RefundPaymentInput, { nullable: true, description: NEEDED_WHILE_DEPRECATED }) input: RefundPaymentInput | null,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('paymentId', () => ID, NEW_FORMS.refundPayment) paymentId: string | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { paymentId, input, idempotencyKey }, {
+    const request = inputNamingPayment('refundPayment', input, paymentId);
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
       execute: async (handle) => {
-        const result = await ctx.services.payments.refund(ctx.principal.tenantId, paymentId, input ?? {}, handle ?? undefined);
+        const result = await ctx.services.payments.refund(ctx.principal.tenantId, request.paymentId, request, handle ?? undefined);
         return { payment: prime(ctx, result.payment), refund: result.refund };
       },
       rebuild: async (ref) => {
@@ -161,15 +235,16 @@ export class PaymentResolver {
 
   @Mutation(() => DisputePayload, { nullable: true, description: 'Records a dispute (chargeback) on a CAPTURED payment: the disputed funds and any fee leave gateway clearing.' })
   openDispute(
-    @Arg('paymentId', () => ID) paymentId: string,
     @Arg('input') input: OpenDisputeInput,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('paymentId', () => ID, NEW_FORMS.openDispute) paymentId: string | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { paymentId, input, idempotencyKey }, {
+    const request = inputNamingPayment('openDispute', input, paymentId);
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
       execute: async (handle) => {
-        const result = await ctx.services.payments.openDispute(ctx.principal.tenantId, paymentId, input, handle ?? undefined);
+        const result = await ctx.services.payments.openDispute(ctx.principal.tenantId, request.paymentId, request, handle ?? undefined);
         return { payment: prime(ctx, result.payment), dispute: result.dispute };
       },
       rebuild: (ref) => this.rebuildDispute(ctx, ref as PaymentResultRef),
@@ -178,15 +253,24 @@ export class PaymentResolver {
 
   @Mutation(() => DisputePayload, { nullable: true, description: 'Attaches evidence to an open dispute; it is then UNDER_REVIEW.' })
   submitDisputeEvidence(
-    @Arg('disputeId', () => ID) disputeId: string,
-    @Arg('evidence') evidence: string,
+    @Arg('input', () => SubmitDisputeEvidenceInput, { nullable: true, description: NEEDED_WHILE_DEPRECATED }) input: SubmitDisputeEvidenceInput | null,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('disputeId', () => ID, NEW_FORMS.submitDisputeEvidence) disputeId: string | null,
+    @DeprecatedArg('evidence', () => String, NEW_FORMS.submitDisputeEvidence) evidence: string | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { disputeId, evidence, idempotencyKey }, {
+    const request = inputOfEitherForm<SubmitDisputeEvidenceInput>({
+      field: 'submitDisputeEvidence',
+      newForm: NEW_FORMS.submitDisputeEvidence,
+      input,
+      deprecated: { disputeId, evidence },
+      required: ['disputeId', 'evidence'],
+      fromDeprecated: () => ({ disputeId: disputeId as string, evidence: evidence as string }),
+    });
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
       execute: async (handle) => {
-        const result = await ctx.services.payments.submitDisputeEvidence(ctx.principal.tenantId, disputeId, evidence, handle ?? undefined);
+        const result = await ctx.services.payments.submitDisputeEvidence(ctx.principal.tenantId, request.disputeId, request.evidence, handle ?? undefined);
         return { payment: prime(ctx, result.payment), dispute: result.dispute };
       },
       rebuild: (ref) => this.rebuildDispute(ctx, ref as PaymentResultRef),
@@ -195,15 +279,24 @@ export class PaymentResolver {
 
   @Mutation(() => DisputePayload, { nullable: true, description: 'Closes a dispute: WON returns the funds to gateway clearing, LOST books them as a chargeback loss.' })
   closeDispute(
-    @Arg('disputeId', () => ID) disputeId: string,
-    @Arg('outcome', () => DisputeStatus, { description: 'WON or LOST.' }) outcome: DisputeStatus,
+    @Arg('input', () => CloseDisputeInput, { nullable: true, description: NEEDED_WHILE_DEPRECATED }) input: CloseDisputeInput | null,
     @IdempotencyKeyArg() idempotencyKey: string | null,
+    @DeprecatedArg('disputeId', () => ID, NEW_FORMS.closeDispute) disputeId: string | null,
+    @DeprecatedArg('outcome', () => DisputeOutcome, NEW_FORMS.closeDispute) outcome: DisputeOutcome | null,
     @Ctx() ctx: RequestContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.idempotency.run(info, { disputeId, outcome, idempotencyKey }, {
+    const request = inputOfEitherForm<CloseDisputeInput>({
+      field: 'closeDispute',
+      newForm: NEW_FORMS.closeDispute,
+      input,
+      deprecated: { disputeId, outcome },
+      required: ['disputeId', 'outcome'],
+      fromDeprecated: () => ({ disputeId: disputeId as string, outcome: outcome as DisputeOutcome }),
+    });
+    return ctx.idempotency.run(info, { input: request, idempotencyKey }, {
       execute: async (handle) => {
-        const result = await ctx.services.payments.closeDispute(ctx.principal.tenantId, disputeId, outcome, handle ?? undefined);
+        const result = await ctx.services.payments.closeDispute(ctx.principal.tenantId, request.disputeId, DisputeStatus[request.outcome], handle ?? undefined);
         return { payment: prime(ctx, result.payment), dispute: result.dispute };
       },
       rebuild: (ref) => this.rebuildDispute(ctx, ref as PaymentResultRef),
@@ -274,27 +367,41 @@ export class PaymentResolver {
     };
   }
 
-  @FieldResolver(() => [Refund])
-  refunds(@Root() payment: PaymentRecord, @Ctx() ctx: RequestContext): Promise<RefundRecord[]> {
-    return ctx.loaders.payments.refundsByPaymentId.load(payment.id);
+  @FieldResolver(() => RefundConnection, { description: 'Oldest first; 20 per page by default, at most 100.' })
+  async refunds(@Root() payment: PaymentRecord, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const window = readPageRequest(page, PAYMENT_LIST_PAGE_SIZES.refunds, isKeyOf('refund'));
+    const result = await ctx.loaders.payments.refundsPageByPaymentId(window).load(payment.id);
+    return toConnection(result, (r) => r.id, (r) => r, () => ctx.loaders.payments.countByPaymentId('refunds').load(payment.id));
   }
 
-  @FieldResolver(() => [Dispute])
-  disputes(@Root() payment: PaymentRecord, @Ctx() ctx: RequestContext): Promise<DisputeRecord[]> {
-    return ctx.loaders.payments.disputesByPaymentId.load(payment.id);
+  @FieldResolver(() => DisputeConnection, { description: 'Oldest first; 20 per page by default, at most 100.' })
+  async disputes(@Root() payment: PaymentRecord, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const window = readPageRequest(page, PAYMENT_LIST_PAGE_SIZES.disputes, isKeyOf('dispute'));
+    const result = await ctx.loaders.payments.disputesPageByPaymentId(window).load(payment.id);
+    return toConnection(result, (d) => d.id, (d) => d, () => ctx.loaders.payments.countByPaymentId('disputes').load(payment.id));
   }
 
-  @FieldResolver(() => [PaymentEvent], { description: 'The timeline, oldest first.' })
-  events(@Root() payment: PaymentRecord, @Ctx() ctx: RequestContext): Promise<PaymentEventRecord[]> {
-    return ctx.loaders.payments.eventsByPaymentId.load(payment.id);
+  @FieldResolver(() => PaymentEventConnection, { description: 'The timeline, oldest first; 20 per page by default, at most 100.' })
+  async events(@Root() payment: PaymentRecord, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const window = readPageRequest(page, PAYMENT_LIST_PAGE_SIZES.events, isKeyOf('paymentEvent'));
+    const result = await ctx.loaders.payments.eventsPageByPaymentId(window).load(payment.id);
+    return toConnection(result, (e) => e.id, (e) => e, () => ctx.loaders.payments.countByPaymentId('payment_events').load(payment.id));
   }
 
-  @FieldResolver(() => [JournalEntry], { description: 'The journal entries the payment’s events posted, in order.' })
-  async journalEntries(@Root() payment: PaymentRecord, @Ctx() ctx: RequestContext): Promise<JournalEntryRecord[]> {
+  @FieldResolver(() => JournalEntryConnection, {
+    description: 'The journal entries the payment’s events posted, oldest first; 20 per page by default, at most 100.',
+  })
+  async journalEntries(@Root() payment: PaymentRecord, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const window = readPageRequest(page, PAYMENT_LIST_PAGE_SIZES.journalEntries, isKeyOf('journalEntry'));
+    // A payment's entries are named by its events, which the whole timeline holds (a handful per payment).
     const events = await ctx.loaders.payments.eventsByPaymentId.load(payment.id);
-    const ids = [...new Set(events.flatMap((event) => event.journalEntryIds))];
-    const entries = await ctx.loaders.ledger.journalEntryById.loadMany(ids);
-    return entries.filter((entry): entry is JournalEntryRecord => entry !== null && !(entry instanceof Error));
+    const ids = [...new Set(events.flatMap((event) => event.journalEntryIds))].sort();
+    const slice = (s: KeysetSlice) => Promise.resolve(sliceInMemory(ids, s, (id) => id));
+    const opposite = oppositeSlice(window);
+    const pageOfIds = toPage(await slice(pageSlice(window)), window, (id) => id, opposite ? (await slice(opposite)).length > 0 : false);
+    const entries = await ctx.loaders.ledger.journalEntryById.loadMany(pageOfIds.items);
+    const found = entries.filter((entry): entry is JournalEntryRecord => entry !== null && !(entry instanceof Error));
+    return toConnection({ ...pageOfIds, items: found }, (e) => e.id, (e) => e, () => Promise.resolve(ids.length));
   }
 }
 
@@ -367,8 +474,9 @@ export class PaymentEventResolver {
 export class PaymentGatewayResolver {
   @Query(() => PaymentGatewayConnection, { nullable: true, description: 'The tenant’s payment gateways in creation order.' })
   async paymentGateways(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
-    const result = await ctx.services.payments.gateways.listGateways(ctx.principal.tenantId, page);
-    return toConnection(result, (g) => g.id, (g) => g);
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.payments.gateways.listGateways(tenantId, page);
+    return toConnection(result, (g) => g.id, (g) => g, () => ctx.services.payments.gateways.countGateways(tenantId));
   }
 
   @Mutation(() => CreateGatewayPayload, { nullable: true, description: 'Adds a payment gateway; its credentials are stored encrypted and never shown again. Needs admin.' })

@@ -1,21 +1,39 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, Field, ID, Info, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from 'type-graphql';
 import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
-import { ConnectionType, PageArgs, toConnection } from '../../graphql/common.objects';
+import { ConnectionType, Node, PageArgs, toConnection } from '../../graphql/common.objects';
 import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
 import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
 
-@ObjectType({ description: 'A URL that receives the tenant’s events, signed with a secret shown once at creation.' })
-export class WebhookEndpoint {
-  @Field(() => ID)
-  id!: string;
+/**
+ * The event types as a schema enum. GraphQL names cannot hold "." or "*", so each is named in upper
+ * case with "_" (JOURNAL_ENTRY_POSTED) and ALL stands for "*"; the values are the wire strings that
+ * deliveries carry in `type` and that the service stores.
+ */
+export const WebhookEvent: Readonly<Record<string, string>> = Object.fromEntries([
+  ['ALL', ALL_WEBHOOK_EVENTS],
+  ...WEBHOOK_EVENT_TYPES.map((type) => [type.toUpperCase().replace(/\./g, '_'), type]),
+]);
 
+registerEnumType(WebhookEvent, {
+  name: 'WebhookEvent',
+  description: 'An event type a webhook endpoint receives; each value’s description gives the `type` its deliveries carry.',
+  valuesConfig: Object.fromEntries(
+    Object.entries(WebhookEvent).map(([name, type]) => [
+      name,
+      { description: type === ALL_WEBHOOK_EVENTS ? `"${type}": every event type, including ones added later.` : `"${type}"` },
+    ]),
+  ),
+});
+
+@ObjectType({ implements: Node, description: 'A URL that receives the tenant’s events, signed with a secret shown once at creation.' })
+export class WebhookEndpoint extends Node {
   @Field({ description: 'Normalised (lower-case scheme and host, no default port). Stored encrypted.' })
   url!: string;
 
-  @Field(() => [String], { description: `Event types, or ["${ALL_WEBHOOK_EVENTS}"] for all.` })
+  @Field(() => [WebhookEvent], { description: 'Event types, or [ALL].' })
   events!: string[];
 
   @Field()
@@ -25,14 +43,14 @@ export class WebhookEndpoint {
   disabledAt!: Date | null;
 }
 
-const WebhookEndpointConnection = ConnectionType(WebhookEndpoint, 'WebhookEndpoint');
+const WebhookEndpointConnection = ConnectionType(WebhookEndpoint, 'WebhookEndpoint', { totalCount: 'the tenant’s endpoints, disabled ones included' });
 
 @InputType()
 class CreateWebhookEndpointInput {
   @Field({ description: 'https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant.' })
   url!: string;
 
-  @Field(() => [String], { description: `One or more of: ${[ALL_WEBHOOK_EVENTS, ...WEBHOOK_EVENT_TYPES].join(', ')}.` })
+  @Field(() => [WebhookEvent], { description: 'One or more event types, or ALL for every type, including ones added later.' })
   events!: string[];
 }
 
@@ -57,7 +75,7 @@ class WebhookEndpointPayload {
   webhookEndpoint!: WebhookEndpoint;
 }
 
-function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
+export function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
   return { id: endpoint.id, url: endpoint.url, events: endpoint.events, createdAt: endpoint.createdAt, disabledAt: endpoint.disabledAt };
 }
 
@@ -65,8 +83,9 @@ function toWebhookEndpoint(endpoint: WebhookEndpointRecord): WebhookEndpoint {
 export class WebhooksResolver {
   @Query(() => WebhookEndpointConnection, { nullable: true, description: 'The tenant’s webhook endpoints, disabled ones included.' })
   async webhookEndpoints(@Args() page: PageArgs, @Ctx() ctx: RequestContext) {
-    const result = await ctx.services.webhooks.listEndpoints(ctx.principal.tenantId, page);
-    return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint);
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.webhooks.listEndpoints(tenantId, page);
+    return toConnection(result, (endpoint) => endpoint.id, toWebhookEndpoint, () => ctx.services.webhooks.countEndpoints(tenantId));
   }
 
   /*
@@ -100,8 +119,19 @@ export class WebhooksResolver {
   @Mutation(() => WebhookEndpointPayload, { nullable: true, description: 'Stops deliveries to the endpoint. Endpoints are disabled, never deleted.' })
   async disableWebhookEndpoint(
     @Arg('input') input: DisableWebhookEndpointInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
     @Ctx() ctx: RequestContext,
-  ): Promise<WebhookEndpointPayload> {
-    return { webhookEndpoint: toWebhookEndpoint(await ctx.services.webhooks.disableEndpoint(ctx.principal.tenantId, input.id)) };
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle): Promise<WebhookEndpointPayload> => ({
+        webhookEndpoint: toWebhookEndpoint(await ctx.services.webhooks.disableEndpoint(ctx.principal.tenantId, input.id, handle ?? undefined)),
+      }),
+      rebuild: async (ref): Promise<WebhookEndpointPayload> => ({
+        webhookEndpoint: toWebhookEndpoint(
+          await ctx.services.webhooks.getEndpoint(ctx.principal.tenantId, (ref as { webhookEndpointId: string }).webhookEndpointId),
+        ),
+      }),
+    });
   }
 }

@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { DecryptionError, type FieldCipher, type FieldContext } from '../../common/encryption';
-import { newId, requireIdOfKind } from '../../common/ids';
-import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
+import { type Page, type PageRequest, readPage } from '../../common/pagination';
+import { applyKeyset } from '../../db/keyset';
 import { databaseKindOfSource } from '../../db/data-source';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -92,14 +93,29 @@ export class WebhooksService {
 
   /** All of the tenant's endpoints, disabled ones included, oldest first. */
   async listEndpoints(tenantId: string, request: PageRequest): Promise<Page<WebhookEndpoint>> {
-    const { limit, afterKey } = readPageRequest(request);
-    const query = this.dataSource
+    const page = await readPage(request, (slice) => applyKeyset(this.tenantEndpoints(tenantId), slice, 'w.id', 'ASC').getMany(), (w) => w.id, {
+      isKey: (key) => idKindOf(key) === 'webhookEndpoint',
+    });
+    return { ...page, items: page.items.map((row) => this.toEndpoint(row)) };
+  }
+
+  /** Exactly how many endpoints the tenant has, disabled ones included. */
+  countEndpoints(tenantId: string): Promise<number> {
+    return this.tenantEndpoints(tenantId).getCount();
+  }
+
+  private tenantEndpoints(tenantId: string) {
+    return this.dataSource.getRepository(WebhookEndpointEntity).createQueryBuilder('w').where('w.tenant_id = :tenantId', { tenantId });
+  }
+
+  async endpointsByIds(tenantId: string, ids: readonly string[]): Promise<WebhookEndpoint[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.dataSource
       .getRepository(WebhookEndpointEntity)
       .createQueryBuilder('w')
-      .where('w.tenant_id = :tenantId', { tenantId });
-    if (afterKey) query.andWhere('w.id > :afterKey', { afterKey });
-    const page = toPage(await query.orderBy('w.id', 'ASC').take(limit + 1).getMany(), limit, (w) => w.id);
-    return { ...page, items: page.items.map((row) => this.toEndpoint(row)) };
+      .where('w.tenant_id = :tenantId AND w.id IN (:...ids)', { tenantId, ids: [...ids] })
+      .getMany();
+    return rows.map((row) => this.toEndpoint(row));
   }
 
   async getEndpoint(tenantId: string, id: string): Promise<WebhookEndpoint> {
@@ -110,7 +126,7 @@ export class WebhooksService {
    * Stops deliveries to an endpoint. The row stays, with its URL and secret, for the record; only its
    * claim on the URL is released, so that the same URL can be added again as a new endpoint.
    */
-  async disableEndpoint(tenantId: string, id: string): Promise<WebhookEndpoint> {
+  async disableEndpoint(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<WebhookEndpoint> {
     return runInTransaction(this.dataSource, async (manager) => {
       const row = await this.findRow(tenantId, id, manager, true);
       if (row.disabledAt) throw WebhookErrors.alreadyDisabled(id);
@@ -118,6 +134,7 @@ export class WebhooksService {
       // Not a keyed hash, so it can never equal a URL's index (64 hex digits), and unique per row.
       row.urlIndex = `disabled:${row.id}`;
       await manager.update(WebhookEndpointEntity, { id: row.id, tenantId }, { disabledAt: row.disabledAt, urlIndex: row.urlIndex });
+      if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { webhookEndpointId: row.id } });
       return this.toEndpoint(row);
     });
   }
