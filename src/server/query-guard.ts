@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import {
   type DocumentNode,
   type FieldNode,
@@ -30,9 +30,10 @@ import {
 import { Parser } from 'graphql/language/parser';
 import { withShortEchoes } from '../common/echo';
 import { ErrorCode, errorCodeTraits } from '../common/errors';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { pageSizesOf } from '../graphql/common.objects';
 import type { LimitsConfig } from '../config';
 import { buildReckonSchema } from './graphql/schema';
+import { sendGraphQLErrors } from './response-media-type';
 
 /**
  * Query limits. Every GraphQL document is measured here before authentication, Apollo or any resolver
@@ -69,8 +70,8 @@ export interface GraphQLRequestShape {
 }
 
 /**
- * Lists without a `first` argument (an entry's postings, a trial balance's lines) are counted as this
- * many items: a typical entry has two to four postings.
+ * Lists without `first`/`last` arguments (an entry's postings) are counted as this many items: a
+ * typical entry has two to four postings.
  */
 export const UNBOUNDED_LIST_SIZE = 5;
 const DOCUMENT_CACHE_ENTRIES = 500;
@@ -79,6 +80,8 @@ const DOCUMENT_CACHE_CHARS = 2_000_000;
 /** Costs remembered per document, one per set of values of the variables that change the cost. */
 const COSTS_PER_DOCUMENT = 32;
 const INTROSPECTION_FIELDS = new Set(['__schema', '__type']);
+/** Arguments that set how many items a list returns. */
+const PAGE_SIZE_ARGUMENTS = new Set(['first', 'last']);
 
 function refusal(limit: QueryLimitName, max: number, actual: number | undefined, message: string): QueryRefusal {
   const code = limit === 'bytes' ? ErrorCode.QUERY_TOO_LARGE : ErrorCode.QUERY_REFUSED;
@@ -204,12 +207,17 @@ function fieldOf(schema: GraphQLSchema, parent: GraphQLCompositeType, name: stri
 
 /** How many items a field returns, as far as its arguments tell before it runs. */
 function listSizeOf(parent: GraphQLCompositeType, field: GraphQLField<unknown, unknown>, node: FieldNode, values: Values): number {
-  const first = field.args.find((arg) => arg.name === 'first');
-  if (first) {
-    const given = argumentValue(node.arguments?.find((arg) => arg.name.value === 'first')?.value, values);
-    // Absent or null: the schema's default (recentEntries: 5), else a connection's default page.
-    const size = typeof given === 'number' ? given : typeof first.defaultValue === 'number' ? first.defaultValue : DEFAULT_PAGE_SIZE;
-    return Number.isNaN(size) ? DEFAULT_PAGE_SIZE : Math.max(1, size);
+  const pageArguments = field.args.filter((arg) => PAGE_SIZE_ARGUMENTS.has(arg.name));
+  if (pageArguments.length > 0) {
+    // `first` pages forward and `last` backward: either asks for that many. Both together are refused
+    // by the list, so the larger is counted; a value that is not a number counts as absent.
+    const given = pageArguments
+      .map((arg) => argumentValue(node.arguments?.find((a) => a.name.value === arg.name)?.value, values))
+      .filter((value): value is number => typeof value === 'number' && !Number.isNaN(value));
+    if (given.length > 0) return Math.max(1, ...given);
+    // Neither: the schema's default, else the list's default page (recentEntries 5, a payment's lists 20, others 100).
+    const declared = pageArguments.map((arg) => arg.defaultValue).find((value): value is number => typeof value === 'number');
+    return declared ?? pageSizesOf(parent.name, field.name).defaultSize;
   }
   if (!isListType(getNullableType(field.type))) return 1;
   // A connection's `first` already multiplied everything under it, its edges and their nodes.
@@ -219,11 +227,11 @@ function listSizeOf(parent: GraphQLCompositeType, field: GraphQLField<unknown, u
 
 /**
  * The estimated cost of an operation: every object it asks for counts 1 (scalars and enums 0). A field
- * that takes `first` (connections, recentEntries, accountStatement) multiplies the cost of its
- * selection by it, or by its default when absent (100 for a page, 5 for recentEntries); the `edges` of
- * a connection are not multiplied again; other lists multiply by UNBOUNDED_LIST_SIZE. It estimates the
- * objects the server would load: `accounts(first: 500) { edges { node { recentEntries(first: 50)
- * { id } } } }` costs 500 × (1 + 1 + 1 + 50) = 26,500.
+ * that takes `first`/`last` (every connection) multiplies the cost of its selection by the one given,
+ * or by the list's default page when neither is (100, 5 for recentEntries, 20 for a payment's lists);
+ * the `edges` of a connection are not multiplied again; other lists multiply by UNBOUNDED_LIST_SIZE.
+ * It estimates the objects the server would load: `accounts(last: 500) { edges { node {
+ * recentEntries(first: 50) { edges { node { id } } } } } }` costs 500 × (1 + 1 + 1 + 50 × 3) = 76,500.
  *
  * It never fails: unknown fields and types count 0 (validation refuses them), invalid variables count
  * as absent, and each fragment is costed once per operation. Without `operationName`, the costliest
@@ -285,12 +293,12 @@ export function estimateCost(schema: GraphQLSchema, document: DocumentNode, oper
   return costliest;
 }
 
-/** Names of the variables that change a document's cost: `first` arguments and @include/@skip conditions. */
+/** Names of the variables that change a document's cost: `first`/`last` arguments and @include/@skip conditions. */
 function costVariablesOf(document: DocumentNode): string[] {
   const names = new Set<string>();
   visit(document, {
     Argument(argument) {
-      if (argument.name.value !== 'first' && argument.name.value !== 'if') return;
+      if (!PAGE_SIZE_ARGUMENTS.has(argument.name.value) && argument.name.value !== 'if') return;
       visit(argument.value, {
         Variable(variable) {
           names.add(variable.name.value);
@@ -369,7 +377,7 @@ export class QueryLimiter {
           this.limits.queryMaxCost,
           cost,
           `The query's estimated cost is ${cost}; the limit is ${this.limits.queryMaxCost} (QUERY_MAX_COST). ` +
-            'Each object counts 1 and a list multiplies its selection by its `first` argument: ask for smaller pages or fewer nested lists.',
+            'Each object counts 1 and a list multiplies its selection by its `first` or `last` argument: ask for smaller pages or fewer nested lists.',
         ),
         document: null,
       };
@@ -493,8 +501,12 @@ export function queryRefusalError(refused: QueryRefusal, requestId?: string): Gr
   return new GraphQLError(formatted.message, { extensions: formatted.extensions });
 }
 
-function sendRefusal(res: Response, refused: QueryRefusal): void {
-  res.status(refused.httpStatus).json({ errors: [formatQueryRefusal(refused, String(res.locals.requestId ?? ''))] });
+/**
+ * In the media type the client asked for; a refused document (a syntax error, a query limit) is 400
+ * under application/graphql-response+json and 200 under application/json (response-media-type.ts).
+ */
+function sendRefusal(req: Request, res: Response, refused: QueryRefusal): void {
+  sendGraphQLErrors(req, res, refused.httpStatus, [formatQueryRefusal(refused, String(res.locals.requestId ?? ''))]);
 }
 
 function getRequestOf(url: string): GraphQLRequestShape {
@@ -513,18 +525,18 @@ function getRequestOf(url: string): GraphQLRequestShape {
  * authentication: they answer unreadable bodies and refused documents with GraphQL-shaped errors.
  */
 export function queryGuard(limiter: QueryLimiter): [ErrorRequestHandler, RequestHandler] {
-  const refuseUnreadableBody: ErrorRequestHandler = (error: { type?: unknown; status?: unknown; limit?: unknown; expose?: unknown; message?: unknown }, _req, res, next) => {
+  const refuseUnreadableBody: ErrorRequestHandler = (error: { type?: unknown; status?: unknown; limit?: unknown; expose?: unknown; message?: unknown }, req, res, next) => {
     if (typeof error?.type !== 'string' || typeof error.status !== 'number' || error.status >= 500) {
       next(error);
       return;
     }
     if (error.status === 413) {
       const limit = typeof error.limit === 'number' ? error.limit : 0;
-      sendRefusal(res, refusal('bytes', limit, undefined, `The request body is larger than ${limit} bytes`));
+      sendRefusal(req, res, refusal('bytes', limit, undefined, `The request body is larger than ${limit} bytes`));
       return;
     }
     const message = error.type === 'entity.parse.failed' ? 'The request body is not valid JSON' : error.expose ? String(error.message) : 'Bad request';
-    sendRefusal(res, { code: ApolloServerErrorCode.BAD_REQUEST, message, httpStatus: error.status });
+    sendRefusal(req, res, { code: ApolloServerErrorCode.BAD_REQUEST, message, httpStatus: error.status });
   };
 
   const refuseOverLimits: RequestHandler = (req, res, next) => {
@@ -532,6 +544,7 @@ export function queryGuard(limiter: QueryLimiter): [ErrorRequestHandler, Request
     if (req.method === 'POST') {
       if (Array.isArray(req.body)) {
         sendRefusal(
+          req,
           res,
           refusal('batch', 1, req.body.length, 'HTTP batching is not supported: send one operation per request, as a JSON object rather than an array'),
         );
@@ -543,7 +556,7 @@ export function queryGuard(limiter: QueryLimiter): [ErrorRequestHandler, Request
     }
     const refused = request ? limiter.check(request) : null;
     if (refused) {
-      sendRefusal(res, refused);
+      sendRefusal(req, res, refused);
       return;
     }
     next();

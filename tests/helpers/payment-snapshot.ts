@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
-import { PaymentDocument, type PaymentQuery, TrialBalanceDocument } from '../generated/graphql';
+import { TrialBalanceDocument } from '../generated/graphql';
 import { readBalances } from './concurrency';
 import type { GraphQLClient } from './graphql-client';
+import { type PaymentView, readPayment } from './payment-fixtures';
 
 /** The tables a payment step may write: what a refused step must leave exactly as it was. */
 export const PAYMENT_TABLES = ['payments', 'payment_events', 'refunds', 'disputes', 'payouts', 'journal_entries', 'postings', 'accounts'] as const;
@@ -24,7 +25,7 @@ export async function paymentTableRows(dataSource: DataSource): Promise<Record<s
 }
 
 export interface PaymentWorldSnapshot {
-  payment: NonNullable<PaymentQuery['payment']> | null;
+  payment: PaymentView | null;
   trialBalance: unknown;
   balances: unknown;
   rows: Record<string, Record<string, unknown>[]>;
@@ -39,7 +40,7 @@ export async function snapshotPaymentWorld(dataSource: DataSource, client: Graph
   // asOf is "now" when not given: not part of what a step could change.
   const { asOf: _asOf, ...balanceOnly } = trialBalance;
   return {
-    payment: paymentId ? (await client.ok(PaymentDocument, { id: paymentId })).payment : null,
+    payment: paymentId ? (await readPayment(client, paymentId)) : null,
     trialBalance: balanceOnly,
     balances: Object.fromEntries(await readBalances(client)),
     rows: await paymentTableRows(dataSource),

@@ -1,3 +1,4 @@
+import { nodesOf } from '../helpers/connections';
 import { setRootFieldsOf } from '../helpers/graphql-client';
 import { ulid } from 'ulid';
 import {
@@ -114,8 +115,8 @@ describeEachDatabase('balances as of past instants and account statements', (kin
   });
 
   describe('trialBalance(asOf:)', () => {
-    function columns(trialBalance: { lines: { account: { code: string }; debit: { amount: string }; credit: { amount: string } }[] }) {
-      return trialBalance.lines.map((line) => [line.account.code, line.debit.amount, line.credit.amount]);
+    function columns(trialBalance: { lines: { edges: { node: { account: { code: string }; debit: { amount: string }; credit: { amount: string } } }[] } }) {
+      return nodesOf(trialBalance.lines).map((line) => [line.account.code, line.debit.amount, line.credit.amount]);
     }
 
     it('balances at every instant and matches each account’s balance as of it', async () => {
@@ -144,7 +145,7 @@ describeEachDatabase('balances as of past instants and account statements', (kin
         const total = lines.reduce((sum, [, debit]) => sum + BigInt(debit.replace('.', '')), 0n);
         const totalAmount = usd(`${total / 100n}.${String(total % 100n).padStart(2, '0')}`);
         expect(trialBalance.totals).toEqual([{ currency: 'USD', balanced: true, debits: totalAmount, credits: totalAmount }]);
-        for (const line of trialBalance.lines) {
+        for (const line of nodesOf(trialBalance.lines)) {
           const account = [cash, revenue, fees].find((a) => a.id === line.account.id) as Account;
           const net = (await balanceAsOf(account, asOf)).posted.net.amount;
           expect(account.normalBalance === 'DEBIT' ? line.debit.amount : line.credit.amount).toBe(net);

@@ -7,6 +7,7 @@ import {
   VoidPendingJournalEntryLeanDocument,
 } from '../generated/graphql';
 import { minorToDecimal } from '../helpers/concurrency';
+import { nodesOf } from '../helpers/connections';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
@@ -122,8 +123,8 @@ describeEachDatabase('the dashboard query runs the same statements for 10 accoun
     expect(data.accounts!.edges.map((edge) => edge.node.code)).toEqual(customers.map((c) => c.code));
     for (const { node } of data.accounts!.edges) {
       const expected = [...(entriesByAccount.get(node.id) ?? [])].reverse().slice(0, RECENT);
-      expect({ code: node.code, recent: node.recentEntries.map((e) => e.id) }).toEqual({ code: node.code, recent: expected });
-      for (const entry of node.recentEntries) {
+      expect({ code: node.code, recent: nodesOf(node.recentEntries).map((e) => e.id) }).toEqual({ code: node.code, recent: expected });
+      for (const entry of nodesOf(node.recentEntries)) {
         expect(entry.postings.map((p) => p.account.code)).toContain(codeById.get(node.id));
       }
       expect({ code: node.code, posted: node.balances.posted.net.minorUnits }).toEqual({
@@ -133,11 +134,11 @@ describeEachDatabase('the dashboard query runs the same statements for 10 accoun
     }
     // Spot checks on hand-picked accounts, independent of the bookkeeping above.
     const byCode = new Map(data.accounts!.edges.map((edge) => [edge.node.code, edge.node]));
-    expect(byCode.get('cust-000')?.recentEntries.map((e) => e.description)).toEqual(['extra 3 0', 'extra 2 0', 'extra 1 0', 'extra 0 0', 'pair 99']);
-    expect(byCode.get('cust-050')?.recentEntries.map((e) => e.description)).toEqual(['pair 50', 'pair 49', 'fund 50']);
-    expect(byCode.get('cust-003')?.recentEntries[0].description).toBe('held then posted');
-    expect(byCode.get('cust-003')?.recentEntries.filter((e) => e.description === 'held then posted')).toHaveLength(1);
-    expect(byCode.get('cust-004')?.recentEntries[0].description).toBe('held then voided');
+    expect(nodesOf(byCode.get('cust-000')!.recentEntries).map((e) => e.description)).toEqual(['extra 3 0', 'extra 2 0', 'extra 1 0', 'extra 0 0', 'pair 99']);
+    expect(nodesOf(byCode.get('cust-050')!.recentEntries).map((e) => e.description)).toEqual(['pair 50', 'pair 49', 'fund 50']);
+    expect(nodesOf(byCode.get('cust-003')!.recentEntries)[0].description).toBe('held then posted');
+    expect(nodesOf(byCode.get('cust-003')!.recentEntries).filter((e) => e.description === 'held then posted')).toHaveLength(1);
+    expect(nodesOf(byCode.get('cust-004')!.recentEntries)[0].description).toBe('held then voided');
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 });

@@ -135,9 +135,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     a.posted = posted.id;
     a.posting = posted.postings[0].id;
     a.pending = (await postTransfer(tenantA.client, cash.id, revenue.id, '7.00', { status: 'PENDING' })).id;
-    a.apiKey = (await tenantA.client.ok(CreateApiKeyDocument, { input: { name: 'A key', scopes: ['ledger:read'] } })).createApiKey.apiKey.id;
+    a.apiKey = (await tenantA.client.ok(CreateApiKeyDocument, { input: { name: 'A key', scopes: ['LEDGER_READ'] } })).createApiKey.apiKey.id;
     a.oauthClient = (
-      await tenantA.client.ok(CreateOAuthClientDocument, { input: { name: 'A client', scopes: ['ledger:read'] } })
+      await tenantA.client.ok(CreateOAuthClientDocument, { input: { name: 'A client', scopes: ['LEDGER_READ'] } })
     ).createOAuthClient.client.id;
     a.tenant = tenantA.tenantId;
     if (hasWebhooks) {
@@ -170,7 +170,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
 
     // Tenant B calls with its admin API key and with an admin OAuth token: whatever the credential,
     // the tenant comes from it and nothing else.
-    const { createOAuthClient } = await tenantB.client.ok(CreateOAuthClientDocument, { input: { name: 'B admin', scopes: ['admin'] } });
+    const { createOAuthClient } = await tenantB.client.ok(CreateOAuthClientDocument, { input: { name: 'B admin', scopes: ['ADMIN'] } });
     const { accessToken } = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
     credentialsOfB = [
       ['API key', tenantB.client],

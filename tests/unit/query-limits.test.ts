@@ -18,8 +18,16 @@ describe('estimateCost: objects count 1, lists multiply by first (or their defau
     { query: '{ me { credentialId tenant { id } } }', cost: 2 },
     { query: '{ accounts { edges { node { id } } } }', cost: 100 * 3 },
     { query: '{ accounts(first: 500) { edges { cursor node { id } } pageInfo { hasNextPage } } }', cost: 500 * 4 },
-    { query: '{ accounts(first: 500) { edges { node { recentEntries { id } } } } }', cost: 500 * (3 + 5) },
-    { query: '{ accounts(first: 500) { edges { node { recentEntries(first: 50) { id } } } } }', cost: 26_500 },
+    { query: '{ accounts(first: 500) { edges { node { recentEntries { edges { node { id } } } } } } }', cost: 500 * (3 + 5 * 3) },
+    { query: '{ accounts(first: 500) { edges { node { recentEntries(first: 50) { edges { node { id } } } } } } }', cost: 76_500 },
+    // `last` asks for a page as `first` does, at every level.
+    { query: '{ accounts(last: 500) { edges { node { id } } } }', cost: 500 * 3 },
+    { query: '{ accounts(last: 500) { edges { node { recentEntries(last: 50) { edges { node { id } } } } } } }', cost: 76_500 },
+    { query: 'query ($n: Int) { accounts(last: $n) { edges { node { id } } } }', variables: { n: 10 }, cost: 30 },
+    { query: 'query ($n: Int) { journalEntries(last: $n, before: "x") { edges { node { id } } } }', variables: { n: 400 }, cost: 1200 },
+    { query: '{ trialBalance { lines(last: 3) { edges { node { account { id } } } } } }', cost: 1 + 3 * 4 },
+    // A payment's lists page 20 by default.
+    { query: '{ payment(id: "pay_x") { refunds { edges { node { id } } } events(last: 2) { edges { node { id } } } } }', cost: 1 + 20 * 3 + 2 * 3 },
     { query: '{ journalEntry(id: "je_x") { postings { id account { code } } } }', cost: 1 + 5 * 2 },
     { query: 'query ($n: Int) { accounts(first: $n) { edges { node { id } } } }', variables: { n: 10 }, cost: 30 },
     { query: 'query ($n: Int) { accounts(first: $n) { edges { node { id } } } }', variables: { n: null }, cost: 300 },
@@ -28,7 +36,7 @@ describe('estimateCost: objects count 1, lists multiply by first (or their defau
     { query: 'query ($s: Boolean!) { me { scopes } accounts(first: 500) @skip(if: $s) { edges { node { id } } } }', variables: { s: true }, cost: 1 },
     { query: 'query ($s: Boolean!) { me { scopes } accounts(first: 500) @skip(if: $s) { edges { node { id } } } }', variables: { s: false }, cost: 1501 },
     { query: '{ accounts(first: 2) { ...Page } } fragment Page on AccountConnection { edges { node { id } } }', cost: 6 },
-    { query: '{ node(id: "acct_x") { ... on Account { recentEntries { id } } ... on JournalEntry { postings { id } } } }', cost: 1 + 5 + 5 },
+    { query: '{ node(id: "acct_x") { ... on Account { recentEntries { edges { node { id } } } } ... on JournalEntry { postings { id } } } }', cost: 1 + 15 + 5 },
     { query: 'query A { me { scopes } } query B { accounts { edges { node { id } } } }', operationName: 'A', cost: 1 },
     { query: 'query A { me { scopes } } query B { accounts { edges { node { id } } } }', cost: 300 },
     { query: 'query A { me { scopes } }', operationName: 'Z', cost: null },
@@ -71,11 +79,18 @@ describe('QueryLimiter.check', () => {
   });
 
   it('judges the same text by its variables each time, from the cache', () => {
-    const query = 'query ($n: Int) { accounts(first: $n) { edges { node { recentEntries(first: 50) { id } } } } }';
+    const query = 'query ($n: Int) { accounts(first: $n) { edges { node { recentEntries(first: 10) { edges { node { id } } } } } } }';
     for (let round = 0; round < 2; round += 1) {
       expect(limiter.check({ query, variables: { n: 500 } })).toBeNull();
-      expect(limiter.check({ query, variables: { n: 5000 } })).toMatchObject({ code: 'QUERY_REFUSED', details: { limit: 'cost', actual: 265_000 } });
+      expect(limiter.check({ query, variables: { n: 5000 } })).toMatchObject({ code: 'QUERY_REFUSED', details: { limit: 'cost', actual: 165_000 } });
     }
+  });
+
+  it('refuses a page asked for with last as with first, whatever the variables held before', () => {
+    const query = 'query ($n: Int, $m: Int) { accounts(last: $n) { edges { node { recentEntries(last: $m) { edges { node { id } } } } } } }';
+    expect(limiter.check({ query, variables: { n: 500, m: 10 } })).toBeNull();
+    expect(limiter.check({ query, variables: { n: 500, m: 50 } })).toMatchObject({ code: 'QUERY_REFUSED', details: { limit: 'cost', actual: 76_500 } });
+    expect(limiter.check({ query, variables: { n: 5000, m: 10 } })).toMatchObject({ code: 'QUERY_REFUSED', details: { limit: 'cost', actual: 165_000 } });
   });
 
   it('refuses introspection where it is off, and allows __typename', () => {

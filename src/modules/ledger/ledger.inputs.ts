@@ -39,6 +39,15 @@ export class AccountFilterInput {
   codePrefix?: string | null;
 }
 
+@InputType({ description: 'Which journal entries journalEntries lists; every field given must match.' })
+export class JournalEntryFilterInput {
+  @Field(() => ID, { nullable: true, description: 'Entries with a posting on this account (NOT_FOUND if it is not the tenant’s).' })
+  accountId?: string | null;
+
+  @Field(() => JournalEntryStatus, { nullable: true })
+  status?: JournalEntryStatus | null;
+}
+
 @InputType()
 export class JournalLineInput {
   @Field(() => ID)

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
+import type { Page, PageWindow } from '../../common/pagination';
 import type { AccountEntity } from './account.entity';
-import type { LedgerService } from './ledger.service';
+import type { AccountEntry, LedgerService } from './ledger.service';
 import type { AccountTotals } from './ledger.types';
 import type { JournalEntryRecord, PostingRecord } from './ledger-writer';
 
@@ -12,7 +13,8 @@ export class LedgerLoaders {
   readonly accountById: DataLoader<string, AccountEntity | null>;
   readonly journalEntryById: DataLoader<string, JournalEntryRecord | null>;
   readonly postingsByJournalEntryId: DataLoader<string, PostingRecord[]>;
-  private readonly recentEntriesByCount = new Map<number, DataLoader<string, JournalEntryRecord[]>>();
+  readonly postingById: DataLoader<string, PostingRecord | null>;
+  private readonly entriesPagesByWindow = new Map<string, DataLoader<string, Page<AccountEntry>>>();
   private readonly totalsByAsOf = new Map<number, DataLoader<string, AccountTotals>>();
 
   constructor(
@@ -27,6 +29,10 @@ export class LedgerLoaders {
       const found = new Map((await ledger.entriesByIds(tenantId, ids)).map((e) => [e.id, e]));
       return ids.map((id) => found.get(id) ?? null);
     });
+    this.postingById = new DataLoader(async (ids) => {
+      const found = new Map((await ledger.postingsByIds(tenantId, ids)).map((p) => [p.id, p]));
+      return ids.map((id) => found.get(id) ?? null);
+    });
     this.postingsByJournalEntryId = new DataLoader(async (ids) => {
       const byEntry = new Map<string, PostingRecord[]>(ids.map((id) => [id, []]));
       for (const posting of await ledger.postingsByEntryIds(tenantId, ids)) byEntry.get(posting.journalEntryId)?.push(posting);
@@ -34,15 +40,16 @@ export class LedgerLoaders {
     });
   }
 
-  /** The `count` most recent entries of an account; one loader per distinct count in the request. */
-  recentEntriesByAccountId(count: number): DataLoader<string, JournalEntryRecord[]> {
-    let loader = this.recentEntriesByCount.get(count);
+  /** A page of an account's entries, newest first; one loader per distinct page request in the request. */
+  entriesPageByAccountId(window: PageWindow): DataLoader<string, Page<AccountEntry>> {
+    const key = JSON.stringify(window);
+    let loader = this.entriesPagesByWindow.get(key);
     if (!loader) {
       loader = new DataLoader(async (ids) => {
-        const byAccount = await this.ledger.recentEntriesByAccountIds(this.tenantId, ids, count);
-        return ids.map((id) => byAccount.get(id) ?? []);
+        const pages = await this.ledger.entriesPagesByAccountIds(this.tenantId, ids, window);
+        return ids.map((id) => pages.get(id) as Page<AccountEntry>);
       });
-      this.recentEntriesByCount.set(count, loader);
+      this.entriesPagesByWindow.set(key, loader);
     }
     return loader;
   }

@@ -1,5 +1,5 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { ConnectionType, Money, Node } from '../../graphql/common.objects';
 import { CurrencyScalar } from '../../graphql/scalars';
 import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from './ledger.types';
@@ -81,11 +81,8 @@ export class JournalEntry extends Node {
   resolvedAt!: Date | null;
 }
 
-@ObjectType({ description: 'One side of a journal entry on one account. Never changed once written.' })
-export class Posting {
-  @Field(() => ID)
-  id!: string;
-
+@ObjectType({ implements: Node, description: 'One side of a journal entry on one account. Never changed once written.' })
+export class Posting extends Node {
   @Field(() => EntryDirection)
   direction!: EntryDirection;
 
@@ -123,15 +120,16 @@ export class TrialBalanceTotal {
   balanced!: boolean;
 }
 
-@ObjectType()
+export const TrialBalanceLineConnection = ConnectionType(TrialBalanceLine, 'TrialBalanceLine', {
+  totalCount: 'the accounts the trial balance covers',
+});
+
+@ObjectType({ description: 'Every account’s net posted balance in a debit or credit column (lines, paged by account code), with totals per currency over all of them.' })
 export class TrialBalance {
   @Field()
   asOf!: Date;
 
-  @Field(() => [TrialBalanceLine])
-  lines!: TrialBalanceLine[];
-
-  @Field(() => [TrialBalanceTotal])
+  @Field(() => [TrialBalanceTotal], { description: 'Over every account, not only the lines of one page.' })
   totals!: TrialBalanceTotal[];
 
   @Field({ description: 'True when every currency balances.' })
@@ -150,9 +148,14 @@ export class StatementLine {
   runningBalance!: Money;
 }
 
-export const AccountConnection = ConnectionType(Account, 'Account');
-export const JournalEntryConnection = ConnectionType(JournalEntry, 'JournalEntry');
-export const StatementLineConnection = ConnectionType(StatementLine, 'StatementLine');
+export const AccountConnection = ConnectionType(Account, 'Account', { totalCount: 'the accounts the filter lists' });
+export const JournalEntryConnection = ConnectionType(JournalEntry, 'JournalEntry', { totalCount: 'the entries the filter lists' });
+export const StatementLineConnection = ConnectionType(StatementLine, 'StatementLine', { totalCount: 'the posted postings in [from, to)' });
+/** Cursors are places in the account's postings, not entry ids: no totalCount, which would read them all. */
+export const AccountJournalEntryConnection = ConnectionType(JournalEntry, 'AccountJournalEntry', {
+  description:
+    'An account’s journal entries, newest first: by the effective time (then id) of each entry’s newest posting on the account, each entry once. No totalCount: counting would read every posting of the account.',
+});
 
 @ObjectType({ description: 'Posted postings of an account between two instants, with running balances.' })
 export class AccountStatement {

@@ -5,7 +5,6 @@ import {
   FieldResolver,
   Info,
   ID,
-  Int,
   Mutation,
   Query,
   Resolver,
@@ -14,16 +13,19 @@ import {
   Subscription,
 } from 'type-graphql';
 import { validationError } from '../../common/errors';
+import { readPageRequest } from '../../common/pagination';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
-import { Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
+import { listPageSizes, Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
+import { DeprecatedArg } from '../../graphql/deprecated-arguments';
 import { CurrencyScalar } from '../../graphql/scalars';
 import type { AccountEntity } from './account.entity';
 import {
   AccountFilterInput,
   CreateAccountInput,
+  JournalEntryFilterInput,
   PostJournalEntriesInput,
   PostJournalEntryInput,
   PostPendingJournalEntryInput,
@@ -34,6 +36,7 @@ import {
   Account,
   AccountBalances,
   AccountConnection,
+  AccountJournalEntryConnection,
   AccountStatement,
   Balance,
   CreateAccountPayload,
@@ -43,17 +46,17 @@ import {
   PostJournalEntriesPayload,
   Posting,
   TrialBalance,
+  TrialBalanceLineConnection,
 } from './ledger.objects';
 import { LedgerErrors } from './ledger.errors';
 import { AccountTotals, balancesOf, EntryDirection, JournalEntryStatus, netOf, normalBalanceOf } from './ledger.types';
-import { statementLineKey } from './ledger.service';
+import { ACCOUNT_ENTRIES_PAGE_SIZES, isPostingKey, statementLineKey, type TrialBalanceReport } from './ledger.service';
 import { subscribeToJournalEntries } from './ledger.events';
 import { LedgerLoaders } from './ledger.loaders';
 import type { JournalEntryRecord, LedgerWrite, PostingRecord } from './ledger-writer';
 
-
-/** Most recent entries per account a dashboard may ask for in one field. */
-const MAX_RECENT_ENTRIES = 50;
+/** Account.recentEntries pages 5 entries by default, at most 50: the query cost limit counts the same. */
+const RECENT_ENTRIES_PAGE_SIZES = listPageSizes('Account.recentEntries', ACCOUNT_ENTRIES_PAGE_SIZES);
 
 function toBalances(totals: AccountTotals, account: AccountEntity): AccountBalances {
   const normal = normalBalanceOf(account.type);
@@ -99,9 +102,10 @@ export class AccountResolver {
     @Arg('filter', () => AccountFilterInput, { nullable: true }) filter: AccountFilterInput | null,
     @Ctx() ctx: RequestContext,
   ) {
-    const result = await ctx.services.ledger.listAccounts(ctx.principal.tenantId, filter ?? {}, page);
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.ledger.listAccounts(tenantId, filter ?? {}, page);
     for (const account of result.items) ctx.loaders.ledger.accountById.prime(account.id, account);
-    return toConnection(result, (a) => a.id, (a) => a);
+    return toConnection(result, (a) => a.id, (a) => a, () => ctx.services.ledger.countAccounts(tenantId, filter ?? {}));
   }
 
   @Mutation(() => CreateAccountPayload, { nullable: true })
@@ -142,16 +146,14 @@ export class AccountResolver {
     return toBalances(await ctx.loaders.ledger.totalsAsOf(asOf).load(account.id), account);
   }
 
-  @FieldResolver(() => [JournalEntry], { description: 'The most recent entries with a posting on this account, newest first.' })
-  async recentEntries(
-    @Root() account: AccountEntity,
-    @Arg('first', () => Int, { defaultValue: 5 }) first: number,
-    @Ctx() ctx: RequestContext,
-  ): Promise<JournalEntryRecord[]> {
-    if (!Number.isInteger(first) || first < 1 || first > MAX_RECENT_ENTRIES) {
-      throw validationError(`first must be between 1 and ${MAX_RECENT_ENTRIES}`, { field: 'first' });
-    }
-    return ctx.loaders.ledger.recentEntriesByAccountId(first).load(account.id);
+  @FieldResolver(() => AccountJournalEntryConnection, {
+    description:
+      'Entries with a posting on this account, newest first: by the effective time (then id) of each entry’s newest posting here, each entry once. 5 by default, at most 50 per page. An index seek: as fast for an account with millions of postings as for one with ten.',
+  })
+  async recentEntries(@Root() account: AccountEntity, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const window = readPageRequest(page, RECENT_ENTRIES_PAGE_SIZES, isPostingKey);
+    const result = await ctx.loaders.ledger.entriesPageByAccountId(window).load(account.id);
+    return toConnection(result, (row) => row.key, (row) => row.entry);
   }
 }
 
@@ -164,15 +166,25 @@ export class JournalEntryResolver {
     return entry;
   }
 
-  @Query(() => JournalEntryConnection, { nullable: true, description: 'Entries newest first.' })
+  @Query(() => JournalEntryConnection, { nullable: true, description: 'Entries newest first (by id: the order they were written).' })
   async journalEntries(
     @Args() page: PageArgs,
-    @Arg('accountId', () => ID, { nullable: true }) accountId: string | null,
-    @Arg('status', () => JournalEntryStatus, { nullable: true }) status: JournalEntryStatus | null,
+    @Arg('filter', () => JournalEntryFilterInput, { nullable: true }) filter: JournalEntryFilterInput | null,
+    @DeprecatedArg('accountId', () => ID, 'journalEntries(filter: { accountId })') accountId: string | null,
+    @DeprecatedArg('status', () => JournalEntryStatus, 'journalEntries(filter: { status })') status: JournalEntryStatus | null,
     @Ctx() ctx: RequestContext,
   ) {
-    const result = await ctx.services.ledger.listEntries(ctx.principal.tenantId, { accountId, status }, page);
-    return toConnection(result, (e) => e.id, (e) => e);
+    const loose = Object.entries({ accountId, status }).filter(([, value]) => value !== null && value !== undefined).map(([name]) => name);
+    if (filter && loose.length > 0) {
+      throw validationError(`journalEntries: give filter or the deprecated ${loose.join(' and ')}, not both. Use journalEntries(filter: { accountId, status }).`, {
+        field: 'filter',
+        deprecatedArguments: loose,
+      });
+    }
+    const chosen = filter ?? { accountId, status };
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.ledger.listEntries(tenantId, chosen, page);
+    return toConnection(result, (e) => e.id, (e) => e, () => ctx.services.ledger.countEntries(tenantId, chosen));
   }
 
   @FieldResolver(() => [Posting], {
@@ -303,30 +315,15 @@ export class LedgerReportResolver {
     @Arg('asOf', () => Date, { nullable: true }) asOf: Date | null,
     @Arg('currency', () => CurrencyScalar, { nullable: true }) currency: string | null,
     @Ctx() ctx: RequestContext,
-  ): Promise<TrialBalance> {
+  ): Promise<TrialBalanceReport & Omit<TrialBalance, 'asOf'>> {
     const report = await ctx.services.ledger.trialBalance(ctx.principal.tenantId, { asOf, currency });
-    const totals = new Map<string, { debits: bigint; credits: bigint }>();
-    const lines = report.lines.map((line) => {
-      const currencyCode = line.account.currency;
-      const total = totals.get(currencyCode) ?? { debits: 0n, credits: 0n };
-      total.debits += line.debitsMinor;
-      total.credits += line.creditsMinor;
-      totals.set(currencyCode, total);
-      return {
-        account: line.account,
-        debit: toMoney(line.debitsMinor, currencyCode),
-        credit: toMoney(line.creditsMinor, currencyCode),
-      };
-    });
-    const totalRows = [...totals.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([code, t]) => ({
-        currency: code,
-        debits: toMoney(t.debits, code),
-        credits: toMoney(t.credits, code),
-        balanced: t.debits === t.credits,
-      }));
-    return { asOf: report.asOf, lines, totals: totalRows, balanced: totalRows.every((t) => t.balanced) };
+    const totals = report.totals.map((t) => ({
+      currency: t.currency,
+      debits: toMoney(t.debitsMinor, t.currency),
+      credits: toMoney(t.creditsMinor, t.currency),
+      balanced: t.debitsMinor === t.creditsMinor,
+    }));
+    return { ...report, totals, balanced: totals.every((t) => t.balanced) } as TrialBalanceReport & Omit<TrialBalance, 'asOf'>;
   }
 
   @Query(() => AccountStatement, { nullable: true, description: 'Posted postings of an account with effective dates in [from, to), with running balances.' })
@@ -337,7 +334,8 @@ export class LedgerReportResolver {
     @Args() page: PageArgs,
     @Ctx() ctx: RequestContext,
   ) {
-    const statement = await ctx.services.ledger.accountStatement(ctx.principal.tenantId, accountId, from, to, page);
+    const { tenantId } = ctx.principal;
+    const statement = await ctx.services.ledger.accountStatement(tenantId, accountId, from, to, page);
     const currency = statement.account.currency;
     return {
       account: statement.account,
@@ -349,6 +347,7 @@ export class LedgerReportResolver {
         statement.page,
         statementLineKey,
         (line) => ({ posting: line.posting, description: line.description, runningBalance: toMoney(line.runningBalanceMinor, currency) }),
+        () => ctx.services.ledger.countStatementLines(tenantId, accountId, from, to),
       ),
     };
   }
@@ -380,4 +379,30 @@ export class LedgerSubscriptionResolver {
   }
 }
 
-export const LEDGER_RESOLVERS = [AccountResolver, JournalEntryResolver, PostingResolver, LedgerReportResolver, LedgerSubscriptionResolver] as const;
+@Resolver(() => TrialBalance)
+export class TrialBalanceResolver {
+  @FieldResolver(() => TrialBalanceLineConnection, { description: 'One line per account, in account code order.' })
+  async lines(@Root() report: TrialBalanceReport, @Args() page: PageArgs, @Ctx() ctx: RequestContext) {
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.ledger.trialBalanceLines(tenantId, report, page);
+    return toConnection(
+      result,
+      (line) => line.account.code,
+      (line) => ({
+        account: line.account,
+        debit: toMoney(line.debitsMinor, line.account.currency),
+        credit: toMoney(line.creditsMinor, line.account.currency),
+      }),
+      () => ctx.services.ledger.countTrialBalanceLines(tenantId, report),
+    );
+  }
+}
+
+export const LEDGER_RESOLVERS = [
+  AccountResolver,
+  JournalEntryResolver,
+  PostingResolver,
+  LedgerReportResolver,
+  TrialBalanceResolver,
+  LedgerSubscriptionResolver,
+] as const;

@@ -5,8 +5,9 @@ import { validationError } from '../../common/errors';
 import { METADATA_MAX_BYTES, requireMetadata, requireText } from '../../common/input';
 import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
-import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
-import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
+import { type KeysetSlice, type Page, type PageRequest, type PageSizes, type PageWindow, readPage, readPages } from '../../common/pagination';
+import { applyKeyset, keysetSql } from '../../db/keyset';
+import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
 import { type ChartAccounts, DEFAULT_CHART, SYSTEM_ACCOUNT_CODE_PREFIX, systemAccountCode } from './default-chart';
@@ -95,9 +96,31 @@ export interface TrialBalanceLine {
   creditsMinor: bigint;
 }
 
+export interface TrialBalanceOptions {
+  asOf?: Date | null;
+  currency?: string | null;
+}
+
+/** Column totals of one currency over every account of the trial balance. */
+export interface TrialBalanceTotal {
+  currency: string;
+  debitsMinor: bigint;
+  creditsMinor: bigint;
+}
+
 export interface TrialBalanceReport {
   asOf: Date;
-  lines: TrialBalanceLine[];
+  /** True when balances are summed from postings up to asOf rather than read from the accounts. */
+  fromPostings: boolean;
+  currency: string | null;
+  totals: TrialBalanceTotal[];
+}
+
+/** An entry listed for an account, with the key of its newest posting on that account. */
+export interface AccountEntry {
+  entry: JournalEntryRecord;
+  /** `effective_at|posting id` of the entry's newest posting on the account: its place in the list. */
+  key: string;
 }
 
 export interface StatementLine {
@@ -115,13 +138,33 @@ export interface AccountStatement {
   page: Page<StatementLine>;
 }
 
-/** Cursor key of a statement line: its place in (effective_at, id) order. */
+/** A posting's place in (effective_at, id) order: the cursor key of per-account lists. */
+export function postingKey(posting: PostingRecord): string {
+  return `${toDbTimestamp(posting.effectiveAt)}|${posting.id}`;
+}
+
+/** Cursor key of a statement line. */
 export function statementLineKey(line: StatementLine): string {
-  return `${toDbTimestamp(line.posting.effectiveAt)}|${line.posting.id}`;
+  return postingKey(line.posting);
 }
 
 /** The text form toDbTimestamp gives an instant, which statement cursors carry. */
 const DB_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;
+
+/**
+ * A `effective_at|posting id` cursor key. Keys are compared with DATETIME values and posting ids in
+ * SQL: anything else would be compared (or refused) differently by each database.
+ */
+export function isPostingKey(key: string): boolean {
+  const [effectiveAt, id, ...rest] = key.split('|');
+  return DB_TIMESTAMP.test(effectiveAt) && idKindOf(id ?? '') === 'posting' && rest.length === 0;
+}
+
+const splitPostingKey = (key: string) => key.split('|');
+const isKeyOf = (kind: 'account' | 'journalEntry') => (key: string) => idKindOf(key) === kind;
+
+/** An account's entries: a nested list, so a small page by default. */
+export const ACCOUNT_ENTRIES_PAGE_SIZES: PageSizes = { defaultSize: 5, maxSize: 50 };
 
 /**
  * The ledger's use cases. Every method takes the caller's tenant first and reads or writes only that
@@ -270,7 +313,18 @@ export class LedgerService {
   }
 
   async listAccounts(tenantId: string, filter: AccountFilter, pageRequest: PageRequest): Promise<Page<AccountEntity>> {
-    const { limit, afterKey } = readPageRequest(pageRequest);
+    const filtered = this.filteredAccounts(tenantId, filter);
+    return readPage(pageRequest, (slice) => applyKeyset(filtered.clone(), slice, 'a.id', 'ASC').getMany(), (account) => account.id, {
+      isKey: isKeyOf('account'),
+    });
+  }
+
+  /** Exactly how many accounts the filter lists (indexed on tenant, then the filter's columns). */
+  countAccounts(tenantId: string, filter: AccountFilter): Promise<number> {
+    return this.filteredAccounts(tenantId, filter).getCount();
+  }
+
+  private filteredAccounts(tenantId: string, filter: AccountFilter) {
     const query = this.accounts.createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
     if (filter.type) query.andWhere('a.type = :type', { type: filter.type });
     if (filter.currency) query.andWhere('a.currency = :currency', { currency: requireCurrency(filter.currency) });
@@ -284,9 +338,7 @@ export class LedgerService {
         prefix,
       });
     }
-    if (afterKey) query.andWhere('a.id > :afterKey', { afterKey });
-    const rows = await query.orderBy('a.id', 'ASC').take(limit + 1).getMany();
-    return toPage(rows, limit, (account) => account.id);
+    return query;
   }
 
   /** Validates one entry's input and turns it into a writer command. Refuses before any database work. */
@@ -449,8 +501,41 @@ export class LedgerService {
    * not the tenant's is NOT_FOUND, as everywhere else, rather than an empty list.
    */
   async listEntries(tenantId: string, filter: EntryFilter, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
-    const { limit, afterKey } = readPageRequest(pageRequest);
-    if (filter.accountId) await this.getAccount(tenantId, filter.accountId);
+    const where = await this.entryConditions(tenantId, filter);
+    return readPage(
+      pageRequest,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['e.id'], 'DESC');
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT e.* FROM journal_entries e WHERE ${[...where.conditions, ...keyset.conditions].join(' AND ')}
+            ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [...where.params, ...keyset.params],
+        );
+        return rows.map(entryFromRow);
+      },
+      (entry) => entry.id,
+      { isKey: isKeyOf('journalEntry') },
+    );
+  }
+
+  /** Exactly how many entries the filter lists: one COUNT on the tenant's entries (or the account's postings). */
+  async countEntries(tenantId: string, filter: EntryFilter): Promise<number> {
+    const where = await this.entryConditions(tenantId, filter);
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT COUNT(*) AS total FROM journal_entries e WHERE ${where.conditions.join(' AND ')}`,
+      where.params,
+    );
+    return Number(rows[0].total);
+  }
+
+  private async entryConditions(tenantId: string, filter: EntryFilter): Promise<{ conditions: string[]; params: unknown[] }> {
+    if (filter.status && !Object.values(JournalEntryStatus).includes(filter.status)) {
+      throw validationError('status is not a journal entry status', { field: 'status' });
+    }
+    if (filter.accountId) {
+      requireIdOfKind(filter.accountId, 'account', 'accountId');
+      await this.getAccount(tenantId, filter.accountId);
+    }
     const conditions = ['e.tenant_id = ?'];
     const params: unknown[] = [tenantId];
     if (filter.status) {
@@ -461,15 +546,16 @@ export class LedgerService {
       conditions.push('e.id IN (SELECT p.journal_entry_id FROM postings p WHERE p.account_id = ? AND p.tenant_id = ?)');
       params.push(filter.accountId, tenantId);
     }
-    if (afterKey) {
-      conditions.push('e.id < ?');
-      params.push(afterKey);
-    }
+    return { conditions, params };
+  }
+
+  async postingsByIds(tenantId: string, ids: readonly string[]): Promise<PostingRecord[]> {
+    if (ids.length === 0) return [];
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT e.* FROM journal_entries e WHERE ${conditions.join(' AND ')} ORDER BY e.id DESC LIMIT ${limit + 1}`,
-      params,
+      `SELECT * FROM postings WHERE tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`,
+      [tenantId, ...ids],
     );
-    return toPage(rows.map(entryFromRow), limit, (entry) => entry.id);
+    return rows.map(postingFromRow);
   }
 
   async postingsByEntryIds(tenantId: string, entryIds: readonly string[]): Promise<PostingRecord[]> {
@@ -482,28 +568,50 @@ export class LedgerService {
   }
 
   /**
-   * The `count` most recent entries with a posting on each account, for many accounts in one
-   * statement (a window function, on MySQL 8/MariaDB 10.2+ and SQLite 3.25+ alike).
+   * One page of each account's entries, newest first: ordered by each entry's newest posting on the
+   * account (effective time, then posting id), each entry once however many postings it has there.
+   * Every account's page is an index seek on postings (account_id, effective_at, id) that stops after
+   * `limit + 1` entries, so its cost does not grow with the postings the account holds; the accounts
+   * of one request share one statement (a UNION ALL of the seeks), and one more when a cursor is given.
    */
-  async recentEntriesByAccountIds(
-    tenantId: string,
-    accountIds: readonly string[],
-    count: number,
-  ): Promise<Map<string, JournalEntryRecord[]>> {
-    const result = new Map<string, JournalEntryRecord[]>(accountIds.map((id) => [id, []]));
+  async entriesPagesByAccountIds(tenantId: string, accountIds: readonly string[], window: PageWindow): Promise<Map<string, Page<AccountEntry>>> {
+    return readPages(accountIds, window, (ids, slice) => this.accountEntriesSlice(tenantId, ids, slice), (row) => row.key);
+  }
+
+  private async accountEntriesSlice(tenantId: string, accountIds: readonly string[], slice: KeysetSlice): Promise<Map<string, AccountEntry[]>> {
+    const result = new Map<string, AccountEntry[]>(accountIds.map((id) => [id, []]));
     if (accountIds.length === 0) return result;
+    const keyset = keysetSql(slice, ['p.effective_at', 'p.id'], 'DESC', splitPostingKey);
+    const seeks: string[] = [];
+    const params: unknown[] = [];
+    accountIds.forEach((accountId, index) => {
+      // A posting stands for its entry only if it is the entry's newest on the account: older postings
+      // of the same entry there (a hold, its release, its posting) are skipped by a lookup on the entry.
+      seeks.push(
+        `SELECT * FROM (SELECT p.account_id AS for_account_id, p.journal_entry_id AS for_entry_id, p.effective_at AS key_effective_at, p.id AS key_posting_id
+             FROM postings p
+            WHERE p.account_id = ? AND p.tenant_id = ?${keyset.conditions.map((condition) => ` AND ${condition}`).join('')}
+              AND NOT EXISTS (SELECT 1 FROM postings q
+                               WHERE q.journal_entry_id = p.journal_entry_id AND q.account_id = p.account_id
+                                 AND (q.effective_at > p.effective_at OR (q.effective_at = p.effective_at AND q.id > p.id)))
+            ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}) seek${index}`,
+      );
+      params.push(accountId, tenantId, ...keyset.params);
+    });
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT ranked.account_id AS for_account_id, e.*
-         FROM (SELECT DISTINCT p.account_id, p.journal_entry_id,
-                      DENSE_RANK() OVER (PARTITION BY p.account_id ORDER BY p.journal_entry_id DESC) AS position
-                 FROM postings p
-                WHERE p.tenant_id = ? AND p.account_id IN (${accountIds.map(() => '?').join(',')})) ranked
-         JOIN journal_entries e ON e.id = ranked.journal_entry_id
-        WHERE ranked.position <= ?
-        ORDER BY ranked.account_id, e.id DESC`,
-      [tenantId, ...accountIds, count],
+      `SELECT s.for_account_id, s.key_effective_at, s.key_posting_id, e.*
+         FROM (${seeks.join(' UNION ALL ')}) s JOIN journal_entries e ON e.id = s.for_entry_id`,
+      params,
     );
-    for (const row of rows) result.get(String(row.for_account_id))?.push(entryFromRow(row));
+    const sign = slice.fromEnd ? 1 : -1;
+    const keyed = rows.map((row) => ({
+      accountId: String(row.for_account_id),
+      key: `${toDbTimestamp(fromDbTimestamp(row.key_effective_at))}|${String(row.key_posting_id)}`,
+      entry: entryFromRow(row),
+    }));
+    // The join may return rows in any order: put each account's back in the order they were read.
+    keyed.sort((a, b) => (a.key < b.key ? -sign : a.key > b.key ? sign : 0));
+    for (const row of keyed) result.get(row.accountId)?.push({ entry: row.entry, key: row.key });
     return result;
   }
 
@@ -536,28 +644,58 @@ export class LedgerService {
   }
 
   /**
-   * The trial balance: every account's posted balance, net, in its debit or credit column. Without
-   * `asOf` it reads the balances kept on the accounts; with it, it sums postings up to that instant.
-   * Either way, per currency, the two columns are equal.
+   * The trial balance's column totals per currency, over every account: each account's net posted
+   * balance goes in its debit or its credit column. Without `asOf` they come from the balances kept on
+   * the accounts; with it, from postings up to that instant. Per currency, the two columns are equal.
+   * The lines are paged apart (trialBalanceLines).
    */
-  async trialBalance(tenantId: string, options: { asOf?: Date | null; currency?: string | null }): Promise<TrialBalanceReport> {
-    const query = this.accounts.createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
-    if (options.currency) query.andWhere('a.currency = :currency', { currency: requireCurrency(options.currency) });
-    const accounts = await query.orderBy('a.code', 'ASC').getMany();
+  async trialBalance(tenantId: string, options: TrialBalanceOptions): Promise<TrialBalanceReport> {
+    const currency = options.currency ? requireCurrency(options.currency) : null;
     const asOf = options.asOf ? requireStorableDate(options.asOf, 'asOf') : this.clock.now();
-    const totals = options.asOf
-      ? await this.totalsAsOf(
-          tenantId,
-          accounts.map((a) => a.id),
-          asOf,
-        )
-      : new Map(accounts.map((a) => [a.id, a as AccountTotals]));
-    const lines = accounts.map((account) => {
-      const t = totals.get(account.id) as AccountTotals;
-      const net = t.postedDebitsMinor - t.postedCreditsMinor;
-      return { account, debitsMinor: net > 0n ? net : 0n, creditsMinor: net < 0n ? -net : 0n };
-    });
-    return { asOf, lines };
+    const net = options.asOf ? 'COALESCE(t.net, 0)' : '(a.posted_debits_minor - a.posted_credits_minor)';
+    const asOfJoin = options.asOf
+      ? `LEFT JOIN (SELECT account_id, SUM(CASE WHEN direction = 'DEBIT' THEN amount_minor ELSE -amount_minor END) AS net
+                      FROM postings WHERE tenant_id = ? AND phase = ? AND effective_at <= ? GROUP BY account_id) t ON t.account_id = a.id`
+      : '';
+    const params: unknown[] = options.asOf ? [tenantId, PostingPhase.POSTED, toDbTimestamp(asOf)] : [];
+    params.push(tenantId);
+    if (currency) params.push(currency);
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT a.currency,
+              SUM(CASE WHEN ${net} > 0 THEN ${net} ELSE 0 END) AS debits,
+              SUM(CASE WHEN ${net} < 0 THEN -${net} ELSE 0 END) AS credits
+         FROM accounts a ${asOfJoin}
+        WHERE a.tenant_id = ?${currency ? ' AND a.currency = ?' : ''}
+        GROUP BY a.currency ORDER BY a.currency`,
+      params,
+    );
+    const totals = rows.map((row) => ({ currency: String(row.currency), debitsMinor: toBigInt(row.debits ?? 0), creditsMinor: toBigInt(row.credits ?? 0) }));
+    return { asOf, fromPostings: Boolean(options.asOf), currency, totals };
+  }
+
+  /** One page of the trial balance's lines, in account code order. */
+  async trialBalanceLines(tenantId: string, report: TrialBalanceReport, pageRequest: PageRequest): Promise<Page<TrialBalanceLine>> {
+    const accounts = await readPage(
+      pageRequest,
+      (slice) => applyKeyset(this.filteredAccounts(tenantId, { currency: report.currency }), slice, 'a.code', 'ASC').getMany(),
+      (account) => account.code,
+    );
+    const totals: Map<string, AccountTotals> = report.fromPostings
+      ? await this.totalsAsOf(tenantId, accounts.items.map((a) => a.id), report.asOf)
+      : new Map(accounts.items.map((a) => [a.id, a]));
+    return {
+      ...accounts,
+      items: accounts.items.map((account) => {
+        const t = totals.get(account.id) as AccountTotals;
+        const net = t.postedDebitsMinor - t.postedCreditsMinor;
+        return { account, debitsMinor: net > 0n ? net : 0n, creditsMinor: net < 0n ? -net : 0n };
+      }),
+    };
+  }
+
+  /** Exactly how many lines the trial balance has: one COUNT of the tenant's accounts (in the currency). */
+  countTrialBalanceLines(tenantId: string, report: TrialBalanceReport): Promise<number> {
+    return this.countAccounts(tenantId, { currency: report.currency });
   }
 
   /**
@@ -574,14 +712,13 @@ export class LedgerService {
     requireStorableDate(from, 'from');
     requireStorableDate(to, 'to');
     if (to.getTime() <= from.getTime()) throw validationError('to must be later than from', { field: 'to' });
-    const { limit, afterKey } = readPageRequest(pageRequest);
     const account = await this.getAccount(tenantId, accountId);
     const normal = normalBalanceOf(account.type);
     const sign = (direction: string, amount: bigint) => (direction === normal ? amount : -amount);
     const [fromDb, toDb] = [toDbTimestamp(from), toDbTimestamp(to)];
 
-    /** Net posted balance of the postings ordered before the given key ((effective_at, id) order). */
-    const netThrough = async (condition: string, params: unknown[]) => {
+    /** Net posted balance of the account's postings that meet the condition. */
+    const netWhere = async (condition: string, params: unknown[]) => {
       const rows: Record<string, unknown>[] = await this.dataSource.query(
         `SELECT direction, SUM(amount_minor) AS total FROM postings
           WHERE tenant_id = ? AND account_id = ? AND phase = ? AND ${condition} GROUP BY direction`,
@@ -590,36 +727,48 @@ export class LedgerService {
       return rows.reduce((sum, row) => sum + sign(String(row.direction), toBigInt(row.total)), 0n);
     };
 
-    const opening = await netThrough('effective_at < ?', [fromDb]);
-    const closing = await netThrough('effective_at < ?', [toDb]);
-    const params: unknown[] = [tenantId, accountId, PostingPhase.POSTED, fromDb, toDb];
-    let cursorCondition = '';
-    let running = opening;
-    if (afterKey) {
-      const [effectiveAt, id, ...rest] = afterKey.split('|');
-      // The key is compared with DATETIME values and posting ids in SQL: anything else would be
-      // compared (or refused) differently by each database.
-      if (!DB_TIMESTAMP.test(effectiveAt) || idKindOf(id ?? '') !== 'posting' || rest.length > 0) {
-        throw validationError('after is not a cursor returned by this API', { field: 'after' });
-      }
-      cursorCondition = 'AND (p.effective_at > ? OR (p.effective_at = ? AND p.id > ?))';
-      params.push(effectiveAt, effectiveAt, id);
-      running = await netThrough('(effective_at < ? OR (effective_at = ? AND id <= ?))', [effectiveAt, effectiveAt, id]);
-    }
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT p.*, e.description AS entry_description FROM postings p JOIN journal_entries e ON e.id = p.journal_entry_id
-        WHERE p.tenant_id = ? AND p.account_id = ? AND p.phase = ? AND p.effective_at >= ? AND p.effective_at < ? ${cursorCondition}
-        ORDER BY p.effective_at, p.id LIMIT ${limit + 1}`,
-      params,
+    const opening = await netWhere('effective_at < ?', [fromDb]);
+    const closing = await netWhere('effective_at < ?', [toDb]);
+    const postings = await readPage(
+      pageRequest,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['p.effective_at', 'p.id'], 'ASC', splitPostingKey);
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT p.*, e.description AS entry_description FROM postings p JOIN journal_entries e ON e.id = p.journal_entry_id
+            WHERE p.tenant_id = ? AND p.account_id = ? AND p.phase = ? AND p.effective_at >= ? AND p.effective_at < ?
+                  ${keyset.conditions.map((condition) => `AND ${condition}`).join(' ')}
+            ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [tenantId, accountId, PostingPhase.POSTED, fromDb, toDb, ...keyset.params],
+        );
+        return rows.map((row) => ({ posting: postingFromRow(row), description: String(row.entry_description) }));
+      },
+      (line) => postingKey(line.posting),
+      { isKey: isPostingKey },
     );
-    const lines = rows.slice(0, limit).map((row) => {
-      const posting = postingFromRow(row);
-      running += sign(posting.direction, posting.amountMinor);
-      return { posting, description: String(row.entry_description), runningBalanceMinor: running };
-    });
-    if (rows.length > limit) lines.push({ posting: postingFromRow(rows[limit]), description: '', runningBalanceMinor: 0n });
-    const page = toPage(lines, limit, statementLineKey);
+    // Running balances start from everything posted before the page's first line.
+    let running = opening;
+    if (postings.items.length > 0) {
+      const [effectiveAt, id] = splitPostingKey(postingKey(postings.items[0].posting));
+      running = await netWhere('(effective_at < ? OR (effective_at = ? AND id < ?))', [effectiveAt, effectiveAt, id]);
+    }
+    const page: Page<StatementLine> = {
+      ...postings,
+      items: postings.items.map((line) => {
+        running += sign(line.posting.direction, line.posting.amountMinor);
+        return { ...line, runningBalanceMinor: running };
+      }),
+    };
     return { account, from, to, openingBalanceMinor: opening, closingBalanceMinor: closing, page };
+  }
+
+  /** Exactly how many lines the statement has: one COUNT on postings (account_id, phase, effective_at). */
+  async countStatementLines(tenantId: string, accountId: string, from: Date, to: Date): Promise<number> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT COUNT(*) AS total FROM postings
+        WHERE tenant_id = ? AND account_id = ? AND phase = ? AND effective_at >= ? AND effective_at < ?`,
+      [tenantId, accountId, PostingPhase.POSTED, toDbTimestamp(from), toDbTimestamp(to)],
+    );
+    return Number(rows[0].total);
   }
 
 }

@@ -3,9 +3,10 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import type { FieldCipher, FieldContext } from '../../common/encryption';
 import { validationError } from '../../common/errors';
-import { newId, requireIdOfKind } from '../../common/ids';
+import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { requireCurrency } from '../../common/money';
-import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { type Page, type PageRequest, readPage } from '../../common/pagination';
+import { keysetSql } from '../../db/keyset';
 import { toDbTimestamp } from '../../common/timestamps';
 import { runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -129,13 +130,26 @@ export class PaymentGatewaysService {
   }
 
   async listGateways(tenantId: string, pageRequest: PageRequest): Promise<Page<PaymentGatewayRecord>> {
-    const { limit, afterKey } = readPageRequest(pageRequest);
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT id, tenant_id, name, kind, currencies, created_at, disabled_at FROM ${TABLE}
-        WHERE tenant_id = ?${afterKey ? ' AND id > ?' : ''} ORDER BY id LIMIT ${limit + 1}`,
-      afterKey ? [tenantId, afterKey] : [tenantId],
+    return readPage(
+      pageRequest,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['id'], 'ASC');
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT id, tenant_id, name, kind, currencies, created_at, disabled_at FROM ${TABLE}
+            WHERE ${['tenant_id = ?', ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [tenantId, ...keyset.params],
+        );
+        return rows.map(gatewayFromRow);
+      },
+      (gateway) => gateway.id,
+      { isKey: (key) => idKindOf(key) === 'paymentGateway' },
     );
-    return toPage(rows.map(gatewayFromRow), limit, (gateway) => gateway.id);
+  }
+
+  /** Exactly how many gateways the tenant has, disabled ones included. */
+  async countGateways(tenantId: string): Promise<number> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM ${TABLE} WHERE tenant_id = ?`, [tenantId]);
+    return Number(rows[0].total);
   }
 
   /**
@@ -167,7 +181,11 @@ export class PaymentGatewaysService {
     const credentials = JSON.parse(
       this.cipher.decrypt(String(row.credentials_ciphertext), this.context(String(row.tenant_id), 'credentials_ciphertext')),
     ) as GatewayCredentials;
-    const adapter = createGatewayAdapter(gatewayId, credentials, { simulatorSlowMs: this.options.simulatorSlowMs });
+    const adapter = createGatewayAdapter(gatewayId, credentials, {
+      dataSource: this.dataSource,
+      clock: this.clock,
+      simulatorSlowMs: this.options.simulatorSlowMs,
+    });
     this.adapters.set(gatewayId, adapter);
     return adapter;
   }

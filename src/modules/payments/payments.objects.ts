@@ -2,8 +2,8 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { ConnectionType, Money, Node } from '../../graphql/common.objects';
 import { CurrencyScalar } from '../../graphql/scalars';
-import { GatewayKind } from './gateways/payment-gateway';
-import { DisputeStatus, PaymentStatus, PendingOperation, RefundStatus } from './payment-state';
+import { DeclineCode, GatewayKind } from './gateways/payment-gateway';
+import { DisputeOutcome, DisputeStatus, PaymentStatus, PendingOperation, RefundStatus } from './payment-state';
 import { PaymentEventSource, PaymentEventType } from './payments.types';
 
 registerEnumType(GatewayKind, {
@@ -18,6 +18,25 @@ registerEnumType(PaymentStatus, {
 registerEnumType(PendingOperation, { name: 'PendingGatewayOperation', description: 'A gateway call whose outcome is not recorded yet.' });
 registerEnumType(RefundStatus, { name: 'RefundStatus' });
 registerEnumType(DisputeStatus, { name: 'DisputeStatus' });
+registerEnumType(DisputeOutcome, {
+  name: 'DisputeOutcome',
+  description: 'How closeDispute ends a dispute.',
+  valuesConfig: {
+    WON: { description: 'The disputed funds return to gateway clearing.' },
+    LOST: { description: 'The funds are booked as a chargeback loss.' },
+  },
+});
+registerEnumType(DeclineCode, {
+  name: 'DeclineCode',
+  description: 'Why a gateway refused a payment or refund; also `details.declineCode` of a GATEWAY_DECLINED error.',
+  valuesConfig: {
+    INSUFFICIENT_FUNDS: { description: 'The card has insufficient funds.' },
+    EXPIRED_CARD: { description: 'The card has expired.' },
+    FRAUD_SUSPECTED: { description: 'Declined as suspected fraud.' },
+    DO_NOT_HONOR: { description: 'Declined by the issuer without a more specific reason (also any reason the gateway gave that Reckon does not know).' },
+    GATEWAY_REJECTED: { description: 'The gateway refused the request itself (not the card); definitely not done.' },
+  },
+});
 registerEnumType(PaymentEventType, { name: 'PaymentEventType' });
 registerEnumType(PaymentEventSource, { name: 'PaymentEventSource', description: 'API call, signed gateway event, or Reckon itself (expiry, status checks).' });
 
@@ -83,8 +102,8 @@ export class Payment extends Node {
   @Field(() => String, { nullable: true, description: 'The gateway’s id of the authorization.' })
   gatewayPaymentId!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Why the gateway declined (a DeclineCode), for FAILED payments.' })
-  failureCode!: string | null;
+  @Field(() => DeclineCode, { nullable: true, description: 'Why the gateway declined, for FAILED payments.' })
+  failureCode!: DeclineCode | null;
 
   @Field(() => String, { nullable: true })
   failureMessage!: string | null;
@@ -110,8 +129,8 @@ export class Refund extends Node {
   @Field(() => String, { nullable: true })
   gatewayRefundId!: string | null;
 
-  @Field(() => String, { nullable: true })
-  failureCode!: string | null;
+  @Field(() => DeclineCode, { nullable: true, description: 'Why the gateway refused, for FAILED refunds.' })
+  failureCode!: DeclineCode | null;
 
   @Field()
   createdAt!: Date;
@@ -141,11 +160,8 @@ export class Dispute extends Node {
   closedAt!: Date | null;
 }
 
-@ObjectType({ description: 'One step of a payment’s timeline.' })
-export class PaymentEvent {
-  @Field()
-  id!: string;
-
+@ObjectType({ implements: Node, description: 'One step of a payment’s timeline.' })
+export class PaymentEvent extends Node {
   @Field(() => PaymentEventType)
   type!: PaymentEventType;
 
@@ -174,8 +190,11 @@ export class Payout extends Node {
   createdAt!: Date;
 }
 
-export const PaymentConnection = ConnectionType(Payment, 'Payment');
-export const PaymentGatewayConnection = ConnectionType(PaymentGateway, 'PaymentGateway');
+export const PaymentConnection = ConnectionType(Payment, 'Payment', { totalCount: 'the payments the filter lists' });
+export const PaymentGatewayConnection = ConnectionType(PaymentGateway, 'PaymentGateway', { totalCount: 'the tenant’s gateways, disabled ones included' });
+export const RefundConnection = ConnectionType(Refund, 'Refund', { totalCount: 'the payment’s refunds' });
+export const DisputeConnection = ConnectionType(Dispute, 'Dispute', { totalCount: 'the payment’s disputes' });
+export const PaymentEventConnection = ConnectionType(PaymentEvent, 'PaymentEvent', { totalCount: 'the events of the payment’s timeline' });
 
 @ObjectType()
 export class PaymentPayload {

@@ -6,11 +6,12 @@ import { assert } from '../../common/assert';
 import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { METADATA_MAX_BYTES, optionalText, requireMetadata, requireText } from '../../common/input';
-import { newId, newUlid, requireIdOfKind } from '../../common/ids';
+import { idKindOf, newId, newUlid, requireIdOfKind } from '../../common/ids';
 import { parsePositiveAmount, requireCurrency } from '../../common/money';
-import { type Page, type PageRequest, readPageRequest, toPage } from '../../common/pagination';
+import { type KeysetSlice, type Page, type PageRequest, type PageWindow, readPage, readPages } from '../../common/pagination';
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
+import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import type { ChartAccounts } from '../ledger/default-chart';
@@ -164,6 +165,8 @@ interface Committed<T> {
  * outcome, the journal entries and the idempotency completion together. Steps without a gateway call
  * (disputes, payouts, expiry) are one transaction.
  */
+const compareText = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 export class PaymentsService {
   private readonly kind: DatabaseKind;
 
@@ -1008,7 +1011,30 @@ export class PaymentsService {
   }
 
   async listPayments(tenantId: string, filter: PaymentFilter, pageRequest: PageRequest): Promise<Page<PaymentRecord>> {
-    const { limit, afterKey } = readPageRequest(pageRequest);
+    const where = await this.paymentConditions(tenantId, filter);
+    // Newest first; ids are time-ordered, so the id alone is the cursor.
+    return readPage(
+      pageRequest,
+      (slice) => {
+        const keyset = keysetSql(slice, ['id'], 'DESC');
+        return this.paymentsWhere(`${[...where.conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`, [
+          ...where.params,
+          ...keyset.params,
+        ]);
+      },
+      (payment) => payment.id,
+      { isKey: (key) => idKindOf(key) === 'payment' },
+    );
+  }
+
+  /** Exactly how many payments the filter lists (indexed on tenant with status or creation time). */
+  async countPayments(tenantId: string, filter: PaymentFilter): Promise<number> {
+    const where = await this.paymentConditions(tenantId, filter);
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM payments WHERE ${where.conditions.join(' AND ')}`, where.params);
+    return Number(rows[0].total);
+  }
+
+  private async paymentConditions(tenantId: string, filter: PaymentFilter): Promise<{ conditions: string[]; params: unknown[] }> {
     const conditions = ['tenant_id = ?'];
     const params: unknown[] = [tenantId];
     if (filter.status) {
@@ -1034,29 +1060,63 @@ export class PaymentsService {
       conditions.push('created_at < ?');
       params.push(toDbTimestamp(requireStorableDate(filter.createdTo, 'createdTo')));
     }
-    // Newest first; ids are time-ordered, so the id alone is the cursor.
-    if (afterKey) {
-      conditions.push('id < ?');
-      params.push(afterKey);
-    }
-    const rows = await this.paymentsWhere(`${conditions.join(' AND ')} ORDER BY id DESC LIMIT ${limit + 1}`, params);
-    return toPage(rows, limit, (payment) => payment.id);
+    return { conditions, params };
   }
 
-  async refundsByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<RefundRecord[]> {
-    if (paymentIds.length === 0) return [];
-    return this.refundsWhere(`tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) ORDER BY id`, [tenantId, ...paymentIds]);
+  /** One page of each payment's refunds, oldest first: one statement for every payment of a request. */
+  refundsPagesByPaymentIds(tenantId: string, paymentIds: readonly string[], window: PageWindow): Promise<Map<string, Page<RefundRecord>>> {
+    return readPages(paymentIds, window, (ids, slice) => this.childSlices('refunds', refundFromRow, tenantId, ids, slice), (refund) => refund.id);
   }
 
-  async disputesByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<DisputeRecord[]> {
-    if (paymentIds.length === 0) return [];
+  disputesPagesByPaymentIds(tenantId: string, paymentIds: readonly string[], window: PageWindow): Promise<Map<string, Page<DisputeRecord>>> {
+    return readPages(paymentIds, window, (ids, slice) => this.childSlices('disputes', disputeFromRow, tenantId, ids, slice), (dispute) => dispute.id);
+  }
+
+  eventsPagesByPaymentIds(tenantId: string, paymentIds: readonly string[], window: PageWindow): Promise<Map<string, Page<PaymentEventRecord>>> {
+    return readPages(paymentIds, window, (ids, slice) => this.childSlices('payment_events', paymentEventFromRow, tenantId, ids, slice), (event) => event.id);
+  }
+
+  /**
+   * The same slice of each payment's rows of a child table, oldest first: a UNION ALL of seeks on the
+   * table's (payment_id, id) index, each stopping after the slice's limit.
+   */
+  private async childSlices<T extends { id: string; paymentId: string }>(
+    table: 'refunds' | 'disputes' | 'payment_events',
+    fromRow: (row: Record<string, unknown>) => T,
+    tenantId: string,
+    paymentIds: readonly string[],
+    slice: KeysetSlice,
+  ): Promise<Map<string, T[]>> {
+    const result = new Map<string, T[]>(paymentIds.map((id) => [id, []]));
+    if (paymentIds.length === 0) return result;
+    const keyset = keysetSql(slice, ['id'], 'ASC');
+    const seeks = paymentIds.map(
+      (_, index) =>
+        `SELECT * FROM (SELECT * FROM ${table} WHERE ${['payment_id = ?', 'tenant_id = ?', ...keyset.conditions].join(' AND ')}
+                         ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}) seek${index}`,
+    );
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT * FROM disputes WHERE tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) ORDER BY id`,
+      seeks.join(' UNION ALL '),
+      paymentIds.flatMap((id) => [id, tenantId, ...keyset.params]),
+    );
+    const records = rows.map(fromRow).sort((a, b) => (slice.fromEnd ? compareText(b, a) : compareText(a, b)));
+    for (const record of records) result.get(record.paymentId)?.push(record);
+    return result;
+  }
+
+  /** Exactly how many rows of a child table each payment has: one grouped COUNT on (payment_id, id). */
+  async countChildrenByPaymentIds(table: 'refunds' | 'disputes' | 'payment_events', tenantId: string, paymentIds: readonly string[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>(paymentIds.map((id) => [id, 0]));
+    if (paymentIds.length === 0) return counts;
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT payment_id, COUNT(*) AS total FROM ${table} WHERE tenant_id = ? AND payment_id IN (${paymentIds.map(() => '?').join(',')}) GROUP BY payment_id`,
       [tenantId, ...paymentIds],
     );
-    return rows.map(disputeFromRow);
+    for (const row of rows) counts.set(String(row.payment_id), Number(row.total));
+    return counts;
   }
 
+  /** Every event of each payment, oldest first (the timeline a payment's journal entries come from). */
   async eventsByPaymentIds(tenantId: string, paymentIds: readonly string[]): Promise<PaymentEventRecord[]> {
     if (paymentIds.length === 0) return [];
     const rows: Record<string, unknown>[] = await this.dataSource.query(
@@ -1064,6 +1124,32 @@ export class PaymentsService {
       [tenantId, ...paymentIds],
     );
     return rows.map(paymentEventFromRow);
+  }
+
+  /** Rows of one table by id, for node(id:) and nodes(ids:) through the loaders. */
+  private async rowsByIds(table: 'refunds' | 'disputes' | 'payouts' | 'payment_events', tenantId: string, ids: readonly string[]) {
+    if (ids.length === 0) return [];
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT * FROM ${table} WHERE tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`,
+      [tenantId, ...ids],
+    );
+    return rows;
+  }
+
+  async refundsByIds(tenantId: string, ids: readonly string[]): Promise<RefundRecord[]> {
+    return (await this.rowsByIds('refunds', tenantId, ids)).map(refundFromRow);
+  }
+
+  async disputesByIds(tenantId: string, ids: readonly string[]): Promise<DisputeRecord[]> {
+    return (await this.rowsByIds('disputes', tenantId, ids)).map(disputeFromRow);
+  }
+
+  async payoutsByIds(tenantId: string, ids: readonly string[]): Promise<PayoutRecord[]> {
+    return (await this.rowsByIds('payouts', tenantId, ids)).map(payoutFromRow);
+  }
+
+  async eventsByIds(tenantId: string, ids: readonly string[]): Promise<PaymentEventRecord[]> {
+    return (await this.rowsByIds('payment_events', tenantId, ids)).map(paymentEventFromRow);
   }
 
   async disputeById(tenantId: string, id: string): Promise<DisputeRecord | null> {
