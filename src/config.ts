@@ -16,7 +16,7 @@ export interface Config {
    * max_execution_time); past it the statement is cancelled and the client gets STATEMENT_TIMEOUT.
    */
   databaseStatementTimeoutMs: number;
-  /** The same limit for long jobs that ask for it: migrations, `keys reencrypt`, exports and imports. */
+  /** The same limit for long jobs that ask for it: `keys reencrypt`, exports and imports (migrations have none). */
   databaseLongStatementTimeoutMs: number;
   /** Longest wait for a free pool connection before SERVICE_UNAVAILABLE. */
   databaseAcquireTimeoutMs: number;

@@ -9,8 +9,9 @@ import { DatabaseUnavailableError } from './transaction';
  *
  * - Server-side limit: each pooled connection runs under `SET SESSION max_statement_time` (MariaDB, in
  *   seconds) or `max_execution_time` (MySQL 8, in ms, SELECT only), sent once before the connection's
- *   first statement, so it costs nothing per statement. A job under withLongStatements() sets the long
- *   limit before its own first statement on a connection, and the next ordinary user sets it back.
+ *   first statement, so it costs nothing per statement. A job under withLongStatements() (or
+ *   withoutStatementLimit(), migrations) sets its limit before its own first statement on a
+ *   connection, and the next ordinary user sets it back.
  * - Client-side bound: a statement with no answer a second past its limit (a frozen server, or a MySQL
  *   write, which max_execution_time does not cover) is stopped with KILL QUERY from a separate
  *   connection; when even that gets no answer, its connection is closed and the statement fails as a
@@ -215,7 +216,7 @@ export class MysqlGuards {
     values: unknown,
     callback: QueryCallback,
   ): unknown {
-    const limitMs = scope?.limit === 'long' ? this.limits.longStatementTimeoutMs : this.limits.statementTimeoutMs;
+    const limitMs = this.limitOf(scope);
     const text = typeof sql === 'string' ? sql : String((sql as { sql?: unknown }).sql ?? '');
     const signal = scope?.cancellable && !/^\s*ROLLBACK\b/i.test(text) ? scope.signal : undefined;
     if (signal?.aborted) {
@@ -250,10 +251,13 @@ export class MysqlGuards {
         });
       };
       const onAbort = () => cancel(signal?.reason);
-      const timer = setTimeout(
-        () => cancel(new StatementOverdue(`A database statement ran past its time limit (${limitMs} ms) and was cancelled. Retry later; for a read, ask for less.`)),
-        limitMs + CLIENT_GRACE_MS,
-      );
+      const timer =
+        limitMs > 0
+          ? setTimeout(
+              () => cancel(new StatementOverdue(`A database statement ran past its time limit (${limitMs} ms) and was cancelled. Retry later; for a read, ask for less.`)),
+              limitMs + CLIENT_GRACE_MS,
+            )
+          : undefined;
       signal?.addEventListener('abort', onAbort, { once: true });
       return query(sql, values, finish);
     };
@@ -269,6 +273,12 @@ export class MysqlGuards {
       send();
     });
     return undefined;
+  }
+
+  /** 0: no limit (both servers read 0 so). */
+  private limitOf(scope: StatementScope | undefined): number {
+    if (scope?.limit === 'none') return 0;
+    return scope?.limit === 'long' ? this.limits.longStatementTimeoutMs : this.limits.statementTimeoutMs;
   }
 
   private sessionLimitSql(connection: MysqlConnection, limitMs: number): string {

@@ -15,8 +15,8 @@ export interface StatementScope {
    * carry other requests' entries. Set once the operation is known to be a query.
    */
   cancellable: boolean;
-  /** Which server-side time limit the statements run under (DATABASE_[LONG_]STATEMENT_TIMEOUT_MS). */
-  readonly limit: 'default' | 'long';
+  /** Which time limit the statements run under: DATABASE_[LONG_]STATEMENT_TIMEOUT_MS, or none (migrations). */
+  readonly limit: 'default' | 'long' | 'none';
 }
 
 const scopes = new AsyncLocalStorage<StatementScope>();
@@ -38,6 +38,15 @@ export function runInStatementScope<T>(scope: StatementScope, work: () => T): T 
 export function withLongStatements<T>(work: () => T): T {
   const outer = scopes.getStore();
   return scopes.run({ signal: outer?.signal, cancellable: outer?.cancellable ?? false, limit: 'long' }, work);
+}
+
+/**
+ * Runs schema migrations with no statement time limit: an index built over a large table may take
+ * longer than any limit that suits requests, and a migration cut off halfway would stop the start.
+ */
+export function withoutStatementLimit<T>(work: () => T): T {
+  const outer = scopes.getStore();
+  return scopes.run({ signal: outer?.signal, cancellable: outer?.cancellable ?? false, limit: 'none' }, work);
 }
 
 /** Why the work of a request was cancelled; its message is what the client is told. */
