@@ -22,6 +22,7 @@ import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
+import { responseMediaTypeOf, statusOfRefusal } from './response-media-type';
 import { sourceAddressOf, type TrustProxy } from './source-address';
 import type { Services } from '../services/services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
@@ -88,7 +89,7 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
             else contextValue.log.debug({ err: error.message, code: error.extensions?.code }, 'request error');
           }
         },
-        async willSendResponse({ response, contextValue }) {
+        async willSendResponse({ request, response, contextValue }) {
           if (response.body.kind !== 'single') return;
           // Context building may have failed (no credentials): then there is no idempotency to finish.
           if (contextValue.idempotency) {
@@ -99,9 +100,23 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
           for (const error of response.body.singleResult.errors) {
             (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, requestId: contextValue.requestId };
           }
-          const forbidden = response.body.singleResult.errors.find((error) => error.extensions?.code === ErrorCode.FORBIDDEN);
-          if (forbidden) {
+          const result = response.body.singleResult;
+          const errors = result.errors ?? [];
+          // Refused before execution (no data entry): 200 or 400 by the media type (response-media-type.ts).
+          if (result.data === undefined) {
+            response.http.status = statusOfRefusal(responseMediaTypeOf(request.http?.headers.get('accept')), response.http.status ?? 200, errors);
+            return;
+          }
+          // A document refused as a whole for want of scope (every field it asked for is FORBIDDEN) is a
+          // request the client may not make: 403 with RFC 6750's challenge, and no data entry, since a
+          // response with data is 200 (GraphQL over HTTP). A field refused beside others that ran is 200.
+          const rootFields = Object.values(result.data ?? {});
+          const wholeDocumentForbidden =
+            rootFields.every((value) => value === null) && errors.every((error) => error.extensions?.code === ErrorCode.FORBIDDEN);
+          const forbidden = errors.find((error) => error.extensions?.code === ErrorCode.FORBIDDEN);
+          if (forbidden && wholeDocumentForbidden) {
             const scope = (forbidden.extensions?.details as { requiredScope?: string } | undefined)?.requiredScope ?? '';
+            delete result.data;
             response.http.status = 403;
             response.http.headers.set(
               'www-authenticate',
