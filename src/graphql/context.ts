@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import type { AuthLoaders } from '../modules/auth/auth.loaders';
 import type { Principal } from '../modules/auth/auth.service';
 import type { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import type { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import type { PaymentLoaders } from '../modules/payments/payments.loaders';
+import type { WebhookLoaders } from '../modules/webhooks/webhooks.loaders';
 import type { Services } from '../services/services';
 
 /**
@@ -13,7 +15,7 @@ export interface RequestContext {
   requestId: string;
   principal: Principal;
   services: Services;
-  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders };
+  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders; auth: AuthLoaders; webhooks: WebhookLoaders };
   log: Logger;
   /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
   idempotency: IdempotentRequest;

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import { newUlid } from '../common/ids';
+import { AuthLoaders } from '../modules/auth/auth.loaders';
 import type { Principal } from '../modules/auth/auth.service';
 import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import { PaymentLoaders } from '../modules/payments/payments.loaders';
+import { WebhookLoaders } from '../modules/webhooks/webhooks.loaders';
 import type { RequestContext } from '../graphql/context';
 import type { Services } from '../services/services';
 
@@ -43,6 +45,8 @@ export function createRequestContext(
     loaders: {
       ledger: new LedgerLoaders(services.ledger, principal.tenantId),
       payments: new PaymentLoaders(services.payments, services.payments.gateways, principal.tenantId),
+      auth: new AuthLoaders(services.auth, principal.tenantId),
+      webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),

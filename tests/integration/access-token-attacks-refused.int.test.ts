@@ -59,7 +59,7 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
       signingKey = await generateSigningKey();
       otherKey = await generateSigningKey();
       app = await startTestApp(kind, { clock, env: { JWT_SIGNING_KEYS: JSON.stringify([signingKey]) } });
-      const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'target', scopes: ['ledger:read'] } });
+      const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'target', scopes: ['LEDGER_READ'] } });
       clientId = createOAuthClient.client.id;
       clientSecret = createOAuthClient.clientSecret;
       otherTenantId = (await app.createTenant('Other')).tenantId;
@@ -96,7 +96,7 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
 
     it('accepts a token made with our key and genuine claims (the baseline every attack departs from)', async () => {
       const { me } = await app.client.withKey(await sign(signingKey, genuineClaims())).ok(WhoAmIDocument);
-      expect(me).toMatchObject({ credentialId: clientId, credentialKind: 'OAUTH_TOKEN', scopes: ['ledger:read'] });
+      expect(me).toMatchObject({ credentialId: clientId, credentialKind: 'OAUTH_TOKEN', scopes: ['LEDGER_READ'] });
       const issued = await clientCredentialsToken(app.url, clientId, clientSecret);
       expect(readJwt(issued.accessToken).header.kid).toBe(signingKey.kid);
     });
@@ -343,7 +343,7 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
       expect(me).toEqual({
         credentialId: 'user-42',
         credentialKind: 'EXTERNAL_TOKEN',
-        scopes: ['ledger:read'],
+        scopes: ['LEDGER_READ'],
         expiresAt: new Date(Number(externalClaims().exp) * 1000).toISOString(),
         tenant: { id: app.tenantId, name: 'Acme' },
       });
@@ -357,7 +357,7 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
     it('reads scopes given as a list and accepts a token without typ', async () => {
       const token = await sign(rsaKey, externalClaims({ scope: ['ledger:read', 'ledger:write'] }), { typ: undefined });
       const { me } = await app.client.withKey(token).ok(WhoAmIDocument);
-      expect(me.scopes).toEqual(['ledger:read', 'ledger:write']);
+      expect(me.scopes).toEqual(['LEDGER_READ', 'LEDGER_WRITE']);
     });
 
     it('accepts a token without kid, picking the issuer’s key by its algorithm', async () => {
@@ -368,7 +368,7 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
     });
 
     it('still accepts our own tokens', async () => {
-      const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ours', scopes: ['ledger:read'] } });
+      const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ours', scopes: ['LEDGER_READ'] } });
       const { accessToken } = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
       const { me } = await app.client.withKey(accessToken).ok(WhoAmIDocument);
       expect(me.credentialKind).toBe('OAUTH_TOKEN');

@@ -17,6 +17,7 @@ import {
   type ApiKeyPartsFragment,
   type ApiKeysQuery,
   type CreateApiKeyInput,
+  type Scope,
 } from '../generated/graphql';
 import { expectInsufficientScope, expectInvalidToken } from '../helpers/auth-expectations';
 import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
@@ -56,14 +57,14 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   }
 
   it('makes keys in the rk_ format with a valid checksum, and stores only the prefix and a hash', async () => {
-    const { secret, apiKey, client } = await newKey({ name: 'dashboard', scopes: ['ledger:read'] });
+    const { secret, apiKey, client } = await newKey({ name: 'dashboard', scopes: ['LEDGER_READ'] });
     expect(secret).toMatch(API_KEY_SHAPE);
     expect(apiKeyPrefixOf(secret)).toBe(secret.slice(0, 15));
-    expect(apiKey).toMatchObject({ name: 'dashboard', prefix: secret.slice(0, 15), scopes: ['ledger:read'], expiresAt: null, revokedAt: null, lastUsedAt: null });
+    expect(apiKey).toMatchObject({ name: 'dashboard', prefix: secret.slice(0, 15), scopes: ['LEDGER_READ'], expiresAt: null, revokedAt: null, lastUsedAt: null });
     expect(apiKey.id).toMatch(/^key_[0-9A-HJKMNP-TV-Z]{26}$/);
 
     const { me } = await client.ok(WhoAmIDocument);
-    expect(me).toMatchObject({ credentialId: apiKey.id, credentialKind: 'API_KEY', scopes: ['ledger:read'], expiresAt: null });
+    expect(me).toMatchObject({ credentialId: apiKey.id, credentialKind: 'API_KEY', scopes: ['LEDGER_READ'], expiresAt: null });
 
     const [row]: Record<string, unknown>[] = await app.runtime.dataSource.query('SELECT * FROM api_keys WHERE id = ?', [apiKey.id]);
     expect(row.prefix).toBe(apiKey.prefix);
@@ -78,13 +79,14 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
 
     const { createApiKey: unrestricted } = await app.client.ok(CreateApiKeyDocument, { input: { name: 'default scopes' } });
     secretsShown.push(unrestricted.secret);
-    expect(unrestricted.apiKey.scopes).toEqual(['admin']);
+    expect(unrestricted.apiKey.scopes).toEqual(['ADMIN']);
   });
 
   it('refuses unknown scopes and an empty scope list', async () => {
     const before = await credentialRowCounts();
-    for (const scopes of [['ledger:read', 'superuser'], []]) {
-      const result = await app.client.request(CreateApiKeyDocument, { input: { name: 'bad', scopes } });
+    // An unknown scope is not a Scope value: refused while coercing the variables.
+    for (const scopes of [['LEDGER_READ', 'superuser'], []]) {
+      const result = await app.client.request(CreateApiKeyDocument, { input: { name: 'bad', scopes: scopes as Scope[] } });
       expect(result.errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
     }
     expect(await credentialRowCounts()).toEqual(before);
@@ -93,7 +95,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   it('lets a restricted key read with ledger:read and refuses its writes with 403 insufficient_scope, changing nothing', async () => {
     const cash = await createAccount(app.client, { type: 'ASSET' });
     const revenue = await createAccount(app.client, { type: 'REVENUE' });
-    const reader = (await newKey({ name: 'reader', scopes: ['ledger:read'] })).client;
+    const reader = (await newKey({ name: 'reader', scopes: ['LEDGER_READ'] })).client;
 
     expect((await reader.ok(AccountDocument, { id: cash.id })).account.id).toBe(cash.id);
     expect((await reader.ok(AccountsDocument, { first: 500 })).accounts.edges.length).toBeGreaterThanOrEqual(2);
@@ -112,12 +114,12 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   it('lets ledger:write read as well, and a key of another area read nothing of the ledger', async () => {
     const cash = await createAccount(app.client, { type: 'ASSET' });
     const revenue = await createAccount(app.client, { type: 'REVENUE' });
-    const writer = (await newKey({ name: 'writer', scopes: ['ledger:write'] })).client;
+    const writer = (await newKey({ name: 'writer', scopes: ['LEDGER_WRITE'] })).client;
     const { postJournalEntry } = await writer.ok(PostJournalEntryDocument, { input: { lines: transfer(cash.id, revenue.id, '5.00') } });
     expect(postJournalEntry.journalEntry.status).toBe('POSTED');
     expect((await writer.ok(AccountDocument, { id: cash.id })).account.balances.posted.net.amount).toBe('5.00');
 
-    const payments = (await newKey({ name: 'payments only', scopes: ['payments:read'] })).client;
+    const payments = (await newKey({ name: 'payments only', scopes: ['PAYMENTS_READ'] })).client;
     expectInsufficientScope(await payments.request(AccountsDocument, { first: 1 }), 'ledger:read');
     expectInsufficientScope(await payments.request(NodeDocument, { id: cash.id }), 'ledger:read');
     expectInsufficientScope(await payments.request(AccountDocument, { id: cash.id }), 'ledger:read');
@@ -133,7 +135,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
     expect(await credentialRowCounts()).toEqual(before);
 
     const expiresAt = new Date(clock.now().getTime() + 60 * MINUTE_MS);
-    const { apiKey, client } = await newKey({ name: 'temporary', scopes: ['ledger:read'], expiresAt: expiresAt.toISOString() });
+    const { apiKey, client } = await newKey({ name: 'temporary', scopes: ['LEDGER_READ'], expiresAt: expiresAt.toISOString() });
     expect(apiKey.expiresAt).toBe(expiresAt.toISOString());
     expect((await client.ok(WhoAmIDocument)).me.expiresAt).toBe(expiresAt.toISOString());
 
@@ -150,7 +152,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('stops a revoked key at once; revoking it again is an invalid state transition', async () => {
-    const { apiKey, client } = await newKey({ name: 'to revoke', scopes: ['ledger:read'] });
+    const { apiKey, client } = await newKey({ name: 'to revoke', scopes: ['LEDGER_READ'] });
     await client.ok(AccountsDocument, { first: 1 });
 
     const { revokeApiKey } = await app.client.ok(RevokeApiKeyDocument, { input: { id: apiKey.id } });
@@ -165,19 +167,19 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('rolls a key: the new secret works at once, the old one until oldKeyExpiresAt and not after', async () => {
-    const old = await newKey({ name: 'checkout', scopes: ['ledger:read', 'ledger:write'] });
+    const old = await newKey({ name: 'checkout', scopes: ['LEDGER_READ', 'LEDGER_WRITE'] });
     const oldKeyExpiresAt = new Date(clock.now().getTime() + 10 * MINUTE_MS);
     const { rollApiKey } = await app.client.ok(RollApiKeyDocument, { input: { id: old.apiKey.id, oldKeyExpiresAt: oldKeyExpiresAt.toISOString() } });
     secretsShown.push(rollApiKey.secret);
 
     expect(rollApiKey.secret).toMatch(API_KEY_SHAPE);
     expect(rollApiKey.secret).not.toBe(old.secret);
-    expect(rollApiKey.apiKey).toMatchObject({ name: 'checkout', scopes: ['ledger:read', 'ledger:write'], prefix: rollApiKey.secret.slice(0, 15), expiresAt: null, revokedAt: null });
+    expect(rollApiKey.apiKey).toMatchObject({ name: 'checkout', scopes: ['LEDGER_READ', 'LEDGER_WRITE'], prefix: rollApiKey.secret.slice(0, 15), expiresAt: null, revokedAt: null });
     expect(rollApiKey.apiKey.id).not.toBe(old.apiKey.id);
     expect(rollApiKey.previous).toMatchObject({ id: old.apiKey.id, prefix: old.apiKey.prefix, expiresAt: oldKeyExpiresAt.toISOString(), revokedAt: null });
 
     const fresh = app.client.withKey(rollApiKey.secret);
-    expect((await fresh.ok(WhoAmIDocument)).me).toMatchObject({ credentialId: rollApiKey.apiKey.id, scopes: ['ledger:read', 'ledger:write'] });
+    expect((await fresh.ok(WhoAmIDocument)).me).toMatchObject({ credentialId: rollApiKey.apiKey.id, scopes: ['LEDGER_READ', 'LEDGER_WRITE'] });
     expect((await old.client.ok(WhoAmIDocument)).me).toMatchObject({ credentialId: old.apiKey.id, expiresAt: oldKeyExpiresAt.toISOString() });
 
     clock.set(new Date(oldKeyExpiresAt.getTime() - 1000));
@@ -188,7 +190,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('keeps a rolled key working 24 hours by default and refuses an overlap past 30 days or in the past', async () => {
-    const old = await newKey({ name: 'nightly', scopes: ['ledger:read'] });
+    const old = await newKey({ name: 'nightly', scopes: ['LEDGER_READ'] });
     for (const oldKeyExpiresAt of [new Date(clock.now().getTime() + 31 * 24 * 60 * MINUTE_MS), new Date(clock.now().getTime() - 1000)]) {
       const refused = await app.client.request(RollApiKeyDocument, { input: { id: old.apiKey.id, oldKeyExpiresAt: oldKeyExpiresAt.toISOString() } });
       expect(refused.errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
@@ -199,7 +201,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('records lastUsedAt to the minute', async () => {
-    const { apiKey, client } = await newKey({ name: 'usage', scopes: ['ledger:read'] });
+    const { apiKey, client } = await newKey({ name: 'usage', scopes: ['LEDGER_READ'] });
     const lastUsedAt = async () => {
       const { apiKeys } = await app.client.ok(ApiKeysDocument, { first: 500 });
       return apiKeys.edges.find((edge) => edge.node.id === apiKey.id)?.node.lastUsedAt;
@@ -217,7 +219,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('lists keys with prefix, scopes and lastUsedAt, and never a secret', async () => {
-    const { apiKey } = await newKey({ name: 'listed', scopes: ['audit:read', 'ledger:read'] });
+    const { apiKey } = await newKey({ name: 'listed', scopes: ['AUDIT_READ', 'LEDGER_READ'] });
     const seen: ApiKeyPartsFragment[] = [];
     let after: string | null | undefined = null;
     for (;;) {
@@ -236,7 +238,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
     }
     expect(seen.find((key) => key.id === apiKey.id)).toEqual({
       ...apiKey,
-      scopes: ['audit:read', 'ledger:read'],
+      scopes: ['AUDIT_READ', 'LEDGER_READ'],
     });
     expect(new Set(seen.map((key) => key.id)).size).toBe(seen.length);
     const [{ count }] = await app.runtime.dataSource.query('SELECT COUNT(*) AS count FROM api_keys WHERE tenant_id = ?', [app.tenantId]);
@@ -255,7 +257,7 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
     ['?token=', 'token'],
     ['?first=1&authorization=Bearer%20', 'authorization'],
   ])('refuses a credential in the URL (%s…) with 400 before anything runs', async (query) => {
-    const leaked = await newKey({ name: 'leaked', scopes: ['ledger:write'] });
+    const leaked = await newKey({ name: 'leaked', scopes: ['LEDGER_WRITE'] });
     const before = await takeLedgerSnapshot(app.runtime.dataSource);
     const mutation = '{ "query": "mutation { createAccount(input: {code: \\"url-leak\\", name: \\"x\\", type: ASSET, currency: \\"USD\\"}) { account { id } } }" }';
     for (const authorization of [undefined, `Bearer ${leaked.secret}`]) {
@@ -282,16 +284,16 @@ describeEachDatabase('API keys: scoped, expiring, revoked and rolled', (kind) =>
   });
 
   it('refuses keys without admin every credential operation, with 403 naming admin and nothing changed', async () => {
-    const target = await newKey({ name: 'target', scopes: ['ledger:read'] });
-    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'target client', scopes: ['ledger:read'] } });
-    const everythingButAdmin = ['ledger:write', 'payments:write', 'invoices:write', 'reconciliation:write', 'audit:read'];
+    const target = await newKey({ name: 'target', scopes: ['LEDGER_READ'] });
+    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'target client', scopes: ['LEDGER_READ'] } });
+    const everythingButAdmin: Scope[] = ['LEDGER_WRITE', 'PAYMENTS_WRITE', 'INVOICES_WRITE', 'RECONCILIATION_WRITE', 'AUDIT_READ'];
     const nonAdmin: GraphQLClient = (await newKey({ name: 'powerful but not admin', scopes: everythingButAdmin })).client;
 
     const before = await credentialRowCounts();
     const attempts = [
-      await nonAdmin.request(CreateApiKeyDocument, { input: { name: 'escalate', scopes: ['admin'] } }),
-      await nonAdmin.request(CreateApiKeyDocument, { input: { name: 'same scopes', scopes: ['ledger:read'] } }),
-      await nonAdmin.request(CreateOAuthClientDocument, { input: { name: 'escalate', scopes: ['admin'] } }),
+      await nonAdmin.request(CreateApiKeyDocument, { input: { name: 'escalate', scopes: ['ADMIN'] } }),
+      await nonAdmin.request(CreateApiKeyDocument, { input: { name: 'same scopes', scopes: ['LEDGER_READ'] } }),
+      await nonAdmin.request(CreateOAuthClientDocument, { input: { name: 'escalate', scopes: ['ADMIN'] } }),
       await nonAdmin.request(RevokeApiKeyDocument, { input: { id: target.apiKey.id } }),
       await nonAdmin.request(RollApiKeyDocument, { input: { id: target.apiKey.id } }),
       await nonAdmin.request(RevokeOAuthClientDocument, { input: { id: createOAuthClient.client.id } }),

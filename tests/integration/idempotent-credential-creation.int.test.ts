@@ -70,10 +70,10 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
   it('createApiKey: a replay returns the same key and the same secret, and one row exists', async () => {
     const idempotencyKey = newKey();
     const name = `keyed ${idempotencyKey}`;
-    const first = await send(app, CreateApiKeyKeyedDocument, { input: { name, scopes: ['ledger:read'] }, idempotencyKey });
+    const first = await send(app, CreateApiKeyKeyedDocument, { input: { name, scopes: ['LEDGER_READ'] }, idempotencyKey });
     expect(first.errors).toBeUndefined();
     expect(first.extensions?.idempotency).toBeUndefined();
-    const second = await send(app, CreateApiKeyKeyedDocument, { input: { name, scopes: ['ledger:read'] }, idempotencyKey });
+    const second = await send(app, CreateApiKeyKeyedDocument, { input: { name, scopes: ['LEDGER_READ'] }, idempotencyKey });
     expect(second.errors).toBeUndefined();
     expect(second.extensions?.idempotency).toEqual({ key: idempotencyKey, replayed: true });
     expect(second.data).toEqual(first.data);
@@ -105,7 +105,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
 
   it('createWebhookEndpoint: a replay returns the same endpoint and the same signing secret', async () => {
     const idempotencyKey = newKey();
-    const input = { url: `https://keyed.example.com/hook/${crypto.randomUUID()}`, events: ['journal_entry.posted'] };
+    const input = { url: `https://keyed.example.com/hook/${crypto.randomUUID()}`, events: ['JOURNAL_ENTRY_POSTED' as const] };
     const enabledBefore = await enabledEndpoints(app);
     const first = await send(app, CreateWebhookEndpointKeyedDocument, { input, idempotencyKey });
     expect(first.errors).toBeUndefined();
@@ -120,7 +120,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
 
   it('createOAuthClient and rollApiKey: replays return the same object and secret', async () => {
     const clientKey = newKey();
-    const clientInput = { name: `client ${clientKey}`, scopes: ['ledger:read'] };
+    const clientInput = { name: `client ${clientKey}`, scopes: ['LEDGER_READ' as const] };
     const client = await send(app, CreateOAuthClientKeyedDocument, { input: clientInput, idempotencyKey: clientKey });
     expect(client.errors).toBeUndefined();
     const clientAgain = await send(app, CreateOAuthClientKeyedDocument, { input: clientInput, idempotencyKey: clientKey });
@@ -157,7 +157,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     expect(await count(app, 'api_keys', 'name', name)).toBe(1);
 
     const hookKey = newKey();
-    const input = { url: `https://lost.example.com/hook/${crypto.randomUUID()}`, events: ['*'] };
+    const input = { url: `https://lost.example.com/hook/${crypto.randomUUID()}`, events: ['ALL' as const] };
     const hook = await send(app, CreateWebhookEndpointKeyedDocument, { input, idempotencyKey: hookKey });
     const endpointId = hook.data?.createWebhookEndpoint!.webhookEndpoint.id as string;
     await dropStoredResponse(app, hookKey);
@@ -169,7 +169,7 @@ describeEachDatabase('idempotent creation of credentials', (kind) => {
     expect(JSON.stringify(hookReplay)).not.toContain(hook.data?.createWebhookEndpoint!.signingSecret as string);
 
     const clientKey = newKey();
-    const clientInput = { name: `lost client ${clientKey}`, scopes: ['ledger:read'] };
+    const clientInput = { name: `lost client ${clientKey}`, scopes: ['LEDGER_READ' as const] };
     const client = await send(app, CreateOAuthClientKeyedDocument, { input: clientInput, idempotencyKey: clientKey });
     await dropStoredResponse(app, clientKey);
     const clientReplay = await send(app, CreateOAuthClientKeyedDocument, { input: clientInput, idempotencyKey: clientKey });

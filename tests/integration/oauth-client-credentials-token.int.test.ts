@@ -6,6 +6,7 @@ import {
   CreateApiKeyDocument,
   CreateOAuthClientDocument,
   RevokeOAuthClientDocument,
+  type Scope,
   WhoAmIDocument,
 } from '../generated/graphql';
 import { expectInsufficientScope, expectInvalidToken } from '../helpers/auth-expectations';
@@ -37,16 +38,16 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
     await app?.close();
   });
 
-  async function createClient(scopes: string[], name = 'pos backend') {
+  async function createClient(scopes: Scope[], name = 'pos backend') {
     const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name, scopes } });
     return { clientId: createOAuthClient.client.id, clientSecret: createOAuthClient.clientSecret, client: createOAuthClient.client };
   }
 
   it('creates a client whose secret is shown once and stored only as a hash', async () => {
-    const { clientId, clientSecret, client } = await createClient(['ledger:write', 'ledger:read']);
+    const { clientId, clientSecret, client } = await createClient(['LEDGER_WRITE', 'LEDGER_READ']);
     expect(clientId).toMatch(CLIENT_ID);
     expect(clientSecret).toMatch(/^rcs_[0-9A-Za-z]{48}$/);
-    expect(client).toMatchObject({ name: 'pos backend', scopes: ['ledger:read', 'ledger:write'], revokedAt: null });
+    expect(client).toMatchObject({ name: 'pos backend', scopes: ['LEDGER_READ', 'LEDGER_WRITE'], revokedAt: null });
 
     const rows: Record<string, unknown>[] = await app.runtime.dataSource.query('SELECT * FROM oauth_clients WHERE id = ?', [clientId]);
     expect(rows).toHaveLength(1);
@@ -61,8 +62,9 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('refuses unknown scopes and an empty scope list when creating a client', async () => {
-    for (const scopes of [['ledger:read', 'root'], []]) {
-      const result = await app.client.request(CreateOAuthClientDocument, { input: { name: 'bad', scopes } });
+    // An unknown scope is not a Scope value: refused while coercing the variables.
+    for (const scopes of [['LEDGER_READ', 'root'], []]) {
+      const result = await app.client.request(CreateOAuthClientDocument, { input: { name: 'bad', scopes: scopes as Scope[] } });
       expect(result.errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
     }
   });
@@ -71,7 +73,7 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
     ['HTTP Basic', 'basic'],
     ['the form body', 'body'],
   ] as const)('issues a Bearer access token to a client authenticated with %s', async (_label, how) => {
-    const { clientId, clientSecret } = await createClient(['ledger:read', 'ledger:write']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ', 'LEDGER_WRITE']);
     const response = await requestToken(app.url, {
       ...(how === 'basic' ? { basic: { clientId, clientSecret } } : {}),
       form: { grant_type: 'client_credentials', ...(how === 'body' ? { client_id: clientId, client_secret: clientSecret } : {}) },
@@ -106,19 +108,19 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
     expect(me).toEqual({
       credentialId: clientId,
       credentialKind: 'OAUTH_TOKEN',
-      scopes: ['ledger:read', 'ledger:write'],
+      scopes: ['LEDGER_READ', 'LEDGER_WRITE'],
       expiresAt: new Date((nowSeconds + 900) * 1000).toISOString(),
       tenant: { id: app.tenantId, name: 'Acme' },
     });
   });
 
   it('narrows the token to a requested subset of the client’s scopes', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read', 'ledger:write']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ', 'LEDGER_WRITE']);
     const narrowed = await clientCredentialsToken(app.url, clientId, clientSecret, 'ledger:read');
     expect(narrowed.scope).toBe('ledger:read');
     expect(readJwt(narrowed.accessToken).claims.scope).toBe('ledger:read');
     const { me } = await app.client.withKey(narrowed.accessToken).ok(WhoAmIDocument);
-    expect(me.scopes).toEqual(['ledger:read']);
+    expect(me.scopes).toEqual(['LEDGER_READ']);
 
     const repeated = await clientCredentialsToken(app.url, clientId, clientSecret, 'ledger:write ledger:read ledger:write');
     expect(repeated.scope).toBe('ledger:read ledger:write');
@@ -129,13 +131,13 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
     ['an unknown scope', 'ledger:read root'],
     ['an empty scope', ''],
   ])('answers invalid_scope for %s', async (_label, scope) => {
-    const { clientId, clientSecret } = await createClient(['ledger:read', 'ledger:write']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ', 'LEDGER_WRITE']);
     const response = await requestToken(app.url, { basic: { clientId, clientSecret }, form: { grant_type: 'client_credentials', scope } });
     expectOAuthError(response, 400, 'invalid_scope');
   });
 
   it('answers unsupported_grant_type for any grant but client_credentials', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ']);
     for (const grantType of ['password', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer']) {
       const response = await requestToken(app.url, {
         basic: { clientId, clientSecret },
@@ -146,7 +148,7 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('answers invalid_request without grant_type, and when the client authenticates both ways at once', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ']);
     expectOAuthError(await requestToken(app.url, { basic: { clientId, clientSecret }, form: {} }), 400, 'invalid_request');
     expectOAuthError(
       await requestToken(app.url, { form: { client_id: clientId, client_secret: clientSecret, scope: 'ledger:read' } }),
@@ -182,8 +184,8 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('answers invalid_client with 401 and a WWW-Authenticate challenge for every failed client authentication', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read']);
-    const other = await createClient(['ledger:read']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ']);
+    const other = await createClient(['LEDGER_READ']);
     const form = { grant_type: 'client_credentials' };
     // The last character changed for another one: a fixed replacement equals the original one time in 64.
     const wrongSecret = clientSecret.slice(0, -1) + (clientSecret.endsWith('0') ? '1' : '0');
@@ -207,7 +209,7 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('refuses a revoked client new tokens and stops its existing tokens at once', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ']);
     const { accessToken } = await clientCredentialsToken(app.url, clientId, clientSecret);
     await app.client.withKey(accessToken).ok(AccountsDocument, { first: 1 });
 
@@ -223,7 +225,7 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('stops a token at its expiry', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ']);
     const { accessToken } = await clientCredentialsToken(app.url, clientId, clientSecret);
     clock.advanceSeconds(899);
     await app.client.withKey(accessToken).ok(WhoAmIDocument);
@@ -232,7 +234,7 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
   });
 
   it('lets a token do what its scopes allow and refuses the rest with 403 insufficient_scope, changing nothing', async () => {
-    const { clientId, clientSecret } = await createClient(['ledger:read', 'ledger:write']);
+    const { clientId, clientSecret } = await createClient(['LEDGER_READ', 'LEDGER_WRITE']);
     const reader = app.client.withKey((await clientCredentialsToken(app.url, clientId, clientSecret, 'ledger:read')).accessToken);
     const writer = app.client.withKey((await clientCredentialsToken(app.url, clientId, clientSecret)).accessToken);
 
@@ -252,13 +254,13 @@ describeEachDatabase('OAuth client credentials: clients, the token endpoint and 
 
     // Credentials are the admin scope's business, which neither token has.
     expectInsufficientScope(await writer.request(CreateApiKeyDocument, { input: { name: 'escalation' } }), 'admin');
-    expectInsufficientScope(await writer.request(CreateOAuthClientDocument, { input: { name: 'escalation', scopes: ['admin'] } }), 'admin');
+    expectInsufficientScope(await writer.request(CreateOAuthClientDocument, { input: { name: 'escalation', scopes: ['ADMIN'] } }), 'admin');
   });
 
   it('gives an admin client’s token the admin scope', async () => {
-    const { clientId, clientSecret } = await createClient(['admin']);
+    const { clientId, clientSecret } = await createClient(['ADMIN']);
     const admin = app.client.withKey((await clientCredentialsToken(app.url, clientId, clientSecret)).accessToken);
-    const { createApiKey } = await admin.ok(CreateApiKeyDocument, { input: { name: 'made by a token', scopes: ['ledger:read'] } });
-    expect(createApiKey.apiKey.scopes).toEqual(['ledger:read']);
+    const { createApiKey } = await admin.ok(CreateApiKeyDocument, { input: { name: 'made by a token', scopes: ['LEDGER_READ'] } });
+    expect(createApiKey.apiKey.scopes).toEqual(['LEDGER_READ']);
   });
 });

@@ -143,7 +143,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     if (hasWebhooks) {
       const created = await tenantA.client.raw({
         query: 'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { webhookEndpoint { id } } }',
-        variables: { input: { url: 'http://127.0.0.1:9/reckon-a', events: ['*'] } },
+        variables: { input: { url: 'http://127.0.0.1:9/reckon-a', events: ['ALL'] } },
       });
       a.webhookEndpoint = (created.data as { createWebhookEndpoint: { webhookEndpoint: { id: string } } }).createWebhookEndpoint.webhookEndpoint.id;
     }

@@ -8,7 +8,7 @@ import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
 import { DecryptionError, FieldCipher, formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
 import { reencryptAll } from '../../src/db/encrypted-columns';
 import { startServer, type RunningServer } from '../../src/server/app';
-import { CreateWebhookEndpointDocument, DisableWebhookEndpointDocument, WebhookEndpointsDocument } from '../generated/graphql';
+import { CreateWebhookEndpointDocument, DisableWebhookEndpointDocument, type WebhookEvent, WebhookEndpointsDocument } from '../generated/graphql';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, describeEachDatabase, startTestApp, type TestApp, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 
@@ -36,7 +36,7 @@ async function allRawRows(runtime: Runtime): Promise<Row[]> {
   return runtime.dataSource.query('SELECT * FROM webhook_endpoints ORDER BY id');
 }
 
-async function createEndpoint(client: GraphQLClient, url: string, events = ['journal_entry.posted']) {
+async function createEndpoint(client: GraphQLClient, url: string, events: WebhookEvent[] = ['JOURNAL_ENTRY_POSTED']) {
   const { createWebhookEndpoint } = await client.ok(CreateWebhookEndpointDocument, { input: { url, events } });
   return createWebhookEndpoint;
 }
@@ -60,9 +60,9 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
 
   it('stores only ciphertext: a raw SELECT shows neither the URL nor the secret', async () => {
     const url = 'https://hooks.example.com/reckon?token=tok_sekrit_4711';
-    const created = await createEndpoint(app.client, url, ['journal_entry.posted', 'journal_entry.voided']);
+    const created = await createEndpoint(app.client, url, ['JOURNAL_ENTRY_POSTED', 'JOURNAL_ENTRY_VOIDED']);
     expect(created.signingSecret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    expect(created.webhookEndpoint).toMatchObject({ url, events: ['journal_entry.posted', 'journal_entry.voided'], disabledAt: null });
+    expect(created.webhookEndpoint).toMatchObject({ url, events: ['JOURNAL_ENTRY_POSTED', 'JOURNAL_ENTRY_VOIDED'], disabledAt: null });
     expect(created.webhookEndpoint.id).toMatch(/^whe_/);
 
     const row = await rawRow(app.runtime, created.webhookEndpoint.id);
@@ -78,10 +78,10 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
 
   it('shows the URL decrypted, never the secret again, and keeps the secret readable for signing deliveries', async () => {
     const url = 'https://receiver.example.org/hooks/reckon';
-    const created = await createEndpoint(app.client, url, ['*']);
+    const created = await createEndpoint(app.client, url, ['ALL']);
     const result = await app.client.request(WebhookEndpointsDocument, { first: 100 });
     const listed = result.data?.webhookEndpoints!.edges.map((edge) => edge.node).find((node) => node.id === created.webhookEndpoint.id);
-    expect(listed).toMatchObject({ url, events: ['*'] });
+    expect(listed).toMatchObject({ url, events: ['ALL'] });
     expect(JSON.stringify(result)).not.toContain(created.signingSecret);
 
     const introspection = (await app.client.raw({ query: '{ __type(name: "WebhookEndpoint") { fields { name } } }' })) as {
@@ -100,10 +100,10 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
   it('refuses the same URL twice in a tenant (ALREADY_EXISTS, however spelled) but not in another tenant', async () => {
     const url = 'https://dup.example.com/hook?token=abc';
     const first = await createEndpoint(app.client, url);
-    const again = await app.client.request(CreateWebhookEndpointDocument, { input: { url, events: ['*'] } });
+    const again = await app.client.request(CreateWebhookEndpointDocument, { input: { url, events: ['ALL'] } });
     expect(again.errors?.[0].extensions).toMatchObject({ code: 'ALREADY_EXISTS', details: { field: 'url', id: first.webhookEndpoint.id } });
     const respelled = await app.client.errorCode(CreateWebhookEndpointDocument, {
-      input: { url: 'HTTPS://DUP.Example.com:443/hook?token=abc', events: ['*'] },
+      input: { url: 'HTTPS://DUP.Example.com:443/hook?token=abc', events: ['ALL'] },
     });
     expect(respelled).toBe('ALREADY_EXISTS');
     // The query string is part of the URL: another token is another endpoint.
@@ -134,12 +134,15 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
   });
 
   it('checks URL, events, scope and tenant', async () => {
-    const refused = async (url: string, events: string[]) => app.client.errorCode(CreateWebhookEndpointDocument, { input: { url, events } });
-    expect(await refused('http://example.com/hook', ['*'])).toBe('VALIDATION_FAILED');
-    expect(await refused('ftp://example.com/hook', ['*'])).toBe('VALIDATION_FAILED');
-    expect(await refused(`https://example.com/${'x'.repeat(2100)}`, ['*'])).toBe('VALIDATION_FAILED');
+    const refused = async (url: string, events: string[]) =>
+      app.client.errorCode(CreateWebhookEndpointDocument, { input: { url, events: events as WebhookEvent[] } });
+    expect(await refused('http://example.com/hook', ['ALL'])).toBe('VALIDATION_FAILED');
+    expect(await refused('ftp://example.com/hook', ['ALL'])).toBe('VALIDATION_FAILED');
+    expect(await refused(`https://example.com/${'x'.repeat(2100)}`, ['ALL'])).toBe('VALIDATION_FAILED');
     expect(await refused('https://example.com/hook', [])).toBe('VALIDATION_FAILED');
-    expect(await refused('https://example.com/hook', ['journal_entry.teleported'])).toBe('VALIDATION_FAILED');
+    // Not a WebhookEvent value (nor is the wire string): refused while coercing the variables.
+    expect(await refused('https://example.com/hook', ['JOURNAL_ENTRY_TELEPORTED'])).toBe('VALIDATION_FAILED');
+    expect(await refused('https://example.com/hook', ['journal_entry.posted'])).toBe('VALIDATION_FAILED');
     // Plain http to the loopback interface is allowed outside production, for local receivers.
     await createEndpoint(app.client, 'http://localhost:8080/hook');
 
@@ -152,7 +155,7 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
     const { secret } = await app.runtime.services.auth.createApiKey(app.tenantId, { name: 'reader', scopes: ['ledger:read'] });
     const reader = app.client.withKey(secret);
     expect(await reader.errorCode(WebhookEndpointsDocument, { first: 10 })).toBe('FORBIDDEN');
-    expect(await reader.errorCode(CreateWebhookEndpointDocument, { input: { url: 'https://reader.example.com/', events: ['*'] } })).toBe(
+    expect(await reader.errorCode(CreateWebhookEndpointDocument, { input: { url: 'https://reader.example.com/', events: ['ALL'] } })).toBe(
       'FORBIDDEN',
     );
   });
@@ -272,7 +275,7 @@ describeEachDatabase('encryption key rotation then keys reencrypt', (kind) => {
     const rotatedClient = new GraphQLClient(rotated.server.url, apiKey);
     expect((await listEndpoints(rotatedClient)).map((endpoint) => endpoint.url)).toEqual(created.map((endpoint) => endpoint.url));
     // The blind index key did not change, so an old URL is still found as a duplicate.
-    expect(await rotatedClient.errorCode(CreateWebhookEndpointDocument, { input: { url: created[0].url, events: ['*'] } })).toBe('ALREADY_EXISTS');
+    expect(await rotatedClient.errorCode(CreateWebhookEndpointDocument, { input: { url: created[0].url, events: ['ALL'] } })).toBe('ALREADY_EXISTS');
     const fresh = await createEndpoint(rotatedClient, 'https://fresh.example.com/hook');
     created.push({ id: fresh.webhookEndpoint.id, url: fresh.webhookEndpoint.url, signingSecret: fresh.signingSecret });
     const keyIds = (rows: Row[]) => rows.flatMap((row) => [String(row.url_ciphertext).split('.')[1], String(row.secret_ciphertext).split('.')[1]]);

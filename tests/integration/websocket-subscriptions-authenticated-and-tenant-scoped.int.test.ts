@@ -245,7 +245,7 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
   });
 
   it('ends an open stream with 4403 when its access token expires', async () => {
-    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ws dashboard', scopes: ['ledger:read'] } });
+    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ws dashboard', scopes: ['LEDGER_READ'] } });
     const token = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
     const socket = connect(token.accessToken);
     const probe = socket.subscribe(JournalEntryPostedIdsDocument);
@@ -262,7 +262,7 @@ describeEachDatabase('WebSocket subscriptions: authenticated and tenant-scoped',
   });
 
   it('ends an open stream with 4403 when its token’s OAuth client is revoked', async () => {
-    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ws revoked', scopes: ['ledger:read'] } });
+    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'ws revoked', scopes: ['LEDGER_READ'] } });
     const token = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
     const socket = connect(token.accessToken);
     socket.subscribe(JournalEntryPostedIdsDocument);

@@ -1,4 +1,16 @@
-import { type FieldNode, getNamedType, type GraphQLResolveInfo, type InlineFragmentNode, isLeafType, Kind, print, type SelectionSetNode, visit } from 'graphql';
+import {
+  type FieldNode,
+  getNamedType,
+  type GraphQLEnumType,
+  type GraphQLResolveInfo,
+  type InlineFragmentNode,
+  isEnumType,
+  isLeafType,
+  Kind,
+  print,
+  type SelectionSetNode,
+  visit,
+} from 'graphql';
 import { AppError, validationError } from '../../common/errors';
 import type { Principal } from '../auth/auth.service';
 import { fingerprintOf } from './fingerprint';
@@ -37,9 +49,23 @@ export function replayStoredResponse(
   const stored = replayedDataOf(root);
   if (stored === undefined) return resolve(root, args, context, info);
   const value = stored[info.path.key as string];
-  // A scalar or enum goes back as stored, even an object (a JSON scalar such as metadata): wrapped, it
-  // would serialise as {}.
-  return isLeafType(getNamedType(info.returnType)) ? value : asReplayed(value);
+  const type = getNamedType(info.returnType);
+  if (isEnumType(type)) return enumValueOfStored(type, value);
+  // A scalar goes back as stored, even an object (a JSON scalar such as metadata): wrapped, it would
+  // serialise as {}.
+  return isLeafType(type) ? value : asReplayed(value);
+}
+
+/**
+ * A stored response holds an enum by its schema name (LEDGER_READ), and graphql-js serialises the
+ * internal value ("ledger:read"), so the name is turned back into its value. A value stored before
+ * the field became an enum (the wire string itself) is not a name and goes back as it is.
+ */
+function enumValueOfStored(type: GraphQLEnumType, stored: unknown): unknown {
+  if (Array.isArray(stored)) return stored.map((item) => enumValueOfStored(type, item));
+  if (typeof stored !== 'string') return stored;
+  const value = type.getValue(stored);
+  return value ? value.value : stored;
 }
 
 export interface IdempotentOperation<T> {
