@@ -21,6 +21,7 @@ import {
   JournalEntriesDocument,
   JournalEntryDocument,
   NodeWithTypeDocument,
+  NodesDocument,
   OpenDisputeDocument,
   PaymentDocument,
   PaymentGatewaysDocument,
@@ -187,6 +188,17 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
   /** One row per root field that takes an id; each case is tried with every A id it lists. */
   const ISOLATION_TABLE: Record<string, IsolationCase[]> = {
     'Query.node': [{ label: 'node(id:) of every object', ids: all, send: (c, id) => c.request(NodeWithTypeDocument, { id }) }],
+    'Query.nodes': [
+      {
+        label: 'nodes(ids:) of every object',
+        ids: all,
+        // The list is set, its one item null: counted as nothing answered, like a null root field.
+        send: async (c, id) => {
+          const result = await c.request(NodesDocument, { ids: [id] });
+          return { ...result, data: result.data?.nodes?.every((node) => node === null) ? { nodes: null } : result.data };
+        },
+      },
+    ],
     'Query.account': [{ label: 'account(id:)', ids: () => [a.cash, a.revenue], send: (c, id) => c.request(AccountDocument, { id }) }],
     'Query.journalEntry': [
       { label: 'journalEntry(id:)', ids: () => [a.posted, a.pending], send: (c, id) => c.request(JournalEntryDocument, { id }) },
