@@ -12,6 +12,7 @@ import {
   RefundPaymentDocument,
   SubmitDisputeEvidenceDocument,
   VoidPaymentDocument,
+  type DisputeOutcome,
 } from '../generated/graphql';
 import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
@@ -58,8 +59,9 @@ describeEachDatabase('illegal payment steps are refused with their code and chan
   const dispute = (paymentId: string, amount: string | null = null, fee: string | null = null) => (c: GraphQLClient) =>
     c.request(OpenDisputeDocument, { input: { paymentId, amount, fee, reason: 'fraudulent' } });
   const evidence = (disputeId: string, text = 'signed receipt') => (c: GraphQLClient) => c.request(SubmitDisputeEvidenceDocument, { input: { disputeId, evidence: text } });
-  const close = (disputeId: string, outcome: 'WON' | 'LOST' | 'OPEN' | 'UNDER_REVIEW') => (c: GraphQLClient) =>
-    c.request(CloseDisputeDocument, { input: { disputeId, outcome } });
+  // OPEN and UNDER_REVIEW are not DisputeOutcome values: sent on purpose, the schema refuses them.
+  const close = (disputeId: string, outcome: DisputeOutcome | 'OPEN' | 'UNDER_REVIEW') => (c: GraphQLClient) =>
+    c.request(CloseDisputeDocument, { input: { disputeId, outcome: outcome as DisputeOutcome } });
   const authorizeWith = (input: Partial<AuthorizePaymentInput>, idempotencyKey: string | null = null) => (c: GraphQLClient) =>
     c.request(AuthorizePaymentDocument, { input: { amount: '10.00', currency: 'USD', paymentToken: 'tok_approve', ...input }, idempotencyKey });
 
