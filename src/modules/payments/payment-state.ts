@@ -42,13 +42,6 @@ export enum DisputeOutcome {
   LOST = 'LOST',
 }
 
-/** A dispute status given as an outcome (closeDispute's deprecated `outcome` argument): WON or LOST only. */
-export function disputeOutcomeOf(status: DisputeStatus): DisputeOutcome {
-  if (status === DisputeStatus.WON) return DisputeOutcome.WON;
-  if (status === DisputeStatus.LOST) return DisputeOutcome.LOST;
-  throw validationError('outcome must be WON or LOST', { field: 'outcome' });
-}
-
 export enum RefundStatus {
   /** Sent to the gateway; its amount is reserved until the outcome is known. */
   PENDING = 'PENDING',
