@@ -91,7 +91,7 @@ export function readPageRequest(request: PageRequest, sizes: PageSizes = ROOT_PA
   const key = (cursor: string | null | undefined, field: 'after' | 'before') => {
     if (cursor === null || cursor === undefined) return null;
     const decoded = decodeCursor(cursor, field);
-    if (isKey && !isKey(decoded)) throw validationError(`${field} is not a cursor of this list`, { field });
+    if (isKey && !isKey(decoded)) throw validationError(`${field} is not a cursor returned by this API`, { field });
     return decoded;
   };
   return { limit, backward: hasLast, afterKey: key(request.after, 'after'), beforeKey: key(request.before, 'before') };

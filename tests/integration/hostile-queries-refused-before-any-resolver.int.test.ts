@@ -137,7 +137,7 @@ describeEachDatabase('hostile queries are refused before authentication, any res
   it('refuses a query over the cost limit built only from legitimate nesting', async () => {
     const query = `{
       accounts(first: 500) { edges { node {
-        recentEntries(first: 50) { postings { account { recentEntries(first: 50) { id } } } }
+        recentEntries(first: 50) { edges { node { postings { account { recentEntries(first: 50) { edges { node { id } } } } } } } }
       } } }
     }`;
     const refusal = await refused(app, { query });
@@ -151,11 +151,11 @@ describeEachDatabase('hostile queries are refused before authentication, any res
   });
 
   it('costs a query whose variables are invalid as if they were absent, rather than letting it through', async () => {
-    // `first: null` where the schema has `first: Int! = 5` fails only that field at execution, so the
-    // rest of the query would run: its cost must still be checked.
+    // A `first` that is not an Int fails only at variable coercion; its cost must still be checked, as
+    // the list's default page (5 for recentEntries).
     const query = `query ($recent: Int) {
       accounts(first: 500) { edges { node {
-        recentEntries(first: 50) { postings { account { recentEntries(first: $recent) { id } } } }
+        recentEntries(first: 50) { edges { node { postings { account { recentEntries(first: $recent) { edges { node { id } } } } } } } }
       } } }
     }`;
     for (const recent of [null, 'five']) {
