@@ -360,6 +360,12 @@ describeEachDatabase('forged, mis-addressed and stale access tokens are refused'
       expect(me.scopes).toEqual(['LEDGER_READ', 'LEDGER_WRITE']);
     });
 
+    it('shows only the scopes Reckon knows of a token that also carries another system’s', async () => {
+      const token = await sign(rsaKey, externalClaims({ scope: 'openid ledger:read profile' }));
+      const { me } = await app.client.withKey(token).ok(WhoAmIDocument);
+      expect(me.scopes).toEqual(['LEDGER_READ']);
+    });
+
     it('accepts a token without kid, picking the issuer’s key by its algorithm', async () => {
       const token = await sign({ ...ecKey, kid: undefined }, externalClaims({ sub: 'no-kid' }));
       expect(readJwt(token).header.kid).toBeUndefined();
