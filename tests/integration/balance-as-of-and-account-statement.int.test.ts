@@ -286,14 +286,16 @@ describeEachDatabase('balances as of past instants and account statements', (kin
       expect(hold).toMatchObject({ __typename: 'JournalEntry', status: 'PENDING' });
     });
 
-    it('reports other tenants’ ids, unknown ids and ids of other kinds as NOT_FOUND', async () => {
+    it('reports other tenants’ ids (postings and the tenant itself included), unknown ids and ids of kinds that are not nodes as NOT_FOUND', async () => {
       const postingId = entries.sale2.postings[0].id;
       const { tenantId } = app;
-      for (const id of [cash.id, entries.sale2.id, `acct_${ulid()}`, `je_${ulid()}`, postingId, tenantId, 'garbage']) {
-        const client = id === cash.id || id === entries.sale2.id ? other.client : app.client;
+      // Postings and tenants are nodes too: asked for by the other tenant, they do not exist for it.
+      const ownedByApp = [cash.id, entries.sale2.id, postingId, tenantId];
+      for (const id of [...ownedByApp, `acct_${ulid()}`, `je_${ulid()}`, `idem_${ulid()}`, 'garbage']) {
+        const client = ownedByApp.includes(id) ? other.client : app.client;
         const result = await client.request(NodeWithTypeDocument, { id });
         expect(result.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
-        expect(result.errors?.[0].message).toBe(`Object ${id} was not found`);
+        expect(result.errors?.[0].message).toBe(`No object with id ${id} in this tenant`);
         expect(setRootFieldsOf(result.data)).toBeNull();
       }
     });
