@@ -22,6 +22,10 @@ export const ID_PREFIXES = {
   dispute: 'dp',
   paymentEvent: 'pev',
   payout: 'po',
+  bankAccount: 'bac',
+  bankStatement: 'bst',
+  bankStatementLine: 'bsl',
+  reconciliationFlag: 'rfl',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

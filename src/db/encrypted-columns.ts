@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { DecryptionError, type FieldCipher } from '../common/encryption';
 import { IDEMPOTENCY_ENCRYPTED_COLUMNS } from '../modules/idempotency/idempotency.service';
 import { GATEWAY_ENCRYPTED_COLUMNS } from '../modules/payments/payment-gateways.service';
+import { BANK_ACCOUNT_ENCRYPTED_COLUMNS } from '../modules/reconciliation/reconciliation.types';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS } from '../modules/webhooks/webhook-endpoint.entity';
 import { databaseKindOfSource } from './data-source';
 import { withLongStatements } from './statement-scope';
@@ -22,6 +23,7 @@ export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
   WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS,
   GATEWAY_ENCRYPTED_COLUMNS,
   IDEMPOTENCY_ENCRYPTED_COLUMNS,
+  BANK_ACCOUNT_ENCRYPTED_COLUMNS,
 ];
 
 export interface ReencryptionFailure {

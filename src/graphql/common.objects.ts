@@ -22,6 +22,10 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   dispute: 'Dispute',
   paymentEvent: 'PaymentEvent',
   payout: 'Payout',
+  bankAccount: 'BankAccount',
+  bankStatement: 'BankStatement',
+  bankStatementLine: 'BankStatementLine',
+  reconciliationFlag: 'ReconciliationFlag',
 };
 
 @InterfaceType({

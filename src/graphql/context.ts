@@ -4,6 +4,7 @@ import type { Principal } from '../modules/auth/auth.service';
 import type { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import type { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import type { PaymentLoaders } from '../modules/payments/payments.loaders';
+import type { ReconciliationLoaders } from '../modules/reconciliation/reconciliation.loaders';
 import type { WebhookLoaders } from '../modules/webhooks/webhooks.loaders';
 import type { Services } from '../services/services';
 
@@ -15,7 +16,7 @@ export interface RequestContext {
   requestId: string;
   principal: Principal;
   services: Services;
-  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders; auth: AuthLoaders; webhooks: WebhookLoaders };
+  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders; auth: AuthLoaders; webhooks: WebhookLoaders; reconciliation: ReconciliationLoaders };
   log: Logger;
   /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
   idempotency: IdempotentRequest;

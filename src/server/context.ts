@@ -5,6 +5,7 @@ import type { Principal } from '../modules/auth/auth.service';
 import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import { PaymentLoaders } from '../modules/payments/payments.loaders';
+import { ReconciliationLoaders } from '../modules/reconciliation/reconciliation.loaders';
 import { WebhookLoaders } from '../modules/webhooks/webhooks.loaders';
 import type { RequestContext } from '../graphql/context';
 import type { Services } from '../services/services';
@@ -47,6 +48,7 @@ export function createRequestContext(
       payments: new PaymentLoaders(services.payments, services.payments.gateways, principal.tenantId),
       auth: new AuthLoaders(services.auth, principal.tenantId),
       webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
+      reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId),
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),

@@ -31,6 +31,8 @@ const ledgerRead = requireScope(Scope.LEDGER_READ);
 const ledgerWrite = requireScope(Scope.LEDGER_WRITE);
 const paymentsRead = requireScope(Scope.PAYMENTS_READ);
 const paymentsWrite = requireScope(Scope.PAYMENTS_WRITE);
+const reconciliationRead = requireScope(Scope.RECONCILIATION_READ);
+const reconciliationWrite = requireScope(Scope.RECONCILIATION_WRITE);
 const admin = requireScope(Scope.ADMIN);
 
 /**
@@ -56,6 +58,10 @@ export const ROOT_FIELD_RULES = {
     payment: paymentsRead,
     payments: paymentsRead,
     paymentGateways: paymentsRead,
+    bankAccount: reconciliationRead,
+    bankAccounts: reconciliationRead,
+    bankStatement: reconciliationRead,
+    reconciliationFlags: reconciliationRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -80,6 +86,8 @@ export const ROOT_FIELD_RULES = {
     submitDisputeEvidence: paymentsWrite,
     closeDispute: paymentsWrite,
     recordPayout: paymentsWrite,
+    createBankAccount: reconciliationWrite,
+    importBankStatement: reconciliationWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

@@ -16,6 +16,8 @@ import { LedgerWriter } from '../modules/ledger/ledger-writer';
 import { PaymentGatewaysService } from '../modules/payments/payment-gateways.service';
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
 import { PaymentsService } from '../modules/payments/payments.service';
+import { parseStatementFile } from '../modules/reconciliation/importers';
+import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -31,6 +33,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** Payments and, as `payments.gateways`, the tenant's gateways. */
   payments: PaymentsService;
+  /** Bank accounts, statement imports and reconciliation flags. */
+  reconciliation: ReconciliationService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -99,6 +103,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     ledgerWriter: writer,
     ledger,
     payments,
+    reconciliation: new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

@@ -46,6 +46,10 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   dispute: { scope: Scope.PAYMENTS_READ, load: (ctx, id) => ctx.loaders.payments.disputeById.load(id) },
   paymentEvent: { scope: Scope.PAYMENTS_READ, load: (ctx, id) => ctx.loaders.payments.paymentEventById.load(id) },
   payout: { scope: Scope.PAYMENTS_READ, load: (ctx, id) => ctx.loaders.payments.payoutById.load(id) },
+  bankAccount: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.bankAccountById.load(id) },
+  bankStatement: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.bankStatementById.load(id) },
+  bankStatementLine: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.bankStatementLineById.load(id) },
+  reconciliationFlag: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationFlagById.load(id) },
 };
 
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {
