@@ -23,9 +23,12 @@ export function normaliseIban(iban: string): string {
   return electronic;
 }
 
-/** An account number without an IBAN, as compared with statements: letters and digits only, upper case. */
+/**
+ * An account number without an IBAN, as compared with statements: letters and digits only, upper
+ * case. Banks write the same number with spaces, dashes, slashes or a "~" check-digit separator.
+ */
 export function normaliseOtherNumber(number: string): string {
-  return number.replace(/[\s\-/.]/g, '').toUpperCase();
+  return number.replace(/[^A-Za-z0-9]/g, '').toUpperCase();
 }
 
 export function requireOtherNumber(number: string): string {

@@ -14,7 +14,7 @@ export const ReconciliationErrors = {
   accountNumberRequired: () =>
     validationError('Give the bank account’s iban, or its accountNumber when it has no IBAN; not both, not neither', { field: 'iban' }),
   invalidAccountNumber: () =>
-    validationError('accountNumber must hold 4 to 34 letters or digits (spaces, "-", "/" and "." are ignored)', { field: 'accountNumber' }),
+    validationError('accountNumber must hold 4 to 34 letters or digits (other characters are ignored)', { field: 'accountNumber' }),
   numberTaken: (existingId: string | undefined) =>
     new AppError(ErrorCode.ALREADY_EXISTS, 'This tenant already has a bank account with this account number', {
       field: 'iban',
