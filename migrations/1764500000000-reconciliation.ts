@@ -25,7 +25,8 @@ export class Reconciliation1764500000000 implements MigrationInterface {
           // IBAN or OTHER: how account_number_ciphertext is to be read and compared with statements.
           { name: 'account_number_kind', type: 'varchar', length: '8' },
           { name: 'account_number_ciphertext', type: 'text' },
-          // Keyed HMAC of the normalised number: equality lookups and one account per number and tenant.
+          // Keyed HMAC of the normalised number: equality lookups, and one bank account per number and
+          // currency (a multi-currency account has one IBAN and a statement per currency).
           { name: 'account_number_index', type: 'varchar', length: '64' },
           { name: 'account_last4', type: 'varchar', length: '4' },
           { name: 'currency', type: 'varchar', length: '3' },
@@ -34,7 +35,7 @@ export class Reconciliation1764500000000 implements MigrationInterface {
           timestamp('created_at'),
         ],
         indices: [
-          new TableIndex({ name: 'uq_bank_accounts_number', columnNames: ['tenant_id', 'account_number_index'], isUnique: true }),
+          new TableIndex({ name: 'uq_bank_accounts_number', columnNames: ['tenant_id', 'account_number_index', 'currency'], isUnique: true }),
           new TableIndex({ name: 'ix_bank_accounts_tenant', columnNames: ['tenant_id', 'id'] }),
           new TableIndex({ name: 'ix_bank_accounts_ledger_account', columnNames: ['ledger_account_id'] }),
         ],

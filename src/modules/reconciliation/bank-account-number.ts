@@ -55,11 +55,13 @@ export function statementNamesAccount(
   named: { iban: string | null; number: string | null },
 ): boolean {
   const namedIban = ibanOrNull(named.iban) ?? ibanOrNull(named.number);
-  const namedNumber = named.number ? normaliseOtherNumber(named.number) : null;
+  // An "IBAN" whose check digits fail (sample files have them) is compared as a plain number.
+  const rawNumber = named.number ?? (namedIban ? null : named.iban);
+  const namedNumber = rawNumber ? normaliseOtherNumber(rawNumber) : null;
   if (!namedIban && !namedNumber) return true;
   if (account.kind === AccountNumberKind.IBAN) {
     if (namedIban) return namedIban === account.number;
-    return namedNumber !== null && namedNumber.length >= 6 && account.number.endsWith(namedNumber);
+    return namedNumber !== null && (namedNumber === account.number || (namedNumber.length >= 6 && account.number.endsWith(namedNumber)));
   }
   if (namedNumber && namedNumber === account.number) return true;
   return namedIban !== null && namedIban === account.number;

@@ -16,7 +16,7 @@ export const ReconciliationErrors = {
   invalidAccountNumber: () =>
     validationError('accountNumber must hold 4 to 34 letters or digits (other characters are ignored)', { field: 'accountNumber' }),
   numberTaken: (existingId: string | undefined) =>
-    new AppError(ErrorCode.ALREADY_EXISTS, 'This tenant already has a bank account with this account number', {
+    new AppError(ErrorCode.ALREADY_EXISTS, 'This tenant already has a bank account with this account number in this currency', {
       field: 'iban',
       ...(existingId ? { id: existingId } : {}),
     }),

@@ -198,8 +198,8 @@ export class ReconciliationService {
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       const existing: Record<string, unknown>[] = await this.dataSource.query(
-        'SELECT id FROM bank_accounts WHERE tenant_id = ? AND account_number_index = ?',
-        [tenantId, index],
+        'SELECT id FROM bank_accounts WHERE tenant_id = ? AND account_number_index = ? AND currency = ?',
+        [tenantId, index, currency],
       );
       throw ReconciliationErrors.numberTaken(existing[0] ? String(existing[0].id) : undefined);
     }
