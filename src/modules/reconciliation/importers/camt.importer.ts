@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StatementFormatError, quoted } from './statement-format.errors';
-import { checkBalance, nonEmpty, parseUnsignedAmount } from './importer-common';
+import { checkBalance, nonEmpty, parseUnsignedAmount, xmlValidationFailure } from './importer-common';
 import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine, type ParsedStatement } from './statement-types';
 
 /**
@@ -79,9 +79,7 @@ function datePart(node: unknown): string | null {
 export function parseCamt(format: CamtFormat, xml: string): ParsedFile {
   const spec = MESSAGES[format];
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) {
-    throw new StatementFormatError(format, `line ${valid.err.line}`, `not well-formed XML (${valid.err.msg})`);
-  }
+  if (valid !== true) throw xmlValidationFailure(format, valid.err);
   const namespace = /xmlns(?::\w+)?="urn:iso:std:iso:20022:tech:xsd:(camt\.\d{3})\.001\.(\d{2})"/.exec(xml);
   if (!namespace) {
     throw new StatementFormatError(format, 'Document', `no ISO 20022 camt namespace (expected urn:iso:std:iso:20022:tech:xsd:${spec.family}.001.0x)`);

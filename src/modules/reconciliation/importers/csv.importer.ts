@@ -109,10 +109,16 @@ export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
   const remittanceColumns = (mapping.remittanceColumns ?? []).map((ref) => column('remittanceColumns', ref) as number);
   const readDate = dateReader(mapping.dateFormat);
 
-  const toDecimal = (raw: string): string => {
+  const notation = `decimal separator "${mapping.decimalSeparator}"${mapping.thousandsSeparator ? `, thousands separator "${mapping.thousandsSeparator}"` : ''}`;
+  const amountOf = (raw: string, location: string): bigint => {
     let value = raw.trim();
     if (mapping.thousandsSeparator) value = value.split(mapping.thousandsSeparator).join('');
-    return mapping.decimalSeparator === ',' ? value.replace(',', '.') : value;
+    if (mapping.decimalSeparator === ',') {
+      if (value.includes('.')) throw new StatementFormatError(F, location, `amount ${quoted(raw)} is not a decimal number with ${notation}`);
+      value = value.replace(',', '.');
+    }
+    if (!/^[-+]?\d+(\.\d*)?$/.test(value)) throw new StatementFormatError(F, location, `amount ${quoted(raw)} is not a decimal number with ${notation}`);
+    return parseSignedAmount(F, value, mapping.currency, location);
   };
 
   const lines: ParsedLine[] = rows.map(({ record, info }) => {
@@ -122,14 +128,14 @@ export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
     if (amountColumn !== undefined) {
       const raw = cell(amountColumn);
       if (raw === null) throw new StatementFormatError(F, location, 'the amount cell is empty');
-      amountMinor = parseSignedAmount(F, toDecimal(raw), mapping.currency, location);
+      amountMinor = amountOf(raw, location);
     } else {
       const debit = cell(debitColumn);
       const credit = cell(creditColumn);
       if ((debit === null) === (credit === null)) {
         throw new StatementFormatError(F, location, debit === null ? 'neither the debit nor the credit cell holds an amount' : 'both the debit and the credit cell hold an amount');
       }
-      const magnitude = parseSignedAmount(F, toDecimal((debit ?? credit) as string), mapping.currency, location);
+      const magnitude = amountOf((debit ?? credit) as string, location);
       const absolute = magnitude < 0n ? -magnitude : magnitude;
       amountMinor = debit !== null ? -absolute : absolute;
     }

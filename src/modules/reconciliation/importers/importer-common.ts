@@ -97,3 +97,20 @@ export function nonEmpty(value: string | null | undefined): string | null {
   const trimmed = value.trim();
   return trimmed === '' ? null : trimmed;
 }
+
+/**
+ * fast-xml-parser's validator reports elements left open at the end of the input (a cut-off file) as
+ * "Invalid '[\"a\", \"b\"]' found." at line 1: that becomes the path of the open elements.
+ */
+export function xmlValidationFailure(format: StatementFormat, error: { code: string; msg: string; line: number }): StatementFormatError {
+  const open = /^Invalid '(\[[\s\S]*\])' found\.$/.exec(error.msg);
+  if (error.code === 'InvalidXml' && open) {
+    try {
+      const names = JSON.parse(open[1]) as string[];
+      return new StatementFormatError(format, names.join('/'), `the file ends before <${names[names.length - 1]}> and the elements around it are closed: it is cut short or incomplete`);
+    } catch {
+      // Not the list it usually is: fall through to the validator's own words.
+    }
+  }
+  return new StatementFormatError(format, `line ${error.line}`, `not well-formed XML (${error.msg})`);
+}

@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StatementFormatError, quoted } from './statement-format.errors';
-import { checkBalance, isoDate, nonEmpty, parseSignedAmount } from './importer-common';
+import { checkBalance, isoDate, nonEmpty, parseSignedAmount, xmlValidationFailure } from './importer-common';
 import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine, type ParsedStatement } from './statement-types';
 
 /**
@@ -170,7 +170,7 @@ export function parseOfx(content: string): ParsedFile {
   // The header is replaced by as many empty lines, so the validator's line numbers are the file's.
   const padded = '\n'.repeat(headerLines - 1) + xml;
   const valid = XMLValidator.validate(padded);
-  if (valid !== true) throw new StatementFormatError(F, `line ${valid.err.line}`, `not well-formed (${valid.err.msg})`);
+  if (valid !== true) throw xmlValidationFailure(F, valid.err);
   const root = agg(parser.parse(padded) as Node, 'OFX');
   if (!root) throw new StatementFormatError(F, 'line 1', 'no <OFX> element: not an OFX file');
 
