@@ -319,6 +319,14 @@ describeWithStatementFixtures('every bank-statement fixture imports with its cou
     });
   });
 
+  it('reads an OFX amount written with a decimal comma, which OFX allows', () => {
+    const original = readFixture('ofx/ofxparse__checking.ofx').toString('utf8');
+    const withComma = original.replace('<TRNAMT>-34.51', '<TRNAMT>-34,51');
+    expect(withComma).not.toBe(original);
+    const [statement] = parseStatementFile(FORMAT_OF_FOLDER.ofx, withComma).statements;
+    expect(statement.lines[1].amountMinor).toBe(-3451n);
+  });
+
   it('reads statement headers: account, period and every balance with its code', () => {
     const [camt] = parseFixture('camt053/genkgo__camt053.v2.all-balance-types.xml').statements;
     expect(camt.accountNumber).toBe('CH2801234000123456789');

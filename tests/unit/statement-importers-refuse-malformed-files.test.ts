@@ -170,6 +170,13 @@ describeWithStatementFixtures('a malformed, truncated or corrupted statement fil
       expect(refused.reason).toMatch(/the file ends before <\/(BANKMSGSRSV1|OFX)>/);
     });
 
+    it('refuses an XML statement that declares a DOCTYPE (entities to expand) before reading it', () => {
+      const original = text('camt053/genkgo__camt053.v2.minimal.xml');
+      const withDoctype = original.replace('<Document', '<!DOCTYPE Document [<!ENTITY a "aaaaaaaaaa">]>\n<Document');
+      const refused = refusal(() => parseStatementFile(StatementFormat.CAMT053, withDoctype));
+      expect(refused).toMatchObject({ location: 'line 2', reason: expect.stringMatching(/DOCTYPE/) });
+    });
+
     it('refuses a CSV row whose date does not match the mapping, and a mapping naming a column the header lacks', () => {
       const file = 'csv/csv2ofx__capitalone.csv';
       const mapping = CSV_MAPPINGS['csv2ofx__capitalone.csv'];

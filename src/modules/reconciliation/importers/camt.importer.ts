@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StatementFormatError, quoted } from './statement-format.errors';
-import { checkBalance, nonEmpty, parseUnsignedAmount, xmlValidationFailure } from './importer-common';
+import { checkBalance, nonEmpty, parseUnsignedAmount, refuseDoctype, xmlValidationFailure } from './importer-common';
 import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine, type ParsedStatement } from './statement-types';
 
 /**
@@ -78,6 +78,7 @@ function datePart(node: unknown): string | null {
 
 export function parseCamt(format: CamtFormat, xml: string): ParsedFile {
   const spec = MESSAGES[format];
+  refuseDoctype(format, xml);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw xmlValidationFailure(format, valid.err);
   const namespace = /xmlns(?::\w+)?="urn:iso:std:iso:20022:tech:xsd:(camt\.\d{3})\.001\.(\d{2})"/.exec(xml);

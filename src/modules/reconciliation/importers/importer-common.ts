@@ -114,3 +114,12 @@ export function xmlValidationFailure(format: StatementFormat, error: { code: str
   }
   return new StatementFormatError(format, `line ${error.line}`, `not well-formed XML (${error.msg})`);
 }
+
+/** Bank statements never carry a DTD; one could only declare entities to expand (a billion-laughs file). */
+export function refuseDoctype(format: StatementFormat, text: string): void {
+  const doctype = /<!DOCTYPE/i.exec(text);
+  if (doctype) {
+    const line = text.slice(0, doctype.index).split('\n').length;
+    throw new StatementFormatError(format, `line ${line}`, 'a <!DOCTYPE> declaration is not allowed in a bank statement');
+  }
+}

@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StatementFormatError, quoted } from './statement-format.errors';
-import { checkBalance, isoDate, nonEmpty, parseSignedAmount, xmlValidationFailure } from './importer-common';
+import { checkBalance, isoDate, nonEmpty, parseSignedAmount, refuseDoctype, xmlValidationFailure } from './importer-common';
 import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine, type ParsedStatement } from './statement-types';
 
 /**
@@ -163,6 +163,7 @@ function ofxDate(value: string | null, location: string): string | null {
 }
 
 export function parseOfx(content: string): ParsedFile {
+  refuseDoctype(F, content);
   const start = content.search(/<OFX>/i);
   if (start < 0) throw new StatementFormatError(F, 'line 1', 'no <OFX> element: not an OFX file');
   const headerLines = content.slice(0, start).split('\n').length;
@@ -191,6 +192,12 @@ export function parseOfx(content: string): ParsedFile {
   return { format: F, statements };
 }
 
+/** OFX allows a comma as the decimal point ("-12,50"), which some European banks use. */
+function ofxAmount(text: string, currency: string, location: string): bigint {
+  const trimmed = text.trim();
+  return parseSignedAmount(F, trimmed, currency, location, /^[-+]?\d+,\d+$/.test(trimmed) ? ',' : '.');
+}
+
 function parseBalance(stmt: Node, code: 'LEDGERBAL' | 'AVAILBAL', currency: string): ParsedBalance | null {
   const node = agg(stmt, code);
   if (!node) return null;
@@ -200,7 +207,7 @@ function parseBalance(stmt: Node, code: 'LEDGERBAL' | 'AVAILBAL', currency: stri
   return {
     code,
     kind: code === 'LEDGERBAL' ? 'CLOSING' : 'OTHER',
-    amountMinor: parseSignedAmount(F, amount, currency, `${location} <${code}><BALAMT>`),
+    amountMinor: ofxAmount(amount, currency, `${location} <${code}><BALAMT>`),
     currency,
     date: ofxDate(leaf(node, 'DTASOF'), location),
   };
@@ -247,7 +254,7 @@ function parseTransaction(transaction: Node, statementCurrency: string): ParsedL
   if (amount === null) throw new StatementFormatError(F, where, 'the transaction has no <TRNAMT>');
   const currencyNode = agg(transaction, 'CURRENCY') ?? agg(transaction, 'ORIGCURRENCY');
   const currency = nonEmpty(leaf(currencyNode, 'CURSYM')) ?? statementCurrency;
-  const amountMinor = parseSignedAmount(F, amount, currency, where);
+  const amountMinor = ofxAmount(amount, currency, where);
   const posted = ofxDate(leaf(transaction, 'DTPOSTED'), where);
   return {
     amountMinor,
