@@ -149,8 +149,19 @@ function applyInformation(line: ParsedLine, field: Field): void {
   line.remittanceInformation = collapse(raw);
 }
 
-export function parseMt940(content: string): ParsedFile {
-  const statements: ParsedStatement[] = [];
+export interface Mt940Reader {
+  /** One line of the file, without its line break. */
+  line(text: string): void;
+  /** The end of the file: checks that nothing is left open. */
+  end(): void;
+}
+
+/**
+ * Reads MT940 line by line, handing each statement over as soon as its closing balance and trailer
+ * have been read, so a stream of lines never needs the whole file in memory.
+ */
+export function createMt940Reader(onStatement: (statement: ParsedStatement) => void): Mt940Reader {
+  let statementCount = 0;
   let statement: StatementDraft | null = null;
   let field: Field | null = null;
   let openBlockLine: number | null = null;
@@ -166,7 +177,8 @@ export function parseMt940(content: string): ParsedFile {
         `the statement that starts on line ${statement.startLine} has no closing balance :62F:/:62M:`,
       );
     }
-    statements.push({
+    statementCount += 1;
+    onStatement({
       format: F,
       statementId: statement.sequence ? `${statement.reference}/${statement.sequence}` : statement.reference,
       accountIban: statement.account && /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(statement.account) ? statement.account : null,
@@ -276,50 +288,61 @@ export function parseMt940(content: string): ParsedFile {
     field = null;
   };
 
-  let start = 0;
-  while (start <= content.length) {
-    let end = content.indexOf('\n', start);
-    if (end < 0) end = content.length;
-    let text = content.slice(start, end);
-    if (text.endsWith('\r')) text = text.slice(0, -1);
-    start = end + 1;
+  const line = (raw: string): void => {
+    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     lineNumber += 1;
-    if (end === content.length && text === '') break;
-
     if (text.startsWith('{1:')) {
       flush();
       if (openBlockLine !== null) throw new StatementFormatError(F, `line ${lineNumber}`, `a new SWIFT message starts before the one of line ${openBlockLine} was closed with -}`);
       if (text.includes('{4:')) openBlockLine = lineNumber;
-      continue;
+      return;
     }
     if (text.startsWith('-}') || text === '-' || /^-[A-Z]*$/.test(text.trim())) {
       flush();
       finishStatement(lineNumber);
       if (text.startsWith('-}')) openBlockLine = null;
-      continue;
+      return;
     }
     const tagMatch = TAG_LINE.exec(text);
     if (tagMatch) {
       flush();
       field = { tag: tagMatch[1], line: lineNumber, lines: [tagMatch[2]] };
-      continue;
+      return;
     }
     if (field) {
       field.lines.push(text);
-      continue;
+      return;
     }
     // A bank's own preamble before the first statement ("0000 01INGBNL2AXXXX00001", ":940:").
     if (statement && text.trim() !== '') {
       throw new StatementFormatError(F, `line ${lineNumber}`, `${quoted(text)} is neither an MT940 field (:61:, :86:…) nor part of one`);
     }
+  };
+
+  const end = (): void => {
+    flush();
+    if (openBlockLine !== null) {
+      throw new StatementFormatError(F, `line ${lineNumber}`, `the file ends inside the SWIFT message opened on line ${openBlockLine} (no closing -})`);
+    }
+    if (statement) finishStatement(lineNumber);
+    if (statementCount === 0) {
+      throw new StatementFormatError(F, 'line 1', 'no MT940 statement: expected a :20: line followed by :25:, :28C:, :60F:, :61:… and :62F:');
+    }
+  };
+
+  return { line, end };
+}
+
+export function parseMt940(content: string): ParsedFile {
+  const statements: ParsedStatement[] = [];
+  const reader = createMt940Reader((statement) => statements.push(statement));
+  let start = 0;
+  while (start < content.length) {
+    let end = content.indexOf('\n', start);
+    if (end < 0) end = content.length;
+    reader.line(content.slice(start, end));
+    start = end + 1;
   }
-  flush();
-  if (openBlockLine !== null) {
-    throw new StatementFormatError(F, `line ${lineNumber}`, `the file ends inside the SWIFT message opened on line ${openBlockLine} (no closing -})`);
-  }
-  if (statement) finishStatement(lineNumber);
-  if (statements.length === 0) {
-    throw new StatementFormatError(F, 'line 1', 'no MT940 statement: expected a :20: line followed by :25:, :28C:, :60F:, :61:… and :62F:');
-  }
+  reader.end();
   return { format: F, statements };
 }
