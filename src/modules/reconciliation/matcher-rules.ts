@@ -170,6 +170,8 @@ export interface ReferenceToken<Field extends string> {
   /** As written, for the explanation. */
   text: string;
   field: Field;
+  /** Made of neighbouring words of free text: matched exactly only. */
+  joined?: boolean;
 }
 
 const SEPARATORS = /[\s\-_/.]+/g;
@@ -192,6 +194,8 @@ function pushToken<F extends string>(tokens: ReferenceToken<F>[], seen: Set<stri
  * A whole structured value counts when it has a digit and 4+ characters ("NONREF", "NOTPROVIDED" do
  * not). Free text yields the words that look like references: 6+ characters with both a letter and a
  * digit, "/"-separated parts too ("EREF+po_01H…", "Inv. INV-2026-000042," and "REF/2026/42AB" all work).
+ * With `joinWords`, two or three neighbouring words joined count as well ("INV 2026 000042"); those
+ * only ever match a reference exactly, never as a truncated prefix.
  */
 export function referenceTokens<F extends string>(
   tokens: ReferenceToken<F>[],
@@ -199,19 +203,59 @@ export function referenceTokens<F extends string>(
   text: string | null | undefined,
   field: F,
   structured: boolean,
+  joinWords = false,
 ): void {
   if (!text) return;
   if (structured) {
     const key = normaliseReference(text.trim());
     if (key.length >= MIN_STRUCTURED_REFERENCE_LENGTH && HAS_DIGIT.test(key)) pushToken(tokens, seen, key, text.trim(), field);
   }
-  for (const word of text.split(FREE_TEXT_SPLIT)) {
-    const trimmed = word.replace(/^[-_/.]+|[-_/.]+$/g, '');
-    if (!trimmed) continue;
-    const parts = trimmed.includes('/') ? [trimmed, ...trimmed.split('/')] : [trimmed];
+  const words = text.split(FREE_TEXT_SPLIT);
+  // Whether each word is a reference of its own; a join starts only at a word that is not ("INV 2026 42", "po 01H…").
+  const alone: boolean[] = joinWords ? new Array(words.length) : [];
+  for (let i = 0; i < words.length; i++) {
+    const word = trimSeparators(words[i]);
+    words[i] = word;
+    if (!word || !HAS_DIGIT.test(word)) {
+      if (joinWords) alone[i] = false;
+      continue;
+    }
+    let found = false;
+    const parts = word.includes('/') ? [word, ...word.split('/')] : [word];
     for (const part of parts) {
       const key = normaliseReference(part);
-      if (key.length >= MIN_FREE_TEXT_REFERENCE_LENGTH && HAS_DIGIT.test(key) && HAS_LETTER.test(key)) pushToken(tokens, seen, key, part, field);
+      if (looksLikeReference(key)) {
+        pushToken(tokens, seen, key, part, field);
+        found = true;
+      }
+    }
+    if (joinWords) alone[i] = found;
+  }
+  if (!joinWords) return;
+  for (let i = 0; i < words.length; i++) {
+    if (!words[i] || alone[i]) continue;
+    for (let span = 2; span <= 3 && i + span <= words.length; span++) {
+      const last = i + span - 1;
+      if (!words[last]) break;
+      const joined = words.slice(i, i + span).join(' ');
+      const key = normaliseReference(joined);
+      if (looksLikeReference(key) && !seen.has(key)) {
+        seen.add(key);
+        tokens.push({ key, text: joined, field, joined: true });
+      }
     }
   }
+}
+
+function trimSeparators(word: string): string {
+  let [start, end] = [0, word.length];
+  while (start < end && isSeparator(word.charCodeAt(start))) start++;
+  while (end > start && isSeparator(word.charCodeAt(end - 1))) end--;
+  return start === 0 && end === word.length ? word : word.slice(start, end);
+}
+
+const isSeparator = (code: number) => code === 45 /* - */ || code === 95 /* _ */ || code === 47 /* / */ || code === 46; /* . */
+
+function looksLikeReference(key: string): boolean {
+  return key.length >= MIN_FREE_TEXT_REFERENCE_LENGTH && HAS_DIGIT.test(key) && HAS_LETTER.test(key);
 }

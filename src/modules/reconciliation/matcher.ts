@@ -140,8 +140,10 @@ interface Side {
   hi: (number | null)[];
   /** Reference links to the other side's items. */
   links: Link[][];
-  /** Keys that group items of this side with each other (a payout id on every capture it settles). */
-  groupKeys: ReferenceToken<string>[][];
+  /** Keys that group items of this side with each other (a payout id on every capture it settles), by interned id. */
+  groupKeyIds: Map<string, number>;
+  groupCarriers: number[][];
+  groupTokens: ReferenceToken<string>[];
   used: Uint8Array;
   held: Uint8Array;
 }
@@ -154,16 +156,22 @@ interface Claim {
   reference: ReferenceComparison | null;
 }
 
-const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** Sorted by id; the default sort of the ids (UTF-16 code units, like `<`) is far faster than a comparator over objects. */
+function sortById<T extends { id: string }>(items: readonly T[]): T[] {
+  const byId = new Map<string, T>();
+  for (const item of items) {
+    if (byId.has(item.id)) throw new Error(`matchStatementLines: ${item.id} was passed twice`);
+    byId.set(item.id, item);
+  }
+  return [...byId.keys()].sort().map((id) => byId.get(id)!);
+}
 const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function matchStatementLines(input: MatchInput): MatchResult {
   const settings = matcherSettings(input.settings);
   const calendar = new BusinessCalendar(settings.holidays);
-  const lines = [...input.lines].sort(byId);
-  const postings = [...input.postings].sort(byId);
-  requireUniqueIds(lines, 'statement line');
-  requireUniqueIds(postings, 'posting');
+  const lines = sortById(input.lines);
+  const postings = sortById(input.postings);
 
   const lineSide = buildSide('line', lines, (line) => {
     const dates = [line.bookingDate, line.valueDate].filter((d): d is string => d !== null).map((d) => requireOrdinal(calendar, d, `line ${line.id}`));
@@ -179,12 +187,6 @@ export function matchStatementLines(input: MatchInput): MatchResult {
   for (const rule of settings.rules) engine.run(rule);
   engine.reportAmountMismatches();
   return engine.result();
-}
-
-function requireUniqueIds(items: readonly { id: string }[], what: string): void {
-  for (let i = 1; i < items.length; i++) {
-    if (items[i].id === items[i - 1].id) throw new Error(`matchStatementLines: ${what} ${items[i].id} was passed twice`);
-  }
 }
 
 function requireOrdinal(calendar: BusinessCalendar, date: string, what: string): number {
@@ -207,7 +209,9 @@ function buildSide<T extends { id: string; amountMinor: bigint; currency: string
     lo: new Array(n),
     hi: new Array(n),
     links: new Array(n),
-    groupKeys: new Array(n),
+    groupKeyIds: new Map(),
+    groupCarriers: [],
+    groupTokens: [],
     used: new Uint8Array(n),
     held: new Uint8Array(n),
   };
@@ -218,7 +222,6 @@ function buildSide<T extends { id: string; amountMinor: bigint; currency: string
     side.currencies[i] = item.currency;
     [side.lo[i], side.hi[i]] = dates(item);
     side.links[i] = [];
-    side.groupKeys[i] = [];
   });
   return side;
 }
@@ -244,66 +247,88 @@ function betterReference(a: ReferenceComparison, b: ReferenceComparison): boolea
  * none of them, and is ignored).
  */
 function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting[], lineSide: Side, postingSide: Side): void {
-  const postingsByKey = new Map<string, { posting: number; token: ReferenceToken<PostingReferenceField> }[]>();
+  const postingsByKey = new Map<string, number[]>();
+  const postingTokens: ReferenceToken<PostingReferenceField>[][] = new Array(postings.length);
+  const seen = new Set<string>();
   postings.forEach((posting, index) => {
     const tokens: ReferenceToken<PostingReferenceField>[] = [];
-    const seen = new Set<string>();
+    seen.clear();
     for (const related of posting.relatedIds) referenceTokens(tokens, seen, related, 'relatedId', true);
     referenceTokens(tokens, seen, posting.externalRef, 'externalRef', true);
     referenceTokens(tokens, seen, posting.description, 'description', false);
+    postingTokens[index] = tokens;
     for (const token of tokens) {
-      let list = postingsByKey.get(token.key);
-      if (!list) postingsByKey.set(token.key, (list = []));
-      list.push({ posting: index, token });
-      postingSide.groupKeys[index].push(token);
+      const list = postingsByKey.get(token.key);
+      if (list) list.push(index);
+      else postingsByKey.set(token.key, [index]);
+      // Free-text words of descriptions link to lines but do not make batches: only our own ids do.
+      if (token.field !== 'description') addGroupKey(postingSide, token, index);
     }
   });
-  const sortedKeys = [...postingsByKey.keys()].sort(compareStrings);
+  // The default sort compares UTF-16 code units, the same order as `<`, and much faster than a comparator.
+  const sortedKeys = [...postingsByKey.keys()].sort();
 
   lines.forEach((line, lineIndex) => {
     const tokens: ReferenceToken<LineReferenceField>[] = [];
-    const seen = new Set<string>();
+    seen.clear();
     referenceTokens(tokens, seen, line.endToEndId, 'endToEndId', true);
-    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false);
+    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, true);
     referenceTokens(tokens, seen, line.bankReference, 'bankReference', true);
-    const best = new Map<number, ReferenceComparison>();
+    let best: Map<number, ReferenceComparison> | null = null;
     const offer = (posting: number, reference: ReferenceComparison) => {
+      best ??= new Map();
       const current = best.get(posting);
       if (!current || betterReference(reference, current)) best.set(posting, reference);
     };
     for (const token of tokens) {
       // The bank's own reference is unique per line, so it would group a line only with its duplicates.
-      if (token.field !== 'bankReference') lineSide.groupKeys[lineIndex].push(token);
+      if (token.field !== 'bankReference' && !token.joined) addGroupKey(lineSide, token, lineIndex);
       const exact = postingsByKey.get(token.key);
       if (exact) {
-        for (const hit of exact) {
-          offer(hit.posting, {
+        for (const posting of exact) {
+          const hit = postingTokens[posting].find((candidate) => candidate.key === token.key)!;
+          offer(posting, {
             how: 'EXACT',
             line: { field: token.field, text: token.text },
-            posting: { field: hit.token.field, text: hit.token.text },
+            posting: { field: hit.field, text: hit.text },
             matchedCharacters: token.key.length,
           });
         }
         continue;
       }
-      if (token.key.length < MIN_TRUNCATED_REFERENCE_LENGTH) continue;
+      if (token.joined || token.key.length < MIN_TRUNCATED_REFERENCE_LENGTH) continue;
       const key = uniqueKeyWithPrefix(sortedKeys, token.key);
       if (key === null) continue;
-      for (const hit of postingsByKey.get(key)!) {
-        offer(hit.posting, {
+      for (const posting of postingsByKey.get(key)!) {
+        const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
+        offer(posting, {
           how: 'PREFIX',
           line: { field: token.field, text: token.text },
-          posting: { field: hit.token.field, text: hit.token.text },
+          posting: { field: hit.field, text: hit.text },
           matchedCharacters: token.key.length,
         });
       }
     }
-    for (const posting of [...best.keys()].sort((a, b) => a - b)) {
-      const reference = best.get(posting)!;
+    if (best === null) return;
+    const found: Map<number, ReferenceComparison> = best;
+    for (const posting of [...found.keys()].sort((a, b) => a - b)) {
+      const reference = found.get(posting)!;
       lineSide.links[lineIndex].push({ other: posting, reference });
       postingSide.links[posting].push({ other: lineIndex, reference });
     }
   });
+}
+
+function addGroupKey(side: Side, token: ReferenceToken<string>, item: number): void {
+  const id = side.groupKeyIds.get(token.key);
+  if (id !== undefined) {
+    const carriers = side.groupCarriers[id];
+    if (carriers[carriers.length - 1] !== item) carriers.push(item);
+    return;
+  }
+  side.groupKeyIds.set(token.key, side.groupCarriers.length);
+  side.groupCarriers.push([item]);
+  side.groupTokens.push(token);
 }
 
 function uniqueKeyWithPrefix(sortedKeys: string[], prefix: string): string | null {
@@ -556,7 +581,9 @@ class Engine {
   /**
    * Equal amount and currency, dates within the window, one candidate on each side. An item linked by a
    * reference only pairs with the items it is linked to (the bank says which posting it is about, and
-   * matching it elsewhere by amount would be a guess); unlinked items pair among themselves. The
+   * matching it elsewhere by amount would be a guess); unlinked items pair among themselves. A posting
+   * that shares one of its ids with other unmatched postings (a capture carrying its payout's id)
+   * belongs to a batch: it waits for MANY_TO_ONE instead of pairing alone with a line of its amount. The
    * unlinked pairs are found per amount over postings sorted by date: each line's candidates are a
    * contiguous run, so overlapping runs are merged into components without listing every pair.
    */
@@ -567,9 +594,13 @@ class Engine {
     const uf = new UnionFind(nLines + postings.ids.length);
     const touched: number[] = [];
 
+    const free: number[] = [];
+    for (let p = 0; p < postings.ids.length; p++) if (this.available(postings, p) && !this.isLinked(postings, p)) free.push(p);
+    const batched = new Set<number>();
+    for (const groups of this.sharedReferenceGroups(postings, free).values()) for (const group of groups) for (const p of group.members) batched.add(p);
     const buckets = new Map<string, number[]>();
-    for (let p = 0; p < postings.ids.length; p++) {
-      if (!this.available(postings, p) || this.isLinked(postings, p)) continue;
+    for (const p of free) {
+      if (batched.has(p)) continue;
       const key = `${postings.currencies[p]} ${postings.amounts[p]}`;
       let bucket = buckets.get(key);
       if (!bucket) buckets.set(key, (bucket = []));
@@ -776,30 +807,24 @@ class Engine {
    */
   private sharedReferenceGroups(many: Side, free: number[]): Map<string, SharedGroup[]> {
     const freeSet = new Set(free);
-    const byKey = new Map<string, { members: number[]; token: ReferenceToken<string>; complete: boolean }>();
-    for (let m = 0; m < many.ids.length; m++) {
-      if (many.used[m]) continue;
-      for (const token of many.groupKeys[m]) {
-        let entry = byKey.get(token.key);
-        if (!entry) byKey.set(token.key, (entry = { members: [], token, complete: true }));
-        if (freeSet.has(m)) entry.members.push(m);
-        else entry.complete = false;
-      }
-    }
     const seenMembers = new Set<string>();
     const groups = new Map<string, SharedGroup[]>();
-    for (const key of [...byKey.keys()].sort(compareStrings)) {
-      const { members, token, complete } = byKey.get(key)!;
-      if (!complete || members.length < 2) continue;
+    const keyIds: number[] = [];
+    many.groupCarriers.forEach((carriers, id) => carriers.length >= 2 && keyIds.push(id));
+    keyIds.sort((a, b) => compareStrings(many.groupTokens[a].key, many.groupTokens[b].key));
+    for (const id of keyIds) {
+      const members = many.groupCarriers[id].filter((m) => many.used[m] === 0);
+      if (members.length < 2 || !members.every((m) => freeSet.has(m))) continue;
       const currency = many.currencies[members[0]];
       if (!members.every((m) => many.currencies[m] === currency)) continue;
+      members.sort((a, b) => a - b);
       const signature = members.join(',');
       if (seenMembers.has(signature)) continue;
       seenMembers.add(signature);
       const bucketKey = `${currency} ${sum(members.map((m) => many.amounts[m]))}`;
       let list = groups.get(bucketKey);
       if (!list) groups.set(bucketKey, (list = []));
-      list.push({ token, members });
+      list.push({ token: many.groupTokens[id], members });
     }
     return groups;
   }
