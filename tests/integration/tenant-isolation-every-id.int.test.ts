@@ -14,6 +14,12 @@ import {
   AccountDocument,
   AccountStatementDocument,
   AuthorizePaymentDocument,
+  BankAccountDocument,
+  BankAccountsDocument,
+  BankStatementDocument,
+  CreateBankAccountDocument,
+  ImportBankStatementDocument,
+  ReconciliationFlagsDocument,
   CapturePaymentDocument,
   CloseDisputeDocument,
   CreateApiKeyDocument,
@@ -107,6 +113,9 @@ function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   return found;
 }
 
+/** An MT940 statement of A's bank account whose balances do not add up (1,000 + 250 ≠ 1,200): one line, one flag. */
+const UNBALANCED_MT940 = ':20:STARTUMS\n:25:DE14740618130000033626\n:28C:1/1\n:60F:C260101USD1000,00\n:61:2601050105C250,00NTRFINV-1002//B26010500001\n:86:Invoice 1002\n:62F:C260105USD1200,00\n';
+
 interface IsolationCase {
   label: string;
   /** Tenant A's ids to try. */
@@ -159,6 +168,18 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       await tenantA.client.ok(OpenDisputeDocument, { input: { paymentId: a.capturedPayment, amount: '20.00', reason: 'fraudulent' } })
     ).openDispute.dispute.id;
     a.payout = (await tenantA.client.ok(RecordPayoutDocument, { input: { gatewayId: a.gateway, amount: '5.00', currency: 'USD' } })).recordPayout.payout.id;
+
+    // A bank account of A with a statement whose balances do not add up: a statement, a line and a flag.
+    a.bankAccount = (
+      await tenantA.client.ok(CreateBankAccountDocument, { input: { name: 'A bank', iban: 'DE14740618130000033626', currency: 'USD', ledgerAccountId: cash.id } })
+    ).createBankAccount.bankAccount.id;
+    const { importBankStatement } = await tenantA.client.ok(ImportBankStatementDocument, {
+      input: { bankAccountId: a.bankAccount, format: 'MT940', content: UNBALANCED_MT940 },
+    });
+    a.bankStatement = importBankStatement.statements[0].id;
+    a.reconciliationFlag = importBankStatement.flags[0].id;
+    const { bankStatement } = await tenantA.client.ok(BankStatementDocument, { id: a.bankStatement });
+    a.bankStatementLine = bankStatement.lines.edges[0].node.id;
 
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
@@ -343,6 +364,32 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         }
       : {}),
     // A filter naming another tenant's gateway is refused like journalEntries(accountId:), not answered with an empty page.
+    'Query.bankAccount': [{ label: 'bankAccount(id:)', ids: () => [a.bankAccount], send: (c, id) => c.request(BankAccountDocument, { id }) }],
+    'Query.bankAccounts': [
+      { label: 'bankAccounts(filter: { ledgerAccountId }) of A’s ledger account', ids: () => [a.cash], send: (c, id) => c.request(BankAccountsDocument, { filter: { ledgerAccountId: id } }) },
+    ],
+    'Query.bankStatement': [{ label: 'bankStatement(id:)', ids: () => [a.bankStatement], send: (c, id) => c.request(BankStatementDocument, { id }) }],
+    'Query.reconciliationFlags': [
+      {
+        label: 'reconciliationFlags(filter: { bankAccountId }) of A’s bank account',
+        ids: () => [a.bankAccount],
+        send: (c, id) => c.request(ReconciliationFlagsDocument, { filter: { bankAccountId: id } }),
+      },
+    ],
+    'Mutation.createBankAccount': [
+      {
+        label: 'createBankAccount mirroring A’s ledger account',
+        ids: () => [a.cash],
+        send: (c, id) => c.request(CreateBankAccountDocument, { input: { name: 'Not yours', accountNumber: '12345678', currency: 'USD', ledgerAccountId: id } }),
+      },
+    ],
+    'Mutation.importBankStatement': [
+      {
+        label: 'importBankStatement into A’s bank account',
+        ids: () => [a.bankAccount],
+        send: (c, id) => c.request(ImportBankStatementDocument, { input: { bankAccountId: id, format: 'MT940', content: UNBALANCED_MT940 } }),
+      },
+    ],
     'Query.payments': [
       {
         label: 'payments(filter: { gatewayId }) of A’s gateway',

@@ -224,7 +224,7 @@ export class ReconciliationService {
 
   /** The tenant's bank accounts, oldest first. */
   async listBankAccounts(tenantId: string, filter: BankAccountFilter, request: PageRequest): Promise<Page<BankAccountRecord>> {
-    const where = this.bankAccountConditions(tenantId, filter);
+    const where = await this.bankAccountConditions(tenantId, filter);
     return readPage(
       request,
       async (slice) => {
@@ -241,12 +241,12 @@ export class ReconciliationService {
   }
 
   async countBankAccounts(tenantId: string, filter: BankAccountFilter): Promise<number> {
-    const where = this.bankAccountConditions(tenantId, filter);
+    const where = await this.bankAccountConditions(tenantId, filter);
     const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM bank_accounts WHERE ${where.conditions.join(' AND ')}`, where.params);
     return Number(rows[0].total);
   }
 
-  private bankAccountConditions(tenantId: string, filter: BankAccountFilter): { conditions: string[]; params: unknown[] } {
+  private async bankAccountConditions(tenantId: string, filter: BankAccountFilter): Promise<{ conditions: string[]; params: unknown[] }> {
     const conditions = ['tenant_id = ?'];
     const params: unknown[] = [tenantId];
     if (filter.currency) {
@@ -254,8 +254,12 @@ export class ReconciliationService {
       params.push(requireCurrency(filter.currency, 'filter.currency'));
     }
     if (filter.ledgerAccountId) {
+      requireIdOfKind(filter.ledgerAccountId, 'account', 'filter.ledgerAccountId');
+      // Another tenant's ledger account is NOT_FOUND, as every id argument is, not an empty page.
+      const [ledgerAccount] = await this.ledger.accountsByIds(tenantId, [filter.ledgerAccountId]);
+      if (!ledgerAccount) throw ReconciliationErrors.ledgerAccountNotFound(filter.ledgerAccountId);
       conditions.push('ledger_account_id = ?');
-      params.push(requireIdOfKind(filter.ledgerAccountId, 'account', 'filter.ledgerAccountId'));
+      params.push(filter.ledgerAccountId);
     }
     return { conditions, params };
   }
