@@ -35,9 +35,16 @@ function measure(label: string, content: string, parse: (content: Buffer) => num
   const buffer = Buffer.from(content);
   parse(buffer); // warm-up
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   const lines = parse(buffer);
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${label}: ${lines} lines, ${(buffer.length / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s = ${Math.round(lines / seconds).toLocaleString('en')} lines/s, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  // CPU time as well as wall time: on a shared machine the wall clock mostly measures the neighbours.
+  console.log(
+    `${label}: ${lines} lines, ${(buffer.length / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s wall (${Math.round(lines / seconds).toLocaleString('en')} lines/s), ` +
+      `${cpuSeconds.toFixed(2)} s CPU (${Math.round(lines / cpuSeconds).toLocaleString('en')} lines/s), heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`,
+  );
 }
 
 measure('MT940', mt940(count), (content) => parseStatementFile(StatementFormat.MT940, content).statements[0].lines.length);
