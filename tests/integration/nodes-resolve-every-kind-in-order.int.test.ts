@@ -1,6 +1,9 @@
 import { newId } from '../../src/common/ids';
 import {
+  BankStatementDocument,
   CreateApiKeyDocument,
+  CreateBankAccountDocument,
+  ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
   NodeOfAnyKindDocument,
@@ -63,6 +66,16 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     );
     put('paymentEvent', (await readPayment(c, payment.id)).events[0].id, 'PaymentEvent');
     put('payout', (await c.ok(RecordPayoutDocument, { input: { gatewayId: gateway.id, amount: '1.00', currency: 'USD' } })).recordPayout.payout.id, 'Payout');
+    const bankAccount = (await c.ok(CreateBankAccountDocument, { input: { name: 'Bank', accountNumber: '12345678', currency: 'USD', ledgerAccountId: cash.id } }))
+      .createBankAccount.bankAccount;
+    put('bankAccount', bankAccount.id, 'BankAccount');
+    // A statement whose balances do not add up (1,000 + 250 ≠ 1,200): one line and one flag.
+    const content = ':20:NODES\n:25:12345678\n:28C:1/1\n:60F:C260101USD1000,00\n:61:2601050105C250,00NTRFINV-1//B1\n:86:Invoice 1\n:62F:C260105USD1200,00\n';
+    const { importBankStatement } = await c.ok(ImportBankStatementDocument, { input: { bankAccountId: bankAccount.id, format: 'MT940', content } });
+    put('bankStatement', importBankStatement.statements[0].id, 'BankStatement');
+    put('reconciliationFlag', importBankStatement.flags[0].id, 'ReconciliationFlag');
+    const { bankStatement } = await c.ok(BankStatementDocument, { id: importBankStatement.statements[0].id });
+    put('bankStatementLine', bankStatement.lines.edges[0].node.id, 'BankStatementLine');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -74,7 +87,25 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
 
   it('has an object of every kind of id the schema makes a Node', () => {
     expect(Object.keys(own).sort()).toEqual(
-      ['account', 'apiKey', 'dispute', 'journalEntry', 'oauthClient', 'payment', 'paymentEvent', 'paymentGateway', 'payout', 'posting', 'refund', 'tenant', 'webhookEndpoint'].sort(),
+      [
+        'account',
+        'apiKey',
+        'bankAccount',
+        'bankStatement',
+        'bankStatementLine',
+        'dispute',
+        'journalEntry',
+        'oauthClient',
+        'payment',
+        'paymentEvent',
+        'paymentGateway',
+        'payout',
+        'posting',
+        'reconciliationFlag',
+        'refund',
+        'tenant',
+        'webhookEndpoint',
+      ].sort(),
     );
   });
 
