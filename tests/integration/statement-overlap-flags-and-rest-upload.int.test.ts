@@ -1,7 +1,7 @@
 import { BankStatementDocument, ImportBankStatementDocument, ReconciliationFlagsDocument } from '../generated/graphql';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
-import { countRows, newIdempotencyKey } from '../helpers/idempotency-http';
+import { countRows, expectFresh, expectReplayOf, newIdempotencyKey, sendKeyed } from '../helpers/idempotency-http';
 import { createBankAccount, CSV_MAPPINGS, describeWithStatementFixtures, fixtureBytes, fixtureImport, importFixture } from '../helpers/statement-fixtures';
 import { CreateApiKeyDocument } from '../generated/graphql';
 
@@ -82,6 +82,30 @@ describeWithStatementFixtures('overlapping statements, balance flags and the RES
       const { bankStatement } = await client.ok(BankStatementDocument, { id: whole.statements[0].id, first: 100 });
       expect(bankStatement.lines.totalCount).toBe(32 - partialLines);
       expect(bankStatement.lines.edges.every((e) => e.node.sourceLocation.includes('Ntry[0]'))).toBe(true);
+    });
+
+    it('replays a keyed import, and stores each line once when the same file is imported by eight clients at once', async () => {
+      const tenant = await app.createTenant('Concurrent');
+      const account = await createBankAccount(tenant.client, { iban: 'CH0309000000250090342', currency: 'CHF' });
+      const key = newIdempotencyKey('import');
+      const variables = { input: fixtureImport(account.id, V4, 'CAMT053'), idempotencyKey: key };
+      const first = await sendKeyed(app.url, tenant.apiKey, ImportBankStatementDocument, variables);
+      expectFresh(first);
+      const replay = await sendKeyed(app.url, tenant.apiKey, ImportBankStatementDocument, variables);
+      expectReplayOf(first, replay, key);
+
+      const racing = await app.createTenant('Racing');
+      const target = await createBankAccount(racing.client, { iban: 'CH0309000000250090342', currency: 'CHF' });
+      const imports = await Promise.all(
+        Array.from({ length: 8 }, () => racing.client.ok(ImportBankStatementDocument, { input: fixtureImport(target.id, V4, 'CAMT053') })),
+      );
+      const results = imports.map((r) => r.importBankStatement);
+      expect(results.reduce((sum, r) => sum + r.importedLineCount, 0)).toBe(32);
+      expect(results.filter((r) => r.importedLineCount > 0)).toHaveLength(1);
+      expect(results.every((r) => r.importedLineCount + r.duplicateLineCount === 32)).toBe(true);
+      expect(new Set(results.map((r) => r.statements[0].id)).size).toBe(1);
+      expect(await countRows(app.runtime.dataSource, 'statement_lines', 'bank_account_id = ?', [target.id])).toBe(32);
+      expect(await countRows(app.runtime.dataSource, 'bank_statements', 'bank_account_id = ?', [target.id])).toBe(1);
     });
 
     it('flags the viafintech v8 statement, whose balances do not add up, with both balances, once', async () => {
