@@ -686,7 +686,8 @@ class Engine {
    *    of a payout carries the payout id) form groups; a group whose sum equals the amount and with a
    *    member within the window is a candidate, and exactly one candidate group must remain;
    *  - otherwise, a bounded subset-sum over the unlinked items in the window (at most
-   *    maxSubsetCandidates of them, groups of 2 to maxSubsetSize) with exactly one solution.
+   *    maxSubsetCandidates of them, groups of 2 to maxSubsetSize, all of the one's sign) with exactly
+   *    one solution.
    * A many-side item that two ones claim makes both ambiguous.
    */
   private groupRule(rule: MatchRule, one: Side, many: Side): void {
@@ -742,8 +743,12 @@ class Engine {
         ambiguousOnes.push({ one: o, many: [...new Set(fitting.flatMap((group) => group.members))] });
         continue;
       }
-      const candidates = this.windowCandidates(one, o, many, byCurrency.get(one.currencies[o]) ?? [], maxSpan);
-      if (candidates === null || candidates.length < 2) continue;
+      // Without any reference, only movements in the same direction add up (a mixed-sign group of
+      // noise sums to almost anything); a payout net of fees needs its shared payout id.
+      const candidates = this.windowCandidates(one, o, many, byCurrency.get(one.currencies[o]) ?? [], maxSpan)?.filter(
+        (m) => many.amounts[m] > 0n === one.amounts[o] > 0n,
+      );
+      if (!candidates || candidates.length < 2) continue;
       const solutions = subsetSums(
         candidates.map((m) => many.amounts[m]),
         one.amounts[o],
