@@ -22,8 +22,9 @@ interface Case {
 
 /**
  * The response is stored after the change commits, best effort: a crash in between leaves a completed
- * record whose response is missing. A retry then still replays, rebuilt from what the change recorded
- * (result_ref), with the same ids and, right after the write, the same bytes.
+ * record whose response is missing. A retry after the holder's lease then still replays, rebuilt from
+ * what the change recorded (result_ref), with the same ids and, right after the write, the same bytes;
+ * before it, the retry is IDEMPOTENCY_KEY_IN_USE (the holder may be storing its answer that moment).
  */
 describeEachDatabase('a completed idempotency record whose stored response was lost', (kind) => {
   let app: TestApp;
@@ -110,8 +111,15 @@ describeEachDatabase('a completed idempotency record whose stored response was l
     const entriesBefore = await countRows(app.runtime.dataSource, 'journal_entries');
     const accountsBefore = await countRows(app.runtime.dataSource, 'accounts');
 
+    // Committed but not yet stored, while the holder's lease runs: the holder is storing its answer
+    // right now (a concurrent copy races it), so the copy is told to retry and is never given a rebuilt one.
     await app.runtime.dataSource.query('UPDATE idempotency_records SET response_ciphertext = NULL WHERE id = ?', [record.id]);
+    const racing = await send();
+    expect(racing.errors?.map((error) => error.extensions?.code)).toEqual(['IDEMPOTENCY_KEY_IN_USE']);
+    expect(racing.errors?.[0].extensions?.details).toMatchObject({ retryAfterSeconds: expect.any(Number) });
 
+    // Once the lease has run out the holder died between its commit and storing its answer: rebuilt.
+    await app.runtime.dataSource.query('UPDATE idempotency_records SET lease_expires_at = created_at WHERE id = ?', [record.id]);
     expectReplayOf(first, await send(), key);
     expectReplayOf(first, await send(), key);
     expect(await countRows(app.runtime.dataSource, 'journal_entries')).toBe(entriesBefore);

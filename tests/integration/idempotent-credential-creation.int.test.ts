@@ -49,9 +49,9 @@ async function enabledEndpoints(app: TestApp): Promise<number> {
   return count(app, 'webhook_endpoints', 'disabled_at IS NULL AND tenant_id', app.tenantId);
 }
 
-/** What a crash between the commit and storing the response leaves: a completed record without its response. */
+/** What a crash between the commit and storing the response leaves, once the lease has run out: a completed record without its response. */
 async function dropStoredResponse(app: TestApp, key: string): Promise<void> {
-  await app.runtime.dataSource.query('UPDATE idempotency_records SET response_ciphertext = NULL WHERE idempotency_key = ?', [key]);
+  await app.runtime.dataSource.query('UPDATE idempotency_records SET response_ciphertext = NULL, lease_expires_at = created_at WHERE idempotency_key = ?', [key]);
   const [row] = await app.runtime.dataSource.query('SELECT status, result_ref FROM idempotency_records WHERE idempotency_key = ?', [key]);
   expect(row).toMatchObject({ status: 'COMPLETED' });
   expect(row.result_ref).toBeTruthy();

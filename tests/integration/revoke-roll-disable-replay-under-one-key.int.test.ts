@@ -124,9 +124,9 @@ describeEachDatabase('revoke, roll and disable replay under one idempotency key'
   });
 
   it('a replay whose stored response was lost rebuilds the payload from the object, and changes nothing', async () => {
-    /** What a crash between the commit and storing the response leaves: a completed record without its response. */
+    /** What a crash between the commit and storing the response leaves, once the lease has run out: a completed record without its response. */
     const dropStoredResponse = async (key: string): Promise<void> => {
-      await app.runtime.dataSource.query('UPDATE idempotency_records SET response_ciphertext = NULL WHERE idempotency_key = ?', [key]);
+      await app.runtime.dataSource.query('UPDATE idempotency_records SET response_ciphertext = NULL, lease_expires_at = created_at WHERE idempotency_key = ?', [key]);
     };
 
     const apiKey = await newApiKey(`rebuilt ${newIdempotencyKey('name')}`);

@@ -197,20 +197,26 @@ export class IdempotencyService {
         { key: scope.key, differingArguments: differences },
       );
     }
-    if (row.status === 'COMPLETED') {
-      return { kind: 'replay', outcome: this.outcomeOf(row, scope.tenantId) };
-    }
     const leaseEndsAt = fromDbTimestamp(row.lease_expires_at).getTime();
-    if (leaseEndsAt > now.getTime()) {
+    const inUse = () => {
       // The holder may finish any moment (retry shortly) or may have crashed: then its claim can be
-      // taken over once the lease ends, which is the longest a client has to wait.
+      // taken over (or its change rebuilt) once the lease ends, which is the longest a client has to wait.
       const retryAfterSeconds = Math.max(1, Math.ceil((leaseEndsAt - now.getTime()) / 1000));
-      throw new AppError(
+      return new AppError(
         ErrorCode.IDEMPOTENCY_KEY_IN_USE,
         `A request with this idempotency key is still being processed. Retry with the same key shortly; its claim ends within ${retryAfterSeconds} s.`,
         { key: scope.key, retryAfterSeconds },
       );
+    };
+    if (row.status === 'COMPLETED') {
+      // Committed, but its answer not stored yet: the holder stores it right after its commit, so while
+      // its lease runs it is alive and about to. A copy arriving in that gap waits for the first answer
+      // rather than rebuilding one (which cannot show a one-time secret again); after the lease, the
+      // holder is taken to have died between commit and store, and the payload is rebuilt.
+      if (!row.response_ciphertext && !row.error_json && leaseEndsAt > now.getTime()) throw inUse();
+      return { kind: 'replay', outcome: this.outcomeOf(row, scope.tenantId) };
     }
+    if (leaseEndsAt > now.getTime()) throw inUse();
     // The holder's lease ran out (it crashed or hung): take the claim over. Its own completion, if
     // it ever comes, fails on the changed token and rolls its change back.
     const takeover = { recordId, claimToken: crypto.randomUUID(), scope };
