@@ -178,6 +178,7 @@ const SEPARATORS = /[\s\-_/.]+/g;
 // Anything but letters, digits and the separators that occur inside references splits free text.
 const FREE_TEXT_SPLIT = /[^A-Za-z0-9\-_/.]+/;
 const HAS_DIGIT = /\d/;
+const SINGLE_WORD = /^[A-Za-z0-9\-_.]*$/;
 const HAS_LETTER = /[A-Z]/;
 
 export function normaliseReference(text: string): string {
@@ -209,6 +210,8 @@ export function referenceTokens<F extends string>(
   if (structured) {
     const key = normaliseReference(text.trim());
     if (key.length >= MIN_STRUCTURED_REFERENCE_LENGTH && HAS_DIGIT.test(key)) pushToken(tokens, seen, key, text.trim(), field);
+    // One word with no "/" in it ("po_01H…", "INV-2026-000042"): the free-text pass would find the same key again.
+    if (SINGLE_WORD.test(text)) return;
   }
   const words = text.split(FREE_TEXT_SPLIT);
   // Whether each word is a reference of its own; a join starts only at a word that is not ("INV 2026 42", "po 01H…").

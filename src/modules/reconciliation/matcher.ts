@@ -427,8 +427,10 @@ class Engine {
 
   /** Links to items of the other side not matched yet (held ones included: they still claim the reference). */
   private liveLinks(side: Side, i: number): Link[] {
+    const links = side.links[i];
+    if (links.length === 0) return links;
     const other = side === this.lines ? this.postings : this.lines;
-    return side.links[i].filter((link) => other.used[link.other] === 0);
+    return links.filter((link) => other.used[link.other] === 0);
   }
 
   private isLinked(side: Side, i: number): boolean {
@@ -483,18 +485,25 @@ class Engine {
     });
   }
 
-  /** Groups the touched items of a union-find into components (index space: lines, then postings). */
+  /** Groups the touched items of a union-find into components (index space: lines, then postings), in index order. */
   private components(uf: UnionFind, touched: Iterable<number>): Component[] {
     const nLines = this.lines.ids.length;
+    const marked = new Uint8Array(nLines + this.postings.ids.length);
+    for (const item of touched) marked[item] = 1;
     const byRoot = new Map<number, Component>();
-    for (const item of [...new Set(touched)].sort((a, b) => a - b)) {
+    const ordered: Component[] = [];
+    for (let item = 0; item < marked.length; item++) {
+      if (marked[item] === 0) continue;
       const root = uf.find(item);
       let component = byRoot.get(root);
-      if (!component) byRoot.set(root, (component = { lines: [], postings: [] }));
+      if (!component) {
+        byRoot.set(root, (component = { lines: [], postings: [] }));
+        ordered.push(component);
+      }
       if (item < nLines) component.lines.push(item);
       else component.postings.push(item - nLines);
     }
-    return [...byRoot.entries()].sort((a, b) => a[0] - b[0]).map(([, component]) => component);
+    return ordered;
   }
 
   // -------------------------------------------------------------------------------------------
