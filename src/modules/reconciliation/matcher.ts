@@ -221,7 +221,7 @@ function buildSide<T extends { id: string; amountMinor: bigint; currency: string
     side.amounts[i] = item.amountMinor;
     side.currencies[i] = item.currency;
     [side.lo[i], side.hi[i]] = dates(item);
-    side.links[i] = [];
+    side.links[i] = NO_LINKS;
   });
   return side;
 }
@@ -313,10 +313,18 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
     const found: Map<number, ReferenceComparison> = best;
     for (const posting of [...found.keys()].sort((a, b) => a - b)) {
       const reference = found.get(posting)!;
-      lineSide.links[lineIndex].push({ other: posting, reference });
-      postingSide.links[posting].push({ other: lineIndex, reference });
+      addLink(lineSide, lineIndex, { other: posting, reference });
+      addLink(postingSide, posting, { other: lineIndex, reference });
     }
   });
+}
+
+// Most items have no link: they share this empty array until their first one.
+const NO_LINKS: Link[] = [];
+
+function addLink(side: Side, item: number, link: Link): void {
+  if (side.links[item] === NO_LINKS) side.links[item] = [link];
+  else side.links[item].push(link);
 }
 
 function addGroupKey(side: Side, token: ReferenceToken<string>, item: number): void {
