@@ -23,10 +23,13 @@ export { MatchRule, DEFAULT_MATCHER_SETTINGS, matcherSettings, type MatcherSetti
  * Incremental use: it matches whatever it is given, so a caller may pass the new lines of an import
  * or a newly written posting together with the unmatched items of the other side. Uniqueness is only
  * judged among the items passed, so pass every unmatched item of the bank account that could compete
- * (simplest: all unmatched lines and all unmatched postings of the account; 100,000 of each take a
- * second or two). Each line and posting is matched at most once within one call; across calls that is
- * the caller's: it must hold a database constraint (one match per line, one per posting) and
- * serialise matching per bank account, so two calls never match the same item.
+ * (simplest: all unmatched lines and all unmatched postings of the account; `npm run
+ * bench:reconcile-match` times 100,000 lines against 218,000 postings). The reference rules ignore
+ * dates: a caller that reads only the items dated near the new ones misses reference matches beyond
+ * that range, and sees a payout whose older captures it did not read as an AMOUNT_MISMATCH. Each line
+ * and posting is matched at most once within one call; across calls that is the caller's: it must
+ * hold a database constraint (one match per line, one per posting) and serialise matching per bank
+ * account, so two calls never match the same item.
  */
 
 export interface MatcherStatementLine {
