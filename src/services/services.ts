@@ -17,6 +17,8 @@ import { PaymentGatewaysService } from '../modules/payments/payment-gateways.ser
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
 import { PaymentsService } from '../modules/payments/payments.service';
 import { parseStatementFile } from '../modules/reconciliation/importers';
+import { pubSubFlagEvents } from '../modules/reconciliation/reconciliation-flags.events';
+import { ReconciliationFlagsService } from '../modules/reconciliation/reconciliation-flags.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
@@ -35,6 +37,8 @@ export interface Services {
   payments: PaymentsService;
   /** Bank accounts, statement imports and reconciliation flags. */
   reconciliation: ReconciliationService;
+  /** The one way reconciliation flags are raised and changed; publishes each step once committed. */
+  reconciliationFlags: ReconciliationFlagsService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -70,6 +74,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   const pubSub = createPubSub(redis, log);
   const ledger = new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency);
   const allowLoopbackHttp = config.nodeEnv !== 'production';
+  const reconciliationFlags = new ReconciliationFlagsService(dataSource, clock, pubSubFlagEvents(pubSub, log), idempotency);
   const gateways = new PaymentGatewaysService(
     dataSource,
     clock,
@@ -103,7 +108,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     ledgerWriter: writer,
     ledger,
     payments,
-    reconciliation: new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, idempotency),
+    reconciliation: new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, reconciliationFlags, idempotency),
+    reconciliationFlags,
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

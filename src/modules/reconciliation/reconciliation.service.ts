@@ -7,7 +7,6 @@ import { formatMinorAsDecimal, requireCurrency } from '../../common/money';
 import { type Page, type PageRequest, readPage } from '../../common/pagination';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource } from '../../db/data-source';
-import { executeCountingRows } from '../../db/affected-rows';
 import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -16,6 +15,7 @@ import { AccountType } from '../ledger/ledger.types';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
 import type { CsvMapping, ParsedFile, ParsedStatement, ParseOptions, StatementFormat } from './importers/statement-types';
 import { lineFingerprints, statementFingerprint } from './line-fingerprint';
+import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { ReconciliationErrors } from './reconciliation.errors';
 import {
   type AccountNumberKind,
@@ -130,12 +130,17 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 export class ReconciliationService {
   private readonly kind: 'mysql' | 'sqlite';
 
+  /** Runs once an import has committed (the services container matches the new lines here); must not throw. */
+  afterImport: ((account: BankAccountRecord, result: ImportResult) => Promise<void>) | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly cipher: FieldCipher,
     private readonly ledger: LedgerService,
     private readonly parse: StatementParser,
+    /** The one way flags are raised (and published once their transaction commits). */
+    private readonly flags: ReconciliationFlagsService,
     /** Completes idempotency claims inside the transaction of the change. */
     private readonly idempotency?: IdempotencyService,
   ) {
@@ -304,7 +309,9 @@ export class ReconciliationService {
 
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, prepared, parsed.statements.length - own.length, idempotency));
+        const result = await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, prepared, parsed.statements.length - own.length, idempotency));
+        if (this.afterImport) await this.afterImport(account, result);
+        return result;
       } catch (error) {
         // Lines of an overlapping file committed by another process meanwhile (SQLite runs imports
         // one after another; MySQL locks the bank account row, so this is a last resort).
@@ -418,15 +425,21 @@ export class ReconciliationService {
       const check = statement.balanceCheck;
       if (check && (check.differenceMinor !== 0n || check.excludedLineCount > 0)) {
         flags.push(
-          await this.raiseFlag(manager, account, ReconciliationFlagKind.STATEMENT_BALANCE_MISMATCH, `statement:${record.id}`, {
-            statementId: record.id,
-            statementRef: record.statementRef,
-            currency: record.currency,
-            openingBalance: formatMinorAsDecimal(statement.openingBalance?.amountMinor ?? 0n, record.currency),
-            statedClosingBalance: formatMinorAsDecimal(check.statedClosingMinor, record.currency),
-            expectedClosingBalance: formatMinorAsDecimal(check.expectedClosingMinor, record.currency),
-            difference: formatMinorAsDecimal(check.differenceMinor, record.currency),
-            linesInOtherCurrencies: check.excludedLineCount,
+          await this.flags.raise(manager, {
+            tenantId,
+            bankAccountId: account.id,
+            kind: ReconciliationFlagKind.STATEMENT_BALANCE_MISMATCH,
+            subject: `statement:${record.id}`,
+            details: {
+              statementId: record.id,
+              statementRef: record.statementRef,
+              currency: record.currency,
+              openingBalance: formatMinorAsDecimal(statement.openingBalance?.amountMinor ?? 0n, record.currency),
+              statedClosingBalance: formatMinorAsDecimal(check.statedClosingMinor, record.currency),
+              expectedClosingBalance: formatMinorAsDecimal(check.expectedClosingMinor, record.currency),
+              difference: formatMinorAsDecimal(check.differenceMinor, record.currency),
+              linesInOtherCurrencies: check.excludedLineCount,
+            },
           }),
         );
       }
@@ -534,71 +547,6 @@ export class ReconciliationService {
 
   // ---------------------------------------------------------------------------------------------
   // Flags
-
-  /**
-   * Raises a flag, or reopens the one already raised for the same cause (kind and subject) with one
-   * more occurrence. Each raise takes the tenant's next sequence number under the lock of its counter
-   * row, held to the commit: flags become visible in sequence order, so a reader that saw sequence n
-   * never finds a smaller one committed later.
-   */
-  private async raiseFlag(
-    manager: EntityManager,
-    account: BankAccountRecord,
-    kind: ReconciliationFlagKind,
-    subject: string,
-    details: Record<string, unknown>,
-  ): Promise<ReconciliationFlagRecord> {
-    const { tenantId } = account;
-    const sequence = await this.nextFlagSequence(manager, tenantId);
-    const now = this.clock.now();
-    const existing: Record<string, unknown>[] = await manager.query(
-      `SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?${this.forUpdate()}`,
-      [tenantId, account.id, kind, subject],
-    );
-    if (existing.length) {
-      const flag = flagFromRow(existing[0]);
-      await manager.query(
-        'UPDATE reconciliation_flags SET status = ?, sequence = ?, details = ?, occurrence_count = occurrence_count + 1, updated_at = ? WHERE id = ?',
-        [ReconciliationFlagStatus.OPEN, sequence, JSON.stringify(details), toDbTimestamp(now), flag.id],
-      );
-      return { ...flag, status: ReconciliationFlagStatus.OPEN, sequence, details, occurrenceCount: flag.occurrenceCount + 1, updatedAt: now };
-    }
-    const flag: ReconciliationFlagRecord = {
-      id: newId('reconciliationFlag'),
-      tenantId,
-      bankAccountId: account.id,
-      kind,
-      status: ReconciliationFlagStatus.OPEN,
-      subject,
-      sequence,
-      details,
-      occurrenceCount: 1,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await manager.query(
-      `INSERT INTO reconciliation_flags (id, tenant_id, bank_account_id, kind, status, subject, sequence, details, occurrence_count, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [flag.id, tenantId, account.id, kind, flag.status, subject, sequence, JSON.stringify(details), 1, toDbTimestamp(now), toDbTimestamp(now)],
-    );
-    return flag;
-  }
-
-  private async nextFlagSequence(manager: EntityManager, tenantId: string): Promise<number> {
-    const bump = () => executeCountingRows(manager, 'UPDATE reconciliation_sequences SET last_flag_sequence = last_flag_sequence + 1 WHERE tenant_id = ?', [tenantId]);
-    if ((await bump()) === 0) {
-      try {
-        await manager.query('INSERT INTO reconciliation_sequences (tenant_id, last_flag_sequence) VALUES (?, 1)', [tenantId]);
-        return 1;
-      } catch (error) {
-        // Another transaction created the tenant's counter meanwhile (MySQL: this statement alone failed).
-        if (!isUniqueViolation(error)) throw error;
-        await bump();
-      }
-    }
-    const rows: Record<string, unknown>[] = await manager.query('SELECT last_flag_sequence FROM reconciliation_sequences WHERE tenant_id = ?', [tenantId]);
-    return Number(rows[0].last_flag_sequence);
-  }
 
   async flagsByIds(tenantId: string, ids: readonly string[]): Promise<ReconciliationFlagRecord[]> {
     if (ids.length === 0) return [];
