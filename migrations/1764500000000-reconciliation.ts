@@ -139,7 +139,7 @@ export class Reconciliation1764500000000 implements MigrationInterface {
           { ...id('posting_id'), isNullable: true },
         ],
         // One side per row; a line and a posting each belong to at most one (current) match. Unmatching
-        // deletes the items and keeps the match row, with its details, for the record.
+        // sets these to NULL and keeps what they held in recorded_* columns (1764520000000).
         indices: [
           new TableIndex({ name: 'uq_match_items_line', columnNames: ['statement_line_id'], isUnique: true }),
           new TableIndex({ name: 'uq_match_items_posting', columnNames: ['posting_id'], isUnique: true }),
@@ -159,7 +159,9 @@ export class Reconciliation1764500000000 implements MigrationInterface {
         columns: [
           id('id', true),
           id('tenant_id'),
-          id('bank_account_id'),
+          // NULL for gateway-side flags (PAYOUT_MISMATCH, GATEWAY_MISMATCH): raised by the payments
+          // module about a gateway, with no bank account in the cause.
+          { ...id('bank_account_id'), isNullable: true },
           { name: 'kind', type: 'varchar', length: '32' },
           { name: 'status', type: 'varchar', length: '16' },
           // What the flag is about (e.g. "statement:bst_…"): a cause that returns reopens its flag.

@@ -10,15 +10,17 @@ import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } 
 import { createPubSub, type PubSub } from '../graphql/pubsub';
 import { AuthService } from '../modules/auth/auth.service';
 import { IdempotencyService } from '../modules/idempotency/idempotency.service';
-import { pubSubLedgerEvents } from '../modules/ledger/ledger.events';
+import { type LedgerEventPublisher, pubSubLedgerEvents } from '../modules/ledger/ledger.events';
 import { LedgerService } from '../modules/ledger/ledger.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
 import { PaymentGatewaysService } from '../modules/payments/payment-gateways.service';
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
 import { PaymentsService } from '../modules/payments/payments.service';
+import { gatewayDiscrepancyFlags } from '../modules/reconciliation/gateway-discrepancy-flags';
 import { parseStatementFile } from '../modules/reconciliation/importers';
 import { pubSubFlagEvents } from '../modules/reconciliation/reconciliation-flags.events';
 import { ReconciliationFlagsService } from '../modules/reconciliation/reconciliation-flags.service';
+import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
@@ -39,6 +41,8 @@ export interface Services {
   reconciliation: ReconciliationService;
   /** The one way reconciliation flags are raised and changed; publishes each step once committed. */
   reconciliationFlags: ReconciliationFlagsService;
+  /** Matches statement lines to postings: after imports, after bank postings, in the periodic sweep, and by hand. */
+  matching: MatchingService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -72,7 +76,14 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
-  const ledger = new LedgerService(dataSource, writer, clock, pubSubLedgerEvents(pubSub, log), idempotency);
+  // Late-bound: reconciliation matching, created below, also hears of committed entries.
+  const ledgerEventHooks: LedgerEventPublisher[] = [pubSubLedgerEvents(pubSub, log)];
+  const ledgerEvents: LedgerEventPublisher = {
+    entriesCommitted: (entries) => {
+      for (const hook of ledgerEventHooks) hook.entriesCommitted(entries);
+    },
+  };
+  const ledger = new LedgerService(dataSource, writer, clock, ledgerEvents, idempotency);
   const allowLoopbackHttp = config.nodeEnv !== 'production';
   const reconciliationFlags = new ReconciliationFlagsService(dataSource, clock, pubSubFlagEvents(pubSub, log), idempotency);
   const gateways = new PaymentGatewaysService(
@@ -95,7 +106,23 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     pubSubPaymentEvents(pubSub, log),
     idempotency,
     log,
+    // Payouts and gateway events that disagree with the books become reconciliation flags.
+    gatewayDiscrepancyFlags(reconciliationFlags),
   );
+  const reconciliation = new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, reconciliationFlags, idempotency);
+  const matching = new MatchingService(dataSource, clock, reconciliationFlags, (tenantId, ids) => reconciliation.bankAccountsByIds(tenantId, ids), idempotency, log);
+  ledgerEventHooks.push(matching.ledgerEvents());
+  // The import has committed and answers whatever happens here: lines left unmatched are retried by the sweep.
+  reconciliation.afterImport = async (account, result) => {
+    try {
+      await matching.matchImportedStatements(
+        account,
+        result.statements.map((statement) => statement.id),
+      );
+    } catch (error) {
+      log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
+    }
+  };
   return {
     dataSource,
     clock,
@@ -108,7 +135,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     ledgerWriter: writer,
     ledger,
     payments,
-    reconciliation: new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, reconciliationFlags, idempotency),
+    reconciliation,
+    matching,
     reconciliationFlags,
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };

@@ -1417,7 +1417,7 @@ export type PaymentsDashboardQuery = { payments: { edges: Array<{ node: { id: st
 
 export type BankAccountFieldsFragment = { id: string, name: string, accountNumberKind: AccountNumberKind, last4: string, currency: string, matchWindowBusinessDays: number, createdAt: string, ledgerAccount: { id: string, code: string } };
 
-export type ReconciliationFlagFieldsFragment = { id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } };
+export type ReconciliationFlagFieldsFragment = { id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } | null };
 
 export type BankStatementFieldsFragment = { id: string, format: StatementFormat, statementReference: string | null, fromDate: unknown, toDate: unknown, currency: string, lineCount: number, importedLineCount: number, duplicateLineCount: number, openingBalance: { amount: string, minorUnits: string, currency: string } | null, closingBalance: { amount: string, minorUnits: string, currency: string } | null, bankAccount: { id: string } };
 
@@ -1453,7 +1453,7 @@ export type ImportBankStatementMutationVariables = Exact<{
 }>;
 
 
-export type ImportBankStatementMutation = { importBankStatement: { importedLineCount: number, duplicateLineCount: number, otherAccountStatementCount: number, statements: Array<{ id: string, format: StatementFormat, statementReference: string | null, fromDate: unknown, toDate: unknown, currency: string, lineCount: number, importedLineCount: number, duplicateLineCount: number, openingBalance: { amount: string, minorUnits: string, currency: string } | null, closingBalance: { amount: string, minorUnits: string, currency: string } | null, bankAccount: { id: string } }>, flags: Array<{ id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } }> } | null };
+export type ImportBankStatementMutation = { importBankStatement: { importedLineCount: number, duplicateLineCount: number, otherAccountStatementCount: number, statements: Array<{ id: string, format: StatementFormat, statementReference: string | null, fromDate: unknown, toDate: unknown, currency: string, lineCount: number, importedLineCount: number, duplicateLineCount: number, openingBalance: { amount: string, minorUnits: string, currency: string } | null, closingBalance: { amount: string, minorUnits: string, currency: string } | null, bankAccount: { id: string } }>, flags: Array<{ id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } | null }> } | null };
 
 export type BankStatementQueryVariables = Exact<{
   id: string | number;
@@ -1475,7 +1475,7 @@ export type ReconciliationFlagsQueryVariables = Exact<{
 }>;
 
 
-export type ReconciliationFlagsQuery = { reconciliationFlags: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } | null };
+export type ReconciliationFlagsQuery = { reconciliationFlags: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, kind: ReconciliationFlagKind, status: ReconciliationFlagStatus, sequence: string, details: Record<string, unknown>, occurrenceCount: number, bankAccount: { id: string } | null } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } | null };
 
 export type ReconciliationNodeQueryVariables = Exact<{
   id: string | number;

@@ -7,16 +7,17 @@ import { echoOfInput } from '../../common/echo';
 import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { METADATA_MAX_BYTES, optionalText, requireMetadata, requireText } from '../../common/input';
 import { idKindOf, newId, newUlid, requireIdOfKind } from '../../common/ids';
-import { parsePositiveAmount, requireCurrency } from '../../common/money';
+import { formatMinorAsDecimal, parsePositiveAmount, requireCurrency } from '../../common/money';
 import { type KeysetSlice, type Page, type PageRequest, type PageWindow, readPage, readPages } from '../../common/pagination';
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
-import type { ChartAccounts } from '../ledger/default-chart';
+import { type ChartAccounts, ChartRole } from '../ledger/default-chart';
 import type { JournalEntryRecord, LedgerCommand } from '../ledger/ledger-writer';
 import type { LedgerService } from '../ledger/ledger.service';
+import { GatewayDiscrepancyKind, type GatewayDiscrepancySink, NO_GATEWAY_DISCREPANCIES } from './gateway-discrepancies';
 import { callWithRetries } from './gateways/gateway-retries';
 import {
   type Authorization,
@@ -31,6 +32,7 @@ import {
 import {
   captureRefusal,
   closeDisputeRefusal,
+  disputableMinorOf,
   DisputeStatus,
   evidenceRefusal,
   expiryRefusal,
@@ -179,6 +181,8 @@ export class PaymentsService {
     private readonly events: PaymentEventPublisher = NO_PAYMENT_EVENTS,
     private readonly idempotency?: IdempotencyService,
     private readonly log?: Logger,
+    /** Where payouts and gateway events that disagree with the books are reported (reconciliation flags). */
+    private readonly discrepancies: GatewayDiscrepancySink = NO_GATEWAY_DISCREPANCIES,
   ) {
     this.kind = databaseKindOfSource(dataSource);
   }
@@ -835,6 +839,7 @@ export class PaymentsService {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [payout.id, tenantId, gateway.id, this.minor(amountMinor), currency, externalRef, write.entry.id, toDbTimestamp(arrivedAt), toDbTimestamp(now)],
         );
+        await this.checkPayout(manager, payout, gateway.name, chart);
         if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { payoutId: payout.id } });
         return { result: payout, payments: [], entries: [write.entry] };
       });
@@ -842,6 +847,42 @@ export class PaymentsService {
       if (isUniqueViolation(error) && externalRef) throw PaymentErrors.payoutRefTaken(externalRef);
       throw error;
     }
+  }
+
+  /**
+   * What the gateway owed before a payout is the posted balance of the tenant's gateway clearing
+   * account in the payout's currency just before it: every capture, less fees, refunds, disputes
+   * (back in when won) and earlier payouts, whatever their dates. Read after the payout's own posting,
+   * under the account lock the ledger writer holds to the commit, so payouts and captures committing
+   * meanwhile are counted in order; the payout is then added back. A payout of any other amount
+   * (partial, too much, or a second payout of the same money) is PAYOUT_MISMATCH, raised in the
+   * payout's transaction; the payout stands, since the bank paid what it paid. The clearing account
+   * is per currency, not per gateway: with two gateways in one currency, "owed" is what both owe.
+   */
+  private async checkPayout(manager: EntityManager, payout: PayoutRecord, gatewayName: string, chart: ChartAccounts): Promise<void> {
+    const clearingAccountId = chart[ChartRole.GATEWAY_CLEARING];
+    const rows: Record<string, unknown>[] = await manager.query('SELECT posted_debits_minor, posted_credits_minor FROM accounts WHERE id = ?', [clearingAccountId]);
+    const after = BigInt(String(rows[0].posted_debits_minor)) - BigInt(String(rows[0].posted_credits_minor));
+    const owedMinor = after + payout.amountMinor;
+    if (owedMinor === payout.amountMinor) return;
+    const money = (minor: bigint) => formatMinorAsDecimal(minor, payout.currency);
+    await this.discrepancies.report(manager, {
+      tenantId: payout.tenantId,
+      kind: GatewayDiscrepancyKind.PAYOUT_MISMATCH,
+      subject: `payout:${payout.id}`,
+      details: {
+        payoutId: payout.id,
+        gatewayId: payout.gatewayId,
+        gatewayName,
+        currency: payout.currency,
+        expectedAmount: money(owedMinor),
+        paidAmount: money(payout.amountMinor),
+        difference: money(payout.amountMinor - owedMinor),
+        clearingAccountId,
+        clearingBalanceAfter: money(after),
+        payoutRef: payout.externalRef,
+      },
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -867,8 +908,12 @@ export class PaymentsService {
           found?.id ?? null,
           toDbTimestamp(this.clock.now()),
         ]);
-        if (!found || !chart) return { result: { status: 'ignored' as const, reason: 'no payment with this gatewayPaymentId' }, payments: [], entries: [] };
+        if (!found || !chart) {
+          await this.reportUnknownPayment(manager, gatewayId, tenantId, event);
+          return { result: { status: 'ignored' as const, reason: 'no payment with this gatewayPaymentId' }, payments: [], entries: [] };
+        }
         const payment = await this.lockPayment(manager, tenantId, found.id);
+        const disputableBefore = disputableMinorOf(payment);
         let applied: { entries: JournalEntryRecord[] } | AppError;
         if (event.type === 'dispute.opened') {
           applied = await this.openDisputeWithin(
@@ -893,7 +938,17 @@ export class PaymentsService {
               )
             : new AppError(ErrorCode.NOT_FOUND, 'no dispute with this gatewayDisputeId');
         }
-        if (applied instanceof AppError) return { result: { status: 'ignored' as const, reason: applied.message }, payments: [], entries: [] };
+        if (applied instanceof AppError) {
+          if (
+            event.type === 'dispute.opened' &&
+            applied.code !== ErrorCode.ALREADY_EXISTS &&
+            event.amountMinor !== undefined &&
+            event.amountMinor > (disputableBefore > 0n ? disputableBefore : 0n)
+          ) {
+            await this.reportOversizedDispute(manager, gatewayId, payment, event, disputableBefore > 0n ? disputableBefore : 0n, applied.message);
+          }
+          return { result: { status: 'ignored' as const, reason: applied.message }, payments: [], entries: [] };
+        }
         return { result: { status: 'applied' as const, paymentId: payment.id }, payments: [payment], entries: applied.entries };
       });
     } catch (error) {
@@ -901,6 +956,63 @@ export class PaymentsService {
       if (isUniqueViolation(error)) return { status: 'duplicate' };
       throw error;
     }
+  }
+
+  /**
+   * The gateway disputes more than the books hold for the payment (captured, less refunds and earlier
+   * disputes; nothing when the books never captured it): the dispute is refused, the event recorded,
+   * and GATEWAY_MISMATCH raised with both amounts. A gateway dispute reported again under a new event
+   * id is the same cause (the subject names the gateway's dispute id).
+   */
+  private async reportOversizedDispute(
+    manager: EntityManager,
+    gatewayId: string,
+    payment: PaymentRecord,
+    event: GatewayEvent,
+    disputableMinor: bigint,
+    refusal: string,
+  ): Promise<void> {
+    const money = (minor: bigint) => formatMinorAsDecimal(minor, payment.currency);
+    const disputedMinor = event.amountMinor ?? 0n;
+    await this.discrepancies.report(manager, {
+      tenantId: payment.tenantId,
+      kind: GatewayDiscrepancyKind.GATEWAY_MISMATCH,
+      subject: `dispute:${payment.id}:${shortDigest(event.gatewayDisputeId ?? `event:${event.id}`)}`,
+      details: {
+        reason: 'DISPUTE_EXCEEDS_DISPUTABLE',
+        gatewayId,
+        eventId: event.id,
+        paymentId: payment.id,
+        gatewayPaymentId: event.gatewayPaymentId,
+        gatewayDisputeId: event.gatewayDisputeId ?? null,
+        currency: payment.currency,
+        disputedAmount: money(disputedMinor),
+        disputableAmount: money(disputableMinor),
+        difference: money(disputedMinor - disputableMinor),
+        refusal,
+      },
+    });
+  }
+
+  /**
+   * A signed event about a payment the books do not have: the gateway holds a charge Reckon never
+   * recorded (events name no currency, so the amount is in minor units).
+   */
+  private async reportUnknownPayment(manager: EntityManager, gatewayId: string, tenantId: string, event: GatewayEvent): Promise<void> {
+    await this.discrepancies.report(manager, {
+      tenantId,
+      kind: GatewayDiscrepancyKind.GATEWAY_MISMATCH,
+      subject: `gatewayPayment:${gatewayId}:${shortDigest(event.gatewayPaymentId)}`,
+      details: {
+        reason: 'PAYMENT_UNKNOWN',
+        gatewayId,
+        eventId: event.id,
+        eventType: event.type,
+        gatewayPaymentId: event.gatewayPaymentId,
+        gatewayDisputeId: event.gatewayDisputeId ?? null,
+        amountMinor: event.amountMinor === undefined ? null : event.amountMinor.toString(),
+      },
+    });
   }
 
   /** Events a gateway reported with an answer (the simulator), applied after the answer has committed. */
@@ -1421,6 +1533,11 @@ export class PaymentsService {
  * record them in the payment's rows first and take the ledger's account locks last, just before the
  * commit, because every payment of a currency locks the same gateway clearing account.
  */
+/** A fixed-length stand-in for a gateway's identifier (up to 255 characters) in a flag subject (128 at most). */
+function shortDigest(value: string): string {
+  return crypto.createHash('sha256').update(value).digest('hex').slice(0, 32);
+}
+
 /** A hash of what a request asked for, kept with its gateway step (see begin). */
 function requestHashOf(parts: unknown[]): string {
   const text = JSON.stringify(parts, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));

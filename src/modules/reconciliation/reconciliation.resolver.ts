@@ -199,9 +199,9 @@ export class ReconciliationFlagResolver {
     return BigInt(flag.sequence);
   }
 
-  @FieldResolver(() => BankAccount)
-  bankAccount(@Root() flag: ReconciliationFlagRecord, @Ctx() ctx: RequestContext): Promise<BankAccountRecord> {
-    return loadBankAccount(ctx, flag.bankAccountId);
+  @FieldResolver(() => BankAccount, { nullable: true, description: 'The bank account the flag is about; null for gateway-side flags (PAYOUT_MISMATCH, GATEWAY_MISMATCH).' })
+  async bankAccount(@Root() flag: ReconciliationFlagRecord, @Ctx() ctx: RequestContext): Promise<BankAccountRecord | null> {
+    return flag.bankAccountId === null ? null : loadBankAccount(ctx, flag.bankAccountId);
   }
 }
 

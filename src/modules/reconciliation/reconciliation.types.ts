@@ -92,7 +92,8 @@ export interface StatementLineRecord {
 export interface ReconciliationFlagRecord {
   id: string;
   tenantId: string;
-  bankAccountId: string;
+  /** Null for gateway-side flags (PAYOUT_MISMATCH, GATEWAY_MISMATCH), which no bank account causes. */
+  bankAccountId: string | null;
   kind: ReconciliationFlagKind;
   status: ReconciliationFlagStatus;
   subject: string;
@@ -154,7 +155,7 @@ export function flagFromRow(row: Record<string, unknown>): ReconciliationFlagRec
   return {
     id: String(row.id),
     tenantId: String(row.tenant_id),
-    bankAccountId: String(row.bank_account_id),
+    bankAccountId: text(row.bank_account_id),
     kind: row.kind as ReconciliationFlagKind,
     status: row.status as ReconciliationFlagStatus,
     subject: String(row.subject),
