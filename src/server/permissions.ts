@@ -88,11 +88,15 @@ export const ROOT_FIELD_RULES = {
     recordPayout: paymentsWrite,
     createBankAccount: reconciliationWrite,
     importBankStatement: reconciliationWrite,
+    acknowledgeReconciliationFlag: reconciliationWrite,
+    resolveReconciliationFlag: reconciliationWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {
     journalEntryPosted: ledgerRead,
     paymentUpdated: paymentsRead,
+    reconciliationFlagRaised: reconciliationRead,
+    reconciliationFlagUpdated: reconciliationRead,
   },
 } satisfies Record<string, Record<string, ShieldRule>>;
 
