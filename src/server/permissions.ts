@@ -62,6 +62,8 @@ export const ROOT_FIELD_RULES = {
     bankAccounts: reconciliationRead,
     bankStatement: reconciliationRead,
     reconciliationFlags: reconciliationRead,
+    reconciliationReport: reconciliationRead,
+    reconciliationAccuracy: reconciliationRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -88,6 +90,8 @@ export const ROOT_FIELD_RULES = {
     recordPayout: paymentsWrite,
     createBankAccount: reconciliationWrite,
     importBankStatement: reconciliationWrite,
+    matchStatementLine: reconciliationWrite,
+    unmatchStatementLine: reconciliationWrite,
     acknowledgeReconciliationFlag: reconciliationWrite,
     resolveReconciliationFlag: reconciliationWrite,
   },

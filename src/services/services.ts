@@ -20,6 +20,7 @@ import { gatewayDiscrepancyFlags } from '../modules/reconciliation/gateway-discr
 import { parseStatementFile } from '../modules/reconciliation/importers';
 import { pubSubFlagEvents } from '../modules/reconciliation/reconciliation-flags.events';
 import { ReconciliationFlagsService } from '../modules/reconciliation/reconciliation-flags.service';
+import { ReconciliationReportService } from '../modules/reconciliation/reconciliation-report.service';
 import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
@@ -43,6 +44,8 @@ export interface Services {
   reconciliationFlags: ReconciliationFlagsService;
   /** Matches statement lines to postings: after imports, after bank postings, in the periodic sweep, and by hand. */
   matching: MatchingService;
+  /** The reconciliation report and accuracy rate, read from the committed tables. */
+  reconciliationReport: ReconciliationReportService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -138,6 +141,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliation,
     matching,
     reconciliationFlags,
+    reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

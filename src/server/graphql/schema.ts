@@ -6,7 +6,9 @@ import { ErrorCodeEnum } from '../../graphql/error-codes';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
+import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
 import { RECONCILIATION_FLAG_RESOLVERS } from '../../modules/reconciliation/reconciliation-flags.resolver';
+import { ReconciliationReportResolver } from '../../modules/reconciliation/reconciliation-report.resolver';
 import { RECONCILIATION_RESOLVERS } from '../../modules/reconciliation/reconciliation.resolver';
 import { WebhooksResolver } from '../../modules/webhooks/webhooks.resolver';
 import { NodeResolver } from './node.resolver';
@@ -31,7 +33,7 @@ const UNUSED_PUB_SUB: PubSub = {
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= withErrorCodes(
     buildSchemaSync({
-      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS],
+      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
       pubSub: UNUSED_PUB_SUB,
