@@ -26,6 +26,7 @@ export const ID_PREFIXES = {
   bankStatement: 'bst',
   bankStatementLine: 'bsl',
   reconciliationFlag: 'rfl',
+  reconciliationMatch: 'rcm',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -26,6 +26,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   bankStatement: 'BankStatement',
   bankStatementLine: 'BankStatementLine',
   reconciliationFlag: 'ReconciliationFlag',
+  reconciliationMatch: 'ReconciliationMatch',
 };
 
 @InterfaceType({

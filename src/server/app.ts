@@ -52,6 +52,7 @@ export interface RunningServer {
 }
 
 const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
+const RECONCILIATION_SWEEP_INTERVAL_MS = 60_000;
 /** /readyz's own bound, connect included: a load balancer's probe gets its 503 before it gives up. */
 const READINESS_TIMEOUT_MS = 2000;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -361,6 +362,22 @@ export async function startServer(options: ServerOptions, port: number, host: st
   }, config.payments.jobsIntervalMs);
   paymentJobs.unref();
 
+  // Reconciliation: unmatched statement lines are retried and what stays unmatched past its window is
+  // flagged. Every process sweeps; matching locks each bank account row, and an item already flagged
+  // is not flagged again, so racing sweeps do the work once.
+  let reconciliationSweepRunning = false;
+  const reconciliationSweep = setInterval(() => {
+    if (reconciliationSweepRunning) return;
+    reconciliationSweepRunning = true;
+    void services.matching
+      .sweep()
+      .catch((error: unknown) => log.warn({ err: error }, 'reconciliation sweep failed'))
+      .finally(() => {
+        reconciliationSweepRunning = false;
+      });
+  }, RECONCILIATION_SWEEP_INTERVAL_MS);
+  reconciliationSweep.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -370,6 +387,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     close: async ({ deadline = Date.now() + config.shutdownTimeoutMs } = {}) => {
       clearInterval(reaper);
       clearInterval(paymentJobs);
+      clearInterval(reconciliationSweep);
       draining = true;
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the

@@ -48,7 +48,7 @@ export function createRequestContext(
       payments: new PaymentLoaders(services.payments, services.payments.gateways, principal.tenantId),
       auth: new AuthLoaders(services.auth, principal.tenantId),
       webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
-      reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId),
+      reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId, services.matching),
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),

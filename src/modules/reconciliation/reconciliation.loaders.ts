@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import type { MatchingService, ReconciliationMatchRecord } from './matching.service';
 import type { ReconciliationService } from './reconciliation.service';
 import type { BankAccountRecord, BankStatementRecord, ReconciliationFlagRecord, StatementLineRecord } from './reconciliation.types';
 
@@ -16,11 +17,16 @@ export class ReconciliationLoaders {
   readonly bankStatementById: DataLoader<string, BankStatementRecord | null>;
   readonly bankStatementLineById: DataLoader<string, StatementLineRecord | null>;
   readonly reconciliationFlagById: DataLoader<string, ReconciliationFlagRecord | null>;
+  readonly reconciliationMatchById: DataLoader<string, ReconciliationMatchRecord | null>;
+  /** A line's current match, null while it is unmatched. */
+  readonly currentMatchByStatementLineId: DataLoader<string, ReconciliationMatchRecord | null>;
 
-  constructor(reconciliation: ReconciliationService, tenantId: string) {
+  constructor(reconciliation: ReconciliationService, tenantId: string, matching: MatchingService) {
     this.bankAccountById = byIdLoader((ids) => reconciliation.bankAccountsByIds(tenantId, ids));
     this.bankStatementById = byIdLoader((ids) => reconciliation.statementsByIds(tenantId, ids));
     this.bankStatementLineById = byIdLoader((ids) => reconciliation.linesByIds(tenantId, ids));
     this.reconciliationFlagById = byIdLoader((ids) => reconciliation.flagsByIds(tenantId, ids));
+    this.reconciliationMatchById = byIdLoader((ids) => matching.matchesByIds(tenantId, ids));
+    this.currentMatchByStatementLineId = new DataLoader((lineIds) => matching.currentMatchesOfLines(tenantId, lineIds));
   }
 }

@@ -50,6 +50,7 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   bankStatement: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.bankStatementById.load(id) },
   bankStatementLine: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.bankStatementLineById.load(id) },
   reconciliationFlag: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationFlagById.load(id) },
+  reconciliationMatch: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationMatchById.load(id) },
 };
 
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {

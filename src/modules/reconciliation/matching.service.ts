@@ -1,0 +1,733 @@
+import type { Logger } from 'pino';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import { AppError, ErrorCode, notFoundError, validationError } from '../../common/errors';
+import { newId, requireIdOfKind } from '../../common/ids';
+import { formatMinorAsDecimal, toBigInt } from '../../common/money';
+import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
+import { databaseKindOfSource } from '../../db/data-source';
+import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
+import type { LedgerEventPublisher } from '../ledger/ledger.events';
+import type { ReconciliationFlagsService } from './reconciliation-flags.service';
+import { type Match, type MatcherPosting, type MatcherStatementLine, type MatchProblem, matchStatementLines } from './matcher';
+import { ReconciliationFlagKind, type BankAccountRecord, type ReconciliationFlagRecord, type StatementLineRecord, lineFromRow } from './reconciliation.types';
+
+/**
+ * Wires the pure matcher (matcher.ts) to the database: reads the candidates of one bank account
+ * within a bounded date range, stores the matches it finds and turns its problems into flags. Runs
+ * after a statement import, after a posting to a bank's ledger account commits, and in a periodic
+ * sweep that also ages what stays unmatched. Matching of one bank account is serialised by locking
+ * its row (SQLite has one writer anyway); the unique claim columns of reconciliation_match_items make
+ * a double match impossible even so, and a unique violation only means another process won: the run
+ * is repeated on fresh reads, never reported as an error.
+ */
+
+export enum MatchOrigin {
+  AUTOMATIC = 'AUTOMATIC',
+  MANUAL = 'MANUAL',
+}
+
+/** The rule of a match made by hand. */
+export const MANUAL_RULE = 'MANUAL';
+
+export interface ReconciliationMatchRecord {
+  id: string;
+  tenantId: string;
+  bankAccountId: string;
+  rule: string;
+  score: number;
+  compared: Record<string, unknown>;
+  origin: MatchOrigin;
+  createdBy: string | null;
+  note: string | null;
+  createdAt: Date;
+  unmatchedAt: Date | null;
+  unmatchedBy: string | null;
+  unmatchNote: string | null;
+  statementLineIds: string[];
+  postingIds: string[];
+}
+
+export interface MatchRunResult {
+  matches: ReconciliationMatchRecord[];
+  flags: ReconciliationFlagRecord[];
+}
+
+export interface ManualMatchInput {
+  statementLineId: string;
+  postingIds: readonly string[];
+  note?: string | null;
+}
+
+export interface ManualUnmatchInput {
+  statementLineId: string;
+  note?: string | null;
+}
+
+/** How far back the sweep retries unmatched lines and ages unmatched items; older ones were aged by earlier sweeps. */
+export const SWEEP_LOOKBACK_DAYS = 62;
+/** Rows of each side aged per bank account and sweep, so that a backlog is worked off over several sweeps. */
+const SWEEP_AGING_LIMIT = 500;
+const RUN_ATTEMPTS = 3;
+const ID_CHUNK = 500;
+const NOTE_MAX = 500;
+const MAX_MANUAL_POSTINGS = 100;
+const MS_PER_DAY = 86_400_000;
+
+/** Calendar days that surely hold `window` business days (weekends, and a few bank holidays). */
+export function windowCalendarDays(windowBusinessDays: number): number {
+  return Math.ceil((windowBusinessDays * 7) / 5) + 4;
+}
+
+const addDays = (day: string, days: number) => new Date(Date.parse(`${day}T00:00:00Z`) + days * MS_PER_DAY).toISOString().slice(0, 10);
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+const stringify = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface Focus {
+  /** Days whose items are looked at (inclusive). */
+  from: string;
+  to: string;
+  /** Only matches and problems touching these count; absent: every item dated within from..to. */
+  lineIds?: ReadonlySet<string>;
+  postingIds?: ReadonlySet<string>;
+}
+
+interface CandidatePosting extends MatcherPosting {
+  createdAt: Date;
+}
+
+export class MatchingService {
+  private readonly kind: 'mysql' | 'sqlite';
+  /** Per bank account, the run in progress in this process: runs of one account queue behind each other. */
+  private readonly running = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    /** Raises flags in the matching transaction; they are published once it commits. */
+    private readonly flags: Pick<ReconciliationFlagsService, 'raise'>,
+    private readonly loadBankAccounts: (tenantId: string, ids: readonly string[]) => Promise<BankAccountRecord[]>,
+    private readonly idempotency?: IdempotencyService,
+    private readonly log?: Logger,
+  ) {
+    this.kind = databaseKindOfSource(dataSource) === 'mysql' ? 'mysql' : 'sqlite';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Incremental runs
+
+  /** After an import committed: matches the lines the given statements stored. */
+  async matchImportedStatements(account: BankAccountRecord, statementIds: readonly string[]): Promise<MatchRunResult> {
+    if (statementIds.length === 0) return { matches: [], flags: [] };
+    const lineIds = new Set<string>();
+    let from: string | null = null;
+    let to: string | null = null;
+    for (const chunk of chunks(statementIds, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await this.dataSource.query(
+        `SELECT id, booking_date FROM statement_lines WHERE tenant_id = ? AND statement_id IN (${chunk.map(() => '?').join(',')})`,
+        [account.tenantId, ...chunk],
+      );
+      for (const row of rows) {
+        if (row.booking_date === null) continue;
+        const day = String(row.booking_date);
+        lineIds.add(String(row.id));
+        if (from === null || day < from) from = day;
+        if (to === null || day > to) to = day;
+      }
+    }
+    if (from === null || to === null) return { matches: [], flags: [] };
+    return this.run(account, { from, to, lineIds, postingIds: new Set() });
+  }
+
+  /** The ledger's committed-entry events, as a publisher: postings to a bank's ledger account get matched. */
+  ledgerEvents(): LedgerEventPublisher {
+    return {
+      entriesCommitted: (entries) => {
+        const byTenant = new Map<string, string[]>();
+        for (const entry of entries) byTenant.set(entry.tenantId, [...(byTenant.get(entry.tenantId) ?? []), entry.id]);
+        for (const [tenantId, entryIds] of byTenant) {
+          this.matchEntries(tenantId, entryIds).catch((error: unknown) => this.log?.warn({ err: error, tenantId }, 'matching new postings failed; the sweep retries'));
+        }
+      },
+    };
+  }
+
+  /** Matches the POSTED postings of these journal entries that went to a bank account's ledger account. */
+  async matchEntries(tenantId: string, entryIds: readonly string[]): Promise<MatchRunResult> {
+    const byAccount = new Map<string, { ids: Set<string>; from: string; to: string }>();
+    for (const chunk of chunks(entryIds, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await this.dataSource.query(
+        `SELECT p.id, p.effective_at, b.id AS bank_account_id FROM postings p JOIN bank_accounts b ON b.ledger_account_id = p.account_id AND b.tenant_id = p.tenant_id
+         WHERE p.journal_entry_id IN (${chunk.map(() => '?').join(',')}) AND p.tenant_id = ? AND p.phase = 'POSTED'`,
+        [...chunk, tenantId],
+      );
+      for (const row of rows) {
+        const day = dayOf(fromDbTimestamp(row.effective_at));
+        const key = String(row.bank_account_id);
+        const entry = byAccount.get(key) ?? { ids: new Set<string>(), from: day, to: day };
+        entry.ids.add(String(row.id));
+        if (day < entry.from) entry.from = day;
+        if (day > entry.to) entry.to = day;
+        byAccount.set(key, entry);
+      }
+    }
+    const result: MatchRunResult = { matches: [], flags: [] };
+    if (byAccount.size === 0) return result;
+    for (const account of await this.loadBankAccounts(tenantId, [...byAccount.keys()])) {
+      const focus = byAccount.get(account.id)!;
+      const one = await this.run(account, { from: focus.from, to: focus.to, lineIds: new Set(), postingIds: focus.ids });
+      result.matches.push(...one.matches);
+      result.flags.push(...one.flags);
+    }
+    return result;
+  }
+
+  /**
+   * Every bank account of every tenant: retries the unmatched lines of the last SWEEP_LOOKBACK_DAYS,
+   * then raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings still
+   * unmatched once their window has passed (once each: a flag already raised for the item is left as
+   * it is). Every API process runs it; the per-account lock makes concurrent sweeps harmless.
+   */
+  async sweep(): Promise<MatchRunResult> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT id, tenant_id FROM bank_accounts ORDER BY id');
+    const result: MatchRunResult = { matches: [], flags: [] };
+    const today = dayOf(this.clock.now());
+    for (const row of rows) {
+      const [account] = await this.loadBankAccounts(String(row.tenant_id), [String(row.id)]);
+      if (!account) continue;
+      try {
+        const one = await this.run(account, { from: addDays(today, -SWEEP_LOOKBACK_DAYS), to: today });
+        const aged = await this.ageUnmatched(account, today);
+        result.matches.push(...one.matches);
+        result.flags.push(...one.flags, ...aged);
+      } catch (error) {
+        this.log?.warn({ err: error, bankAccountId: account.id }, 'reconciliation sweep of a bank account failed');
+      }
+    }
+    return result;
+  }
+
+  private async ageUnmatched(account: BankAccountRecord, today: string): Promise<ReconciliationFlagRecord[]> {
+    const pastWindow = addDays(today, -windowCalendarDays(account.matchWindowBusinessDays));
+    const oldest = addDays(today, -SWEEP_LOOKBACK_DAYS);
+    const flags = await this.serialised(account.id, () =>
+      runInTransaction(this.dataSource, async (manager) => {
+        await this.lockAccount(manager, account);
+        const raised: ReconciliationFlagRecord[] = [];
+        const lines: Record<string, unknown>[] = await manager.query(
+          `SELECT l.* FROM statement_lines l
+           WHERE l.bank_account_id = ? AND l.booking_date >= ? AND l.booking_date < ? AND l.status = 'BOOKED'
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.statement_line_id = l.id)
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = l.tenant_id AND f.bank_account_id = l.bank_account_id AND f.kind = ? AND f.subject = ${this.concat("'line:'", 'l.id')})
+           ORDER BY l.booking_date, l.id LIMIT ${SWEEP_AGING_LIMIT}`,
+          [account.id, oldest, pastWindow, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE],
+        );
+        for (const line of lines.map(lineFromRow)) {
+          raised.push(
+            await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, {
+              statementLineIds: [line.id],
+              amount: formatMinorAsDecimal(line.amountMinor, line.currency),
+              currency: line.currency,
+              bookingDate: line.bookingDate,
+              windowBusinessDays: account.matchWindowBusinessDays,
+            }),
+          );
+        }
+        const postings: Record<string, unknown>[] = await manager.query(
+          `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
+           WHERE p.account_id = ? AND p.phase = 'POSTED' AND p.effective_at >= ? AND p.effective_at < ?
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.posting_id = p.id)
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = p.tenant_id AND f.bank_account_id = ? AND f.kind = ? AND f.subject = ${this.concat("'posting:'", 'p.id')})
+           ORDER BY p.effective_at, p.id LIMIT ${SWEEP_AGING_LIMIT}`,
+          [account.ledgerAccountId, this.dayStart(oldest), this.dayStart(pastWindow), account.id, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY],
+        );
+        for (const row of postings) {
+          const amount = signedAmount(row);
+          raised.push(
+            await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${String(row.id)}`, {
+              postingIds: [String(row.id)],
+              journalEntryId: String(row.journal_entry_id),
+              amount: formatMinorAsDecimal(amount, String(row.currency)),
+              currency: String(row.currency),
+              effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
+              windowBusinessDays: account.matchWindowBusinessDays,
+            }),
+          );
+        }
+        return raised;
+      }),
+    );
+    return flags;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // One run
+
+  private serialised<T>(bankAccountId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.running.get(bankAccountId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.running.set(bankAccountId, settled);
+    void settled.then(() => {
+      if (this.running.get(bankAccountId) === settled) this.running.delete(bankAccountId);
+    });
+    return next;
+  }
+
+  /**
+   * Matches within `focus`: postings within the window of its days, lines within twice that (every
+   * item that could compete for a focus item is read), and keeps only the matches and problems that
+   * touch a focus item, since items at the edge of the read range may lack competitors that were not read.
+   */
+  async run(account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const result = await this.serialised(account.id, () => runInTransaction(this.dataSource, (manager) => this.runWithin(manager, account, focus)));
+        return result;
+      } catch (error) {
+        // Another process matched one of these items first: read again, without the items it took.
+        if (!isUniqueViolation(error) || attempt >= RUN_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async runWithin(manager: EntityManager, account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
+    await this.lockAccount(manager, account);
+    const margin = windowCalendarDays(account.matchWindowBusinessDays);
+    const postings = await this.candidatePostings(manager, account, addDays(focus.from, -margin), addDays(focus.to, margin));
+    const lines = await this.candidateLines(manager, account, addDays(focus.from, -2 * margin), addDays(focus.to, 2 * margin));
+    if (lines.length === 0 || postings.length === 0) return { matches: [], flags: [] };
+
+    const focusLines = focus.lineIds ?? new Set(lines.filter((l) => l.bookingDate! >= focus.from && l.bookingDate! <= focus.to).map((l) => l.id));
+    const focusPostings = focus.postingIds ?? new Set(postings.filter((p) => p.effectiveDate >= focus.from && p.effectiveDate <= focus.to).map((p) => p.id));
+    const touches = (item: { lineIds: string[]; postingIds: string[] }) => item.lineIds.some((id) => focusLines.has(id)) || item.postingIds.some((id) => focusPostings.has(id));
+
+    const outcome = matchStatementLines({
+      lines: lines.map(toMatcherLine),
+      postings,
+      settings: { windowBusinessDays: account.matchWindowBusinessDays },
+    });
+    const matches: ReconciliationMatchRecord[] = [];
+    for (const match of outcome.matches.filter(touches)) matches.push(await this.storeMatch(manager, account, match));
+
+    const linesById = new Map(lines.map((l) => [l.id, l]));
+    const flags: ReconciliationFlagRecord[] = [];
+    for (const problem of outcome.problems.filter(touches)) {
+      const flag = await this.flagProblem(manager, account, problem, linesById);
+      if (flag) flags.push(flag);
+    }
+    return { matches, flags };
+  }
+
+  private raise(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string, details: Record<string, unknown>) {
+    return this.flags.raise(manager, { tenantId: account.tenantId, bankAccountId: account.id, kind, subject, details });
+  }
+
+  private async lockAccount(manager: EntityManager, account: BankAccountRecord): Promise<void> {
+    if (this.kind === 'mysql') await manager.query('SELECT id FROM bank_accounts WHERE id = ? FOR UPDATE', [account.id]);
+  }
+
+  /** Booked lines of the account dated from..to that were never matched (a line unmatched by hand is a person's to match again). */
+  private async candidateLines(manager: EntityManager, account: BankAccountRecord, from: string, to: string): Promise<StatementLineRecord[]> {
+    const rows: Record<string, unknown>[] = await manager.query(
+      `SELECT l.* FROM statement_lines l
+       WHERE l.bank_account_id = ? AND l.booking_date >= ? AND l.booking_date <= ? AND l.status = 'BOOKED' AND l.currency = ?
+         AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_statement_line_id = l.id)`,
+      [account.id, from, to, account.currency],
+    );
+    return rows.map(lineFromRow);
+  }
+
+  /** POSTED postings on the bank's ledger account effective from..to that were never matched, with their entries' references. */
+  private async candidatePostings(manager: EntityManager, account: BankAccountRecord, from: string, to: string): Promise<CandidatePosting[]> {
+    const rows: Record<string, unknown>[] = await manager.query(
+      `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at, p.created_at, j.external_ref, j.description, j.metadata
+       FROM postings p JOIN journal_entries j ON j.id = p.journal_entry_id
+       WHERE p.account_id = ? AND p.phase = 'POSTED' AND p.effective_at >= ? AND p.effective_at < ?
+         AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_posting_id = p.id)`,
+      [account.ledgerAccountId, this.dayStart(from), this.dayStart(addDays(to, 1))],
+    );
+    const payouts = new Map<string, string[]>();
+    const entryIds = [...new Set(rows.map((row) => String(row.journal_entry_id)))];
+    for (const chunk of chunks(entryIds, ID_CHUNK)) {
+      const found: Record<string, unknown>[] = await manager.query(
+        `SELECT id, external_ref, journal_entry_id FROM payouts WHERE tenant_id = ? AND journal_entry_id IN (${chunk.map(() => '?').join(',')})`,
+        [account.tenantId, ...chunk],
+      );
+      for (const payout of found) {
+        const ids = [String(payout.id)];
+        if (payout.external_ref !== null) ids.push(String(payout.external_ref));
+        payouts.set(String(payout.journal_entry_id), ids);
+      }
+    }
+    return rows.map((row) => {
+      const entryId = String(row.journal_entry_id);
+      const related = [...(payouts.get(entryId) ?? []), ...metadataIds(row.metadata)];
+      return {
+        id: String(row.id),
+        journalEntryId: entryId,
+        amountMinor: signedAmount(row),
+        currency: String(row.currency),
+        effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
+        externalRef: row.external_ref === null ? null : String(row.external_ref),
+        description: row.description === null ? null : String(row.description),
+        relatedIds: [...new Set(related)],
+        createdAt: fromDbTimestamp(row.created_at),
+      };
+    });
+  }
+
+  private async storeMatch(manager: EntityManager, account: BankAccountRecord, match: Match): Promise<ReconciliationMatchRecord> {
+    return this.insertMatch(manager, account, {
+      rule: match.rule,
+      score: match.score,
+      compared: JSON.parse(stringify(match.compared)) as Record<string, unknown>,
+      origin: MatchOrigin.AUTOMATIC,
+      createdBy: null,
+      note: null,
+      statementLineIds: match.lineIds,
+      postingIds: match.postingIds,
+    });
+  }
+
+  private async insertMatch(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    match: Pick<ReconciliationMatchRecord, 'rule' | 'score' | 'compared' | 'origin' | 'createdBy' | 'note' | 'statementLineIds' | 'postingIds'>,
+  ): Promise<ReconciliationMatchRecord> {
+    const now = this.clock.now();
+    const record: ReconciliationMatchRecord = {
+      ...match,
+      id: newId('reconciliationMatch'),
+      tenantId: account.tenantId,
+      bankAccountId: account.id,
+      createdAt: now,
+      unmatchedAt: null,
+      unmatchedBy: null,
+      unmatchNote: null,
+    };
+    await manager.query(
+      `INSERT INTO reconciliation_matches (id, tenant_id, bank_account_id, rule, score, details, origin, created_by, note, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // The score is stored in thousandths (an int column); the record keeps the engine's value.
+      [record.id, record.tenantId, record.bankAccountId, record.rule, Math.round(record.score * 1000), stringify(record.compared), record.origin, record.createdBy, record.note, toDbTimestamp(now)],
+    );
+    const items = [
+      ...record.statementLineIds.map((lineId) => [newId('reconciliationMatch'), record.tenantId, record.id, lineId, null, lineId, null]),
+      ...record.postingIds.map((postingId) => [newId('reconciliationMatch'), record.tenantId, record.id, null, postingId, null, postingId]),
+    ];
+    // One statement: a unique violation on any item stores none of them.
+    await manager.query(
+      `INSERT INTO reconciliation_match_items (id, tenant_id, match_id, statement_line_id, posting_id, recorded_statement_line_id, recorded_posting_id)
+       VALUES ${items.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      items.flat(),
+    );
+    return record;
+  }
+
+  /**
+   * A problem of the engine as a flag, once: a flag already raised for the same kind and subject is
+   * left alone (the sweep finds the same problem again every time it runs). An ambiguity between
+   * identical lines that outnumber the postings they compete for is a duplicated statement line.
+   */
+  private async flagProblem(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    problem: MatchProblem,
+    linesById: Map<string, StatementLineRecord>,
+  ): Promise<ReconciliationFlagRecord | null> {
+    let kind: ReconciliationFlagKind;
+    let details: Record<string, unknown>;
+    const subject = problem.lineIds.length ? `line:${problem.lineIds[0]}` : `posting:${problem.postingIds[0]}`;
+    if (problem.kind === 'AMOUNT_MISMATCH') {
+      kind = ReconciliationFlagKind.AMOUNT_MISMATCH;
+      details = {
+        statementLineIds: problem.lineIds,
+        postingIds: problem.postingIds,
+        lineAmount: formatMinorAsDecimal(problem.lineAmountMinor, problem.lineCurrency),
+        postingAmount: formatMinorAsDecimal(problem.postingAmountMinor, problem.postingCurrency),
+        difference: formatMinorAsDecimal(problem.differenceMinor, problem.lineCurrency),
+        currency: problem.lineCurrency,
+        reference: problem.reference,
+        reason: problem.reason,
+      };
+    } else {
+      const lines = problem.lineIds.map((id) => linesById.get(id)).filter((l): l is StatementLineRecord => l !== undefined);
+      const duplicated = lines.length >= 2 && lines.length > problem.postingIds.length && lines.every((l) => sameLineContent(l, lines[0]));
+      kind = duplicated ? ReconciliationFlagKind.DUPLICATE_STATEMENT_LINE : ReconciliationFlagKind.AMBIGUOUS_MATCH;
+      details = {
+        statementLineIds: problem.lineIds,
+        postingIds: problem.postingIds,
+        rule: problem.rule,
+        reason: duplicated ? `${lines.length} identical statement lines where the books have ${problem.postingIds.length} posting(s); nothing was matched` : problem.reason,
+        ...(lines.length ? { amount: formatMinorAsDecimal(lines[0].amountMinor, lines[0].currency), currency: lines[0].currency } : {}),
+      };
+    }
+    const existing: Record<string, unknown>[] = await manager.query(
+      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
+      [account.tenantId, account.id, kind, subject],
+    );
+    if (existing.length) return null;
+    return this.raise(manager, account, kind, subject, details);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // By hand
+
+  /**
+   * Matches a line to postings chosen by a person: each posting POSTED on the bank's ledger account,
+   * neither side currently matched, and the postings adding up to the line (VALIDATION_FAILED naming
+   * both sums otherwise). Recorded with the credential that made it.
+   */
+  async matchByHand(tenantId: string, credentialId: string, input: ManualMatchInput, handle?: IdempotencyHandle): Promise<ReconciliationMatchRecord> {
+    requireIdOfKind(input.statementLineId, 'bankStatementLine', 'statementLineId');
+    const postingIds = [...new Set(input.postingIds)];
+    if (postingIds.length === 0 || postingIds.length > MAX_MANUAL_POSTINGS) {
+      throw validationError(`postingIds must name 1 to ${MAX_MANUAL_POSTINGS} postings`, { field: 'postingIds', max: MAX_MANUAL_POSTINGS });
+    }
+    if (postingIds.length !== input.postingIds.length) throw validationError('postingIds names a posting twice; name each once', { field: 'postingIds' });
+    postingIds.forEach((id, i) => requireIdOfKind(id, 'posting', `postingIds[${i}]`));
+    const note = this.noteOf(input.note);
+    const line = await this.requireLine(tenantId, input.statementLineId);
+    const [account] = await this.loadBankAccounts(tenantId, [line.bankAccountId]);
+    if (!account) throw notFoundError('Bank account', line.bankAccountId);
+
+    try {
+      return await this.serialised(account.id, () =>
+        runInTransaction(this.dataSource, async (manager) => {
+          await this.lockAccount(manager, account);
+          const current = await this.currentMatchIdsOfLines(manager, [line.id]);
+          if (current.size) throw alreadyMatched('statementLineId', line.id, [...current.values()][0]);
+          const rows: Record<string, unknown>[] = await manager.query(
+            `SELECT id, account_id, phase, direction, amount_minor, currency FROM postings WHERE tenant_id = ? AND id IN (${postingIds.map(() => '?').join(',')})`,
+            [tenantId, ...postingIds],
+          );
+          const byId = new Map(rows.map((row) => [String(row.id), row]));
+          let total = 0n;
+          postingIds.forEach((id, i) => {
+            const row = byId.get(id);
+            if (!row) throw notFoundError('Posting', id);
+            if (String(row.account_id) !== account.ledgerAccountId) {
+              throw validationError(`postingIds[${i}] ${id} is not on the bank account’s ledger account ${account.ledgerAccountId}; choose postings to that account`, {
+                field: `postingIds[${i}]`,
+                ledgerAccountId: account.ledgerAccountId,
+              });
+            }
+            if (row.phase !== 'POSTED') throw validationError(`postingIds[${i}] ${id} is pending; only posted postings are matched`, { field: `postingIds[${i}]` });
+            total += signedAmount(row);
+          });
+          const taken = await this.currentMatchIdsOfPostings(manager, postingIds);
+          for (const [postingId, matchId] of taken) throw alreadyMatched(`postingIds[${postingIds.indexOf(postingId)}]`, postingId, matchId);
+          if (total !== line.amountMinor) {
+            const lineSum = formatMinorAsDecimal(line.amountMinor, line.currency);
+            const postingSum = formatMinorAsDecimal(total, line.currency);
+            throw validationError(`The postings add up to ${postingSum} ${line.currency} but the statement line is ${lineSum} ${line.currency}; choose postings that add up to the line`, {
+              field: 'postingIds',
+              lineAmount: lineSum,
+              postingsAmount: postingSum,
+              currency: line.currency,
+            });
+          }
+          const record = await this.insertMatch(manager, account, {
+            rule: MANUAL_RULE,
+            score: 1,
+            compared: { amount: { line: line.amountMinor.toString(), postings: total.toString(), equal: true }, currency: { line: line.currency, postings: line.currency, equal: true } },
+            origin: MatchOrigin.MANUAL,
+            createdBy: credentialId,
+            note,
+            statementLineIds: [line.id],
+            postingIds,
+          });
+          if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: record.id } });
+          return record;
+        }),
+      );
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, 'The line or one of the postings was matched meanwhile; read them again and retry', {});
+      throw error;
+    }
+  }
+
+  /**
+   * Undoes the line's current match. Nothing is deleted: the match row keeps who unmatched it and why,
+   * and its items keep what they held while giving up their claim, so the line and the postings can be
+   * matched again (by hand: automatic matching leaves alone what a person unmatched).
+   */
+  async unmatchByHand(tenantId: string, credentialId: string, input: ManualUnmatchInput, handle?: IdempotencyHandle): Promise<ReconciliationMatchRecord> {
+    requireIdOfKind(input.statementLineId, 'bankStatementLine', 'statementLineId');
+    const note = this.noteOf(input.note);
+    const line = await this.requireLine(tenantId, input.statementLineId);
+    const [account] = await this.loadBankAccounts(tenantId, [line.bankAccountId]);
+    if (!account) throw notFoundError('Bank account', line.bankAccountId);
+    const matchId = await this.serialised(account.id, () =>
+      runInTransaction(this.dataSource, async (manager) => {
+        await this.lockAccount(manager, account);
+        const current = await this.currentMatchIdsOfLines(manager, [line.id]);
+        const id = current.get(line.id);
+        if (!id) {
+          throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `Statement line ${line.id} is not matched; nothing to unmatch`, { field: 'statementLineId', id: line.id });
+        }
+        const now = this.clock.now();
+        await manager.query('UPDATE reconciliation_matches SET unmatched_at = ?, unmatched_by = ?, unmatch_note = ? WHERE id = ? AND unmatched_at IS NULL', [
+          toDbTimestamp(now),
+          credentialId,
+          note,
+          id,
+        ]);
+        await manager.query('UPDATE reconciliation_match_items SET statement_line_id = NULL, posting_id = NULL WHERE match_id = ?', [id]);
+        if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: id } });
+        return id;
+      }),
+    );
+    const [record] = await this.matchesByIds(tenantId, [matchId]);
+    return record;
+  }
+
+  private noteOf(note: string | null | undefined): string | null {
+    if (note === null || note === undefined) return null;
+    const trimmed = note.trim();
+    if (trimmed.length > NOTE_MAX) throw validationError(`note is longer than ${NOTE_MAX} characters`, { field: 'note', max: NOTE_MAX });
+    return trimmed.length ? trimmed : null;
+  }
+
+  private async requireLine(tenantId: string, id: string): Promise<StatementLineRecord> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT * FROM statement_lines WHERE tenant_id = ? AND id = ?', [tenantId, id]);
+    if (!rows.length) throw notFoundError('Statement line', id);
+    return lineFromRow(rows[0]);
+  }
+
+  private async currentMatchIdsOfLines(manager: EntityManager | DataSource, lineIds: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (const chunk of chunks(lineIds, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await manager.query(
+        `SELECT statement_line_id, match_id FROM reconciliation_match_items WHERE statement_line_id IN (${chunk.map(() => '?').join(',')})`,
+        [...chunk],
+      );
+      for (const row of rows) found.set(String(row.statement_line_id), String(row.match_id));
+    }
+    return found;
+  }
+
+  private async currentMatchIdsOfPostings(manager: EntityManager, postingIds: readonly string[]): Promise<Map<string, string>> {
+    const rows: Record<string, unknown>[] = await manager.query(
+      `SELECT posting_id, match_id FROM reconciliation_match_items WHERE posting_id IN (${postingIds.map(() => '?').join(',')})`,
+      [...postingIds],
+    );
+    return new Map(rows.map((row) => [String(row.posting_id), String(row.match_id)]));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  /** The current match of each line (null for an unmatched line), in the order asked. */
+  async currentMatchesOfLines(tenantId: string, lineIds: readonly string[]): Promise<(ReconciliationMatchRecord | null)[]> {
+    const matchIds = await this.currentMatchIdsOfLines(this.dataSource, lineIds);
+    const matches = new Map((await this.matchesByIds(tenantId, [...new Set(matchIds.values())])).map((m) => [m.id, m]));
+    return lineIds.map((id) => {
+      const matchId = matchIds.get(id);
+      return matchId ? (matches.get(matchId) ?? null) : null;
+    });
+  }
+
+  async matchesByIds(tenantId: string, ids: readonly string[]): Promise<ReconciliationMatchRecord[]> {
+    if (ids.length === 0) return [];
+    const out: ReconciliationMatchRecord[] = [];
+    for (const chunk of chunks(ids, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await this.dataSource.query(
+        `SELECT * FROM reconciliation_matches WHERE tenant_id = ? AND id IN (${chunk.map(() => '?').join(',')})`,
+        [tenantId, ...chunk],
+      );
+      const items: Record<string, unknown>[] = await this.dataSource.query(
+        `SELECT match_id, recorded_statement_line_id, recorded_posting_id FROM reconciliation_match_items WHERE tenant_id = ? AND match_id IN (${chunk.map(() => '?').join(',')}) ORDER BY id`,
+        [tenantId, ...chunk],
+      );
+      for (const row of rows) {
+        const own = items.filter((item) => item.match_id === row.id);
+        out.push({
+          id: String(row.id),
+          tenantId: String(row.tenant_id),
+          bankAccountId: String(row.bank_account_id),
+          rule: String(row.rule),
+          score: Number(row.score) / 1000,
+          compared: JSON.parse(String(row.details)) as Record<string, unknown>,
+          origin: row.origin as MatchOrigin,
+          createdBy: row.created_by === null ? null : String(row.created_by),
+          note: row.note === null || row.note === undefined ? null : String(row.note),
+          createdAt: fromDbTimestamp(row.created_at),
+          unmatchedAt: row.unmatched_at === null ? null : fromDbTimestamp(row.unmatched_at),
+          unmatchedBy: row.unmatched_by === null || row.unmatched_by === undefined ? null : String(row.unmatched_by),
+          unmatchNote: row.unmatch_note === null || row.unmatch_note === undefined ? null : String(row.unmatch_note),
+          statementLineIds: own.filter((item) => item.recorded_statement_line_id !== null).map((item) => String(item.recorded_statement_line_id)),
+          postingIds: own.filter((item) => item.recorded_posting_id !== null).map((item) => String(item.recorded_posting_id)),
+        });
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private dayStart(day: string): string {
+    return toDbTimestamp(new Date(`${day}T00:00:00.000Z`));
+  }
+
+  private concat(a: string, b: string): string {
+    return this.kind === 'mysql' ? `CONCAT(${a}, ${b})` : `(${a} || ${b})`;
+  }
+}
+
+function alreadyMatched(field: string, id: string, matchId: string): AppError {
+  return new AppError(ErrorCode.INVALID_STATE_TRANSITION, `${id} is already matched (match ${matchId}); unmatch it first`, { field, id, matchId });
+}
+
+/** Money in positive: a DEBIT to the cash-at-bank asset is money arriving. */
+function signedAmount(row: Record<string, unknown>): bigint {
+  const amount = toBigInt(row.amount_minor);
+  return row.direction === 'DEBIT' ? amount : -amount;
+}
+
+/** Ids a journal entry's metadata names: the payment it belongs to, the gateway's payout reference. */
+function metadataIds(metadata: unknown): string[] {
+  if (metadata === null || metadata === undefined) return [];
+  try {
+    const parsed = JSON.parse(String(metadata)) as Record<string, unknown>;
+    return ['paymentId', 'payoutId', 'payoutRef', 'invoiceNumber'].map((key) => parsed[key]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+  } catch {
+    return [];
+  }
+}
+
+function toMatcherLine(line: StatementLineRecord): MatcherStatementLine {
+  return {
+    id: line.id,
+    amountMinor: line.amountMinor,
+    currency: line.currency,
+    bookingDate: line.bookingDate,
+    valueDate: line.valueDate,
+    bankReference: line.bankReference,
+    endToEndId: line.endToEndId,
+    remittanceInformation: line.remittanceInformation ?? line.description,
+    counterpartyName: line.counterpartyName,
+  };
+}
+
+function sameLineContent(a: StatementLineRecord, b: StatementLineRecord): boolean {
+  return (
+    a.amountMinor === b.amountMinor &&
+    a.currency === b.currency &&
+    a.bookingDate === b.bookingDate &&
+    a.valueDate === b.valueDate &&
+    a.endToEndId === b.endToEndId &&
+    a.remittanceInformation === b.remittanceInformation &&
+    a.description === b.description &&
+    a.counterpartyName === b.counterpartyName
+  );
+}
+
