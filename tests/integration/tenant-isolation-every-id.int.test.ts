@@ -19,7 +19,9 @@ import {
   BankStatementDocument,
   CreateBankAccountDocument,
   ImportBankStatementDocument,
+  ReconciliationAccuracyDocument,
   ReconciliationFlagsDocument,
+  ReconciliationReportDocument,
   CapturePaymentDocument,
   CloseDisputeDocument,
   CreateApiKeyDocument,
@@ -375,6 +377,16 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         ids: () => [a.bankAccount],
         send: (c, id) => c.request(ReconciliationFlagsDocument, { filter: { bankAccountId: id } }),
       },
+    ],
+    'Query.reconciliationReport': [
+      {
+        label: 'reconciliationReport of A’s bank account',
+        ids: () => [a.bankAccount],
+        send: (c, id) => c.request(ReconciliationReportDocument, { bankAccountId: id, period: { from: '2026-01-01', to: '2026-01-31' } }),
+      },
+    ],
+    'Query.reconciliationAccuracy': [
+      { label: 'reconciliationAccuracy of A’s bank account', ids: () => [a.bankAccount], send: (c, id) => c.request(ReconciliationAccuracyDocument, { bankAccountId: id }) },
     ],
     'Mutation.createBankAccount': [
       {
