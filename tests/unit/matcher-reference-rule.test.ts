@@ -115,6 +115,17 @@ describe('REFERENCE: a reference on the line equals a posting reference, with th
     expect(summary(result)).toEqual({ matches: ['REFERENCE l-in=p-capture', 'REFERENCE l-out=p-refund'], problems: [] });
   });
 
+  it.each([
+    [10, 'REFERENCE'],
+    [11, 'AMOUNT_DATE'],
+  ])('treats a key that %i lines and as many postings carry as a label, not a reference, beyond 10', (count, rule) => {
+    const lines = Array.from({ length: count }, (_, i) => line(`l${i}`, 1000n + BigInt(i), '2026-03-02', { remittanceInformation: 'Customer CUST12345' }));
+    const postings = Array.from({ length: count }, (_, i) => posting(`p${i}`, 1000n + BigInt(i), '2026-03-02', { description: 'Customer CUST12345' }));
+    const result = matchStatementLines({ lines, postings });
+    expect(result.problems).toEqual([]);
+    expect(result.matches.map((m) => m.rule)).toEqual(new Array(count).fill(rule));
+  });
+
   it('does not count words without digits, or NONREF, as references', () => {
     const result = matchStatementLines({
       lines: [line('l1', 1000n, '2026-03-02', { bankReference: 'NONREF', remittanceInformation: 'PAYMENT THANK YOU' })],

@@ -271,12 +271,23 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
   // The default sort compares UTF-16 code units, the same order as `<`, and much faster than a comparator.
   const sortedKeys = [...postingsByKey.keys()].sort();
 
+  const lineTokens: ReferenceToken<LineReferenceField>[][] = new Array(lines.length);
+  const linesByKey = new Map<string, number>();
   lines.forEach((line, lineIndex) => {
     const tokens: ReferenceToken<LineReferenceField>[] = [];
     seen.clear();
     referenceTokens(tokens, seen, line.endToEndId, 'endToEndId', true);
     referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, true);
     referenceTokens(tokens, seen, line.bankReference, 'bankReference', true);
+    lineTokens[lineIndex] = tokens;
+    for (const token of tokens) linesByKey.set(token.key, (linesByKey.get(token.key) ?? 0) + 1);
+  });
+  // A reference names one transaction, on one side at least: a key that many lines and many postings
+  // carry (a customer number) identifies nothing, and linking it would pair every line with every posting.
+  const identifies = (key: string, postingCount: number) => postingCount <= MAX_SHARED_REFERENCE_ITEMS || linesByKey.get(key)! <= MAX_SHARED_REFERENCE_ITEMS;
+
+  lines.forEach((_line, lineIndex) => {
+    const tokens = lineTokens[lineIndex];
     let best: Map<number, ReferenceComparison> | null = null;
     const offer = (posting: number, reference: ReferenceComparison) => {
       best ??= new Map();
@@ -288,6 +299,7 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
       if (token.field !== 'bankReference' && !token.joined) addGroupKey(lineSide, token, lineIndex);
       const exact = postingsByKey.get(token.key);
       if (exact) {
+        if (!identifies(token.key, exact.length)) continue;
         for (const posting of exact) {
           const hit = postingTokens[posting].find((candidate) => candidate.key === token.key)!;
           offer(posting, {
@@ -301,7 +313,7 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
       }
       if (token.joined || token.key.length < MIN_TRUNCATED_REFERENCE_LENGTH) continue;
       const key = uniqueKeyWithPrefix(sortedKeys, token.key);
-      if (key === null) continue;
+      if (key === null || !identifies(token.key, postingsByKey.get(key)!.length)) continue;
       for (const posting of postingsByKey.get(key)!) {
         const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
         offer(posting, {
@@ -321,6 +333,9 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
     }
   });
 }
+
+/** Lines and postings beyond which a reference both sides share is a label (a customer number), not a reference. */
+const MAX_SHARED_REFERENCE_ITEMS = 10;
 
 // Most items have no link: they share this empty array until their first one.
 const NO_LINKS: Link[] = [];
@@ -716,7 +731,11 @@ class Engine {
     const ambiguousOnes: { one: number; many: number[] }[] = [];
 
     const freeMany: number[] = [];
-    for (let m = 0; m < many.ids.length; m++) if (this.available(many, m) && !this.isLinked(many, m) && many.lo[m] !== null) freeMany.push(m);
+    // A line whose booking and value dates lie further apart than the window is left out: the window
+    // search scans back by the widest span, and one odd line must not make every search scan weeks.
+    for (let m = 0; m < many.ids.length; m++) {
+      if (this.available(many, m) && !this.isLinked(many, m) && many.lo[m] !== null && many.hi[m]! - many.lo[m]! <= W) freeMany.push(m);
+    }
     const byCurrency = new Map<string, number[]>();
     for (const m of freeMany) {
       let list = byCurrency.get(many.currencies[m]);
