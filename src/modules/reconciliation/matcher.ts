@@ -913,9 +913,10 @@ class Engine {
       const postingCurrency = [...new Set(component.postings.map((p) => postings.currencies[p]))].sort().join(',');
       if (lineAmount === postingAmount && lineCurrency === postingCurrency) continue;
       let reference: ReferenceComparison | null = null;
+      const inComponent = new Set(component.postings);
       for (const l of component.lines) {
         for (const link of lines.links[l]) {
-          if (component.postings.includes(link.other) && (!reference || betterReference(link.reference, reference))) reference = link.reference;
+          if (inComponent.has(link.other) && (!reference || betterReference(link.reference, reference))) reference = link.reference;
         }
       }
       this.problems.push({
