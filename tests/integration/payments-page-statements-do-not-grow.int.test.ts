@@ -53,8 +53,9 @@ describeEachDatabase('the payments page runs as few statements for 60 payments a
     // Journal entries (and below them postings and accounts) are asked for from several paths: refunds,
     // the timeline, the payment itself. Loads whose parents' rows arrive in different ticks form separate
     // batches, so the exact count varies by a few from run to run, but it is bounded by the levels of
-    // the query, never by the number of payments: an N+1 anywhere would add at least 60 here.
-    for (const count of [three.statements, ten.statements, all.statements]) expect(count).toBeLessThanOrEqual(15);
+    // the query, never by the number of payments: an N+1 anywhere would add at least 60 here. (On a loaded
+    // machine a level's loads may split into one more batch: 16 was seen once, so the bound leaves room.)
+    for (const count of [three.statements, ten.statements, all.statements]) expect(count).toBeLessThanOrEqual(20);
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 });
