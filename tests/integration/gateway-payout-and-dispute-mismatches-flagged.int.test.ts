@@ -1,9 +1,17 @@
 import { signGatewayEvent } from '../../src/modules/payments/gateway-event-signature';
-import { CapturePaymentDocument, RecordPayoutDocument, ReconciliationFlagsDocument, RefundPaymentDocument } from '../generated/graphql';
+import { flagEventChannel } from '../../src/modules/reconciliation/reconciliation-flags.events';
+import {
+  CapturePaymentDocument,
+  RecordPayoutDocument,
+  ReconciliationFlagRaisedDocument,
+  ReconciliationFlagsDocument,
+  RefundPaymentDocument,
+} from '../generated/graphql';
 import { nodesOf } from '../helpers/connections';
 import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
+import { SocketClient, waitUntil } from '../helpers/ws-client';
 
 /**
  * Gateway-side discrepancies become reconciliation flags without a bank account, raised by the
@@ -76,6 +84,25 @@ describeEachDatabase('gateway payouts and disputes that disagree with the books 
     const { flags } = await flagsOf(tenant.client, 'PAYOUT_MISMATCH');
     expect(flags).toHaveLength(1);
     expect(flags[0].details).toMatchObject({ payoutId: recordPayout.payout.id, expectedAmount: '0.00', paidAmount: '5.00', difference: '5.00' });
+  });
+
+  it('delivers a PAYOUT_MISMATCH to a subscriber of reconciliationFlagRaised once the payout has committed', async () => {
+    const tenant = await app.createTenant('Payout feed');
+    const gateway = await createSimulatorGateway(tenant.client);
+    const socket = SocketClient.withKey(app.url, tenant.apiKey);
+    try {
+      const raised = socket.subscribe(ReconciliationFlagRaisedDocument, { filter: { kind: 'PAYOUT_MISMATCH' } });
+      await waitUntil(() => app.runtime.services.pubSub.listenerCount(flagEventChannel(tenant.tenantId)) >= 1, 'the flag subscriber is live', 10_000);
+      await captureAndRefund(tenant.client, '45.00', '10.00');
+      await tenant.client.ok(RecordPayoutDocument, { input: { gatewayId: gateway.id, amount: '35.00', currency: 'USD' } });
+      const { flags } = await flagsOf(tenant.client, 'PAYOUT_MISMATCH');
+      expect((await raised.next(10_000)).data?.reconciliationFlagRaised).toMatchObject({
+        action: 'RAISED',
+        flag: { id: flags[0].id, kind: 'PAYOUT_MISMATCH', status: 'OPEN', bankAccount: null },
+      });
+    } finally {
+      await socket.dispose();
+    }
   });
 
   describe('signed gateway events', () => {
