@@ -217,6 +217,27 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
     expect(unmatchedPostings.map((f) => [f.details.postingIds, f.details.amount, f.occurrenceCount])).toEqual([[[lonely], '17.00', 1]]);
   });
 
+  it('matches by reference however far apart the dates are, whichever side arrives first', async () => {
+    const b = await books(app.client);
+    const [earlyRef, lateRef] = [ref('INV'), ref('INV')];
+    const early = await post(app.client, b, '410.00', -30, { externalRef: earlyRef });
+    const imported = await importCsv(app.client, b, [
+      { date: day(2), amount: '410.00', reference: earlyRef, text: 'Paid a month late' },
+      { date: day(2), amount: '-75.20', reference: lateRef, text: 'Supplier' },
+    ]);
+    const [first, second] = await linesOf(app.client, imported.statements[0].id);
+    expect(first.match).toMatchObject({ rule: 'REFERENCE', postings: [{ id: early }] });
+    expect(second.matchStatus).toBe('UNMATCHED');
+
+    const late = await post(app.client, b, '-75.20', -30, { externalRef: lateRef });
+    const matched = await eventually(
+      async () => (await app.client.ok(StatementLineMatchDocument, { id: second.id })).node,
+      (node) => node !== null && 'matchStatus' in node && node.matchStatus === 'MATCHED',
+      'the far posting to be matched',
+    );
+    expect(matched).toMatchObject({ match: { rule: 'REFERENCE', postings: [{ id: late }] } });
+  });
+
   it('matches and unmatches by hand, audited and replayed, and refuses sums that differ', async () => {
     const b = await books(app.client);
     const imported = await importCsv(app.client, b, [{ date: day(1), amount: '80.00', text: 'Two invoices at once' }]);

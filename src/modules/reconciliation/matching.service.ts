@@ -301,12 +301,13 @@ export class MatchingService {
   private async runWithin(manager: EntityManager, account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
     await this.lockAccount(manager, account);
     const margin = windowCalendarDays(account.matchWindowBusinessDays);
-    const postings = await this.candidatePostings(manager, account, addDays(focus.from, -margin), addDays(focus.to, margin));
+    const postings = await this.candidatePostings(manager, account, { from: addDays(focus.from, -margin), to: addDays(focus.to, margin) });
     const lines = await this.candidateLines(manager, account, addDays(focus.from, -2 * margin), addDays(focus.to, 2 * margin));
-    if (lines.length === 0 || postings.length === 0) return { matches: [], flags: [] };
-
     const focusLines = focus.lineIds ?? new Set(lines.filter((l) => l.bookingDate! >= focus.from && l.bookingDate! <= focus.to).map((l) => l.id));
     const focusPostings = focus.postingIds ?? new Set(postings.filter((p) => p.effectiveDate >= focus.from && p.effectiveDate <= focus.to).map((p) => p.id));
+    // The reference rule ignores dates: what a focus item names exactly is read wherever it lies.
+    await this.addReferencedItems(manager, account, { lines, postings, focusLines, focusPostings });
+    if (lines.length === 0 || postings.length === 0) return { matches: [], flags: [] };
     const touches = (item: { lineIds: string[]; postingIds: string[] }) => item.lineIds.some((id) => focusLines.has(id)) || item.postingIds.some((id) => focusPostings.has(id));
 
     const outcome = matchStatementLines({
@@ -346,14 +347,19 @@ export class MatchingService {
   }
 
   /** POSTED postings on the bank's ledger account effective from..to that were never matched, with their entries' references. */
-  private async candidatePostings(manager: EntityManager, account: BankAccountRecord, from: string, to: string): Promise<CandidatePosting[]> {
-    const rows: Record<string, unknown>[] = await manager.query(
-      `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at, p.created_at, j.external_ref, j.description, j.metadata
+  private async candidatePostings(manager: EntityManager, account: BankAccountRecord, scope: { from: string; to: string } | { entryIds: readonly string[] }): Promise<CandidatePosting[]> {
+    const select = `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at, p.created_at, j.external_ref, j.description, j.metadata
        FROM postings p JOIN journal_entries j ON j.id = p.journal_entry_id
-       WHERE p.account_id = ? AND p.phase = 'POSTED' AND p.effective_at >= ? AND p.effective_at < ?
-         AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_posting_id = p.id)`,
-      [account.ledgerAccountId, this.dayStart(from), this.dayStart(addDays(to, 1))],
-    );
+       WHERE p.account_id = ? AND p.phase = 'POSTED'
+         AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_posting_id = p.id)`;
+    const rows: Record<string, unknown>[] = [];
+    if ('from' in scope) {
+      rows.push(...((await manager.query(`${select} AND p.effective_at >= ? AND p.effective_at < ?`, [account.ledgerAccountId, this.dayStart(scope.from), this.dayStart(addDays(scope.to, 1))])) as Record<string, unknown>[]));
+    } else {
+      for (const chunk of chunks(scope.entryIds, ID_CHUNK)) {
+        rows.push(...((await manager.query(`${select} AND p.journal_entry_id IN (${chunk.map(() => '?').join(',')})`, [account.ledgerAccountId, ...chunk])) as Record<string, unknown>[]));
+      }
+    }
     const payouts = new Map<string, string[]>();
     const entryIds = [...new Set(rows.map((row) => String(row.journal_entry_id)))];
     for (const chunk of chunks(entryIds, ID_CHUNK)) {
@@ -382,6 +388,53 @@ export class MatchingService {
         createdAt: fromDbTimestamp(row.created_at),
       };
     });
+  }
+
+  /**
+   * Adds, by indexed exact look-ups, the postings whose journal entry's externalRef (or payout's
+   * reference) a focus line carries, and the lines whose end-to-end id or bank reference is a focus posting's
+   * externalRef, however far from the dates read. Truncated or embedded references are only found
+   * within the date range.
+   */
+  private async addReferencedItems(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    items: { lines: StatementLineRecord[]; postings: CandidatePosting[]; focusLines: ReadonlySet<string>; focusPostings: ReadonlySet<string> },
+  ): Promise<void> {
+    const { lines, postings, focusLines, focusPostings } = items;
+    const lineRefs = new Set<string>();
+    for (const line of lines) if (focusLines.has(line.id)) for (const text of referencesOfLine(line)) lineRefs.add(text);
+    const knownEntries = new Set(postings.map((p) => p.journalEntryId));
+    const entryIds = new Set<string>();
+    for (const chunk of chunks([...lineRefs], ID_CHUNK)) {
+      const marks = chunk.map(() => '?').join(',');
+      const entries: Record<string, unknown>[] = await manager.query(`SELECT id FROM journal_entries WHERE tenant_id = ? AND external_ref IN (${marks})`, [account.tenantId, ...chunk]);
+      const payouts: Record<string, unknown>[] = await manager.query(`SELECT journal_entry_id AS id FROM payouts WHERE tenant_id = ? AND external_ref IN (${marks})`, [account.tenantId, ...chunk]);
+      for (const row of [...entries, ...payouts]) if (!knownEntries.has(String(row.id))) entryIds.add(String(row.id));
+    }
+    if (entryIds.size) {
+      const known = new Set(postings.map((p) => p.id));
+      for (const posting of await this.candidatePostings(manager, account, { entryIds: [...entryIds] })) if (!known.has(posting.id)) postings.push(posting);
+    }
+
+    const postingRefs = [...new Set(postings.filter((p) => focusPostings.has(p.id) && p.externalRef).map((p) => p.externalRef!))];
+    const knownLines = new Set(lines.map((l) => l.id));
+    for (const chunk of chunks(postingRefs, ID_CHUNK)) {
+      // Two queries, one per index, rather than an OR that may read the whole account.
+      for (const column of ['end_to_end_id', 'bank_reference']) {
+        const rows: Record<string, unknown>[] = await manager.query(
+          `SELECT l.* FROM statement_lines l
+           WHERE l.bank_account_id = ? AND l.${column} IN (${chunk.map(() => '?').join(',')}) AND l.status = 'BOOKED' AND l.currency = ? AND l.booking_date IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_statement_line_id = l.id)`,
+          [account.id, ...chunk, account.currency],
+        );
+        for (const line of rows.map(lineFromRow)) {
+          if (knownLines.has(line.id)) continue;
+          knownLines.add(line.id);
+          lines.push(line);
+        }
+      }
+    }
   }
 
   private async storeMatch(manager: EntityManager, account: BankAccountRecord, match: Match): Promise<ReconciliationMatchRecord> {
@@ -702,6 +755,16 @@ function metadataIds(metadata: unknown): string[] {
   } catch {
     return [];
   }
+}
+
+const REFERENCE_WORD = /^(?=.*\d)[A-Za-z0-9][A-Za-z0-9\-_/.]{5,254}$/;
+const MAX_WORDS_PER_LINE = 8;
+
+/** Whole strings of a line that could be a posting's externalRef: its ids, and reference-like words of its text. */
+function referencesOfLine(line: StatementLineRecord): string[] {
+  const out = [line.endToEndId, line.bankReference].filter((v): v is string => v !== null && v.length > 0 && v.length <= 255);
+  const words = `${line.remittanceInformation ?? ''} ${line.description ?? ''}`.split(/\s+/).filter((w) => REFERENCE_WORD.test(w));
+  return [...out, ...words.slice(0, MAX_WORDS_PER_LINE)];
 }
 
 function toMatcherLine(line: StatementLineRecord): MatcherStatementLine {
