@@ -73,6 +73,9 @@ const RUN_ATTEMPTS = 3;
 const ID_CHUNK = 500;
 const NOTE_MAX = 500;
 const MAX_MANUAL_POSTINGS = 100;
+/** Rows per multi-row INSERT: 10 parameters per match, 7 per item. */
+const MATCH_INSERT_CHUNK = 200;
+const ITEM_INSERT_CHUNK = 300;
 const MS_PER_DAY = 86_400_000;
 
 /** Calendar days that surely hold `window` business days (weekends, and a few bank holidays). */
@@ -315,8 +318,7 @@ export class MatchingService {
       postings,
       settings: { windowBusinessDays: account.matchWindowBusinessDays },
     });
-    const matches: ReconciliationMatchRecord[] = [];
-    for (const match of outcome.matches.filter(touches)) matches.push(await this.storeMatch(manager, account, match));
+    const matches = await this.storeMatches(manager, account, outcome.matches.filter(touches));
 
     const linesById = new Map(lines.map((l) => [l.id, l]));
     const flags: ReconciliationFlagRecord[] = [];
@@ -437,26 +439,35 @@ export class MatchingService {
     }
   }
 
-  private async storeMatch(manager: EntityManager, account: BankAccountRecord, match: Match): Promise<ReconciliationMatchRecord> {
-    return this.insertMatch(manager, account, {
-      rule: match.rule,
-      score: match.score,
-      compared: JSON.parse(stringify(match.compared)) as Record<string, unknown>,
-      origin: MatchOrigin.AUTOMATIC,
-      createdBy: null,
-      note: null,
-      statementLineIds: match.lineIds,
-      postingIds: match.postingIds,
-    });
+  private storeMatches(manager: EntityManager, account: BankAccountRecord, matches: readonly Match[]): Promise<ReconciliationMatchRecord[]> {
+    return this.insertMatches(
+      manager,
+      account,
+      matches.map((match) => ({
+        rule: match.rule,
+        score: match.score,
+        compared: JSON.parse(stringify(match.compared)) as Record<string, unknown>,
+        origin: MatchOrigin.AUTOMATIC,
+        createdBy: null,
+        note: null,
+        statementLineIds: match.lineIds,
+        postingIds: match.postingIds,
+      })),
+    );
   }
 
-  private async insertMatch(
+  /**
+   * Multi-row inserts (a statement per statement-kind per chunk, not per match: an import of thousands
+   * of lines matches in a few dozen statements). A unique violation in any chunk fails the run, which
+   * is then repeated on fresh reads.
+   */
+  private async insertMatches(
     manager: EntityManager,
     account: BankAccountRecord,
-    match: Pick<ReconciliationMatchRecord, 'rule' | 'score' | 'compared' | 'origin' | 'createdBy' | 'note' | 'statementLineIds' | 'postingIds'>,
-  ): Promise<ReconciliationMatchRecord> {
+    matches: readonly Pick<ReconciliationMatchRecord, 'rule' | 'score' | 'compared' | 'origin' | 'createdBy' | 'note' | 'statementLineIds' | 'postingIds'>[],
+  ): Promise<ReconciliationMatchRecord[]> {
     const now = this.clock.now();
-    const record: ReconciliationMatchRecord = {
+    const records: ReconciliationMatchRecord[] = matches.map((match) => ({
       ...match,
       id: newId('reconciliationMatch'),
       tenantId: account.tenantId,
@@ -465,24 +476,27 @@ export class MatchingService {
       unmatchedAt: null,
       unmatchedBy: null,
       unmatchNote: null,
-    };
-    await manager.query(
-      `INSERT INTO reconciliation_matches (id, tenant_id, bank_account_id, rule, score, details, origin, created_by, note, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      // The score is stored in thousandths (an int column); the record keeps the engine's value.
-      [record.id, record.tenantId, record.bankAccountId, record.rule, Math.round(record.score * 1000), stringify(record.compared), record.origin, record.createdBy, record.note, toDbTimestamp(now)],
-    );
-    const items = [
+    }));
+    for (const chunk of chunks(records, MATCH_INSERT_CHUNK)) {
+      await manager.query(
+        `INSERT INTO reconciliation_matches (id, tenant_id, bank_account_id, rule, score, details, origin, created_by, note, created_at)
+         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        // The score is stored in thousandths (an int column); the record keeps the engine's value.
+        chunk.flatMap((r) => [r.id, r.tenantId, r.bankAccountId, r.rule, Math.round(r.score * 1000), stringify(r.compared), r.origin, r.createdBy, r.note, toDbTimestamp(now)]),
+      );
+    }
+    const items = records.flatMap((record) => [
       ...record.statementLineIds.map((lineId) => [newId('reconciliationMatch'), record.tenantId, record.id, lineId, null, lineId, null]),
       ...record.postingIds.map((postingId) => [newId('reconciliationMatch'), record.tenantId, record.id, null, postingId, null, postingId]),
-    ];
-    // One statement: a unique violation on any item stores none of them.
-    await manager.query(
-      `INSERT INTO reconciliation_match_items (id, tenant_id, match_id, statement_line_id, posting_id, recorded_statement_line_id, recorded_posting_id)
-       VALUES ${items.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      items.flat(),
-    );
-    return record;
+    ]);
+    for (const chunk of chunks(items, ITEM_INSERT_CHUNK)) {
+      await manager.query(
+        `INSERT INTO reconciliation_match_items (id, tenant_id, match_id, statement_line_id, posting_id, recorded_statement_line_id, recorded_posting_id)
+         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flat(),
+      );
+    }
+    return records;
   }
 
   /**
@@ -588,7 +602,7 @@ export class MatchingService {
               currency: line.currency,
             });
           }
-          const record = await this.insertMatch(manager, account, {
+          const [record] = await this.insertMatches(manager, account, [{
             rule: MANUAL_RULE,
             score: 1,
             compared: { amount: { line: line.amountMinor.toString(), postings: total.toString(), equal: true }, currency: { line: line.currency, postings: line.currency, equal: true } },
@@ -597,7 +611,7 @@ export class MatchingService {
             note,
             statementLineIds: [line.id],
             postingIds,
-          });
+          }]);
           if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: record.id } });
           return record;
         }),
