@@ -110,6 +110,8 @@ export class MatchingService {
   private readonly kind: 'mysql' | 'sqlite';
   /** Per bank account, the run in progress in this process: runs of one account queue behind each other. */
   private readonly running = new Map<string, Promise<unknown>>();
+  /** Per bank account, the run for new postings that has not started yet. */
+  private readonly waitingPostingRuns = new Map<string, { postingIds: Set<string>; from: string; to: string; result: Promise<MatchRunResult> }>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -185,7 +187,7 @@ export class MatchingService {
     if (byAccount.size === 0) return result;
     for (const account of await this.loadBankAccounts(tenantId, [...byAccount.keys()])) {
       const focus = byAccount.get(account.id)!;
-      const one = await this.run(account, { from: focus.from, to: focus.to, lineIds: new Set(), postingIds: focus.ids });
+      const one = await this.runForPostings(account, focus.ids, focus.from, focus.to);
       result.matches.push(...one.matches);
       result.flags.push(...one.flags);
     }
@@ -289,11 +291,35 @@ export class MatchingService {
    * item that could compete for a focus item is read), and keeps only the matches and problems that
    * touch a focus item, since items at the edge of the read range may lack competitors that were not read.
    */
-  async run(account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
+  run(account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
+    return this.serialised(account.id, () => this.runNow(account, focus));
+  }
+
+  /**
+   * Postings written while a run of their bank account waits its turn join that run instead of
+   * queueing one each: under a busy ledger, runs per account stay one at work and one waiting.
+   */
+  private runForPostings(account: BankAccountRecord, postingIds: ReadonlySet<string>, from: string, to: string): Promise<MatchRunResult> {
+    const waiting = this.waitingPostingRuns.get(account.id);
+    if (waiting) {
+      for (const id of postingIds) waiting.postingIds.add(id);
+      if (from < waiting.from) waiting.from = from;
+      if (to > waiting.to) waiting.to = to;
+      return waiting.result;
+    }
+    const next = { postingIds: new Set(postingIds), from, to, result: Promise.resolve<MatchRunResult>({ matches: [], flags: [] }) };
+    this.waitingPostingRuns.set(account.id, next);
+    next.result = this.serialised(account.id, () => {
+      this.waitingPostingRuns.delete(account.id);
+      return this.runNow(account, { from: next.from, to: next.to, lineIds: new Set(), postingIds: next.postingIds });
+    });
+    return next.result;
+  }
+
+  private async runNow(account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await this.serialised(account.id, () => runInTransaction(this.dataSource, (manager) => this.runWithin(manager, account, focus)));
-        return result;
+        return await runInTransaction(this.dataSource, (manager) => this.runWithin(manager, account, focus));
       } catch (error) {
         // Another process matched one of these items first: read again, without the items it took.
         if (!isUniqueViolation(error) || attempt >= RUN_ATTEMPTS) throw error;
