@@ -125,7 +125,7 @@ export class ReconciliationFlag extends Node {
   @Field(() => ReconciliationFlagStatus)
   status!: ReconciliationFlagStatus;
 
-  @Field(() => BigIntScalar, { description: 'Increases with every flag raised or reopened in the tenant: the order flags are listed and delivered in.' })
+  @Field(() => BigIntScalar, { description: 'The tenant’s sequence number of the flag’s last step (raised, recurred, reopened, acknowledged, resolved): every step of every flag of the tenant takes the next one. The order flags are listed in.' })
   sequence!: bigint;
 
   @Field(() => GraphQLJSONObject, { description: 'The values that differ, by kind (e.g. statedClosingBalance, expectedClosingBalance, difference).' })

@@ -557,7 +557,7 @@ export class ReconciliationService {
     return rows.map(flagFromRow);
   }
 
-  /** The tenant's flags in sequence order (the order they were raised or last reopened). */
+  /** The tenant's flags in sequence order (the order of their last steps: raised, recurred, reopened, acknowledged, resolved). */
   async listFlags(tenantId: string, filter: FlagFilter, request: PageRequest): Promise<Page<ReconciliationFlagRecord>> {
     const where = await this.flagConditions(tenantId, filter);
     return readPage(
