@@ -131,7 +131,7 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
     const byAmountOf = (amount: string) => lines.find((l) => l.amount.amount === amount)!;
 
     expect(lines.map((l) => l.matchStatus)).toEqual(['MATCHED', 'MATCHED', 'MATCHED']);
-    expect(byAmountOf('100.00').match).toMatchObject({ rule: 'REFERENCE', origin: 'AUTOMATIC', score: 1, postings: [{ id: byRef }] });
+    expect(byAmountOf('100.00').match).toMatchObject({ rule: 'REFERENCE', origin: 'AUTOMATIC', createdBy: null, score: 1, postings: [{ id: byRef }] });
     expect(byAmountOf('100.00').match!.compared).toMatchObject({ amount: { line: '10000', postings: '10000', equal: true }, reference: { how: 'EXACT' } });
     expect(byAmountOf('250.00').match).toMatchObject({ rule: 'AMOUNT_DATE', postings: [{ id: byAmount }] });
     expect(byAmountOf('250.00').match!.compared).toMatchObject({ dateDistanceBusinessDays: 2 });
@@ -268,8 +268,7 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
     expect(await app.client.errorCode(MatchStatementLineDocument, { input: { statementLineId: line.id, postingIds: parts }, idempotencyKey: ref('k') })).toBe('INVALID_STATE_TRANSITION');
 
     const matchId = first.matchStatementLine.match.id;
-    const rows: Record<string, unknown>[] = await app.runtime.services.dataSource.query('SELECT created_by FROM reconciliation_matches WHERE id = ?', [matchId]);
-    expect(String(rows[0].created_by)).toMatch(/^key_/);
+    expect(first.matchStatementLine.match.createdBy).toMatch(/^key_/);
 
     const unmatchVariables = { input: { statementLineId: line.id, note: 'Wrong customer' }, idempotencyKey: ref('unmatch') };
     const undone = await app.client.ok(UnmatchStatementLineDocument, unmatchVariables);
@@ -279,6 +278,7 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
       unmatchedMatch: { id: matchId, unmatchNote: 'Wrong customer', postings: parts.map((id) => ({ id })) },
     });
     expect(undone.unmatchStatementLine.unmatchedMatch.unmatchedAt).not.toBeNull();
+    expect(undone.unmatchStatementLine.unmatchedMatch.unmatchedBy).toBe(first.matchStatementLine.match.createdBy);
     expect(await app.client.errorCode(UnmatchStatementLineDocument, { input: { statementLineId: line.id }, idempotencyKey: ref('k') })).toBe('INVALID_STATE_TRANSITION');
 
     // Kept for the record, and the postings are free again.

@@ -46,6 +46,12 @@ export class ReconciliationMatch extends Node {
   @Field(() => MatchOrigin)
   origin!: MatchOrigin;
 
+  @Field(() => String, { nullable: true, description: 'The credential (API key or OAuth client id) that matched by hand; null for AUTOMATIC.' })
+  createdBy!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The credential that undid it.' })
+  unmatchedBy!: string | null;
+
   @Field(() => String, { nullable: true, description: 'The note given when matching by hand.' })
   note!: string | null;
 

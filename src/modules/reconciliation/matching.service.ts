@@ -77,6 +77,7 @@ const MAX_MANUAL_POSTINGS = 100;
 const MATCH_INSERT_CHUNK = 200;
 const ITEM_INSERT_CHUNK = 300;
 const MS_PER_DAY = 86_400_000;
+const BANK_ACCOUNT_PRESENCE_TTL_MS = 10_000;
 
 /** Calendar days that surely hold `window` business days (weekends, and a few bank holidays). */
 export function windowCalendarDays(windowBusinessDays: number): number {
@@ -110,6 +111,7 @@ export class MatchingService {
   private readonly kind: 'mysql' | 'sqlite';
   /** Per bank account, the run in progress in this process: runs of one account queue behind each other. */
   private readonly running = new Map<string, Promise<unknown>>();
+  private readonly tenantsWithBankAccounts = new Map<string, { has: boolean; until: number }>();
   /** Per bank account, the run for new postings that has not started yet. */
   private readonly waitingPostingRuns = new Map<string, { postingIds: Set<string>; from: string; to: string; result: Promise<MatchRunResult> }>();
 
@@ -166,6 +168,7 @@ export class MatchingService {
 
   /** Matches the POSTED postings of these journal entries that went to a bank account's ledger account. */
   async matchEntries(tenantId: string, entryIds: readonly string[]): Promise<MatchRunResult> {
+    if (!(await this.hasBankAccounts(tenantId))) return { matches: [], flags: [] };
     const byAccount = new Map<string, { ids: Set<string>; from: string; to: string }>();
     for (const chunk of chunks(entryIds, ID_CHUNK)) {
       const rows: Record<string, unknown>[] = await this.dataSource.query(
@@ -192,6 +195,20 @@ export class MatchingService {
       result.flags.push(...one.flags);
     }
     return result;
+  }
+
+  /**
+   * Whether the tenant has a bank account, remembered for a while: the ledger's hot write path then
+   * costs tenants without one no query. A bank account created meanwhile is caught up by the sweep.
+   */
+  private async hasBankAccounts(tenantId: string): Promise<boolean> {
+    const now = Date.now();
+    const known = this.tenantsWithBankAccounts.get(tenantId);
+    if (known && known.until > now) return known.has;
+    const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT id FROM bank_accounts WHERE tenant_id = ? LIMIT 1', [tenantId]);
+    if (this.tenantsWithBankAccounts.size >= 10_000) this.tenantsWithBankAccounts.clear();
+    this.tenantsWithBankAccounts.set(tenantId, { has: rows.length > 0, until: now + BANK_ACCOUNT_PRESENCE_TTL_MS });
+    return rows.length > 0;
   }
 
   /**
