@@ -165,6 +165,29 @@ describeEachDatabase('a reconciliation flag is acknowledged, resolved three ways
     expect((await raise(tenant, elsewhere.id, subject)).id).not.toBe(first.id);
   });
 
+  it('lets one of many concurrent acknowledgements and resolutions through, the rest INVALID_STATE_TRANSITION, while the cause keeps recurring', async () => {
+    const { tenant, bank } = await setUp('Concurrent');
+    const subject = 'line:contended';
+    const flag = await raise(tenant, bank.id, subject);
+    const codes = (results: { errors?: { extensions?: Record<string, unknown> }[] }[]) => results.map((r) => (r.errors?.length ? String(r.errors[0].extensions?.code) : 'OK')).sort();
+    const [acks] = await Promise.all([
+      Promise.all(Array.from({ length: 6 }, () => tenant.client.request(AcknowledgeReconciliationFlagDocument, { input: { flagId: flag.id } }))),
+      raise(tenant, bank.id, subject),
+      raise(tenant, bank.id, subject),
+    ]);
+    expect(codes(acks)).toEqual(['INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'OK']);
+    const resolutions = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => tenant.client.request(ResolveReconciliationFlagDocument, { input: { flagId: flag.id, resolution: 'ACCEPTED', note: `reason ${i}` } })),
+    );
+    expect(codes(resolutions)).toEqual(['INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'INVALID_STATE_TRANSITION', 'OK']);
+    const final = await read(tenant, flag.id);
+    expect(final).toMatchObject({ status: 'RESOLVED', occurrenceCount: 3 });
+    const history = steps(final);
+    expect(history.map((s) => s.action).sort()).toEqual(['ACKNOWLEDGED', 'RAISED', 'RECURRED', 'RECURRED', 'RESOLVED'].sort());
+    expect(history.map((s) => Number(s.sequence))).toEqual([0, 1, 2, 3, 4].map((i) => flag.sequence + i));
+    expect(history.at(-1)?.action).toBe('RESOLVED');
+  });
+
   it('answers a replayed acknowledgement or resolution as the first time, taking one step', async () => {
     const { tenant, bank } = await setUp('Replays');
     const flag = await raise(tenant, bank.id);

@@ -207,6 +207,7 @@ export class ReconciliationFlagsService {
     requireIdOfKind(input.flagId, 'reconciliationFlag', 'flagId');
     const note = this.noteOf(input.note, false);
     return runInTransaction(this.dataSource, async (manager) => {
+      const sequence = await this.nextSequence(manager, tenantId);
       const flag = await this.lockedFlag(manager, tenantId, input.flagId);
       if (flag.status !== ReconciliationFlagStatus.OPEN) {
         throw new AppError(
@@ -215,7 +216,7 @@ export class ReconciliationFlagsService {
           { id: flag.id, status: flag.status },
         );
       }
-      const updated = await this.changeStatus(manager, flag, ReconciliationFlagStatus.ACKNOWLEDGED, {
+      const updated = await this.changeStatus(manager, flag, sequence, ReconciliationFlagStatus.ACKNOWLEDGED, {
         action: ReconciliationFlagAction.ACKNOWLEDGED,
         actorCredentialId,
         note,
@@ -246,6 +247,7 @@ export class ReconciliationFlagsService {
       throw validationError(`journalEntryId goes with ADJUSTMENT_POSTED only, not ${input.resolution}; leave it out`, { field: 'journalEntryId' });
     }
     return runInTransaction(this.dataSource, async (manager) => {
+      const sequence = await this.nextSequence(manager, tenantId);
       const flag = await this.lockedFlag(manager, tenantId, input.flagId);
       if (flag.status === ReconciliationFlagStatus.RESOLVED) {
         throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `Flag ${flag.id} is already RESOLVED; it reopens by itself if its cause returns`, {
@@ -254,7 +256,7 @@ export class ReconciliationFlagsService {
         });
       }
       if (journalEntryId) await this.requireAdjustment(manager, flag, journalEntryId);
-      const updated = await this.changeStatus(manager, flag, ReconciliationFlagStatus.RESOLVED, {
+      const updated = await this.changeStatus(manager, flag, sequence, ReconciliationFlagStatus.RESOLVED, {
         action: ReconciliationFlagAction.RESOLVED,
         actorCredentialId,
         note,
@@ -330,6 +332,11 @@ export class ReconciliationFlagsService {
     if (!subscribers.includes(this.outbox)) subscribers.push(this.outbox);
   }
 
+  /**
+   * The flag, locked to the commit. Callers take the sequence number first, as raise() does: both lock
+   * the tenant's counter row before a flag row, so concurrent steps queue instead of deadlocking (a
+   * refused step rolls its number back with it).
+   */
   private async lockedFlag(manager: EntityManager, tenantId: string, flagId: string): Promise<ReconciliationFlagRecord> {
     const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND id = ?${this.forUpdate()}`, [tenantId, flagId]);
     if (!rows.length) throw notFoundError('Reconciliation flag', flagId);
@@ -339,11 +346,11 @@ export class ReconciliationFlagsService {
   private async changeStatus(
     manager: EntityManager,
     flag: ReconciliationFlagRecord,
+    sequence: number,
     status: ReconciliationFlagStatus,
     step: { action: ReconciliationFlagAction; actorCredentialId: string | null; note: string | null; resolution?: ReconciliationFlagResolution; journalEntryId?: string | null },
   ): Promise<ReconciliationFlagRecord> {
     this.register(manager);
-    const sequence = await this.nextSequence(manager, flag.tenantId);
     const now = this.clock.now();
     await manager.query('UPDATE reconciliation_flags SET status = ?, sequence = ?, updated_at = ? WHERE id = ?', [status, sequence, toDbTimestamp(now), flag.id]);
     const updated: ReconciliationFlagRecord = { ...flag, status, sequence, updatedAt: now };
