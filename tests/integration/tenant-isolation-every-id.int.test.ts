@@ -12,6 +12,8 @@ import { idKindOf, newId } from '../../src/common/ids';
 import { buildReckonSchema } from '../../src/server/graphql/schema';
 import {
   AccountDocument,
+  AcknowledgeReconciliationFlagDocument,
+  ResolveReconciliationFlagDocument,
   AccountStatementDocument,
   AuthorizePaymentDocument,
   BankAccountDocument,
@@ -19,6 +21,8 @@ import {
   BankStatementDocument,
   CreateBankAccountDocument,
   ImportBankStatementDocument,
+  MatchStatementLineDocument,
+  UnmatchStatementLineDocument,
   ReconciliationAccuracyDocument,
   ReconciliationFlagsDocument,
   ReconciliationReportDocument,
@@ -400,6 +404,30 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         label: 'importBankStatement into A’s bank account',
         ids: () => [a.bankAccount],
         send: (c, id) => c.request(ImportBankStatementDocument, { input: { bankAccountId: id, format: 'MT940', content: UNBALANCED_MT940 } }),
+      },
+    ],
+    'Mutation.acknowledgeReconciliationFlag': [
+      { label: 'acknowledgeReconciliationFlag of A’s flag', ids: () => [a.reconciliationFlag], send: (c, id) => c.request(AcknowledgeReconciliationFlagDocument, { input: { flagId: id } }) },
+    ],
+    'Mutation.resolveReconciliationFlag': [
+      {
+        label: 'resolveReconciliationFlag of A’s flag',
+        ids: () => [a.reconciliationFlag],
+        send: (c, id) => c.request(ResolveReconciliationFlagDocument, { input: { flagId: id, resolution: 'ACCEPTED', note: 'not yours' } }),
+      },
+    ],
+    'Mutation.matchStatementLine': [
+      {
+        label: 'matchStatementLine of A’s statement line',
+        ids: () => [a.bankStatementLine],
+        send: (c, id) => c.request(MatchStatementLineDocument, { input: { statementLineId: id, postingIds: [newId('posting')] } }),
+      },
+    ],
+    'Mutation.unmatchStatementLine': [
+      {
+        label: 'unmatchStatementLine of A’s statement line',
+        ids: () => [a.bankStatementLine],
+        send: (c, id) => c.request(UnmatchStatementLineDocument, { input: { statementLineId: id } }),
       },
     ],
     'Query.payments': [
