@@ -46,6 +46,7 @@ const BASE = (() => {
   return day.toISOString().slice(0, 10);
 })();
 const day = (offset: number) => new Date(Date.parse(`${BASE}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
+const today = new Date().toISOString().slice(0, 10);
 const at = (offset: number) => `${day(offset)}T12:00:00.000Z`;
 
 let unique = 0;
@@ -193,11 +194,13 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
     const b = await books(app.client);
     const invoice = ref('INV');
     const imported = await importCsv(app.client, b, [
-      { date: day(2), amount: '123.45', reference: invoice, text: 'Late booking' },
+      { date: today, amount: '123.45', reference: invoice, text: 'Late booking' },
       { date: day(2), amount: '-61.00', text: 'Nobody booked this' },
     ]);
     const [late, stray] = await linesOf(app.client, imported.statements[0].id);
     expect(late.matchStatus).toBe('UNMATCHED');
+    // The stray line's window had passed when it arrived: flagged at once. Today's line waits for its posting.
+    expect((await flagsOf(app.client, b.bankAccountId, 'UNMATCHED_STATEMENT_LINE')).map((f) => f.details.statementLineIds)).toEqual([[stray.id]]);
     const lonely = await post(app.client, b, '17.00', -10);
 
     const posting = await post(app.client, b, '123.45', 0, { externalRef: invoice });
@@ -208,7 +211,7 @@ describeEachDatabase('statement lines matched to bank postings', (kind) => {
     );
     expect(matched).toMatchObject({ match: { rule: 'REFERENCE', postings: [{ id: posting }] } });
 
-    // Both lie more than the window in the past: the sweep flags each once.
+    // The lonely posting lies more than the window in the past: the sweep flags it, and flags nothing twice.
     await app.runtime.services.matching.sweep();
     await app.runtime.services.matching.sweep();
     const unmatchedLines = await flagsOf(app.client, b.bankAccountId, 'UNMATCHED_STATEMENT_LINE');

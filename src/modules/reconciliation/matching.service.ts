@@ -252,15 +252,8 @@ export class MatchingService {
           [account.id, oldest, pastWindow, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE],
         );
         for (const line of lines.map(lineFromRow)) {
-          raised.push(
-            await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, {
-              statementLineIds: [line.id],
-              amount: formatMinorAsDecimal(line.amountMinor, line.currency),
-              currency: line.currency,
-              bookingDate: line.bookingDate,
-              windowBusinessDays: account.matchWindowBusinessDays,
-            }),
-          );
+          const flag = await this.flagUnmatchedLine(manager, account, line);
+          if (flag) raised.push(flag);
         }
         const postings: Record<string, unknown>[] = await manager.query(
           `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
@@ -353,23 +346,47 @@ export class MatchingService {
     const focusPostings = focus.postingIds ?? new Set(postings.filter((p) => p.effectiveDate >= focus.from && p.effectiveDate <= focus.to).map((p) => p.id));
     // The reference rule ignores dates: what a focus item names exactly is read wherever it lies.
     await this.addReferencedItems(manager, account, { lines, postings, focusLines, focusPostings });
-    if (lines.length === 0 || postings.length === 0) return { matches: [], flags: [] };
     const touches = (item: { lineIds: string[]; postingIds: string[] }) => item.lineIds.some((id) => focusLines.has(id)) || item.postingIds.some((id) => focusPostings.has(id));
 
-    const outcome = matchStatementLines({
-      lines: lines.map(toMatcherLine),
-      postings,
-      settings: { windowBusinessDays: account.matchWindowBusinessDays },
-    });
+    const outcome =
+      lines.length && postings.length
+        ? matchStatementLines({ lines: lines.map(toMatcherLine), postings, settings: { windowBusinessDays: account.matchWindowBusinessDays } })
+        : { matches: [], problems: [] };
     const matches = await this.storeMatches(manager, account, outcome.matches.filter(touches));
 
     const linesById = new Map(lines.map((l) => [l.id, l]));
     const flags: ReconciliationFlagRecord[] = [];
-    for (const problem of outcome.problems.filter(touches)) {
+    const problems = outcome.problems.filter(touches);
+    for (const problem of problems) {
       const flag = await this.flagProblem(manager, account, problem, linesById);
       if (flag) flags.push(flag);
     }
+    // A new line whose window has passed already (an old statement) is a line the books lack now,
+    // not at the next sweep; one within its window waits for the postings that may still come.
+    const settled = new Set([...matches.flatMap((m) => m.statementLineIds), ...problems.flatMap((p) => p.lineIds)]);
+    const pastWindow = addDays(dayOf(this.clock.now()), -windowCalendarDays(account.matchWindowBusinessDays));
+    for (const line of lines) {
+      if (!focusLines.has(line.id) || settled.has(line.id) || line.bookingDate === null || line.bookingDate >= pastWindow) continue;
+      const flag = await this.flagUnmatchedLine(manager, account, line);
+      if (flag) flags.push(flag);
+    }
     return { matches, flags };
+  }
+
+  private async flagUnmatchedLine(manager: EntityManager, account: BankAccountRecord, line: StatementLineRecord): Promise<ReconciliationFlagRecord | null> {
+    const subject = `line:${line.id}`;
+    const existing: Record<string, unknown>[] = await manager.query(
+      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
+      [account.tenantId, account.id, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject],
+    );
+    if (existing.length) return null;
+    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, {
+      statementLineIds: [line.id],
+      amount: formatMinorAsDecimal(line.amountMinor, line.currency),
+      currency: line.currency,
+      bookingDate: line.bookingDate,
+      windowBusinessDays: account.matchWindowBusinessDays,
+    });
   }
 
   private raise(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string, details: Record<string, unknown>) {
