@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
 import { flagEventChannel } from '../../src/modules/reconciliation/reconciliation-flags.events';
-import { ReconciliationFlagRaisedDocument, ReconciliationFlagsDocument } from '../generated/graphql';
+import { ImportBankStatementDocument, PostJournalEntryDocument, ReconciliationFlagRaisedDocument, ReconciliationFlagsDocument } from '../generated/graphql';
 import { buildServer, type ChildServer, generateServerKeys, type ServerBuild, startChildServer } from '../helpers/child-server';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
+import { createAccount } from '../helpers/ledger-fixtures';
 import { createBankAccount, describeWithStatementFixtures, importFixture } from '../helpers/statement-fixtures';
 import { SocketClient } from '../helpers/ws-client';
 
@@ -20,8 +21,24 @@ import { SocketClient } from '../helpers/ws-client';
  */
 const runs = process.env.RECKON_TEST_MYSQL === '1' && process.env.RECKON_TEST_REDIS === '1';
 const describeWithMysqlAndRedis = runs ? describe : describe.skip;
-const V8 = 'camt053/viafintech__053_valid_example_v8.xml';
 const ING = 'mt940/wolph__jejik_ing.sta';
+/**
+ * A statement that adds up (1,000.00 + 98.50 + 40.00 = 1,138.50) with two lines: the customer payment
+ * for INV-2001, which the books have at 100.00 (the bank kept a 1.50 fee), and a transfer the books lack.
+ * Both are dated long enough ago that their matching window has passed.
+ */
+const TWO_DISCREPANCIES_MT940 = [
+  ':20:E2E-FLAGS',
+  ':25:DE14740618130000033626',
+  ':28C:1/1',
+  ':60F:C260101EUR1000,00',
+  ':61:2601050105C98,50NTRFINV-2001//B26010500001',
+  ':86:ACME GmbH payment INV-2001',
+  ':61:2601060106C40,00NTRFNONREF//B26010600002',
+  ':86:Unknown sender',
+  ':62F:C260106EUR1138,50',
+  '',
+].join('\n');
 
 describeWithStatementFixtures('the reconciliation flag feed across processes', () => {
   describeWithMysqlAndRedis(`Flags raised through process B reach an auditor on process A through Redis [mysql+redis${runs ? '' : ': skipped, MySQL or Redis not reachable'}]`, () => {
@@ -85,10 +102,21 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       return runtime.services.reconciliationFlags.eventsAfter(tenantId, after, 1000, { raisingOnly: true });
     }
 
-    it('delivers exactly the flags of the import, in order, to the tenant’s auditor only, and the ones raised while it was away on resuming', async () => {
+    it('delivers exactly the two flags of the import (a line the books lack, an amount short by a fee), in order, to the tenant’s auditor only, and the ones raised while it was away on resuming', async () => {
       const acme = await newTenant('Acme');
       const other = await newTenant('Other');
-      const bank = await createBankAccount(acme.viaB, { accountNumber: 'CH1111111111111111111', currency: 'CHF' });
+      const bank = await createBankAccount(acme.viaB, { iban: 'DE14740618130000033626', currency: 'EUR' });
+      const revenue = await createAccount(acme.viaB, { type: 'REVENUE', currency: 'EUR' });
+      await acme.viaB.ok(PostJournalEntryDocument, {
+        input: {
+          description: 'Invoice INV-2001 paid',
+          externalRef: 'INV-2001',
+          lines: [
+            { accountId: bank.ledgerAccount.id, direction: 'DEBIT', amount: '100.00', currency: 'EUR' },
+            { accountId: revenue.id, direction: 'CREDIT', amount: '100.00', currency: 'EUR' },
+          ],
+        },
+      });
       const ing = await createBankAccount(acme.viaB, { accountNumber: '0001234567', currency: 'EUR' });
 
       const auditorSocket = connect(processA, acme.apiKey);
@@ -99,11 +127,14 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       await waitForRedisSubscriber(acme.tenantId);
       await waitForRedisSubscriber(other.tenantId);
 
-      const imported = await importFixture(acme.viaB, bank.id, V8, 'CAMT053');
-      expect(imported.flags.map((flag) => flag.kind)).toContain('STATEMENT_BALANCE_MISMATCH');
-      // Everything the import raised: the balance check's flag, and whatever matching raised on its lines.
+      const { importBankStatement: imported } = await acme.viaB.ok(ImportBankStatementDocument, {
+        input: { bankAccountId: bank.id, format: 'MT940', content: TWO_DISCREPANCIES_MT940 },
+      });
+      expect([imported.importedLineCount, imported.flags]).toEqual([2, []]);
+      // The two discrepancies the import's matching raised, in the order they were raised.
       const expected = await raisesAfter(acme.tenantId, 0);
-      expect(expected.map((step) => step.flagId)).toContain(imported.flags[0].id);
+      expect(expected.map((step) => step.kind).sort()).toEqual(['AMOUNT_MISMATCH', 'UNMATCHED_STATEMENT_LINE']);
+      expect(expected.find((step) => step.kind === 'AMOUNT_MISMATCH')?.details).toMatchObject({ lineAmount: '98.50', postingAmount: '100.00' });
       const received = (await auditor.take(expected.length, 20_000)).map((result) => result.data!.reconciliationFlagRaised);
       expect(received.map((event) => [event.sequence, event.action, event.flag.id, event.flag.kind])).toEqual(
         expected.map((step) => [String(step.sequence), step.action, step.flagId, step.kind]),
