@@ -10,7 +10,7 @@ import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { createBankAccount, describeWithStatementFixtures, importFixture } from '../helpers/statement-fixtures';
-import { SocketClient } from '../helpers/ws-client';
+import { SocketClient, type SubscriptionProbe } from '../helpers/ws-client';
 
 /**
  * The issue's end-to-end story, with two API processes as production runs them (`node dist/src/main.js`,
@@ -89,9 +89,12 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       return Number(count);
     }
 
-    async function waitForRedisSubscriber(tenantId: string): Promise<void> {
+    async function waitForRedisSubscriber(tenantId: string, probe: SubscriptionProbe<unknown>): Promise<void> {
       const deadline = Date.now() + 20_000;
       while ((await redisSubscribers(tenantId)) < 1) {
+        if (probe.results.length) throw new Error(`the subscription answered before it listened: ${JSON.stringify(probe.results)}`);
+        const ended = await probe.ended(1).catch(() => null);
+        if (ended) throw new Error(`the subscription ended before it listened: ${String(ended.error instanceof Error ? ended.error.message : JSON.stringify(ended))}`);
         if (Date.now() > deadline) throw new Error(`no Redis subscriber of ${tenantId}'s flag channel after 20 s`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
@@ -124,8 +127,8 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       const auditor = auditorSocket.subscribe(ReconciliationFlagRaisedDocument, { since: '0' });
       const otherAuditor = connect(processA, other.apiKey).subscribe(ReconciliationFlagRaisedDocument, {});
       // Both listen on A (so that the flags below travel B → Redis → A, and the other tenant's silence means something).
-      await waitForRedisSubscriber(acme.tenantId);
-      await waitForRedisSubscriber(other.tenantId);
+      await waitForRedisSubscriber(acme.tenantId, auditor);
+      await waitForRedisSubscriber(other.tenantId, otherAuditor);
 
       const { importBankStatement: imported } = await acme.viaB.ok(ImportBankStatementDocument, {
         input: { bankAccountId: bank.id, format: 'MT940', content: TWO_DISCREPANCIES_MT940 },
