@@ -10,7 +10,7 @@ import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { createBankAccount, describeWithStatementFixtures, importFixture } from '../helpers/statement-fixtures';
-import { SocketClient, type SubscriptionProbe } from '../helpers/ws-client';
+import { SocketClient } from '../helpers/ws-client';
 
 /**
  * The issue's end-to-end story, with two API processes as production runs them (`node dist/src/main.js`,
@@ -89,14 +89,33 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       return Number(count);
     }
 
-    async function waitForRedisSubscriber(tenantId: string, probe: SubscriptionProbe<unknown>): Promise<void> {
-      const deadline = Date.now() + 20_000;
-      while ((await redisSubscribers(tenantId)) < 1) {
-        if (probe.results.length) throw new Error(`the subscription answered before it listened: ${JSON.stringify(probe.results)}`);
-        const ended = await probe.ended(1).catch(() => null);
-        if (ended) throw new Error(`the subscription ended before it listened: ${String(ended.error instanceof Error ? ended.error.message : JSON.stringify(ended))}`);
-        if (Date.now() > deadline) throw new Error(`no Redis subscriber of ${tenantId}'s flag channel after 20 s`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+    /**
+     * Subscribes on process A and waits until Redis counts its listener. A refusal with the retryable
+     * SERVICE_UNAVAILABLE ("subscribe again later": A's Redis SUBSCRIBE failed) is retried, as the
+     * README tells clients to; anything else fails the test with what A logged.
+     */
+    async function listenOnA(apiKey: string, tenantId: string, variables: { since?: string }) {
+      for (let attempt = 1; ; attempt += 1) {
+        const socket = connect(processA, apiKey);
+        const probe = socket.subscribe(ReconciliationFlagRaisedDocument, variables);
+        const deadline = Date.now() + 20_000;
+        let refused: unknown = null;
+        while ((await redisSubscribers(tenantId)) < 1) {
+          if (probe.results.length) {
+            refused = probe.results[0];
+            break;
+          }
+          const ended = await probe.ended(1).catch(() => null);
+          if (ended) throw new Error(`the subscription ended before it listened: ${String(ended.error instanceof Error ? ended.error.message : JSON.stringify(ended))}`);
+          if (Date.now() > deadline) throw new Error(`no Redis subscriber of ${tenantId}'s flag channel after 20 s`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        if (!refused) return { socket, probe };
+        const retryable = JSON.stringify(refused).includes('"code":"SERVICE_UNAVAILABLE"');
+        if (!retryable || attempt >= 3) {
+          throw new Error(`the subscription answered before it listened: ${JSON.stringify(refused)}\nprocess A said:\n${processA.lines.slice(-20).join('\n')}`);
+        }
+        await socket.dispose();
       }
     }
 
@@ -122,13 +141,10 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       });
       const ing = await createBankAccount(acme.viaB, { accountNumber: '0001234567', currency: 'EUR' });
 
-      const auditorSocket = connect(processA, acme.apiKey);
       // since: 0 — from the tenant's first flag: an auditor that must miss nothing says where it starts.
-      const auditor = auditorSocket.subscribe(ReconciliationFlagRaisedDocument, { since: '0' });
-      const otherAuditor = connect(processA, other.apiKey).subscribe(ReconciliationFlagRaisedDocument, {});
-      // Both listen on A (so that the flags below travel B → Redis → A, and the other tenant's silence means something).
-      await waitForRedisSubscriber(acme.tenantId, auditor);
-      await waitForRedisSubscriber(other.tenantId, otherAuditor);
+      // Both listen on A before the import (so that the flags travel B → Redis → A, and the other tenant's silence means something).
+      const { socket: auditorSocket, probe: auditor } = await listenOnA(acme.apiKey, acme.tenantId, { since: '0' });
+      const { probe: otherAuditor } = await listenOnA(other.apiKey, other.tenantId, {});
 
       const { importBankStatement: imported } = await acme.viaB.ok(ImportBankStatementDocument, {
         input: { bankAccountId: bank.id, format: 'MT940', content: TWO_DISCREPANCIES_MT940 },
@@ -156,7 +172,7 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       const missed = await raisesAfter(acme.tenantId, Number(lastSeen));
       expect(missed.map((step) => step.flagId)).toContain(later.flags[0].id);
 
-      const resumed = connect(processA, acme.apiKey).subscribe(ReconciliationFlagRaisedDocument, { since: lastSeen });
+      const { probe: resumed } = await listenOnA(acme.apiKey, acme.tenantId, { since: lastSeen });
       const caughtUp = (await resumed.take(missed.length, 20_000)).map((result) => result.data!.reconciliationFlagRaised);
       expect(caughtUp.map((event) => [event.sequence, event.flag.id])).toEqual(missed.map((step) => [String(step.sequence), step.flagId]));
       await new Promise((resolve) => setTimeout(resolve, 500));
