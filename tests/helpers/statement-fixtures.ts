@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   CreateBankAccountDocument,
   type CreateBankAccountInput,
@@ -8,34 +6,14 @@ import {
   type ImportBankStatementInput,
   type StatementFormat,
 } from '../generated/graphql';
+import { BANK_STATEMENT_FIXTURES, readFixture } from './bank-statement-fixtures';
 import type { GraphQLClient } from './graphql-client';
 import { createAccount } from './ledger-fixtures';
 
-/** The shared bank-statement fixtures, beside the clone (CI checks shared/ out there too). */
-export const STATEMENT_FIXTURES_DIR = path.resolve(__dirname, '../../../shared/fixtures/bank-statements');
-
-/**
- * A suite that reads the shared fixtures: skipped with the reason printed when they are missing
- * outside CI, and failing in CI, where they must be present.
- */
-export function describeWithStatementFixtures(name: string, suite: () => void): void {
-  if (fs.existsSync(STATEMENT_FIXTURES_DIR)) {
-    suite();
-    return;
-  }
-  if (process.env.CI === 'true') {
-    it(`${name}: needs ${STATEMENT_FIXTURES_DIR}`, () => {
-      throw new Error(`The bank-statement fixtures are missing: ${STATEMENT_FIXTURES_DIR}`);
-    });
-    return;
-  }
-  console.warn(`Skipping "${name}": ${STATEMENT_FIXTURES_DIR} is missing (it sits beside the clone in CI).`);
-  describe.skip(name, suite);
-}
-
-export function fixtureBytes(relative: string): Buffer {
-  return fs.readFileSync(path.join(STATEMENT_FIXTURES_DIR, relative));
-}
+// One place knows where the shared fixtures are and how a suite behaves without them.
+export { describeWithStatementFixtures } from './bank-statement-fixtures';
+export const STATEMENT_FIXTURES_DIR = BANK_STATEMENT_FIXTURES;
+export const fixtureBytes = readFixture;
 
 /** A file as importBankStatement's `content`: UTF-8 text as it is, anything else base64. */
 export function contentOfFile(bytes: Buffer): Pick<ImportBankStatementInput, 'content' | 'contentEncoding'> {
