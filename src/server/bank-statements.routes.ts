@@ -74,21 +74,25 @@ export function bankStatementRoutes(
   const router = express.Router();
 
   const failed = (res: Response, error: unknown) => {
+    const requestId = res.locals.requestId;
     if (error instanceof AppError) {
+      log.info({ requestId, code: error.code, location: error.details.location }, 'statement upload refused');
       const headers: Record<string, string> =
         error.code === ErrorCode.UNAUTHENTICATED ? { 'WWW-Authenticate': 'Bearer realm="reckon"' } : error.code === ErrorCode.RATE_LIMITED && typeof error.details.retryAfterSeconds === 'number' ? { 'Retry-After': String(error.details.retryAfterSeconds) } : {};
       sendError(res, error, headers);
       return;
     }
     if (isStatementTimeout(error)) {
+      log.warn({ requestId }, 'statement upload ran past its statement time limit');
       sendError(res, statementTimeoutError(error));
       return;
     }
     if (isConnectionError(error)) {
+      log.warn({ requestId, err: error }, 'statement upload failed: database unavailable');
       sendError(res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; nothing was imported. Retry later with the same Idempotency-Key.'));
       return;
     }
-    log.error({ err: error, requestId: res.locals.requestId }, 'statement upload failed');
+    log.error({ err: error, requestId }, 'statement upload failed');
     sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
   };
 
@@ -110,8 +114,15 @@ export function bankStatementRoutes(
           withLongStatements(() => services.reconciliation.importStatement(ctx.principal.tenantId, { bankAccountId, format, content, csvMapping }, handle));
 
         const keyHeader = req.header('idempotency-key');
+        const imported = (result: Awaited<ReturnType<typeof run>>) =>
+          log.info(
+            { requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, bytes: content.length, importedLineCount: result.importedLineCount, duplicateLineCount: result.duplicateLineCount },
+            'statement uploaded',
+          );
         if (keyHeader === undefined) {
-          res.status(200).set('Cache-Control', 'no-store').json(importResultJson(await run()));
+          const result = await run();
+          imported(result);
+          res.status(200).set('Cache-Control', 'no-store').json(importResultJson(result));
           return;
         }
         const key = requireIdempotencyKey(keyHeader, 'Idempotency-Key');
@@ -124,12 +135,15 @@ export function bankStatementRoutes(
           if (outcome.error) throw new AppError(outcome.error.code, outcome.error.message, outcome.error.details);
           const body =
             outcome.responseJson ?? JSON.stringify(importResultJson(await services.reconciliation.importResultOf(ctx.principal.tenantId, outcome.resultRef as ImportResultRef)));
+          log.info({ requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, replayed: true }, 'statement upload replayed');
           res.status(200).set({ 'Cache-Control': 'no-store', 'Idempotency-Replayed': 'true', 'Content-Type': 'application/json; charset=utf-8' }).send(body);
           return;
         }
         let body: string;
         try {
-          body = JSON.stringify(importResultJson(await run(claim.handle)));
+          const result = await run(claim.handle);
+          imported(result);
+          body = JSON.stringify(importResultJson(result));
         } catch (error) {
           // Nothing was decided (a refused file, an outage): the key is free again.
           await services.idempotency.release(claim.handle).catch(() => undefined);
