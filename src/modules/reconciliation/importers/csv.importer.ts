@@ -1,6 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { StatementFormatError, quoted } from './statement-format.errors';
 import { isoDate, nonEmpty, parseSignedAmount, statementCurrencyExponent } from './importer-common';
+import { createStatementCollector, type StatementEventSink } from './statement-events';
 import { StatementFormat, type CsvMapping, type ParsedFile, type ParsedLine } from './statement-types';
 
 /**
@@ -62,53 +63,53 @@ function dateReader(format: string): (value: string, location: string) => string
   };
 }
 
-export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
+type CsvRow = { record: string[]; info: { lines: number } };
+
+/** The csv-parse options of a mapping; the delimiter is detected on the first row read when the mapping names none. */
+export function csvParseOptions(mapping: CsvMapping, delimiter: string) {
+  return {
+    delimiter,
+    from_line: (mapping.skipRows ?? 0) + 1,
+    skip_empty_lines: true,
+    relax_column_count: false,
+    bom: true,
+    info: true,
+  } as const;
+}
+
+/** The delimiter of a file from its first rows (after the mapping's skipRows). */
+export function csvDelimiterOf(mapping: CsvMapping, firstText: string): string {
+  return mapping.delimiter ?? detectDelimiter(firstText.slice(nthLineOffset(firstText, mapping.skipRows ?? 0)));
+}
+
+/** A csv-parse failure as the refusal of the file, naming its line. */
+export function csvSyntaxError(error: unknown): StatementFormatError {
+  const lines = (error as { lines?: number }).lines;
+  return new StatementFormatError(F, `line ${lines ?? '?'}`, `not a well-formed CSV row (${(error as Error).message})`);
+}
+
+export interface CsvReader {
+  row(row: CsvRow): void;
+  end(): void;
+}
+
+/** Checks a mapping before any row is read: a bad one is refused whether the file is empty or not. */
+export function checkCsvMapping(mapping: CsvMapping): void {
   statementCurrencyExponent(F, mapping.currency, 'mapping.currency');
   if (mapping.amountColumn === undefined && mapping.debitColumn === undefined && mapping.creditColumn === undefined) {
     throw new StatementFormatError(F, 'mapping', 'name an amountColumn, or a debitColumn and a creditColumn');
   }
-  const delimiter = mapping.delimiter ?? detectDelimiter(text.slice(nthLineOffset(text, mapping.skipRows ?? 0)));
-  let rows: Array<{ record: string[]; info: { lines: number } }>;
-  try {
-    rows = parse(text, {
-      delimiter,
-      from_line: (mapping.skipRows ?? 0) + 1,
-      skip_empty_lines: true,
-      relax_column_count: false,
-      bom: true,
-      info: true,
-    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
-  } catch (error) {
-    const lines = (error as { lines?: number }).lines;
-    throw new StatementFormatError(F, `line ${lines ?? '?'}`, `not a well-formed CSV row (${(error as Error).message})`);
-  }
+  dateReader(mapping.dateFormat);
+}
+
+/**
+ * Reads a CSV file's rows (as csv-parse gives them, with their line numbers) into statement events:
+ * one statement for the whole file, its lines in file order, its period from the dates seen.
+ */
+export function createCsvReader(mapping: CsvMapping, sink: StatementEventSink): CsvReader {
+  checkCsvMapping(mapping);
   const hasHeader = mapping.hasHeader ?? true;
-  const header = hasHeader ? rows.shift() : undefined;
-  if (hasHeader && !header) throw new StatementFormatError(F, 'line 1', 'the file is empty: no header row');
-  const headerNames = header?.record.map((name) => name.trim()) ?? [];
-  const headerLine = header ? `line ${header.info.lines}` : 'mapping';
-
-  const column = (key: keyof CsvMapping, ref: string | number | undefined): number | undefined => {
-    if (ref === undefined) return undefined;
-    if (typeof ref === 'number') return ref;
-    const index = headerNames.indexOf(ref);
-    if (index < 0) {
-      throw new StatementFormatError(F, headerLine, `mapping.${key} names the column ${quoted(ref)}, which the header lacks (it has ${headerNames.map((name) => quoted(name)).join(', ')})`);
-    }
-    return index;
-  };
-  const dateColumn = column('dateColumn', mapping.dateColumn) as number;
-  const valueDateColumn = column('valueDateColumn', mapping.valueDateColumn);
-  const amountColumn = column('amountColumn', mapping.amountColumn);
-  const debitColumn = column('debitColumn', mapping.debitColumn);
-  const creditColumn = column('creditColumn', mapping.creditColumn);
-  const descriptionColumn = column('descriptionColumn', mapping.descriptionColumn);
-  const referenceColumn = column('referenceColumn', mapping.referenceColumn);
-  const counterpartyColumn = column('counterpartyColumn', mapping.counterpartyColumn);
-  const counterpartyAccountColumn = column('counterpartyAccountColumn', mapping.counterpartyAccountColumn);
-  const remittanceColumns = (mapping.remittanceColumns ?? []).map((ref) => column('remittanceColumns', ref) as number);
   const readDate = dateReader(mapping.dateFormat);
-
   const notation = `decimal separator "${mapping.decimalSeparator}"${mapping.thousandsSeparator ? `, thousands separator "${mapping.thousandsSeparator}"` : ''}`;
   const amountOf = (raw: string, location: string): bigint => {
     let value = raw.trim();
@@ -121,17 +122,28 @@ export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
     return parseSignedAmount(F, value, mapping.currency, location);
   };
 
-  const lines: ParsedLine[] = rows.map(({ record, info }) => {
+  let columns: ReturnType<typeof resolveColumns> | null = hasHeader ? null : resolveColumns(mapping, [], 'mapping');
+  let started = false;
+  let lineCount = 0;
+  let fromDate: string | null = null;
+  let toDate: string | null = null;
+  const start = () => {
+    if (started) return;
+    started = true;
+    sink({ type: 'start', header: { format: F, statementId: null, accountIban: null, accountNumber: null, currency: mapping.currency } });
+  };
+
+  const lineOf = ({ record, info }: CsvRow, c: ReturnType<typeof resolveColumns>): ParsedLine => {
     const location = `line ${info.lines}`;
     const cell = (index: number | undefined): string | null => (index === undefined ? null : nonEmpty(record[index]));
     let amountMinor: bigint;
-    if (amountColumn !== undefined) {
-      const raw = cell(amountColumn);
+    if (c.amount !== undefined) {
+      const raw = cell(c.amount);
       if (raw === null) throw new StatementFormatError(F, location, 'the amount cell is empty');
       amountMinor = amountOf(raw, location);
     } else {
-      const debit = cell(debitColumn);
-      const credit = cell(creditColumn);
+      const debit = cell(c.debit);
+      const credit = cell(c.credit);
       if ((debit === null) === (credit === null)) {
         throw new StatementFormatError(F, location, debit === null ? 'neither the debit nor the credit cell holds an amount' : 'both the debit and the credit cell hold an amount');
       }
@@ -139,46 +151,86 @@ export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
       const absolute = magnitude < 0n ? -magnitude : magnitude;
       amountMinor = debit !== null ? -absolute : absolute;
     }
-    const dateText = cell(dateColumn);
+    const dateText = cell(c.date);
     if (dateText === null) throw new StatementFormatError(F, location, 'the date cell is empty');
-    const valueDateText = cell(valueDateColumn);
-    const remittance = remittanceColumns.map((index) => cell(index)).filter((part): part is string => part !== null);
+    const valueDateText = cell(c.valueDate);
+    const remittance = c.remittance.map((index) => cell(index)).filter((part): part is string => part !== null);
     return {
       amountMinor,
       currency: mapping.currency,
       bookingDate: readDate(dateText, location),
       valueDate: valueDateText ? readDate(valueDateText, location) : null,
-      bankReference: cell(referenceColumn),
+      bankReference: cell(c.reference),
       endToEndId: null,
-      counterpartyName: cell(counterpartyColumn),
-      counterpartyAccount: cell(counterpartyAccountColumn),
+      counterpartyName: cell(c.counterparty),
+      counterpartyAccount: cell(c.counterpartyAccount),
       remittanceInformation: remittance.length > 0 ? remittance.join(' ') : null,
-      description: cell(descriptionColumn),
+      description: cell(c.description),
       status: 'BOOKED',
       sourceLocation: location,
     };
-  });
-  const dates = lines.map((line) => line.bookingDate as string).sort();
-  return {
-    format: F,
-    statements: [
-      {
-        format: F,
-        statementId: null,
-        accountIban: null,
-        accountNumber: null,
-        currency: mapping.currency,
-        fromDate: dates[0] ?? null,
-        toDate: dates[dates.length - 1] ?? null,
-        openingBalance: null,
-        closingBalance: null,
-        balances: [],
-        lines,
-        entryCount: lines.length,
-        balanceCheck: null,
-      },
-    ],
   };
+
+  return {
+    row(row) {
+      if (!columns) {
+        columns = resolveColumns(mapping, row.record.map((name) => name.trim()), `line ${row.info.lines}`);
+        start();
+        return;
+      }
+      start();
+      const line = lineOf(row, columns);
+      const day = line.bookingDate as string;
+      if (fromDate === null || day < fromDate) fromDate = day;
+      if (toDate === null || day > toDate) toDate = day;
+      lineCount += 1;
+      sink({ type: 'line', line });
+    },
+    end() {
+      if (!columns) throw new StatementFormatError(F, 'line 1', 'the file is empty: no header row');
+      start();
+      sink({ type: 'end', trailer: { openingBalance: null, closingBalance: null, balances: [], fromDate, toDate, entryCount: lineCount } });
+    },
+  };
+}
+
+function resolveColumns(mapping: CsvMapping, headerNames: string[], headerLine: string) {
+  const column = (key: keyof CsvMapping, ref: string | number | undefined): number | undefined => {
+    if (ref === undefined) return undefined;
+    if (typeof ref === 'number') return ref;
+    const index = headerNames.indexOf(ref);
+    if (index < 0) {
+      throw new StatementFormatError(F, headerLine, `mapping.${key} names the column ${quoted(ref)}, which the header lacks (it has ${headerNames.map((name) => quoted(name)).join(', ')})`);
+    }
+    return index;
+  };
+  return {
+    date: column('dateColumn', mapping.dateColumn) as number,
+    valueDate: column('valueDateColumn', mapping.valueDateColumn),
+    amount: column('amountColumn', mapping.amountColumn),
+    debit: column('debitColumn', mapping.debitColumn),
+    credit: column('creditColumn', mapping.creditColumn),
+    description: column('descriptionColumn', mapping.descriptionColumn),
+    reference: column('referenceColumn', mapping.referenceColumn),
+    counterparty: column('counterpartyColumn', mapping.counterpartyColumn),
+    counterpartyAccount: column('counterpartyAccountColumn', mapping.counterpartyAccountColumn),
+    remittance: (mapping.remittanceColumns ?? []).map((ref) => column('remittanceColumns', ref) as number),
+  };
+}
+
+export function parseCsv(text: string, mapping: CsvMapping): ParsedFile {
+  checkCsvMapping(mapping);
+  let rows: CsvRow[];
+  try {
+    rows = parse(text, csvParseOptions(mapping, csvDelimiterOf(mapping, text))) as unknown as CsvRow[];
+  } catch (error) {
+    throw csvSyntaxError(error);
+  }
+  const collector = createStatementCollector(F);
+  const reader = createCsvReader(mapping, collector.sink);
+  for (const row of rows) reader.row(row);
+  reader.end();
+  return collector.file();
 }
 
 function nthLineOffset(text: string, lines: number): number {

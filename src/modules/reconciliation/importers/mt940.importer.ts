@@ -1,6 +1,7 @@
 import { StatementFormatError, quoted } from './statement-format.errors';
-import { checkBalance, isoDate, nonEmpty, parseUnsignedAmount } from './importer-common';
-import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine, type ParsedStatement } from './statement-types';
+import { isoDate, nonEmpty, parseUnsignedAmount } from './importer-common';
+import { createStatementCollector, type StatementEventSink } from './statement-events';
+import { StatementFormat, type ParsedBalance, type ParsedFile, type ParsedLine } from './statement-types';
 
 /**
  * SWIFT MT940, read line by line (a field is a tag line plus its continuation lines). Accepted around
@@ -37,7 +38,7 @@ interface StatementDraft {
   opening: ParsedBalance | null;
   closing: ParsedBalance | null;
   balances: ParsedBalance[];
-  lines: ParsedLine[];
+  lineCount: number;
   /** What the last field was, to check the order of the next. */
   phase: 'header' | 'body' | 'closed';
   lastTransactionHasInfo: boolean;
@@ -156,11 +157,14 @@ export interface Mt940Reader {
   end(): void;
 }
 
+const IBAN_SHAPE = /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/;
+
 /**
- * Reads MT940 line by line, handing each statement over as soon as its closing balance and trailer
- * have been read, so a stream of lines never needs the whole file in memory.
+ * Reads MT940 line by line and hands each transaction to the sink once its :86: (if any) has been
+ * read, so a stream of lines never needs the whole file, or a whole statement, in memory. A
+ * statement starts (for the sink) at its opening balance, when its account and currency are known.
  */
-export function createMt940Reader(onStatement: (statement: ParsedStatement) => void): Mt940Reader {
+export function createMt940Reader(sink: StatementEventSink): Mt940Reader {
   let statementCount = 0;
   let statement: StatementDraft | null = null;
   let field: Field | null = null;
@@ -178,22 +182,24 @@ export function createMt940Reader(onStatement: (statement: ParsedStatement) => v
       );
     }
     statementCount += 1;
-    onStatement({
-      format: F,
-      statementId: statement.sequence ? `${statement.reference}/${statement.sequence}` : statement.reference,
-      accountIban: statement.account && /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(statement.account) ? statement.account : null,
-      accountNumber: statement.account && !/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(statement.account) ? statement.account : null,
-      currency: statement.currency as string,
-      fromDate: statement.opening?.date ?? null,
-      toDate: statement.closing.date,
-      openingBalance: statement.opening,
-      closingBalance: statement.closing,
-      balances: statement.balances,
-      lines: statement.lines,
-      entryCount: statement.lines.length,
-      balanceCheck: checkBalance(statement.currency as string, statement.opening, statement.closing, statement.lines),
+    sink({
+      type: 'end',
+      trailer: {
+        fromDate: statement.opening?.date ?? null,
+        toDate: statement.closing.date,
+        openingBalance: statement.opening,
+        closingBalance: statement.closing,
+        balances: statement.balances,
+        entryCount: statement.lineCount,
+      },
     });
     statement = null;
+    lastTransaction = null;
+  };
+
+  /** The transaction read last is complete once the next field is not its :86:. */
+  const handOverTransaction = (): void => {
+    if (lastTransaction) sink({ type: 'line', line: lastTransaction });
     lastTransaction = null;
   };
 
@@ -214,7 +220,7 @@ export function createMt940Reader(onStatement: (statement: ParsedStatement) => v
         opening: null,
         closing: null,
         balances: [],
-        lines: [],
+        lineCount: 0,
         phase: 'header',
         lastTransactionHasInfo: true,
       };
@@ -244,12 +250,24 @@ export function createMt940Reader(onStatement: (statement: ParsedStatement) => v
         draft.currency = balance.currency;
         draft.balances.push(balance);
         draft.phase = 'body';
+        const account = draft.account;
+        sink({
+          type: 'start',
+          header: {
+            format: F,
+            statementId: draft.sequence ? `${draft.reference}/${draft.sequence}` : draft.reference,
+            accountIban: IBAN_SHAPE.test(account) ? account : null,
+            accountNumber: IBAN_SHAPE.test(account) ? null : account,
+            currency: balance.currency,
+          },
+        });
         return;
       }
       case '61': {
         if (draft.phase !== 'body') outOfOrder(current, draft.phase === 'header' ? 'before the opening balance :60F:' : 'after the closing balance');
+        handOverTransaction();
         lastTransaction = parseTransaction(current, draft);
-        draft.lines.push(lastTransaction);
+        draft.lineCount += 1;
         draft.lastTransactionHasInfo = false;
         return;
       }
@@ -267,6 +285,7 @@ export function createMt940Reader(onStatement: (statement: ParsedStatement) => v
       case '62F':
       case '62M': {
         if (draft.phase !== 'body') outOfOrder(current, draft.phase === 'header' ? 'before the opening balance :60F:' : 'twice in one statement');
+        handOverTransaction();
         const balance = parseBalanceField(current, draft.currency);
         draft.closing = balance;
         draft.balances.push(balance);
@@ -334,8 +353,8 @@ export function createMt940Reader(onStatement: (statement: ParsedStatement) => v
 }
 
 export function parseMt940(content: string): ParsedFile {
-  const statements: ParsedStatement[] = [];
-  const reader = createMt940Reader((statement) => statements.push(statement));
+  const collector = createStatementCollector(F);
+  const reader = createMt940Reader(collector.sink);
   let start = 0;
   while (start < content.length) {
     let end = content.indexOf('\n', start);
@@ -344,5 +363,5 @@ export function parseMt940(content: string): ParsedFile {
     start = end + 1;
   }
   reader.end();
-  return { format: F, statements };
+  return collector.file();
 }
