@@ -17,7 +17,7 @@ import { PaymentGatewaysService } from '../modules/payments/payment-gateways.ser
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
 import { PaymentsService } from '../modules/payments/payments.service';
 import { gatewayDiscrepancyFlags } from '../modules/reconciliation/gateway-discrepancy-flags';
-import { parseStatementFile } from '../modules/reconciliation/importers';
+import { readStatementEvents } from '../modules/reconciliation/importers';
 import { pubSubFlagEvents } from '../modules/reconciliation/reconciliation-flags.events';
 import { ReconciliationFlagsService } from '../modules/reconciliation/reconciliation-flags.service';
 import { ReconciliationReportService } from '../modules/reconciliation/reconciliation-report.service';
@@ -112,7 +112,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     // Payouts and gateway events that disagree with the books become reconciliation flags.
     gatewayDiscrepancyFlags(reconciliationFlags),
   );
-  const reconciliation = new ReconciliationService(dataSource, clock, keys.cipher, ledger, parseStatementFile, reconciliationFlags, idempotency);
+  const reconciliation = new ReconciliationService(dataSource, clock, keys.cipher, ledger, readStatementEvents, reconciliationFlags, idempotency);
   const matching = new MatchingService(dataSource, clock, reconciliationFlags, (tenantId, ids) => reconciliation.bankAccountsByIds(tenantId, ids), idempotency, log);
   ledgerEventHooks.push(matching.ledgerEvents());
   // The import has committed and answers whatever happens here: lines left unmatched are retried by the sweep.

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import type { ParsedLine, ParsedStatement } from './importers/statement-types';
+import type { ParsedBalance, ParsedLine, ParsedStatement } from './importers/statement-types';
+import type { StatementHeader, StatementTrailer } from './importers/statement-events';
 
-function sha256(parts: unknown[]): string {
-  return crypto.createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('hex');
+function sha256(text: string): string {
+  return crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /**
@@ -27,35 +28,60 @@ function basisOf(line: ParsedLine): unknown[] {
 }
 
 /**
- * The fingerprint of each line of a statement, unique per bank account in the database. Two lines of
- * one statement with the same basis (two identical coffees on one day, the transactions of a batch
- * entry that share its reference and amount) are told apart by their ordinal among such lines, so
- * both import; the same statement imported again, or an overlapping one that holds that day whole,
- * gives the same ordinals and so the same fingerprints, and nothing is imported twice.
+ * The fingerprints of one statement's lines, unique per bank account in the database, given one line
+ * at a time in file order. Two lines of one statement with the same basis (two identical coffees on
+ * one day, the transactions of a batch entry that share its reference and amount) are told apart by
+ * their ordinal among such lines, so both import; the same statement imported again, or an
+ * overlapping one that holds that day whole, gives the same ordinals and so the same fingerprints,
+ * and nothing is imported twice.
+ *
+ * It remembers a 16-character prefix of each basis's first fingerprint (not the basis), so a
+ * statement of a million lines costs tens of megabytes here, not the lines themselves. Two bases that
+ * share a prefix only shift each other's ordinals; fingerprints stay distinct since they hash the basis.
+ * It also digests the fingerprints in order, which statementFingerprint uses.
  */
-export function lineFingerprints(statement: ParsedStatement): string[] {
-  const seen = new Map<string, number>();
-  return statement.lines.map((line) => {
+export class LineFingerprinter {
+  private readonly seen = new Map<string, number>();
+  private readonly digest = crypto.createHash('sha256');
+
+  next(line: ParsedLine): string {
     const basis = JSON.stringify(basisOf(line));
-    const ordinal = seen.get(basis) ?? 0;
-    seen.set(basis, ordinal + 1);
-    return sha256([basis, ordinal]);
-  });
+    const first = sha256(JSON.stringify([basis, 0]));
+    const key = first.slice(0, 16);
+    const ordinal = this.seen.get(key) ?? 0;
+    this.seen.set(key, ordinal + 1);
+    const fingerprint = ordinal === 0 ? first : sha256(JSON.stringify([basis, ordinal]));
+    this.digest.update(fingerprint);
+    return fingerprint;
+  }
+
+  /** The digest of every fingerprint given, in order; call once, after the last line. */
+  linesDigest(): string {
+    return this.digest.digest('hex');
+  }
+}
+
+/** The fingerprint of each line of a whole statement (see LineFingerprinter). */
+export function lineFingerprints(statement: ParsedStatement): string[] {
+  const fingerprinter = new LineFingerprinter();
+  return statement.lines.map((line) => fingerprinter.next(line));
 }
 
 /** What the statement as a whole says: the same statement imported again finds its row by it. */
-export function statementFingerprint(statement: ParsedStatement, fingerprints: readonly string[]): string {
-  const balance = (b: ParsedStatement['openingBalance']) => (b ? [b.code, b.amountMinor.toString(), b.currency, b.date] : null);
-  return sha256([
-    statement.format,
-    statement.statementId,
-    statement.accountIban,
-    statement.accountNumber,
-    statement.currency,
-    statement.fromDate,
-    statement.toDate,
-    balance(statement.openingBalance),
-    balance(statement.closingBalance),
-    fingerprints,
-  ]);
+export function statementFingerprint(header: StatementHeader, trailer: StatementTrailer, linesDigest: string): string {
+  const balance = (b: ParsedBalance | null) => (b ? [b.code, b.amountMinor.toString(), b.currency, b.date] : null);
+  return sha256(
+    JSON.stringify([
+      header.format,
+      header.statementId,
+      header.accountIban,
+      header.accountNumber,
+      header.currency,
+      trailer.fromDate,
+      trailer.toDate,
+      balance(trailer.openingBalance),
+      balance(trailer.closingBalance),
+      linesDigest,
+    ]),
+  );
 }

@@ -13,8 +13,10 @@ import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idemp
 import type { LedgerService } from '../ledger/ledger.service';
 import { AccountType } from '../ledger/ledger.types';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
-import type { CsvMapping, ParsedFile, ParsedStatement, ParseOptions, StatementFormat } from './importers/statement-types';
-import { lineFingerprints, statementFingerprint } from './line-fingerprint';
+import { balanceCheckOf } from './importers/importer-common';
+import { createEncodingDetector, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
+import type { BalanceCheck, CsvMapping, ParsedLine, StatementFormat } from './importers/statement-types';
+import { LineFingerprinter, statementFingerprint } from './line-fingerprint';
 import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { ReconciliationErrors } from './reconciliation.errors';
 import {
@@ -31,8 +33,11 @@ import {
   statementFromRow,
 } from './reconciliation.types';
 
-/** Reads a whole statement file; throws StatementFormatError (VALIDATION_FAILED, naming the location) for a malformed one. */
-export type StatementParser = (format: StatementFormat, content: Buffer | string, options?: ParseOptions) => ParsedFile;
+/**
+ * Reads a statement file as it streams, in batches of events; throws StatementFormatError
+ * (VALIDATION_FAILED, naming the location) where a malformed file goes wrong. See readStatementEvents.
+ */
+export type StatementEventReader = (format: StatementFormat, chunks: AsyncIterable<Buffer | string>, options: StreamOptions) => AsyncIterable<StatementEvent[]>;
 
 export interface CreateBankAccountInput {
   name: string;
@@ -53,6 +58,17 @@ export interface ImportStatementInput {
   format: StatementFormat;
   content: Buffer | string;
   csvMapping?: CsvMapping | null;
+}
+
+export interface ImportStatementStreamInput {
+  bankAccountId: string;
+  format: StatementFormat;
+  csvMapping?: CsvMapping | null;
+  /** The file's bytes, from the start, each time it is called (an import that lost a race runs again). */
+  open: () => AsyncIterable<Buffer | string>;
+  byteLength: number;
+  /** The bytes' encoding, decided beforehand (see createEncodingDetector); strings need none. */
+  encoding?: TextEncodingName;
 }
 
 export interface ImportResult {
@@ -85,8 +101,8 @@ export const DEFAULT_MATCH_WINDOW_BUSINESS_DAYS = 3;
 const MAX_MATCH_WINDOW_BUSINESS_DAYS = 30;
 const TABLE = BANK_ACCOUNT_ENCRYPTED_COLUMNS.table;
 const NUMBER_COLUMN = BANK_ACCOUNT_ENCRYPTED_COLUMNS.columns[0];
-/** Rows per multi-row INSERT of statement lines (19 parameters each). */
-const LINE_INSERT_CHUNK = 200;
+/** Rows per multi-row INSERT of statement lines (18 parameters each), and lines held in memory per statement at most. */
+const LINE_INSERT_CHUNK = 500;
 /** Fingerprints per IN (…) lookup. */
 const FINGERPRINT_LOOKUP_CHUNK = 500;
 /** A concurrent import of the same lines on another connection lost the race: run the import again. */
@@ -113,6 +129,41 @@ const LINE_COLUMNS = [
   'created_at',
 ];
 
+const LINE_PLACEHOLDERS = `(${LINE_COLUMNS.map(() => '?').join(', ')})`;
+
+/** A statement whose lines are streaming in: its fingerprints, its running balance, the lines not yet written. */
+class StatementInProgress {
+  readonly fingerprinter = new LineFingerprinter();
+  pending: { line: ParsedLine; fingerprint: string }[] = [];
+  lineCount = 0;
+  importedCount = 0;
+  private sumInCurrency = 0n;
+  private linesInOtherCurrencies = 0;
+
+  constructor(
+    readonly id: string,
+    readonly header: StatementHeader,
+  ) {}
+
+  add(line: ParsedLine): void {
+    this.pending.push({ line, fingerprint: this.fingerprinter.next(line) });
+    this.lineCount += 1;
+    if (line.currency === this.header.currency) this.sumInCurrency += line.amountMinor;
+    else this.linesInOtherCurrencies += 1;
+  }
+
+  takePending(): { line: ParsedLine; fingerprint: string }[] {
+    const taken = this.pending;
+    this.pending = [];
+    return taken;
+  }
+
+  /** Opening + lines against the stated closing balance, as checkBalance computes it for a whole statement. */
+  balanceCheck(trailer: StatementTrailer): BalanceCheck | null {
+    return balanceCheckOf(this.header.currency, trailer.openingBalance, trailer.closingBalance, this.sumInCurrency, this.linesInOtherCurrencies);
+  }
+}
+
 function clip(value: string | null, max: number): string | null {
   return value === null ? null : value.length > max ? value.slice(0, max) : value;
 }
@@ -138,7 +189,7 @@ export class ReconciliationService {
     private readonly clock: Clock,
     private readonly cipher: FieldCipher,
     private readonly ledger: LedgerService,
-    private readonly parse: StatementParser,
+    private readonly readEvents: StatementEventReader,
     /** The one way flags are raised (and published once their transaction commits). */
     private readonly flags: ReconciliationFlagsService,
     /** Completes idempotency claims inside the transaction of the change. */
@@ -273,43 +324,56 @@ export class ReconciliationService {
   // Statement import
 
   /**
-   * Imports a statement file into a bank account. The file is parsed whole first: a malformed one is
-   * refused (VALIDATION_FAILED naming the line or element) and nothing is written. Its statements
-   * that name another account or currency are left out; a file with none for this account is
-   * refused. Then, in one transaction with the idempotency completion: each statement not imported
-   * before (by its fingerprint) is stored with the lines not already stored (by theirs), and a
-   * statement whose opening balance plus its lines is not its closing balance raises
-   * STATEMENT_BALANCE_MISMATCH.
+   * Imports a statement file held in memory (importBankStatement's `content`): the same import as
+   * importStatementStream, over one chunk.
    */
-  async importStatement(tenantId: string, input: ImportStatementInput, idempotency?: IdempotencyHandle): Promise<ImportResult> {
+  importStatement(tenantId: string, input: ImportStatementInput, idempotency?: IdempotencyHandle): Promise<ImportResult> {
+    const { content } = input;
+    let encoding: TextEncodingName | undefined;
+    if (typeof content !== 'string') {
+      const detector = createEncodingDetector();
+      detector.update(content);
+      encoding = detector.result();
+    }
+    return this.importStatementStream(
+      tenantId,
+      {
+        bankAccountId: input.bankAccountId,
+        format: input.format,
+        csvMapping: input.csvMapping,
+        byteLength: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
+        encoding,
+        open: async function* () {
+          yield content;
+        },
+      },
+      idempotency,
+    );
+  }
+
+  /**
+   * Imports a statement file as it streams (the upload route reads it from its spool file): lines are
+   * parsed, fingerprinted and written in batches, so memory stays flat whatever the file's size.
+   * Everything happens in one transaction with the idempotency completion: a malformed file (refused
+   * with VALIDATION_FAILED naming the line or element, wherever in the file it is found), a file with
+   * no statement for this account, or any failure rolls back every line written so far. Statements of
+   * the file that name another account or currency are left out. A statement imported before (found by
+   * its fingerprint) is answered with its row; of the others, only lines not stored before (by their
+   * fingerprints) are stored; a statement whose opening balance plus its lines is not its closing
+   * balance raises STATEMENT_BALANCE_MISMATCH.
+   */
+  async importStatementStream(tenantId: string, input: ImportStatementStreamInput, idempotency?: IdempotencyHandle): Promise<ImportResult> {
     const account = await this.getBankAccount(tenantId, input.bankAccountId, 'bankAccountId');
     if (input.format === 'CSV' && !input.csvMapping) throw ReconciliationErrors.csvMappingRequired();
     if (input.format !== 'CSV' && input.csvMapping) throw ReconciliationErrors.csvMappingNotApplicable(input.format);
-    if (input.content.length === 0) throw ReconciliationErrors.emptyFile();
-    const parsed = this.parse(input.format, input.content, input.csvMapping ? { csv: input.csvMapping } : undefined);
-    if (parsed.statements.length === 0) throw ReconciliationErrors.noStatement(input.format);
-
-    const own = parsed.statements.filter(
-      (statement) =>
-        statement.currency === account.currency &&
-        statementNamesAccount({ kind: account.accountNumberKind, number: account.accountNumber }, { iban: statement.accountIban, number: statement.accountNumber }),
-    );
-    if (own.length === 0) {
-      const first = parsed.statements[0];
-      throw ReconciliationErrors.otherAccount(
-        account.id,
-        { account: first.accountIban ?? first.accountNumber, currency: first.currency },
-        { last4: account.last4, currency: account.currency },
-      );
-    }
-    const prepared = own.map((statement) => {
-      const fingerprints = lineFingerprints(statement);
-      return { statement, fingerprints, fingerprint: statementFingerprint(statement, fingerprints) };
-    });
+    if (input.byteLength === 0) throw ReconciliationErrors.emptyFile();
+    const options: StreamOptions = { encoding: input.encoding, ...(input.csvMapping ? { csv: input.csvMapping } : {}) };
 
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, prepared, parsed.statements.length - own.length, idempotency));
+        const result = await runInTransaction(this.dataSource, (manager) =>
+          this.storeStatements(manager, account, input.format, this.readEvents(input.format, input.open(), options), idempotency),
+        );
         if (this.afterImport) await this.afterImport(account, result);
         return result;
       } catch (error) {
@@ -323,11 +387,10 @@ export class ReconciliationService {
   private async storeStatements(
     manager: EntityManager,
     account: BankAccountRecord,
-    prepared: { statement: ParsedStatement; fingerprints: string[]; fingerprint: string }[],
-    otherAccountStatementCount: number,
+    format: StatementFormat,
+    events: AsyncIterable<StatementEvent[]>,
     idempotency: IdempotencyHandle | undefined,
   ): Promise<ImportResult> {
-    const { tenantId } = account;
     // One import at a time per bank account: the fingerprint look-ups below then see every line committed before.
     if (this.kind === 'mysql') await manager.query('SELECT id FROM bank_accounts WHERE id = ? FOR UPDATE', [account.id]);
     const now = this.clock.now();
@@ -335,114 +398,43 @@ export class ReconciliationService {
     const flags: ReconciliationFlagRecord[] = [];
     let importedLineCount = 0;
     let duplicateLineCount = 0;
-    const storedThisImport = new Set<string>();
-    const statementsThisImport = new Map<string, BankStatementRecord>();
+    let statementCount = 0;
+    let otherAccountStatementCount = 0;
+    let firstHeader: StatementHeader | null = null;
+    let current: StatementInProgress | null = null;
 
-    for (const { statement, fingerprints, fingerprint } of prepared) {
-      const existing = statementsThisImport.get(fingerprint) ?? (await this.statementByFingerprint(manager, account, fingerprint));
-      if (existing) {
-        statements.push(existing);
-        duplicateLineCount += statement.lines.length;
-        continue;
+    for await (const batch of events) {
+      for (const event of batch) {
+        if (event.type === 'start') {
+          statementCount += 1;
+          firstHeader ??= event.header;
+          const own =
+            event.header.currency === account.currency &&
+            statementNamesAccount({ kind: account.accountNumberKind, number: account.accountNumber }, { iban: event.header.accountIban, number: event.header.accountNumber });
+          if (!own) otherAccountStatementCount += 1;
+          current = own ? await this.startStatement(manager, account, event.header, now) : null;
+        } else if (event.type === 'line') {
+          if (!current) continue;
+          current.add(event.line);
+          if (current.pending.length >= LINE_INSERT_CHUNK) await this.storePendingLines(manager, account, current, now);
+        } else if (current) {
+          await this.storePendingLines(manager, account, current, now);
+          const { record, flag } = await this.finishStatement(manager, account, current, event.trailer, now);
+          importedLineCount += current.importedCount;
+          duplicateLineCount += current.lineCount - current.importedCount;
+          statements.push(record);
+          if (flag) flags.push(flag);
+          current = null;
+        }
       }
-      const known = await this.knownFingerprints(manager, account, fingerprints);
-      const fresh = statement.lines
-        .map((line, index) => ({ line, fingerprint: fingerprints[index] }))
-        .filter(({ fingerprint: lineFingerprint }) => !known.has(lineFingerprint) && !storedThisImport.has(lineFingerprint));
-      const record: BankStatementRecord = {
-        id: newId('bankStatement'),
-        tenantId,
-        bankAccountId: account.id,
-        format: statement.format,
-        statementRef: clip(statement.statementId, 255),
-        fromDate: statement.fromDate,
-        toDate: statement.toDate,
-        currency: statement.currency,
-        openingBalanceMinor: statement.openingBalance?.amountMinor ?? null,
-        openingBalanceDate: statement.openingBalance?.date ?? null,
-        closingBalanceMinor: statement.closingBalance?.amountMinor ?? null,
-        closingBalanceDate: statement.closingBalance?.date ?? null,
-        lineCount: statement.lines.length,
-        importedLineCount: fresh.length,
-        duplicateLineCount: statement.lines.length - fresh.length,
-        importedAt: now,
-      };
-      await manager.query(
-        `INSERT INTO bank_statements (id, tenant_id, bank_account_id, format, statement_ref, from_date, to_date, currency, opening_balance_minor,
-                                      opening_balance_date, closing_balance_minor, closing_balance_date, line_count, imported_line_count,
-                                      duplicate_line_count, fingerprint, imported_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          record.id,
-          tenantId,
-          account.id,
-          record.format,
-          record.statementRef,
-          record.fromDate,
-          record.toDate,
-          record.currency,
-          this.minorOrNull(record.openingBalanceMinor),
-          record.openingBalanceDate,
-          this.minorOrNull(record.closingBalanceMinor),
-          record.closingBalanceDate,
-          record.lineCount,
-          record.importedLineCount,
-          record.duplicateLineCount,
-          fingerprint,
-          toDbTimestamp(now),
-        ],
+    }
+    if (statementCount === 0) throw ReconciliationErrors.noStatement(format);
+    if (statements.length === 0 && firstHeader) {
+      throw ReconciliationErrors.otherAccount(
+        account.id,
+        { account: firstHeader.accountIban ?? firstHeader.accountNumber, currency: firstHeader.currency },
+        { last4: account.last4, currency: account.currency },
       );
-      for (const chunk of chunks(fresh, LINE_INSERT_CHUNK)) {
-        const placeholders = chunk.map(() => `(${LINE_COLUMNS.map(() => '?').join(', ')})`).join(', ');
-        const params = chunk.flatMap(({ line, fingerprint: lineFingerprint }) => [
-          newId('bankStatementLine'),
-          tenantId,
-          account.id,
-          record.id,
-          this.minor(line.amountMinor),
-          line.currency,
-          line.bookingDate,
-          line.valueDate,
-          clip(line.bankReference, 255),
-          clip(line.endToEndId, 255),
-          clip(line.counterpartyName, 255),
-          clip(line.counterpartyAccount, 255),
-          line.remittanceInformation,
-          line.description,
-          line.status,
-          clip(line.sourceLocation, 255),
-          lineFingerprint,
-          toDbTimestamp(now),
-        ]);
-        await manager.query(`INSERT INTO statement_lines (${LINE_COLUMNS.join(', ')}) VALUES ${placeholders}`, params);
-      }
-      for (const { fingerprint: lineFingerprint } of fresh) storedThisImport.add(lineFingerprint);
-      importedLineCount += record.importedLineCount;
-      duplicateLineCount += record.duplicateLineCount;
-      statements.push(record);
-      statementsThisImport.set(fingerprint, record);
-
-      const check = statement.balanceCheck;
-      if (check && (check.differenceMinor !== 0n || check.excludedLineCount > 0)) {
-        flags.push(
-          await this.flags.raise(manager, {
-            tenantId,
-            bankAccountId: account.id,
-            kind: ReconciliationFlagKind.STATEMENT_BALANCE_MISMATCH,
-            subject: `statement:${record.id}`,
-            details: {
-              statementId: record.id,
-              statementRef: record.statementRef,
-              currency: record.currency,
-              openingBalance: formatMinorAsDecimal(statement.openingBalance?.amountMinor ?? 0n, record.currency),
-              statedClosingBalance: formatMinorAsDecimal(check.statedClosingMinor, record.currency),
-              expectedClosingBalance: formatMinorAsDecimal(check.expectedClosingMinor, record.currency),
-              difference: formatMinorAsDecimal(check.differenceMinor, record.currency),
-              linesInOtherCurrencies: check.excludedLineCount,
-            },
-          }),
-        );
-      }
     }
 
     if (idempotency && this.idempotency) {
@@ -456,6 +448,129 @@ export class ReconciliationService {
       await this.idempotency.complete(manager, idempotency, { resultRef: ref });
     }
     return { statements, importedLineCount, duplicateLineCount, otherAccountStatementCount, flags };
+  }
+
+  /** The statement's row goes in first, under a placeholder fingerprint, so its lines can name it as they stream in. */
+  private async startStatement(manager: EntityManager, account: BankAccountRecord, header: StatementHeader, now: Date): Promise<StatementInProgress> {
+    const id = newId('bankStatement');
+    await manager.query(
+      `INSERT INTO bank_statements (id, tenant_id, bank_account_id, format, statement_ref, currency, line_count, imported_line_count, duplicate_line_count, fingerprint, imported_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)`,
+      [id, account.tenantId, account.id, header.format, clip(header.statementId, 255), header.currency, `pending:${id}`, toDbTimestamp(now)],
+    );
+    return new StatementInProgress(id, header);
+  }
+
+  private async storePendingLines(manager: EntityManager, account: BankAccountRecord, statement: StatementInProgress, now: Date): Promise<void> {
+    const pending = statement.takePending();
+    if (pending.length === 0) return;
+    // Lines stored earlier in this transaction (an earlier statement of the same file) are seen here too.
+    const known = await this.knownFingerprints(manager, account, pending.map((p) => p.fingerprint));
+    const fresh = pending.filter(({ fingerprint }) => !known.has(fingerprint));
+    if (fresh.length === 0) return;
+    const placeholders = fresh.map(() => LINE_PLACEHOLDERS).join(', ');
+    const params = fresh.flatMap(({ line, fingerprint }) => [
+      newId('bankStatementLine'),
+      account.tenantId,
+      account.id,
+      statement.id,
+      this.minor(line.amountMinor),
+      line.currency,
+      line.bookingDate,
+      line.valueDate,
+      clip(line.bankReference, 255),
+      clip(line.endToEndId, 255),
+      clip(line.counterpartyName, 255),
+      clip(line.counterpartyAccount, 255),
+      line.remittanceInformation,
+      line.description,
+      line.status,
+      clip(line.sourceLocation, 255),
+      fingerprint,
+      toDbTimestamp(now),
+    ]);
+    await manager.query(`INSERT INTO statement_lines (${LINE_COLUMNS.join(', ')}) VALUES ${placeholders}`, params);
+    statement.importedCount += fresh.length;
+  }
+
+  /**
+   * Completes the statement's row once its trailer is read (balances, period), or, when the same
+   * statement was imported before, drops the new row (it stored no line: all were known) and answers
+   * with the earlier one.
+   */
+  private async finishStatement(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    statement: StatementInProgress,
+    trailer: StatementTrailer,
+    now: Date,
+  ): Promise<{ record: BankStatementRecord; flag: ReconciliationFlagRecord | null }> {
+    const { tenantId } = account;
+    const header = statement.header;
+    const fingerprint = statementFingerprint(header, trailer, statement.fingerprinter.linesDigest());
+    if (statement.importedCount === 0) {
+      const existing = await this.statementByFingerprint(manager, account, fingerprint);
+      if (existing) {
+        await manager.query('DELETE FROM bank_statements WHERE id = ?', [statement.id]);
+        return { record: existing, flag: null };
+      }
+    }
+    const record: BankStatementRecord = {
+      id: statement.id,
+      tenantId,
+      bankAccountId: account.id,
+      format: header.format,
+      statementRef: clip(header.statementId, 255),
+      fromDate: trailer.fromDate,
+      toDate: trailer.toDate,
+      currency: header.currency,
+      openingBalanceMinor: trailer.openingBalance?.amountMinor ?? null,
+      openingBalanceDate: trailer.openingBalance?.date ?? null,
+      closingBalanceMinor: trailer.closingBalance?.amountMinor ?? null,
+      closingBalanceDate: trailer.closingBalance?.date ?? null,
+      lineCount: statement.lineCount,
+      importedLineCount: statement.importedCount,
+      duplicateLineCount: statement.lineCount - statement.importedCount,
+      importedAt: now,
+    };
+    await manager.query(
+      `UPDATE bank_statements SET from_date = ?, to_date = ?, opening_balance_minor = ?, opening_balance_date = ?, closing_balance_minor = ?, closing_balance_date = ?,
+                                  line_count = ?, imported_line_count = ?, duplicate_line_count = ?, fingerprint = ?
+       WHERE id = ?`,
+      [
+        record.fromDate,
+        record.toDate,
+        this.minorOrNull(record.openingBalanceMinor),
+        record.openingBalanceDate,
+        this.minorOrNull(record.closingBalanceMinor),
+        record.closingBalanceDate,
+        record.lineCount,
+        record.importedLineCount,
+        record.duplicateLineCount,
+        fingerprint,
+        statement.id,
+      ],
+    );
+
+    const check = statement.balanceCheck(trailer);
+    if (!check || (check.differenceMinor === 0n && check.excludedLineCount === 0)) return { record, flag: null };
+    const flag = await this.flags.raise(manager, {
+      tenantId,
+      bankAccountId: account.id,
+      kind: ReconciliationFlagKind.STATEMENT_BALANCE_MISMATCH,
+      subject: `statement:${record.id}`,
+      details: {
+        statementId: record.id,
+        statementRef: record.statementRef,
+        currency: record.currency,
+        openingBalance: formatMinorAsDecimal(trailer.openingBalance?.amountMinor ?? 0n, record.currency),
+        statedClosingBalance: formatMinorAsDecimal(check.statedClosingMinor, record.currency),
+        expectedClosingBalance: formatMinorAsDecimal(check.expectedClosingMinor, record.currency),
+        difference: formatMinorAsDecimal(check.differenceMinor, record.currency),
+        linesInOtherCurrencies: check.excludedLineCount,
+      },
+    });
+    return { record, flag };
   }
 
   /** An import's answer again, from what its idempotency record kept (after a crash before its response was stored). */

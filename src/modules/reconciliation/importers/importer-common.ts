@@ -66,18 +66,24 @@ export function isoDate(format: StatementFormat, year: number, month: number, da
 
 /** Opening + lines in the statement's currency against the stated closing balance; null when either balance is missing or in another currency. */
 export function checkBalance(currency: string, opening: ParsedBalance | null, closing: ParsedBalance | null, lines: ParsedLine[]): BalanceCheck | null {
-  if (!opening || !closing || opening.currency !== currency || closing.currency !== currency) return null;
-  let expected = opening.amountMinor;
+  let sum = 0n;
   let excluded = 0;
   for (const line of lines) {
-    if (line.currency === currency) expected += line.amountMinor;
+    if (line.currency === currency) sum += line.amountMinor;
     else excluded += 1;
   }
+  return balanceCheckOf(currency, opening, closing, sum, excluded);
+}
+
+/** The same check from running totals: the sum of the lines in the statement's currency and how many lines were in another. */
+export function balanceCheckOf(currency: string, opening: ParsedBalance | null, closing: ParsedBalance | null, sumInCurrency: bigint, excludedLineCount: number): BalanceCheck | null {
+  if (!opening || !closing || opening.currency !== currency || closing.currency !== currency) return null;
+  const expected = opening.amountMinor + sumInCurrency;
   return {
     expectedClosingMinor: expected,
     statedClosingMinor: closing.amountMinor,
     differenceMinor: closing.amountMinor - expected,
-    excludedLineCount: excluded,
+    excludedLineCount,
   };
 }
 
