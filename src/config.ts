@@ -61,6 +61,14 @@ export interface Config {
     /** How long the simulator's tok_slow waits (SIMULATOR_SLOW_MS). */
     simulatorSlowMs: number;
   };
+  statementUploads: {
+    /** The largest file POST /bank-accounts/:id/statements takes, decoded (STATEMENT_UPLOAD_MAX_BYTES). */
+    maxBytes: number;
+    /** The largest camt or OFX file, read whole by fast-xml-parser; CSV and MT940 stream at any size (STATEMENT_XML_MAX_BYTES). */
+    wholeDocumentMaxBytes: number;
+    /** Where uploads wait on disk while they are imported (STATEMENT_SPOOL_DIR); the system's temporary directory when unset. */
+    spoolDirectory: string | null;
+  };
   /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
   redisUrl: string | null;
   /**
@@ -217,6 +225,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jobsIntervalMs: readInteger(env, 'PAYMENT_JOBS_INTERVAL_MS', 30_000, 50, 3_600_000),
       gatewayMaxAttempts: readInteger(env, 'GATEWAY_MAX_ATTEMPTS', 3, 1, 10),
       simulatorSlowMs: readInteger(env, 'SIMULATOR_SLOW_MS', 1500, 0, 60_000),
+    },
+    statementUploads: {
+      maxBytes: readInteger(env, 'STATEMENT_UPLOAD_MAX_BYTES', 1024 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      wholeDocumentMaxBytes: readInteger(env, 'STATEMENT_XML_MAX_BYTES', 64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+      spoolDirectory: env.STATEMENT_SPOOL_DIR || null,
     },
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,

@@ -30,7 +30,7 @@ import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websock
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'requestTimeoutMs' | 'trustProxy'
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads'
 >;
 
 export interface ServerOptions {
@@ -282,8 +282,15 @@ export async function startServer(options: ServerOptions, port: number, host: st
   app.use(oauthRoutes(services, log));
   app.use(gatewayWebhookRoutes(services, log));
   app.use(
-    bankStatementRoutes(services, log, (req, requestId) =>
-      authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId),
+    bankStatementRoutes(
+      services,
+      log,
+      (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId),
+      {
+        maxBytes: config.statementUploads.maxBytes,
+        wholeDocumentMaxBytes: config.statementUploads.wholeDocumentMaxBytes,
+        spoolDirectory: config.statementUploads.spoolDirectory ?? undefined,
+      },
     ),
   );
 

@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import fs from 'node:fs';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, errorCodeTraits, validationError } from '../common/errors';
@@ -13,9 +13,19 @@ import { importResultJson } from '../modules/reconciliation/import-result-json';
 import { StatementFormat } from '../modules/reconciliation/importers/statement-types';
 import type { ImportResultRef } from '../modules/reconciliation/reconciliation.service';
 import type { Services } from '../services/services';
+import { DEFAULT_SPOOL_DIRECTORY, spoolRequestBody } from './statement-spool';
 
-/** The largest statement file the upload takes (GraphQL's importBankStatement takes 2 MB). */
-export const STATEMENT_UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024;
+export interface StatementUploadOptions {
+  /** The largest file the upload takes, decoded (STATEMENT_UPLOAD_MAX_BYTES; GraphQL's importBankStatement takes 2 MB). */
+  maxBytes: number;
+  /** The largest camt or OFX file, which is read whole (STATEMENT_XML_MAX_BYTES); CSV and MT940 stream. */
+  wholeDocumentMaxBytes: number;
+  /** Where uploads are spooled while they are imported (STATEMENT_SPOOL_DIR). */
+  spoolDirectory?: string;
+}
+
+/** Bytes read from the spool file at a time. */
+const SPOOL_READ_CHUNK = 256 * 1024;
 /** The CSV mapping as a header, when not in the query string. */
 export const CSV_MAPPING_HEADER = 'reckon-csv-mapping';
 /**
@@ -60,16 +70,20 @@ function csvMappingOf(req: Request): unknown {
 
 /**
  * POST /bank-accounts/:id/statements: a statement file as the raw request body, for files larger than
- * a GraphQL document should carry (up to 20 MB). `?format=` names the format; a CSV file's mapping
- * comes as JSON in `?csvMapping=` or the Reckon-Csv-Mapping header. Authenticated like /graphql
- * (Authorization: Bearer …, scope reconciliation:write), idempotent with the Idempotency-Key header,
- * and answered with the same JSON as importBankStatement's payload; errors as
+ * a GraphQL document should carry (up to STATEMENT_UPLOAD_MAX_BYTES, 1 GiB by default; gzip or
+ * deflate Content-Encoding accepted). The body is spooled to a temporary file as it arrives and
+ * imported from it as a stream, so a file of a million lines never sits in memory. `?format=` names
+ * the format; a CSV file's mapping comes as JSON in `?csvMapping=` or the Reckon-Csv-Mapping header.
+ * Authenticated like /graphql (Authorization: Bearer …, scope reconciliation:write) before a byte of
+ * the body is read, idempotent with the Idempotency-Key header, and answered once the lines are
+ * imported and matched with the same JSON as importBankStatement's payload; errors as
  * `{ error: { code, message, details, requestId } }` with the code's HTTP status.
  */
 export function bankStatementRoutes(
   services: Services,
   log: Logger,
   authenticate: (req: Request, requestId: string) => Promise<RequestContext>,
+  options: StatementUploadOptions,
 ): express.Router {
   const router = express.Router();
 
@@ -96,83 +110,81 @@ export function bankStatementRoutes(
     sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
   };
 
-  router.post(
-    '/bank-accounts/:id/statements',
-    express.raw({ type: () => true, limit: STATEMENT_UPLOAD_LIMIT_BYTES }),
-    async (req, res) => {
-      const requestId = String(res.locals.requestId);
-      try {
-        const ctx = await authenticate(req, requestId);
-        if (!allowsScope(ctx.principal.scopes, Scope.RECONCILIATION_WRITE)) throw insufficientScopeError(Scope.RECONCILIATION_WRITE);
-        const bankAccountId = String(req.params.id);
-        const format = formatOf(req);
-        const rawMapping = csvMappingOf(req);
-        const csvMapping = rawMapping === null ? null : toCsvMapping(rawMapping);
-        const content = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        // A file of up to 20 MB: its statements run under the long statement limit, as imports do.
-        const run = (handle?: Parameters<typeof services.reconciliation.importStatement>[2]) =>
-          withLongStatements(() => services.reconciliation.importStatement(ctx.principal.tenantId, { bankAccountId, format, content, csvMapping }, handle));
+  router.post('/bank-accounts/:id/statements', async (req, res) => {
+    const requestId = String(res.locals.requestId);
+    let spooled: Awaited<ReturnType<typeof spoolRequestBody>> | null = null;
+    try {
+      const ctx = await authenticate(req, requestId);
+      if (!allowsScope(ctx.principal.scopes, Scope.RECONCILIATION_WRITE)) throw insufficientScopeError(Scope.RECONCILIATION_WRITE);
+      const bankAccountId = String(req.params.id);
+      const format = formatOf(req);
+      const rawMapping = csvMappingOf(req);
+      const csvMapping = rawMapping === null ? null : toCsvMapping(rawMapping);
+      // Before the body is read: a wrong id costs the client no upload.
+      await services.reconciliation.getBankAccount(ctx.principal.tenantId, bankAccountId);
+      const body = await spoolRequestBody(req, { maxBytes: options.maxBytes, directory: options.spoolDirectory ?? DEFAULT_SPOOL_DIRECTORY });
+      spooled = body;
+      // A large file: its statements run under the long statement limit, as imports do.
+      const run = (handle?: Parameters<typeof services.reconciliation.importStatementStream>[2]) =>
+        withLongStatements(() =>
+          services.reconciliation.importStatementStream(
+            ctx.principal.tenantId,
+            {
+              bankAccountId,
+              format,
+              csvMapping,
+              byteLength: body.byteLength,
+              encoding: body.encoding,
+              wholeDocumentLimitBytes: options.wholeDocumentMaxBytes,
+              open: () => fs.createReadStream(body.path, { highWaterMark: SPOOL_READ_CHUNK }),
+            },
+            handle,
+          ),
+        );
 
-        const keyHeader = req.header('idempotency-key');
-        const imported = (result: Awaited<ReturnType<typeof run>>) =>
-          log.info(
-            { requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, bytes: content.length, importedLineCount: result.importedLineCount, duplicateLineCount: result.duplicateLineCount },
-            'statement uploaded',
-          );
-        if (keyHeader === undefined) {
-          const result = await run();
-          imported(result);
-          res.status(200).set('Cache-Control', 'no-store').json(importResultJson(result));
-          return;
-        }
-        const key = requireIdempotencyKey(keyHeader, 'Idempotency-Key');
-        const scope = { tenantId: ctx.principal.tenantId, credentialId: ctx.principal.credentialId, operation: OPERATION, key };
-        // The body's hash stands for the body: a fingerprint digests every leaf it is given.
-        const contentSha256 = crypto.createHash('sha256').update(content).digest('hex');
-        const claim = await services.idempotency.claim(scope, fingerprintOf(OPERATION, { input: { bankAccountId, format, contentSha256, csvMapping } }, ''));
-        if (claim.kind === 'replay') {
-          const { outcome } = claim;
-          if (outcome.error) throw new AppError(outcome.error.code, outcome.error.message, outcome.error.details);
-          const body =
-            outcome.responseJson ?? JSON.stringify(importResultJson(await services.reconciliation.importResultOf(ctx.principal.tenantId, outcome.resultRef as ImportResultRef)));
-          log.info({ requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, replayed: true }, 'statement upload replayed');
-          res.status(200).set({ 'Cache-Control': 'no-store', 'Idempotency-Replayed': 'true', 'Content-Type': 'application/json; charset=utf-8' }).send(body);
-          return;
-        }
-        let body: string;
-        try {
-          const result = await run(claim.handle);
-          imported(result);
-          body = JSON.stringify(importResultJson(result));
-        } catch (error) {
-          // Nothing was decided (a refused file, an outage): the key is free again.
-          await services.idempotency.release(claim.handle).catch(() => undefined);
-          throw error;
-        }
-        await services.idempotency.storeResponse(claim.handle, body).catch(() => undefined);
-        res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' }).send(body);
-      } catch (error) {
-        failed(res, error);
+      const keyHeader = req.header('idempotency-key');
+      const imported = (result: Awaited<ReturnType<typeof run>>) =>
+        log.info(
+          { requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, bytes: body.byteLength, importedLineCount: result.importedLineCount, duplicateLineCount: result.duplicateLineCount },
+          'statement uploaded',
+        );
+      if (keyHeader === undefined) {
+        const result = await run();
+        imported(result);
+        res.status(200).set('Cache-Control', 'no-store').json(importResultJson(result));
+        return;
       }
-    },
-  );
-
-  // A body the raw parser refuses (too large, an unknown encoding, cut short) is answered in this
-  // route's JSON shape, not with Express's default page.
-  const refuseUnreadableBody: express.ErrorRequestHandler = (error: { type?: unknown }, _req, res, next) => {
-    if (res.headersSent) {
-      next(error);
-      return;
+      const key = requireIdempotencyKey(keyHeader, 'Idempotency-Key');
+      const scope = { tenantId: ctx.principal.tenantId, credentialId: ctx.principal.credentialId, operation: OPERATION, key };
+      // The body's hash stands for the body: a fingerprint digests every leaf it is given.
+      const claim = await services.idempotency.claim(scope, fingerprintOf(OPERATION, { input: { bankAccountId, format, contentSha256: body.sha256, csvMapping } }, ''));
+      if (claim.kind === 'replay') {
+        const { outcome } = claim;
+        if (outcome.error) throw new AppError(outcome.error.code, outcome.error.message, outcome.error.details);
+        const answer =
+          outcome.responseJson ?? JSON.stringify(importResultJson(await services.reconciliation.importResultOf(ctx.principal.tenantId, outcome.resultRef as ImportResultRef)));
+        log.info({ requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, replayed: true }, 'statement upload replayed');
+        res.status(200).set({ 'Cache-Control': 'no-store', 'Idempotency-Replayed': 'true', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
+        return;
+      }
+      let answer: string;
+      try {
+        const result = await run(claim.handle);
+        imported(result);
+        answer = JSON.stringify(importResultJson(result));
+      } catch (error) {
+        // Nothing was decided (a refused file, an outage): the key is free again.
+        await services.idempotency.release(claim.handle).catch(() => undefined);
+        throw error;
+      }
+      await services.idempotency.storeResponse(claim.handle, answer).catch(() => undefined);
+      res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
+    } catch (error) {
+      failed(res, error);
+    } finally {
+      await spooled?.remove().catch((error: unknown) => log.warn({ err: error, requestId }, 'a spooled statement file could not be deleted'));
     }
-    if (error.type === 'entity.too.large') {
-      sendError(res, new AppError(ErrorCode.QUERY_TOO_LARGE, `The file is larger than ${STATEMENT_UPLOAD_LIMIT_BYTES / 1024 / 1024} MB; split it by period`));
-    } else if (error.type === 'encoding.unsupported') {
-      sendError(res, validationError('This Content-Encoding is not accepted; send the file as it is, or gzip/deflate', { field: 'body' }));
-    } else {
-      sendError(res, validationError('The request body could not be read', { field: 'body' }));
-    }
-  };
-  router.use('/bank-accounts', refuseUnreadableBody);
+  });
 
   return router;
 }

@@ -16,12 +16,15 @@ interface UploadAnswer {
   text: string;
 }
 
+const UPLOAD_LIMIT = 2 * 1024 * 1024;
+
 describeWithStatementFixtures('overlapping statements, balance flags and the REST upload', () => {
   describeEachDatabase('overlapping statements add only new lines, a statement that does not add up is flagged, and the upload answers as the mutation', (kind) => {
     let app: TestApp;
 
     beforeAll(async () => {
-      app = await startTestApp(kind);
+      // A small upload limit, so that going past it costs the test 2 MB, not the default 1 GiB.
+      app = await startTestApp(kind, { env: { STATEMENT_UPLOAD_MAX_BYTES: String(UPLOAD_LIMIT) } });
     });
 
     afterAll(async () => {
@@ -189,7 +192,7 @@ describeWithStatementFixtures('overlapping statements, balance flags and the RES
         ['no format', upload(viaUpload, accountUpload.id, '', fixtureBytes(V8)), 400, 'VALIDATION_FAILED'],
         ['another tenant’s account', upload(viaGraphql, accountUpload.id, 'format=CAMT053', fixtureBytes(V8)), 404, 'NOT_FOUND'],
         ['no credential', upload({ ...viaUpload, apiKey: 'rk_test_not_a_key' }, accountUpload.id, 'format=CAMT053', fixtureBytes(V8)), 401, 'UNAUTHENTICATED'],
-        ['too large', upload(viaUpload, accountUpload.id, 'format=CAMT053', Buffer.alloc(20 * 1024 * 1024 + 1, 0x20)), 413, 'QUERY_TOO_LARGE'],
+        ['too large', upload(viaUpload, accountUpload.id, 'format=CAMT053', Buffer.alloc(UPLOAD_LIMIT + 1, 0x20)), 413, 'QUERY_TOO_LARGE'],
       ];
       for (const [name, answer, status, code] of refusals) {
         const { status: got, body } = await answer;

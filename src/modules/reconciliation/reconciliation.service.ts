@@ -69,6 +69,8 @@ export interface ImportStatementStreamInput {
   byteLength: number;
   /** The bytes' encoding, decided beforehand (see createEncodingDetector); strings need none. */
   encoding?: TextEncodingName;
+  /** The largest camt or OFX file, which is read whole (CSV and MT940 stream); readStatementEvents' default when absent. */
+  wholeDocumentLimitBytes?: number;
 }
 
 export interface ImportResult {
@@ -367,7 +369,7 @@ export class ReconciliationService {
     if (input.format === 'CSV' && !input.csvMapping) throw ReconciliationErrors.csvMappingRequired();
     if (input.format !== 'CSV' && input.csvMapping) throw ReconciliationErrors.csvMappingNotApplicable(input.format);
     if (input.byteLength === 0) throw ReconciliationErrors.emptyFile();
-    const options: StreamOptions = { encoding: input.encoding, ...(input.csvMapping ? { csv: input.csvMapping } : {}) };
+    const options: StreamOptions = { encoding: input.encoding, wholeDocumentLimitBytes: input.wholeDocumentLimitBytes, ...(input.csvMapping ? { csv: input.csvMapping } : {}) };
 
     for (let attempt = 1; ; attempt += 1) {
       try {
