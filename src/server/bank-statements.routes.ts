@@ -113,6 +113,8 @@ export function bankStatementRoutes(
   router.post('/bank-accounts/:id/statements', async (req, res) => {
     const requestId = String(res.locals.requestId);
     let spooled: Awaited<ReturnType<typeof spoolRequestBody>> | null = null;
+    // The answer goes out once the spool file is gone: a client that reads it finds nothing left behind.
+    let reply: () => void = () => undefined;
     try {
       const ctx = await authenticate(req, requestId);
       if (!allowsScope(ctx.principal.scopes, Scope.RECONCILIATION_WRITE)) throw insufficientScopeError(Scope.RECONCILIATION_WRITE);
@@ -151,7 +153,7 @@ export function bankStatementRoutes(
       if (keyHeader === undefined) {
         const result = await run();
         imported(result);
-        res.status(200).set('Cache-Control', 'no-store').json(importResultJson(result));
+        reply = () => res.status(200).set('Cache-Control', 'no-store').json(importResultJson(result));
         return;
       }
       const key = requireIdempotencyKey(keyHeader, 'Idempotency-Key');
@@ -164,7 +166,7 @@ export function bankStatementRoutes(
         const answer =
           outcome.responseJson ?? JSON.stringify(importResultJson(await services.reconciliation.importResultOf(ctx.principal.tenantId, outcome.resultRef as ImportResultRef)));
         log.info({ requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, replayed: true }, 'statement upload replayed');
-        res.status(200).set({ 'Cache-Control': 'no-store', 'Idempotency-Replayed': 'true', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
+        reply = () => res.status(200).set({ 'Cache-Control': 'no-store', 'Idempotency-Replayed': 'true', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
         return;
       }
       let answer: string;
@@ -178,11 +180,12 @@ export function bankStatementRoutes(
         throw error;
       }
       await services.idempotency.storeResponse(claim.handle, answer).catch(() => undefined);
-      res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
+      reply = () => res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' }).send(answer);
     } catch (error) {
-      failed(res, error);
+      reply = () => failed(res, error);
     } finally {
       await spooled?.remove().catch((error: unknown) => log.warn({ err: error, requestId }, 'a spooled statement file could not be deleted'));
+      reply();
     }
   });
 

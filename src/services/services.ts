@@ -118,9 +118,10 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   // The import has committed and answers whatever happens here: lines left unmatched are retried by the sweep.
   reconciliation.afterImport = async (account, result) => {
     try {
+      // A statement imported before (every line known) was matched then, and is retried by the sweep.
       await matching.matchImportedStatements(
         account,
-        result.statements.map((statement) => statement.id),
+        result.statements.filter((statement) => statement.importedLineCount > 0).map((statement) => statement.id),
       );
     } catch (error) {
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');

@@ -67,6 +67,8 @@ export interface ManualUnmatchInput {
 
 /** How far back the sweep retries unmatched lines and ages unmatched items; older ones were aged by earlier sweeps. */
 export const SWEEP_LOOKBACK_DAYS = 62;
+/** Lines of an import matched per run: a slice's items and their competitors are what a run holds in memory. */
+export const MATCH_SLICE_LINES = 20_000;
 /** Rows of each side aged per bank account and sweep, so that a backlog is worked off over several sweeps. */
 const SWEEP_AGING_LIMIT = 500;
 const RUN_ATTEMPTS = 3;
@@ -87,6 +89,25 @@ export function windowCalendarDays(windowBusinessDays: number): number {
 const addDays = (day: string, days: number) => new Date(Date.parse(`${day}T00:00:00Z`) + days * MS_PER_DAY).toISOString().slice(0, 10);
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 const stringify = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+/**
+ * Consecutive days, in order, grouped so that each group holds at most `maxLines` lines (a day with
+ * more is a group of its own: a day is never split, since its lines compete with each other).
+ */
+export function daySlices(lineCountByDay: ReadonlyMap<string, number>, maxLines: number): { from: string; to: string; lineCount: number }[] {
+  const slices: { from: string; to: string; lineCount: number }[] = [];
+  for (const day of [...lineCountByDay.keys()].sort()) {
+    const count = lineCountByDay.get(day) as number;
+    const last = slices[slices.length - 1];
+    if (last && last.lineCount + count <= maxLines) {
+      last.to = day;
+      last.lineCount += count;
+    } else {
+      slices.push({ from: day, to: day, lineCount: count });
+    }
+  }
+  return slices;
+}
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -109,6 +130,8 @@ interface CandidatePosting extends MatcherPosting {
 
 export class MatchingService {
   private readonly kind: 'mysql' | 'sqlite';
+  /** Lines of an import per run (MATCH_SLICE_LINES; tests make it small to see slices at work). */
+  sliceLines = MATCH_SLICE_LINES;
   /** Per bank account, the run in progress in this process: runs of one account queue behind each other. */
   private readonly running = new Map<string, Promise<unknown>>();
   private readonly tenantsWithBankAccounts = new Map<string, { has: boolean; until: number }>();
@@ -130,27 +153,40 @@ export class MatchingService {
   // ---------------------------------------------------------------------------------------------
   // Incremental runs
 
-  /** After an import committed: matches the lines the given statements stored. */
-  async matchImportedStatements(account: BankAccountRecord, statementIds: readonly string[]): Promise<MatchRunResult> {
-    if (statementIds.length === 0) return { matches: [], flags: [] };
-    const lineIds = new Set<string>();
-    let from: string | null = null;
-    let to: string | null = null;
+  /**
+   * After an import committed: matches the lines the given statements stored, in slices of
+   * consecutive booking days holding at most MATCH_SLICE_LINES of them, one run (and transaction)
+   * each, so a statement of a million lines is matched with the memory of a slice, not of the file.
+   */
+  async matchImportedStatements(account: BankAccountRecord, statementIds: readonly string[]): Promise<{ matchCount: number; flagCount: number }> {
+    // Counts, not the matches: a million of them would be the memory the slices save.
+    const result = { matchCount: 0, flagCount: 0 };
+    if (statementIds.length === 0) return result;
+    const lineCountByDay = new Map<string, number>();
     for (const chunk of chunks(statementIds, ID_CHUNK)) {
       const rows: Record<string, unknown>[] = await this.dataSource.query(
-        `SELECT id, booking_date FROM statement_lines WHERE tenant_id = ? AND statement_id IN (${chunk.map(() => '?').join(',')})`,
+        `SELECT booking_date, COUNT(*) AS line_count FROM statement_lines WHERE tenant_id = ? AND statement_id IN (${chunk.map(() => '?').join(',')}) AND booking_date IS NOT NULL GROUP BY booking_date`,
         [account.tenantId, ...chunk],
       );
       for (const row of rows) {
-        if (row.booking_date === null) continue;
         const day = String(row.booking_date);
-        lineIds.add(String(row.id));
-        if (from === null || day < from) from = day;
-        if (to === null || day > to) to = day;
+        lineCountByDay.set(day, (lineCountByDay.get(day) ?? 0) + Number(row.line_count));
       }
     }
-    if (from === null || to === null) return { matches: [], flags: [] };
-    return this.run(account, { from, to, lineIds, postingIds: new Set() });
+    for (const slice of daySlices(lineCountByDay, this.sliceLines)) {
+      const lineIds = new Set<string>();
+      for (const chunk of chunks(statementIds, ID_CHUNK)) {
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT id FROM statement_lines WHERE tenant_id = ? AND statement_id IN (${chunk.map(() => '?').join(',')}) AND booking_date >= ? AND booking_date <= ?`,
+          [account.tenantId, ...chunk, slice.from, slice.to],
+        );
+        for (const row of rows) lineIds.add(String(row.id));
+      }
+      const one = await this.run(account, { from: slice.from, to: slice.to, lineIds, postingIds: new Set() });
+      result.matchCount += one.matches.length;
+      result.flagCount += one.flags.length;
+    }
+    return result;
   }
 
   /** The ledger's committed-entry events, as a publisher: postings to a bank's ledger account get matched. */
