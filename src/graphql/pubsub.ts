@@ -187,6 +187,9 @@ abstract class FanOutPubSub implements PubSub {
   }
 }
 
+/** How long a first subscription waits for the Redis subscriber connection before answering SERVICE_UNAVAILABLE. */
+const SUBSCRIBER_READY_TIMEOUT_MS = 5000;
+
 /** One process: messages go straight from publisher to subscribers. */
 class MemoryPubSub extends FanOutPubSub {
   async publish(channel: string, message: string): Promise<void> {
@@ -206,6 +209,7 @@ class MemoryPubSub extends FanOutPubSub {
  */
 class RedisPubSub extends FanOutPubSub {
   private subscriber: Redis | null = null;
+  private subscriberReady: Promise<void> | null = null;
 
   constructor(
     private readonly publisher: Redis,
@@ -218,18 +222,54 @@ class RedisPubSub extends FanOutPubSub {
     await this.publisher.publish(channel, message);
   }
 
-  private subscriberConnection(): Redis {
-    if (!this.subscriber) {
-      const subscriber = this.publisher.duplicate();
+  /**
+   * The subscriber connection, once it is ready. A SUBSCRIBE sent while ioredis is still shaking
+   * hands (CLIENT SETINFO, then the INFO ready check) can put the connection in subscriber mode first,
+   * and the handshake's own commands then fail ("Connection in subscriber mode, only subscriber
+   * commands may be used", ioredis#2037): the first subscription of a process failed now and then.
+   * So the connection skips CLIENT SETINFO and the first SUBSCRIBE waits for 'ready'.
+   */
+  private async subscriberConnection(): Promise<Redis> {
+    if (!this.subscriber || !this.subscriberReady) {
+      const subscriber = this.publisher.duplicate({ disableClientInfo: true });
       subscriber.on('message', (channel: string, message: string) => this.deliver(channel, message));
       subscriber.on('error', (error: unknown) => this.log?.warn({ err: error }, 'Redis subscriber connection error'));
       this.subscriber = subscriber;
+      this.subscriberReady = new Promise<void>((resolve, reject) => {
+        if (subscriber.status === 'ready') {
+          resolve();
+          return;
+        }
+        const timer = setTimeout(() => {
+          cleanUp();
+          reject(new Error(`The Redis subscriber connection was not ready within ${SUBSCRIBER_READY_TIMEOUT_MS} ms`));
+        }, SUBSCRIBER_READY_TIMEOUT_MS);
+        const ready = () => {
+          cleanUp();
+          resolve();
+        };
+        const cleanUp = () => {
+          clearTimeout(timer);
+          subscriber.off('ready', ready);
+        };
+        subscriber.on('ready', ready);
+      });
+      // A connection that never became ready is dropped: the next subscription tries a fresh one.
+      this.subscriberReady.catch(() => {
+        if (this.subscriber === subscriber) {
+          this.subscriber = null;
+          this.subscriberReady = null;
+          subscriber.disconnect();
+        }
+      });
     }
-    return this.subscriber;
+    const subscriber = this.subscriber;
+    await this.subscriberReady;
+    return subscriber;
   }
 
   protected async startChannel(channel: string): Promise<void> {
-    await this.subscriberConnection().subscribe(channel);
+    await (await this.subscriberConnection()).subscribe(channel);
   }
 
   protected stopChannel(channel: string): void {
@@ -241,6 +281,7 @@ class RedisPubSub extends FanOutPubSub {
     await super.close();
     const subscriber = this.subscriber;
     this.subscriber = null;
+    this.subscriberReady = null;
     if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
   }
 }
