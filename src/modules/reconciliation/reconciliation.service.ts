@@ -7,6 +7,7 @@ import { formatMinorAsDecimal, requireCurrency } from '../../common/money';
 import { type Page, type PageRequest, readPage } from '../../common/pagination';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource } from '../../db/data-source';
+import { insertRows } from '../../db/bulk-insert';
 import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -103,7 +104,7 @@ export const DEFAULT_MATCH_WINDOW_BUSINESS_DAYS = 3;
 const MAX_MATCH_WINDOW_BUSINESS_DAYS = 30;
 const TABLE = BANK_ACCOUNT_ENCRYPTED_COLUMNS.table;
 const NUMBER_COLUMN = BANK_ACCOUNT_ENCRYPTED_COLUMNS.columns[0];
-/** Rows per multi-row INSERT of statement lines (18 parameters each), and lines held in memory per statement at most. */
+/** Lines written per batch (and held in memory per statement at most): one fingerprint look-up and one bulk insert each. */
 const LINE_INSERT_CHUNK = 500;
 /** Fingerprints per IN (…) lookup. */
 const FINGERPRINT_LOOKUP_CHUNK = 500;
@@ -130,8 +131,6 @@ const LINE_COLUMNS = [
   'fingerprint',
   'created_at',
 ];
-
-const LINE_PLACEHOLDERS = `(${LINE_COLUMNS.map(() => '?').join(', ')})`;
 
 /** A statement whose lines are streaming in: its fingerprints, its running balance, the lines not yet written. */
 class StatementInProgress {
@@ -470,28 +469,31 @@ export class ReconciliationService {
     const known = await this.knownFingerprints(manager, account, pending.map((p) => p.fingerprint));
     const fresh = pending.filter(({ fingerprint }) => !known.has(fingerprint));
     if (fresh.length === 0) return;
-    const placeholders = fresh.map(() => LINE_PLACEHOLDERS).join(', ');
-    const params = fresh.flatMap(({ line, fingerprint }) => [
-      newId('bankStatementLine'),
-      account.tenantId,
-      account.id,
-      statement.id,
-      this.minor(line.amountMinor),
-      line.currency,
-      line.bookingDate,
-      line.valueDate,
-      clip(line.bankReference, 255),
-      clip(line.endToEndId, 255),
-      clip(line.counterpartyName, 255),
-      clip(line.counterpartyAccount, 255),
-      line.remittanceInformation,
-      line.description,
-      line.status,
-      clip(line.sourceLocation, 255),
-      fingerprint,
-      toDbTimestamp(now),
-    ]);
-    await manager.query(`INSERT INTO statement_lines (${LINE_COLUMNS.join(', ')}) VALUES ${placeholders}`, params);
+    await insertRows(
+      manager,
+      'statement_lines',
+      LINE_COLUMNS,
+      fresh.map(({ line, fingerprint }) => [
+        newId('bankStatementLine'),
+        account.tenantId,
+        account.id,
+        statement.id,
+        this.minor(line.amountMinor),
+        line.currency,
+        line.bookingDate,
+        line.valueDate,
+        clip(line.bankReference, 255),
+        clip(line.endToEndId, 255),
+        clip(line.counterpartyName, 255),
+        clip(line.counterpartyAccount, 255),
+        line.remittanceInformation,
+        line.description,
+        line.status,
+        clip(line.sourceLocation, 255),
+        fingerprint,
+        toDbTimestamp(now),
+      ]),
+    );
     statement.importedCount += fresh.length;
   }
 
