@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { DecryptionError, type FieldCipher, type FieldContext } from '../../common/encryption';
@@ -13,8 +14,9 @@ import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idemp
 import type { LedgerService } from '../ledger/ledger.service';
 import { AccountType } from '../ledger/ledger.types';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
-import type { CsvMapping, ParsedFile, ParsedStatement, ParseOptions, StatementFormat } from './importers/statement-types';
+import { type CsvMapping, type ParsedFile, type ParsedStatement, type ParseOptions, StatementFormat } from './importers/statement-types';
 import { lineFingerprints, statementFingerprint } from './line-fingerprint';
+import { confirmNotifiedLines } from './notification-confirmation';
 import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { ReconciliationErrors } from './reconciliation.errors';
 import {
@@ -28,8 +30,10 @@ import {
   type ReconciliationFlagRecord,
   ReconciliationFlagStatus,
   type StatementLineRecord,
+  StatementSource,
   statementFromRow,
 } from './reconciliation.types';
+import { parseTransactionPush } from './transaction-push';
 
 /** Reads a whole statement file; throws StatementFormatError (VALIDATION_FAILED, naming the location) for a malformed one. */
 export type StatementParser = (format: StatementFormat, content: Buffer | string, options?: ParseOptions) => ParsedFile;
@@ -60,6 +64,8 @@ export interface ImportResult {
   statements: BankStatementRecord[];
   importedLineCount: number;
   duplicateLineCount: number;
+  /** Lines a notification had stored before, which this statement confirms (not counted as duplicates). */
+  confirmedLineCount: number;
   /** Statements of the file for other accounts or currencies (a multi-account OFX or MT940 file), left out. */
   otherAccountStatementCount: number;
   /** Flags this import raised. */
@@ -71,9 +77,17 @@ export interface ImportResultRef {
   statementIds: string[];
   importedLineCount: number;
   duplicateLineCount: number;
+  /** Absent in records kept before notifications existed. */
+  confirmedLineCount?: number;
   otherAccountStatementCount: number;
   flagIds: string[];
 }
+
+/** What a bank sent to POST /bank-accounts/:id/notifications: a camt.054 message, or a single-transaction JSON push. */
+export type BankNotification = { kind: 'CAMT054'; content: Buffer } | { kind: 'PUSH'; json: unknown };
+
+/** How many notification secrets a bank account has: one, replaced whole by a roll (as a gateway's webhook secret is never shared). */
+const NOTIFICATION_SECRET_COLUMN = BANK_ACCOUNT_ENCRYPTED_COLUMNS.columns[1];
 
 export interface FlagFilter {
   bankAccountId?: string | null;
@@ -113,6 +127,11 @@ const LINE_COLUMNS = [
   'created_at',
 ];
 
+/** A notification signing secret: 32 random bytes, prefixed so a leaked one is recognisable (as gwsec_ is). */
+function newNotificationSecret(): string {
+  return `bnsec_${crypto.randomBytes(32).toString('base64url')}`;
+}
+
 function clip(value: string | null, max: number): string | null {
   return value === null ? null : value.length > max ? value.slice(0, max) : value;
 }
@@ -150,7 +169,12 @@ export class ReconciliationService {
   // ---------------------------------------------------------------------------------------------
   // Bank accounts
 
-  async createBankAccount(tenantId: string, input: CreateBankAccountInput, idempotency?: IdempotencyHandle): Promise<BankAccountRecord> {
+  /** Adds a bank account, with the secret that signs its notifications: returned here once, stored encrypted. */
+  async createBankAccount(
+    tenantId: string,
+    input: CreateBankAccountInput,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ bankAccount: BankAccountRecord; notificationSecret: string }> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 200) throw ReconciliationErrors.invalidName();
     const currency = requireCurrency(input.currency);
@@ -178,12 +202,13 @@ export class ReconciliationService {
       createdAt: this.clock.now(),
     };
     const index = this.numberIndexOf(tenantId, number);
+    const notificationSecret = newNotificationSecret();
     try {
       await runInTransaction(this.dataSource, async (manager) => {
         await manager.query(
           `INSERT INTO bank_accounts (id, tenant_id, name, account_number_kind, ${NUMBER_COLUMN}, account_number_index, account_last4, currency,
-                                      ledger_account_id, match_window_business_days, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                      ledger_account_id, match_window_business_days, ${NOTIFICATION_SECRET_COLUMN}, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             record.id,
             tenantId,
@@ -195,6 +220,7 @@ export class ReconciliationService {
             currency,
             record.ledgerAccountId,
             window,
+            this.cipher.encrypt(notificationSecret, this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)),
             toDbTimestamp(record.createdAt),
           ],
         );
@@ -208,7 +234,44 @@ export class ReconciliationService {
       );
       throw ReconciliationErrors.numberTaken(existing[0] ? String(existing[0].id) : undefined);
     }
-    return record;
+    return { bankAccount: record, notificationSecret };
+  }
+
+  /**
+   * Replaces the secret that signs the bank account's notifications, as createGateway's webhook
+   * secret is held: one secret at a time, so the old one stops working at once. The new one is
+   * returned here once.
+   */
+  async rollNotificationSecret(
+    tenantId: string,
+    bankAccountId: string,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ bankAccount: BankAccountRecord; notificationSecret: string }> {
+    const bankAccount = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
+    const notificationSecret = newNotificationSecret();
+    await runInTransaction(this.dataSource, async (manager) => {
+      await manager.query(`UPDATE bank_accounts SET ${NOTIFICATION_SECRET_COLUMN} = ? WHERE tenant_id = ? AND id = ?`, [
+        this.cipher.encrypt(notificationSecret, this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)),
+        tenantId,
+        bankAccount.id,
+      ]);
+      if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { bankAccountId: bankAccount.id } });
+    });
+    return { bankAccount, notificationSecret };
+  }
+
+  /**
+   * The secret that signs a bank account's notifications, and its tenant. Looked up by id alone: the
+   * notification route has no credential, and the signature is what authenticates it. Null when there
+   * is no such account or it has no secret yet (answered like a bad signature, so ids cannot be probed).
+   */
+  async notificationSecretOf(bankAccountId: string): Promise<{ tenantId: string; secret: string } | null> {
+    const [row]: Record<string, unknown>[] = await this.dataSource.query(`SELECT tenant_id, ${NOTIFICATION_SECRET_COLUMN} FROM bank_accounts WHERE id = ?`, [
+      bankAccountId,
+    ]);
+    if (!row || row[NOTIFICATION_SECRET_COLUMN] === null || row[NOTIFICATION_SECRET_COLUMN] === undefined) return null;
+    const tenantId = String(row.tenant_id);
+    return { tenantId, secret: this.cipher.decrypt(String(row[NOTIFICATION_SECRET_COLUMN]), this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)) };
   }
 
   async bankAccountsByIds(tenantId: string, ids: readonly string[]): Promise<BankAccountRecord[]> {
@@ -282,12 +345,36 @@ export class ReconciliationService {
    * STATEMENT_BALANCE_MISMATCH.
    */
   async importStatement(tenantId: string, input: ImportStatementInput, idempotency?: IdempotencyHandle): Promise<ImportResult> {
-    const account = await this.getBankAccount(tenantId, input.bankAccountId, 'bankAccountId');
+    await this.getBankAccount(tenantId, input.bankAccountId, 'bankAccountId');
     if (input.format === 'CSV' && !input.csvMapping) throw ReconciliationErrors.csvMappingRequired();
     if (input.format !== 'CSV' && input.csvMapping) throw ReconciliationErrors.csvMappingNotApplicable(input.format);
     if (input.content.length === 0) throw ReconciliationErrors.emptyFile();
     const parsed = this.parse(input.format, input.content, input.csvMapping ? { csv: input.csvMapping } : undefined);
-    if (parsed.statements.length === 0) throw ReconciliationErrors.noStatement(input.format);
+    return this.importParsed(tenantId, input.bankAccountId, parsed, { source: StatementSource.STATEMENT }, idempotency);
+  }
+
+  /**
+   * Stores a notification the bank sent (already authenticated by its signature): its lines become
+   * statement lines exactly as an import's do, under a statement row of source NOTIFICATION, and are
+   * matched at once. The same notification again stores nothing and counts its lines as duplicates.
+   */
+  async receiveNotification(tenantId: string, bankAccountId: string, notification: BankNotification): Promise<ImportResult> {
+    const account = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
+    const parsed =
+      notification.kind === 'PUSH' ? parseTransactionPush(notification.json, account) : this.parse(StatementFormat.CAMT054, notification.content);
+    return this.importParsed(tenantId, bankAccountId, parsed, { source: StatementSource.NOTIFICATION });
+  }
+
+  /** The part of an import after parsing, shared by statement files and notifications. */
+  async importParsed(
+    tenantId: string,
+    bankAccountId: string,
+    parsed: ParsedFile,
+    options: { source: StatementSource },
+    idempotency?: IdempotencyHandle,
+  ): Promise<ImportResult> {
+    const account = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
+    if (parsed.statements.length === 0) throw ReconciliationErrors.noStatement(parsed.format);
 
     const own = parsed.statements.filter(
       (statement) =>
@@ -309,7 +396,7 @@ export class ReconciliationService {
 
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, prepared, parsed.statements.length - own.length, idempotency));
+        const result = await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, prepared, parsed.statements.length - own.length, idempotency, options.source));
         if (this.afterImport) await this.afterImport(account, result);
         return result;
       } catch (error) {
@@ -326,6 +413,7 @@ export class ReconciliationService {
     prepared: { statement: ParsedStatement; fingerprints: string[]; fingerprint: string }[],
     otherAccountStatementCount: number,
     idempotency: IdempotencyHandle | undefined,
+    source: StatementSource = StatementSource.STATEMENT,
   ): Promise<ImportResult> {
     const { tenantId } = account;
     // One import at a time per bank account: the fingerprint look-ups below then see every line committed before.
@@ -335,6 +423,7 @@ export class ReconciliationService {
     const flags: ReconciliationFlagRecord[] = [];
     let importedLineCount = 0;
     let duplicateLineCount = 0;
+    let confirmedLineCount = 0;
     const storedThisImport = new Set<string>();
     const statementsThisImport = new Map<string, BankStatementRecord>();
 
@@ -349,8 +438,10 @@ export class ReconciliationService {
       const fresh = statement.lines
         .map((line, index) => ({ line, fingerprint: fingerprints[index] }))
         .filter(({ fingerprint: lineFingerprint }) => !known.has(lineFingerprint) && !storedThisImport.has(lineFingerprint));
+      const statementId = newId('bankStatement');
+      const confirmed = source === StatementSource.STATEMENT ? await confirmNotifiedLines(manager, account, statementId, known) : 0;
       const record: BankStatementRecord = {
-        id: newId('bankStatement'),
+        id: statementId,
         tenantId,
         bankAccountId: account.id,
         format: statement.format,
@@ -364,14 +455,16 @@ export class ReconciliationService {
         closingBalanceDate: statement.closingBalance?.date ?? null,
         lineCount: statement.lines.length,
         importedLineCount: fresh.length,
-        duplicateLineCount: statement.lines.length - fresh.length,
+        duplicateLineCount: statement.lines.length - fresh.length - confirmed,
+        confirmedLineCount: confirmed,
+        source,
         importedAt: now,
       };
       await manager.query(
         `INSERT INTO bank_statements (id, tenant_id, bank_account_id, format, statement_ref, from_date, to_date, currency, opening_balance_minor,
                                       opening_balance_date, closing_balance_minor, closing_balance_date, line_count, imported_line_count,
-                                      duplicate_line_count, fingerprint, imported_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                      duplicate_line_count, confirmed_line_count, source, fingerprint, imported_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           record.id,
           tenantId,
@@ -388,6 +481,8 @@ export class ReconciliationService {
           record.lineCount,
           record.importedLineCount,
           record.duplicateLineCount,
+          record.confirmedLineCount,
+          record.source,
           fingerprint,
           toDbTimestamp(now),
         ],
@@ -419,6 +514,7 @@ export class ReconciliationService {
       for (const { fingerprint: lineFingerprint } of fresh) storedThisImport.add(lineFingerprint);
       importedLineCount += record.importedLineCount;
       duplicateLineCount += record.duplicateLineCount;
+      confirmedLineCount += record.confirmedLineCount;
       statements.push(record);
       statementsThisImport.set(fingerprint, record);
 
@@ -450,12 +546,13 @@ export class ReconciliationService {
         statementIds: statements.map((s) => s.id),
         importedLineCount,
         duplicateLineCount,
+        confirmedLineCount,
         otherAccountStatementCount,
         flagIds: flags.map((f) => f.id),
       };
       await this.idempotency.complete(manager, idempotency, { resultRef: ref });
     }
-    return { statements, importedLineCount, duplicateLineCount, otherAccountStatementCount, flags };
+    return { statements, importedLineCount, duplicateLineCount, confirmedLineCount, otherAccountStatementCount, flags };
   }
 
   /** An import's answer again, from what its idempotency record kept (after a crash before its response was stored). */
@@ -467,6 +564,7 @@ export class ReconciliationService {
       statements: ref.statementIds.map((id) => byId.get(id)).filter((s): s is BankStatementRecord => s !== undefined),
       importedLineCount: ref.importedLineCount,
       duplicateLineCount: ref.duplicateLineCount,
+      confirmedLineCount: ref.confirmedLineCount ?? 0,
       otherAccountStatementCount: ref.otherAccountStatementCount,
       flags,
     };

@@ -26,6 +26,8 @@ export function parseStatementFile(format: StatementFormat, content: Buffer | st
     case StatementFormat.CSV:
       if (!options.csv) throw new StatementFormatError(format, 'mapping', 'a CSV file needs a column mapping (date, amount or debit/credit, date format, decimal separator, currency)');
       return parseCsv(decodeText(content, options.csv.encoding), options.csv);
+    case StatementFormat.PUSH:
+      throw new StatementFormatError(format, 'format', 'a single-transaction push is sent to POST /bank-accounts/:id/notifications, signed; it is not a statement file');
     default: {
       const unknown: never = format;
       throw new StatementFormatError(unknown, 'format', 'unknown statement format');
