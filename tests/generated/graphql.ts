@@ -519,7 +519,9 @@ export type StatementFormat =
   /** SWIFT MT940 customer statement. */
   | 'MT940'
   /** OFX 1.x (SGML) or 2.x (XML) bank or credit card statement. */
-  | 'OFX';
+  | 'OFX'
+  /** A single-transaction JSON push the bank sent to POST /bank-accounts/:id/notifications; not importable as a file. */
+  | 'PUSH';
 
 /** Whether a statement line is currently matched to postings. */
 export type StatementLineMatchStatus =
