@@ -27,10 +27,10 @@ function loggedIdOf(bankAccountId: string): string {
   return bankAccountId.slice(0, 64);
 }
 
-function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
+function sendError(res: Response, error: AppError, headers: Record<string, string> = {}, status?: number): void {
   const { httpStatus, retryable } = errorCodeTraits(error.code);
   res
-    .status(httpStatus)
+    .status(status ?? httpStatus)
     .set({ 'Cache-Control': 'no-store', ...headers })
     .json({
       error: {
@@ -102,7 +102,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
         return;
       }
       log.info({ bankAccountId: loggedIdOf(String(req.params.id)), reason: 'unsupported_media_type', requestId: res.locals.requestId }, 'bank notification refused');
-      sendError(res, validationError('Content-Type must be application/xml or text/xml (camt.054) or application/json (a transaction push)', { field: 'Content-Type' }));
+      sendError(res, validationError('Content-Type must be application/xml or text/xml (camt.054) or application/json (a transaction push)', { field: 'Content-Type' }), {}, 415);
     },
     // The raw bytes: the signature covers the body exactly as sent, so compressed bodies are refused.
     express.raw({ type: () => true, limit: NOTIFICATION_BODY_LIMIT_BYTES, inflate: false }),
@@ -177,7 +177,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
     const bankAccountId = loggedIdOf(req.path.split('/')[1] ?? '');
     log.info({ bankAccountId, reason: String(error.type ?? 'unreadable_body'), requestId: res.locals.requestId }, 'bank notification refused');
     if (error.type === 'entity.too.large') sendError(res, new AppError(ErrorCode.QUERY_TOO_LARGE, `The body is larger than ${NOTIFICATION_BODY_LIMIT_BYTES / 1024 / 1024} MB`));
-    else if (error.type === 'encoding.unsupported') sendError(res, validationError('Content-Encoding is not accepted; send the body uncompressed', { field: 'body' }));
+    else if (error.type === 'encoding.unsupported') sendError(res, validationError('Content-Encoding is not accepted; send the body uncompressed', { field: 'body' }), {}, 415);
     else sendError(res, validationError('The request body could not be read', { field: 'body' }));
   };
   router.use('/bank-accounts', refuseUnreadableBody);
