@@ -155,6 +155,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
             bytes: rawBody.length,
             importedLineCount: result.importedLineCount,
             duplicateLineCount: result.duplicateLineCount,
+            statementIds: result.statements.map((statement) => statement.id),
             requestId: res.locals.requestId,
           },
           'bank notification received',

@@ -86,7 +86,7 @@ export interface ImportResultRef {
 /** What a bank sent to POST /bank-accounts/:id/notifications: a camt.054 message, or a single-transaction JSON push. */
 export type BankNotification = { kind: 'CAMT054'; content: Buffer } | { kind: 'PUSH'; json: unknown };
 
-/** How many notification secrets a bank account has: one, replaced whole by a roll (as a gateway's webhook secret is never shared). */
+/** The encrypted column of the secret that signs a bank account's notifications: one at a time, replaced whole by a roll. */
 const NOTIFICATION_SECRET_COLUMN = BANK_ACCOUNT_ENCRYPTED_COLUMNS.columns[1];
 
 export interface FlagFilter {
@@ -373,6 +373,7 @@ export class ReconciliationService {
     options: { source: StatementSource },
     idempotency?: IdempotencyHandle,
   ): Promise<ImportResult> {
+    // Read again rather than passed in, so that callers outside this class need only ids.
     const account = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
     if (parsed.statements.length === 0) throw ReconciliationErrors.noStatement(parsed.format);
 
