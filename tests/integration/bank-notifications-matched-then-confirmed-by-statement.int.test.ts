@@ -280,12 +280,17 @@ describeEachDatabase('bank notifications: matched as they arrive, confirmed by t
 
   it('rolls the notification secret: the new one signs, the old one no longer does', async () => {
     const account = await bankAccount(app.client);
-    const { rollBankAccountNotificationSecret: rolled } = await app.client.ok(RollBankAccountNotificationSecretDocument, {
-      input: { bankAccountId: account.bankAccountId },
-      idempotencyKey: unique('roll'),
-    });
+    expect(account.secret).toMatch(/^bnsec_[A-Za-z0-9_-]{43}$/);
+    const rollKey = unique('roll');
+    const roll = () => app.client.ok(RollBankAccountNotificationSecretDocument, { input: { bankAccountId: account.bankAccountId }, idempotencyKey: rollKey });
+    const { rollBankAccountNotificationSecret: rolled } = await roll();
     expect(rolled.notificationSecret).toMatch(/^bnsec_[A-Za-z0-9_-]{43}$/);
     expect(rolled.notificationSecret).not.toBe(account.secret);
+    // A retry with the same key answers the same secret (from the stored response), and rolls nothing.
+    expect((await roll()).rollBankAccountNotificationSecret.notificationSecret).toBe(rolled.notificationSecret);
+    // The secret is stored encrypted: the table never holds it.
+    const [row]: Record<string, unknown>[] = await app.runtime.services.dataSource.query('SELECT notification_secret_ciphertext AS stored FROM bank_accounts WHERE id = ?', [account.bankAccountId]);
+    expect(String(row.stored)).not.toContain(rolled.notificationSecret.slice(6));
     const body = JSON.stringify({ transactionId: unique('TX'), amount: '5.00', currency: 'EUR', bookingDate: day(1) });
     expect((await send(account.bankAccountId, account.secret, body)).status).toBe(401);
     expect((await send(account.bankAccountId, rolled.notificationSecret, body)).status).toBe(200);
