@@ -2,6 +2,7 @@ import { signRequestBody } from '../../src/common/request-signature';
 import {
   CreateBankAccountWithSecretDocument,
   ImportStatementConfirmingNotificationsDocument,
+  NotificationLinesDocument,
   NotifiedStatementLinesDocument,
   PostJournalEntryDocument,
   RollBankAccountNotificationSecretDocument,
@@ -222,6 +223,19 @@ describeEachDatabase('bank notifications: matched as they arrive, confirmed by t
     expect((await linesOf(statementIdOf(pushed))).lines[0]).toMatchObject({ confirmedBy: { id: statementId, source: 'STATEMENT' }, matchStatus: 'MATCHED' });
     expect((await linesOf(statementIdOf(notified))).lines.map((l) => l.confirmedBy?.id ?? null)).toEqual([statementId, statementId, null]);
     expect((await linesOf(statementIdOf(corrected))).lines[0].confirmedBy).toBeNull();
+
+    // What the bank notified and never stated stays in view: the corrected push and the pending entry.
+    const notificationLines = async (confirmed: boolean | null, first = 10, after: string | null = null) =>
+      (await app.client.ok(NotificationLinesDocument, { id: account.bankAccountId, confirmed, first, after })).bankAccount.notificationLines;
+    const unconfirmed = await notificationLines(false);
+    expect(unconfirmed.totalCount).toBe(2);
+    expect(unconfirmed.edges.map((e) => e.node.bankReference).sort()).toEqual([pushed1.transactionId, pending.ref].sort());
+    expect((await notificationLines(true)).edges.map((e) => e.node.confirmedBy?.id)).toEqual([statementId, statementId, statementId]);
+    const firstPage = await notificationLines(null, 3);
+    expect(firstPage).toMatchObject({ totalCount: 5, pageInfo: { hasNextPage: true } });
+    const secondPage = await notificationLines(null, 3, firstPage.pageInfo.endCursor);
+    expect(secondPage.pageInfo.hasNextPage).toBe(false);
+    expect(new Set([...firstPage.edges, ...secondPage.edges].map((e) => e.node.id)).size).toBe(5);
 
     // The statement again: a duplicate, and it confirms nothing twice.
     const { importBankStatement: reimported } = await app.client.ok(ImportStatementConfirmingNotificationsDocument, {

@@ -93,7 +93,7 @@ export class BankStatementLine extends Node {
   createdAt!: Date;
 }
 
-export const BankStatementLineConnection = ConnectionType(BankStatementLine, 'BankStatementLine', { totalCount: 'the lines this statement stored' });
+export const BankStatementLineConnection = ConnectionType(BankStatementLine, 'BankStatementLine', { totalCount: 'the lines the field selects' });
 
 @ObjectType({ implements: Node, description: 'A statement imported into a bank account.' })
 export class BankStatement extends Node {

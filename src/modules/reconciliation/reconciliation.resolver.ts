@@ -115,6 +115,21 @@ export class BankAccountResolver {
     });
   }
 
+  @FieldResolver(() => BankStatementLineConnection, {
+    description:
+      'The lines real-time notifications stored in this bank account, oldest first. confirmed: false keeps those no statement has held yet (notified, never stated: ask the bank); true those a statement confirmed; absent, all.',
+  })
+  async notificationLines(
+    @Root() account: BankAccountRecord,
+    @Args() page: PageArgs,
+    @Arg('confirmed', () => Boolean, { nullable: true }) confirmed: boolean | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.reconciliation.listNotificationLines(tenantId, account.id, confirmed ?? null, page);
+    return toConnection(result, (line) => line.id, (line) => line, () => ctx.services.reconciliation.countNotificationLines(tenantId, account.id, confirmed ?? null));
+  }
+
   @FieldResolver(() => Account, { description: 'The cash-at-bank ledger account it mirrors.' })
   async ledgerAccount(@Root() account: BankAccountRecord, @Ctx() ctx: RequestContext) {
     const ledgerAccount = await ctx.loaders.ledger.accountById.load(account.ledgerAccountId);

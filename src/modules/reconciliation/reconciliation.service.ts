@@ -636,6 +636,43 @@ export class ReconciliationService {
     );
   }
 
+  /**
+   * The lines real-time notifications stored in a bank account, oldest first; `confirmed` false keeps
+   * those no statement has held yet (a transaction the bank notified and never stated), true those one has.
+   */
+  listNotificationLines(tenantId: string, bankAccountId: string, confirmed: boolean | null, request: PageRequest): Promise<Page<StatementLineRecord>> {
+    const where = this.notificationLineConditions(tenantId, bankAccountId, confirmed);
+    return readPage(
+      request,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['id'], 'ASC');
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT * FROM statement_lines WHERE ${[...where.conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [...where.params, ...keyset.params],
+        );
+        return rows.map(lineFromRow);
+      },
+      (line) => line.id,
+      { isKey: (key) => idKindOf(key) === 'bankStatementLine' },
+    );
+  }
+
+  async countNotificationLines(tenantId: string, bankAccountId: string, confirmed: boolean | null): Promise<number> {
+    const where = this.notificationLineConditions(tenantId, bankAccountId, confirmed);
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM statement_lines WHERE ${where.conditions.join(' AND ')}`, where.params);
+    return Number(rows[0].total);
+  }
+
+  private notificationLineConditions(tenantId: string, bankAccountId: string, confirmed: boolean | null): { conditions: string[]; params: unknown[] } {
+    const conditions = [
+      'tenant_id = ?',
+      'bank_account_id = ?',
+      'statement_id IN (SELECT id FROM bank_statements WHERE tenant_id = ? AND bank_account_id = ? AND source = ?)',
+    ];
+    if (confirmed !== null) conditions.push(confirmed ? 'confirmed_by_statement_id IS NOT NULL' : 'confirmed_by_statement_id IS NULL');
+    return { conditions, params: [tenantId, bankAccountId, tenantId, bankAccountId, StatementSource.NOTIFICATION] };
+  }
+
   async countLines(tenantId: string, statementId: string): Promise<number> {
     const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT COUNT(*) AS total FROM statement_lines WHERE statement_id = ? AND tenant_id = ?', [
       statementId,
