@@ -18,6 +18,7 @@ import { isConnectionError, isStatementTimeout, statementTimeoutError } from '..
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
+import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { oauthRoutes } from './oauth.routes';
@@ -281,6 +282,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
   });
   app.use(oauthRoutes(services, log));
   app.use(gatewayWebhookRoutes(services, log));
+  // Signed by the bank, no API key: before the statement upload, whose error handler shares the prefix.
+  app.use(bankNotificationRoutes(services, log));
   app.use(
     bankStatementRoutes(
       services,

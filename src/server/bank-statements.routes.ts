@@ -147,7 +147,7 @@ export function bankStatementRoutes(
       const keyHeader = req.header('idempotency-key');
       const imported = (result: Awaited<ReturnType<typeof run>>) =>
         log.info(
-          { requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, bytes: body.byteLength, importedLineCount: result.importedLineCount, duplicateLineCount: result.duplicateLineCount },
+          { requestId, tenantId: ctx.principal.tenantId, bankAccountId, format, bytes: body.byteLength, importedLineCount: result.importedLineCount, duplicateLineCount: result.duplicateLineCount, confirmedLineCount: result.confirmedLineCount },
           'statement uploaded',
         );
       if (keyHeader === undefined) {

@@ -14,6 +14,7 @@ import {
   AccountDocument,
   AcknowledgeReconciliationFlagDocument,
   ResolveReconciliationFlagDocument,
+  RollBankAccountNotificationSecretDocument,
   AccountStatementDocument,
   AuthorizePaymentDocument,
   BankAccountDocument,
@@ -397,6 +398,13 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         label: 'createBankAccount mirroring A’s ledger account',
         ids: () => [a.cash],
         send: (c, id) => c.request(CreateBankAccountDocument, { input: { name: 'Not yours', accountNumber: '12345678', currency: 'USD', ledgerAccountId: id } }),
+      },
+    ],
+    'Mutation.rollBankAccountNotificationSecret': [
+      {
+        label: 'rollBankAccountNotificationSecret of A’s bank account',
+        ids: () => [a.bankAccount],
+        send: (c, id) => c.request(RollBankAccountNotificationSecretDocument, { input: { bankAccountId: id } }),
       },
     ],
     'Mutation.importBankStatement': [

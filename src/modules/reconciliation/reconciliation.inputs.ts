@@ -24,6 +24,7 @@ registerEnumType(StatementFormat, {
     OFX: { description: 'OFX 1.x (SGML) or 2.x (XML) bank or credit card statement.' },
     MT940: { description: 'SWIFT MT940 customer statement.' },
     CSV: { description: 'A bank’s CSV export; needs csvMapping.' },
+    PUSH: { description: 'A single-transaction JSON push the bank sent to POST /bank-accounts/:id/notifications; not importable as a file.' },
   },
 });
 registerEnumType(ContentEncoding, {
@@ -129,6 +130,12 @@ export class ImportBankStatementInput {
 
   @Field(() => CsvMappingInput, { nullable: true, description: 'Required for CSV, refused for the other formats.' })
   csvMapping?: CsvMappingInput | null;
+}
+
+@InputType()
+export class RollBankAccountNotificationSecretInput {
+  @Field(() => ID, { description: 'The bank account whose notification secret is replaced.' })
+  bankAccountId!: string;
 }
 
 @InputType()

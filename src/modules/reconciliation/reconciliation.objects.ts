@@ -3,12 +3,20 @@ import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { ConnectionType, Node } from '../../graphql/common.objects';
 import { BigIntScalar, CurrencyScalar } from '../../graphql/scalars';
 import { StatementFormat } from './importers/statement-types';
-import { AccountNumberKind, ReconciliationFlagKind, ReconciliationFlagStatus, StatementLineStatus } from './reconciliation.types';
+import { AccountNumberKind, ReconciliationFlagKind, ReconciliationFlagStatus, StatementLineStatus, StatementSource } from './reconciliation.types';
 
 registerEnumType(AccountNumberKind, { name: 'AccountNumberKind', description: 'IBAN, or OTHER for an account number without one.' });
 registerEnumType(StatementLineStatus, {
   name: 'StatementLineStatus',
   description: 'BOOKED: on the account. PENDING: announced, not booked yet (intraday reports). INFO: for information only.',
+});
+registerEnumType(StatementSource, {
+  name: 'StatementSource',
+  description: 'How a statement, and its lines, came.',
+  valuesConfig: {
+    STATEMENT: { description: 'An imported statement file (importBankStatement, POST /bank-accounts/{id}/statements).' },
+    NOTIFICATION: { description: 'A real-time notification from the bank (camt.054 or a single-transaction push to POST /bank-accounts/{id}/notifications).' },
+  },
 });
 registerEnumType(ReconciliationFlagKind, {
   name: 'ReconciliationFlagKind',
@@ -85,7 +93,7 @@ export class BankStatementLine extends Node {
   createdAt!: Date;
 }
 
-export const BankStatementLineConnection = ConnectionType(BankStatementLine, 'BankStatementLine', { totalCount: 'the lines this statement stored' });
+export const BankStatementLineConnection = ConnectionType(BankStatementLine, 'BankStatementLine', { totalCount: 'the lines the field selects' });
 
 @ObjectType({ implements: Node, description: 'A statement imported into a bank account.' })
 export class BankStatement extends Node {
@@ -112,6 +120,12 @@ export class BankStatement extends Node {
 
   @Field(() => Int, { description: 'Lines an earlier import had stored already (the same or an overlapping statement), not stored again.' })
   duplicateLineCount!: number;
+
+  @Field(() => Int, { description: 'Lines a real-time notification had stored already, which this statement confirmed (not counted as duplicates). 0 for a notification.' })
+  confirmedLineCount!: number;
+
+  @Field(() => StatementSource, { description: 'STATEMENT for an imported file; NOTIFICATION for a notification, stored as a statement holding its lines.' })
+  source!: StatementSource;
 
   @Field()
   importedAt!: Date;
@@ -147,6 +161,12 @@ export const ReconciliationFlagConnection = ConnectionType(ReconciliationFlag, '
 export class BankAccountPayload {
   @Field(() => BankAccount)
   bankAccount!: BankAccount;
+
+  @Field({
+    description:
+      'The secret (bnsec_…) that signs this bank account’s notifications to POST /bank-accounts/{id}/notifications. Shown once; store it now. Rolling it replaces it at once.',
+  })
+  notificationSecret!: string;
 }
 
 @ObjectType()
@@ -161,6 +181,9 @@ export class ImportBankStatementPayload {
 
   @Field(() => Int, { description: 'Lines of the file already stored by an earlier import (or twice in this file), not stored again.' })
   duplicateLineCount!: number;
+
+  @Field(() => Int, { description: 'Lines real-time notifications had stored, which this file’s statements confirmed (not counted as duplicates).' })
+  confirmedLineCount!: number;
 
   @Field(() => Int, { description: 'Statements of the file for other accounts or currencies (multi-account files), left out.' })
   otherAccountStatementCount!: number;

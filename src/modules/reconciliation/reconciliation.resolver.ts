@@ -5,6 +5,7 @@ import type { RequestContext } from '../../graphql/context';
 import { listPageSizes, Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
 import { BigIntScalar } from '../../graphql/scalars';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
+import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
 import { Account } from '../ledger/ledger.objects';
 import { toCsvMapping } from './csv-mapping';
 import {
@@ -13,6 +14,7 @@ import {
   CreateBankAccountInput,
   ImportBankStatementInput,
   ReconciliationFlagFilterInput,
+  RollBankAccountNotificationSecretInput,
 } from './reconciliation.inputs';
 import {
   BankAccount,
@@ -27,7 +29,7 @@ import {
 } from './reconciliation.objects';
 import { ReconciliationErrors } from './reconciliation.errors';
 import type { ImportResult, ImportResultRef } from './reconciliation.service';
-import type { BankAccountRecord, BankStatementRecord, ReconciliationFlagRecord, StatementLineRecord } from './reconciliation.types';
+import { type BankAccountRecord, type BankStatementRecord, type ReconciliationFlagRecord, type StatementLineRecord, StatementSource } from './reconciliation.types';
 
 const STATEMENT_LINE_PAGE_SIZES = listPageSizes('BankStatement.lines', ROOT_PAGE_SIZES);
 
@@ -50,6 +52,7 @@ function toPayload(result: ImportResult): ImportBankStatementPayload {
     statements: result.statements as unknown as BankStatement[],
     importedLineCount: result.importedLineCount,
     duplicateLineCount: result.duplicateLineCount,
+    confirmedLineCount: result.confirmedLineCount,
     otherAccountStatementCount: result.otherAccountStatementCount,
     flags: result.flags as unknown as ReconciliationFlag[],
   };
@@ -75,7 +78,8 @@ export class BankAccountResolver {
 
   @Mutation(() => BankAccountPayload, {
     nullable: true,
-    description: 'Adds a bank account mirrored by an ASSET ledger account in its currency. The IBAN is verified, stored encrypted and shown only as last4.',
+    description:
+      'Adds a bank account mirrored by an ASSET ledger account in its currency. The IBAN is verified, stored encrypted and shown only as last4. The payload holds the secret that signs the account’s real-time notifications, shown once.',
   })
   createBankAccount(
     @Arg('input') input: CreateBankAccountInput,
@@ -84,9 +88,46 @@ export class BankAccountResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     return ctx.idempotency.run(info, { input, idempotencyKey }, {
-      execute: async (handle) => ({ bankAccount: await ctx.services.reconciliation.createBankAccount(ctx.principal.tenantId, input, handle ?? undefined) }),
-      rebuild: async (ref) => ({ bankAccount: await loadBankAccount(ctx, (ref as { bankAccountId: string }).bankAccountId) }),
+      execute: (handle) => ctx.services.reconciliation.createBankAccount(ctx.principal.tenantId, input, handle ?? undefined),
+      // The notification secret is shown once: a replay gives it back only from the stored (encrypted) response.
+      rebuild: (ref) => {
+        throw oneTimeSecretNotReplayable('bank account', (ref as { bankAccountId: string }).bankAccountId, 'Roll its notification secret (rollBankAccountNotificationSecret).');
+      },
     });
+  }
+
+  @Mutation(() => BankAccountPayload, {
+    nullable: true,
+    description:
+      'Replaces the secret that signs the bank account’s real-time notifications (POST /bank-accounts/{id}/notifications). The old secret stops working at once; the new one is in the payload, shown once.',
+  })
+  rollBankAccountNotificationSecret(
+    @Arg('input') input: RollBankAccountNotificationSecretInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: (handle) => ctx.services.reconciliation.rollNotificationSecret(ctx.principal.tenantId, input.bankAccountId, handle ?? undefined),
+      rebuild: (ref) => {
+        throw oneTimeSecretNotReplayable('a notification secret for bank account', (ref as { bankAccountId: string }).bankAccountId, 'Roll it again.');
+      },
+    });
+  }
+
+  @FieldResolver(() => BankStatementLineConnection, {
+    description:
+      'The lines real-time notifications stored in this bank account, oldest first. confirmed: false keeps those no statement has held yet (notified, never stated: ask the bank); true those a statement confirmed; absent, all.',
+  })
+  async notificationLines(
+    @Root() account: BankAccountRecord,
+    @Args() page: PageArgs,
+    @Arg('confirmed', () => Boolean, { nullable: true }) confirmed: boolean | null,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const { tenantId } = ctx.principal;
+    const result = await ctx.services.reconciliation.listNotificationLines(tenantId, account.id, confirmed ?? null, page);
+    return toConnection(result, (line) => line.id, (line) => line, () => ctx.services.reconciliation.countNotificationLines(tenantId, account.id, confirmed ?? null));
   }
 
   @FieldResolver(() => Account, { description: 'The cash-at-bank ledger account it mirrors.' })
@@ -178,6 +219,22 @@ export class BankStatementLineResolver {
   @FieldResolver(() => BankAccount)
   bankAccount(@Root() line: StatementLineRecord, @Ctx() ctx: RequestContext): Promise<BankAccountRecord> {
     return loadBankAccount(ctx, line.bankAccountId);
+  }
+
+  @FieldResolver(() => StatementSource, { description: 'NOTIFICATION for a line a real-time notification stored (confirmed or not); STATEMENT for one a statement file stored.' })
+  async source(@Root() line: StatementLineRecord, @Ctx() ctx: RequestContext): Promise<StatementSource> {
+    return (await this.statement(line, ctx)).source;
+  }
+
+  @FieldResolver(() => BankStatement, {
+    nullable: true,
+    description: 'For a line a notification stored: the statement that later held it too. Null while no statement has (and for lines a statement stored).',
+  })
+  async confirmedBy(@Root() line: StatementLineRecord, @Ctx() ctx: RequestContext): Promise<BankStatementRecord | null> {
+    if (line.confirmedByStatementId === null) return null;
+    const statement = await ctx.loaders.reconciliation.bankStatementById.load(line.confirmedByStatementId);
+    if (!statement) throw ReconciliationErrors.statementNotFound(line.confirmedByStatementId);
+    return statement;
   }
 }
 

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { DecryptionError, type FieldCipher, type FieldContext } from '../../common/encryption';
@@ -15,9 +16,10 @@ import type { LedgerService } from '../ledger/ledger.service';
 import { AccountType } from '../ledger/ledger.types';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
 import { balanceCheckOf } from './importers/importer-common';
-import { createEncodingDetector, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
-import type { BalanceCheck, CsvMapping, ParsedLine, StatementFormat } from './importers/statement-types';
+import { createEncodingDetector, eventsOfParsedFile, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
+import { type BalanceCheck, type CsvMapping, type ParsedFile, type ParsedLine, StatementFormat } from './importers/statement-types';
 import { LineFingerprinter, statementFingerprint } from './line-fingerprint';
+import { confirmNotifiedLines } from './notification-confirmation';
 import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { ReconciliationErrors } from './reconciliation.errors';
 import {
@@ -31,8 +33,10 @@ import {
   type ReconciliationFlagRecord,
   ReconciliationFlagStatus,
   type StatementLineRecord,
+  StatementSource,
   statementFromRow,
 } from './reconciliation.types';
+import { parseTransactionPush } from './transaction-push';
 
 /**
  * Reads a statement file as it streams, in batches of events; throws StatementFormatError
@@ -79,6 +83,8 @@ export interface ImportResult {
   statements: BankStatementRecord[];
   importedLineCount: number;
   duplicateLineCount: number;
+  /** Lines a notification had stored before, which this statement confirms (not counted as duplicates). */
+  confirmedLineCount: number;
   /** Statements of the file for other accounts or currencies (a multi-account OFX or MT940 file), left out. */
   otherAccountStatementCount: number;
   /** Flags this import raised. */
@@ -90,9 +96,17 @@ export interface ImportResultRef {
   statementIds: string[];
   importedLineCount: number;
   duplicateLineCount: number;
+  /** Absent in records kept before notifications existed. */
+  confirmedLineCount?: number;
   otherAccountStatementCount: number;
   flagIds: string[];
 }
+
+/** What a bank sent to POST /bank-accounts/:id/notifications: a camt.054 message, or a single-transaction JSON push. */
+export type BankNotification = { kind: 'CAMT054'; content: Buffer } | { kind: 'PUSH'; json: unknown };
+
+/** The encrypted column of the secret that signs a bank account's notifications: one at a time, replaced whole by a roll. */
+const NOTIFICATION_SECRET_COLUMN = BANK_ACCOUNT_ENCRYPTED_COLUMNS.columns[1];
 
 export interface FlagFilter {
   bankAccountId?: string | null;
@@ -138,12 +152,15 @@ class StatementInProgress {
   pending: { line: ParsedLine; fingerprint: string }[] = [];
   lineCount = 0;
   importedCount = 0;
+  /** Lines notifications stored before, which this statement confirms. */
+  confirmedCount = 0;
   private sumInCurrency = 0n;
   private linesInOtherCurrencies = 0;
 
   constructor(
     readonly id: string,
     readonly header: StatementHeader,
+    readonly source: StatementSource,
   ) {}
 
   add(line: ParsedLine): void {
@@ -163,6 +180,11 @@ class StatementInProgress {
   balanceCheck(trailer: StatementTrailer): BalanceCheck | null {
     return balanceCheckOf(this.header.currency, trailer.openingBalance, trailer.closingBalance, this.sumInCurrency, this.linesInOtherCurrencies);
   }
+}
+
+/** A notification signing secret: 32 random bytes, prefixed so a leaked one is recognisable (as gwsec_ is). */
+function newNotificationSecret(): string {
+  return `bnsec_${crypto.randomBytes(32).toString('base64url')}`;
 }
 
 function clip(value: string | null, max: number): string | null {
@@ -202,7 +224,12 @@ export class ReconciliationService {
   // ---------------------------------------------------------------------------------------------
   // Bank accounts
 
-  async createBankAccount(tenantId: string, input: CreateBankAccountInput, idempotency?: IdempotencyHandle): Promise<BankAccountRecord> {
+  /** Adds a bank account, with the secret that signs its notifications: returned here once, stored encrypted. */
+  async createBankAccount(
+    tenantId: string,
+    input: CreateBankAccountInput,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ bankAccount: BankAccountRecord; notificationSecret: string }> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 200) throw ReconciliationErrors.invalidName();
     const currency = requireCurrency(input.currency);
@@ -230,12 +257,13 @@ export class ReconciliationService {
       createdAt: this.clock.now(),
     };
     const index = this.numberIndexOf(tenantId, number);
+    const notificationSecret = newNotificationSecret();
     try {
       await runInTransaction(this.dataSource, async (manager) => {
         await manager.query(
           `INSERT INTO bank_accounts (id, tenant_id, name, account_number_kind, ${NUMBER_COLUMN}, account_number_index, account_last4, currency,
-                                      ledger_account_id, match_window_business_days, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                      ledger_account_id, match_window_business_days, ${NOTIFICATION_SECRET_COLUMN}, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             record.id,
             tenantId,
@@ -247,6 +275,7 @@ export class ReconciliationService {
             currency,
             record.ledgerAccountId,
             window,
+            this.cipher.encrypt(notificationSecret, this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)),
             toDbTimestamp(record.createdAt),
           ],
         );
@@ -260,7 +289,44 @@ export class ReconciliationService {
       );
       throw ReconciliationErrors.numberTaken(existing[0] ? String(existing[0].id) : undefined);
     }
-    return record;
+    return { bankAccount: record, notificationSecret };
+  }
+
+  /**
+   * Replaces the secret that signs the bank account's notifications, as createGateway's webhook
+   * secret is held: one secret at a time, so the old one stops working at once. The new one is
+   * returned here once.
+   */
+  async rollNotificationSecret(
+    tenantId: string,
+    bankAccountId: string,
+    idempotency?: IdempotencyHandle,
+  ): Promise<{ bankAccount: BankAccountRecord; notificationSecret: string }> {
+    const bankAccount = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
+    const notificationSecret = newNotificationSecret();
+    await runInTransaction(this.dataSource, async (manager) => {
+      await manager.query(`UPDATE bank_accounts SET ${NOTIFICATION_SECRET_COLUMN} = ? WHERE tenant_id = ? AND id = ?`, [
+        this.cipher.encrypt(notificationSecret, this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)),
+        tenantId,
+        bankAccount.id,
+      ]);
+      if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { bankAccountId: bankAccount.id } });
+    });
+    return { bankAccount, notificationSecret };
+  }
+
+  /**
+   * The secret that signs a bank account's notifications, and its tenant. Looked up by id alone: the
+   * notification route has no credential, and the signature is what authenticates it. Null when there
+   * is no such account or it has no secret yet (answered like a bad signature, so ids cannot be probed).
+   */
+  async notificationSecretOf(bankAccountId: string): Promise<{ tenantId: string; secret: string } | null> {
+    const [row]: Record<string, unknown>[] = await this.dataSource.query(`SELECT tenant_id, ${NOTIFICATION_SECRET_COLUMN} FROM bank_accounts WHERE id = ?`, [
+      bankAccountId,
+    ]);
+    if (!row || row[NOTIFICATION_SECRET_COLUMN] === null || row[NOTIFICATION_SECRET_COLUMN] === undefined) return null;
+    const tenantId = String(row.tenant_id);
+    return { tenantId, secret: this.cipher.decrypt(String(row[NOTIFICATION_SECRET_COLUMN]), this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)) };
   }
 
   async bankAccountsByIds(tenantId: string, ids: readonly string[]): Promise<BankAccountRecord[]> {
@@ -369,12 +435,59 @@ export class ReconciliationService {
     if (input.format !== 'CSV' && input.csvMapping) throw ReconciliationErrors.csvMappingNotApplicable(input.format);
     if (input.byteLength === 0) throw ReconciliationErrors.emptyFile();
     const options: StreamOptions = { encoding: input.encoding, wholeDocumentLimitBytes: input.wholeDocumentLimitBytes, ...(input.csvMapping ? { csv: input.csvMapping } : {}) };
+    return this.importEvents(account, input.format, () => this.readEvents(input.format, input.open(), options), StatementSource.STATEMENT, idempotency);
+  }
 
+  /**
+   * Stores a notification the bank sent (already authenticated by its signature): its lines become
+   * statement lines exactly as an import's do, under a statement row of source NOTIFICATION, and are
+   * matched at once. The same notification again stores nothing and counts its lines as duplicates.
+   */
+  async receiveNotification(tenantId: string, bankAccountId: string, notification: BankNotification): Promise<ImportResult> {
+    const account = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
+    if (notification.kind === 'PUSH') return this.importParsed(account, parseTransactionPush(notification.json, account), StatementSource.NOTIFICATION);
+    const detector = createEncodingDetector();
+    detector.update(notification.content);
+    const options: StreamOptions = { encoding: detector.result() };
+    const content = notification.content;
+    return this.importEvents(
+      account,
+      StatementFormat.CAMT054,
+      () =>
+        this.readEvents(
+          StatementFormat.CAMT054,
+          (async function* () {
+            yield content;
+          })(),
+          options,
+        ),
+      StatementSource.NOTIFICATION,
+    );
+  }
+
+  /** An import of a file already parsed (a JSON push): the same path as a file's, over its events. */
+  private importParsed(account: BankAccountRecord, parsed: ParsedFile, source: StatementSource, idempotency?: IdempotencyHandle): Promise<ImportResult> {
+    return this.importEvents(
+      account,
+      parsed.format,
+      async function* () {
+        yield [...eventsOfParsedFile(parsed)];
+      },
+      source,
+      idempotency,
+    );
+  }
+
+  private async importEvents(
+    account: BankAccountRecord,
+    format: StatementFormat,
+    events: () => AsyncIterable<StatementEvent[]>,
+    source: StatementSource,
+    idempotency?: IdempotencyHandle,
+  ): Promise<ImportResult> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await runInTransaction(this.dataSource, (manager) =>
-          this.storeStatements(manager, account, input.format, this.readEvents(input.format, input.open(), options), idempotency),
-        );
+        const result = await runInTransaction(this.dataSource, (manager) => this.storeStatements(manager, account, format, events(), source, idempotency));
         if (this.afterImport) await this.afterImport(account, result);
         return result;
       } catch (error) {
@@ -390,6 +503,7 @@ export class ReconciliationService {
     account: BankAccountRecord,
     format: StatementFormat,
     events: AsyncIterable<StatementEvent[]>,
+    source: StatementSource,
     idempotency: IdempotencyHandle | undefined,
   ): Promise<ImportResult> {
     // One import at a time per bank account: the fingerprint look-ups below then see every line committed before.
@@ -399,6 +513,7 @@ export class ReconciliationService {
     const flags: ReconciliationFlagRecord[] = [];
     let importedLineCount = 0;
     let duplicateLineCount = 0;
+    let confirmedLineCount = 0;
     let statementCount = 0;
     let otherAccountStatementCount = 0;
     let firstHeader: StatementHeader | null = null;
@@ -413,7 +528,7 @@ export class ReconciliationService {
             event.header.currency === account.currency &&
             statementNamesAccount({ kind: account.accountNumberKind, number: account.accountNumber }, { iban: event.header.accountIban, number: event.header.accountNumber });
           if (!own) otherAccountStatementCount += 1;
-          current = own ? await this.startStatement(manager, account, event.header, now) : null;
+          current = own ? await this.startStatement(manager, account, event.header, source, now) : null;
         } else if (event.type === 'line') {
           if (!current) continue;
           current.add(event.line);
@@ -421,8 +536,14 @@ export class ReconciliationService {
         } else if (current) {
           await this.storePendingLines(manager, account, current, now);
           const { record, flag } = await this.finishStatement(manager, account, current, event.trailer, now);
-          importedLineCount += current.importedCount;
-          duplicateLineCount += current.lineCount - current.importedCount;
+          if (record.id === current.id) {
+            importedLineCount += record.importedLineCount;
+            duplicateLineCount += record.duplicateLineCount;
+            confirmedLineCount += record.confirmedLineCount;
+          } else {
+            // Imported before: every line is a duplicate of that import's.
+            duplicateLineCount += current.lineCount;
+          }
           statements.push(record);
           if (flag) flags.push(flag);
           current = null;
@@ -443,23 +564,25 @@ export class ReconciliationService {
         statementIds: statements.map((s) => s.id),
         importedLineCount,
         duplicateLineCount,
+        confirmedLineCount,
         otherAccountStatementCount,
         flagIds: flags.map((f) => f.id),
       };
       await this.idempotency.complete(manager, idempotency, { resultRef: ref });
     }
-    return { statements, importedLineCount, duplicateLineCount, otherAccountStatementCount, flags };
+    return { statements, importedLineCount, duplicateLineCount, confirmedLineCount, otherAccountStatementCount, flags };
   }
 
   /** The statement's row goes in first, under a placeholder fingerprint, so its lines can name it as they stream in. */
-  private async startStatement(manager: EntityManager, account: BankAccountRecord, header: StatementHeader, now: Date): Promise<StatementInProgress> {
+  private async startStatement(manager: EntityManager, account: BankAccountRecord, header: StatementHeader, source: StatementSource, now: Date): Promise<StatementInProgress> {
     const id = newId('bankStatement');
     await manager.query(
-      `INSERT INTO bank_statements (id, tenant_id, bank_account_id, format, statement_ref, currency, line_count, imported_line_count, duplicate_line_count, fingerprint, imported_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)`,
-      [id, account.tenantId, account.id, header.format, clip(header.statementId, 255), header.currency, `pending:${id}`, toDbTimestamp(now)],
+      `INSERT INTO bank_statements (id, tenant_id, bank_account_id, format, statement_ref, currency, line_count, imported_line_count, duplicate_line_count,
+                                    confirmed_line_count, source, fingerprint, imported_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, ?, ?, ?)`,
+      [id, account.tenantId, account.id, header.format, clip(header.statementId, 255), header.currency, source, `pending:${id}`, toDbTimestamp(now)],
     );
-    return new StatementInProgress(id, header);
+    return new StatementInProgress(id, header, source);
   }
 
   private async storePendingLines(manager: EntityManager, account: BankAccountRecord, statement: StatementInProgress, now: Date): Promise<void> {
@@ -467,6 +590,8 @@ export class ReconciliationService {
     if (pending.length === 0) return;
     // Lines stored earlier in this transaction (an earlier statement of the same file) are seen here too.
     const known = await this.knownFingerprints(manager, account, pending.map((p) => p.fingerprint));
+    // A statement's lines that notifications stored before are confirmed by it, not duplicated.
+    if (known.size > 0 && statement.source === StatementSource.STATEMENT) statement.confirmedCount += await confirmNotifiedLines(manager, account, statement.id, known);
     const fresh = pending.filter(({ fingerprint }) => !known.has(fingerprint));
     if (fresh.length === 0) return;
     await insertRows(
@@ -512,7 +637,7 @@ export class ReconciliationService {
     const { tenantId } = account;
     const header = statement.header;
     const fingerprint = statementFingerprint(header, trailer, statement.fingerprinter.linesDigest());
-    if (statement.importedCount === 0) {
+    if (statement.importedCount === 0 && statement.confirmedCount === 0) {
       const existing = await this.statementByFingerprint(manager, account, fingerprint);
       if (existing) {
         await manager.query('DELETE FROM bank_statements WHERE id = ?', [statement.id]);
@@ -534,12 +659,14 @@ export class ReconciliationService {
       closingBalanceDate: trailer.closingBalance?.date ?? null,
       lineCount: statement.lineCount,
       importedLineCount: statement.importedCount,
-      duplicateLineCount: statement.lineCount - statement.importedCount,
+      duplicateLineCount: statement.lineCount - statement.importedCount - statement.confirmedCount,
+      confirmedLineCount: statement.confirmedCount,
+      source: statement.source,
       importedAt: now,
     };
     await manager.query(
       `UPDATE bank_statements SET from_date = ?, to_date = ?, opening_balance_minor = ?, opening_balance_date = ?, closing_balance_minor = ?, closing_balance_date = ?,
-                                  line_count = ?, imported_line_count = ?, duplicate_line_count = ?, fingerprint = ?
+                                  line_count = ?, imported_line_count = ?, duplicate_line_count = ?, confirmed_line_count = ?, fingerprint = ?
        WHERE id = ?`,
       [
         record.fromDate,
@@ -551,6 +678,7 @@ export class ReconciliationService {
         record.lineCount,
         record.importedLineCount,
         record.duplicateLineCount,
+        record.confirmedLineCount,
         fingerprint,
         statement.id,
       ],
@@ -586,6 +714,7 @@ export class ReconciliationService {
       statements: ref.statementIds.map((id) => byId.get(id)).filter((s): s is BankStatementRecord => s !== undefined),
       importedLineCount: ref.importedLineCount,
       duplicateLineCount: ref.duplicateLineCount,
+      confirmedLineCount: ref.confirmedLineCount ?? 0,
       otherAccountStatementCount: ref.otherAccountStatementCount,
       flags,
     };
@@ -654,6 +783,43 @@ export class ReconciliationService {
       (line) => line.id,
       { sizes, isKey: (key) => idKindOf(key) === 'bankStatementLine' },
     );
+  }
+
+  /**
+   * The lines real-time notifications stored in a bank account, oldest first; `confirmed` false keeps
+   * those no statement has held yet (a transaction the bank notified and never stated), true those one has.
+   */
+  listNotificationLines(tenantId: string, bankAccountId: string, confirmed: boolean | null, request: PageRequest): Promise<Page<StatementLineRecord>> {
+    const where = this.notificationLineConditions(tenantId, bankAccountId, confirmed);
+    return readPage(
+      request,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['id'], 'ASC');
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT * FROM statement_lines WHERE ${[...where.conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [...where.params, ...keyset.params],
+        );
+        return rows.map(lineFromRow);
+      },
+      (line) => line.id,
+      { isKey: (key) => idKindOf(key) === 'bankStatementLine' },
+    );
+  }
+
+  async countNotificationLines(tenantId: string, bankAccountId: string, confirmed: boolean | null): Promise<number> {
+    const where = this.notificationLineConditions(tenantId, bankAccountId, confirmed);
+    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM statement_lines WHERE ${where.conditions.join(' AND ')}`, where.params);
+    return Number(rows[0].total);
+  }
+
+  private notificationLineConditions(tenantId: string, bankAccountId: string, confirmed: boolean | null): { conditions: string[]; params: unknown[] } {
+    const conditions = [
+      'tenant_id = ?',
+      'bank_account_id = ?',
+      'statement_id IN (SELECT id FROM bank_statements WHERE tenant_id = ? AND bank_account_id = ? AND source = ?)',
+    ];
+    if (confirmed !== null) conditions.push(confirmed ? 'confirmed_by_statement_id IS NOT NULL' : 'confirmed_by_statement_id IS NULL');
+    return { conditions, params: [tenantId, bankAccountId, tenantId, bankAccountId, StatementSource.NOTIFICATION] };
   }
 
   async countLines(tenantId: string, statementId: string): Promise<number> {

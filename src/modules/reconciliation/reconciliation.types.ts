@@ -5,7 +5,7 @@ import type { StatementFormat } from './importers/statement-types';
 /** Plain records of the reconciliation module, as the service reads and returns them. */
 
 /** The encrypted columns of bank_accounts, for the service and for `keys reencrypt`. */
-export const BANK_ACCOUNT_ENCRYPTED_COLUMNS = { table: 'bank_accounts', columns: ['account_number_ciphertext'] } as const;
+export const BANK_ACCOUNT_ENCRYPTED_COLUMNS = { table: 'bank_accounts', columns: ['account_number_ciphertext', 'notification_secret_ciphertext'] } as const;
 
 export enum AccountNumberKind {
   IBAN = 'IBAN',
@@ -16,6 +16,12 @@ export enum StatementLineStatus {
   BOOKED = 'BOOKED',
   PENDING = 'PENDING',
   INFO = 'INFO',
+}
+
+/** How a statement row came: an imported statement file, or a real-time notification from the bank. */
+export enum StatementSource {
+  STATEMENT = 'STATEMENT',
+  NOTIFICATION = 'NOTIFICATION',
 }
 
 export enum ReconciliationFlagKind {
@@ -65,6 +71,9 @@ export interface BankStatementRecord {
   lineCount: number;
   importedLineCount: number;
   duplicateLineCount: number;
+  /** Lines a notification had stored before that this statement holds too (0 for a notification). */
+  confirmedLineCount: number;
+  source: StatementSource;
   importedAt: Date;
 }
 
@@ -86,6 +95,8 @@ export interface StatementLineRecord {
   status: StatementLineStatus;
   sourceLocation: string;
   fingerprint: string;
+  /** For a line a notification stored: the statement that later held it too; null until then (and for statement lines). */
+  confirmedByStatementId: string | null;
   createdAt: Date;
 }
 
@@ -124,6 +135,8 @@ export function statementFromRow(row: Record<string, unknown>): BankStatementRec
     lineCount: Number(row.line_count),
     importedLineCount: Number(row.imported_line_count),
     duplicateLineCount: Number(row.duplicate_line_count),
+    confirmedLineCount: Number(row.confirmed_line_count ?? 0),
+    source: (row.source ?? StatementSource.STATEMENT) as StatementSource,
     importedAt: fromDbTimestamp(row.imported_at),
   };
 }
@@ -147,6 +160,7 @@ export function lineFromRow(row: Record<string, unknown>): StatementLineRecord {
     status: row.status as StatementLineStatus,
     sourceLocation: String(row.source_location),
     fingerprint: String(row.fingerprint),
+    confirmedByStatementId: text(row.confirmed_by_statement_id),
     createdAt: fromDbTimestamp(row.created_at),
   };
 }

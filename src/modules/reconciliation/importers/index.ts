@@ -30,6 +30,8 @@ export function parseStatementFile(format: StatementFormat, content: Buffer | st
     case StatementFormat.CSV:
       if (!options.csv) throw csvMappingMissing();
       return parseCsv(decodeText(content, options.csv.encoding), options.csv);
+    case StatementFormat.PUSH:
+      throw new StatementFormatError(format, 'format', 'a single-transaction push is sent to POST /bank-accounts/:id/notifications, signed; it is not a statement file');
     default: {
       const unknown: never = format;
       throw new StatementFormatError(unknown, 'format', 'unknown statement format');

@@ -27,6 +27,8 @@ export enum StatementFormat {
   OFX = 'OFX',
   MT940 = 'MT940',
   CSV = 'CSV',
+  /** A single-transaction JSON push to POST /bank-accounts/:id/notifications (see transaction-push.ts); not a file format. */
+  PUSH = 'PUSH',
 }
 
 export interface ParsedBalance {
