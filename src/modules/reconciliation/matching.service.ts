@@ -65,10 +65,22 @@ export interface ManualUnmatchInput {
   note?: string | null;
 }
 
-/** How far back the sweep retries unmatched lines and ages unmatched items; older ones were aged by earlier sweeps. */
+/** How far back the sweep retries matching unmatched lines (aging has no horizon: see ageUnmatched). */
 export const SWEEP_LOOKBACK_DAYS = 62;
-/** Rows of each side aged per bank account and sweep, so that a backlog is worked off over several sweeps. */
-const SWEEP_AGING_LIMIT = 500;
+/** Items of each side examined for aging per bank account and sweep, so that a backlog is worked off over several sweeps. */
+export const SWEEP_AGING_BATCH = 500;
+
+export interface SweepOptions {
+  /** Items of each side examined for aging per bank account (SWEEP_AGING_BATCH unless given; tests make it small). */
+  agingBatchSize?: number;
+}
+
+/** How far aging has examined a bank account's items, per side (null: nothing yet). */
+interface AgingCursor {
+  stored: boolean;
+  line: { date: string; id: string } | null;
+  posting: { at: string; id: string } | null;
+}
 const RUN_ATTEMPTS = 3;
 const ID_CHUNK = 500;
 const NOTE_MAX = 500;
@@ -103,6 +115,26 @@ interface Focus {
   postingIds?: ReadonlySet<string>;
 }
 
+/** What an UNMATCHED_LEDGER_ENTRY flag says of its posting. */
+interface AgedPosting {
+  id: string;
+  journalEntryId: string;
+  /** Signed: money in is positive. */
+  amountMinor: bigint;
+  currency: string;
+  effectiveDate: string;
+}
+
+function agedPostingOf(row: Record<string, unknown>): AgedPosting {
+  return {
+    id: String(row.id),
+    journalEntryId: String(row.journal_entry_id),
+    amountMinor: signedAmount(row),
+    currency: String(row.currency),
+    effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
+  };
+}
+
 interface CandidatePosting extends MatcherPosting {
   createdAt: Date;
 }
@@ -119,7 +151,7 @@ export class MatchingService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     /** Raises flags in the matching transaction; they are published once it commits. */
-    private readonly flags: Pick<ReconciliationFlagsService, 'raise'>,
+    private readonly flags: Pick<ReconciliationFlagsService, 'raise' | 'resolveMatched'>,
     private readonly loadBankAccounts: (tenantId: string, ids: readonly string[]) => Promise<BankAccountRecord[]>,
     private readonly idempotency?: IdempotencyService,
     private readonly log?: Logger,
@@ -213,11 +245,11 @@ export class MatchingService {
 
   /**
    * Every bank account of every tenant: retries the unmatched lines of the last SWEEP_LOOKBACK_DAYS,
-   * then raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings still
-   * unmatched once their window has passed (once each: a flag already raised for the item is left as
-   * it is). Every API process runs it; the per-account lock makes concurrent sweeps harmless.
+   * then ages what stays unmatched past its window, whatever its age (ageUnmatched). Every API
+   * process runs it; the per-account lock makes concurrent sweeps harmless.
    */
-  async sweep(): Promise<MatchRunResult> {
+  async sweep(options: SweepOptions = {}): Promise<MatchRunResult> {
+    const batchSize = Math.max(1, Math.floor(options.agingBatchSize ?? SWEEP_AGING_BATCH));
     const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT id, tenant_id FROM bank_accounts ORDER BY id');
     const result: MatchRunResult = { matches: [], flags: [] };
     const today = dayOf(this.clock.now());
@@ -226,7 +258,7 @@ export class MatchingService {
       if (!account) continue;
       try {
         const one = await this.run(account, { from: addDays(today, -SWEEP_LOOKBACK_DAYS), to: today });
-        const aged = await this.ageUnmatched(account, today);
+        const aged = await this.ageUnmatched(account, today, batchSize);
         result.matches.push(...one.matches);
         result.flags.push(...one.flags, ...aged);
       } catch (error) {
@@ -236,50 +268,104 @@ export class MatchingService {
     return result;
   }
 
-  private async ageUnmatched(account: BankAccountRecord, today: string): Promise<ReconciliationFlagRecord[]> {
+  /**
+   * Raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings unmatched once
+   * their window has passed, however old. The account's aging cursor (one per side, in date-then-id
+   * order) marks what earlier sweeps examined; this one examines at most `batchSize` items of each
+   * side after it and dated before the window, by index, and moves the cursor to the last one: the
+   * whole history, however long, is aged once over successive sweeps, and no sweep rereads it.
+   * Items that arrive behind the cursor are flagged when they arrive: a run flags new lines and
+   * postings already past their window, and undoing a match by hand re-raises (reraiseUnmatched).
+   * A flag already raised for the item is left as it is, whatever its status (flagUnmatchedLine).
+   */
+  private async ageUnmatched(account: BankAccountRecord, today: string, batchSize: number): Promise<ReconciliationFlagRecord[]> {
     const pastWindow = addDays(today, -windowCalendarDays(account.matchWindowBusinessDays));
-    const oldest = addDays(today, -SWEEP_LOOKBACK_DAYS);
-    const flags = await this.serialised(account.id, () =>
+    return this.serialised(account.id, () =>
       runInTransaction(this.dataSource, async (manager) => {
         await this.lockAccount(manager, account);
+        const cursor = await this.agingCursor(manager, account);
         const raised: ReconciliationFlagRecord[] = [];
-        const lines: Record<string, unknown>[] = await manager.query(
+
+        const lineRows: Record<string, unknown>[] = await manager.query(
           `SELECT l.* FROM statement_lines l
-           WHERE l.bank_account_id = ? AND l.booking_date >= ? AND l.booking_date < ? AND l.status = 'BOOKED'
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.statement_line_id = l.id)
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = l.tenant_id AND f.bank_account_id = l.bank_account_id AND f.kind = ? AND f.subject = ${this.concat("'line:'", 'l.id')})
-           ORDER BY l.booking_date, l.id LIMIT ${SWEEP_AGING_LIMIT}`,
-          [account.id, oldest, pastWindow, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE],
+           WHERE l.bank_account_id = ? AND l.booking_date < ?${cursor.line ? ' AND l.booking_date >= ? AND (l.booking_date > ? OR l.id > ?)' : ''}
+           ORDER BY l.booking_date, l.id LIMIT ${batchSize}`,
+          [account.id, pastWindow, ...(cursor.line ? [cursor.line.date, cursor.line.date, cursor.line.id] : [])],
         );
-        for (const line of lines.map(lineFromRow)) {
-          const flag = await this.flagUnmatchedLine(manager, account, line);
-          if (flag) raised.push(flag);
+        const lines = lineRows.map(lineFromRow);
+        const matchedLines = await this.currentMatchIdsOfLines(manager, lines.map((l) => l.id));
+        const unmatchedLines = lines.filter((l) => l.status === 'BOOKED' && !matchedLines.has(l.id));
+        const flaggedLines = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, unmatchedLines.map((l) => `line:${l.id}`));
+        for (const line of unmatchedLines) {
+          if (flaggedLines.has(`line:${line.id}`)) continue;
+          raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line)));
         }
-        const postings: Record<string, unknown>[] = await manager.query(
-          `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
-           WHERE p.account_id = ? AND p.phase = 'POSTED' AND p.effective_at >= ? AND p.effective_at < ?
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.posting_id = p.id)
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = p.tenant_id AND f.bank_account_id = ? AND f.kind = ? AND f.subject = ${this.concat("'posting:'", 'p.id')})
-           ORDER BY p.effective_at, p.id LIMIT ${SWEEP_AGING_LIMIT}`,
-          [account.ledgerAccountId, this.dayStart(oldest), this.dayStart(pastWindow), account.id, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY],
+
+        const postingRows: Record<string, unknown>[] = await manager.query(
+          `SELECT p.id, p.phase, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
+           WHERE p.account_id = ? AND p.effective_at < ?${cursor.posting ? ' AND p.effective_at >= ? AND (p.effective_at > ? OR p.id > ?)' : ''}
+           ORDER BY p.effective_at, p.id LIMIT ${batchSize}`,
+          [account.ledgerAccountId, this.dayStart(pastWindow), ...(cursor.posting ? [cursor.posting.at, cursor.posting.at, cursor.posting.id] : [])],
         );
-        for (const row of postings) {
-          const amount = signedAmount(row);
-          raised.push(
-            await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${String(row.id)}`, {
-              postingIds: [String(row.id)],
-              journalEntryId: String(row.journal_entry_id),
-              amount: formatMinorAsDecimal(amount, String(row.currency)),
-              currency: String(row.currency),
-              effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
-              windowBusinessDays: account.matchWindowBusinessDays,
-            }),
-          );
+        const posted = postingRows.filter((row) => row.phase === 'POSTED').map(agedPostingOf);
+        const matchedPostings = posted.length ? await this.currentMatchIdsOfPostings(manager, posted.map((p) => p.id)) : new Map<string, string>();
+        const unmatchedPostings = posted.filter((p) => !matchedPostings.has(p.id));
+        const flaggedPostings = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, unmatchedPostings.map((p) => `posting:${p.id}`));
+        for (const posting of unmatchedPostings) {
+          if (flaggedPostings.has(`posting:${posting.id}`)) continue;
+          raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
         }
+
+        const lastLine = lines.at(-1);
+        const lastPosting = postingRows.at(-1);
+        await this.moveAgingCursor(manager, account, cursor, {
+          line: lastLine ? { date: lastLine.bookingDate!, id: lastLine.id } : cursor.line,
+          posting: lastPosting ? { at: toDbTimestamp(fromDbTimestamp(lastPosting.effective_at)), id: String(lastPosting.id) } : cursor.posting,
+        });
         return raised;
       }),
     );
-    return flags;
+  }
+
+  private async agingCursor(manager: EntityManager, account: BankAccountRecord): Promise<AgingCursor> {
+    const rows: Record<string, unknown>[] = await manager.query('SELECT * FROM reconciliation_aging_cursors WHERE bank_account_id = ?', [account.id]);
+    if (!rows.length) return { stored: false, line: null, posting: null };
+    const row = rows[0];
+    return {
+      stored: true,
+      line: row.line_id === null ? null : { date: String(row.line_booking_date), id: String(row.line_id) },
+      posting: row.posting_id === null ? null : { at: toDbTimestamp(fromDbTimestamp(row.posting_effective_at)), id: String(row.posting_id) },
+    };
+  }
+
+  private async moveAgingCursor(manager: EntityManager, account: BankAccountRecord, from: AgingCursor, to: Pick<AgingCursor, 'line' | 'posting'>): Promise<void> {
+    const values = [to.line?.date ?? null, to.line?.id ?? null, to.posting?.at ?? null, to.posting?.id ?? null, toDbTimestamp(this.clock.now())];
+    if (from.stored) {
+      if (from.line?.id === to.line?.id && from.posting?.id === to.posting?.id) return;
+      await manager.query(
+        'UPDATE reconciliation_aging_cursors SET line_booking_date = ?, line_id = ?, posting_effective_at = ?, posting_id = ?, updated_at = ? WHERE bank_account_id = ?',
+        [...values, account.id],
+      );
+    } else {
+      await manager.query(
+        `INSERT INTO reconciliation_aging_cursors (bank_account_id, tenant_id, line_booking_date, line_id, posting_effective_at, posting_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [account.id, account.tenantId, ...values],
+      );
+    }
+  }
+
+  /** Which of these subjects have a flag of the kind on the account, whatever its status. */
+  private async flaggedSubjects(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subjects: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const chunk of chunks(subjects, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await manager.query(
+        `SELECT subject FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject IN (${chunk.map(() => '?').join(',')})`,
+        [account.tenantId, account.id, kind, ...chunk],
+      );
+      for (const row of rows) found.add(String(row.subject));
+    }
+    return found;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -353,6 +439,7 @@ export class MatchingService {
         ? matchStatementLines({ lines: lines.map(toMatcherLine), postings, settings: { windowBusinessDays: account.matchWindowBusinessDays } })
         : { matches: [], problems: [] };
     const matches = await this.storeMatches(manager, account, outcome.matches.filter(touches));
+    await this.resolveFlagsOf(manager, matches);
 
     const linesById = new Map(lines.map((l) => [l.id, l]));
     const flags: ReconciliationFlagRecord[] = [];
@@ -370,23 +457,84 @@ export class MatchingService {
       const flag = await this.flagUnmatchedLine(manager, account, line);
       if (flag) flags.push(flag);
     }
+    // Likewise a posting written (or backdated) past its window: the aging cursor may be beyond its date.
+    if (focus.postingIds) {
+      const settledPostings = new Set([...matches.flatMap((m) => m.postingIds), ...problems.flatMap((p) => p.postingIds)]);
+      for (const posting of postings) {
+        if (!focus.postingIds.has(posting.id) || settledPostings.has(posting.id) || posting.effectiveDate >= pastWindow) continue;
+        const flag = await this.flagUnmatchedPosting(manager, account, posting);
+        if (flag) flags.push(flag);
+      }
+    }
     return { matches, flags };
   }
 
+  /**
+   * UNMATCHED_STATEMENT_LINE for a line past its window, unless the line has that flag already,
+   * whatever its status: a cause that persists is not a new occurrence (the sweep and every run find
+   * it again), and a flag a person resolved stays resolved. A new occurrence is only a line unmatched
+   * by hand again (reraiseUnmatched).
+   */
   private async flagUnmatchedLine(manager: EntityManager, account: BankAccountRecord, line: StatementLineRecord): Promise<ReconciliationFlagRecord | null> {
     const subject = `line:${line.id}`;
-    const existing: Record<string, unknown>[] = await manager.query(
-      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
-      [account.tenantId, account.id, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject],
-    );
-    if (existing.length) return null;
-    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, {
+    if (await this.hasFlag(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject)) return null;
+    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, this.unmatchedLineDetails(account, line));
+  }
+
+  /** UNMATCHED_LEDGER_ENTRY for a posting past its window, once, as flagUnmatchedLine. */
+  private async flagUnmatchedPosting(manager: EntityManager, account: BankAccountRecord, posting: AgedPosting): Promise<ReconciliationFlagRecord | null> {
+    const subject = `posting:${posting.id}`;
+    if (await this.hasFlag(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, subject)) return null;
+    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, subject, this.unmatchedPostingDetails(account, posting));
+  }
+
+  private unmatchedLineDetails(account: BankAccountRecord, line: StatementLineRecord): Record<string, unknown> {
+    return {
       statementLineIds: [line.id],
       amount: formatMinorAsDecimal(line.amountMinor, line.currency),
       currency: line.currency,
       bookingDate: line.bookingDate,
       windowBusinessDays: account.matchWindowBusinessDays,
-    });
+    };
+  }
+
+  private unmatchedPostingDetails(account: BankAccountRecord, posting: AgedPosting): Record<string, unknown> {
+    return {
+      postingIds: [posting.id],
+      journalEntryId: posting.journalEntryId,
+      amount: formatMinorAsDecimal(posting.amountMinor, posting.currency),
+      currency: posting.currency,
+      effectiveDate: posting.effectiveDate,
+      windowBusinessDays: account.matchWindowBusinessDays,
+    };
+  }
+
+  private async hasFlag(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string): Promise<boolean> {
+    const rows: Record<string, unknown>[] = await manager.query('SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?', [
+      account.tenantId,
+      account.id,
+      kind,
+      subject,
+    ]);
+    return rows.length > 0;
+  }
+
+  /** The flags about the items of matches just stored end: resolved MATCHED, naming the match. */
+  private resolveFlagsOf(manager: EntityManager, matches: readonly ReconciliationMatchRecord[]): Promise<ReconciliationFlagRecord[]> {
+    return this.flags.resolveMatched(
+      manager,
+      matches.map((m) => ({
+        tenantId: m.tenantId,
+        bankAccountId: m.bankAccountId,
+        matchId: m.id,
+        rule: m.rule,
+        origin: m.origin,
+        matchedBy: m.createdBy,
+        note: m.note,
+        statementLineIds: m.statementLineIds,
+        postingIds: m.postingIds,
+      })),
+    );
   }
 
   private raise(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string, details: Record<string, unknown>) {
@@ -561,7 +709,10 @@ export class MatchingService {
 
   /**
    * A problem of the engine as a flag, once: a flag already raised for the same kind and subject is
-   * left alone (the sweep finds the same problem again every time it runs). An ambiguity between
+   * left alone, whatever its status (the sweep finds the same problem again every time it runs, and a
+   * person's resolution stands). The problem cannot return after its item was matched: the engine
+   * only reads items that were never matched (one unmatched by hand is a person's to match again, and
+   * ages as UNMATCHED_* instead). An ambiguity between
    * identical lines that outnumber the postings they compete for is a duplicated statement line.
    */
   private async flagProblem(
@@ -597,11 +748,7 @@ export class MatchingService {
         ...(lines.length ? { amount: formatMinorAsDecimal(lines[0].amountMinor, lines[0].currency), currency: lines[0].currency } : {}),
       };
     }
-    const existing: Record<string, unknown>[] = await manager.query(
-      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
-      [account.tenantId, account.id, kind, subject],
-    );
-    if (existing.length) return null;
+    if (await this.hasFlag(manager, account, kind, subject)) return null;
     return this.raise(manager, account, kind, subject, details);
   }
 
@@ -672,6 +819,7 @@ export class MatchingService {
             statementLineIds: [line.id],
             postingIds,
           }]);
+          await this.resolveFlagsOf(manager, [record]);
           if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: record.id } });
           return record;
         }),
@@ -709,12 +857,39 @@ export class MatchingService {
           id,
         ]);
         await manager.query('UPDATE reconciliation_match_items SET statement_line_id = NULL, posting_id = NULL WHERE match_id = ?', [id]);
+        await this.reraiseUnmatched(manager, account, id);
         if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: id } });
         return id;
       }),
     );
     const [record] = await this.matchesByIds(tenantId, [matchId]);
     return record;
+  }
+
+  /**
+   * After a match is undone by hand, its items are unmatched again: a new occurrence of their cause.
+   * Each line and posting already past its window is flagged at once through raise(): its RESOLVED
+   * flag REOPENS with one more occurrence (the match had resolved it), or a first flag is RAISED. An
+   * item still within its window is aged when it passes it, like any other.
+   */
+  private async reraiseUnmatched(manager: EntityManager, account: BankAccountRecord, matchId: string): Promise<void> {
+    const pastWindow = addDays(dayOf(this.clock.now()), -windowCalendarDays(account.matchWindowBusinessDays));
+    const lines: Record<string, unknown>[] = await manager.query(
+      `SELECT l.* FROM statement_lines l JOIN reconciliation_match_items i ON i.recorded_statement_line_id = l.id
+       WHERE i.match_id = ? AND l.tenant_id = ? AND l.status = 'BOOKED' AND l.booking_date < ? ORDER BY l.id`,
+      [matchId, account.tenantId, pastWindow],
+    );
+    for (const line of lines.map(lineFromRow)) {
+      await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line));
+    }
+    const postings: Record<string, unknown>[] = await manager.query(
+      `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p JOIN reconciliation_match_items i ON i.recorded_posting_id = p.id
+       WHERE i.match_id = ? AND p.tenant_id = ? AND p.effective_at < ? ORDER BY p.id`,
+      [matchId, account.tenantId, this.dayStart(pastWindow)],
+    );
+    for (const posting of postings.map(agedPostingOf)) {
+      await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting));
+    }
   }
 
   private noteOf(note: string | null | undefined): string | null {
@@ -803,10 +978,6 @@ export class MatchingService {
 
   private dayStart(day: string): string {
     return toDbTimestamp(new Date(`${day}T00:00:00.000Z`));
-  }
-
-  private concat(a: string, b: string): string {
-    return this.kind === 'mysql' ? `CONCAT(${a}, ${b})` : `(${a} || ${b})`;
   }
 }
 
