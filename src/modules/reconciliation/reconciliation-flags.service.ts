@@ -317,13 +317,16 @@ export class ReconciliationFlagsService {
         const chunk = subjects.slice(i, i + SUBJECT_CHUNK);
         rows.push(
           ...((await manager.query(
-            `SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind IN (${kindMarks}) AND subject IN (${chunk.map(() => '?').join(',')})
-               AND status IN (?, ?) ORDER BY id${lock ? this.forUpdate() : ''}`,
-            [match.tenantId, match.bankAccountId, ...KINDS_RESOLVED_BY_A_MATCH, ...chunk, ReconciliationFlagStatus.OPEN, ReconciliationFlagStatus.ACKNOWLEDGED],
+            // By the subject index alone (a status condition would let SQLite read every open flag of the tenant).
+            `SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind IN (${kindMarks}) AND subject IN (${chunk.map(() => '?').join(',')})${lock ? this.forUpdate() : ''}`,
+            [match.tenantId, match.bankAccountId, ...KINDS_RESOLVED_BY_A_MATCH, ...chunk],
           )) as Record<string, unknown>[]),
         );
       }
-      return rows.map(flagFromRow);
+      return rows
+        .map(flagFromRow)
+        .filter((flag) => flag.status !== ReconciliationFlagStatus.RESOLVED)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
     };
     for (const match of matches) {
       const subjects = [...match.statementLineIds.map((id) => `line:${id}`), ...match.postingIds.map((id) => `posting:${id}`)];
