@@ -286,12 +286,15 @@ export class MatchingService {
         const cursor = await this.agingCursor(manager, account);
         const raised: ReconciliationFlagRecord[] = [];
 
-        const lineRows: Record<string, unknown>[] = await manager.query(
-          `SELECT l.* FROM statement_lines l
-           WHERE l.bank_account_id = ? AND l.booking_date < ?${cursor.line ? ' AND l.booking_date >= ? AND (l.booking_date > ? OR l.id > ?)' : ''}
-           ORDER BY l.booking_date, l.id LIMIT ${batchSize}`,
-          [account.id, pastWindow, ...(cursor.line ? [cursor.line.date, cursor.line.date, cursor.line.id] : [])],
-        );
+        const lineRows = await this.readAfterCursor(manager, {
+          select: 'SELECT l.* FROM statement_lines l WHERE l.bank_account_id = ?',
+          params: [account.id],
+          dateColumn: 'l.booking_date',
+          idColumn: 'l.id',
+          after: cursor.line,
+          before: pastWindow,
+          limit: batchSize,
+        });
         const lines = lineRows.map(lineFromRow);
         const matchedLines = await this.currentMatchIdsOfLines(manager, lines.map((l) => l.id));
         const unmatchedLines = lines.filter((l) => l.status === 'BOOKED' && !matchedLines.has(l.id));
@@ -301,13 +304,16 @@ export class MatchingService {
           raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line)));
         }
 
-        const postingRows: Record<string, unknown>[] = await manager.query(
-          `SELECT p.id, p.phase, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
-           WHERE p.account_id = ? AND p.effective_at < ?${cursor.posting ? ' AND p.effective_at >= ? AND (p.effective_at > ? OR p.id > ?)' : ''}
-           ORDER BY p.effective_at, p.id LIMIT ${batchSize}`,
-          [account.ledgerAccountId, this.dayStart(pastWindow), ...(cursor.posting ? [cursor.posting.at, cursor.posting.at, cursor.posting.id] : [])],
-        );
-        const posted = postingRows.filter((row) => row.phase === 'POSTED').map(agedPostingOf);
+        const postingRows = await this.readAfterCursor(manager, {
+          select: `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p WHERE p.account_id = ? AND p.phase = 'POSTED'`,
+          params: [account.ledgerAccountId],
+          dateColumn: 'p.effective_at',
+          idColumn: 'p.id',
+          after: cursor.posting ? { date: cursor.posting.at, id: cursor.posting.id } : null,
+          before: this.dayStart(pastWindow),
+          limit: batchSize,
+        });
+        const posted = postingRows.map(agedPostingOf);
         const matchedPostings = posted.length ? await this.currentMatchIdsOfPostings(manager, posted.map((p) => p.id)) : new Map<string, string>();
         const unmatchedPostings = posted.filter((p) => !matchedPostings.has(p.id));
         const flaggedPostings = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, unmatchedPostings.map((p) => `posting:${p.id}`));
@@ -325,6 +331,41 @@ export class MatchingService {
         return raised;
       }),
     );
+  }
+
+  /**
+   * Up to `limit` rows of `select` after the cursor in (date, id) order, dated before `before`: the
+   * rest of the cursor's date, then later dates. Two range reads rather than one with an OR, which
+   * MariaDB reads from the start of the account instead of seeking; both are in index order on both
+   * databases (lines: ix_statement_lines_account_date_id; postings: ix_postings_account_effective_id
+   * on SQLite, ix_postings_account_phase_effective and its primary key suffix on MariaDB).
+   */
+  private async readAfterCursor(
+    manager: EntityManager,
+    read: { select: string; params: unknown[]; dateColumn: string; idColumn: string; after: { date: string; id: string } | null; before: string; limit: number },
+  ): Promise<Record<string, unknown>[]> {
+    const { select, params, dateColumn, idColumn, after, before, limit } = read;
+    const rows: Record<string, unknown>[] = [];
+    if (after) {
+      rows.push(
+        ...((await manager.query(`${select} AND ${dateColumn} = ? AND ${idColumn} > ? AND ${dateColumn} < ? ORDER BY ${idColumn} LIMIT ${limit}`, [
+          ...params,
+          after.date,
+          after.id,
+          before,
+        ])) as Record<string, unknown>[]),
+      );
+    }
+    if (rows.length < limit) {
+      rows.push(
+        ...((await manager.query(`${select}${after ? ` AND ${dateColumn} > ?` : ''} AND ${dateColumn} < ? ORDER BY ${dateColumn}, ${idColumn} LIMIT ${limit - rows.length}`, [
+          ...params,
+          ...(after ? [after.date] : []),
+          before,
+        ])) as Record<string, unknown>[]),
+      );
+    }
+    return rows;
   }
 
   private async agingCursor(manager: EntityManager, account: BankAccountRecord): Promise<AgingCursor> {
@@ -457,14 +498,14 @@ export class MatchingService {
       const flag = await this.flagUnmatchedLine(manager, account, line);
       if (flag) flags.push(flag);
     }
-    // Likewise a posting written (or backdated) past its window: the aging cursor may be beyond its date.
-    if (focus.postingIds) {
-      const settledPostings = new Set([...matches.flatMap((m) => m.postingIds), ...problems.flatMap((p) => p.postingIds)]);
-      for (const posting of postings) {
-        if (!focus.postingIds.has(posting.id) || settledPostings.has(posting.id) || posting.effectiveDate >= pastWindow) continue;
-        const flag = await this.flagUnmatchedPosting(manager, account, posting);
-        if (flag) flags.push(flag);
-      }
+    // Likewise a posting written (or backdated) past its window: the aging cursor may be beyond its
+    // date. The sweep's run repeats this over its look-back, in case the run after the write failed.
+    const settledPostings = new Set([...matches.flatMap((m) => m.postingIds), ...problems.flatMap((p) => p.postingIds)]);
+    const lonelyPostings = postings.filter((p) => focusPostings.has(p.id) && !settledPostings.has(p.id) && p.effectiveDate < pastWindow);
+    const flaggedPostings = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, lonelyPostings.map((p) => `posting:${p.id}`));
+    for (const posting of lonelyPostings) {
+      if (flaggedPostings.has(`posting:${posting.id}`)) continue;
+      flags.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
     }
     return { matches, flags };
   }
@@ -479,13 +520,6 @@ export class MatchingService {
     const subject = `line:${line.id}`;
     if (await this.hasFlag(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject)) return null;
     return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, this.unmatchedLineDetails(account, line));
-  }
-
-  /** UNMATCHED_LEDGER_ENTRY for a posting past its window, once, as flagUnmatchedLine. */
-  private async flagUnmatchedPosting(manager: EntityManager, account: BankAccountRecord, posting: AgedPosting): Promise<ReconciliationFlagRecord | null> {
-    const subject = `posting:${posting.id}`;
-    if (await this.hasFlag(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, subject)) return null;
-    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, subject, this.unmatchedPostingDetails(account, posting));
   }
 
   private unmatchedLineDetails(account: BankAccountRecord, line: StatementLineRecord): Record<string, unknown> {
