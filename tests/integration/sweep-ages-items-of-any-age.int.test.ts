@@ -41,7 +41,8 @@ describeEachDatabase('the sweep ages unmatched items of any age', (kind) => {
     const other = await createAccount(app.client, { type: 'REVENUE', currency: 'USD' });
     const books = { bankLedgerId: ledger.id, otherId: other.id };
     const postings: string[] = [];
-    for (let i = 0; i < 7; i += 1) postings.push(await post(app.client, books, `${10 + i}.00`, daysFromToday(-100 - i * 3)));
+    // Pairs share their effective time, so that a batch ends between two postings of the same instant.
+    for (let i = 0; i < 7; i += 1) postings.push(await post(app.client, books, `${10 + i}.00`, daysFromToday(-100 - Math.floor(i / 2) * 3)));
     const bank = await createBankAccount(app.client, { currency: 'USD', ledgerAccountId: ledger.id });
     // And an old statement whose lines match none of them.
     const imported = await importCsv(app.client, bank.id, [

@@ -15,9 +15,9 @@ import { ReconciliationFlagKind, type BankAccountRecord, type ReconciliationFlag
 
 /**
  * Wires the pure matcher (matcher.ts) to the database: reads the candidates of one bank account
- * within a bounded date range, stores the matches it finds and turns its problems into flags. Runs
- * after a statement import, after a posting to a bank's ledger account commits, and in a periodic
- * sweep that also ages what stays unmatched. Matching of one bank account is serialised by locking
+ * within a bounded date range, stores the matches it finds, resolves the flags of what they match
+ * and turns its problems into flags. Runs after a statement import, after a posting to a bank's
+ * ledger account commits, and in a periodic sweep that also ages what stays unmatched, however old. Matching of one bank account is serialised by locking
  * its row (SQLite has one writer anyway); the unique claim columns of reconciliation_match_items make
  * a double match impossible even so, and a unique violation only means another process won: the run
  * is repeated on fresh reads, never reported as an error.
