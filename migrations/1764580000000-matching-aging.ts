@@ -2,10 +2,11 @@ import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'ty
 import { portableColumns } from './portable-columns';
 
 /**
- * Aging of unmatched items whatever their age. Per bank account, a cursor on each side says how far
- * (in date order, then id) the sweep has examined the items past their window: each sweep reads a
- * bounded batch after it, so the whole history is aged once, over as many sweeps as it takes, and a
- * sweep never rereads what it examined. Lines are read in (booking_date, id) order, which needs the
+ * Aging of unmatched items whatever their age. Per bank account, a frontier cursor on each side says
+ * how far (in date order, then id) the sweep has examined the items past their window: each sweep
+ * reads a bounded batch after it, so the whole history is aged once, over as many sweeps as it takes.
+ * An audit cursor per side walks, with what is left of the batch, the items behind the frontier again
+ * (those a run after their write should have flagged but did not), starting over at the frontier. Lines are read in (booking_date, id) order, which needs the
  * id in the index on SQLite (its secondary indexes carry the rowid, not the text primary key);
  * postings already have (account_id, effective_at, id).
  */
@@ -26,6 +27,11 @@ export class MatchingAging1764580000000 implements MigrationInterface {
           // The last posting examined: its effective time and id; null before the first.
           timestamp('posting_effective_at', true),
           { ...id('posting_id'), isNullable: true },
+          // The audit behind the frontier (what a run after a write may have missed): same shape.
+          { name: 'audit_line_booking_date', type: 'varchar', length: '10', isNullable: true },
+          { ...id('audit_line_id'), isNullable: true },
+          timestamp('audit_posting_effective_at', true),
+          { ...id('audit_posting_id'), isNullable: true },
           timestamp('updated_at'),
         ],
         foreignKeys: [

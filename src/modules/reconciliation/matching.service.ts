@@ -75,11 +75,32 @@ export interface SweepOptions {
   agingBatchSize?: number;
 }
 
-/** How far aging has examined a bank account's items, per side (null: nothing yet). */
-interface AgingCursor {
+/** An item's place in aging order: its date (a line's booking date, a posting's effective time as stored) and id. */
+interface AgingPosition {
+  date: string;
+  id: string;
+}
+
+/** How far aging has examined a bank account's items, per side: the frontier, and the audit behind it (null: from the start). */
+interface AgingPositions {
+  line: AgingPosition | null;
+  posting: AgingPosition | null;
+  auditLine: AgingPosition | null;
+  auditPosting: AgingPosition | null;
+}
+
+interface AgingCursor extends AgingPositions {
+  /** Whether the account's row exists yet. */
   stored: boolean;
-  line: { date: string; id: string } | null;
-  posting: { at: string; id: string } | null;
+}
+
+/** One side (lines or postings) of aging: examines up to `limit` items after a position, dated before `before`. */
+interface AgingSide {
+  frontier: 'line' | 'posting';
+  audit: 'auditLine' | 'auditPosting';
+  /** The frontier's bound for the day before which items are past their window, in the side's date format. */
+  before(pastWindow: string): string;
+  age(manager: EntityManager, after: AgingPosition | null, before: string, limit: number): Promise<{ raised: ReconciliationFlagRecord[]; examined: number; last: AgingPosition | null }>;
 }
 const RUN_ATTEMPTS = 3;
 const ID_CHUNK = 500;
@@ -270,12 +291,14 @@ export class MatchingService {
 
   /**
    * Raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings unmatched once
-   * their window has passed, however old. The account's aging cursor (one per side, in date-then-id
-   * order) marks what earlier sweeps examined; this one examines at most `batchSize` items of each
-   * side after it and dated before the window, by index, and moves the cursor to the last one: the
-   * whole history, however long, is aged once over successive sweeps, and no sweep rereads it.
-   * Items that arrive behind the cursor are flagged when they arrive: a run flags new lines and
-   * postings already past their window, and undoing a match by hand re-raises (reraiseUnmatched).
+   * their window has passed, however old. Per bank account and side, a frontier cursor (date, then
+   * id) marks what sweeps have examined; this one examines at most `batchSize` items after it and
+   * dated before the window, by index, and moves it to the last: the whole history, however long, is
+   * aged over successive sweeps, and the frontier never rereads it. Items that arrive behind the
+   * frontier are flagged when they arrive (a run flags new lines and postings already past their
+   * window; undoing a match by hand re-raises, see reraiseUnmatched). Should that run have failed
+   * (it runs after the commit), the audit cursor catches them: with what is left of the batch, it
+   * walks from the oldest item up to the frontier, and starts over when it gets there.
    * A flag already raised for the item is left as it is, whatever its status (flagUnmatchedLine).
    */
   private async ageUnmatched(account: BankAccountRecord, today: string, batchSize: number): Promise<ReconciliationFlagRecord[]> {
@@ -284,53 +307,86 @@ export class MatchingService {
       runInTransaction(this.dataSource, async (manager) => {
         await this.lockAccount(manager, account);
         const cursor = await this.agingCursor(manager, account);
+        const next: AgingPositions = { ...cursor };
         const raised: ReconciliationFlagRecord[] = [];
+        for (const side of [this.lineAging(account), this.postingAging(account, pastWindow)]) {
+          const frontier = await side.age(manager, next[side.frontier], side.before(pastWindow), batchSize);
+          raised.push(...frontier.raised);
+          next[side.frontier] = frontier.last ?? next[side.frontier];
+          const auditLimit = batchSize - frontier.examined;
+          const bound = next[side.frontier];
+          if (auditLimit <= 0 || bound === null) continue;
+          // Strictly before the frontier's date: what lies on it is the frontier's until it moves on.
+          const audit = await side.age(manager, next[side.audit], bound.date, auditLimit);
+          raised.push(...audit.raised);
+          next[side.audit] = audit.examined < auditLimit ? null : audit.last;
+        }
+        await this.moveAgingCursor(manager, account, cursor, next);
+        return raised;
+      }),
+    );
+  }
 
-        const lineRows = await this.readAfterCursor(manager, {
+  /** How lines age: read after a position in (booking_date, id) order, flagged when BOOKED, unmatched and never flagged. */
+  private lineAging(account: BankAccountRecord): AgingSide {
+    return {
+      frontier: 'line',
+      audit: 'auditLine',
+      before: (pastWindow) => pastWindow,
+      age: async (manager, after, before, limit) => {
+        const rows = await this.readAfterCursor(manager, {
           select: 'SELECT l.* FROM statement_lines l WHERE l.bank_account_id = ?',
           params: [account.id],
           dateColumn: 'l.booking_date',
           idColumn: 'l.id',
-          after: cursor.line,
-          before: pastWindow,
-          limit: batchSize,
+          after,
+          before,
+          limit,
         });
-        const lines = lineRows.map(lineFromRow);
-        const matchedLines = await this.currentMatchIdsOfLines(manager, lines.map((l) => l.id));
-        const unmatchedLines = lines.filter((l) => l.status === 'BOOKED' && !matchedLines.has(l.id));
-        const flaggedLines = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, unmatchedLines.map((l) => `line:${l.id}`));
-        for (const line of unmatchedLines) {
-          if (flaggedLines.has(`line:${line.id}`)) continue;
+        const lines = rows.map(lineFromRow);
+        const matched = await this.currentMatchIdsOfLines(manager, lines.map((l) => l.id));
+        const unmatched = lines.filter((l) => l.status === 'BOOKED' && !matched.has(l.id));
+        const flagged = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, unmatched.map((l) => `line:${l.id}`));
+        const raised: ReconciliationFlagRecord[] = [];
+        for (const line of unmatched) {
+          if (flagged.has(`line:${line.id}`)) continue;
           raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line)));
         }
+        const last = lines.at(-1);
+        return { raised, examined: lines.length, last: last ? { date: last.bookingDate!, id: last.id } : null };
+      },
+    };
+  }
 
-        const postingRows = await this.readAfterCursor(manager, {
+  /** How postings age: POSTED ones on the bank's ledger account, read after a position in (effective_at, id) order. */
+  private postingAging(account: BankAccountRecord, pastWindow: string): AgingSide {
+    return {
+      frontier: 'posting',
+      audit: 'auditPosting',
+      before: () => this.dayStart(pastWindow),
+      age: async (manager, after, before, limit) => {
+        const rows = await this.readAfterCursor(manager, {
           select: `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p WHERE p.account_id = ? AND p.phase = 'POSTED'`,
           params: [account.ledgerAccountId],
           dateColumn: 'p.effective_at',
           idColumn: 'p.id',
-          after: cursor.posting ? { date: cursor.posting.at, id: cursor.posting.id } : null,
-          before: this.dayStart(pastWindow),
-          limit: batchSize,
+          after,
+          before,
+          limit,
         });
-        const posted = postingRows.map(agedPostingOf);
-        const matchedPostings = posted.length ? await this.currentMatchIdsOfPostings(manager, posted.map((p) => p.id)) : new Map<string, string>();
-        const unmatchedPostings = posted.filter((p) => !matchedPostings.has(p.id));
-        const flaggedPostings = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, unmatchedPostings.map((p) => `posting:${p.id}`));
-        for (const posting of unmatchedPostings) {
-          if (flaggedPostings.has(`posting:${posting.id}`)) continue;
+        const postings = rows.map(agedPostingOf);
+        const matched = postings.length ? await this.currentMatchIdsOfPostings(manager, postings.map((p) => p.id)) : new Map<string, string>();
+        const unmatched = postings.filter((p) => !matched.has(p.id));
+        const flagged = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, unmatched.map((p) => `posting:${p.id}`));
+        const raised: ReconciliationFlagRecord[] = [];
+        for (const posting of unmatched) {
+          if (flagged.has(`posting:${posting.id}`)) continue;
           raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
         }
-
-        const lastLine = lines.at(-1);
-        const lastPosting = postingRows.at(-1);
-        await this.moveAgingCursor(manager, account, cursor, {
-          line: lastLine ? { date: lastLine.bookingDate!, id: lastLine.id } : cursor.line,
-          posting: lastPosting ? { at: toDbTimestamp(fromDbTimestamp(lastPosting.effective_at)), id: String(lastPosting.id) } : cursor.posting,
-        });
-        return raised;
-      }),
-    );
+        const last = rows.at(-1);
+        return { raised, examined: rows.length, last: last ? { date: toDbTimestamp(fromDbTimestamp(last.effective_at)), id: String(last.id) } : null };
+      },
+    };
   }
 
   /**
@@ -370,28 +426,36 @@ export class MatchingService {
 
   private async agingCursor(manager: EntityManager, account: BankAccountRecord): Promise<AgingCursor> {
     const rows: Record<string, unknown>[] = await manager.query('SELECT * FROM reconciliation_aging_cursors WHERE bank_account_id = ?', [account.id]);
-    if (!rows.length) return { stored: false, line: null, posting: null };
+    if (!rows.length) return { stored: false, line: null, posting: null, auditLine: null, auditPosting: null };
     const row = rows[0];
+    const day = (date: unknown, id: unknown) => (id === null ? null : { date: String(date), id: String(id) });
+    const instant = (at: unknown, id: unknown) => (id === null ? null : { date: toDbTimestamp(fromDbTimestamp(at)), id: String(id) });
     return {
       stored: true,
-      line: row.line_id === null ? null : { date: String(row.line_booking_date), id: String(row.line_id) },
-      posting: row.posting_id === null ? null : { at: toDbTimestamp(fromDbTimestamp(row.posting_effective_at)), id: String(row.posting_id) },
+      line: day(row.line_booking_date, row.line_id),
+      posting: instant(row.posting_effective_at, row.posting_id),
+      auditLine: day(row.audit_line_booking_date, row.audit_line_id),
+      auditPosting: instant(row.audit_posting_effective_at, row.audit_posting_id),
     };
   }
 
-  private async moveAgingCursor(manager: EntityManager, account: BankAccountRecord, from: AgingCursor, to: Pick<AgingCursor, 'line' | 'posting'>): Promise<void> {
-    const values = [to.line?.date ?? null, to.line?.id ?? null, to.posting?.at ?? null, to.posting?.id ?? null, toDbTimestamp(this.clock.now())];
+  private async moveAgingCursor(manager: EntityManager, account: BankAccountRecord, from: AgingCursor, to: AgingPositions): Promise<void> {
+    const positions = [to.line, to.posting, to.auditLine, to.auditPosting];
+    const same = (a: AgingPosition | null, b: AgingPosition | null) => a?.date === b?.date && a?.id === b?.id;
+    if (from.stored && same(from.line, to.line) && same(from.posting, to.posting) && same(from.auditLine, to.auditLine) && same(from.auditPosting, to.auditPosting)) return;
+    const values = [...positions.flatMap((p) => [p?.date ?? null, p?.id ?? null]), toDbTimestamp(this.clock.now())];
     if (from.stored) {
-      if (from.line?.id === to.line?.id && from.posting?.id === to.posting?.id) return;
       await manager.query(
-        'UPDATE reconciliation_aging_cursors SET line_booking_date = ?, line_id = ?, posting_effective_at = ?, posting_id = ?, updated_at = ? WHERE bank_account_id = ?',
+        `UPDATE reconciliation_aging_cursors SET line_booking_date = ?, line_id = ?, posting_effective_at = ?, posting_id = ?,
+           audit_line_booking_date = ?, audit_line_id = ?, audit_posting_effective_at = ?, audit_posting_id = ?, updated_at = ? WHERE bank_account_id = ?`,
         [...values, account.id],
       );
     } else {
       await manager.query(
-        `INSERT INTO reconciliation_aging_cursors (bank_account_id, tenant_id, line_booking_date, line_id, posting_effective_at, posting_id, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [account.id, account.tenantId, ...values],
+        `INSERT INTO reconciliation_aging_cursors (line_booking_date, line_id, posting_effective_at, posting_id,
+           audit_line_booking_date, audit_line_id, audit_posting_effective_at, audit_posting_id, updated_at, bank_account_id, tenant_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [...values, account.id, account.tenantId],
       );
     }
   }
