@@ -309,9 +309,17 @@ export class ReconciliationFlagsService {
    * match in its details and, for a match by hand, the credential and note. Returns the flags resolved.
    */
   async resolveMatched(manager: EntityManager, matches: readonly ResolvingMatch[]): Promise<ReconciliationFlagRecord[]> {
-    const resolved: ReconciliationFlagRecord[] = [];
+    // Per bank account (a run stores the matches of one), each subject with the match that took it.
+    const byAccount = new Map<string, { tenantId: string; bankAccountId: string; bySubject: Map<string, ResolvingMatch> }>();
+    for (const match of matches) {
+      const key = `${match.tenantId}/${match.bankAccountId}`;
+      const group = byAccount.get(key) ?? { tenantId: match.tenantId, bankAccountId: match.bankAccountId, bySubject: new Map<string, ResolvingMatch>() };
+      for (const id of match.statementLineIds) group.bySubject.set(`line:${id}`, match);
+      for (const id of match.postingIds) group.bySubject.set(`posting:${id}`, match);
+      byAccount.set(key, group);
+    }
     const kindMarks = KINDS_RESOLVED_BY_A_MATCH.map(() => '?').join(',');
-    const openFlags = async (match: ResolvingMatch, subjects: string[], lock: boolean) => {
+    const openFlags = async (tenantId: string, bankAccountId: string, subjects: readonly string[], lock: boolean) => {
       const rows: Record<string, unknown>[] = [];
       for (let i = 0; i < subjects.length; i += SUBJECT_CHUNK) {
         const chunk = subjects.slice(i, i + SUBJECT_CHUNK);
@@ -319,7 +327,7 @@ export class ReconciliationFlagsService {
           ...((await manager.query(
             // By the subject index alone (a status condition would let SQLite read every open flag of the tenant).
             `SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind IN (${kindMarks}) AND subject IN (${chunk.map(() => '?').join(',')})${lock ? this.forUpdate() : ''}`,
-            [match.tenantId, match.bankAccountId, ...KINDS_RESOLVED_BY_A_MATCH, ...chunk],
+            [tenantId, bankAccountId, ...KINDS_RESOLVED_BY_A_MATCH, ...chunk],
           )) as Record<string, unknown>[]),
         );
       }
@@ -328,16 +336,18 @@ export class ReconciliationFlagsService {
         .filter((flag) => flag.status !== ReconciliationFlagStatus.RESOLVED)
         .sort((a, b) => (a.id < b.id ? -1 : 1));
     };
-    for (const match of matches) {
-      const subjects = [...match.statementLineIds.map((id) => `line:${id}`), ...match.postingIds.map((id) => `posting:${id}`)];
-      // Most matches end no flag: a plain read first, so that they take no lock and no sequence number.
-      if (subjects.length === 0 || (await openFlags(match, subjects, false)).length === 0) continue;
+    const resolved: ReconciliationFlagRecord[] = [];
+    for (const { tenantId, bankAccountId, bySubject } of byAccount.values()) {
+      // Most matches end no flag: plain reads first, a chunk of subjects each, taking no lock and no number.
+      const candidates = await openFlags(tenantId, bankAccountId, [...bySubject.keys()], false);
+      if (candidates.length === 0) continue;
       this.register(manager);
       // As in raise(): the tenant's counter row first, then the flag rows, read again under lock (a
       // person may have resolved one meanwhile); each step then takes the next number, leaving no hole.
-      await this.lockSequence(manager, match.tenantId);
-      for (const flag of await openFlags(match, subjects, true)) {
-        const sequence = await this.nextSequence(manager, match.tenantId);
+      await this.lockSequence(manager, tenantId);
+      for (const flag of await openFlags(tenantId, bankAccountId, [...new Set(candidates.map((f) => f.subject))], true)) {
+        const match = bySubject.get(flag.subject)!;
+        const sequence = await this.nextSequence(manager, tenantId);
         const updated = await this.changeStatus(manager, flag, sequence, ReconciliationFlagStatus.RESOLVED, {
           action: ReconciliationFlagAction.RESOLVED,
           actorCredentialId: match.matchedBy,
