@@ -396,7 +396,9 @@ export type ReconciliationFlagResolution =
   | 'ACCEPTED'
   /** A journal entry corrected the books (journalEntryId names it). */
   | 'ADJUSTMENT_POSTED'
-  /** The line and the posting were matched by hand. */
+  /** Recorded by the system, never accepted by resolveReconciliationFlag: the flag’s line or posting was matched, by the engine or by matchStatementLine. The step’s details name the match (matchId, rule, origin); actorCredentialId is whoever matched by hand. */
+  | 'MATCHED'
+  /** The line and the posting were matched by hand (a person says so when resolving). */
   | 'MATCHED_BY_HAND';
 
 /** OPEN → ACKNOWLEDGED → RESOLVED; a cause that returns reopens its flag. */

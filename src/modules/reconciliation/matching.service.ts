@@ -15,9 +15,9 @@ import { ReconciliationFlagKind, type BankAccountRecord, type ReconciliationFlag
 
 /**
  * Wires the pure matcher (matcher.ts) to the database: reads the candidates of one bank account
- * within a bounded date range, stores the matches it finds and turns its problems into flags. Runs
- * after a statement import, after a posting to a bank's ledger account commits, and in a periodic
- * sweep that also ages what stays unmatched. Matching of one bank account is serialised by locking
+ * within a bounded date range, stores the matches it finds, resolves the flags of what they match
+ * and turns its problems into flags. Runs after a statement import, after a posting to a bank's
+ * ledger account commits, and in a periodic sweep that also ages what stays unmatched, however old. Matching of one bank account is serialised by locking
  * its row (SQLite has one writer anyway); the unique claim columns of reconciliation_match_items make
  * a double match impossible even so, and a unique violation only means another process won: the run
  * is repeated on fresh reads, never reported as an error.
@@ -65,12 +65,45 @@ export interface ManualUnmatchInput {
   note?: string | null;
 }
 
-/** How far back the sweep retries unmatched lines and ages unmatched items; older ones were aged by earlier sweeps. */
+/** How far back the sweep retries matching unmatched lines (aging has no horizon: see ageUnmatched). */
 export const SWEEP_LOOKBACK_DAYS = 62;
 /** Lines of an import matched per run: a slice's items and their competitors are what a run holds in memory. */
 export const MATCH_SLICE_LINES = 20_000;
-/** Rows of each side aged per bank account and sweep, so that a backlog is worked off over several sweeps. */
-const SWEEP_AGING_LIMIT = 500;
+/** Items of each side examined for aging per bank account and sweep, so that a backlog is worked off over several sweeps. */
+export const SWEEP_AGING_BATCH = 500;
+
+export interface SweepOptions {
+  /** Items of each side examined for aging per bank account (SWEEP_AGING_BATCH unless given; tests make it small). */
+  agingBatchSize?: number;
+}
+
+/** An item's place in aging order: its date (a line's booking date, a posting's effective time as stored) and id. */
+interface AgingPosition {
+  date: string;
+  id: string;
+}
+
+/** How far aging has examined a bank account's items, per side: the frontier, and the audit behind it (null: from the start). */
+interface AgingPositions {
+  line: AgingPosition | null;
+  posting: AgingPosition | null;
+  auditLine: AgingPosition | null;
+  auditPosting: AgingPosition | null;
+}
+
+interface AgingCursor extends AgingPositions {
+  /** Whether the account's row exists yet. */
+  stored: boolean;
+}
+
+/** One side (lines or postings) of aging: examines up to `limit` items after a position, dated before `before`. */
+interface AgingSide {
+  frontier: 'line' | 'posting';
+  audit: 'auditLine' | 'auditPosting';
+  /** The frontier's bound for the day before which items are past their window, in the side's date format. */
+  before(pastWindow: string): string;
+  age(manager: EntityManager, after: AgingPosition | null, before: string, limit: number): Promise<{ raised: ReconciliationFlagRecord[]; examined: number; last: AgingPosition | null }>;
+}
 const RUN_ATTEMPTS = 3;
 const ID_CHUNK = 500;
 const NOTE_MAX = 500;
@@ -124,6 +157,26 @@ interface Focus {
   postingIds?: ReadonlySet<string>;
 }
 
+/** What an UNMATCHED_LEDGER_ENTRY flag says of its posting. */
+interface AgedPosting {
+  id: string;
+  journalEntryId: string;
+  /** Signed: money in is positive. */
+  amountMinor: bigint;
+  currency: string;
+  effectiveDate: string;
+}
+
+function agedPostingOf(row: Record<string, unknown>): AgedPosting {
+  return {
+    id: String(row.id),
+    journalEntryId: String(row.journal_entry_id),
+    amountMinor: signedAmount(row),
+    currency: String(row.currency),
+    effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
+  };
+}
+
 interface CandidatePosting extends MatcherPosting {
   createdAt: Date;
 }
@@ -142,7 +195,7 @@ export class MatchingService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     /** Raises flags in the matching transaction; they are published once it commits. */
-    private readonly flags: Pick<ReconciliationFlagsService, 'raise'>,
+    private readonly flags: Pick<ReconciliationFlagsService, 'raise' | 'resolveMatched'>,
     private readonly loadBankAccounts: (tenantId: string, ids: readonly string[]) => Promise<BankAccountRecord[]>,
     private readonly idempotency?: IdempotencyService,
     private readonly log?: Logger,
@@ -249,11 +302,11 @@ export class MatchingService {
 
   /**
    * Every bank account of every tenant: retries the unmatched lines of the last SWEEP_LOOKBACK_DAYS,
-   * then raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings still
-   * unmatched once their window has passed (once each: a flag already raised for the item is left as
-   * it is). Every API process runs it; the per-account lock makes concurrent sweeps harmless.
+   * then ages what stays unmatched past its window, whatever its age (ageUnmatched). Every API
+   * process runs it; the per-account lock makes concurrent sweeps harmless.
    */
-  async sweep(): Promise<MatchRunResult> {
+  async sweep(options: SweepOptions = {}): Promise<MatchRunResult> {
+    const batchSize = Math.max(1, Math.floor(options.agingBatchSize ?? SWEEP_AGING_BATCH));
     const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT id, tenant_id FROM bank_accounts ORDER BY id');
     const result: MatchRunResult = { matches: [], flags: [] };
     const today = dayOf(this.clock.now());
@@ -262,7 +315,7 @@ export class MatchingService {
       if (!account) continue;
       try {
         const one = await this.run(account, { from: addDays(today, -SWEEP_LOOKBACK_DAYS), to: today });
-        const aged = await this.ageUnmatched(account, today);
+        const aged = await this.ageUnmatched(account, today, batchSize);
         result.matches.push(...one.matches);
         result.flags.push(...one.flags, ...aged);
       } catch (error) {
@@ -272,50 +325,188 @@ export class MatchingService {
     return result;
   }
 
-  private async ageUnmatched(account: BankAccountRecord, today: string): Promise<ReconciliationFlagRecord[]> {
+  /**
+   * Raises UNMATCHED_STATEMENT_LINE for lines and UNMATCHED_LEDGER_ENTRY for postings unmatched once
+   * their window has passed, however old. Per bank account and side, a frontier cursor (date, then
+   * id) marks what sweeps have examined; this one examines at most `batchSize` items after it and
+   * dated before the window, by index, and moves it to the last: the whole history, however long, is
+   * aged over successive sweeps, and the frontier never rereads it. Items that arrive behind the
+   * frontier are flagged when they arrive (a run flags new lines and postings already past their
+   * window; undoing a match by hand re-raises, see reraiseUnmatched). Should that run have failed
+   * (it runs after the commit), the audit cursor catches them: with what is left of the batch, it
+   * walks from the oldest item up to the frontier, and starts over when it gets there.
+   * A flag already raised for the item is left as it is, whatever its status (flagUnmatchedLine).
+   */
+  private async ageUnmatched(account: BankAccountRecord, today: string, batchSize: number): Promise<ReconciliationFlagRecord[]> {
     const pastWindow = addDays(today, -windowCalendarDays(account.matchWindowBusinessDays));
-    const oldest = addDays(today, -SWEEP_LOOKBACK_DAYS);
-    const flags = await this.serialised(account.id, () =>
+    return this.serialised(account.id, () =>
       runInTransaction(this.dataSource, async (manager) => {
         await this.lockAccount(manager, account);
+        const cursor = await this.agingCursor(manager, account);
+        const next: AgingPositions = { ...cursor };
         const raised: ReconciliationFlagRecord[] = [];
-        const lines: Record<string, unknown>[] = await manager.query(
-          `SELECT l.* FROM statement_lines l
-           WHERE l.bank_account_id = ? AND l.booking_date >= ? AND l.booking_date < ? AND l.status = 'BOOKED'
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.statement_line_id = l.id)
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = l.tenant_id AND f.bank_account_id = l.bank_account_id AND f.kind = ? AND f.subject = ${this.concat("'line:'", 'l.id')})
-           ORDER BY l.booking_date, l.id LIMIT ${SWEEP_AGING_LIMIT}`,
-          [account.id, oldest, pastWindow, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE],
-        );
-        for (const line of lines.map(lineFromRow)) {
-          const flag = await this.flagUnmatchedLine(manager, account, line);
-          if (flag) raised.push(flag);
+        for (const side of [this.lineAging(account), this.postingAging(account, pastWindow)]) {
+          const frontier = await side.age(manager, next[side.frontier], side.before(pastWindow), batchSize);
+          raised.push(...frontier.raised);
+          next[side.frontier] = frontier.last ?? next[side.frontier];
+          const auditLimit = batchSize - frontier.examined;
+          const bound = next[side.frontier];
+          if (auditLimit <= 0 || bound === null) continue;
+          // Strictly before the frontier's date: what lies on it is the frontier's until it moves on.
+          const audit = await side.age(manager, next[side.audit], bound.date, auditLimit);
+          raised.push(...audit.raised);
+          next[side.audit] = audit.examined < auditLimit ? null : audit.last;
         }
-        const postings: Record<string, unknown>[] = await manager.query(
-          `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p
-           WHERE p.account_id = ? AND p.phase = 'POSTED' AND p.effective_at >= ? AND p.effective_at < ?
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.posting_id = p.id)
-             AND NOT EXISTS (SELECT 1 FROM reconciliation_flags f WHERE f.tenant_id = p.tenant_id AND f.bank_account_id = ? AND f.kind = ? AND f.subject = ${this.concat("'posting:'", 'p.id')})
-           ORDER BY p.effective_at, p.id LIMIT ${SWEEP_AGING_LIMIT}`,
-          [account.ledgerAccountId, this.dayStart(oldest), this.dayStart(pastWindow), account.id, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY],
-        );
-        for (const row of postings) {
-          const amount = signedAmount(row);
-          raised.push(
-            await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${String(row.id)}`, {
-              postingIds: [String(row.id)],
-              journalEntryId: String(row.journal_entry_id),
-              amount: formatMinorAsDecimal(amount, String(row.currency)),
-              currency: String(row.currency),
-              effectiveDate: dayOf(fromDbTimestamp(row.effective_at)),
-              windowBusinessDays: account.matchWindowBusinessDays,
-            }),
-          );
-        }
+        await this.moveAgingCursor(manager, account, cursor, next);
         return raised;
       }),
     );
-    return flags;
+  }
+
+  /** How lines age: read after a position in (booking_date, id) order, flagged when BOOKED, unmatched and never flagged. */
+  private lineAging(account: BankAccountRecord): AgingSide {
+    return {
+      frontier: 'line',
+      audit: 'auditLine',
+      before: (pastWindow) => pastWindow,
+      age: async (manager, after, before, limit) => {
+        const rows = await this.readAfterCursor(manager, {
+          select: 'SELECT l.* FROM statement_lines l WHERE l.bank_account_id = ?',
+          params: [account.id],
+          dateColumn: 'l.booking_date',
+          idColumn: 'l.id',
+          after,
+          before,
+          limit,
+        });
+        const lines = rows.map(lineFromRow);
+        const matched = await this.currentMatchIdsOfLines(manager, lines.map((l) => l.id));
+        const unmatched = lines.filter((l) => l.status === 'BOOKED' && !matched.has(l.id));
+        const flagged = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, unmatched.map((l) => `line:${l.id}`));
+        const raised: ReconciliationFlagRecord[] = [];
+        for (const line of unmatched) {
+          if (flagged.has(`line:${line.id}`)) continue;
+          raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line)));
+        }
+        const last = lines.at(-1);
+        return { raised, examined: lines.length, last: last ? { date: last.bookingDate!, id: last.id } : null };
+      },
+    };
+  }
+
+  /** How postings age: POSTED ones on the bank's ledger account, read after a position in (effective_at, id) order. */
+  private postingAging(account: BankAccountRecord, pastWindow: string): AgingSide {
+    return {
+      frontier: 'posting',
+      audit: 'auditPosting',
+      before: () => this.dayStart(pastWindow),
+      age: async (manager, after, before, limit) => {
+        const rows = await this.readAfterCursor(manager, {
+          select: `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p WHERE p.account_id = ? AND p.phase = 'POSTED'`,
+          params: [account.ledgerAccountId],
+          dateColumn: 'p.effective_at',
+          idColumn: 'p.id',
+          after,
+          before,
+          limit,
+        });
+        const postings = rows.map(agedPostingOf);
+        const matched = postings.length ? await this.currentMatchIdsOfPostings(manager, postings.map((p) => p.id)) : new Map<string, string>();
+        const unmatched = postings.filter((p) => !matched.has(p.id));
+        const flagged = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, unmatched.map((p) => `posting:${p.id}`));
+        const raised: ReconciliationFlagRecord[] = [];
+        for (const posting of unmatched) {
+          if (flagged.has(`posting:${posting.id}`)) continue;
+          raised.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
+        }
+        const last = rows.at(-1);
+        return { raised, examined: rows.length, last: last ? { date: toDbTimestamp(fromDbTimestamp(last.effective_at)), id: String(last.id) } : null };
+      },
+    };
+  }
+
+  /**
+   * Up to `limit` rows of `select` after the cursor in (date, id) order, dated before `before`: the
+   * rest of the cursor's date, then later dates. Two range reads rather than one with an OR, which
+   * MariaDB reads from the start of the account instead of seeking; both are in index order on both
+   * databases (lines: ix_statement_lines_account_date_id; postings: ix_postings_account_effective_id
+   * on SQLite, ix_postings_account_phase_effective and its primary key suffix on MariaDB).
+   */
+  private async readAfterCursor(
+    manager: EntityManager,
+    read: { select: string; params: unknown[]; dateColumn: string; idColumn: string; after: { date: string; id: string } | null; before: string; limit: number },
+  ): Promise<Record<string, unknown>[]> {
+    const { select, params, dateColumn, idColumn, after, before, limit } = read;
+    const rows: Record<string, unknown>[] = [];
+    if (after) {
+      rows.push(
+        ...((await manager.query(`${select} AND ${dateColumn} = ? AND ${idColumn} > ? AND ${dateColumn} < ? ORDER BY ${idColumn} LIMIT ${limit}`, [
+          ...params,
+          after.date,
+          after.id,
+          before,
+        ])) as Record<string, unknown>[]),
+      );
+    }
+    if (rows.length < limit) {
+      rows.push(
+        ...((await manager.query(`${select}${after ? ` AND ${dateColumn} > ?` : ''} AND ${dateColumn} < ? ORDER BY ${dateColumn}, ${idColumn} LIMIT ${limit - rows.length}`, [
+          ...params,
+          ...(after ? [after.date] : []),
+          before,
+        ])) as Record<string, unknown>[]),
+      );
+    }
+    return rows;
+  }
+
+  private async agingCursor(manager: EntityManager, account: BankAccountRecord): Promise<AgingCursor> {
+    const rows: Record<string, unknown>[] = await manager.query('SELECT * FROM reconciliation_aging_cursors WHERE bank_account_id = ?', [account.id]);
+    if (!rows.length) return { stored: false, line: null, posting: null, auditLine: null, auditPosting: null };
+    const row = rows[0];
+    const day = (date: unknown, id: unknown) => (id === null ? null : { date: String(date), id: String(id) });
+    const instant = (at: unknown, id: unknown) => (id === null ? null : { date: toDbTimestamp(fromDbTimestamp(at)), id: String(id) });
+    return {
+      stored: true,
+      line: day(row.line_booking_date, row.line_id),
+      posting: instant(row.posting_effective_at, row.posting_id),
+      auditLine: day(row.audit_line_booking_date, row.audit_line_id),
+      auditPosting: instant(row.audit_posting_effective_at, row.audit_posting_id),
+    };
+  }
+
+  private async moveAgingCursor(manager: EntityManager, account: BankAccountRecord, from: AgingCursor, to: AgingPositions): Promise<void> {
+    const positions = [to.line, to.posting, to.auditLine, to.auditPosting];
+    const same = (a: AgingPosition | null, b: AgingPosition | null) => a?.date === b?.date && a?.id === b?.id;
+    if (from.stored && same(from.line, to.line) && same(from.posting, to.posting) && same(from.auditLine, to.auditLine) && same(from.auditPosting, to.auditPosting)) return;
+    const values = [...positions.flatMap((p) => [p?.date ?? null, p?.id ?? null]), toDbTimestamp(this.clock.now())];
+    if (from.stored) {
+      await manager.query(
+        `UPDATE reconciliation_aging_cursors SET line_booking_date = ?, line_id = ?, posting_effective_at = ?, posting_id = ?,
+           audit_line_booking_date = ?, audit_line_id = ?, audit_posting_effective_at = ?, audit_posting_id = ?, updated_at = ? WHERE bank_account_id = ?`,
+        [...values, account.id],
+      );
+    } else {
+      await manager.query(
+        `INSERT INTO reconciliation_aging_cursors (line_booking_date, line_id, posting_effective_at, posting_id,
+           audit_line_booking_date, audit_line_id, audit_posting_effective_at, audit_posting_id, updated_at, bank_account_id, tenant_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [...values, account.id, account.tenantId],
+      );
+    }
+  }
+
+  /** Which of these subjects have a flag of the kind on the account, whatever its status. */
+  private async flaggedSubjects(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subjects: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const chunk of chunks(subjects, ID_CHUNK)) {
+      const rows: Record<string, unknown>[] = await manager.query(
+        `SELECT subject FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject IN (${chunk.map(() => '?').join(',')})`,
+        [account.tenantId, account.id, kind, ...chunk],
+      );
+      for (const row of rows) found.add(String(row.subject));
+    }
+    return found;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -389,6 +580,7 @@ export class MatchingService {
         ? matchStatementLines({ lines: lines.map(toMatcherLine), postings, settings: { windowBusinessDays: account.matchWindowBusinessDays } })
         : { matches: [], problems: [] };
     const matches = await this.storeMatches(manager, account, outcome.matches.filter(touches));
+    await this.resolveFlagsOf(manager, matches);
 
     const linesById = new Map(lines.map((l) => [l.id, l]));
     const flags: ReconciliationFlagRecord[] = [];
@@ -406,23 +598,77 @@ export class MatchingService {
       const flag = await this.flagUnmatchedLine(manager, account, line);
       if (flag) flags.push(flag);
     }
+    // Likewise a posting written (or backdated) past its window: the aging cursor may be beyond its
+    // date. The sweep's run repeats this over its look-back, in case the run after the write failed.
+    const settledPostings = new Set([...matches.flatMap((m) => m.postingIds), ...problems.flatMap((p) => p.postingIds)]);
+    const lonelyPostings = postings.filter((p) => focusPostings.has(p.id) && !settledPostings.has(p.id) && p.effectiveDate < pastWindow);
+    const flaggedPostings = await this.flaggedSubjects(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, lonelyPostings.map((p) => `posting:${p.id}`));
+    for (const posting of lonelyPostings) {
+      if (flaggedPostings.has(`posting:${posting.id}`)) continue;
+      flags.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
+    }
     return { matches, flags };
   }
 
+  /**
+   * UNMATCHED_STATEMENT_LINE for a line past its window, unless the line has that flag already,
+   * whatever its status: a cause that persists is not a new occurrence (the sweep and every run find
+   * it again), and a flag a person resolved stays resolved. A new occurrence is only a line unmatched
+   * by hand again (reraiseUnmatched).
+   */
   private async flagUnmatchedLine(manager: EntityManager, account: BankAccountRecord, line: StatementLineRecord): Promise<ReconciliationFlagRecord | null> {
     const subject = `line:${line.id}`;
-    const existing: Record<string, unknown>[] = await manager.query(
-      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
-      [account.tenantId, account.id, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject],
-    );
-    if (existing.length) return null;
-    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, {
+    if (await this.hasFlag(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject)) return null;
+    return this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, subject, this.unmatchedLineDetails(account, line));
+  }
+
+  private unmatchedLineDetails(account: BankAccountRecord, line: StatementLineRecord): Record<string, unknown> {
+    return {
       statementLineIds: [line.id],
       amount: formatMinorAsDecimal(line.amountMinor, line.currency),
       currency: line.currency,
       bookingDate: line.bookingDate,
       windowBusinessDays: account.matchWindowBusinessDays,
-    });
+    };
+  }
+
+  private unmatchedPostingDetails(account: BankAccountRecord, posting: AgedPosting): Record<string, unknown> {
+    return {
+      postingIds: [posting.id],
+      journalEntryId: posting.journalEntryId,
+      amount: formatMinorAsDecimal(posting.amountMinor, posting.currency),
+      currency: posting.currency,
+      effectiveDate: posting.effectiveDate,
+      windowBusinessDays: account.matchWindowBusinessDays,
+    };
+  }
+
+  private async hasFlag(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string): Promise<boolean> {
+    const rows: Record<string, unknown>[] = await manager.query('SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?', [
+      account.tenantId,
+      account.id,
+      kind,
+      subject,
+    ]);
+    return rows.length > 0;
+  }
+
+  /** The flags about the items of matches just stored end: resolved MATCHED, naming the match. */
+  private resolveFlagsOf(manager: EntityManager, matches: readonly ReconciliationMatchRecord[]): Promise<ReconciliationFlagRecord[]> {
+    return this.flags.resolveMatched(
+      manager,
+      matches.map((m) => ({
+        tenantId: m.tenantId,
+        bankAccountId: m.bankAccountId,
+        matchId: m.id,
+        rule: m.rule,
+        origin: m.origin,
+        matchedBy: m.createdBy,
+        note: m.note,
+        statementLineIds: m.statementLineIds,
+        postingIds: m.postingIds,
+      })),
+    );
   }
 
   private raise(manager: EntityManager, account: BankAccountRecord, kind: ReconciliationFlagKind, subject: string, details: Record<string, unknown>) {
@@ -597,7 +843,10 @@ export class MatchingService {
 
   /**
    * A problem of the engine as a flag, once: a flag already raised for the same kind and subject is
-   * left alone (the sweep finds the same problem again every time it runs). An ambiguity between
+   * left alone, whatever its status (the sweep finds the same problem again every time it runs, and a
+   * person's resolution stands). The problem cannot return after its item was matched: the engine
+   * only reads items that were never matched (one unmatched by hand is a person's to match again, and
+   * ages as UNMATCHED_* instead). An ambiguity between
    * identical lines that outnumber the postings they compete for is a duplicated statement line.
    */
   private async flagProblem(
@@ -633,11 +882,7 @@ export class MatchingService {
         ...(lines.length ? { amount: formatMinorAsDecimal(lines[0].amountMinor, lines[0].currency), currency: lines[0].currency } : {}),
       };
     }
-    const existing: Record<string, unknown>[] = await manager.query(
-      'SELECT id FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind = ? AND subject = ?',
-      [account.tenantId, account.id, kind, subject],
-    );
-    if (existing.length) return null;
+    if (await this.hasFlag(manager, account, kind, subject)) return null;
     return this.raise(manager, account, kind, subject, details);
   }
 
@@ -708,6 +953,7 @@ export class MatchingService {
             statementLineIds: [line.id],
             postingIds,
           }]);
+          await this.resolveFlagsOf(manager, [record]);
           if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: record.id } });
           return record;
         }),
@@ -745,12 +991,39 @@ export class MatchingService {
           id,
         ]);
         await manager.query('UPDATE reconciliation_match_items SET statement_line_id = NULL, posting_id = NULL WHERE match_id = ?', [id]);
+        await this.reraiseUnmatched(manager, account, id);
         if (handle && this.idempotency) await this.idempotency.complete(manager, handle, { resultRef: { matchId: id } });
         return id;
       }),
     );
     const [record] = await this.matchesByIds(tenantId, [matchId]);
     return record;
+  }
+
+  /**
+   * After a match is undone by hand, its items are unmatched again: a new occurrence of their cause.
+   * Each line and posting already past its window is flagged at once through raise(): its RESOLVED
+   * flag REOPENS with one more occurrence (the match had resolved it), or a first flag is RAISED. An
+   * item still within its window is aged when it passes it, like any other.
+   */
+  private async reraiseUnmatched(manager: EntityManager, account: BankAccountRecord, matchId: string): Promise<void> {
+    const pastWindow = addDays(dayOf(this.clock.now()), -windowCalendarDays(account.matchWindowBusinessDays));
+    const lines: Record<string, unknown>[] = await manager.query(
+      `SELECT l.* FROM statement_lines l JOIN reconciliation_match_items i ON i.recorded_statement_line_id = l.id
+       WHERE i.match_id = ? AND l.tenant_id = ? AND l.status = 'BOOKED' AND l.booking_date < ? ORDER BY l.id`,
+      [matchId, account.tenantId, pastWindow],
+    );
+    for (const line of lines.map(lineFromRow)) {
+      await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE, `line:${line.id}`, this.unmatchedLineDetails(account, line));
+    }
+    const postings: Record<string, unknown>[] = await manager.query(
+      `SELECT p.id, p.journal_entry_id, p.direction, p.amount_minor, p.currency, p.effective_at FROM postings p JOIN reconciliation_match_items i ON i.recorded_posting_id = p.id
+       WHERE i.match_id = ? AND p.tenant_id = ? AND p.effective_at < ? ORDER BY p.id`,
+      [matchId, account.tenantId, this.dayStart(pastWindow)],
+    );
+    for (const posting of postings.map(agedPostingOf)) {
+      await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting));
+    }
   }
 
   private noteOf(note: string | null | undefined): string | null {
@@ -839,10 +1112,6 @@ export class MatchingService {
 
   private dayStart(day: string): string {
     return toDbTimestamp(new Date(`${day}T00:00:00.000Z`));
-  }
-
-  private concat(a: string, b: string): string {
-    return this.kind === 'mysql' ? `CONCAT(${a}, ${b})` : `(${a} || ${b})`;
   }
 }
 

@@ -16,6 +16,8 @@ export enum ReconciliationFlagAction {
 
 export enum ReconciliationFlagResolution {
   MATCHED_BY_HAND = 'MATCHED_BY_HAND',
+  /** Recorded by the system only, when the flag's item is matched (automatically or by matchStatementLine). */
+  MATCHED = 'MATCHED',
   ADJUSTMENT_POSTED = 'ADJUSTMENT_POSTED',
   ACCEPTED = 'ACCEPTED',
 }
@@ -34,7 +36,7 @@ export interface ReconciliationFlagEventRecord {
   statusTo: ReconciliationFlagStatus;
   /** The flag's occurrence count after this step. */
   occurrenceCount: number;
-  /** The cause's values, for steps that raise (RAISED, RECURRED, REOPENED). */
+  /** The cause's values, for steps that raise (RAISED, RECURRED, REOPENED); for a RESOLVED step with resolution MATCHED, the match. */
   details: Record<string, unknown> | null;
   actorCredentialId: string | null;
   note: string | null;

@@ -21,7 +21,11 @@ registerEnumType(ReconciliationFlagResolution, {
   name: 'ReconciliationFlagResolution',
   description: 'How a flag was resolved.',
   valuesConfig: {
-    MATCHED_BY_HAND: { description: 'The line and the posting were matched by hand.' },
+    MATCHED_BY_HAND: { description: 'The line and the posting were matched by hand (a person says so when resolving).' },
+    MATCHED: {
+      description:
+        'Recorded by the system, never accepted by resolveReconciliationFlag: the flag’s line or posting was matched, by the engine or by matchStatementLine. The step’s details name the match (matchId, rule, origin); actorCredentialId is whoever matched by hand.',
+    },
     ADJUSTMENT_POSTED: { description: 'A journal entry corrected the books (journalEntryId names it).' },
     ACCEPTED: { description: 'The difference is accepted as it is; the note says why.' },
   },
@@ -47,7 +51,11 @@ export class ReconciliationFlagEvent {
   @Field(() => Int, { description: 'The flag’s occurrence count after the step.' })
   occurrenceCount!: number;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'The cause’s values at this occurrence (RAISED, RECURRED, REOPENED); null for other steps.' })
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description:
+      'The cause’s values at this occurrence (RAISED, RECURRED, REOPENED); for a step RESOLVED with resolution MATCHED, the match that resolved it (matchId, rule, origin, statementLineIds, postingIds); null for other steps.',
+  })
   details!: Record<string, unknown> | null;
 
   @Field(() => ID, { nullable: true, description: 'The credential (API key or OAuth client) that acknowledged or resolved; null for steps the system took.' })

@@ -47,7 +47,7 @@ export class ReconciliationFlagLifecycleResolver {
   @Mutation(() => ReconciliationFlagPayload, {
     nullable: true,
     description:
-      'OPEN or ACKNOWLEDGED → RESOLVED: MATCHED_BY_HAND, ADJUSTMENT_POSTED (journalEntryId: a POSTED entry touching the bank account’s ledger account) or ACCEPTED (note required). A RESOLVED flag is INVALID_STATE_TRANSITION; nothing changes on any refusal. The flag reopens by itself if its cause returns.',
+      'OPEN or ACKNOWLEDGED → RESOLVED: MATCHED_BY_HAND, ADJUSTMENT_POSTED (journalEntryId: a POSTED entry touching the bank account’s ledger account) or ACCEPTED (note required); MATCHED is the system’s (VALIDATION_FAILED here): a flag about a line or posting resolves by itself when the item is matched. A RESOLVED flag is INVALID_STATE_TRANSITION; nothing changes on any refusal. The flag reopens by itself if its cause returns.',
   })
   resolveReconciliationFlag(
     @Arg('input') input: ResolveReconciliationFlagInput,

@@ -17,7 +17,7 @@ import {
   type ReconciliationFlagEventRecord,
   ReconciliationFlagResolution,
 } from './reconciliation-flags.events';
-import { flagFromRow, type ReconciliationFlagKind, type ReconciliationFlagRecord, ReconciliationFlagStatus } from './reconciliation.types';
+import { flagFromRow, ReconciliationFlagKind, type ReconciliationFlagRecord, ReconciliationFlagStatus } from './reconciliation.types';
 
 export interface RaiseFlagInput {
   tenantId: string;
@@ -45,6 +45,33 @@ export interface ResolveFlagInput {
   journalEntryId?: string | null;
 }
 
+/** A match just recorded, whose items' flags it resolves. */
+export interface ResolvingMatch {
+  tenantId: string;
+  bankAccountId: string;
+  matchId: string;
+  rule: string;
+  origin: string;
+  /** The credential that matched by hand; null for the engine. */
+  matchedBy: string | null;
+  /** The note given with a match by hand, kept in the step. */
+  note: string | null;
+  statementLineIds: readonly string[];
+  postingIds: readonly string[];
+}
+
+/**
+ * The kinds a match ends: their cause is that the item is not matched (UNMATCHED_*) or could not be
+ * matched automatically (AMBIGUOUS_MATCH, AMOUNT_MISMATCH). A duplicated line or a balance stays a
+ * problem whatever is matched.
+ */
+export const KINDS_RESOLVED_BY_A_MATCH: readonly ReconciliationFlagKind[] = [
+  ReconciliationFlagKind.UNMATCHED_STATEMENT_LINE,
+  ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY,
+  ReconciliationFlagKind.AMBIGUOUS_MATCH,
+  ReconciliationFlagKind.AMOUNT_MISMATCH,
+];
+
 export interface FlagEventFilter {
   bankAccountId?: string | null;
   kind?: ReconciliationFlagKind | null;
@@ -53,6 +80,8 @@ export interface FlagEventFilter {
 }
 
 const MAX_NOTE_LENGTH = 2000;
+/** Subjects per look-up of the flags a match resolves. */
+const SUBJECT_CHUNK = 200;
 const MAX_SUBJECT_LENGTH = 128;
 
 /**
@@ -230,11 +259,15 @@ export class ReconciliationFlagsService {
    * OPEN or ACKNOWLEDGED → RESOLVED, saying how: MATCHED_BY_HAND, ADJUSTMENT_POSTED (naming the
    * tenant's posted journal entry that touches the bank account's ledger account) or ACCEPTED (with a
    * note saying why). A RESOLVED flag is INVALID_STATE_TRANSITION; nothing changes on any refusal.
+   * MATCHED is refused: only resolveMatched() records it, when a match is stored.
    */
   async resolve(tenantId: string, actorCredentialId: string | null, input: ResolveFlagInput, idempotency?: IdempotencyHandle): Promise<ReconciliationFlagRecord> {
     requireIdOfKind(input.flagId, 'reconciliationFlag', 'flagId');
-    if (!Object.values(ReconciliationFlagResolution).includes(input.resolution)) {
-      throw validationError('resolution must be MATCHED_BY_HAND, ADJUSTMENT_POSTED or ACCEPTED', { field: 'resolution' });
+    if (!Object.values(ReconciliationFlagResolution).includes(input.resolution) || input.resolution === ReconciliationFlagResolution.MATCHED) {
+      throw validationError(
+        'resolution must be MATCHED_BY_HAND, ADJUSTMENT_POSTED or ACCEPTED; MATCHED is recorded by the system when the item is matched (matchStatementLine)',
+        { field: 'resolution' },
+      );
     }
     const note = this.noteOf(input.note, input.resolution === ReconciliationFlagResolution.ACCEPTED);
     const journalEntryId = input.journalEntryId ?? null;
@@ -266,6 +299,72 @@ export class ReconciliationFlagsService {
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { flagId: flag.id } });
       return updated;
     });
+  }
+
+  /**
+   * Inside the caller's transaction (the one that stored the match): resolves, with resolution
+   * MATCHED, every OPEN or ACKNOWLEDGED flag of a kind in KINDS_RESOLVED_BY_A_MATCH on the match's
+   * bank account whose subject is one of the match's lines or postings (`line:<id>`, `posting:<id>`;
+   * an AMBIGUOUS_MATCH naming several items is about the item in its subject). The step records the
+   * match in its details and, for a match by hand, the credential and note. Returns the flags resolved.
+   */
+  async resolveMatched(manager: EntityManager, matches: readonly ResolvingMatch[]): Promise<ReconciliationFlagRecord[]> {
+    // Per bank account (a run stores the matches of one), each subject with the match that took it.
+    const byAccount = new Map<string, { tenantId: string; bankAccountId: string; bySubject: Map<string, ResolvingMatch> }>();
+    for (const match of matches) {
+      const key = `${match.tenantId}/${match.bankAccountId}`;
+      const group = byAccount.get(key) ?? { tenantId: match.tenantId, bankAccountId: match.bankAccountId, bySubject: new Map<string, ResolvingMatch>() };
+      for (const id of match.statementLineIds) group.bySubject.set(`line:${id}`, match);
+      for (const id of match.postingIds) group.bySubject.set(`posting:${id}`, match);
+      byAccount.set(key, group);
+    }
+    const kindMarks = KINDS_RESOLVED_BY_A_MATCH.map(() => '?').join(',');
+    const openFlags = async (tenantId: string, bankAccountId: string, subjects: readonly string[], lock: boolean) => {
+      const rows: Record<string, unknown>[] = [];
+      for (let i = 0; i < subjects.length; i += SUBJECT_CHUNK) {
+        const chunk = subjects.slice(i, i + SUBJECT_CHUNK);
+        rows.push(
+          ...((await manager.query(
+            // By the subject index alone (a status condition would let SQLite read every open flag of the tenant).
+            `SELECT * FROM reconciliation_flags WHERE tenant_id = ? AND bank_account_id = ? AND kind IN (${kindMarks}) AND subject IN (${chunk.map(() => '?').join(',')})${lock ? this.forUpdate() : ''}`,
+            [tenantId, bankAccountId, ...KINDS_RESOLVED_BY_A_MATCH, ...chunk],
+          )) as Record<string, unknown>[]),
+        );
+      }
+      return rows
+        .map(flagFromRow)
+        .filter((flag) => flag.status !== ReconciliationFlagStatus.RESOLVED)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+    };
+    const resolved: ReconciliationFlagRecord[] = [];
+    for (const { tenantId, bankAccountId, bySubject } of byAccount.values()) {
+      // Most matches end no flag: plain reads first, a chunk of subjects each, taking no lock and no number.
+      const candidates = await openFlags(tenantId, bankAccountId, [...bySubject.keys()], false);
+      if (candidates.length === 0) continue;
+      this.register(manager);
+      // As in raise(): the tenant's counter row first, then the flag rows, read again under lock (a
+      // person may have resolved one meanwhile); each step then takes the next number, leaving no hole.
+      await this.lockSequence(manager, tenantId);
+      for (const flag of await openFlags(tenantId, bankAccountId, [...new Set(candidates.map((f) => f.subject))], true)) {
+        const match = bySubject.get(flag.subject)!;
+        const sequence = await this.nextSequence(manager, tenantId);
+        const updated = await this.changeStatus(manager, flag, sequence, ReconciliationFlagStatus.RESOLVED, {
+          action: ReconciliationFlagAction.RESOLVED,
+          actorCredentialId: match.matchedBy,
+          note: match.note,
+          resolution: ReconciliationFlagResolution.MATCHED,
+          details: {
+            matchId: match.matchId,
+            rule: match.rule,
+            origin: match.origin,
+            statementLineIds: [...match.statementLineIds],
+            postingIds: [...match.postingIds],
+          },
+        });
+        resolved.push(updated);
+      }
+    }
+    return resolved;
   }
 
   /** The flag's steps, oldest first. */
@@ -348,13 +447,20 @@ export class ReconciliationFlagsService {
     flag: ReconciliationFlagRecord,
     sequence: number,
     status: ReconciliationFlagStatus,
-    step: { action: ReconciliationFlagAction; actorCredentialId: string | null; note: string | null; resolution?: ReconciliationFlagResolution; journalEntryId?: string | null },
+    step: {
+      action: ReconciliationFlagAction;
+      actorCredentialId: string | null;
+      note: string | null;
+      resolution?: ReconciliationFlagResolution;
+      journalEntryId?: string | null;
+      details?: Record<string, unknown>;
+    },
   ): Promise<ReconciliationFlagRecord> {
     this.register(manager);
     const now = this.clock.now();
     await manager.query('UPDATE reconciliation_flags SET status = ?, sequence = ?, updated_at = ? WHERE id = ?', [status, sequence, toDbTimestamp(now), flag.id]);
     const updated: ReconciliationFlagRecord = { ...flag, status, sequence, updatedAt: now };
-    await this.appendEvent(manager, updated, { ...step, statusFrom: flag.status, details: null });
+    await this.appendEvent(manager, updated, { ...step, statusFrom: flag.status, details: step.details ?? null });
     return updated;
   }
 
@@ -436,6 +542,14 @@ export class ReconciliationFlagsService {
     if (note.length > MAX_NOTE_LENGTH) throw validationError(`note must be at most ${MAX_NOTE_LENGTH} characters`, { field: 'note' });
     if (required && note.length === 0) throw validationError('ACCEPTED needs a note saying why the difference is accepted', { field: 'note' });
     return note.length ? note : null;
+  }
+
+  /**
+   * Locks the tenant's counter row without taking a number (a tenant without one has no flag to
+   * change). SQLite has one writer: the transaction is the lock.
+   */
+  private async lockSequence(manager: EntityManager, tenantId: string): Promise<void> {
+    if (this.kind === 'mysql') await manager.query('SELECT last_flag_sequence FROM reconciliation_sequences WHERE tenant_id = ? FOR UPDATE', [tenantId]);
   }
 
   /** The tenant's next flag sequence number; the counter row stays locked until the transaction ends. */
