@@ -701,6 +701,24 @@ async function measureDelivery(keys: ServerKeys): Promise<LatencyResult> {
 // ---------------------------------------------------------------------------------------------
 
 function printSummary(results: SizeResult[], latency: LatencyResult | null): void {
+  if (results.length) printSizes(results);
+  if (!latency) return;
+  console.log('');
+  if (latency.skipped) {
+    console.log(`Flag delivery: SKIPPED: ${latency.skipped}`);
+    return;
+  }
+  console.log(
+    `Flag delivery (MariaDB + Redis, 2 API processes, ${latency.subscribers} subscribers: half on A, half on B; flags raised by imports through B):`,
+  );
+  console.log(`  ${latency.flags} flags, ${latency.deliveries} of ${latency.expectedDeliveries} deliveries; every subscriber got every flag exactly once, in order: ${latency.exactlyOnceInOrder} of ${latency.subscribers}`);
+  console.log(`  latency (receive − flag createdAt): p50 ${fmt(latency.p50, 0)} ms, p99 ${fmt(latency.p99, 0)} ms ${goal(latency.p99 < GOALS.deliveryP99Ms)}, max ${fmt(latency.max, 0)} ms`);
+  for (const p of latency.byProcess) {
+    console.log(`  subscribers on ${p.name} (${p.name === 'A' ? 'through Redis' : 'same process as the import'}): p50 ${fmt(p.p50, 0)} ms, p99 ${fmt(p.p99, 0)} ms over ${p.count} deliveries`);
+  }
+}
+
+function printSizes(results: SizeResult[]): void {
   console.log('');
   console.log('Summary (goals: precision ≥ 99.9 %, recall ≥ 95 %, 100,000 lines < 10 s, 1,000,000 < 120 s, server peak RSS < 512 MiB, delivery p99 < 1 s)');
   const header = `${'lines'.padStart(9)}  ${'import+match'.padStart(12)}  ${'lines/s'.padStart(8)}  ${'raw parse'.padStart(9)}  ${'vs parse'.padStart(8)}  ${'raw engine'.padStart(10)}  ${'vs engine'.padStart(9)}  ${'peak RSS'.padStart(9)}  ${'precision'.padStart(11)}  ${'recall'.padStart(9)}`;
@@ -725,20 +743,6 @@ function printSummary(results: SizeResult[], latency: LatencyResult | null): voi
   }
   for (const r of results) if (r.failure) console.log(`  ${r.lines} lines: ${r.failure}`);
   console.log('import+match = upload streamed until the answer (the route answers after the import and the matching of its lines); raw parse = the same file through csv-parse, nothing else; raw engine = matchStatementLines on the generated set in memory');
-  if (!latency) return;
-  console.log('');
-  if (latency.skipped) {
-    console.log(`Flag delivery: SKIPPED: ${latency.skipped}`);
-    return;
-  }
-  console.log(
-    `Flag delivery (MariaDB + Redis, 2 API processes, ${latency.subscribers} subscribers: half on A, half on B; flags raised by imports through B):`,
-  );
-  console.log(`  ${latency.flags} flags, ${latency.deliveries} of ${latency.expectedDeliveries} deliveries; every subscriber got every flag exactly once, in order: ${latency.exactlyOnceInOrder} of ${latency.subscribers}`);
-  console.log(`  latency (receive − flag createdAt): p50 ${fmt(latency.p50, 0)} ms, p99 ${fmt(latency.p99, 0)} ms ${goal(latency.p99 < GOALS.deliveryP99Ms)}, max ${fmt(latency.max, 0)} ms`);
-  for (const p of latency.byProcess) {
-    console.log(`  subscribers on ${p.name} (${p.name === 'A' ? 'through Redis' : 'same process as the import'}): p50 ${fmt(p.p50, 0)} ms, p99 ${fmt(p.p99, 0)} ms over ${p.count} deliveries`);
-  }
 }
 
 async function main(): Promise<number> {
