@@ -494,7 +494,8 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
     await closeRuntime();
     runtime = undefined;
 
-    const server = await startChildServer(common, { databaseUrl, keys, logLevel: 'warn' });
+    // Subscriptions stay in process here (REDIS_URL passes through to servers otherwise): only the delivery part uses Redis.
+    const server = await startChildServer(common, { databaseUrl, keys, logLevel: 'warn', env: { REDIS_URL: '' } });
     const stopServer = cleanup.add('stop the API', () => server.stop());
     const bankAccountId = await createBankAccount(server, fixture);
     const cpuBefore = cpuSecondsOf(server.pid);
