@@ -114,32 +114,36 @@ const goal = (met: boolean) => (met ? '✓' : '✗');
 // Clean-up: whatever the run opened is closed in reverse order, once, on success, failure or signal
 
 class Cleanup {
-  private readonly steps: { name: string; run: () => Promise<void> | void }[] = [];
-  private done = false;
+  private readonly steps: { name: string; run: () => Promise<void> | void; started?: Promise<void> }[] = [];
+  private running: Promise<void> | undefined;
 
-  /** Registers a step; the returned function runs it now (and removes it). */
+  /** Registers a step; the returned function runs it now. A step runs once, whoever asks first. */
   add(name: string, run: () => Promise<void> | void): () => Promise<void> {
     const step = { name, run };
     this.steps.push(step);
-    return async () => {
-      const index = this.steps.indexOf(step);
-      if (index < 0) return;
-      this.steps.splice(index, 1);
-      await step.run();
-    };
+    return () => this.start(step);
   }
 
-  async runAll(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    while (this.steps.length) {
-      const step = this.steps.pop()!;
+  private start(step: (typeof this.steps)[number]): Promise<void> {
+    step.started ??= (async () => {
       try {
         await step.run();
       } catch (error) {
         console.error(`clean-up: ${step.name} failed:`, error);
       }
-    }
+    })();
+    return step.started;
+  }
+
+  /**
+   * Runs every step, newest first, and waits for those already started elsewhere (a size releasing
+   * its own while a signal's clean-up runs): the process must not exit with a database half dropped.
+   */
+  runAll(): Promise<void> {
+    this.running ??= (async () => {
+      for (const step of [...this.steps].reverse()) await this.start(step);
+    })();
+    return this.running;
   }
 }
 
@@ -451,7 +455,8 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
   console.log('');
   console.log(`N = ${lineCount.toLocaleString('en-US')} statement lines (${settings.database === 'sqlite' ? 'SQLite file' : 'MariaDB'}, load average ${loadAverage()})`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-reconcile-bench-'));
-  const removeDir = cleanup.add(`remove ${dir}`, () => fs.rmSync(dir, { recursive: true, force: true }));
+  // What this size opens is released when it ends (and by the run's clean-up if it is interrupted).
+  const releaseSize: (() => Promise<void>)[] = [cleanup.add(`remove ${dir}`, () => fs.rmSync(dir, { recursive: true, force: true }))];
   try {
     let started = performance.now();
     const set = generateLabelledSet({ seed: settings.seed, lines: lineCount, perBusinessDay: settings.perDay });
@@ -485,11 +490,12 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
       databaseUrl = `sqlite:${path.join(dir, 'reckon.sqlite')}`;
     } else {
       const database = await createBenchDatabase(common.mysqlUrl, 'reckon_reconcile');
-      cleanup.add(`drop database ${database.name}`, () => database.drop());
+      releaseSize.push(cleanup.add(`drop database ${database.name}`, () => database.drop()));
       databaseUrl = database.url;
     }
     let runtime: Runtime | undefined = await bootstrapRuntime(databaseUrl, keys, {});
     let closeRuntime = cleanup.add('close the setup runtime', () => runtime?.close());
+    releaseSize.push(closeRuntime);
     const fixture = await createFixture(runtime);
     const seeded = await seedPostings(runtime, fixture, set);
     console.log(`  seeded      ${seeded.entries} journal entries, ${seeded.entries * 2} postings in ${seconds(seeded.ms)} (setup, not measured); ${await checkSeededLedger(runtime)}`);
@@ -510,6 +516,7 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
       },
     });
     const stopServer = cleanup.add('stop the API', () => server.stop());
+    releaseSize.push(stopServer);
     const bankAccountId = await createBankAccount(server, fixture);
     const cpuBefore = cpuSecondsOf(server.pid);
     const upload = await uploadStatement(server, fixture.apiKey, bankAccountId, file);
@@ -533,6 +540,7 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
 
     runtime = await bootstrapRuntime(databaseUrl, keys, {});
     closeRuntime = cleanup.add('close the reading runtime', () => runtime?.close());
+    releaseSize.push(closeRuntime);
     const stored = await readMatches(runtime, fixture.tenantId, lineIdByReference);
     await closeRuntime();
     runtime = undefined;
@@ -544,7 +552,7 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
     for (const line of describeScore(result.score)) console.log(`  API ${line}`);
     return result;
   } finally {
-    await removeDir();
+    for (const release of releaseSize.reverse()) await release();
   }
 }
 
