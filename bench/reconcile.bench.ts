@@ -292,7 +292,7 @@ async function seedPostings(runtime: Runtime, fixture: Fixture, set: LabelledSet
 }
 
 /** The seeded ledger's own invariants: debits equal credits, and each account's totals equal its postings. */
-async function checkSeededLedger(runtime: Runtime): Promise<string> {
+async function checkSeededLedger(runtime: Runtime): Promise<{ ok: boolean; text: string }> {
   const [totals] = (await runtime.dataSource.query(
     `SELECT SUM(CASE WHEN direction = 'DEBIT' THEN amount_minor ELSE 0 END) AS debits, SUM(CASE WHEN direction = 'CREDIT' THEN amount_minor ELSE 0 END) AS credits FROM postings`,
   )) as Record<string, unknown>[];
@@ -302,7 +302,10 @@ async function checkSeededLedger(runtime: Runtime): Promise<string> {
       WHERE a.posted_debits_minor <> COALESCE(p.d, 0) OR a.posted_credits_minor <> COALESCE(p.c, 0)`,
   )) as unknown[];
   const balanced = String(totals.debits) === String(totals.credits);
-  return `debits = credits ${balanced ? 'OK' : `FAIL (${String(totals.debits)} vs ${String(totals.credits)})`}, account totals = postings ${drift.length === 0 ? 'OK' : `FAIL (${drift.length} differ)`}`;
+  return {
+    ok: balanced && drift.length === 0,
+    text: `debits = credits ${balanced ? 'OK' : `FAIL (${String(totals.debits)} vs ${String(totals.credits)})`}, account totals = postings ${drift.length === 0 ? 'OK' : `FAIL (${drift.length} differ)`}`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,6 +450,7 @@ interface SizeResult {
   rawParseMs: number;
   engineMs: number;
   engineScore?: Score;
+  seededLedgerOk: boolean;
   /** What the server logged when matching the imported lines failed (the upload still answers 200). */
   matchingFailure?: string;
 }
@@ -498,7 +502,8 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
     releaseSize.push(closeRuntime);
     const fixture = await createFixture(runtime);
     const seeded = await seedPostings(runtime, fixture, set);
-    console.log(`  seeded      ${seeded.entries} journal entries, ${seeded.entries * 2} postings in ${seconds(seeded.ms)} (setup, not measured); ${await checkSeededLedger(runtime)}`);
+    const ledgerCheck = await checkSeededLedger(runtime);
+    console.log(`  seeded      ${seeded.entries} journal entries, ${seeded.entries * 2} postings in ${seconds(seeded.ms)} (setup, not measured); ${ledgerCheck.text}`);
     await closeRuntime();
     runtime = undefined;
 
@@ -524,7 +529,7 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
     const peakRss = peakRssOf(server.pid);
     await stopServer();
 
-    const result: SizeResult = { lines: set.lines.length, postings: set.postings.length, bytes, ok: upload.status === 200, importMs: upload.ms, peakRss, rawParseMs: raw.ms, engineMs, engineScore, matchingFailure };
+    const result: SizeResult = { lines: set.lines.length, postings: set.postings.length, bytes, ok: upload.status === 200, importMs: upload.ms, peakRss, rawParseMs: raw.ms, engineMs, engineScore, matchingFailure, seededLedgerOk: ledgerCheck.ok };
     if (upload.status !== 200) {
       const error = upload.body.error as { code?: string; message?: string } | undefined;
       result.failure = `HTTP ${upload.status} ${error?.code ?? ''}: ${error?.message ?? JSON.stringify(upload.body).slice(0, 200)}`;
@@ -784,7 +789,10 @@ async function main(): Promise<number> {
     latency = await measureDelivery(keys);
   }
   printSummary(results, latency);
-  return 0;
+  // Goals are only printed; a run whose data is wrong (a refused upload, matching that failed, a
+  // subscriber that missed or repeated a flag) exits 1, as the other benches do on broken invariants.
+  const broken = results.some((r) => !r.ok || r.matchingFailure || !r.seededLedgerOk) || (latency !== null && !latency.skipped && latency.exactlyOnceInOrder !== latency.subscribers);
+  return broken ? 1 : 0;
 }
 
 main()
