@@ -541,7 +541,7 @@ async function runSize(lineCount: number, keys: ServerKeys): Promise<SizeResult>
         `${rate(set.lines.length, upload.ms)} lines/s; server CPU ${fmt(serverCpu, 1)} s; server peak RSS ${mib(peakRss)}`,
     );
     if (matchingFailure) console.log(`  MATCHING FAILED in the server (the import answered all the same): ${matchingFailure}`);
-    console.log(`  ratios      import+match vs raw parse: ${fmt(upload.ms / raw.ms, 1)}x the time; vs raw engine: ${fmt(upload.ms / engineMs, 1)}x`);
+    console.log(`  ratios      import+match vs raw parse: ${fmt(upload.ms / raw.ms, 1)}x the time; vs raw engine: ${Number.isFinite(engineMs) ? `${fmt(upload.ms / engineMs, 1)}x` : 'not run'}`);
 
     runtime = await bootstrapRuntime(databaseUrl, keys, {});
     closeRuntime = cleanup.add('close the reading runtime', () => runtime?.close());
@@ -762,7 +762,7 @@ function printSizes(results: SizeResult[]): void {
       `${fmt(r.rawParseMs / 1000, 2)} s`.padStart(9),
       (r.ok ? `${fmt(r.importMs / r.rawParseMs, 0)}x` : '-').padStart(8),
       `${fmt(r.engineMs / 1000, 1)} s`.padStart(10),
-      (r.ok ? `${fmt(r.importMs / r.engineMs, 1)}x` : '-').padStart(9),
+      (r.ok && Number.isFinite(r.engineMs) ? `${fmt(r.importMs / r.engineMs, 1)}x` : '-').padStart(9),
       `${mib(r.peakRss)} ${goal(r.peakRss < GOALS.peakRssBytes)}`.padStart(9),
       (r.score ? `${pct(r.score.precision)} ${goal(r.score.precision >= GOALS.precision)}` : '-').padStart(11),
       (r.score ? `${pct(r.score.recall, 2)} ${goal(r.score.recall >= GOALS.recall)}` : '-').padStart(9),
