@@ -761,7 +761,7 @@ function printSizes(results: SizeResult[]): void {
       (r.ok ? rate(r.lines, r.importMs) : '-').padStart(8),
       `${fmt(r.rawParseMs / 1000, 2)} s`.padStart(9),
       (r.ok ? `${fmt(r.importMs / r.rawParseMs, 0)}x` : '-').padStart(8),
-      `${fmt(r.engineMs / 1000, 1)} s`.padStart(10),
+      (Number.isFinite(r.engineMs) ? `${fmt(r.engineMs / 1000, 1)} s` : 'not run').padStart(10),
       (r.ok && Number.isFinite(r.engineMs) ? `${fmt(r.importMs / r.engineMs, 1)}x` : '-').padStart(9),
       `${mib(r.peakRss)} ${goal(r.peakRss < GOALS.peakRssBytes)}`.padStart(9),
       (r.score ? `${pct(r.score.precision)} ${goal(r.score.precision >= GOALS.precision)}` : '-').padStart(11),
