@@ -142,6 +142,14 @@ export function daySlices(lineCountByDay: ReadonlyMap<string, number>, maxLines:
   return slices;
 }
 
+/**
+ * push(...items) passes every item as an argument: past about 100,000 (a year of postings read for one
+ * import) it throws RangeError (call stack size exceeded). This appends one at a time.
+ */
+function appendAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -280,8 +288,8 @@ export class MatchingService {
     for (const account of await this.loadBankAccounts(tenantId, [...byAccount.keys()])) {
       const focus = byAccount.get(account.id)!;
       const one = await this.runForPostings(account, focus.ids, focus.from, focus.to);
-      result.matches.push(...one.matches);
-      result.flags.push(...one.flags);
+      appendAll(result.matches, one.matches);
+      appendAll(result.flags, one.flags);
     }
     return result;
   }
@@ -316,8 +324,9 @@ export class MatchingService {
       try {
         const one = await this.run(account, { from: addDays(today, -SWEEP_LOOKBACK_DAYS), to: today });
         const aged = await this.ageUnmatched(account, today, batchSize);
-        result.matches.push(...one.matches);
-        result.flags.push(...one.flags, ...aged);
+        appendAll(result.matches, one.matches);
+        appendAll(result.flags, one.flags);
+        appendAll(result.flags, aged);
       } catch (error) {
         this.log?.warn({ err: error, bankAccountId: account.id }, 'reconciliation sweep of a bank account failed');
       }
@@ -698,10 +707,10 @@ export class MatchingService {
          AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_posting_id = p.id)`;
     const rows: Record<string, unknown>[] = [];
     if ('from' in scope) {
-      rows.push(...((await manager.query(`${select} AND p.effective_at >= ? AND p.effective_at < ?`, [account.ledgerAccountId, this.dayStart(scope.from), this.dayStart(addDays(scope.to, 1))])) as Record<string, unknown>[]));
+      appendAll(rows, (await manager.query(`${select} AND p.effective_at >= ? AND p.effective_at < ?`, [account.ledgerAccountId, this.dayStart(scope.from), this.dayStart(addDays(scope.to, 1))])) as Record<string, unknown>[]);
     } else {
       for (const chunk of chunks(scope.entryIds, ID_CHUNK)) {
-        rows.push(...((await manager.query(`${select} AND p.journal_entry_id IN (${chunk.map(() => '?').join(',')})`, [account.ledgerAccountId, ...chunk])) as Record<string, unknown>[]));
+        appendAll(rows, (await manager.query(`${select} AND p.journal_entry_id IN (${chunk.map(() => '?').join(',')})`, [account.ledgerAccountId, ...chunk])) as Record<string, unknown>[]);
       }
     }
     const payouts = new Map<string, string[]>();
