@@ -76,6 +76,12 @@ export interface ReferenceComparison {
   posting: { field: PostingReferenceField; text: string } | null;
   /** How many normalised characters were equal. */
   matchedCharacters: number;
+  /**
+   * PREFIX only, when the truncated text starts more than one of our references: how many it starts,
+   * and how many postings have the line's amount and currency within the window (exactly one of which
+   * carries a reference starting with the text). Absent when the prefix names one reference by itself.
+   */
+  singledOutByAmount?: { referencesWithPrefix: number; postingsOfAmountInWindow: number };
 }
 
 export type GroupHow = 'LINE_REFERENCE' | 'SHARED_REFERENCE' | 'SUBSET_SUM';
@@ -184,7 +190,7 @@ export function matchStatementLines(input: MatchInput): MatchResult {
     const ordinal = requireOrdinal(calendar, posting.effectiveDate, `posting ${posting.id}`);
     return [ordinal, ordinal];
   });
-  linkByReference(lines, postings, lineSide, postingSide);
+  linkByReference(lines, postings, lineSide, postingSide, settings.windowBusinessDays);
 
   const engine = new Engine(settings, lineSide, postingSide);
   for (const rule of settings.rules) engine.run(rule);
@@ -249,7 +255,7 @@ function betterReference(a: ReferenceComparison, b: ReferenceComparison): boolea
  * exactly one posting reference starts with it (a prefix that several references share identifies
  * none of them, and is ignored).
  */
-function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting[], lineSide: Side, postingSide: Side): void {
+function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting[], lineSide: Side, postingSide: Side, window: number): void {
   const postingsByKey = new Map<string, number[]>();
   const postingTokens: ReferenceToken<PostingReferenceField>[][] = new Array(postings.length);
   const seen = new Set<string>();
@@ -270,6 +276,20 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
   });
   // The default sort compares UTF-16 code units, the same order as `<`, and much faster than a comparator.
   const sortedKeys = [...postingsByKey.keys()].sort();
+  // Postings by currency and amount, sorted by date: built only when a truncated reference needs it.
+  let byMoney: Map<string, number[]> | null = null;
+  const postingsByMoney = (): Map<string, number[]> => {
+    if (byMoney) return byMoney;
+    byMoney = new Map();
+    for (let p = 0; p < postings.length; p++) {
+      const key = `${postingSide.currencies[p]} ${postingSide.amounts[p]}`;
+      const list = byMoney.get(key);
+      if (list) list.push(p);
+      else byMoney.set(key, [p]);
+    }
+    for (const list of byMoney.values()) list.sort((a, b) => postingSide.lo[a]! - postingSide.lo[b]! || a - b);
+    return byMoney;
+  };
 
   const lineTokens: ReferenceToken<LineReferenceField>[][] = new Array(lines.length);
   const linesByKey = new Map<string, number>();
@@ -312,17 +332,45 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
         continue;
       }
       if (token.joined || token.key.length < MIN_TRUNCATED_REFERENCE_LENGTH) continue;
-      const key = uniqueKeyWithPrefix(sortedKeys, token.key);
-      if (key === null || !identifies(token.key, postingsByKey.get(key)!.length)) continue;
-      for (const posting of postingsByKey.get(key)!) {
-        const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
-        offer(posting, {
-          how: 'PREFIX',
-          line: { field: token.field, text: token.text },
-          posting: { field: hit.field, text: hit.text },
-          matchedCharacters: token.key.length,
-        });
+      const [first, end] = keyRangeWithPrefix(sortedKeys, token.key);
+      if (end - first === 1) {
+        const key = sortedKeys[first];
+        if (!identifies(token.key, postingsByKey.get(key)!.length)) continue;
+        for (const posting of postingsByKey.get(key)!) {
+          const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
+          offer(posting, {
+            how: 'PREFIX',
+            line: { field: token.field, text: token.text },
+            posting: { field: hit.field, text: hit.text },
+            matchedCharacters: token.key.length,
+          });
+        }
+        continue;
       }
+      if (end - first < 2 || lineSide.lo[lineIndex] === null) continue;
+      // The prefix starts several of our references ("INV2026000" after the bank cut "INV-2026-000042"
+      // short), so it names none by itself; but among the postings with the line's amount and currency
+      // dated within the window, it may fit exactly one: that one is linked, with the count recorded.
+      const bucket = postingsByMoney().get(`${lineSide.currencies[lineIndex]} ${lineSide.amounts[lineIndex]}`);
+      if (!bucket) continue;
+      const start = lowerBound(bucket, lineSide.lo[lineIndex]! - window, (p) => postingSide.lo[p]!);
+      let single = -1;
+      let singleToken: ReferenceToken<PostingReferenceField> | undefined;
+      let fitting = 0;
+      let inWindow = 0;
+      for (let i = start; i < bucket.length && postingSide.lo[bucket[i]]! <= lineSide.hi[lineIndex]! + window; i++) {
+        inWindow++;
+        const hit = postingTokens[bucket[i]].find((candidate) => candidate.key.startsWith(token.key));
+        if (hit && ++fitting === 1) [single, singleToken] = [bucket[i], hit];
+      }
+      if (fitting !== 1) continue;
+      offer(single, {
+        how: 'PREFIX',
+        line: { field: token.field, text: token.text },
+        posting: { field: singleToken!.field, text: singleToken!.text },
+        matchedCharacters: token.key.length,
+        singledOutByAmount: { referencesWithPrefix: end - first, postingsOfAmountInWindow: inWindow },
+      });
     }
     if (best === null) return;
     const found: Map<number, ReferenceComparison> = best;
@@ -357,18 +405,30 @@ function addGroupKey(side: Side, token: ReferenceToken<string>, item: number): v
   side.groupTokens.push(token);
 }
 
-function uniqueKeyWithPrefix(sortedKeys: string[], prefix: string): string | null {
-  let [lo, hi] = [0, sortedKeys.length];
+/** [first, end) of the sorted keys that start with `prefix`. */
+function keyRangeWithPrefix(sortedKeys: string[], prefix: string): [number, number] {
+  const first = lowerBoundString(sortedKeys, prefix);
+  let end = first;
+  // Past the first few, find the end by binary search over the keys that still start with the prefix.
+  while (end < sortedKeys.length && end - first < 2 && sortedKeys[end].startsWith(prefix)) end++;
+  if (end - first < 2 || end >= sortedKeys.length || !sortedKeys[end].startsWith(prefix)) return [first, end];
+  let [lo, hi] = [end, sortedKeys.length];
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sortedKeys[mid] < prefix) lo = mid + 1;
+    if (sortedKeys[mid].startsWith(prefix)) lo = mid + 1;
     else hi = mid;
   }
-  const first = sortedKeys[lo];
-  if (first === undefined || !first.startsWith(prefix)) return null;
-  const second = sortedKeys[lo + 1];
-  if (second !== undefined && second.startsWith(prefix)) return null;
-  return first;
+  return [first, lo];
+}
+
+function lowerBoundString(sorted: string[], target: string): number {
+  let [lo, hi] = [0, sorted.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 // ---------------------------------------------------------------------------------------------
