@@ -89,6 +89,7 @@ export const ROOT_FIELD_RULES = {
     closeDispute: paymentsWrite,
     recordPayout: paymentsWrite,
     createBankAccount: reconciliationWrite,
+    updateBankAccountMatchingSettings: reconciliationWrite,
     importBankStatement: reconciliationWrite,
     matchStatementLine: reconciliationWrite,
     unmatchStatementLine: reconciliationWrite,

@@ -13,6 +13,7 @@ import {
   CreateBankAccountInput,
   ImportBankStatementInput,
   ReconciliationFlagFilterInput,
+  UpdateBankAccountMatchingSettingsInput,
 } from './reconciliation.inputs';
 import {
   BankAccount,
@@ -85,6 +86,25 @@ export class BankAccountResolver {
   ) {
     return ctx.idempotency.run(info, { input, idempotencyKey }, {
       execute: async (handle) => ({ bankAccount: await ctx.services.reconciliation.createBankAccount(ctx.principal.tenantId, input, handle ?? undefined) }),
+      rebuild: async (ref) => ({ bankAccount: await loadBankAccount(ctx, (ref as { bankAccountId: string }).bankAccountId) }),
+    });
+  }
+
+  @Mutation(() => BankAccountPayload, {
+    nullable: true,
+    description:
+      'Changes which matching rules run for a bank account, in what order, its window and group limits; what the input leaves out stays. Runs from now on (imports, new postings, the sweep) use them; matches made before stand. VALIDATION_FAILED (naming the setting) changes nothing; another tenant’s account is NOT_FOUND.',
+  })
+  updateBankAccountMatchingSettings(
+    @Arg('input') input: UpdateBankAccountMatchingSettingsInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => ({
+        bankAccount: await ctx.services.reconciliation.updateBankAccountMatchingSettings(ctx.principal.tenantId, input, handle ?? undefined),
+      }),
       rebuild: async (ref) => ({ bankAccount: await loadBankAccount(ctx, (ref as { bankAccountId: string }).bankAccountId) }),
     });
   }
