@@ -112,9 +112,10 @@ describeEachDatabase('bank account matching settings', (kind) => {
     expect((await refused(app.client, { bankAccountId: 'acc_01KEABZFN9R46HF6B22QXYR0ND', rules: ['REFERENCE'] }, 'VALIDATION_FAILED')).extensions?.details).toMatchObject({
       field: 'bankAccountId',
     });
-    // An unknown rule is not a MatchRule: the schema refuses the request before it reaches the service.
+    // An unknown rule is not a MatchRule: the variable does not coerce, so the mutation never runs.
     const unknown = await app.client.request(UpdateBankAccountMatchingSettingsDocument, { input: { bankAccountId: id, rules: ['GUESS' as MatchRule] } });
     expect(unknown.data?.updateBankAccountMatchingSettings ?? null).toBeNull();
+    expect(unknown.errors?.[0].extensions?.code).toBe('VALIDATION_FAILED');
     expect(unknown.errors?.[0].message).toMatch(/GUESS/);
 
     // Another tenant cannot see the account, let alone change it.
