@@ -1015,6 +1015,22 @@ function lowerBound(sorted: number[], target: number, value: (item: number) => n
   return lo;
 }
 
+// The subset-sum tables, kept between searches: one search per line without a reference would
+// otherwise allocate 2^maxSubsetCandidates × 9 bytes (36 KiB at the default 12) for the collector.
+let scratchBits = new Uint8Array(0);
+let scratchSums = new Float64Array(0);
+
+/** Tables of at least `size` entries whose entry 0 is the empty subset (no items, sum 0); the rest is overwritten by each search. */
+function subsetScratch(size: number): { bits: Uint8Array; sums: Float64Array } {
+  if (scratchBits.length < size) {
+    scratchBits = new Uint8Array(size);
+    scratchSums = new Float64Array(size);
+  }
+  scratchBits[0] = 0;
+  scratchSums[0] = 0;
+  return { bits: scratchBits, sums: scratchSums };
+}
+
 /**
  * Every subset of 2..maxSize of `amounts` that sums to `target` (stops after two: one is a match,
  * two are ambiguous). Sums are built incrementally over bitmasks; plain numbers when every partial sum
@@ -1025,13 +1041,12 @@ function subsetSums(amounts: bigint[], target: bigint, maxSize: number): number[
   const limit = BigInt(Number.MAX_SAFE_INTEGER) / BigInt(n + 1);
   const safe = amounts.every((a) => a <= limit && a >= -limit) && target <= limit && target >= -limit;
   const size = 1 << n;
-  const bits = new Uint8Array(size);
+  const { bits, sums } = subsetScratch(size);
   const found: number[][] = [];
   const toIndices = (mask: number) => amounts.map((_, i) => i).filter((i) => (mask >> i) & 1);
   if (safe) {
     const values = amounts.map(Number);
     const goal = Number(target);
-    const sums = new Float64Array(size);
     for (let mask = 1; mask < size; mask++) {
       const low = 31 - Math.clz32(mask & -mask);
       const rest = mask & (mask - 1);
@@ -1044,13 +1059,13 @@ function subsetSums(amounts: bigint[], target: bigint, maxSize: number): number[
     }
     return found;
   }
-  const sums: bigint[] = new Array(size).fill(0n);
+  const bigSums: bigint[] = new Array(size).fill(0n);
   for (let mask = 1; mask < size; mask++) {
     const low = 31 - Math.clz32(mask & -mask);
     const rest = mask & (mask - 1);
-    sums[mask] = sums[rest] + amounts[low];
+    bigSums[mask] = bigSums[rest] + amounts[low];
     bits[mask] = bits[rest] + 1;
-    if (bits[mask] >= 2 && bits[mask] <= maxSize && sums[mask] === target) {
+    if (bits[mask] >= 2 && bits[mask] <= maxSize && bigSums[mask] === target) {
       found.push(toIndices(mask));
       if (found.length > 1) return found;
     }
