@@ -291,13 +291,15 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
     return byMoney;
   };
 
+  // Joined words only ever match exactly: a join no posting carries is not kept.
+  const isPostingKey = (key: string) => postingsByKey.has(key);
   const lineTokens: ReferenceToken<LineReferenceField>[][] = new Array(lines.length);
   const linesByKey = new Map<string, number>();
   lines.forEach((line, lineIndex) => {
     const tokens: ReferenceToken<LineReferenceField>[] = [];
     seen.clear();
     referenceTokens(tokens, seen, line.endToEndId, 'endToEndId', true);
-    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, true);
+    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, isPostingKey);
     referenceTokens(tokens, seen, line.bankReference, 'bankReference', true);
     lineTokens[lineIndex] = tokens;
     for (const token of tokens) linesByKey.set(token.key, (linesByKey.get(token.key) ?? 0) + 1);
