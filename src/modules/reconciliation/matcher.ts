@@ -276,19 +276,19 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
   });
   // The default sort compares UTF-16 code units, the same order as `<`, and much faster than a comparator.
   const sortedKeys = [...postingsByKey.keys()].sort();
-  // Postings by currency and amount, sorted by date: built only when a truncated reference needs it.
-  let byMoney: Map<string, number[]> | null = null;
-  const postingsByMoney = (): Map<string, number[]> => {
-    if (byMoney) return byMoney;
-    byMoney = new Map();
+  // Postings by amount, sorted by date: built only when a truncated reference needs it. Keyed by the
+  // bigint itself (Map keys compare bigints by value): no string per posting; currencies are checked in the scan.
+  let byAmount: Map<bigint, number[]> | null = null;
+  const postingsByAmount = (): Map<bigint, number[]> => {
+    if (byAmount) return byAmount;
+    byAmount = new Map();
     for (let p = 0; p < postings.length; p++) {
-      const key = `${postingSide.currencies[p]} ${postingSide.amounts[p]}`;
-      const list = byMoney.get(key);
+      const list = byAmount.get(postingSide.amounts[p]);
       if (list) list.push(p);
-      else byMoney.set(key, [p]);
+      else byAmount.set(postingSide.amounts[p], [p]);
     }
-    for (const list of byMoney.values()) list.sort((a, b) => postingSide.lo[a]! - postingSide.lo[b]! || a - b);
-    return byMoney;
+    for (const list of byAmount.values()) if (list.length > 1) list.sort((a, b) => postingSide.lo[a]! - postingSide.lo[b]! || a - b);
+    return byAmount;
   };
 
   // Joined words only ever match exactly: a join no posting carries is not kept.
@@ -353,7 +353,7 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
       // The prefix starts several of our references ("INV2026000" after the bank cut "INV-2026-000042"
       // short), so it names none by itself; but among the postings with the line's amount and currency
       // dated within the window, it may fit exactly one: that one is linked, with the count recorded.
-      const bucket = postingsByMoney().get(`${lineSide.currencies[lineIndex]} ${lineSide.amounts[lineIndex]}`);
+      const bucket = postingsByAmount().get(lineSide.amounts[lineIndex]);
       if (!bucket) continue;
       const start = lowerBound(bucket, lineSide.lo[lineIndex]! - window, (p) => postingSide.lo[p]!);
       let single = -1;
@@ -361,6 +361,7 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
       let fitting = 0;
       let inWindow = 0;
       for (let i = start; i < bucket.length && postingSide.lo[bucket[i]]! <= lineSide.hi[lineIndex]! + window; i++) {
+        if (postingSide.currencies[bucket[i]] !== lineSide.currencies[lineIndex]) continue;
         inWindow++;
         const hit = postingTokens[bucket[i]].find((candidate) => candidate.key.startsWith(token.key));
         if (hit && ++fitting === 1) [single, singleToken] = [bucket[i], hit];
