@@ -311,6 +311,8 @@ export interface Score {
   decidableRecall: number;
   /** Wrong automatic matches that touch an item of an ambiguous-by-design scenario. */
   wrongOnAmbiguous: number;
+  /** Per scenario: its true pairs (decidable or not) and how many were matched exactly: where the misses come from. */
+  byScenario: Partial<Record<Scenario, { pairs: number; decidable: number; found: number; foundDecidable: number }>>;
 }
 
 const pairKey = (lineIds: string[], postingIds: string[]) => `${[...lineIds].sort().join(',')}|${[...postingIds].sort().join(',')}`;
@@ -320,11 +322,21 @@ export function scoreMatches(set: LabelledSet, result: MatchResult): Score {
   let correct = 0;
   let correctDecidable = 0;
   const wrong: Match[] = [];
+  const byScenario: Score['byScenario'] = {};
+  for (const pair of set.truth) {
+    const entry = (byScenario[pair.scenario] ??= { pairs: 0, decidable: 0, found: 0, foundDecidable: 0 });
+    entry.pairs++;
+    if (pair.decidable) entry.decidable++;
+  }
   for (const match of result.matches) {
     const pair = truth.get(pairKey(match.lineIds, match.postingIds));
     if (pair) {
       correct++;
-      if (pair.decidable) correctDecidable++;
+      byScenario[pair.scenario]!.found++;
+      if (pair.decidable) {
+        correctDecidable++;
+        byScenario[pair.scenario]!.foundDecidable++;
+      }
     } else wrong.push(match);
   }
   const wrongOnAmbiguous = wrong.filter((match) =>
@@ -340,5 +352,6 @@ export function scoreMatches(set: LabelledSet, result: MatchResult): Score {
     recall: set.truth.length === 0 ? 1 : correct / set.truth.length,
     decidableRecall: decidable === 0 ? 1 : correctDecidable / decidable,
     wrongOnAmbiguous,
+    byScenario,
   };
 }

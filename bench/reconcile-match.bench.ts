@@ -57,7 +57,15 @@ function main(): void {
     ['problems', [...problems].map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'],
     ['precision', `${(score.precision * 100).toFixed(3)} % (${score.wrong.length} wrong, ${score.wrongOnAmbiguous} of them on ambiguous-by-design cases)`],
     ['recall', `${(score.recall * 100).toFixed(2)} % (${score.correct} of ${score.truePairs}; ${(score.decidableRecall * 100).toFixed(2)} % of the pairs findable without guessing)`],
+    ['recall per scenario', ''],
   ];
+  for (const [scenario, entry] of Object.entries(score.byScenario)) {
+    const undecidable = entry.pairs - entry.decidable;
+    rows.push([
+      `  ${scenario}`,
+      `${entry.found} of ${entry.pairs} found` + (undecidable > 0 ? ` (${undecidable} ambiguous by design, ${entry.foundDecidable} of ${entry.decidable} decidable)` : ''),
+    ]);
+  }
   const width = Math.max(...rows.map(([label]) => label.length));
   process.stdout.write(`Reconciliation matching, in memory (seed ${seed}, ${perDay} scenarios per business day)\n`);
   for (const [label, value] of rows) process.stdout.write(`  ${label.padEnd(width)}  ${value}\n`);

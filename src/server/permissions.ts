@@ -90,6 +90,7 @@ export const ROOT_FIELD_RULES = {
     recordPayout: paymentsWrite,
     createBankAccount: reconciliationWrite,
     rollBankAccountNotificationSecret: reconciliationWrite,
+    updateBankAccountMatchingSettings: reconciliationWrite,
     importBankStatement: reconciliationWrite,
     matchStatementLine: reconciliationWrite,
     unmatchStatementLine: reconciliationWrite,

@@ -98,7 +98,7 @@ describeEachDatabase('bank notifications: matched as they arrive, confirmed by t
     const { createBankAccount } = await client.ok(CreateBankAccountWithSecretDocument, {
       input: { name: `Notified ${number}`, accountNumber: number, currency: 'EUR', ledgerAccountId: ledger.id },
     });
-    return { bankAccountId: createBankAccount.bankAccount.id, bankLedgerId: ledger.id, otherId: other.id, number, secret: createBankAccount.notificationSecret };
+    return { bankAccountId: createBankAccount.bankAccount.id, bankLedgerId: ledger.id, otherId: other.id, number, secret: createBankAccount.notificationSecret as string };
   }
 
   /** Money in from the revenue account to the bank's ledger account; returns the bank-side posting id. */
@@ -300,19 +300,21 @@ describeEachDatabase('bank notifications: matched as they arrive, confirmed by t
     const { rollBankAccountNotificationSecret: rolled } = await roll();
     expect(rolled.notificationSecret).toMatch(/^bnsec_[A-Za-z0-9_-]{43}$/);
     expect(rolled.notificationSecret).not.toBe(account.secret);
+    const rolledSecret = rolled.notificationSecret as string;
+    expect(rolledSecret).toMatch(/^bnsec_/);
     // A retry with the same key answers the same secret (from the stored response), and rolls nothing.
     expect((await roll()).rollBankAccountNotificationSecret.notificationSecret).toBe(rolled.notificationSecret);
     // The secret is stored encrypted: the table never holds it.
     const [row]: Record<string, unknown>[] = await app.runtime.services.dataSource.query('SELECT notification_secret_ciphertext AS stored FROM bank_accounts WHERE id = ?', [account.bankAccountId]);
-    expect(String(row.stored)).not.toContain(rolled.notificationSecret.slice(6));
+    expect(String(row.stored)).not.toContain(rolledSecret.slice(6));
     const body = JSON.stringify({ transactionId: unique('TX'), amount: '5.00', currency: 'EUR', bookingDate: day(1) });
     expect((await send(account.bankAccountId, account.secret, body)).status).toBe(401);
-    expect((await send(account.bankAccountId, rolled.notificationSecret, body)).status).toBe(200);
+    expect((await send(account.bankAccountId, rolledSecret, body)).status).toBe(200);
     // Another tenant cannot roll it: NOT_FOUND, and the secret still signs.
     const other = await app.createTenant('Roller');
     const refused = await other.client.request(RollBankAccountNotificationSecretDocument, { input: { bankAccountId: account.bankAccountId } });
     expect(refused.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     const next = JSON.stringify({ transactionId: unique('TX'), amount: '6.00', currency: 'EUR', bookingDate: day(1) });
-    expect((await send(account.bankAccountId, rolled.notificationSecret, next)).status).toBe(200);
+    expect((await send(account.bankAccountId, rolledSecret, next)).status).toBe(200);
   });
 });

@@ -7,7 +7,7 @@ import { AMBIGUOUS_SCENARIOS, generateLabelledSet, scoreMatches } from '../../be
  * duplicated lines, colliding amounts, short payments and noise on both sides.
  */
 describe('matching precision and recall on a labelled synthetic set', () => {
-  it.each([11, 12, 13])('seed %i: precision ≥ 99.9 % with no wrong match on the ambiguous cases, recall ≥ 95 %', (seed) => {
+  it.each([11, 12, 13])('seed %i: precision ≥ 99.9 % with no wrong match on the ambiguous cases, recall ≥ 95.5 %', (seed) => {
     const set = generateLabelledSet({ seed, lines: 4000, perBusinessDay: 40 });
     const result = matchStatementLines({ lines: set.lines, postings: set.postings });
     const score = scoreMatches(set, result);
@@ -18,7 +18,9 @@ describe('matching precision and recall on a labelled synthetic set', () => {
     );
     expect(score.wrongOnAmbiguous).toBe(0);
     expect(score.precision).toBeGreaterThanOrEqual(0.999);
-    expect(score.recall).toBeGreaterThanOrEqual(0.95);
+    // 95.6–95.7 % on these seeds (95.4 % for seed 13 before truncated references were singled out by
+    // their amount): about 3.7 % of the pairs are ambiguous by design (colliding amounts, duplicated lines).
+    expect(score.recall).toBeGreaterThanOrEqual(0.955);
 
     // A short payment names its invoice: it must be an AMOUNT_MISMATCH, never a match.
     const shortLines = set.lines.filter((l) => set.scenarioOf.get(l.id) === 'short-payment').map((l) => l.id);

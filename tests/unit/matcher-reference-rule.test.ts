@@ -39,20 +39,56 @@ describe('REFERENCE: a reference on the line equals a posting reference, with th
     expect(result.matches[0].compared.dateDistanceBusinessDays).toBe(32);
   });
 
-  it.each([
-    ['shorter than 8 characters', 'PO01KEA'],
-    ['shared by two references', 'PO01KEAB'],
-  ])('ignores a truncated reference %s, leaving the line to the other rules', (_name, truncated) => {
+  it('ignores a truncated reference shorter than 8 characters, leaving the line to the other rules', () => {
     const result = matchStatementLines({
-      lines: [line('l1', 1000n, '2026-03-02', { remittanceInformation: `PAYOUT ${truncated}` })],
-      postings: [
-        posting('p1', 1000n, '2026-03-02', { relatedIds: [PAYOUT] }),
-        posting('p2', 2000n, '2026-06-01', { relatedIds: ['po_01KEABQQQQQQQQQQQQQQQQQQQQ'] }),
-      ],
+      lines: [line('l1', 1000n, '2026-03-02', { remittanceInformation: 'PAYOUT PO01KEA' })],
+      postings: [posting('p1', 1000n, '2026-03-02', { relatedIds: [PAYOUT] })],
     });
     // Not a reference: matched as an equal amount on the same day, and said so.
     expect(summary(result)).toEqual({ matches: ['AMOUNT_DATE l1=p1'], problems: [] });
     expect(result.matches[0].compared.reference).toBeNull();
+  });
+
+  describe('a truncated reference that starts several of our references', () => {
+    const OTHER_PAYOUT = 'po_01KEABQQQQQQQQQQQQQQQQQQQQ';
+
+    it('is linked when exactly one posting with the line’s amount within the window carries one of them, and says how it was singled out', () => {
+      const result = matchStatementLines({
+        lines: [line('l1', 1000n, '2026-03-02', { remittanceInformation: 'PAYOUT PO01KEAB' })],
+        postings: [
+          posting('p1', 1000n, '2026-03-03', { relatedIds: [PAYOUT] }),
+          posting('p-other-amount', 2000n, '2026-03-02', { relatedIds: [OTHER_PAYOUT] }),
+          // Same amount, in the window, but no reference starting with the line's text: not a candidate.
+          posting('p-no-reference', 1000n, '2026-03-02'),
+        ],
+      });
+      expect(summary(result)).toEqual({ matches: ['REFERENCE l1=p1'], problems: [] });
+      expect(result.matches[0].score).toBe(0.9);
+      expect(result.matches[0].compared.reference).toEqual({
+        how: 'PREFIX',
+        line: { field: 'remittanceInformation', text: 'PO01KEAB' },
+        posting: { field: 'relatedId', text: PAYOUT },
+        matchedCharacters: 8,
+        singledOutByAmount: { referencesWithPrefix: 2, postingsOfAmountInWindow: 2 },
+      });
+    });
+
+    it.each([
+      ['both postings have the line’s amount within the window', '2026-03-04', 1000n],
+      ['the only posting of that amount lies outside the window', '2026-06-01', 2000n],
+    ])('is no reference when %s: the line is left to the other rules', (_name, firstDate, otherAmount) => {
+      const result = matchStatementLines({
+        lines: [line('l1', 1000n, '2026-03-02', { remittanceInformation: 'PAYOUT PO01KEAB' })],
+        postings: [posting('p1', 1000n, firstDate, { relatedIds: [PAYOUT] }), posting('p2', otherAmount, '2026-03-03', { relatedIds: [OTHER_PAYOUT] })],
+      });
+      expect(result.matches).toEqual([]);
+      if (otherAmount === 1000n) {
+        // Two postings of the amount in the window: AMOUNT_DATE says so instead of choosing.
+        expect(summary(result).problems).toEqual(['AMBIGUOUS_MATCH l1=p1+p2']);
+      } else {
+        expect(result.problems).toEqual([]);
+      }
+    });
   });
 
   it.each([

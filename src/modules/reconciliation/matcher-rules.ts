@@ -195,8 +195,10 @@ function pushToken<F extends string>(tokens: ReferenceToken<F>[], seen: Set<stri
  * A whole structured value counts when it has a digit and 4+ characters ("NONREF", "NOTPROVIDED" do
  * not). Free text yields the words that look like references: 6+ characters with both a letter and a
  * digit, "/"-separated parts too ("EREF+po_01H…", "Inv. INV-2026-000042," and "REF/2026/42AB" all work).
- * With `joinWords`, two or three neighbouring words joined count as well ("INV 2026 000042"); those
- * only ever match a reference exactly, never as a truncated prefix.
+ * With `joinWords`, two or three neighbouring words joined count as well ("INV 2026 000042") when
+ * `joinWords` accepts their key; those only ever match a reference exactly, never as a truncated
+ * prefix, so a caller passes the keys it could match (most remittance texts join into keys like
+ * "INVOICEINV2026000042" that nothing carries, and keeping them costs memory for nothing).
  */
 export function referenceTokens<F extends string>(
   tokens: ReferenceToken<F>[],
@@ -204,7 +206,7 @@ export function referenceTokens<F extends string>(
   text: string | null | undefined,
   field: F,
   structured: boolean,
-  joinWords = false,
+  joinWords: false | ((key: string) => boolean) = false,
 ): void {
   if (!text) return;
   if (structured) {
@@ -242,7 +244,7 @@ export function referenceTokens<F extends string>(
       if (!words[last]) break;
       const joined = words.slice(i, i + span).join(' ');
       const key = normaliseReference(joined);
-      if (looksLikeReference(key) && !seen.has(key)) {
+      if (looksLikeReference(key) && !seen.has(key) && joinWords(key)) {
         seen.add(key);
         tokens.push({ key, text: joined, field, joined: true });
       }

@@ -76,6 +76,12 @@ export interface ReferenceComparison {
   posting: { field: PostingReferenceField; text: string } | null;
   /** How many normalised characters were equal. */
   matchedCharacters: number;
+  /**
+   * PREFIX only, when the truncated text starts more than one of our references: how many it starts,
+   * and how many postings have the line's amount and currency within the window (exactly one of which
+   * carries a reference starting with the text). Absent when the prefix names one reference by itself.
+   */
+  singledOutByAmount?: { referencesWithPrefix: number; postingsOfAmountInWindow: number };
 }
 
 export type GroupHow = 'LINE_REFERENCE' | 'SHARED_REFERENCE' | 'SUBSET_SUM';
@@ -184,7 +190,7 @@ export function matchStatementLines(input: MatchInput): MatchResult {
     const ordinal = requireOrdinal(calendar, posting.effectiveDate, `posting ${posting.id}`);
     return [ordinal, ordinal];
   });
-  linkByReference(lines, postings, lineSide, postingSide);
+  linkByReference(lines, postings, lineSide, postingSide, settings.windowBusinessDays);
 
   const engine = new Engine(settings, lineSide, postingSide);
   for (const rule of settings.rules) engine.run(rule);
@@ -249,7 +255,7 @@ function betterReference(a: ReferenceComparison, b: ReferenceComparison): boolea
  * exactly one posting reference starts with it (a prefix that several references share identifies
  * none of them, and is ignored).
  */
-function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting[], lineSide: Side, postingSide: Side): void {
+function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting[], lineSide: Side, postingSide: Side, window: number): void {
   const postingsByKey = new Map<string, number[]>();
   const postingTokens: ReferenceToken<PostingReferenceField>[][] = new Array(postings.length);
   const seen = new Set<string>();
@@ -270,14 +276,30 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
   });
   // The default sort compares UTF-16 code units, the same order as `<`, and much faster than a comparator.
   const sortedKeys = [...postingsByKey.keys()].sort();
+  // Postings by amount, sorted by date: built only when a truncated reference needs it. Keyed by the
+  // bigint itself (Map keys compare bigints by value): no string per posting; currencies are checked in the scan.
+  let byAmount: Map<bigint, number[]> | null = null;
+  const postingsByAmount = (): Map<bigint, number[]> => {
+    if (byAmount) return byAmount;
+    byAmount = new Map();
+    for (let p = 0; p < postings.length; p++) {
+      const list = byAmount.get(postingSide.amounts[p]);
+      if (list) list.push(p);
+      else byAmount.set(postingSide.amounts[p], [p]);
+    }
+    for (const list of byAmount.values()) if (list.length > 1) list.sort((a, b) => postingSide.lo[a]! - postingSide.lo[b]! || a - b);
+    return byAmount;
+  };
 
+  // Joined words only ever match exactly: a join no posting carries is not kept.
+  const isPostingKey = (key: string) => postingsByKey.has(key);
   const lineTokens: ReferenceToken<LineReferenceField>[][] = new Array(lines.length);
   const linesByKey = new Map<string, number>();
   lines.forEach((line, lineIndex) => {
     const tokens: ReferenceToken<LineReferenceField>[] = [];
     seen.clear();
     referenceTokens(tokens, seen, line.endToEndId, 'endToEndId', true);
-    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, true);
+    referenceTokens(tokens, seen, line.remittanceInformation, 'remittanceInformation', false, isPostingKey);
     referenceTokens(tokens, seen, line.bankReference, 'bankReference', true);
     lineTokens[lineIndex] = tokens;
     for (const token of tokens) linesByKey.set(token.key, (linesByKey.get(token.key) ?? 0) + 1);
@@ -312,17 +334,46 @@ function linkByReference(lines: MatcherStatementLine[], postings: MatcherPosting
         continue;
       }
       if (token.joined || token.key.length < MIN_TRUNCATED_REFERENCE_LENGTH) continue;
-      const key = uniqueKeyWithPrefix(sortedKeys, token.key);
-      if (key === null || !identifies(token.key, postingsByKey.get(key)!.length)) continue;
-      for (const posting of postingsByKey.get(key)!) {
-        const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
-        offer(posting, {
-          how: 'PREFIX',
-          line: { field: token.field, text: token.text },
-          posting: { field: hit.field, text: hit.text },
-          matchedCharacters: token.key.length,
-        });
+      const [first, end] = keyRangeWithPrefix(sortedKeys, token.key);
+      if (end - first === 1) {
+        const key = sortedKeys[first];
+        if (!identifies(token.key, postingsByKey.get(key)!.length)) continue;
+        for (const posting of postingsByKey.get(key)!) {
+          const hit = postingTokens[posting].find((candidate) => candidate.key === key)!;
+          offer(posting, {
+            how: 'PREFIX',
+            line: { field: token.field, text: token.text },
+            posting: { field: hit.field, text: hit.text },
+            matchedCharacters: token.key.length,
+          });
+        }
+        continue;
       }
+      if (end - first < 2 || lineSide.lo[lineIndex] === null) continue;
+      // The prefix starts several of our references ("INV2026000" after the bank cut "INV-2026-000042"
+      // short), so it names none by itself; but among the postings with the line's amount and currency
+      // dated within the window, it may fit exactly one: that one is linked, with the count recorded.
+      const bucket = postingsByAmount().get(lineSide.amounts[lineIndex]);
+      if (!bucket) continue;
+      const start = lowerBound(bucket, lineSide.lo[lineIndex]! - window, (p) => postingSide.lo[p]!);
+      let single = -1;
+      let singleToken: ReferenceToken<PostingReferenceField> | undefined;
+      let fitting = 0;
+      let inWindow = 0;
+      for (let i = start; i < bucket.length && postingSide.lo[bucket[i]]! <= lineSide.hi[lineIndex]! + window; i++) {
+        if (postingSide.currencies[bucket[i]] !== lineSide.currencies[lineIndex]) continue;
+        inWindow++;
+        const hit = postingTokens[bucket[i]].find((candidate) => candidate.key.startsWith(token.key));
+        if (hit && ++fitting === 1) [single, singleToken] = [bucket[i], hit];
+      }
+      if (fitting !== 1) continue;
+      offer(single, {
+        how: 'PREFIX',
+        line: { field: token.field, text: token.text },
+        posting: { field: singleToken!.field, text: singleToken!.text },
+        matchedCharacters: token.key.length,
+        singledOutByAmount: { referencesWithPrefix: end - first, postingsOfAmountInWindow: inWindow },
+      });
     }
     if (best === null) return;
     const found: Map<number, ReferenceComparison> = best;
@@ -357,18 +408,30 @@ function addGroupKey(side: Side, token: ReferenceToken<string>, item: number): v
   side.groupTokens.push(token);
 }
 
-function uniqueKeyWithPrefix(sortedKeys: string[], prefix: string): string | null {
-  let [lo, hi] = [0, sortedKeys.length];
+/** [first, end) of the sorted keys that start with `prefix`. */
+function keyRangeWithPrefix(sortedKeys: string[], prefix: string): [number, number] {
+  const first = lowerBoundString(sortedKeys, prefix);
+  let end = first;
+  // Past the first few, find the end by binary search over the keys that still start with the prefix.
+  while (end < sortedKeys.length && end - first < 2 && sortedKeys[end].startsWith(prefix)) end++;
+  if (end - first < 2 || end >= sortedKeys.length || !sortedKeys[end].startsWith(prefix)) return [first, end];
+  let [lo, hi] = [end, sortedKeys.length];
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sortedKeys[mid] < prefix) lo = mid + 1;
+    if (sortedKeys[mid].startsWith(prefix)) lo = mid + 1;
     else hi = mid;
   }
-  const first = sortedKeys[lo];
-  if (first === undefined || !first.startsWith(prefix)) return null;
-  const second = sortedKeys[lo + 1];
-  if (second !== undefined && second.startsWith(prefix)) return null;
-  return first;
+  return [first, lo];
+}
+
+function lowerBoundString(sorted: string[], target: string): number {
+  let [lo, hi] = [0, sorted.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -955,6 +1018,22 @@ function lowerBound(sorted: number[], target: number, value: (item: number) => n
   return lo;
 }
 
+// The subset-sum tables, kept between searches: one search per line without a reference would
+// otherwise allocate 2^maxSubsetCandidates × 9 bytes (36 KiB at the default 12) for the collector.
+let scratchBits = new Uint8Array(0);
+let scratchSums = new Float64Array(0);
+
+/** Tables of at least `size` entries whose entry 0 is the empty subset (no items, sum 0); the rest is overwritten by each search. */
+function subsetScratch(size: number): { bits: Uint8Array; sums: Float64Array } {
+  if (scratchBits.length < size) {
+    scratchBits = new Uint8Array(size);
+    scratchSums = new Float64Array(size);
+  }
+  scratchBits[0] = 0;
+  scratchSums[0] = 0;
+  return { bits: scratchBits, sums: scratchSums };
+}
+
 /**
  * Every subset of 2..maxSize of `amounts` that sums to `target` (stops after two: one is a match,
  * two are ambiguous). Sums are built incrementally over bitmasks; plain numbers when every partial sum
@@ -965,13 +1044,12 @@ function subsetSums(amounts: bigint[], target: bigint, maxSize: number): number[
   const limit = BigInt(Number.MAX_SAFE_INTEGER) / BigInt(n + 1);
   const safe = amounts.every((a) => a <= limit && a >= -limit) && target <= limit && target >= -limit;
   const size = 1 << n;
-  const bits = new Uint8Array(size);
+  const { bits, sums } = subsetScratch(size);
   const found: number[][] = [];
   const toIndices = (mask: number) => amounts.map((_, i) => i).filter((i) => (mask >> i) & 1);
   if (safe) {
     const values = amounts.map(Number);
     const goal = Number(target);
-    const sums = new Float64Array(size);
     for (let mask = 1; mask < size; mask++) {
       const low = 31 - Math.clz32(mask & -mask);
       const rest = mask & (mask - 1);
@@ -984,13 +1062,13 @@ function subsetSums(amounts: bigint[], target: bigint, maxSize: number): number[
     }
     return found;
   }
-  const sums: bigint[] = new Array(size).fill(0n);
+  const bigSums: bigint[] = new Array(size).fill(0n);
   for (let mask = 1; mask < size; mask++) {
     const low = 31 - Math.clz32(mask & -mask);
     const rest = mask & (mask - 1);
-    sums[mask] = sums[rest] + amounts[low];
+    bigSums[mask] = bigSums[rest] + amounts[low];
     bits[mask] = bits[rest] + 1;
-    if (bits[mask] >= 2 && bits[mask] <= maxSize && sums[mask] === target) {
+    if (bits[mask] >= 2 && bits[mask] <= maxSize && bigSums[mask] === target) {
       found.push(toIndices(mask));
       if (found.length > 1) return found;
     }

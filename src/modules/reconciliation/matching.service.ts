@@ -11,6 +11,7 @@ import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idemp
 import type { LedgerEventPublisher } from '../ledger/ledger.events';
 import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { type Match, type MatcherPosting, type MatcherStatementLine, type MatchProblem, matchStatementLines } from './matcher';
+import { matcherSettingsOf } from './bank-account-matching';
 import { ReconciliationFlagKind, type BankAccountRecord, type ReconciliationFlagRecord, type StatementLineRecord, lineFromRow } from './reconciliation.types';
 
 /**
@@ -586,7 +587,7 @@ export class MatchingService {
 
     const outcome =
       lines.length && postings.length
-        ? matchStatementLines({ lines: lines.map(toMatcherLine), postings, settings: { windowBusinessDays: account.matchWindowBusinessDays } })
+        ? matchStatementLines({ lines: lines.map(toMatcherLine), postings, settings: matcherSettingsOf(account.matching) })
         : { matches: [], problems: [] };
     const matches = await this.storeMatches(manager, account, outcome.matches.filter(touches));
     await this.resolveFlagsOf(manager, matches);

@@ -33,6 +33,12 @@ export const ReconciliationErrors = {
     }),
   invalidName: () => validationError('name must be 1 to 200 characters', { field: 'name' }),
   invalidMatchWindow: (max: number) => validationError(`matchWindowBusinessDays must be between 0 and ${max}`, { field: 'matchWindowBusinessDays', max }),
+  matchWindowGivenTwice: () =>
+    validationError('matchWindowBusinessDays and matching.windowBusinessDays differ; give the window once, in matching.windowBusinessDays', {
+      field: 'matching.windowBusinessDays',
+    }),
+  noMatchingSettingGiven: () =>
+    validationError('Give at least one of rules, windowBusinessDays, maxGroupSize and maxGroupCandidates', { field: 'input' }),
   csvMappingRequired: () => validationError('A CSV file needs csvMapping: which columns hold the date, the amount and the rest', { field: 'csvMapping' }),
   csvMappingNotApplicable: (format: string) => validationError(`csvMapping applies to CSV files only, not ${format}; leave it out`, { field: 'csvMapping' }),
   invalidCsvColumn: (field: string) =>

@@ -1,5 +1,6 @@
 import { Field, ID, InputType, Int, registerEnumType } from 'type-graphql';
 import { CurrencyScalar } from '../../graphql/scalars';
+import { MatchRule } from './matcher-rules';
 import { StatementFormat } from './importers/statement-types';
 import { ReconciliationFlagKind, ReconciliationFlagStatus } from './reconciliation.types';
 
@@ -33,6 +34,44 @@ registerEnumType(ContentEncoding, {
 });
 registerEnumType(CsvEncoding, { name: 'CsvEncoding', valuesConfig: { UTF8: { description: 'utf-8' }, LATIN1: { description: 'ISO 8859-1' } } });
 
+registerEnumType(MatchRule, {
+  name: 'MatchRule',
+  description: 'A rule of the matching engine, as a bank account’s matching settings list them.',
+  valuesConfig: {
+    REFERENCE: { description: 'A reference on the line (end-to-end id, remittance, bank reference) equals, or is the truncated start of, the posting’s, with equal amounts.' },
+    AMOUNT_DATE: { description: 'Equal amount, dates within the window, exactly one candidate on each side.' },
+    MANY_TO_ONE: { description: 'One line equals the sum of several postings (a gateway payout: captures − refunds − fees).' },
+    ONE_TO_MANY: { description: 'One posting equals the sum of several lines (an invoice paid in instalments).' },
+  },
+});
+
+@InputType({ description: 'Matching settings of a bank account. A field left out (or null) keeps its value: the default when creating the account, the current one when updating.' })
+export class BankAccountMatchingSettingsInput {
+  @Field(() => [MatchRule], {
+    nullable: true,
+    description: 'The rules that run, in this order: at least one, each once (default REFERENCE, AMOUNT_DATE, MANY_TO_ONE, ONE_TO_MANY). A rule left out never matches.',
+  })
+  rules?: MatchRule[] | null;
+
+  @Field(() => Int, { nullable: true, description: 'Business days a statement line and a posting may lie apart and still match, 0 to 30 (default 3).' })
+  windowBusinessDays?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'The most items a MANY_TO_ONE or ONE_TO_MANY group found by summing (without a shared reference) may hold, 2 to 10 (default 4).' })
+  maxGroupSize?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Groups are searched by summing only when at most this many candidates lie in the window, 0 to 16 (default 12; 0: never). Each one more doubles the work.',
+  })
+  maxGroupCandidates?: number | null;
+}
+
+@InputType({ description: 'New matching settings for a bank account; what is left out stays as it is. At least one setting.' })
+export class UpdateBankAccountMatchingSettingsInput extends BankAccountMatchingSettingsInput {
+  @Field(() => ID)
+  bankAccountId!: string;
+}
+
 @InputType()
 export class CreateBankAccountInput {
   @Field({ description: '1 to 200 characters.' })
@@ -53,8 +92,15 @@ export class CreateBankAccountInput {
   @Field(() => ID, { description: 'The cash-at-bank ledger account this bank account mirrors: an ASSET account of the tenant in the same currency.' })
   ledgerAccountId!: string;
 
-  @Field(() => Int, { nullable: true, description: 'How many business days a statement line and a posting may lie apart and still match (0 to 30; default 3).' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'How many business days a statement line and a posting may lie apart and still match (0 to 30; default 3).',
+    deprecationReason: 'Use matching.windowBusinessDays. Both may be given only when equal.',
+  })
   matchWindowBusinessDays?: number | null;
+
+  @Field(() => BankAccountMatchingSettingsInput, { nullable: true, description: 'How the matching engine works for this account; left out, or any field of it left out: the default.' })
+  matching?: BankAccountMatchingSettingsInput | null;
 }
 
 @InputType({ description: 'Which columns of a CSV export hold what. A column is named by its header text, or by its 0-based index written as digits.' })

@@ -3,6 +3,7 @@ import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { ConnectionType, Node } from '../../graphql/common.objects';
 import { BigIntScalar, CurrencyScalar } from '../../graphql/scalars';
 import { StatementFormat } from './importers/statement-types';
+import { MatchRule } from './matcher-rules';
 import { AccountNumberKind, ReconciliationFlagKind, ReconciliationFlagStatus, StatementLineStatus, StatementSource } from './reconciliation.types';
 
 registerEnumType(AccountNumberKind, { name: 'AccountNumberKind', description: 'IBAN, or OTHER for an account number without one.' });
@@ -34,6 +35,21 @@ registerEnumType(ReconciliationFlagKind, {
 });
 registerEnumType(ReconciliationFlagStatus, { name: 'ReconciliationFlagStatus', description: 'OPEN → ACKNOWLEDGED → RESOLVED; a cause that returns reopens its flag.' });
 
+@ObjectType({ description: 'How the matching engine works for a bank account (updateBankAccountMatchingSettings changes it).' })
+export class BankAccountMatchingSettings {
+  @Field(() => [MatchRule], { description: 'The rules that run, in this order; a rule not listed never matches.' })
+  rules!: MatchRule[];
+
+  @Field(() => Int, { description: 'Business days a statement line and a posting may lie apart and still match.' })
+  windowBusinessDays!: number;
+
+  @Field(() => Int, { description: 'The most items a group found by summing (without a shared reference) may hold.' })
+  maxGroupSize!: number;
+
+  @Field(() => Int, { description: 'Groups are searched by summing only when at most this many candidates lie in the window.' })
+  maxGroupCandidates!: number;
+}
+
 @ObjectType({ implements: Node, description: 'A bank account whose statements are imported and reconciled with the ledger account it mirrors.' })
 export class BankAccount extends Node {
   @Field()
@@ -48,8 +64,11 @@ export class BankAccount extends Node {
   @Field(() => CurrencyScalar)
   currency!: string;
 
-  @Field(() => Int, { description: 'Business days a statement line and a posting may lie apart and still match.' })
+  @Field(() => Int, { description: 'Business days a statement line and a posting may lie apart and still match.', deprecationReason: 'Use matching.windowBusinessDays.' })
   matchWindowBusinessDays!: number;
+
+  @Field(() => BankAccountMatchingSettings, { description: 'How the matching engine works for this account.' })
+  matching!: BankAccountMatchingSettings;
 
   @Field()
   createdAt!: Date;
@@ -162,11 +181,12 @@ export class BankAccountPayload {
   @Field(() => BankAccount)
   bankAccount!: BankAccount;
 
-  @Field({
+  @Field(() => String, {
+    nullable: true,
     description:
-      'The secret (bnsec_…) that signs this bank account’s notifications to POST /bank-accounts/{id}/notifications. Shown once; store it now. Rolling it replaces it at once.',
+      'The secret (bnsec_…) that signs this bank account’s notifications to POST /bank-accounts/{id}/notifications, answered by createBankAccount and rollBankAccountNotificationSecret only (null elsewhere). Shown once; store it now. Rolling it replaces it at once.',
   })
-  notificationSecret!: string;
+  notificationSecret?: string | null;
 }
 
 @ObjectType()

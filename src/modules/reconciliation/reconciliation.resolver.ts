@@ -15,6 +15,7 @@ import {
   ImportBankStatementInput,
   ReconciliationFlagFilterInput,
   RollBankAccountNotificationSecretInput,
+  UpdateBankAccountMatchingSettingsInput,
 } from './reconciliation.inputs';
 import {
   BankAccount,
@@ -128,6 +129,25 @@ export class BankAccountResolver {
     const { tenantId } = ctx.principal;
     const result = await ctx.services.reconciliation.listNotificationLines(tenantId, account.id, confirmed ?? null, page);
     return toConnection(result, (line) => line.id, (line) => line, () => ctx.services.reconciliation.countNotificationLines(tenantId, account.id, confirmed ?? null));
+  }
+
+  @Mutation(() => BankAccountPayload, {
+    nullable: true,
+    description:
+      'Changes which matching rules run for a bank account, in what order, its window and group limits; what the input leaves out stays. Runs from now on (imports, new postings, the sweep) use them; matches made before stand. VALIDATION_FAILED (naming the setting) changes nothing; another tenant’s account is NOT_FOUND.',
+  })
+  updateBankAccountMatchingSettings(
+    @Arg('input') input: UpdateBankAccountMatchingSettingsInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => ({
+        bankAccount: await ctx.services.reconciliation.updateBankAccountMatchingSettings(ctx.principal.tenantId, input, handle ?? undefined),
+      }),
+      rebuild: async (ref) => ({ bankAccount: await loadBankAccount(ctx, (ref as { bankAccountId: string }).bankAccountId) }),
+    });
   }
 
   @FieldResolver(() => Account, { description: 'The cash-at-bank ledger account it mirrors.' })

@@ -14,6 +14,13 @@ import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import type { LedgerService } from '../ledger/ledger.service';
 import { AccountType } from '../ledger/ledger.types';
+import {
+  type BankAccountMatchingSettingsChange,
+  changedMatchingSettings,
+  DEFAULT_BANK_ACCOUNT_MATCHING,
+  decodeMatchRules,
+  encodeMatchRules,
+} from './bank-account-matching';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
 import { balanceCheckOf } from './importers/importer-common';
 import { createEncodingDetector, eventsOfParsedFile, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
@@ -50,7 +57,14 @@ export interface CreateBankAccountInput {
   accountNumber?: string | null;
   currency: string;
   ledgerAccountId: string;
+  /** Deprecated: matching.windowBusinessDays says the same. Both may be given only when equal. */
   matchWindowBusinessDays?: number | null;
+  /** Left out: the defaults (every rule, in the engine's order). */
+  matching?: BankAccountMatchingSettingsChange | null;
+}
+
+export interface UpdateBankAccountMatchingSettingsInput extends BankAccountMatchingSettingsChange {
+  bankAccountId: string;
 }
 
 export interface BankAccountFilter {
@@ -234,10 +248,18 @@ export class ReconciliationService {
     if (name.length < 1 || name.length > 200) throw ReconciliationErrors.invalidName();
     const currency = requireCurrency(input.currency);
     const { kind, number } = accountNumberOf(input);
-    const window = input.matchWindowBusinessDays ?? DEFAULT_MATCH_WINDOW_BUSINESS_DAYS;
-    if (!Number.isInteger(window) || window < 0 || window > MAX_MATCH_WINDOW_BUSINESS_DAYS) {
+    const legacyWindow = input.matchWindowBusinessDays ?? null;
+    if (legacyWindow !== null && (!Number.isInteger(legacyWindow) || legacyWindow < 0 || legacyWindow > MAX_MATCH_WINDOW_BUSINESS_DAYS)) {
       throw ReconciliationErrors.invalidMatchWindow(MAX_MATCH_WINDOW_BUSINESS_DAYS);
     }
+    const requestedWindow = input.matching?.windowBusinessDays ?? null;
+    if (legacyWindow !== null && requestedWindow !== null && legacyWindow !== requestedWindow) throw ReconciliationErrors.matchWindowGivenTwice();
+    const matching = changedMatchingSettings(
+      { ...DEFAULT_BANK_ACCOUNT_MATCHING, rules: [...DEFAULT_BANK_ACCOUNT_MATCHING.rules], windowBusinessDays: legacyWindow ?? DEFAULT_MATCH_WINDOW_BUSINESS_DAYS },
+      input.matching ?? {},
+      'matching',
+    );
+    const window = matching.windowBusinessDays;
     requireIdOfKind(input.ledgerAccountId, 'account', 'ledgerAccountId');
     const [ledgerAccount] = await this.ledger.accountsByIds(tenantId, [input.ledgerAccountId]);
     if (!ledgerAccount) throw ReconciliationErrors.ledgerAccountNotFound(input.ledgerAccountId);
@@ -254,6 +276,7 @@ export class ReconciliationService {
       currency,
       ledgerAccountId: ledgerAccount.id,
       matchWindowBusinessDays: window,
+      matching,
       createdAt: this.clock.now(),
     };
     const index = this.numberIndexOf(tenantId, number);
@@ -262,8 +285,9 @@ export class ReconciliationService {
       await runInTransaction(this.dataSource, async (manager) => {
         await manager.query(
           `INSERT INTO bank_accounts (id, tenant_id, name, account_number_kind, ${NUMBER_COLUMN}, account_number_index, account_last4, currency,
-                                      ledger_account_id, match_window_business_days, ${NOTIFICATION_SECRET_COLUMN}, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                      ledger_account_id, match_window_business_days, match_rules, match_max_group_size, match_max_group_candidates,
+                                      ${NOTIFICATION_SECRET_COLUMN}, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             record.id,
             tenantId,
@@ -275,6 +299,9 @@ export class ReconciliationService {
             currency,
             record.ledgerAccountId,
             window,
+            encodeMatchRules(matching.rules),
+            matching.maxGroupSize,
+            matching.maxGroupCandidates,
             this.cipher.encrypt(notificationSecret, this.contextOf(tenantId, NOTIFICATION_SECRET_COLUMN)),
             toDbTimestamp(record.createdAt),
           ],
@@ -343,6 +370,29 @@ export class ReconciliationService {
     const [account] = await this.bankAccountsByIds(tenantId, [id]);
     if (!account) throw ReconciliationErrors.bankAccountNotFound(id);
     return account;
+  }
+
+  /**
+   * Changes which matching rules run for a bank account, in what order, and its limits; what the input
+   * leaves out stays. Runs from now on use them: matches made before stand. Another tenant's account is
+   * NOT_FOUND; a bad setting is VALIDATION_FAILED naming it, and nothing changes.
+   */
+  async updateBankAccountMatchingSettings(tenantId: string, input: UpdateBankAccountMatchingSettingsInput, idempotency?: IdempotencyHandle): Promise<BankAccountRecord> {
+    requireIdOfKind(input.bankAccountId, 'bankAccount', 'bankAccountId');
+    const { bankAccountId, ...change } = input;
+    if (Object.values(change).every((value) => value === undefined || value === null)) throw ReconciliationErrors.noMatchingSettingGiven();
+    return runInTransaction(this.dataSource, async (manager) => {
+      const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM bank_accounts WHERE tenant_id = ? AND id = ?${this.forUpdate()}`, [tenantId, bankAccountId]);
+      if (!rows[0]) throw ReconciliationErrors.bankAccountNotFound(bankAccountId);
+      const account = this.bankAccountFromRow(rows[0]);
+      const matching = changedMatchingSettings(account.matching, change, 'input');
+      await manager.query(
+        'UPDATE bank_accounts SET match_rules = ?, match_window_business_days = ?, match_max_group_size = ?, match_max_group_candidates = ? WHERE tenant_id = ? AND id = ?',
+        [encodeMatchRules(matching.rules), matching.windowBusinessDays, matching.maxGroupSize, matching.maxGroupCandidates, tenantId, bankAccountId],
+      );
+      if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { bankAccountId } });
+      return { ...account, matchWindowBusinessDays: matching.windowBusinessDays, matching };
+    });
   }
 
   /** The tenant's bank accounts, oldest first. */
@@ -902,6 +952,12 @@ export class ReconciliationService {
       currency: String(row.currency),
       ledgerAccountId: String(row.ledger_account_id),
       matchWindowBusinessDays: Number(row.match_window_business_days),
+      matching: {
+        rules: decodeMatchRules(String(row.match_rules), String(row.id)),
+        windowBusinessDays: Number(row.match_window_business_days),
+        maxGroupSize: Number(row.match_max_group_size),
+        maxGroupCandidates: Number(row.match_max_group_candidates),
+      },
       createdAt: fromDbTimestamp(row.created_at),
     };
   }

@@ -1,5 +1,6 @@
 import { toBigInt } from '../../common/money';
 import { fromDbTimestamp } from '../../common/timestamps';
+import type { BankAccountMatchingSettings } from './bank-account-matching';
 import type { StatementFormat } from './importers/statement-types';
 
 /** Plain records of the reconciliation module, as the service reads and returns them. */
@@ -51,7 +52,9 @@ export interface BankAccountRecord {
   last4: string;
   currency: string;
   ledgerAccountId: string;
+  /** The same as matching.windowBusinessDays (one column holds it), kept for the code that reads it here. */
   matchWindowBusinessDays: number;
+  matching: BankAccountMatchingSettings;
   createdAt: Date;
 }
 
