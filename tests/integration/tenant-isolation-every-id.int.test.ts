@@ -15,6 +15,7 @@ import {
   AcknowledgeReconciliationFlagDocument,
   ResolveReconciliationFlagDocument,
   RollBankAccountNotificationSecretDocument,
+  UpdateBankAccountMatchingSettingsDocument,
   AccountStatementDocument,
   AuthorizePaymentDocument,
   BankAccountDocument,
@@ -405,6 +406,13 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         label: 'rollBankAccountNotificationSecret of A’s bank account',
         ids: () => [a.bankAccount],
         send: (c, id) => c.request(RollBankAccountNotificationSecretDocument, { input: { bankAccountId: id } }),
+      },
+    ],
+    'Mutation.updateBankAccountMatchingSettings': [
+      {
+        label: 'updateBankAccountMatchingSettings of A’s bank account',
+        ids: () => [a.bankAccount],
+        send: (c, id) => c.request(UpdateBankAccountMatchingSettingsDocument, { input: { bankAccountId: id, rules: ['REFERENCE'] } }),
       },
     ],
     'Mutation.importBankStatement': [
