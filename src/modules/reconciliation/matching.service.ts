@@ -5,6 +5,7 @@ import { AppError, ErrorCode, notFoundError, validationError } from '../../commo
 import { newId, requireIdOfKind } from '../../common/ids';
 import { formatMinorAsDecimal, toBigInt } from '../../common/money';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
+import { insertRows } from '../../db/bulk-insert';
 import { databaseKindOfSource } from '../../db/data-source';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -109,9 +110,8 @@ const RUN_ATTEMPTS = 3;
 const ID_CHUNK = 500;
 const NOTE_MAX = 500;
 const MAX_MANUAL_POSTINGS = 100;
-/** Rows per multi-row INSERT: 10 parameters per match, 7 per item. */
-const MATCH_INSERT_CHUNK = 200;
-const ITEM_INSERT_CHUNK = 300;
+const MATCH_COLUMNS = ['id', 'tenant_id', 'bank_account_id', 'rule', 'score', 'details', 'origin', 'created_by', 'note', 'created_at'];
+const MATCH_ITEM_COLUMNS = ['id', 'tenant_id', 'match_id', 'statement_line_id', 'posting_id', 'recorded_statement_line_id', 'recorded_posting_id'];
 const MS_PER_DAY = 86_400_000;
 const BANK_ACCOUNT_PRESENCE_TTL_MS = 10_000;
 
@@ -829,25 +829,19 @@ export class MatchingService {
       unmatchedBy: null,
       unmatchNote: null,
     }));
-    for (const chunk of chunks(records, MATCH_INSERT_CHUNK)) {
-      await manager.query(
-        `INSERT INTO reconciliation_matches (id, tenant_id, bank_account_id, rule, score, details, origin, created_by, note, created_at)
-         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        // The score is stored in thousandths (an int column); the record keeps the engine's value.
-        chunk.flatMap((r) => [r.id, r.tenantId, r.bankAccountId, r.rule, Math.round(r.score * 1000), stringify(r.compared), r.origin, r.createdBy, r.note, toDbTimestamp(now)]),
-      );
+    await insertRows(
+      manager,
+      'reconciliation_matches',
+      MATCH_COLUMNS,
+      // The score is stored in thousandths (an int column); the record keeps the engine's value.
+      records.map((r) => [r.id, r.tenantId, r.bankAccountId, r.rule, Math.round(r.score * 1000), stringify(r.compared), r.origin, r.createdBy, r.note, toDbTimestamp(now)]),
+    );
+    const items: unknown[][] = [];
+    for (const record of records) {
+      for (const lineId of record.statementLineIds) items.push([newId('reconciliationMatch'), record.tenantId, record.id, lineId, null, lineId, null]);
+      for (const postingId of record.postingIds) items.push([newId('reconciliationMatch'), record.tenantId, record.id, null, postingId, null, postingId]);
     }
-    const items = records.flatMap((record) => [
-      ...record.statementLineIds.map((lineId) => [newId('reconciliationMatch'), record.tenantId, record.id, lineId, null, lineId, null]),
-      ...record.postingIds.map((postingId) => [newId('reconciliationMatch'), record.tenantId, record.id, null, postingId, null, postingId]),
-    ]);
-    for (const chunk of chunks(items, ITEM_INSERT_CHUNK)) {
-      await manager.query(
-        `INSERT INTO reconciliation_match_items (id, tenant_id, match_id, statement_line_id, posting_id, recorded_statement_line_id, recorded_posting_id)
-         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        chunk.flat(),
-      );
-    }
+    await insertRows(manager, 'reconciliation_match_items', MATCH_ITEM_COLUMNS, items);
     return records;
   }
 
