@@ -48,6 +48,8 @@ export interface CommonSettings {
   server: 'child' | 'inprocess';
   skipBuild: boolean;
   cpuProfDir: string;
+  /** Extra node flags for the API process (BENCH_SERVER_NODE_ARGS, space-separated), e.g. --max-old-space-size=256. */
+  serverNodeArgs: string[];
 }
 
 /** Reads BENCH_MYSQL_URL, BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_CLIENTS, BENCH_SERVER, BENCH_SKIP_BUILD and BENCH_CPU_PROF. */
@@ -64,6 +66,7 @@ export function readCommonSettings(defaults: { seconds: number; warmupSeconds: n
     server: (process.env.BENCH_SERVER || 'child') as 'child' | 'inprocess',
     skipBuild: process.env.BENCH_SKIP_BUILD === '1',
     cpuProfDir: process.env.BENCH_CPU_PROF || '',
+    serverNodeArgs: (process.env.BENCH_SERVER_NODE_ARGS || '').split(' ').filter((arg) => arg !== ''),
   };
   if (settings.server !== 'child' && settings.server !== 'inprocess') throw new Error('BENCH_SERVER must be child or inprocess');
   return settings;
@@ -687,7 +690,7 @@ export async function startChildServer(settings: CommonSettings, options: ChildS
   }
   const port = await freePort();
   const profile = settings.cpuProfDir && options.profile !== false;
-  const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(settings.cpuProfDir)}`] : [];
+  const nodeArgs = [...settings.serverNodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(settings.cpuProfDir)}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/src/main.js')], {
     cwd: ROOT,
     env: {

@@ -70,7 +70,7 @@ export interface ManualUnmatchInput {
 /** How far back the sweep retries matching unmatched lines (aging has no horizon: see ageUnmatched). */
 export const SWEEP_LOOKBACK_DAYS = 62;
 /** Lines of an import matched per run: a slice's items and their competitors are what a run holds in memory. */
-export const MATCH_SLICE_LINES = 20_000;
+export const MATCH_SLICE_LINES = 10_000;
 /** Items of each side examined for aging per bank account and sweep, so that a backlog is worked off over several sweeps. */
 export const SWEEP_AGING_BATCH = 500;
 
