@@ -119,10 +119,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   reconciliation.afterImport = async (account, result) => {
     try {
       // A statement imported before (every line known) was matched then, and is retried by the sweep.
-      await matching.matchImportedStatements(
-        account,
-        result.statements.filter((statement) => statement.importedLineCount > 0).map((statement) => statement.id),
-      );
+      await matching.matchImportedStatements(account, result.storedStatementIds);
     } catch (error) {
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }

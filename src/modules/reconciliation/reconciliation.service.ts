@@ -103,6 +103,8 @@ export interface ImportResult {
   otherAccountStatementCount: number;
   /** Flags this import raised. */
   flags: ReconciliationFlagRecord[];
+  /** The statements that stored lines in this import (what matching after it has to look at); not in the API's answer. */
+  storedStatementIds: string[];
 }
 
 /** What an import's idempotency record keeps, to rebuild its answer after a crash. */
@@ -568,6 +570,7 @@ export class ReconciliationService {
     let otherAccountStatementCount = 0;
     let firstHeader: StatementHeader | null = null;
     let current: StatementInProgress | null = null;
+    const storedStatementIds: string[] = [];
 
     for await (const batch of events) {
       for (const event of batch) {
@@ -590,6 +593,7 @@ export class ReconciliationService {
             importedLineCount += record.importedLineCount;
             duplicateLineCount += record.duplicateLineCount;
             confirmedLineCount += record.confirmedLineCount;
+            if (record.importedLineCount > 0) storedStatementIds.push(record.id);
           } else {
             // Imported before: every line is a duplicate of that import's.
             duplicateLineCount += current.lineCount;
@@ -620,7 +624,7 @@ export class ReconciliationService {
       };
       await this.idempotency.complete(manager, idempotency, { resultRef: ref });
     }
-    return { statements, importedLineCount, duplicateLineCount, confirmedLineCount, otherAccountStatementCount, flags };
+    return { statements, importedLineCount, duplicateLineCount, confirmedLineCount, otherAccountStatementCount, flags, storedStatementIds };
   }
 
   /** The statement's row goes in first, under a placeholder fingerprint, so its lines can name it as they stream in. */
@@ -767,6 +771,8 @@ export class ReconciliationService {
       confirmedLineCount: ref.confirmedLineCount ?? 0,
       otherAccountStatementCount: ref.otherAccountStatementCount,
       flags,
+      // A replayed answer matches nothing: the import it answers for was matched when it ran.
+      storedStatementIds: [],
     };
   }
 
