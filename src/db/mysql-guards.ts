@@ -200,7 +200,12 @@ export class MysqlGuards {
       const scope = currentStatementScope();
       const start = () => this.run(connection, state, query, scope, sql, values, done);
       if (state.killing) {
-        void state.killing.then(start);
+        // start() returns mysql2's Query, a thenable that throws when awaited: a promise chain must
+        // not resolve to it (the ROLLBACK after a kill came here, and failed now and then with
+        // "You have tried to call .then() … on the result of query that is not a promise").
+        void state.killing.then(() => {
+          start();
+        });
         return undefined;
       }
       return start();
