@@ -244,6 +244,28 @@ describeEachDatabase('bank notifications: matched as they arrive, confirmed by t
     expect(reimported).toMatchObject({ importedLineCount: 0, duplicateLineCount: 4, confirmedLineCount: 0 });
   });
 
+  it('books a line first pushed as PENDING when the bank reports it BOOKED, and matches it then', async () => {
+    const account = await bankAccount(app.client);
+    const invoice = unique('INV');
+    const posting = await postIncoming(account, '42.10', 0, invoice);
+    const transaction = { transactionId: unique('TX'), amount: '42.10', creditDebit: 'CREDIT', currency: 'EUR', bookingDate: day(1), endToEndId: invoice, remittanceInformation: invoice };
+
+    const pending = await send(account.bankAccountId, account.secret, JSON.stringify({ ...transaction, status: 'PENDING' }));
+    expect(pending.body).toMatchObject({ importedLineCount: 1 });
+    const before = await linesOf(statementIdOf(pending));
+    // A pending transaction may still change or vanish: it is not matched.
+    expect(before.lines).toEqual([expect.objectContaining({ status: 'PENDING', matchStatus: 'UNMATCHED' })]);
+
+    const booked = await send(account.bankAccountId, account.secret, JSON.stringify({ ...transaction, status: 'BOOKED' }));
+    expect(booked.status).toBe(200);
+    expect(booked.body).toMatchObject({ importedLineCount: 0, duplicateLineCount: 1 });
+    // The same transaction: the stored line is booked, not duplicated, and matched before the answer.
+    const after = await linesOf(statementIdOf(pending));
+    expect(after.lines).toEqual([expect.objectContaining({ id: before.lines[0].id, status: 'BOOKED', matchStatus: 'MATCHED' })]);
+    expect(after.lines[0].match!.postings).toEqual([{ id: posting }]);
+    expect((await stored(account.bankAccountId)).lines).toBe(1);
+  });
+
   it('refuses what cannot prove it is the bank’s, or does not read, with a stable code and nothing stored', async () => {
     const account = await bankAccount(app.client);
     const other = await app.createTenant('Other');

@@ -103,7 +103,7 @@ export interface ImportResult {
   otherAccountStatementCount: number;
   /** Flags this import raised. */
   flags: ReconciliationFlagRecord[];
-  /** The statements that stored lines in this import (what matching after it has to look at); not in the API's answer. */
+  /** The statements that stored lines in this import, or whose PENDING lines it booked (what matching after it has to look at); not in the API's answer. */
   storedStatementIds: string[];
 }
 
@@ -170,6 +170,8 @@ class StatementInProgress {
   importedCount = 0;
   /** Lines notifications stored before, which this statement confirms. */
   confirmedCount = 0;
+  /** Statements holding PENDING lines this one reports BOOKED (see bookPendingLines): matched again after the import. */
+  readonly bookedStatementIds = new Set<string>();
   private sumInCurrency = 0n;
   private linesInOtherCurrencies = 0;
 
@@ -598,6 +600,7 @@ export class ReconciliationService {
             // Imported before: every line is a duplicate of that import's.
             duplicateLineCount += current.lineCount;
           }
+          for (const id of current.bookedStatementIds) if (!storedStatementIds.includes(id)) storedStatementIds.push(id);
           statements.push(record);
           if (flag) flags.push(flag);
           current = null;
@@ -646,6 +649,7 @@ export class ReconciliationService {
     const known = await this.knownFingerprints(manager, account, pending.map((p) => p.fingerprint));
     // A statement's lines that notifications stored before are confirmed by it, not duplicated.
     if (known.size > 0 && statement.source === StatementSource.STATEMENT) statement.confirmedCount += await confirmNotifiedLines(manager, account, statement.id, known);
+    if (known.size > 0) await this.bookPendingLines(manager, account, statement, pending.filter((p) => p.line.status === 'BOOKED' && known.has(p.fingerprint)));
     const fresh = pending.filter(({ fingerprint }) => !known.has(fingerprint));
     if (fresh.length === 0) return;
     await insertRows(
@@ -674,6 +678,25 @@ export class ReconciliationService {
       ]),
     );
     statement.importedCount += fresh.length;
+  }
+
+  /**
+   * A transaction the bank first reported as PENDING (an intraday camt.052, a pending push) and now
+   * reports as BOOKED has the same fingerprint (its status is not part of it): the stored line becomes
+   * BOOKED rather than the booked one being dropped as a duplicate, and its statement is matched again
+   * after the import, since matching only looks at booked lines.
+   */
+  private async bookPendingLines(manager: EntityManager, account: BankAccountRecord, statement: StatementInProgress, booked: readonly { fingerprint: string }[]): Promise<void> {
+    if (booked.length === 0) return;
+    const marks = booked.map(() => '?').join(',');
+    const params = [account.tenantId, account.id, ...booked.map((b) => b.fingerprint)];
+    const rows: Record<string, unknown>[] = await manager.query(
+      `SELECT DISTINCT statement_id FROM statement_lines WHERE tenant_id = ? AND bank_account_id = ? AND status = 'PENDING' AND fingerprint IN (${marks})`,
+      params,
+    );
+    if (rows.length === 0) return;
+    await manager.query(`UPDATE statement_lines SET status = 'BOOKED' WHERE tenant_id = ? AND bank_account_id = ? AND status = 'PENDING' AND fingerprint IN (${marks})`, params);
+    for (const row of rows) statement.bookedStatementIds.add(String(row.statement_id));
   }
 
   /**
