@@ -151,7 +151,8 @@ function lineAmounts(line: InvoiceLineInput, currency: string, index: number): I
   const priceField = `${at}.unitPrice`;
   if (typeof line.unitPrice !== 'string') throw validationError(`${priceField} must be a decimal string such as "12.34"`, { field: priceField });
   const unitPriceMinor = parseDecimalToMinor(line.unitPrice, currency, priceField);
-  if (unitPriceMinor < 0n) throw validationError(`${priceField} must not be negative, got "${echoOfInput(line.unitPrice)}"`, { field: priceField });
+  // "-0.00" too: a minus sign is refused, not read as zero.
+  if (unitPriceMinor < 0n || line.unitPrice.startsWith('-')) throw validationError(`${priceField} must not be negative, got "${echoOfInput(line.unitPrice)}"`, { field: priceField });
 
   const rateScaled = parseScaledDecimal(line.taxRate, RATE_DECIMALS, 3, `${at}.taxRate`, '19');
   if (rateScaled > PERCENT_SCALE) throw validationError(`${at}.taxRate must be at most 100 (percent)`, { field: `${at}.taxRate` });
@@ -203,7 +204,7 @@ function lineDiscount(discount: InvoiceLineDiscountInput | null | undefined, gro
   const amountField = `${field}.amount`;
   if (typeof discount.amount !== 'string') throw validationError(`${amountField} must be a decimal string such as "5.00"`, { field: amountField });
   const amountMinor = parseDecimalToMinor(discount.amount, currency, amountField);
-  if (amountMinor < 0n) throw validationError(`${amountField} must not be negative, got "${echoOfInput(discount.amount)}"`, { field: amountField });
+  if (amountMinor < 0n || discount.amount.startsWith('-')) throw validationError(`${amountField} must not be negative, got "${echoOfInput(discount.amount)}"`, { field: amountField });
   if (amountMinor > grossMinor) {
     throw validationError(`${amountField} is larger than the line (quantity × unitPrice)`, { field: amountField });
   }
