@@ -117,6 +117,7 @@ export type CreateBankAccountInput = {
   name: string;
 };
 
+/** A new customer: only the name is required. */
 export type CreateCustomerInput = {
   /** Stored encrypted. */
   address?: CustomerAddressInput | null | undefined;
@@ -213,6 +214,7 @@ export type CustomerAddressInput = {
   region?: string | null | undefined;
 };
 
+/** Which customers to list; both given, a customer must match both. */
 export type CustomerFilterInput = {
   /** Customers with exactly this email (compared trimmed and lower-cased, through the blind index). */
   email?: string | null | undefined;
@@ -642,13 +644,17 @@ export type UpdateBankAccountMatchingSettingsInput = {
 export type UpdateCustomerInput = {
   /** Replaces the whole address. */
   address?: CustomerAddressInput | null | undefined;
+  /** A new default invoicing currency; null clears it. */
   currency?: string | null | undefined;
+  /** The customer to change (cus_…). */
   customerId: string | number;
+  /** A new email (normalised and re-indexed); null clears it. */
   email?: string | null | undefined;
   /** Replaces the whole metadata object; at most 4 KiB of JSON. */
   metadata?: Record<string, unknown> | null | undefined;
   /** 1 to 200 characters; null is refused. */
   name?: string | null | undefined;
+  /** A new tax id, 1 to 64 characters; null clears it. */
   taxId?: string | null | undefined;
 };
 

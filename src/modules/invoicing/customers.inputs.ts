@@ -23,7 +23,7 @@ export class CustomerAddressInput {
   country!: string;
 }
 
-@InputType()
+@InputType({ description: 'A new customer: only the name is required.' })
 export class CreateCustomerInput {
   @Field({ description: '1 to 200 characters; spaces around it are trimmed. Stored in clear (it is searchable by substring).' })
   name!: string;
@@ -46,29 +46,29 @@ export class CreateCustomerInput {
 
 @InputType({ description: 'The fields to change: a field left out keeps its value; null clears an optional one (name cannot be cleared).' })
 export class UpdateCustomerInput {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The customer to change (cus_…).' })
   customerId!: string;
 
   @Field(() => String, { nullable: true, description: '1 to 200 characters; null is refused.' })
   name?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'A new email (normalised and re-indexed); null clears it.' })
   email?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'A new tax id, 1 to 64 characters; null clears it.' })
   taxId?: string | null;
 
   @Field(() => CustomerAddressInput, { nullable: true, description: 'Replaces the whole address.' })
   address?: CustomerAddressInput | null;
 
-  @Field(() => CurrencyScalar, { nullable: true })
+  @Field(() => CurrencyScalar, { nullable: true, description: 'A new default invoicing currency; null clears it.' })
   currency?: string | null;
 
   @Field(() => GraphQLJSONObject, { nullable: true, description: 'Replaces the whole metadata object; at most 4 KiB of JSON.' })
   metadata?: Record<string, unknown> | null;
 }
 
-@InputType()
+@InputType({ description: 'Which customers to list; both given, a customer must match both.' })
 export class CustomerFilterInput {
   @Field(() => String, { nullable: true, description: 'Customers whose name contains this text, whatever the case.' })
   name?: string | null;
