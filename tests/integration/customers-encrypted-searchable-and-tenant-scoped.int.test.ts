@@ -213,6 +213,10 @@ describeEachDatabase('customers: personal data encrypted, email searchable throu
     const again = await app.client.ok(CreateCustomerDocument, { input: { name: 'Retried Ltd', email: 'retry@example.com' }, idempotencyKey });
     expect(again).toEqual(first);
     expect(await countRows(app.runtime.dataSource, 'customers')).toBe(rows + 1);
+    // The stored response, replayed above, keeps the email encrypted too; the fingerprint is a hash.
+    const records = await app.runtime.dataSource.query('SELECT * FROM idempotency_records WHERE tenant_id = ?', [app.tenantId]);
+    expect(records.length).toBeGreaterThan(0);
+    expect(JSON.stringify(records)).not.toContain('retry@example.com');
     const reused = await app.client.request(CreateCustomerDocument, { input: { name: 'Another Ltd' }, idempotencyKey });
     expect(reused.errors?.[0]?.extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
 
