@@ -27,6 +27,7 @@ export const ID_PREFIXES = {
   bankStatementLine: 'bsl',
   reconciliationFlag: 'rfl',
   reconciliationMatch: 'rcm',
+  customer: 'cus',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

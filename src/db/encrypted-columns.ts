@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { DecryptionError, type FieldCipher } from '../common/encryption';
+import { CUSTOMER_ENCRYPTED_COLUMNS } from '../modules/invoicing/customers.types';
 import { IDEMPOTENCY_ENCRYPTED_COLUMNS } from '../modules/idempotency/idempotency.service';
 import { GATEWAY_ENCRYPTED_COLUMNS } from '../modules/payments/payment-gateways.service';
 import { BANK_ACCOUNT_ENCRYPTED_COLUMNS } from '../modules/reconciliation/reconciliation.types';
@@ -24,6 +25,7 @@ export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
   GATEWAY_ENCRYPTED_COLUMNS,
   IDEMPOTENCY_ENCRYPTED_COLUMNS,
   BANK_ACCOUNT_ENCRYPTED_COLUMNS,
+  CUSTOMER_ENCRYPTED_COLUMNS,
 ];
 
 export interface ReencryptionFailure {

@@ -27,6 +27,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   bankStatementLine: 'BankStatementLine',
   reconciliationFlag: 'ReconciliationFlag',
   reconciliationMatch: 'ReconciliationMatch',
+  customer: 'Customer',
 };
 
 @InterfaceType({

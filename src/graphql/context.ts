@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AuthLoaders } from '../modules/auth/auth.loaders';
 import type { Principal } from '../modules/auth/auth.service';
 import type { IdempotentRequest } from '../modules/idempotency/idempotent-request';
+import type { InvoicingLoaders } from '../modules/invoicing/customers.loaders';
 import type { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import type { PaymentLoaders } from '../modules/payments/payments.loaders';
 import type { ReconciliationLoaders } from '../modules/reconciliation/reconciliation.loaders';
@@ -16,7 +17,7 @@ export interface RequestContext {
   requestId: string;
   principal: Principal;
   services: Services;
-  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders; auth: AuthLoaders; webhooks: WebhookLoaders; reconciliation: ReconciliationLoaders };
+  loaders: { ledger: LedgerLoaders; payments: PaymentLoaders; auth: AuthLoaders; webhooks: WebhookLoaders; reconciliation: ReconciliationLoaders; invoicing: InvoicingLoaders };
   log: Logger;
   /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
   idempotency: IdempotentRequest;

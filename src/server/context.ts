@@ -3,6 +3,7 @@ import { newUlid } from '../common/ids';
 import { AuthLoaders } from '../modules/auth/auth.loaders';
 import type { Principal } from '../modules/auth/auth.service';
 import { IdempotentRequest } from '../modules/idempotency/idempotent-request';
+import { InvoicingLoaders } from '../modules/invoicing/customers.loaders';
 import { LedgerLoaders } from '../modules/ledger/ledger.loaders';
 import { PaymentLoaders } from '../modules/payments/payments.loaders';
 import { ReconciliationLoaders } from '../modules/reconciliation/reconciliation.loaders';
@@ -49,6 +50,7 @@ export function createRequestContext(
       auth: new AuthLoaders(services.auth, principal.tenantId),
       webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
       reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId, services.matching),
+      invoicing: new InvoicingLoaders(services.customers, principal.tenantId),
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),

@@ -33,6 +33,8 @@ const paymentsRead = requireScope(Scope.PAYMENTS_READ);
 const paymentsWrite = requireScope(Scope.PAYMENTS_WRITE);
 const reconciliationRead = requireScope(Scope.RECONCILIATION_READ);
 const reconciliationWrite = requireScope(Scope.RECONCILIATION_WRITE);
+const invoicesRead = requireScope(Scope.INVOICES_READ);
+const invoicesWrite = requireScope(Scope.INVOICES_WRITE);
 const admin = requireScope(Scope.ADMIN);
 
 /**
@@ -64,6 +66,8 @@ export const ROOT_FIELD_RULES = {
     reconciliationFlags: reconciliationRead,
     reconciliationReport: reconciliationRead,
     reconciliationAccuracy: reconciliationRead,
+    customer: invoicesRead,
+    customers: invoicesRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -96,6 +100,8 @@ export const ROOT_FIELD_RULES = {
     unmatchStatementLine: reconciliationWrite,
     acknowledgeReconciliationFlag: reconciliationWrite,
     resolveReconciliationFlag: reconciliationWrite,
+    createCustomer: invoicesWrite,
+    updateCustomer: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

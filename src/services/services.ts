@@ -23,6 +23,7 @@ import { ReconciliationFlagsService } from '../modules/reconciliation/reconcilia
 import { ReconciliationReportService } from '../modules/reconciliation/reconciliation-report.service';
 import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
+import { CustomersService } from '../modules/invoicing/customers.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -46,6 +47,8 @@ export interface Services {
   matching: MatchingService;
   /** The reconciliation report and accuracy rate, read from the committed tables. */
   reconciliationReport: ReconciliationReportService;
+  /** Customers of the invoicing module (email, tax id and address encrypted). */
+  customers: CustomersService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -140,6 +143,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     matching,
     reconciliationFlags,
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
+    customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

@@ -3,6 +3,7 @@ import {
   BankStatementDocument,
   CreateApiKeyDocument,
   CreateBankAccountDocument,
+  CreateCustomerDocument,
   ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
@@ -76,6 +77,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     put('reconciliationFlag', importBankStatement.flags[0].id, 'ReconciliationFlag');
     const { bankStatement } = await c.ok(BankStatementDocument, { id: importBankStatement.statements[0].id });
     put('bankStatementLine', bankStatement.lines.edges[0].node.id, 'BankStatementLine');
+    put('customer', (await c.ok(CreateCustomerDocument, { input: { name: 'Node customer' } })).createCustomer.customer.id, 'Customer');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -93,6 +95,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'bankAccount',
         'bankStatement',
         'bankStatementLine',
+        'customer',
         'dispute',
         'journalEntry',
         'oauthClient',
@@ -157,6 +160,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     expect(byId.get(own.dispute.id)).toMatchObject({ disputeStatus: 'OPEN' });
     expect(byId.get(own.paymentEvent.id)).toMatchObject({ type: 'AUTHORIZATION_REQUESTED' });
     expect(byId.get(own.payout.id)).toMatchObject({ amount: { amount: '1.00' } });
+    expect(byId.get(own.customer.id)).toMatchObject({ name: 'Node customer' });
   });
 
   it('reads each kind with one statement however many ids of it are asked for', async () => {

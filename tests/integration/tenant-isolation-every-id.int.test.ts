@@ -22,6 +22,9 @@ import {
   BankAccountsDocument,
   BankStatementDocument,
   CreateBankAccountDocument,
+  CreateCustomerDocument,
+  CustomerDocument,
+  UpdateCustomerDocument,
   ImportBankStatementDocument,
   MatchStatementLineDocument,
   UnmatchStatementLineDocument,
@@ -188,6 +191,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     a.reconciliationFlag = importBankStatement.flags[0].id;
     const { bankStatement } = await tenantA.client.ok(BankStatementDocument, { id: a.bankStatement });
     a.bankStatementLine = bankStatement.lines.edges[0].node.id;
+    a.customer = (await tenantA.client.ok(CreateCustomerDocument, { input: { name: 'A customer', email: 'billing@a.example' } })).createCustomer.customer.id;
 
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
@@ -445,6 +449,10 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         ids: () => [a.bankStatementLine],
         send: (c, id) => c.request(UnmatchStatementLineDocument, { input: { statementLineId: id } }),
       },
+    ],
+    'Query.customer': [{ label: 'customer(id:)', ids: () => [a.customer], send: (c, id) => c.request(CustomerDocument, { id }) }],
+    'Mutation.updateCustomer': [
+      { label: 'updateCustomer of A’s customer', ids: () => [a.customer], send: (c, id) => c.request(UpdateCustomerDocument, { input: { customerId: id, name: 'Taken over' } }) },
     ],
     'Query.payments': [
       {

@@ -4,6 +4,7 @@ import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchemaSync, type PubSub } from 'type-graphql';
 import { ErrorCodeEnum } from '../../graphql/error-codes';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
+import { CUSTOMER_RESOLVERS } from '../../modules/invoicing/customers.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
@@ -33,7 +34,7 @@ const UNUSED_PUB_SUB: PubSub = {
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= withErrorCodes(
     buildSchemaSync({
-      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver],
+      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
       pubSub: UNUSED_PUB_SUB,
