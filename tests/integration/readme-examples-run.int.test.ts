@@ -72,6 +72,8 @@ const DRIVER = [
   '  if [ "$1" != run ]; then echo "README test: \'npm $*\' is not run here; add it to SKIPPED_COMMANDS or make it runnable" >&2; return 97; fi',
   '  shift',
   '  while [ "$1" = -s ] || [ "$1" = --silent ]; do shift; done',
+  // The sample invoice PDF: written where the README says, relative to a scratch directory here.
+  '  if [ "$1" = invoice:sample-pdf ]; then shift; if [ "$1" = -- ]; then shift; fi; INIT_CWD="$README_SCRATCH" node -r "$README_TS_NODE" "$README_SAMPLE_PDF" "$@"; return; fi',
   '  if [ "$1" != reckon ]; then echo "README test: \'npm run $*\' is not run here" >&2; return 97; fi',
   '  shift',
   '  if [ "$1" = -- ]; then shift; fi',
@@ -191,6 +193,9 @@ describe('README.md examples run against a fresh server [sqlite]', () => {
       ...keys,
       README_CLI: path.join(path.dirname(build.mainPath), 'cli.js'),
       README_STATE: path.join(workDir, 'state.sh'),
+      README_SCRATCH: workDir,
+      README_TS_NODE: require.resolve('ts-node/register/transpile-only'),
+      README_SAMPLE_PDF: path.join(ROOT, 'scripts/sample-invoice-pdf.ts'),
     };
   });
 
