@@ -384,6 +384,8 @@ export class InvoicesService {
   /** The tenant's invoices, oldest first. */
   async listInvoices(tenantId: string, filter: InvoiceFilter, request: PageRequest): Promise<Page<InvoiceRecord>> {
     const where = this.conditions(tenantId, filter);
+    // A customer that is not the tenant's is NOT_FOUND, as everywhere else, rather than an empty list.
+    if (filter.customerId !== null && filter.customerId !== undefined) await this.requireCustomer(this.dataSource.manager, tenantId, filter.customerId);
     return readPage(
       request,
       async (slice) => {
