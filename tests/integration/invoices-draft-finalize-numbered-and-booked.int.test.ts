@@ -196,6 +196,24 @@ describeEachDatabase('invoices: drafts, editable only as drafts, finalised with 
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 
+  it('updates a DRAFT field by field: a due date replaces the terms and back, a new currency recomputes the stored lines in it', async () => {
+    const draft = await create(app.client, { currency: 'USD', lines: [USD_LINES[0]], memo: 'Keep me' });
+    const update = async (input: Record<string, unknown>) => (await app.client.ok(UpdateInvoiceDocument, { input: { invoiceId: draft.id, ...input } })).updateInvoice.invoice;
+    expect(await update({ dueDate: '2026-05-01' })).toMatchObject({ dueDate: '2026-05-01', paymentTermsDays: null, memo: 'Keep me' });
+    expect(await update({ paymentTermsDays: 14 })).toMatchObject({ dueDate: null, paymentTermsDays: 14 });
+    expect(await update({ paymentTermsDays: null })).toMatchObject({ dueDate: null, paymentTermsDays: 30 });
+    // 3 × 33.33 EUR as stored, recomputed in EUR: the same figures, in the new currency.
+    const inEur = await update({ currency: 'EUR', memo: null });
+    expect(inEur).toMatchObject({ currency: 'EUR', memo: null, total: { amount: '118.99', currency: 'EUR' } });
+    // JPY has no decimals: the stored 33.33 no longer fits, and nothing changes.
+    const before = await storedState(app, draft.id);
+    const refused = await app.client.request(UpdateInvoiceDocument, { input: { invoiceId: draft.id, currency: 'JPY' } });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'lines[0].unitPrice' } });
+    const empty = await app.client.request(UpdateInvoiceDocument, { input: { invoiceId: draft.id } });
+    expect(empty.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'input' } });
+    expect(await storedState(app, draft.id)).toEqual(before);
+  });
+
   it('refuses to edit or finalise an invoice that is not a DRAFT, with INVALID_STATE_TRANSITION, and changes nothing', async () => {
     const invoice = await finalize((await create(app.client, { currency: 'USD', lines: USD_LINES.slice(0, 1) })).id);
     const before = await storedState(app, invoice.id);
