@@ -285,9 +285,10 @@ export class InvoicesService {
 
   /**
    * DRAFT → OPEN, in one transaction: the invoice locked, its amounts recomputed from its stored lines,
-   * the issue and due dates set, the journal entry posted (see the class comment) and, last, the next
-   * number of the series taken, so that the counter row is locked for as short a time as possible and a
-   * refusal anywhere gives the number back. Anything but a DRAFT is INVALID_STATE_TRANSITION.
+   * the issue and due dates set, the journal entry posted (see the class comment), then the next number
+   * of the series taken and the invoice updated with it, so that the counter row is locked for as short
+   * a time as possible and a refusal anywhere (the ledger's included) gives the number back. Anything
+   * but a DRAFT is INVALID_STATE_TRANSITION.
    */
   async finalizeInvoice(tenantId: string, input: FinalizeInvoiceInput, idempotency?: IdempotencyHandle): Promise<InvoiceRecord> {
     requireIdOfKind(input.invoiceId, 'invoice', 'invoiceId');
@@ -308,6 +309,9 @@ export class InvoicesService {
         const dueDate = current.dueDate ?? addDays(issueDate, current.paymentTermsDays ?? DEFAULT_PAYMENT_TERMS_DAYS);
         if (dueDate < issueDate) throw InvoiceErrors.dueBeforeIssue(dueDate, issueDate);
         const command = this.postingCommand(current, amounts, chart.accounts, now);
+        // The ledger writer locks the accounts; the series' counter, shared by every currency of the
+        // tenant, is taken after them, so it is held only for the last statements of the transaction.
+        const writes = command ? await this.ledger.writeWithin(manager, [command]) : [];
         const issued = await nextInvoiceNumber(manager, tenantId, DEFAULT_INVOICE_NUMBERING, now);
         const finalized: InvoiceRecord = {
           ...current,
@@ -347,8 +351,6 @@ export class InvoicesService {
           ],
         );
         if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
-        // Accounts are locked last (the ledger writer locks them), after the invoice and the counter.
-        const writes = command ? await this.ledger.writeWithin(manager, [command]) : [];
         return { kind: 'finalized', finalized, entries: writes.map((write) => write.entry) };
       });
       if (outcome.kind === 'currency-changed') {
