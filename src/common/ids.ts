@@ -28,6 +28,7 @@ export const ID_PREFIXES = {
   reconciliationFlag: 'rfl',
   reconciliationMatch: 'rcm',
   customer: 'cus',
+  invoice: 'inv',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -28,6 +28,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   reconciliationFlag: 'ReconciliationFlag',
   reconciliationMatch: 'ReconciliationMatch',
   customer: 'Customer',
+  invoice: 'Invoice',
 };
 
 @InterfaceType({

@@ -68,6 +68,8 @@ export const ROOT_FIELD_RULES = {
     reconciliationAccuracy: reconciliationRead,
     customer: invoicesRead,
     customers: invoicesRead,
+    invoice: invoicesRead,
+    invoices: invoicesRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -102,6 +104,9 @@ export const ROOT_FIELD_RULES = {
     resolveReconciliationFlag: reconciliationWrite,
     createCustomer: invoicesWrite,
     updateCustomer: invoicesWrite,
+    createInvoice: invoicesWrite,
+    updateInvoice: invoicesWrite,
+    finalizeInvoice: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

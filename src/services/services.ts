@@ -24,6 +24,7 @@ import { ReconciliationReportService } from '../modules/reconciliation/reconcili
 import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
+import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -49,6 +50,8 @@ export interface Services {
   reconciliationReport: ReconciliationReportService;
   /** Customers of the invoicing module (email, tax id and address encrypted). */
   customers: CustomersService;
+  /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
+  invoices: InvoicesService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -144,6 +147,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliationFlags,
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
+    invoices: new InvoicesService(dataSource, clock, ledger, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

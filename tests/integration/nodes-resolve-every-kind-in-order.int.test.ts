@@ -4,6 +4,7 @@ import {
   CreateApiKeyDocument,
   CreateBankAccountDocument,
   CreateCustomerDocument,
+  CreateInvoiceDocument,
   ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
@@ -77,7 +78,10 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     put('reconciliationFlag', importBankStatement.flags[0].id, 'ReconciliationFlag');
     const { bankStatement } = await c.ok(BankStatementDocument, { id: importBankStatement.statements[0].id });
     put('bankStatementLine', bankStatement.lines.edges[0].node.id, 'BankStatementLine');
-    put('customer', (await c.ok(CreateCustomerDocument, { input: { name: 'Node customer' } })).createCustomer.customer.id, 'Customer');
+    const customer = (await c.ok(CreateCustomerDocument, { input: { name: 'Node customer' } })).createCustomer.customer.id;
+    put('customer', customer, 'Customer');
+    const invoiceLines = [{ description: 'Node line', quantity: '1', unitPrice: '5.00', taxRate: '0', taxBehaviour: 'EXCLUSIVE' as const }];
+    put('invoice', (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id, 'Invoice');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -96,6 +100,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'bankStatement',
         'bankStatementLine',
         'customer',
+        'invoice',
         'dispute',
         'journalEntry',
         'oauthClient',
@@ -161,6 +166,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     expect(byId.get(own.paymentEvent.id)).toMatchObject({ type: 'AUTHORIZATION_REQUESTED' });
     expect(byId.get(own.payout.id)).toMatchObject({ amount: { amount: '1.00' } });
     expect(byId.get(own.customer.id)).toMatchObject({ name: 'Node customer' });
+    expect(byId.get(own.invoice.id)).toMatchObject({ invoiceStatus: 'DRAFT' });
   });
 
   it('reads each kind with one statement however many ids of it are asked for', async () => {

@@ -23,6 +23,11 @@ import {
   BankStatementDocument,
   CreateBankAccountDocument,
   CreateCustomerDocument,
+  CreateInvoiceDocument,
+  FinalizeInvoiceDocument,
+  InvoiceDocument,
+  InvoicesDocument,
+  UpdateInvoiceDocument,
   CustomerDocument,
   UpdateCustomerDocument,
   ImportBankStatementDocument,
@@ -192,6 +197,11 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     const { bankStatement } = await tenantA.client.ok(BankStatementDocument, { id: a.bankStatement });
     a.bankStatementLine = bankStatement.lines.edges[0].node.id;
     a.customer = (await tenantA.client.ok(CreateCustomerDocument, { input: { name: 'A customer', email: 'billing@a.example' } })).createCustomer.customer.id;
+    // A draft (B could try to edit or finalise it) and an open invoice (B could try to read or finalise it again).
+    const invoiceLines = [{ description: 'Work', quantity: '2', unitPrice: '10.00', taxRate: '19', taxBehaviour: 'EXCLUSIVE' as const }];
+    a.draftInvoice = (await tenantA.client.ok(CreateInvoiceDocument, { input: { customerId: a.customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
+    const openInvoice = (await tenantA.client.ok(CreateInvoiceDocument, { input: { customerId: a.customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
+    a.openInvoice = (await tenantA.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: openInvoice } })).finalizeInvoice.invoice.id;
 
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
@@ -453,6 +463,24 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     'Query.customer': [{ label: 'customer(id:)', ids: () => [a.customer], send: (c, id) => c.request(CustomerDocument, { id }) }],
     'Mutation.updateCustomer': [
       { label: 'updateCustomer of A’s customer', ids: () => [a.customer], send: (c, id) => c.request(UpdateCustomerDocument, { input: { customerId: id, name: 'Taken over' } }) },
+    ],
+    'Query.invoice': [{ label: 'invoice(id:)', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(InvoiceDocument, { id }) }],
+    'Query.invoices': [{ label: 'invoices(filter: { customerId }) of A’s customer', ids: () => [a.customer], send: (c, id) => c.request(InvoicesDocument, { filter: { customerId: id } }) }],
+    'Mutation.createInvoice': [
+      {
+        label: 'createInvoice for A’s customer',
+        ids: () => [a.customer],
+        send: (c, id) =>
+          c.request(CreateInvoiceDocument, {
+            input: { customerId: id, currency: 'USD', lines: [{ description: 'Taken over', quantity: '1', unitPrice: '1.00', taxRate: '0', taxBehaviour: 'EXCLUSIVE' }] },
+          }),
+      },
+    ],
+    'Mutation.updateInvoice': [
+      { label: 'updateInvoice of A’s invoice', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(UpdateInvoiceDocument, { input: { invoiceId: id, memo: 'Taken over' } }) },
+    ],
+    'Mutation.finalizeInvoice': [
+      { label: 'finalizeInvoice of A’s invoice', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(FinalizeInvoiceDocument, { input: { invoiceId: id } }) },
     ],
     'Query.payments': [
       {

@@ -52,6 +52,7 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   reconciliationFlag: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationFlagById.load(id) },
   reconciliationMatch: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationMatchById.load(id) },
   customer: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.customerById.load(id) },
+  invoice: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.invoiceById.load(id) },
 };
 
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {

@@ -1,0 +1,78 @@
+import type { TaxBehaviour, TaxRateTotal } from './invoice-amounts';
+import { type InvoiceNumberSettings, requireInvoiceNumberSettings } from './invoice-numbers';
+
+/** Plain records of the invoicing module's invoices, as the service reads and returns them. */
+
+export enum InvoiceStatus {
+  DRAFT = 'DRAFT',
+  OPEN = 'OPEN',
+  PAID = 'PAID',
+  VOID = 'VOID',
+  UNCOLLECTIBLE = 'UNCOLLECTIBLE',
+}
+
+export enum InvoiceTaxBehaviour {
+  EXCLUSIVE = 'EXCLUSIVE',
+  INCLUSIVE = 'INCLUSIVE',
+}
+
+/**
+ * The numbering every tenant's invoices get until per-tenant numbering settings exist:
+ * INV-2026-000042, starting again at 1 each UTC year. A constant, not stored: when settings arrive,
+ * a tenant that keeps these gets the same series (series are keyed by the printed text), so numbers
+ * already issued continue without a gap or a repeat.
+ */
+export const DEFAULT_INVOICE_NUMBERING: InvoiceNumberSettings = requireInvoiceNumberSettings({ prefix: 'INV', yearlyReset: true });
+
+/** Payment terms when neither dueDate nor paymentTermsDays is given: due 30 days after the issue date. */
+export const DEFAULT_PAYMENT_TERMS_DAYS = 30;
+export const MAX_PAYMENT_TERMS_DAYS = 3650;
+export const MEMO_MAX_LENGTH = 2000;
+
+export interface InvoiceLineRecord {
+  position: number;
+  description: string;
+  /** Normalised decimal strings, as computeInvoiceAmounts returns them. */
+  quantity: string;
+  unitPriceMinor: bigint;
+  taxRate: string;
+  taxBehaviour: TaxBehaviour;
+  /** The discount as entered: a percent, an amount, or neither. */
+  discountPercent: string | null;
+  discountAmountInputMinor: bigint | null;
+  grossMinor: bigint;
+  discountMinor: bigint;
+  netMinor: bigint;
+  taxMinor: bigint;
+  totalMinor: bigint;
+}
+
+export interface InvoiceRecord {
+  id: string;
+  tenantId: string;
+  customerId: string;
+  currency: string;
+  status: InvoiceStatus;
+  /** Null while DRAFT. */
+  number: string | null;
+  seriesKey: string | null;
+  numberValue: number | null;
+  /** YYYY-MM-DD; the issue date is the (UTC) day of finalisation, null while DRAFT. */
+  issueDate: string | null;
+  /** YYYY-MM-DD: given, or set at finalisation from the payment terms. */
+  dueDate: string | null;
+  /** Set when the due date follows from the terms (null when a due date was given). */
+  paymentTermsDays: number | null;
+  memo: string | null;
+  metadata: Record<string, unknown> | null;
+  subtotalMinor: bigint;
+  discountTotalMinor: bigint;
+  taxTotalMinor: bigint;
+  totalMinor: bigint;
+  amountPaidMinor: bigint;
+  taxByRate: TaxRateTotal[];
+  journalEntryId: string | null;
+  finalizedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
