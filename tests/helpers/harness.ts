@@ -131,3 +131,20 @@ export async function startTestApp(kind: DatabaseKindUnderTest, options: TestApp
     },
   };
 }
+
+/**
+ * Runs `work` against a server started on an existing database with the given environment (keys,
+ * say), then stops it: the key-rotation tests start several servers in turn on one database.
+ */
+export async function withServerOn<T>(databaseUrl: string, env: Record<string, string>, work: (runtime: Runtime, server: RunningServer) => Promise<T>): Promise<T> {
+  const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
+  const config = testRuntimeConfig(databaseUrl, { env });
+  const runtime = await bootstrap(config, { log });
+  const server = await startServer({ services: runtime.services, log, config }, 0, '127.0.0.1');
+  try {
+    return await work(runtime, server);
+  } finally {
+    await server.close();
+    await runtime.close();
+  }
+}

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
+import type { Runtime } from '../../src/bootstrap';
 import { formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
 import { newId } from '../../src/common/ids';
 import { reencryptAll } from '../../src/db/encrypted-columns';
-import { type RunningServer, startServer } from '../../src/server/app';
+import type { RunningServer } from '../../src/server/app';
 import {
   CreateApiKeyDocument,
   CreateCustomerDocument,
@@ -15,7 +15,7 @@ import {
   type UpdateCustomerInput,
 } from '../generated/graphql';
 import { GraphQLClient } from '../helpers/graphql-client';
-import { createTestDatabase, describeEachDatabase, startTestApp, type TestApp, type TestDatabase, type TestTenant, testRuntimeConfig } from '../helpers/harness';
+import { createTestDatabase, describeEachDatabase, startTestApp, type TestApp, type TestDatabase, type TestTenant, withServerOn } from '../helpers/harness';
 import { countRows } from '../helpers/idempotency-http';
 
 const FULL: CreateCustomerInput = {
@@ -271,18 +271,7 @@ describeEachDatabase('customers: keys reencrypt rewrites email, tax id and addre
     await database?.drop();
   });
 
-  async function withServer<T>(env: Record<string, string>, work: (runtime: Runtime, server: RunningServer) => Promise<T>): Promise<T> {
-    const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
-    const config = testRuntimeConfig(database.url, { env });
-    const runtime = await bootstrap(config, { log });
-    const server = await startServer({ services: runtime.services, log, config }, 0, '127.0.0.1');
-    try {
-      return await work(runtime, server);
-    } finally {
-      await server.close();
-      await runtime.close();
-    }
-  }
+  const withServer = <T>(env: Record<string, string>, work: (runtime: Runtime, server: RunningServer) => Promise<T>): Promise<T> => withServerOn(database.url, env, work);
 
   it('re-encrypts every encrypted column of customers, and the customer reads and is found by email with the new key alone', async () => {
     const created = await withServer(ring(oldKey), async (runtime, server) => {

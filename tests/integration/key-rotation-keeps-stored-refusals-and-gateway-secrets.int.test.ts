@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
-import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
+import type { Runtime } from '../../src/bootstrap';
 import { formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
 import { reencryptAll } from '../../src/db/encrypted-columns';
-import { type RunningServer, startServer } from '../../src/server/app';
+import type { RunningServer } from '../../src/server/app';
 import { AuthorizePaymentDocument } from '../generated/graphql';
 import { GraphQLClient } from '../helpers/graphql-client';
-import { createTestDatabase, describeEachDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
+import { createTestDatabase, describeEachDatabase, type TestDatabase, withServerOn } from '../helpers/harness';
 import { createSimulatorGateway } from '../helpers/payment-fixtures';
 
 /**
@@ -28,18 +28,7 @@ describeEachDatabase('key rotation keeps stored refusals and gateway secrets rea
     await database?.drop();
   });
 
-  async function withServer<T>(env: Record<string, string>, work: (runtime: Runtime, server: RunningServer) => Promise<T>): Promise<T> {
-    const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
-    const config = testRuntimeConfig(database.url, { env });
-    const runtime = await bootstrap(config, { log });
-    const server = await startServer({ services: runtime.services, log, config }, 0, '127.0.0.1');
-    try {
-      return await work(runtime, server);
-    } finally {
-      await server.close();
-      await runtime.close();
-    }
-  }
+  const withServer = <T>(env: Record<string, string>, work: (runtime: Runtime, server: RunningServer) => Promise<T>): Promise<T> => withServerOn(database.url, env, work);
 
   it('re-encrypts error_json, gateway credentials and webhook secrets, and needs only the new key afterwards', async () => {
     const declined = { input: { amount: '9.00', currency: 'USD', paymentToken: 'tok_decline_expired_card' }, idempotencyKey: 'rotate-declined-1' };
