@@ -23,7 +23,7 @@ import {
 } from './bank-account-matching';
 import { accountNumberOf, statementNamesAccount } from './bank-account-number';
 import { balanceCheckOf } from './importers/importer-common';
-import { createEncodingDetector, eventsOfParsedFile, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
+import { encodingOf, eventsOfParsedFile, type StatementEvent, type StatementHeader, type StatementTrailer, type StreamOptions, type TextEncodingName } from './importers';
 import { type BalanceCheck, type CsvMapping, type ParsedFile, type ParsedLine, StatementFormat } from './importers/statement-types';
 import { LineFingerprinter, statementFingerprint } from './line-fingerprint';
 import { confirmNotifiedLines } from './notification-confirmation';
@@ -203,6 +203,11 @@ class StatementInProgress {
 /** A notification signing secret: 32 random bytes, prefixed so a leaked one is recognisable (as gwsec_ is). */
 function newNotificationSecret(): string {
   return `bnsec_${crypto.randomBytes(32).toString('base64url')}`;
+}
+
+/** A file held in memory, as the one chunk of a stream. */
+async function* oneChunk(content: Buffer | string): AsyncGenerator<Buffer | string> {
+  yield content;
 }
 
 function clip(value: string | null, max: number): string | null {
@@ -450,12 +455,6 @@ export class ReconciliationService {
    */
   importStatement(tenantId: string, input: ImportStatementInput, idempotency?: IdempotencyHandle): Promise<ImportResult> {
     const { content } = input;
-    let encoding: TextEncodingName | undefined;
-    if (typeof content !== 'string') {
-      const detector = createEncodingDetector();
-      detector.update(content);
-      encoding = detector.result();
-    }
     return this.importStatementStream(
       tenantId,
       {
@@ -463,10 +462,8 @@ export class ReconciliationService {
         format: input.format,
         csvMapping: input.csvMapping,
         byteLength: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
-        encoding,
-        open: async function* () {
-          yield content;
-        },
+        encoding: typeof content === 'string' ? undefined : encodingOf(content),
+        open: () => oneChunk(content),
       },
       idempotency,
     );
@@ -500,21 +497,12 @@ export class ReconciliationService {
   async receiveNotification(tenantId: string, bankAccountId: string, notification: BankNotification): Promise<ImportResult> {
     const account = await this.getBankAccount(tenantId, bankAccountId, 'bankAccountId');
     if (notification.kind === 'PUSH') return this.importParsed(account, parseTransactionPush(notification.json, account), StatementSource.NOTIFICATION);
-    const detector = createEncodingDetector();
-    detector.update(notification.content);
-    const options: StreamOptions = { encoding: detector.result() };
-    const content = notification.content;
+    const { content } = notification;
+    const options: StreamOptions = { encoding: encodingOf(content) };
     return this.importEvents(
       account,
       StatementFormat.CAMT054,
-      () =>
-        this.readEvents(
-          StatementFormat.CAMT054,
-          (async function* () {
-            yield content;
-          })(),
-          options,
-        ),
+      () => this.readEvents(StatementFormat.CAMT054, oneChunk(content), options),
       StatementSource.NOTIFICATION,
     );
   }

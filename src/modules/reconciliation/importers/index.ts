@@ -68,6 +68,13 @@ export function createEncodingDetector(): { update(chunk: Buffer): void; result(
   };
 }
 
+/** The encoding of bytes held whole in memory (see createEncodingDetector). */
+export function encodingOf(content: Buffer): TextEncodingName {
+  const detector = createEncodingDetector();
+  detector.update(content);
+  return detector.result();
+}
+
 export interface StreamOptions extends ParseOptions {
   /** How the bytes are decoded (detected beforehand); a CSV mapping's own encoding wins. Strings pass as they are. */
   encoding?: TextEncodingName;
