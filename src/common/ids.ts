@@ -29,6 +29,9 @@ export const ID_PREFIXES = {
   reconciliationMatch: 'rcm',
   customer: 'cus',
   invoice: 'inv',
+  invoicePayment: 'ipy',
+  creditNote: 'cn',
+  customerCreditMovement: 'ccm',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

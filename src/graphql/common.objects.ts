@@ -4,8 +4,11 @@ import { formatMinorAsDecimal } from '../common/money';
 import { encodeCursor, type Page, type PageSizes, ROOT_PAGE_SIZES } from '../common/pagination';
 import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
 
-/** Kinds of id whose objects are Nodes: every object with an id (idempotency records are not in the schema). */
-export type NodeKind = Exclude<IdKind, 'idempotencyRecord'>;
+/**
+ * Kinds of id whose objects are Nodes: every object with an id (idempotency records and customer
+ * credit movements are not in the schema).
+ */
+export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'invoicePayment' | 'creditNote'>;
 
 /** GraphQL type of each kind of id that is a Node. */
 export const NODE_TYPE_NAMES: Record<NodeKind, string> = {

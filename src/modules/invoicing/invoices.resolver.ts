@@ -12,7 +12,7 @@ import { InvoiceErrors } from './invoices.errors';
 import { CreateInvoiceInput, FinalizeInvoiceInput, InvoiceFilterInput, UpdateInvoiceInput } from './invoices.inputs';
 import { Invoice, InvoiceConnection, InvoiceLine, InvoicePayload, InvoiceTaxRateTotal } from './invoices.objects';
 import type { InvoiceRecord } from './invoices.types';
-import { InvoiceTaxBehaviour } from './invoices.types';
+import { amountDueOf, amountRemainingOf, InvoiceTaxBehaviour } from './invoices.types';
 
 async function loadInvoice(ctx: RequestContext, id: string): Promise<InvoiceRecord> {
   const invoice = await ctx.loaders.invoicing.invoiceById.load(id);
@@ -140,19 +140,29 @@ export class InvoicesResolver {
     return toMoney(invoice.totalMinor, invoice.currency);
   }
 
-  @FieldResolver(() => Money, { description: 'What the customer owes in all: the total.' })
+  @FieldResolver(() => Money, { description: 'What the customer owes in all: the total less what credit notes took off it.' })
   amountDue(@Root() invoice: InvoiceRecord): Money {
-    return toMoney(invoice.totalMinor, invoice.currency);
+    return toMoney(amountDueOf(invoice), invoice.currency);
   }
 
-  @FieldResolver(() => Money, { description: 'What has been paid against the invoice (zero until invoice payments exist).' })
+  @FieldResolver(() => Money, { description: 'Payments applied to the invoice (card, bank transfer, cash, customer credit), less refunds of them.' })
   amountPaid(@Root() invoice: InvoiceRecord): Money {
     return toMoney(invoice.amountPaidMinor, invoice.currency);
   }
 
-  @FieldResolver(() => Money, { description: 'amountDue − amountPaid.' })
+  @FieldResolver(() => Money, { description: 'What credit notes took off the total (the part of them that became customer credit is not counted).' })
+  amountCredited(@Root() invoice: InvoiceRecord): Money {
+    return toMoney(invoice.amountCreditedMinor, invoice.currency);
+  }
+
+  @FieldResolver(() => Money, { description: 'Written off as bad debt when marked UNCOLLECTIBLE.' })
+  amountWrittenOff(@Root() invoice: InvoiceRecord): Money {
+    return toMoney(invoice.amountWrittenOffMinor, invoice.currency);
+  }
+
+  @FieldResolver(() => Money, { description: 'amountDue − amountPaid − amountWrittenOff: what is still to be paid.' })
   amountRemaining(@Root() invoice: InvoiceRecord): Money {
-    return toMoney(invoice.totalMinor - invoice.amountPaidMinor, invoice.currency);
+    return toMoney(amountRemainingOf(invoice), invoice.currency);
   }
 
   @FieldResolver(() => Boolean, { description: 'OPEN and past its due date (UTC days, by the server’s clock); due today is not overdue.' })

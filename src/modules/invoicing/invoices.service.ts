@@ -182,8 +182,16 @@ export class InvoicesService {
       metadata,
       ...this.totalsOf(amounts),
       amountPaidMinor: 0n,
+      amountCreditedMinor: 0n,
+      amountWrittenOffMinor: 0n,
       journalEntryId: null,
+      voidEntryId: null,
+      writeOffEntryId: null,
       finalizedAt: null,
+      paidAt: null,
+      voidedAt: null,
+      uncollectibleAt: null,
+      overdueNotifiedAt: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -562,6 +570,7 @@ export class InvoicesService {
 
   private invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
     const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+    const instant = (value: unknown): Date | null => (value === null || value === undefined ? null : fromDbTimestamp(value));
     const taxByRate = (JSON.parse(String(row.tax_by_rate)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({
       rate: group.rate,
       taxableMinor: BigInt(group.taxableMinor),
@@ -586,9 +595,17 @@ export class InvoicesService {
       taxTotalMinor: toBigInt(row.tax_total_minor),
       totalMinor: toBigInt(row.total_minor),
       amountPaidMinor: toBigInt(row.amount_paid_minor),
+      amountCreditedMinor: toBigInt(row.amount_credited_minor),
+      amountWrittenOffMinor: toBigInt(row.amount_written_off_minor),
       taxByRate,
       journalEntryId: text(row.journal_entry_id),
-      finalizedAt: row.finalized_at === null || row.finalized_at === undefined ? null : fromDbTimestamp(row.finalized_at),
+      voidEntryId: text(row.void_entry_id),
+      writeOffEntryId: text(row.write_off_entry_id),
+      finalizedAt: instant(row.finalized_at),
+      paidAt: instant(row.paid_at),
+      voidedAt: instant(row.voided_at),
+      uncollectibleAt: instant(row.uncollectible_at),
+      overdueNotifiedAt: instant(row.overdue_notified_at),
       createdAt: fromDbTimestamp(row.created_at),
       updatedAt: fromDbTimestamp(row.updated_at),
     };

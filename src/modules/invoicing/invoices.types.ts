@@ -69,10 +69,37 @@ export interface InvoiceRecord {
   discountTotalMinor: bigint;
   taxTotalMinor: bigint;
   totalMinor: bigint;
+  /** Payments applied to the invoice (card, bank transfer, cash, customer credit), less refunds of them. */
   amountPaidMinor: bigint;
+  /** Taken off by credit notes (only the part that reduced what was due; the rest became customer credit). */
+  amountCreditedMinor: bigint;
+  /** Written off as bad debt when marked UNCOLLECTIBLE. */
+  amountWrittenOffMinor: bigint;
   taxByRate: TaxRateTotal[];
+  /** The finalisation's entry. */
   journalEntryId: string | null;
+  /** The entry that reversed the finalisation's, when voided. */
+  voidEntryId: string | null;
+  /** The bad-debt entry, when marked UNCOLLECTIBLE. */
+  writeOffEntryId: string | null;
   finalizedAt: Date | null;
+  /** When the invoice last became PAID (null when it is not PAID). */
+  paidAt: Date | null;
+  voidedAt: Date | null;
+  uncollectibleAt: Date | null;
+  /** When the invoice.overdue event was emitted for it, once. */
+  overdueNotifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** What the customer owes after credit notes: the total less what credit notes took off it. */
+export function amountDueOf(invoice: Pick<InvoiceRecord, 'totalMinor' | 'amountCreditedMinor'>): bigint {
+  return invoice.totalMinor - invoice.amountCreditedMinor;
+}
+
+/** What is still to be paid: amountDue − amountPaid − amountWrittenOff, never below zero. */
+export function amountRemainingOf(invoice: Pick<InvoiceRecord, 'totalMinor' | 'amountCreditedMinor' | 'amountPaidMinor' | 'amountWrittenOffMinor'>): bigint {
+  const remaining = amountDueOf(invoice) - invoice.amountPaidMinor - invoice.amountWrittenOffMinor;
+  return remaining > 0n ? remaining : 0n;
 }

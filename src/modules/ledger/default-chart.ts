@@ -14,6 +14,8 @@ export enum ChartRole {
   /** Funds a gateway withdrew for an open dispute, until the dispute is won (returned) or lost. */
   DISPUTED_FUNDS = 'DISPUTED_FUNDS',
   SALES_TAX_PAYABLE = 'SALES_TAX_PAYABLE',
+  /** What the business owes customers who paid more than they owed, or were credited: used by their later invoices. */
+  CUSTOMER_CREDIT = 'CUSTOMER_CREDIT',
   REVENUE = 'REVENUE',
   /** Contra-revenue: refunds reduce revenue rather than count as an expense. */
   REFUNDS = 'REFUNDS',
@@ -38,6 +40,7 @@ export const DEFAULT_CHART: readonly ChartAccountSpec[] = [
   { role: ChartRole.ACCOUNTS_RECEIVABLE, number: '1200', name: 'Accounts receivable', type: AccountType.ASSET },
   { role: ChartRole.DISPUTED_FUNDS, number: '1300', name: 'Disputed funds', type: AccountType.ASSET },
   { role: ChartRole.SALES_TAX_PAYABLE, number: '2100', name: 'Sales tax payable', type: AccountType.LIABILITY },
+  { role: ChartRole.CUSTOMER_CREDIT, number: '2200', name: 'Customer credit', type: AccountType.LIABILITY },
   { role: ChartRole.REVENUE, number: '4000', name: 'Revenue', type: AccountType.REVENUE },
   { role: ChartRole.REFUNDS, number: '4100', name: 'Refunds (contra-revenue)', type: AccountType.REVENUE },
   { role: ChartRole.PROCESSING_FEES, number: '6000', name: 'Payment processing fees', type: AccountType.EXPENSE },
