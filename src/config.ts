@@ -61,6 +61,10 @@ export interface Config {
     /** How long the simulator's tok_slow waits (SIMULATOR_SLOW_MS). */
     simulatorSlowMs: number;
   };
+  invoices: {
+    /** How often each API process sweeps for OPEN invoices past their due date to emit invoice.overdue (INVOICE_OVERDUE_SWEEP_MS). */
+    overdueSweepIntervalMs: number;
+  };
   statementUploads: {
     /** The largest file POST /bank-accounts/:id/statements takes, decoded (STATEMENT_UPLOAD_MAX_BYTES). */
     maxBytes: number;
@@ -225,6 +229,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jobsIntervalMs: readInteger(env, 'PAYMENT_JOBS_INTERVAL_MS', 30_000, 50, 3_600_000),
       gatewayMaxAttempts: readInteger(env, 'GATEWAY_MAX_ATTEMPTS', 3, 1, 10),
       simulatorSlowMs: readInteger(env, 'SIMULATOR_SLOW_MS', 1500, 0, 60_000),
+    },
+    invoices: {
+      overdueSweepIntervalMs: readInteger(env, 'INVOICE_OVERDUE_SWEEP_MS', 60_000, 50, 86_400_000),
     },
     statementUploads: {
       maxBytes: readInteger(env, 'STATEMENT_UPLOAD_MAX_BYTES', 1024 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),

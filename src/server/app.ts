@@ -31,7 +31,7 @@ import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websock
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads'
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads'
 >;
 
 export interface ServerOptions {
@@ -388,6 +388,21 @@ export async function startServer(options: ServerOptions, port: number, host: st
   }, RECONCILIATION_SWEEP_INTERVAL_MS);
   reconciliationSweep.unref();
 
+  // invoice.overdue: OPEN invoices past their due date are marked and announced once. Every process
+  // sweeps; the mark is a conditional UPDATE whose changed rows are counted, so racing sweeps emit once.
+  let invoiceOverdueSweepRunning = false;
+  const invoiceOverdueSweep = setInterval(() => {
+    if (invoiceOverdueSweepRunning) return;
+    invoiceOverdueSweepRunning = true;
+    void services.invoiceOverdue
+      .sweep()
+      .catch((error: unknown) => log.warn({ err: error }, 'invoice overdue sweep failed'))
+      .finally(() => {
+        invoiceOverdueSweepRunning = false;
+      });
+  }, config.invoices.overdueSweepIntervalMs);
+  invoiceOverdueSweep.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -398,6 +413,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       clearInterval(reaper);
       clearInterval(paymentJobs);
       clearInterval(reconciliationSweep);
+      clearInterval(invoiceOverdueSweep);
       draining = true;
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the

@@ -114,6 +114,7 @@ export const ROOT_FIELD_RULES = {
     paymentUpdated: paymentsRead,
     reconciliationFlagRaised: reconciliationRead,
     reconciliationFlagUpdated: reconciliationRead,
+    invoiceUpdated: invoicesRead,
   },
 } satisfies Record<string, Record<string, ShieldRule>>;
 

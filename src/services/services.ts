@@ -24,6 +24,8 @@ import { ReconciliationReportService } from '../modules/reconciliation/reconcili
 import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
+import { InvoiceOverdueService } from '../modules/invoicing/invoice-overdue.service';
+import { pubSubInvoiceEvents } from '../modules/invoicing/invoices.events';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
@@ -52,6 +54,8 @@ export interface Services {
   customers: CustomersService;
   /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
   invoices: InvoicesService;
+  /** The periodic sweep that marks OPEN invoices past their due date and emits invoice.overdue once each. */
+  invoiceOverdue: InvoiceOverdueService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -121,6 +125,9 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   const reconciliation = new ReconciliationService(dataSource, clock, keys.cipher, ledger, readStatementEvents, reconciliationFlags, idempotency);
   const matching = new MatchingService(dataSource, clock, reconciliationFlags, (tenantId, ids) => reconciliation.bankAccountsByIds(tenantId, ids), idempotency, log);
   ledgerEventHooks.push(matching.ledgerEvents());
+  // Invoice events go to subscribers now and are the ones outbound webhooks will carry.
+  const invoiceEvents = pubSubInvoiceEvents(pubSub, log);
+  const invoices = new InvoicesService(dataSource, clock, ledger, invoiceEvents, idempotency);
   // The import has committed and answers whatever happens here: lines left unmatched are retried by the sweep.
   reconciliation.afterImport = async (account, result) => {
     try {
@@ -147,7 +154,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliationFlags,
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
-    invoices: new InvoicesService(dataSource, clock, ledger, idempotency),
+    invoices,
+    invoiceOverdue: new InvoiceOverdueService(dataSource, clock, invoices, invoiceEvents),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

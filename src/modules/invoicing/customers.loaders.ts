@@ -13,6 +13,12 @@ export class InvoicingLoaders {
   /** The lines of a page of invoices in one statement. */
   readonly linesByInvoiceId: DataLoader<string, InvoiceLineRecord[]>;
 
+  /**
+   * The journal entries an invoice's payments and credit notes posted, for every invoice of a tick in
+   * one statement (its own entries, finalisation, void and write-off, are on the invoice row).
+   */
+  readonly settlementEntryIdsByInvoiceId: DataLoader<string, string[]>;
+
   constructor(customers: CustomersService, invoices: InvoicesService, tenantId: string) {
     this.customerById = new DataLoader(async (ids) => {
       const found = new Map((await customers.customersByIds(tenantId, ids)).map((customer) => [customer.id, customer]));
@@ -24,6 +30,10 @@ export class InvoicingLoaders {
     });
     this.linesByInvoiceId = new DataLoader(async (ids) => {
       const found = await invoices.linesByInvoiceIds(tenantId, ids);
+      return ids.map((id) => found.get(id) ?? []);
+    });
+    this.settlementEntryIdsByInvoiceId = new DataLoader(async (ids) => {
+      const found = await invoices.settlementEntryIdsByInvoiceIds(tenantId, ids);
       return ids.map((id) => found.get(id) ?? []);
     });
   }

@@ -17,6 +17,7 @@ import { CustomerErrors } from './customers.errors';
 import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, type TaxRateTotal } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { InvoiceErrors } from './invoices.errors';
+import { type InvoiceEventPublisher, InvoiceEventType } from './invoices.events';
 import {
   DEFAULT_INVOICE_NUMBERING,
   DEFAULT_PAYMENT_TERMS_DAYS,
@@ -151,6 +152,8 @@ export class InvoicesService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly ledger: LedgerService,
+    /** Told of each change once it has committed (invoice.created, invoice.updated, invoice.finalized). */
+    private readonly events: InvoiceEventPublisher,
     /** Completes idempotency claims inside the transaction of the change. */
     private readonly idempotency?: IdempotencyService,
   ) {
@@ -225,6 +228,7 @@ export class InvoicesService {
       await this.insertLines(manager, tenantId, invoice.id, lines);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId: invoice.id } });
     });
+    this.events.invoiceEventsCommitted([{ type: InvoiceEventType.CREATED, invoice, occurredAt: now }]);
     return invoice;
   }
 
@@ -245,7 +249,7 @@ export class InvoicesService {
     const metadata = change.metadata === undefined ? undefined : requireMetadata(change.metadata);
     const dueChanged = change.dueDate !== undefined || change.paymentTermsDays !== undefined;
     const terms = dueChanged ? dueTermsOf(change.dueDate, change.paymentTermsDays) : undefined;
-    return runInTransaction(this.dataSource, async (manager) => {
+    const stored = await runInTransaction(this.dataSource, async (manager) => {
       const current = await this.lockInvoice(manager, tenantId, invoiceId);
       if (current.status !== InvoiceStatus.DRAFT) throw InvoiceErrors.notDraft(invoiceId, current.status, 'changed');
       const currency = newCurrency ?? current.currency;
@@ -289,6 +293,8 @@ export class InvoicesService {
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
       return updated;
     });
+    this.events.invoiceEventsCommitted([{ type: InvoiceEventType.UPDATED, invoice: stored, occurredAt: stored.updatedAt }]);
+    return stored;
   }
 
   /**
@@ -366,6 +372,7 @@ export class InvoicesService {
         continue;
       }
       this.ledger.entriesCommitted(outcome.entries);
+      this.events.invoiceEventsCommitted([{ type: InvoiceEventType.FINALIZED, invoice: outcome.finalized, occurredAt: outcome.finalized.updatedAt }]);
       return outcome.finalized;
     }
   }
@@ -389,6 +396,25 @@ export class InvoicesService {
   /** The lines of each invoice, in order; one statement for all of them. Lines of other tenants are never read. */
   async linesByInvoiceIds(tenantId: string, invoiceIds: readonly string[]): Promise<Map<string, InvoiceLineRecord[]>> {
     return this.readLines(this.dataSource.manager, invoiceIds, tenantId);
+  }
+
+  /**
+   * The journal entries each invoice's payments and credit notes posted (the invoice row names its own:
+   * finalisation, void, write-off), in one statement for all the invoices. Rows of other tenants are
+   * never read.
+   */
+  async settlementEntryIdsByInvoiceIds(tenantId: string, invoiceIds: readonly string[]): Promise<Map<string, string[]>> {
+    const byInvoice = new Map<string, string[]>(invoiceIds.map((id) => [id, []]));
+    if (invoiceIds.length === 0) return byInvoice;
+    const marks = invoiceIds.map(() => '?').join(',');
+    const rows: { invoice_id: string; journal_entry_id: string }[] = await this.dataSource.query(
+      `SELECT invoice_id, journal_entry_id FROM invoice_payments WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL
+       UNION ALL
+       SELECT invoice_id, journal_entry_id FROM credit_notes WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL`,
+      [tenantId, ...invoiceIds, tenantId, ...invoiceIds],
+    );
+    for (const row of rows) byInvoice.get(String(row.invoice_id))?.push(String(row.journal_entry_id));
+    return byInvoice;
   }
 
   /** The tenant's invoices, oldest first. */

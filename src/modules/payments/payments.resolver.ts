@@ -14,7 +14,7 @@ import {
   Subscription,
 } from 'type-graphql';
 import type { RequestContext } from '../../graphql/context';
-import { type KeysetSlice, oppositeSlice, pageSlice, readPageRequest, sliceInMemory, toPage } from '../../common/pagination';
+import { readPageRequest } from '../../common/pagination';
 import { idKindOf, type IdKind } from '../../common/ids';
 import { listPageSizes, Money, PageArgs, toConnection, toMoney } from '../../graphql/common.objects';
 import { DecimalScalar } from '../../graphql/scalars';
@@ -22,6 +22,7 @@ import { DeprecatedArg, inputOfEitherForm } from '../../graphql/deprecated-argum
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
+import { journalEntryPageOf } from '../ledger/journal-entry-pages';
 import { JournalEntry, JournalEntryConnection } from '../ledger/ledger.objects';
 import type { JournalEntryRecord } from '../ledger/ledger-writer';
 import { DisputeOutcome, refundableMinorOf } from './payment-state';
@@ -395,13 +396,7 @@ export class PaymentResolver {
     const window = readPageRequest(page, PAYMENT_LIST_PAGE_SIZES.journalEntries, isKeyOf('journalEntry'));
     // A payment's entries are named by its events, which the whole timeline holds (a handful per payment).
     const events = await ctx.loaders.payments.eventsByPaymentId.load(payment.id);
-    const ids = [...new Set(events.flatMap((event) => event.journalEntryIds))].sort();
-    const slice = (s: KeysetSlice) => Promise.resolve(sliceInMemory(ids, s, (id) => id));
-    const opposite = oppositeSlice(window);
-    const pageOfIds = toPage(await slice(pageSlice(window)), window, (id) => id, opposite ? (await slice(opposite)).length > 0 : false);
-    const entries = await ctx.loaders.ledger.journalEntryById.loadMany(pageOfIds.items);
-    const found = entries.filter((entry): entry is JournalEntryRecord => entry !== null && !(entry instanceof Error));
-    return toConnection({ ...pageOfIds, items: found }, (e) => e.id, (e) => e, () => Promise.resolve(ids.length));
+    return journalEntryPageOf(ctx.loaders.ledger.journalEntryById, events.flatMap((event) => event.journalEntryIds), window);
   }
 }
 

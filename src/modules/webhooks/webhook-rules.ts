@@ -1,12 +1,38 @@
 import { WebhookErrors } from './webhooks.errors';
 import { echoOfInput } from '../../common/echo';
+import { INVOICE_EVENT_DESCRIPTIONS } from '../invoicing/invoices.events';
 
 /**
  * What a webhook endpoint may be: pure rules, kept apart from storage so they can be tested as tables.
  */
 
 /** Event types an endpoint can subscribe to. Types are added, never renamed: receivers match on them. */
-export const WEBHOOK_EVENT_TYPES = ['journal_entry.posted', 'journal_entry.pending', 'journal_entry.voided'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'journal_entry.posted',
+  'journal_entry.pending',
+  'journal_entry.voided',
+  // The invoicing module's InvoiceEventType, every one of them (a unit test holds the two lists together).
+  'invoice.created',
+  'invoice.updated',
+  'invoice.finalized',
+  'invoice.payment_succeeded',
+  'invoice.payment_failed',
+  'invoice.paid',
+  'invoice.reopened',
+  'invoice.credit_note_created',
+  'invoice.voided',
+  'invoice.marked_uncollectible',
+  'invoice.overdue',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** What each event type means, shown in the WebhookEvent enum. */
+export const WEBHOOK_EVENT_DESCRIPTIONS: Readonly<Record<WebhookEventType, string>> = {
+  'journal_entry.posted': 'A journal entry became POSTED: written posted, or a pending one posted.',
+  'journal_entry.pending': 'A journal entry was written PENDING: a hold, such as an authorization’s.',
+  'journal_entry.voided': 'A PENDING journal entry was voided: its hold released.',
+  ...INVOICE_EVENT_DESCRIPTIONS,
+};
 /** Subscribes to every event type, including ones added later. */
 export const ALL_WEBHOOK_EVENTS = '*';
 

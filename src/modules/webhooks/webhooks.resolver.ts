@@ -4,7 +4,7 @@ import type { RequestContext } from '../../graphql/context';
 import { IdempotencyKeyArg } from '../idempotency/idempotency-key.arg';
 import { oneTimeSecretNotReplayable } from '../idempotency/one-time-secret';
 import { ConnectionType, Node, PageArgs, toConnection } from '../../graphql/common.objects';
-import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from './webhook-rules';
+import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_DESCRIPTIONS, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook-rules';
 import type { WebhookEndpoint as WebhookEndpointRecord } from './webhooks.service';
 
 /**
@@ -23,7 +23,10 @@ registerEnumType(WebhookEvent, {
   valuesConfig: Object.fromEntries(
     Object.entries(WebhookEvent).map(([name, type]) => [
       name,
-      { description: type === ALL_WEBHOOK_EVENTS ? `"${type}": every event type, including ones added later.` : `"${type}"` },
+      {
+        description:
+          type === ALL_WEBHOOK_EVENTS ? `"${type}": every event type, including ones added later.` : `"${type}": ${WEBHOOK_EVENT_DESCRIPTIONS[type as WebhookEventType]}`,
+      },
     ]),
   ),
 });

@@ -1,0 +1,76 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../common/clock';
+import { toDbTimestamp } from '../../common/timestamps';
+import { executeCountingRows } from '../../db/affected-rows';
+import { runInTransaction } from '../../db/transaction';
+import { type InvoiceEventPublisher, InvoiceEventType } from './invoices.events';
+import { utcDateOf, type InvoicesService } from './invoices.service';
+import { InvoiceStatus } from './invoices.types';
+
+/** Invoices marked in one transaction; a run goes on batch after batch until none is left (or the cap). */
+const SWEEP_BATCH_SIZE = 100;
+const SWEEP_MAX_BATCHES = 20;
+
+/**
+ * invoice.overdue, once per invoice: a periodic sweep (every API process runs it) finds OPEN invoices
+ * past their due date by the service clock (UTC days, the rule of `InvoicesService.isOverdue`: due
+ * today is not overdue) that were never notified, marks each with overdue_notified_at, and emits OVERDUE
+ * for the ones it marked once the mark has committed.
+ *
+ * The mark is a conditional UPDATE (… AND overdue_notified_at IS NULL AND status = OPEN) whose changed
+ * rows are counted: of several processes sweeping at once, exactly one changes the row and emits; an
+ * invoice paid or voided between the read and the mark is left alone. Delivery is at most once, like
+ * every live event: an event published while nobody listens is not sent again.
+ */
+export class InvoiceOverdueService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly invoices: InvoicesService,
+    private readonly events: InvoiceEventPublisher,
+  ) {}
+
+  /** One run of the sweep; returns how many invoices this run marked (and emitted invoice.overdue for). */
+  async sweep(): Promise<number> {
+    let marked = 0;
+    for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch += 1) {
+      const { found, changed } = await this.sweepBatch();
+      marked += changed;
+      if (found < SWEEP_BATCH_SIZE) break;
+    }
+    return marked;
+  }
+
+  private async sweepBatch(): Promise<{ found: number; changed: number }> {
+    const now = this.clock.now();
+    const today = utcDateOf(now);
+    const candidates: { tenant_id: string; id: string }[] = await this.dataSource.query(
+      `SELECT tenant_id, id FROM invoices WHERE status = ? AND overdue_notified_at IS NULL AND due_date < ? ORDER BY due_date, id LIMIT ${SWEEP_BATCH_SIZE}`,
+      [InvoiceStatus.OPEN, today],
+    );
+    if (candidates.length === 0) return { found: 0, changed: 0 };
+    // Rows are marked in the order read, the same in every process, so racing sweeps wait on each other
+    // rather than deadlock; a retried transaction starts its count again.
+    const markedByTenant = await runInTransaction(this.dataSource, async (manager) => {
+      const marked = new Map<string, string[]>();
+      for (const candidate of candidates) {
+        const changed = await executeCountingRows(
+          manager,
+          'UPDATE invoices SET overdue_notified_at = ? WHERE tenant_id = ? AND id = ? AND status = ? AND overdue_notified_at IS NULL AND due_date < ?',
+          [toDbTimestamp(now), candidate.tenant_id, candidate.id, InvoiceStatus.OPEN, today],
+        );
+        if (changed === 1) marked.set(candidate.tenant_id, [...(marked.get(candidate.tenant_id) ?? []), candidate.id]);
+      }
+      return marked;
+    });
+    let changed = 0;
+    for (const [tenantId, ids] of markedByTenant) {
+      // Read after the commit: the invoice as stored now, its mark included.
+      const invoices = await this.invoices.invoicesByIds(tenantId, ids);
+      invoices.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+      this.events.invoiceEventsCommitted(invoices.map((invoice) => ({ type: InvoiceEventType.OVERDUE, invoice, occurredAt: now })));
+      changed += ids.length;
+    }
+    return { found: candidates.length, changed };
+  }
+}
