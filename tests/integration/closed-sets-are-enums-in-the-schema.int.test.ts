@@ -1,6 +1,7 @@
 import { ErrorCode, errorCodeTraits, REQUEST_ERROR_CODES } from '../../src/common/errors';
 import { Scope } from '../../src/modules/auth/scopes';
 import { DeclineCode } from '../../src/modules/payments/gateways/payment-gateway';
+import { InvoiceEventType } from '../../src/modules/invoicing/invoices.events';
 import { ALL_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from '../../src/modules/webhooks/webhook-rules';
 import {
   AuthorizePaymentDocument,
@@ -77,8 +78,27 @@ describeEachDatabase('closed sets are enums in the schema', (kind) => {
       JOURNAL_ENTRY_POSTED: 'journal_entry.posted',
       JOURNAL_ENTRY_PENDING: 'journal_entry.pending',
       JOURNAL_ENTRY_VOIDED: 'journal_entry.voided',
+      INVOICE_CREATED: 'invoice.created',
+      INVOICE_UPDATED: 'invoice.updated',
+      INVOICE_FINALIZED: 'invoice.finalized',
+      INVOICE_PAYMENT_SUCCEEDED: 'invoice.payment_succeeded',
+      INVOICE_PAYMENT_FAILED: 'invoice.payment_failed',
+      INVOICE_PAID: 'invoice.paid',
+      INVOICE_REOPENED: 'invoice.reopened',
+      INVOICE_CREDIT_NOTE_CREATED: 'invoice.credit_note_created',
+      INVOICE_VOIDED: 'invoice.voided',
+      INVOICE_MARKED_UNCOLLECTIBLE: 'invoice.marked_uncollectible',
+      INVOICE_OVERDUE: 'invoice.overdue',
     });
+    // Each type also says what it means after its wire name.
+    for (const value of values) expect(value.description).toMatch(/^"[^"]+": \S/);
     expect(Object.values(wireByName).sort()).toEqual([ALL_WEBHOOK_EVENTS, ...WEBHOOK_EVENT_TYPES].sort());
+  });
+
+  it('InvoiceEventType names every invoice event, each with the type webhooks will carry', async () => {
+    const values = await enumValues('InvoiceEventType');
+    expect(values.map((value) => value.name).sort()).toEqual(Object.keys(InvoiceEventType).sort());
+    for (const value of values) expect(value.description).toMatch(new RegExp(`^"${InvoiceEventType[value.name as keyof typeof InvoiceEventType]}": \\S`));
   });
 
   it('DeclineCode and DisputeOutcome hold exactly their values', async () => {
