@@ -19,7 +19,11 @@ export class InvoicingLoaders {
    */
   readonly settlementEntryIdsByInvoiceId: DataLoader<string, string[]>;
 
-  constructor(customers: CustomersService, invoices: InvoicesService, tenantId: string) {
+  constructor(
+    private readonly customers: CustomersService,
+    private readonly invoices: InvoicesService,
+    private readonly tenantId: string,
+  ) {
     this.customerById = new DataLoader(async (ids) => {
       const found = new Map((await customers.customersByIds(tenantId, ids)).map((customer) => [customer.id, customer]));
       return ids.map((id) => found.get(id) ?? null);
@@ -36,5 +40,10 @@ export class InvoicingLoaders {
       const found = await invoices.settlementEntryIdsByInvoiceIds(tenantId, ids);
       return ids.map((id) => found.get(id) ?? []);
     });
+  }
+
+  /** An empty set for the same tenant: a subscription reads each event's nested fields afresh. */
+  renewed(): InvoicingLoaders {
+    return new InvoicingLoaders(this.customers, this.invoices, this.tenantId);
   }
 }

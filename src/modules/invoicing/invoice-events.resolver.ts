@@ -2,7 +2,6 @@ import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData 
 import { requireIdOfKind } from '../../common/ids';
 import type { RequestContext } from '../../graphql/context';
 import { allowsScope, insufficientScopeError, Scope } from '../auth/scopes';
-import { InvoicingLoaders } from './customers.loaders';
 import { InvoiceEvent } from './invoice-events.objects';
 import { type InvoiceEvent as InvoiceEventRecord, subscribeToInvoiceEvents } from './invoices.events';
 
@@ -40,7 +39,7 @@ export class InvoiceSubscriptionResolver {
   ): InvoiceEventRecord {
     // One context serves every event of the subscription: fresh loaders read each event's nested
     // fields as they are now, starting from the invoice the event carries.
-    ctx.loaders.invoicing = new InvoicingLoaders(ctx.services.customers, ctx.services.invoices, ctx.principal.tenantId);
+    ctx.loaders.invoicing = ctx.loaders.invoicing.renewed();
     ctx.loaders.invoicing.invoiceById.prime(event.invoice.id, event.invoice);
     return event;
   }
