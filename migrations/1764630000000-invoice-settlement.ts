@@ -14,6 +14,7 @@ import { addColumnsPortably, portableColumns } from './portable-columns';
  *   gave the customer as credit.
  * - customer_credit_balances / customer_credit_movements: unapplied customer credit per currency, a
  *   balance row (locked to change it) and the movements that explain it.
+ * - an index for the overdue sweep, which looks across tenants for OPEN invoices not yet announced.
  */
 export class InvoiceSettlement1764630000000 implements MigrationInterface {
   name = 'InvoiceSettlement1764630000000';
@@ -31,6 +32,8 @@ export class InvoiceSettlement1764630000000 implements MigrationInterface {
       optionalId('void_entry_id'),
       optionalId('write_off_entry_id'),
     ]);
+    // The overdue sweep looks across tenants for OPEN invoices not yet announced, by due date.
+    await queryRunner.createIndex('invoices', new TableIndex({ name: 'ix_invoices_overdue', columnNames: ['status', 'overdue_notified_at', 'due_date'] }));
     await queryRunner.createTable(
       new Table({
         name: 'invoice_payments',
@@ -149,6 +152,7 @@ export class InvoiceSettlement1764630000000 implements MigrationInterface {
     await queryRunner.dropTable('customer_credit_balances');
     await queryRunner.dropTable('credit_notes');
     await queryRunner.dropTable('invoice_payments');
+    await queryRunner.dropIndex('invoices', 'ix_invoices_overdue');
     await queryRunner.dropColumns('invoices', [
       'amount_credited_minor',
       'amount_written_off_minor',
