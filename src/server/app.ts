@@ -21,6 +21,7 @@ import { consumeRequestAllowance } from '../services/limiters';
 import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
+import { invoicePdfRoutes } from './invoice-pdf.routes';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
@@ -296,6 +297,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       },
     ),
   );
+  app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
 
   app.use(
     '/graphql',

@@ -25,6 +25,8 @@ import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
+import { InvoicePdfService } from '../modules/invoicing/invoice-pdf.service';
+import { InvoiceSettingsService } from '../modules/invoicing/invoice-settings.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -52,6 +54,10 @@ export interface Services {
   customers: CustomersService;
   /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
   invoices: InvoicesService;
+  /** A tenant's invoice numbering, default terms and seller details (in clear: printed on every invoice). */
+  invoiceSettings: InvoiceSettingsService;
+  /** Invoice PDFs (GET /invoices/:id/pdf): the stored invoice, its customer and the seller settings, rendered. */
+  invoicePdfs: InvoicePdfService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -130,7 +136,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }
   };
-  return {
+  // The PDF service reads through the invoice, customer and settings services assembled here.
+  const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,
     clock,
     cipher: keys.cipher,
@@ -148,6 +155,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
     invoices: new InvoicesService(dataSource, clock, ledger, idempotency),
+    invoiceSettings: new InvoiceSettingsService(dataSource, clock, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
+  return { ...assembled, invoicePdfs: new InvoicePdfService(assembled.invoices, assembled.customers, assembled.invoiceSettings, clock) };
 }
