@@ -5,7 +5,7 @@ import { isConnectionError, isStatementTimeout, statementTimeoutError } from '..
 import type { RequestContext } from '../graphql/context';
 import { allowsScope, insufficientScopeError, Scope } from '../modules/auth/scopes';
 import type { Services } from '../services/services';
-import { sendRestError } from './rest-errors';
+import { refusalHeadersOf, sendRestError } from './rest-errors';
 
 /** The id as logged: it comes from the URL, so it is cut to a length no real id exceeds. */
 function loggedIdOf(invoiceId: string): string {
@@ -26,13 +26,7 @@ export function invoicePdfRoutes(services: Services, log: Logger, authenticate: 
     const requestId = res.locals.requestId;
     if (error instanceof AppError) {
       log.info({ requestId, tenantId, invoiceId: loggedIdOf(invoiceId), code: error.code }, 'invoice pdf refused');
-      const headers: Record<string, string> =
-        error.code === ErrorCode.UNAUTHENTICATED
-          ? { 'WWW-Authenticate': 'Bearer realm="reckon"' }
-          : error.code === ErrorCode.RATE_LIMITED && typeof error.details.retryAfterSeconds === 'number'
-            ? { 'Retry-After': String(error.details.retryAfterSeconds) }
-            : {};
-      sendRestError(res, error, headers);
+      sendRestError(res, error, refusalHeadersOf(error));
       return;
     }
     if (isStatementTimeout(error)) {

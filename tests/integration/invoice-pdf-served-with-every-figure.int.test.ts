@@ -231,10 +231,14 @@ describeWithPoppler('GET /invoices/:id/pdf', () => {
       expect(anonymous).toMatchObject({ status: 401, cacheControl: 'no-store', error: { code: 'UNAUTHENTICATED' } });
       expect(anonymous.contentType).toMatch(/^application\/json/);
       expect((await get(invoice.id, null)).headers.get('www-authenticate')).toBe('Bearer realm="reckon"');
-      expect(await refusal(await get(invoice.id, 'rk_live_not-a-real-key'))).toMatchObject({ status: 401, error: { code: 'UNAUTHENTICATED' } });
+      const badKey = await get(invoice.id, 'rk_live_not-a-real-key');
+      expect(badKey.headers.get('www-authenticate')).toMatch(/^Bearer realm="reckon", error="invalid_token"/);
+      expect(await refusal(badKey)).toMatchObject({ status: 401, error: { code: 'UNAUTHENTICATED' } });
 
       const ledgerOnly = (await app.client.ok(CreateApiKeyDocument, { input: { name: 'ledger only', scopes: ['LEDGER_READ'] } })).createApiKey.secret;
-      expect(await refusal(await get(invoice.id, ledgerOnly))).toMatchObject({ status: 403, error: { code: 'FORBIDDEN', details: { requiredScope: 'invoices:read' } } });
+      const unscoped = await get(invoice.id, ledgerOnly);
+      expect(unscoped.headers.get('www-authenticate')).toMatch(/^Bearer realm="reckon", error="insufficient_scope", .*scope="invoices:read"$/);
+      expect(await refusal(unscoped)).toMatchObject({ status: 403, error: { code: 'FORBIDDEN', details: { requiredScope: 'invoices:read' } } });
       const reader = (await app.client.ok(CreateApiKeyDocument, { input: { name: 'reader', scopes: ['INVOICES_READ'] } })).createApiKey.secret;
       expect((await get(invoice.id, reader)).status).toBe(200);
 

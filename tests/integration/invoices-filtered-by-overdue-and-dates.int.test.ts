@@ -1,4 +1,4 @@
-import { CreateCustomerDocument, CreateInvoiceDocument, type CreateInvoiceInput, FinalizeInvoiceDocument, InvoiceNumbersDocument, type InvoiceFilterInput } from '../generated/graphql';
+import { CreateCustomerDocument, CreateInvoiceDocument, type CreateInvoiceInput, FinalizeInvoiceDocument, InvoiceNumbersDocument, type InvoiceNumbersQuery, type InvoiceFilterInput } from '../generated/graphql';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { TestClock } from '../helpers/test-clock';
 
@@ -88,7 +88,7 @@ describeEachDatabase('invoices(filter:) by overdue, issue date and due date', (k
     const seen: string[] = [];
     let after: string | null | undefined = null;
     for (;;) {
-      const { invoices } = await app.client.ok(InvoiceNumbersDocument, { filter, first: 1, after });
+      const { invoices }: { invoices: NonNullable<InvoiceNumbersQuery['invoices']> } = await app.client.ok(InvoiceNumbersDocument, { filter, first: 1, after });
       expect(invoices.totalCount).toBe(4);
       seen.push(...invoices.edges.map((edge) => edge.node.id));
       if (!invoices.pageInfo.hasNextPage) break;
