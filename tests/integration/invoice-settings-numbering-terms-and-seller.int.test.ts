@@ -209,4 +209,15 @@ describeOnMysql('invoice settings: a prefix change while invoices are being fina
     expect(old).toEqual(Array.from({ length: old.length }, (_, i) => i + 1));
     expect(fresh).toEqual(Array.from({ length: fresh.length }, (_, i) => i + 1));
   });
+
+  it('takes ten first saves of a tenant at once: each succeeds, one row remains, holding one of them whole', async () => {
+    const tenant = await app.createTenant('Fresh');
+    const inputs = Array.from({ length: 10 }, (_, i) => ({ ...ACME, sellerName: `Seller ${i}`, numbering: { prefix: `P${i}`, yearlyReset: false } }));
+    await Promise.all(inputs.map((input) => tenant.client.ok(UpdateInvoiceSettingsDocument, { input })));
+    const rows = await app.runtime.dataSource.query('SELECT number_prefix, seller_name FROM invoice_settings WHERE tenant_id = ?', [tenant.tenantId]);
+    expect(rows).toHaveLength(1);
+    const index = Number(String(rows[0].number_prefix).slice(1));
+    expect(rows[0].seller_name).toBe(`Seller ${index}`);
+    expect((await tenant.client.ok(InvoiceSettingsDocument)).invoiceSettings).toMatchObject({ numbering: { prefix: `P${index}` }, sellerName: `Seller ${index}` });
+  });
 });
