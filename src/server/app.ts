@@ -21,6 +21,8 @@ import { consumeRequestAllowance } from '../services/limiters';
 import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
+import { invoicePdfRoutes } from './invoice-pdf.routes';
+import { quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
@@ -62,15 +64,6 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 function requestIdOf(req: express.Request): string {
   const given = req.header('x-request-id');
   return given && REQUEST_ID_PATTERN.test(given) ? given : newRequestId();
-}
-
-/**
- * A quoted-string for a WWW-Authenticate parameter. RFC 6750 §3 allows only printable ASCII without
- * `"` and `\` in error_description and scope; anything else (a typographic apostrophe in a message)
- * would make Node refuse the header and the request end in a 500.
- */
-function quoted(value: string): string {
-  return `"${value.replace(/[\u2018\u2019]/g, "'").replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
 }
 
 /**
@@ -296,6 +289,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       },
     ),
   );
+  app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
 
   app.use(
     '/graphql',

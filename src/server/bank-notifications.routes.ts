@@ -1,13 +1,14 @@
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, errorCodeTraits, validationError } from '../common/errors';
+import { AppError, ErrorCode, validationError } from '../common/errors';
 import { idKindOf } from '../common/ids';
 import { SIGNATURE_HEADER, type SignatureRefusal, verifyRequestSignature } from '../common/request-signature';
 import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
 import { importResultJson } from '../modules/reconciliation/import-result-json';
 import type { BankNotification } from '../modules/reconciliation/reconciliation.service';
 import type { Services } from '../services/services';
+import { sendRestError } from './rest-errors';
 
 /** A camt.054 of a busy day's entries fits well within this; GraphQL's importBankStatement takes as much. */
 export const NOTIFICATION_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
@@ -25,22 +26,6 @@ type Refusal = 'malformed_bank_account_id' | 'unknown_bank_account' | SignatureR
 /** The id as logged: it comes from the URL, so it is cut to a length no real id exceeds. */
 function loggedIdOf(bankAccountId: string): string {
   return bankAccountId.slice(0, 64);
-}
-
-function sendError(res: Response, error: AppError, headers: Record<string, string> = {}, status?: number): void {
-  const { httpStatus, retryable } = errorCodeTraits(error.code);
-  res
-    .status(status ?? httpStatus)
-    .set({ 'Cache-Control': 'no-store', ...headers })
-    .json({
-      error: {
-        code: error.code,
-        message: error.message,
-        ...(retryable ? { retryable } : {}),
-        ...(Object.keys(error.details).length ? { details: error.details } : {}),
-        requestId: res.locals.requestId,
-      },
-    });
 }
 
 /** What the Content-Type says the body is; null for anything else. Read from the header itself, so an empty body still has a type. */
@@ -68,30 +53,30 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
 
   const refuse = (res: Response, bankAccountId: string, reason: Refusal) => {
     log.info({ bankAccountId: loggedIdOf(bankAccountId), reason, requestId: res.locals.requestId }, 'bank notification refused');
-    sendError(res, new AppError(ErrorCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE), { 'WWW-Authenticate': `${SIGNATURE_HEADER} realm="reckon"` });
+    sendRestError(res, new AppError(ErrorCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE), { 'WWW-Authenticate': `${SIGNATURE_HEADER} realm="reckon"` });
   };
 
   const failed = (res: Response, bankAccountId: string, error: unknown) => {
     const requestId = res.locals.requestId;
     if (isConnectionError(error) || (error instanceof AppError && error.code === ErrorCode.SERVICE_UNAVAILABLE)) {
       log.warn({ bankAccountId, requestId, err: error }, 'bank notification not stored: database unavailable');
-      sendError(res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; the notification was not stored. Send it again later.'));
+      sendRestError(res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; the notification was not stored. Send it again later.'));
       return;
     }
     if (error instanceof AppError) {
       // The body is the bank's own, correctly signed: the message names the field or element at fault
       // for its developers; the log keeps where, never the values.
       log.info({ bankAccountId, requestId, code: error.code, field: error.details.field, location: error.details.location }, 'bank notification refused');
-      sendError(res, error);
+      sendRestError(res, error);
       return;
     }
     if (isStatementTimeout(error)) {
       log.warn({ bankAccountId, requestId }, 'bank notification ran past its statement time limit');
-      sendError(res, statementTimeoutError(error));
+      sendRestError(res, statementTimeoutError(error));
       return;
     }
     log.error({ bankAccountId, requestId, err: error }, 'bank notification failed');
-    sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
+    sendRestError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
   };
 
   router.post(
@@ -102,7 +87,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
         return;
       }
       log.info({ bankAccountId: loggedIdOf(String(req.params.id)), reason: 'unsupported_media_type', requestId: res.locals.requestId }, 'bank notification refused');
-      sendError(res, validationError('Content-Type must be application/xml or text/xml (camt.054) or application/json (a transaction push)', { field: 'Content-Type' }), {}, 415);
+      sendRestError(res, validationError('Content-Type must be application/xml or text/xml (camt.054) or application/json (a transaction push)', { field: 'Content-Type' }), {}, 415);
     },
     // The raw bytes: the signature covers the body exactly as sent, so compressed bodies are refused.
     express.raw({ type: () => true, limit: NOTIFICATION_BODY_LIMIT_BYTES, inflate: false }),
@@ -117,7 +102,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
         const retryAfterSeconds = wellFormed ? await services.requestRateLimiter.consume(`bank-notifications:${bankAccountId}`) : 0;
         if (retryAfterSeconds > 0) {
           log.info({ bankAccountId, reason: 'rate_limited', requestId: res.locals.requestId }, 'bank notification refused');
-          sendError(res, new AppError(ErrorCode.RATE_LIMITED, `Too many notifications for this bank account; retry after ${retryAfterSeconds} s`, { retryAfterSeconds }), {
+          sendRestError(res, new AppError(ErrorCode.RATE_LIMITED, `Too many notifications for this bank account; retry after ${retryAfterSeconds} s`, { retryAfterSeconds }), {
             'Retry-After': String(retryAfterSeconds),
           });
           return;
@@ -177,9 +162,9 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
     }
     const bankAccountId = loggedIdOf(req.path.split('/')[1] ?? '');
     log.info({ bankAccountId, reason: String(error.type ?? 'unreadable_body'), requestId: res.locals.requestId }, 'bank notification refused');
-    if (error.type === 'entity.too.large') sendError(res, new AppError(ErrorCode.QUERY_TOO_LARGE, `The body is larger than ${NOTIFICATION_BODY_LIMIT_BYTES / 1024 / 1024} MB`));
-    else if (error.type === 'encoding.unsupported') sendError(res, validationError('Content-Encoding is not accepted; send the body uncompressed', { field: 'body' }), {}, 415);
-    else sendError(res, validationError('The request body could not be read', { field: 'body' }));
+    if (error.type === 'entity.too.large') sendRestError(res, new AppError(ErrorCode.QUERY_TOO_LARGE, `The body is larger than ${NOTIFICATION_BODY_LIMIT_BYTES / 1024 / 1024} MB`));
+    else if (error.type === 'encoding.unsupported') sendRestError(res, validationError('Content-Encoding is not accepted; send the body uncompressed', { field: 'body' }), {}, 415);
+    else sendRestError(res, validationError('The request body could not be read', { field: 'body' }));
   };
   router.use('/bank-accounts', refuseUnreadableBody);
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, errorCodeTraits, validationError } from '../common/errors';
+import { AppError, ErrorCode, validationError } from '../common/errors';
 import { withLongStatements } from '../db/statement-scope';
 import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
 import type { RequestContext } from '../graphql/context';
@@ -13,6 +13,7 @@ import { importResultJson } from '../modules/reconciliation/import-result-json';
 import { StatementFormat } from '../modules/reconciliation/importers/statement-types';
 import type { ImportResultRef } from '../modules/reconciliation/reconciliation.service';
 import type { Services } from '../services/services';
+import { sendRestError } from './rest-errors';
 import { DEFAULT_SPOOL_DIRECTORY, spoolRequestBody } from './statement-spool';
 
 export interface StatementUploadOptions {
@@ -33,22 +34,6 @@ export const CSV_MAPPING_HEADER = 'reckon-csv-mapping';
  * (whose fingerprint covers the document's selection set, which an upload has none of).
  */
 const OPERATION = 'upload:importBankStatement';
-
-function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
-  const { httpStatus, retryable } = errorCodeTraits(error.code);
-  res
-    .status(httpStatus)
-    .set({ 'Cache-Control': 'no-store', ...headers })
-    .json({
-      error: {
-        code: error.code,
-        message: error.message,
-        ...(retryable ? { retryable } : {}),
-        ...(Object.keys(error.details).length ? { details: error.details } : {}),
-        requestId: res.locals.requestId,
-      },
-    });
-}
 
 function formatOf(req: Request): StatementFormat {
   const given = typeof req.query.format === 'string' ? req.query.format.toUpperCase() : '';
@@ -93,21 +78,21 @@ export function bankStatementRoutes(
       log.info({ requestId, code: error.code, location: error.details.location }, 'statement upload refused');
       const headers: Record<string, string> =
         error.code === ErrorCode.UNAUTHENTICATED ? { 'WWW-Authenticate': 'Bearer realm="reckon"' } : error.code === ErrorCode.RATE_LIMITED && typeof error.details.retryAfterSeconds === 'number' ? { 'Retry-After': String(error.details.retryAfterSeconds) } : {};
-      sendError(res, error, headers);
+      sendRestError(res, error, headers);
       return;
     }
     if (isStatementTimeout(error)) {
       log.warn({ requestId }, 'statement upload ran past its statement time limit');
-      sendError(res, statementTimeoutError(error));
+      sendRestError(res, statementTimeoutError(error));
       return;
     }
     if (isConnectionError(error)) {
       log.warn({ requestId, err: error }, 'statement upload failed: database unavailable');
-      sendError(res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; nothing was imported. Retry later with the same Idempotency-Key.'));
+      sendRestError(res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; nothing was imported. Retry later with the same Idempotency-Key.'));
       return;
     }
     log.error({ err: error, requestId }, 'statement upload failed');
-    sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
+    sendRestError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
   };
 
   router.post('/bank-accounts/:id/statements', async (req, res) => {

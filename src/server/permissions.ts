@@ -70,6 +70,7 @@ export const ROOT_FIELD_RULES = {
     customers: invoicesRead,
     invoice: invoicesRead,
     invoices: invoicesRead,
+    invoiceSettings: invoicesRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -107,6 +108,7 @@ export const ROOT_FIELD_RULES = {
     createInvoice: invoicesWrite,
     updateInvoice: invoicesWrite,
     finalizeInvoice: invoicesWrite,
+    updateInvoiceSettings: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

@@ -27,6 +27,8 @@ import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoiceOverdueService } from '../modules/invoicing/invoice-overdue.service';
 import { pubSubInvoiceEvents } from '../modules/invoicing/invoices.events';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
+import { InvoicePdfService } from '../modules/invoicing/invoice-pdf.service';
+import { InvoiceSettingsService } from '../modules/invoicing/invoice-settings.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -56,6 +58,10 @@ export interface Services {
   invoices: InvoicesService;
   /** The periodic sweep that marks OPEN invoices past their due date and emits invoice.overdue once each. */
   invoiceOverdue: InvoiceOverdueService;
+  /** A tenant's invoice numbering, default terms and seller details (in clear: printed on every invoice). */
+  invoiceSettings: InvoiceSettingsService;
+  /** Invoice PDFs (GET /invoices/:id/pdf): the stored invoice, its customer and the seller settings, rendered. */
+  invoicePdfs: InvoicePdfService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -137,7 +143,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }
   };
-  return {
+  // The PDF service reads through the invoice, customer and settings services assembled here.
+  const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,
     clock,
     cipher: keys.cipher,
@@ -156,6 +163,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
     invoices,
     invoiceOverdue: new InvoiceOverdueService(dataSource, clock, invoices, invoiceEvents),
+    invoiceSettings: new InvoiceSettingsService(dataSource, clock, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
+  return { ...assembled, invoicePdfs: new InvoicePdfService(assembled.invoices, assembled.customers, assembled.invoiceSettings, clock) };
 }

@@ -1,5 +1,5 @@
-import { formatMinorAsDecimal } from '../../src/common/money';
 import { renderInvoicePdf, toWinAnsi, type InvoicePdfLine, type InvoicePdfView } from '../../src/modules/invoicing/invoice-pdf';
+import { expectEveryFigure, textLinesOf as lines } from '../helpers/invoice-pdf-figures';
 import { describeWithPoppler, pdfPageCount, pdfPagesText } from '../helpers/pdf-text';
 
 const LONG_DESCRIPTION =
@@ -109,51 +109,6 @@ function manyLinesView(count: number): InvoicePdfView {
   };
 }
 
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const lines = (pages: string[]) => pages.join('\n').split('\n');
-
-/** Some text line holds exactly this label followed by this amount, as the totals block prints them. */
-function expectTotalsRow(pages: string[], label: string, amount: string): void {
-  const row = new RegExp(`^\\s*${escapeRegExp(label)}\\s+${escapeRegExp(amount)}\\s*$`);
-  expect(lines(pages).filter((line) => row.test(line))).toHaveLength(1);
-}
-
-function expectEveryFigure(view: InvoicePdfView, pages: string[]): void {
-  const money = (minor: bigint) => formatMinorAsDecimal(minor, view.currency);
-  const text = pages.join('\n');
-  const factRow = (label: string, value: string) => new RegExp(`${escapeRegExp(label)}:\\s+${escapeRegExp(value)}\\s*$`, 'm');
-
-  expect(text).toMatch(factRow('Number', view.number as string));
-  expect(text).toMatch(factRow('Issue date', view.issueDate));
-  expect(text).toMatch(factRow('Due date', view.dueDate));
-  expect(text).toMatch(factRow('Currency', view.currency));
-  expect(text).toContain(toWinAnsi(view.seller.name));
-  expect(text).toContain(toWinAnsi(view.customer.name));
-
-  // Each line's figures, in column order, on the row's first text line.
-  for (const line of view.lines) {
-    const cells = [
-      line.quantity,
-      money(line.unitPrice),
-      ...(line.discount ? [money(line.discount)] : []),
-      `${line.taxRate}%${line.taxInclusive ? ' incl.' : ''}`,
-      money(line.net),
-      money(line.tax),
-      money(line.total),
-    ];
-    const row = new RegExp(`\\s${cells.map(escapeRegExp).join('\\s+')}\\s*$`);
-    expect(lines(pages).filter((textLine) => row.test(textLine))).toHaveLength(1);
-  }
-
-  expectTotalsRow(pages, 'Subtotal', money(view.subtotal));
-  if (view.discounts === 0n) expect(text).not.toContain('Discounts');
-  else expectTotalsRow(pages, 'Discounts', `-${money(view.discounts)}`);
-  for (const group of view.taxes) expectTotalsRow(pages, `Tax ${group.rate}% on ${money(group.taxable)}`, money(group.tax));
-  expectTotalsRow(pages, `Total (${view.currency})`, money(view.total));
-  expectTotalsRow(pages, 'Amount paid', money(view.amountPaid));
-  expectTotalsRow(pages, `Amount due (${view.currency})`, money(view.amountDue));
-}
-
 describe('toWinAnsi keeps what standard PDF fonts can draw and replaces the rest', () => {
   it('keeps Latin-1 and the WinAnsi extras such as the euro sign and typographic quotes', () => {
     expect(toWinAnsi('Müller & Søn – “Café” € 5 ™ Œuvre')).toBe('Müller & Søn – “Café” € 5 ™ Œuvre');
@@ -198,6 +153,16 @@ describeWithPoppler('invoice PDF text, as pdftotext extracts it', () => {
     expect(pdfPageCount(pdf)).toBe(1);
     expectEveryFigure(view, pages);
     expect(pages[0]).toMatch(/Page 1 of 1\s*$/);
+  });
+
+  it('prints what credit notes took off, what was written off or voided, each only when not zero, above the amount due', async () => {
+    const settled: InvoicePdfView = { ...USD_VIEW, amountCredited: 10000n, amountPaid: 50000n, amountWrittenOff: 12345n, amountDue: USD_VIEW.total - 10000n - 50000n - 12345n };
+    const pages = pdfPagesText(await renderInvoicePdf(settled));
+    expectEveryFigure(settled, pages);
+    const totals = lines(pages).filter((line) => /^\s*(Total \(USD\)|Credit notes|Amount paid|Written off|Amount due)/.test(line)).map((line) => line.trim().split(/\s{2,}/)[0]);
+    expect(totals).toEqual(['Total (USD)', 'Credit notes', 'Amount paid', 'Written off', 'Amount due (USD)']);
+    const voided: InvoicePdfView = { ...USD_VIEW, status: 'VOID', amountPaid: 0n, amountVoided: USD_VIEW.total, amountDue: 0n };
+    expectEveryFigure(voided, pdfPagesText(await renderInvoicePdf(voided)));
   });
 
   it('wraps a long description inside its column, keeping its figures on the first line', async () => {

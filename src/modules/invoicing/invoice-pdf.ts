@@ -69,7 +69,14 @@ export interface InvoicePdfView {
   discounts: bigint;
   taxes: readonly InvoicePdfTaxGroup[];
   total: bigint;
+  /** Taken off the total by credit notes; the row is left out when absent or zero. */
+  amountCredited?: bigint | null;
   amountPaid: bigint;
+  /** Written off as bad debt; the row is left out when absent or zero. */
+  amountWrittenOff?: bigint | null;
+  /** Cancelled by voiding the invoice; the row is left out when absent or zero. */
+  amountVoided?: bigint | null;
+  /** What is still to be paid (the API's amountRemaining): total − credited − paid − written off − voided. */
   amountDue: bigint;
   memo?: string | null;
   footer?: string | null;
@@ -394,7 +401,13 @@ class InvoiceLayout {
       rows.push({ label: `Tax ${toWinAnsi(group.rate)}% on ${money(group.taxable)}`, amount: money(group.tax) });
     }
     rows.push({ label: `Total (${view.currency})`, amount: money(view.total), bold: true });
+    const optionalRow = (label: string, amount: bigint | null | undefined) => {
+      if (amount !== null && amount !== undefined && amount !== 0n) rows.push({ label, amount: money(amount) });
+    };
+    optionalRow('Credit notes', view.amountCredited);
     rows.push({ label: 'Amount paid', amount: money(view.amountPaid) });
+    optionalRow('Written off', view.amountWrittenOff);
+    optionalRow('Voided', view.amountVoided);
     rows.push({ label: `Amount due (${view.currency})`, amount: money(view.amountDue), bold: true });
 
     const size = 9.5;

@@ -10,6 +10,8 @@ export const InvoiceErrors = {
   invalidTerms: (max: number) => validationError(`paymentTermsDays must be a whole number from 0 to ${max}`, { field: 'paymentTermsDays', max }),
   dueBeforeIssue: (dueDate: string, issueDate: string) =>
     validationError(`dueDate ${dueDate} is before the issue date ${issueDate} (today, when the invoice is finalised)`, { field: 'dueDate', dueDate, issueDate }),
+  emptyDateRange: (field: string, from: string, to: string) =>
+    validationError(`${field} ${from} is after ${field.replace(/From$/, 'To')} ${to}; give a range whose start is not after its end`, { field, from, to }),
   noLines: () => validationError('An invoice has at least one line', { field: 'lines' }),
   nothingToChange: () => validationError('Give at least one field to change besides invoiceId', { field: 'input' }),
   currencyRequired: () => validationError('currency cannot be cleared: an invoice always has a currency', { field: 'currency' }),

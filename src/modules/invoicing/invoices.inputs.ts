@@ -90,11 +90,26 @@ export class FinalizeInvoiceInput {
   invoiceId!: string;
 }
 
-@InputType({ description: 'Which invoices to list; both given, an invoice must match both.' })
+@InputType({ description: 'Which invoices to list: an invoice must match every criterion given.' })
 export class InvoiceFilterInput {
   @Field(() => InvoiceStatus, { nullable: true, description: 'Invoices in this status.' })
   status?: InvoiceStatus | null;
 
   @Field(() => ID, { nullable: true, description: 'Invoices of this customer (cus_…).' })
   customerId?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'true: OPEN invoices past their due date (UTC days, by the server’s clock); false: every other invoice.' })
+  overdue?: boolean | null;
+
+  @Field(() => String, { nullable: true, description: 'Issued on or after this day, YYYY-MM-DD (drafts have no issue date and are left out).' })
+  issueDateFrom?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Issued on or before this day, YYYY-MM-DD (drafts are left out).' })
+  issueDateTo?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Due on or after this day, YYYY-MM-DD (drafts with payment terms have no due date yet and are left out).' })
+  dueDateFrom?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Due on or before this day, YYYY-MM-DD (drafts with payment terms are left out).' })
+  dueDateTo?: string | null;
 }

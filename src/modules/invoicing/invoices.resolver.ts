@@ -29,7 +29,7 @@ export class InvoicesResolver {
     return ctx.services.invoices.getInvoice(ctx.principal.tenantId, id);
   }
 
-  @Query(() => InvoiceConnection, { nullable: true, description: 'The tenant’s invoices, oldest first; filter by status and customer.' })
+  @Query(() => InvoiceConnection, { nullable: true, description: 'The tenant’s invoices, oldest first; filter by status, customer, overdue, issue and due dates.' })
   async invoices(
     @Args() page: PageArgs,
     @Arg('filter', () => InvoiceFilterInput, { nullable: true }) filter: InvoiceFilterInput | null,

@@ -16,10 +16,10 @@ import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
 import { CustomerErrors } from './customers.errors';
 import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, type TaxRateTotal } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
+import { defaultPaymentTermsOf, invoiceNumberingOf } from './invoice-settings.service';
 import { InvoiceErrors } from './invoices.errors';
 import { type InvoiceEventPublisher, InvoiceEventType } from './invoices.events';
 import {
-  DEFAULT_INVOICE_NUMBERING,
   DEFAULT_PAYMENT_TERMS_DAYS,
   type InvoiceLineRecord,
   type InvoiceRecord,
@@ -62,6 +62,13 @@ export interface FinalizeInvoiceInput {
 export interface InvoiceFilter {
   status?: InvoiceStatus | null;
   customerId?: string | null;
+  /** true: OPEN and due before today (UTC, by the service's clock); false: every other invoice. */
+  overdue?: boolean | null;
+  /** Inclusive bounds, YYYY-MM-DD. A bound on a date leaves out invoices without that date (drafts). */
+  issueDateFrom?: string | null;
+  issueDateTo?: string | null;
+  dueDateFrom?: string | null;
+  dueDateTo?: string | null;
 }
 
 const DATE_SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -96,12 +103,12 @@ interface DueTerms {
   paymentTermsDays: number | null;
 }
 
-function dueTermsOf(dueDate: string | null | undefined, paymentTermsDays: number | null | undefined): DueTerms {
+function dueTermsOf(dueDate: string | null | undefined, paymentTermsDays: number | null | undefined, defaultTerms = DEFAULT_PAYMENT_TERMS_DAYS): DueTerms {
   const hasDue = dueDate !== null && dueDate !== undefined;
   const hasTerms = paymentTermsDays !== null && paymentTermsDays !== undefined;
   if (hasDue && hasTerms) throw InvoiceErrors.dueAndTerms();
   if (hasDue) return { dueDate: requireDate(dueDate, 'dueDate'), paymentTermsDays: null };
-  return { dueDate: null, paymentTermsDays: hasTerms ? requireTerms(paymentTermsDays) : DEFAULT_PAYMENT_TERMS_DAYS };
+  return { dueDate: null, paymentTermsDays: hasTerms ? requireTerms(paymentTermsDays) : defaultTerms };
 }
 
 /** A percent as computeInvoiceAmounts accepted it ("010.50"), in its shortest form ("10.5"). */
@@ -166,7 +173,7 @@ export class InvoicesService {
     requireIdOfKind(input.customerId, 'customer', 'customerId');
     const currency = requireCurrency(input.currency, 'currency');
     const amounts = amountsOf(currency, input.lines);
-    const terms = dueTermsOf(input.dueDate, input.paymentTermsDays);
+    const terms = dueTermsOf(input.dueDate, input.paymentTermsDays, await this.defaultTermsUnlessGiven(tenantId, input.dueDate, input.paymentTermsDays));
     const memo = optionalText(input.memo, 'memo', MEMO_MAX_LENGTH);
     const metadata = requireMetadata(input.metadata);
     const now = this.clock.now();
@@ -248,7 +255,7 @@ export class InvoicesService {
     const memo = change.memo === undefined ? undefined : optionalText(change.memo, 'memo', MEMO_MAX_LENGTH);
     const metadata = change.metadata === undefined ? undefined : requireMetadata(change.metadata);
     const dueChanged = change.dueDate !== undefined || change.paymentTermsDays !== undefined;
-    const terms = dueChanged ? dueTermsOf(change.dueDate, change.paymentTermsDays) : undefined;
+    const terms = dueChanged ? dueTermsOf(change.dueDate, change.paymentTermsDays, await this.defaultTermsUnlessGiven(tenantId, change.dueDate, change.paymentTermsDays)) : undefined;
     const stored = await runInTransaction(this.dataSource, async (manager) => {
       const current = await this.lockInvoice(manager, tenantId, invoiceId);
       if (current.status !== InvoiceStatus.DRAFT) throw InvoiceErrors.notDraft(invoiceId, current.status, 'changed');
@@ -326,7 +333,8 @@ export class InvoicesService {
         // The ledger writer locks the accounts; the series' counter, shared by every currency of the
         // tenant, is taken after them, so it is held only for the last statements of the transaction.
         const writes = command ? await this.ledger.writeWithin(manager, [command]) : [];
-        const issued = await nextInvoiceNumber(manager, tenantId, DEFAULT_INVOICE_NUMBERING, now);
+        // The tenant's numbering as committed now; a prefix used before continues its own series.
+        const issued = await nextInvoiceNumber(manager, tenantId, await invoiceNumberingOf(manager, tenantId), now);
         const finalized: InvoiceRecord = {
           ...current,
           ...this.totalsOf(amounts),
@@ -460,7 +468,34 @@ export class InvoicesService {
       conditions.push('customer_id = ?');
       params.push(requireIdOfKind(filter.customerId, 'customer', 'filter.customerId'));
     }
+    if (filter.overdue !== null && filter.overdue !== undefined) {
+      // The SQL form of isOverdue (dates are YYYY-MM-DD text, so text order is date order).
+      const today = utcDateOf(this.clock.now());
+      conditions.push(filter.overdue ? '(status = ? AND due_date < ?)' : '(status <> ? OR due_date IS NULL OR due_date >= ?)');
+      params.push(InvoiceStatus.OPEN, today);
+    }
+    const range = (column: string, from: string | null | undefined, to: string | null | undefined, field: string) => {
+      const low = from === null || from === undefined ? null : requireDate(from, `filter.${field}From`);
+      const high = to === null || to === undefined ? null : requireDate(to, `filter.${field}To`);
+      if (low !== null && high !== null && low > high) throw InvoiceErrors.emptyDateRange(`filter.${field}From`, low, high);
+      if (low !== null) {
+        conditions.push(`${column} >= ?`);
+        params.push(low);
+      }
+      if (high !== null) {
+        conditions.push(`${column} <= ?`);
+        params.push(high);
+      }
+    };
+    range('issue_date', filter.issueDateFrom, filter.issueDateTo, 'issueDate');
+    range('due_date', filter.dueDateFrom, filter.dueDateTo, 'dueDate');
     return { conditions, params };
+  }
+
+  /** The tenant's default terms (its invoice settings), read only when a draft is given neither a due date nor terms. */
+  private async defaultTermsUnlessGiven(tenantId: string, dueDate: string | null | undefined, paymentTermsDays: number | null | undefined): Promise<number | undefined> {
+    const given = (dueDate !== null && dueDate !== undefined) || (paymentTermsDays !== null && paymentTermsDays !== undefined);
+    return given ? undefined : defaultPaymentTermsOf(this.dataSource.manager, tenantId);
   }
 
   private async chartFor(tenantId: string, currency: string): Promise<{ currency: string; accounts: ChartAccounts }> {

@@ -7,6 +7,7 @@ import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { CUSTOMER_RESOLVERS } from '../../modules/invoicing/customers.resolver';
 import { INVOICE_ENTRY_RESOLVERS } from '../../modules/invoicing/invoice-entries.resolver';
 import { INVOICE_EVENT_RESOLVERS } from '../../modules/invoicing/invoice-events.resolver';
+import { INVOICE_SETTINGS_RESOLVERS } from '../../modules/invoicing/invoice-settings.resolver';
 import { INVOICE_RESOLVERS } from '../../modules/invoicing/invoices.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
@@ -37,7 +38,22 @@ const UNUSED_PUB_SUB: PubSub = {
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= withErrorCodes(
     buildSchemaSync({
-      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS, ...INVOICE_RESOLVERS, ...INVOICE_ENTRY_RESOLVERS, ...INVOICE_EVENT_RESOLVERS],
+      resolvers: [
+        NodeResolver,
+        AuthResolver,
+        ...LEDGER_RESOLVERS,
+        ...PAYMENT_RESOLVERS,
+        WebhooksResolver,
+        ...RECONCILIATION_RESOLVERS,
+        ...RECONCILIATION_FLAG_RESOLVERS,
+        ...MATCHING_RESOLVERS,
+        ReconciliationReportResolver,
+        ...CUSTOMER_RESOLVERS,
+        ...INVOICE_RESOLVERS,
+        ...INVOICE_ENTRY_RESOLVERS,
+        ...INVOICE_EVENT_RESOLVERS,
+        ...INVOICE_SETTINGS_RESOLVERS,
+      ],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
       pubSub: UNUSED_PUB_SUB,

@@ -1,0 +1,51 @@
+import type { Response } from 'express';
+import { type AppError, ErrorCode, errorCodeTraits } from '../common/errors';
+
+/**
+ * The error answer of the REST routes beside GraphQL (statement upload, bank notifications, invoice
+ * PDFs): `{ error: { code, message, retryable?, details?, requestId } }` with the code's HTTP status
+ * (or the one given), never cached.
+ */
+export function sendRestError(res: Response, error: AppError, headers: Record<string, string> = {}, status?: number): void {
+  const { httpStatus, retryable } = errorCodeTraits(error.code);
+  res
+    .status(status ?? httpStatus)
+    .set({ 'Cache-Control': 'no-store', ...headers })
+    .json({
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(retryable ? { retryable } : {}),
+        ...(Object.keys(error.details).length ? { details: error.details } : {}),
+        requestId: res.locals.requestId,
+      },
+    });
+}
+
+/**
+ * A quoted-string for a WWW-Authenticate parameter. RFC 6750 §3 allows only printable ASCII without
+ * `"` and `\` in error_description and scope; anything else (a typographic apostrophe in a message)
+ * would make Node refuse the header and the request end in a 500.
+ */
+export function quoted(value: string): string {
+  return `"${value.replace(/[\u2018\u2019]/g, "'").replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`;
+}
+
+/**
+ * The headers a refusal of an API-key route carries, as /graphql sends them: RFC 6750's challenge on
+ * 401 (bare without credentials, invalid_token otherwise) and 403 (insufficient_scope), Retry-After
+ * on a rate limit.
+ */
+export function refusalHeadersOf(error: AppError): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (error.code === ErrorCode.UNAUTHENTICATED) {
+    headers['WWW-Authenticate'] =
+      error.details.reason === 'missing' ? 'Bearer realm="reckon"' : `Bearer realm="reckon", error="invalid_token", error_description=${quoted(error.message)}`;
+  }
+  if (error.code === ErrorCode.FORBIDDEN) {
+    const scope = typeof error.details.requiredScope === 'string' ? error.details.requiredScope : '';
+    headers['WWW-Authenticate'] = `Bearer realm="reckon", error="insufficient_scope", error_description=${quoted(error.message)}, scope=${quoted(scope)}`;
+  }
+  if (typeof error.details.retryAfterSeconds === 'number') headers['Retry-After'] = String(error.details.retryAfterSeconds);
+  return headers;
+}
