@@ -70,6 +70,8 @@ export const ROOT_FIELD_RULES = {
     customers: invoicesRead,
     invoice: invoicesRead,
     invoices: invoicesRead,
+    creditNote: invoicesRead,
+    creditNotes: invoicesRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -107,6 +109,9 @@ export const ROOT_FIELD_RULES = {
     createInvoice: invoicesWrite,
     updateInvoice: invoicesWrite,
     finalizeInvoice: invoicesWrite,
+    createCreditNote: invoicesWrite,
+    voidInvoice: invoicesWrite,
+    markInvoiceUncollectible: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

@@ -25,6 +25,8 @@ import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
+import { CreditNotesService } from '../modules/invoicing/credit-notes.service';
+import { InvoiceClosingService } from '../modules/invoicing/invoice-closing.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -52,6 +54,10 @@ export interface Services {
   customers: CustomersService;
   /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
   invoices: InvoicesService;
+  /** Credit notes against OPEN or PAID invoices (numbered CN-…, posted, applied or given as customer credit). */
+  creditNotes: CreditNotesService;
+  /** Void and write-off of OPEN invoices. */
+  invoiceClosing: InvoiceClosingService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -130,6 +136,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }
   };
+  const invoices = new InvoicesService(dataSource, clock, ledger, idempotency);
   return {
     dataSource,
     clock,
@@ -147,7 +154,9 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliationFlags,
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
-    invoices: new InvoicesService(dataSource, clock, ledger, idempotency),
+    invoices,
+    creditNotes: new CreditNotesService(dataSource, clock, ledger, invoices, idempotency),
+    invoiceClosing: new InvoiceClosingService(dataSource, clock, ledger, invoices, idempotency),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

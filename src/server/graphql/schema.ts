@@ -6,6 +6,8 @@ import { ErrorCodeEnum } from '../../graphql/error-codes';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { CUSTOMER_RESOLVERS } from '../../modules/invoicing/customers.resolver';
 import { INVOICE_RESOLVERS } from '../../modules/invoicing/invoices.resolver';
+import { CREDIT_NOTE_RESOLVERS } from '../../modules/invoicing/credit-notes.resolver';
+import { INVOICE_CLOSING_RESOLVERS } from '../../modules/invoicing/invoice-closing.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
@@ -35,7 +37,7 @@ const UNUSED_PUB_SUB: PubSub = {
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= withErrorCodes(
     buildSchemaSync({
-      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS, ...INVOICE_RESOLVERS],
+      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS, ...INVOICE_RESOLVERS, ...CREDIT_NOTE_RESOLVERS, ...INVOICE_CLOSING_RESOLVERS],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
       pubSub: UNUSED_PUB_SUB,
