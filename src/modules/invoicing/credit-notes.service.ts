@@ -292,7 +292,7 @@ export class CreditNotesService {
 
   private async insertCreditNote(manager: EntityManager, note: CreditNoteRecord): Promise<void> {
     await manager.query(
-      `INSERT INTO credit_notes (id, tenant_id, invoice_id, customer_id, currency, number, series_key, number_value, reason, lines,
+      `INSERT INTO credit_notes (id, tenant_id, invoice_id, customer_id, currency, number, series_key, number_value, reason, \`lines\`,
                                  subtotal_minor, tax_total_minor, total_minor, tax_by_rate, applied_to_invoice_minor, credited_to_customer_minor,
                                  journal_entry_id, metadata, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
