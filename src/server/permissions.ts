@@ -71,6 +71,8 @@ export const ROOT_FIELD_RULES = {
     invoice: invoicesRead,
     invoices: invoicesRead,
     invoiceSettings: invoicesRead,
+    creditNote: invoicesRead,
+    creditNotes: invoicesRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -109,6 +111,9 @@ export const ROOT_FIELD_RULES = {
     updateInvoice: invoicesWrite,
     finalizeInvoice: invoicesWrite,
     updateInvoiceSettings: invoicesWrite,
+    createCreditNote: invoicesWrite,
+    voidInvoice: invoicesWrite,
+    markInvoiceUncollectible: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

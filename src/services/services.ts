@@ -29,6 +29,8 @@ import { pubSubInvoiceEvents } from '../modules/invoicing/invoices.events';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { InvoicePdfService } from '../modules/invoicing/invoice-pdf.service';
 import { InvoiceSettingsService } from '../modules/invoicing/invoice-settings.service';
+import { CreditNotesService } from '../modules/invoicing/credit-notes.service';
+import { InvoiceClosingService } from '../modules/invoicing/invoice-closing.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -62,6 +64,10 @@ export interface Services {
   invoiceSettings: InvoiceSettingsService;
   /** Invoice PDFs (GET /invoices/:id/pdf): the stored invoice, its customer and the seller settings, rendered. */
   invoicePdfs: InvoicePdfService;
+  /** Credit notes against OPEN or PAID invoices (numbered CN-…, posted, applied or given as customer credit). */
+  creditNotes: CreditNotesService;
+  /** Void and write-off of OPEN invoices. */
+  invoiceClosing: InvoiceClosingService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -164,6 +170,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     invoices,
     invoiceOverdue: new InvoiceOverdueService(dataSource, clock, invoices, invoiceEvents),
     invoiceSettings: new InvoiceSettingsService(dataSource, clock, idempotency),
+    creditNotes: new CreditNotesService(dataSource, clock, ledger, invoices, idempotency, invoiceEvents),
+    invoiceClosing: new InvoiceClosingService(dataSource, clock, ledger, invoices, idempotency, invoiceEvents),
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
   return { ...assembled, invoicePdfs: new InvoicePdfService(assembled.invoices, assembled.customers, assembled.invoiceSettings, clock) };

@@ -3,8 +3,10 @@ import {
   BankStatementDocument,
   CreateApiKeyDocument,
   CreateBankAccountDocument,
+  CreateCreditNoteDocument,
   CreateCustomerDocument,
   CreateInvoiceDocument,
+  FinalizeInvoiceDocument,
   ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
@@ -82,6 +84,9 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     put('customer', customer, 'Customer');
     const invoiceLines = [{ description: 'Node line', quantity: '1', unitPrice: '5.00', taxRate: '0', taxBehaviour: 'EXCLUSIVE' as const }];
     put('invoice', (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id, 'Invoice');
+    const creditedInvoice = (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
+    await c.ok(FinalizeInvoiceDocument, { input: { invoiceId: creditedInvoice } });
+    put('creditNote', (await c.ok(CreateCreditNoteDocument, { input: { invoiceId: creditedInvoice, amount: '1.00' } })).createCreditNote.creditNote.id, 'CreditNote');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -99,6 +104,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'bankAccount',
         'bankStatement',
         'bankStatementLine',
+        'creditNote',
         'customer',
         'invoice',
         'dispute',

@@ -11,6 +11,11 @@ import type { DataSource } from 'typeorm';
 import { idKindOf, newId } from '../../src/common/ids';
 import { buildReckonSchema } from '../../src/server/graphql/schema';
 import {
+  CreateCreditNoteDocument,
+  CreditNoteDocument,
+  CreditNotesDocument,
+  MarkInvoiceUncollectibleDocument,
+  VoidInvoiceDocument,
   AccountDocument,
   AcknowledgeReconciliationFlagDocument,
   ResolveReconciliationFlagDocument,
@@ -202,6 +207,7 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     a.draftInvoice = (await tenantA.client.ok(CreateInvoiceDocument, { input: { customerId: a.customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
     const openInvoice = (await tenantA.client.ok(CreateInvoiceDocument, { input: { customerId: a.customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
     a.openInvoice = (await tenantA.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: openInvoice } })).finalizeInvoice.invoice.id;
+    a.creditNote = (await tenantA.client.ok(CreateCreditNoteDocument, { input: { invoiceId: a.openInvoice, amount: '1.00' } })).createCreditNote.creditNote.id;
 
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
@@ -481,6 +487,28 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     ],
     'Mutation.finalizeInvoice': [
       { label: 'finalizeInvoice of A’s invoice', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(FinalizeInvoiceDocument, { input: { invoiceId: id } }) },
+    ],
+    'Query.creditNote': [{ label: 'creditNote(id:)', ids: () => [a.creditNote], send: (c, id) => c.request(CreditNoteDocument, { id }) }],
+    'Query.creditNotes': [
+      { label: 'creditNotes(filter: { invoiceId }) of A’s invoice', ids: () => [a.openInvoice], send: (c, id) => c.request(CreditNotesDocument, { filter: { invoiceId: id } }) },
+      { label: 'creditNotes(filter: { customerId }) of A’s customer', ids: () => [a.customer], send: (c, id) => c.request(CreditNotesDocument, { filter: { customerId: id } }) },
+    ],
+    'Mutation.createCreditNote': [
+      {
+        label: 'createCreditNote of A’s invoice',
+        ids: () => [a.draftInvoice, a.openInvoice],
+        send: (c, id) => c.request(CreateCreditNoteDocument, { input: { invoiceId: id, amount: '1.00' } }),
+      },
+    ],
+    'Mutation.voidInvoice': [
+      { label: 'voidInvoice of A’s invoice', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(VoidInvoiceDocument, { input: { invoiceId: id } }) },
+    ],
+    'Mutation.markInvoiceUncollectible': [
+      {
+        label: 'markInvoiceUncollectible of A’s invoice',
+        ids: () => [a.draftInvoice, a.openInvoice],
+        send: (c, id) => c.request(MarkInvoiceUncollectibleDocument, { input: { invoiceId: id } }),
+      },
     ],
     'Query.payments': [
       {

@@ -1,4 +1,7 @@
 import DataLoader from 'dataloader';
+import type { Page, PageWindow } from '../../common/pagination';
+import type { CreditNotesService } from './credit-notes.service';
+import type { CreditNoteRecord } from './credit-notes.types';
 import type { CustomersService } from './customers.service';
 import type { CustomerRecord } from './customers.types';
 import type { InvoicesService } from './invoices.service';
@@ -12,6 +15,11 @@ export class InvoicingLoaders {
   readonly invoiceById: DataLoader<string, InvoiceRecord | null>;
   /** The lines of a page of invoices in one statement. */
   readonly linesByInvoiceId: DataLoader<string, InvoiceLineRecord[]>;
+  readonly creditNoteById: DataLoader<string, CreditNoteRecord | null>;
+  /** How many credit notes each invoice of a page has, in one grouped COUNT. */
+  readonly creditNoteCountByInvoiceId: DataLoader<string, number>;
+  /** Pages of invoices' credit notes, one loader per distinct page request in the request. */
+  private readonly creditNotePages = new Map<string, DataLoader<string, Page<CreditNoteRecord>>>();
 
   /**
    * The journal entries an invoice's payments and credit notes posted, for every invoice of a tick in
@@ -23,6 +31,7 @@ export class InvoicingLoaders {
     private readonly customers: CustomersService,
     private readonly invoices: InvoicesService,
     private readonly tenantId: string,
+    private readonly creditNotes: CreditNotesService,
   ) {
     this.customerById = new DataLoader(async (ids) => {
       const found = new Map((await customers.customersByIds(tenantId, ids)).map((customer) => [customer.id, customer]));
@@ -40,10 +49,32 @@ export class InvoicingLoaders {
       const found = await invoices.settlementEntryIdsByInvoiceIds(tenantId, ids);
       return ids.map((id) => found.get(id) ?? []);
     });
+    this.creditNoteById = new DataLoader(async (ids) => {
+      const found = new Map((await creditNotes.creditNotesByIds(tenantId, ids)).map((note) => [note.id, note]));
+      return ids.map((id) => found.get(id) ?? null);
+    });
+    this.creditNoteCountByInvoiceId = new DataLoader(async (ids) => {
+      const counts = await creditNotes.countsByInvoiceIds(tenantId, ids);
+      return ids.map((id) => counts.get(id) ?? 0);
+    });
   }
 
   /** An empty set for the same tenant: a subscription reads each event's nested fields afresh. */
   renewed(): InvoicingLoaders {
-    return new InvoicingLoaders(this.customers, this.invoices, this.tenantId);
+    return new InvoicingLoaders(this.customers, this.invoices, this.tenantId, this.creditNotes);
+  }
+
+  /** The same page of the credit notes of every invoice asked for in a tick: two statements at most. */
+  creditNotesPageByInvoiceId(window: PageWindow): DataLoader<string, Page<CreditNoteRecord>> {
+    const key = JSON.stringify(window);
+    let loader = this.creditNotePages.get(key);
+    if (!loader) {
+      loader = new DataLoader(async (ids) => {
+        const pages = await this.creditNotes.creditNotePagesByInvoiceIds(this.tenantId, ids, window);
+        return ids.map((id) => pages.get(id) as Page<CreditNoteRecord>);
+      });
+      this.creditNotePages.set(key, loader);
+    }
+    return loader;
   }
 }

@@ -90,14 +90,14 @@ export interface InvoiceAmounts {
 export const QUANTITY_DECIMALS = 6;
 export const RATE_DECIMALS = 4;
 /** Whole digits a quantity may have: a bound for parsing; the amount bound (MAX_MINOR_UNITS) is the real one. */
-const QUANTITY_MAX_WHOLE_DIGITS = 15;
+export const QUANTITY_MAX_WHOLE_DIGITS = 15;
 export const MAX_INVOICE_LINES = 1000;
 export const MAX_LINE_DESCRIPTION_LENGTH = 500;
 
 const UNSIGNED_DECIMAL = /^(\d+)(?:\.(\d+))?$/;
 
 /** Half up (away from zero) of numerator / denominator, both ≥ 0 and denominator > 0. */
-function divideRoundingHalfUp(numerator: bigint, denominator: bigint): bigint {
+export function divideRoundingHalfUp(numerator: bigint, denominator: bigint): bigint {
   return (2n * numerator + denominator) / (2n * denominator);
 }
 
@@ -105,7 +105,7 @@ function divideRoundingHalfUp(numerator: bigint, denominator: bigint): bigint {
  * An unsigned decimal string as an integer scaled by 10^decimals ("7.7" with 4 decimals → 77000n).
  * Refuses signs, exponents, blanks and more decimals than allowed rather than rounding them.
  */
-function parseScaledDecimal(value: unknown, decimals: number, maxWholeDigits: number, field: string, example: string): bigint {
+export function parseScaledDecimal(value: unknown, decimals: number, maxWholeDigits: number, field: string, example: string): bigint {
   const echo = echoOfInput(value);
   if (typeof value !== 'string') throw validationError(`${field} must be a decimal string such as "${example}"`, { field, value: echo });
   if (value.startsWith('-')) throw validationError(`${field} must not be negative, got "${echo}"`, { field, value: echo });
@@ -122,7 +122,7 @@ function parseScaledDecimal(value: unknown, decimals: number, maxWholeDigits: nu
 }
 
 /** A scaled integer back as its shortest decimal string: 77000n with 4 decimals → "7.7". */
-function formatScaled(value: bigint, decimals: number): string {
+export function formatScaled(value: bigint, decimals: number): string {
   const digits = value.toString().padStart(decimals + 1, '0');
   const whole = digits.slice(0, digits.length - decimals);
   const fraction = digits.slice(digits.length - decimals).replace(/0+$/, '');
@@ -137,7 +137,7 @@ function requireWithinRange(amount: bigint, field: string, what: string): bigint
 }
 
 const PERCENT_SCALE = 100n * 10n ** BigInt(RATE_DECIMALS);
-const QUANTITY_SCALE = 10n ** BigInt(QUANTITY_DECIMALS);
+export const QUANTITY_SCALE = 10n ** BigInt(QUANTITY_DECIMALS);
 
 function lineAmounts(line: InvoiceLineInput, currency: string, index: number): InvoiceLineAmounts {
   const at = `lines[${index}]`;
@@ -212,7 +212,7 @@ function lineDiscount(discount: InvoiceLineDiscountInput | null | undefined, gro
 }
 
 /** Compares normalised rate strings as numbers, exactly. */
-function compareRates(a: string, b: string): number {
+export function compareRates(a: string, b: string): number {
   const scaledA = parseScaledDecimal(a, RATE_DECIMALS, 3, 'rate', '19');
   const scaledB = parseScaledDecimal(b, RATE_DECIMALS, 3, 'rate', '19');
   return scaledA < scaledB ? -1 : scaledA > scaledB ? 1 : 0;

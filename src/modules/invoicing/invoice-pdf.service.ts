@@ -5,7 +5,7 @@ import { type InvoicePdfView, renderInvoicePdf } from './invoice-pdf';
 import type { InvoiceSettingsService } from './invoice-settings.service';
 import type { InvoiceSettingsRecord } from './invoice-settings.types';
 import { type InvoicesService, utcDateOf } from './invoices.service';
-import { amountRemainingOf, DEFAULT_PAYMENT_TERMS_DAYS, type InvoiceLineRecord, type InvoiceRecord, InvoiceStatus } from './invoices.types';
+import { amountOutstandingOf, amountRemainingOf, DEFAULT_PAYMENT_TERMS_DAYS, type InvoiceLineRecord, type InvoiceRecord, InvoiceStatus } from './invoices.types';
 
 /** Printed under a draft: its number and dates are previews until it is finalised. */
 export const DRAFT_NOTE = 'DRAFT - not a valid invoice. The number, issue date and due date are assigned when it is finalised.';
@@ -74,8 +74,8 @@ export function invoicePdfViewOf({ invoice, lines, customer, settings, now }: In
     amountCredited: invoice.amountCreditedMinor,
     amountPaid: invoice.amountPaidMinor,
     amountWrittenOff: invoice.amountWrittenOffMinor,
-    amountVoided: voided ? remaining : 0n,
-    amountDue: voided ? 0n : remaining,
+    amountVoided: voided ? amountOutstandingOf(invoice) : 0n,
+    amountDue: remaining,
     memo: invoice.memo,
     footer: [draft ? DRAFT_NOTE : null, settings.footer].filter(Boolean).join('\n\n') || null,
   };

@@ -109,6 +109,15 @@ export class Invoice extends Node {
 
   @Field(() => Date, { nullable: true, description: 'When the invoice was finalised; null while DRAFT.' })
   finalizedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'When the invoice last became PAID (by payments or credit notes); null unless it is PAID.' })
+  paidAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'When the invoice was voided; null unless it is VOID.' })
+  voidedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'When the invoice was written off; null unless it is UNCOLLECTIBLE.' })
+  uncollectibleAt!: Date | null;
 }
 
 export const InvoiceConnection = ConnectionType(Invoice, 'Invoice', { totalCount: 'the invoices the filter selects' });

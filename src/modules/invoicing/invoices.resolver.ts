@@ -160,7 +160,7 @@ export class InvoicesResolver {
     return toMoney(invoice.amountWrittenOffMinor, invoice.currency);
   }
 
-  @FieldResolver(() => Money, { description: 'amountDue − amountPaid − amountWrittenOff: what is still to be paid.' })
+  @FieldResolver(() => Money, { description: 'amountDue − amountPaid − amountWrittenOff: what is still to be paid (zero on a VOID invoice).' })
   amountRemaining(@Root() invoice: InvoiceRecord): Money {
     return toMoney(amountRemainingOf(invoice), invoice.currency);
   }

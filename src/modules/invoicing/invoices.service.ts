@@ -583,7 +583,8 @@ export class InvoicesService {
     }
   }
 
-  private async readLines(manager: EntityManager, invoiceIds: readonly string[], tenantId?: string): Promise<Map<string, InvoiceLineRecord[]>> {
+  /** The lines of each invoice, in order, read with the caller's manager (inside its transaction, for the invoicing services). */
+  async readLines(manager: EntityManager, invoiceIds: readonly string[], tenantId?: string): Promise<Map<string, InvoiceLineRecord[]>> {
     const byInvoice = new Map<string, InvoiceLineRecord[]>(invoiceIds.map((id) => [id, []]));
     if (invoiceIds.length === 0) return byInvoice;
     const rows: Record<string, unknown>[] = await manager.query(
@@ -610,12 +611,18 @@ export class InvoicesService {
     return byInvoice;
   }
 
-  private async requireCustomer(manager: EntityManager, tenantId: string, customerId: string): Promise<void> {
+  /** NOT_FOUND unless the customer is the tenant's (read with the caller's manager). */
+  async requireCustomer(manager: EntityManager, tenantId: string, customerId: string): Promise<void> {
     const rows: unknown[] = await manager.query('SELECT id FROM customers WHERE tenant_id = ? AND id = ?', [tenantId, customerId]);
     if (rows.length === 0) throw CustomerErrors.customerNotFound(customerId);
   }
 
-  private async lockInvoice(manager: EntityManager, tenantId: string, invoiceId: string): Promise<InvoiceRecord> {
+  /**
+   * The invoice, locked until the caller's transaction ends (FOR UPDATE on MySQL; SQLite's single writer
+   * serialises): every change of an invoice (finalisation, payments, credit notes, void, write-off)
+   * takes this lock first, so they see each other's amounts and never interleave. NOT_FOUND otherwise.
+   */
+  async lockInvoice(manager: EntityManager, tenantId: string, invoiceId: string): Promise<InvoiceRecord> {
     const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoices WHERE tenant_id = ? AND id = ?${this.forUpdate}`, [tenantId, invoiceId]);
     if (!rows[0]) throw InvoiceErrors.invoiceNotFound(invoiceId);
     return this.invoiceFromRow(rows[0]);

@@ -98,8 +98,18 @@ export function amountDueOf(invoice: Pick<InvoiceRecord, 'totalMinor' | 'amountC
   return invoice.totalMinor - invoice.amountCreditedMinor;
 }
 
-/** What is still to be paid: amountDue − amountPaid − amountWrittenOff, never below zero. */
-export function amountRemainingOf(invoice: Pick<InvoiceRecord, 'totalMinor' | 'amountCreditedMinor' | 'amountPaidMinor' | 'amountWrittenOffMinor'>): bigint {
-  const remaining = amountDueOf(invoice) - invoice.amountPaidMinor - invoice.amountWrittenOffMinor;
-  return remaining > 0n ? remaining : 0n;
+/** What a void invoice would still have owed when it was voided: total − credited − paid − written off. */
+export function amountOutstandingOf(invoice: Pick<InvoiceRecord, 'totalMinor' | 'amountCreditedMinor' | 'amountPaidMinor' | 'amountWrittenOffMinor'>): bigint {
+  const outstanding = amountDueOf(invoice) - invoice.amountPaidMinor - invoice.amountWrittenOffMinor;
+  return outstanding > 0n ? outstanding : 0n;
+}
+
+/**
+ * What is still to be paid: amountDue − amountPaid − amountWrittenOff, never below zero; nothing on
+ * a VOID invoice (voiding cancels the claim, its entry reversed).
+ */
+export function amountRemainingOf(
+  invoice: Pick<InvoiceRecord, 'status' | 'totalMinor' | 'amountCreditedMinor' | 'amountPaidMinor' | 'amountWrittenOffMinor'>,
+): bigint {
+  return invoice.status === InvoiceStatus.VOID ? 0n : amountOutstandingOf(invoice);
 }

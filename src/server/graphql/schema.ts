@@ -9,6 +9,8 @@ import { INVOICE_ENTRY_RESOLVERS } from '../../modules/invoicing/invoice-entries
 import { INVOICE_EVENT_RESOLVERS } from '../../modules/invoicing/invoice-events.resolver';
 import { INVOICE_SETTINGS_RESOLVERS } from '../../modules/invoicing/invoice-settings.resolver';
 import { INVOICE_RESOLVERS } from '../../modules/invoicing/invoices.resolver';
+import { CREDIT_NOTE_RESOLVERS } from '../../modules/invoicing/credit-notes.resolver';
+import { INVOICE_CLOSING_RESOLVERS } from '../../modules/invoicing/invoice-closing.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
@@ -53,6 +55,8 @@ export function buildReckonSchema(): GraphQLSchema {
         ...INVOICE_ENTRY_RESOLVERS,
         ...INVOICE_EVENT_RESOLVERS,
         ...INVOICE_SETTINGS_RESOLVERS,
+        ...CREDIT_NOTE_RESOLVERS,
+        ...INVOICE_CLOSING_RESOLVERS,
       ],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
