@@ -8,7 +8,7 @@ import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
  * Kinds of id whose objects are Nodes: every object with an id (idempotency records and customer
  * credit movements are not in the schema).
  */
-export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'invoicePayment' | 'creditNote'>;
+export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'creditNote'>;
 
 /** GraphQL type of each kind of id that is a Node. */
 export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
@@ -32,6 +32,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   reconciliationMatch: 'ReconciliationMatch',
   customer: 'Customer',
   invoice: 'Invoice',
+  invoicePayment: 'InvoicePayment',
 };
 
 @InterfaceType({

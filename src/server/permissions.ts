@@ -107,6 +107,7 @@ export const ROOT_FIELD_RULES = {
     createInvoice: invoicesWrite,
     updateInvoice: invoicesWrite,
     finalizeInvoice: invoicesWrite,
+    recordInvoicePayment: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

@@ -25,6 +25,7 @@ import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
+import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -52,6 +53,8 @@ export interface Services {
   customers: CustomersService;
   /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
   invoices: InvoicesService;
+  /** Payments of invoices (card, bank transfer, cash, customer credit) and customer balances. */
+  invoicePayments: InvoicePaymentsService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -130,6 +133,19 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }
   };
+  const invoices = new InvoicesService(dataSource, clock, ledger, idempotency);
+  const invoicePayments = new InvoicePaymentsService(
+    dataSource,
+    clock,
+    ledger,
+    invoices,
+    async (tenantId, bankAccountId) => {
+      const [account] = await reconciliation.bankAccountsByIds(tenantId, [bankAccountId]);
+      return account ? { ledgerAccountId: account.ledgerAccountId, currency: account.currency } : null;
+    },
+    undefined,
+    idempotency,
+  );
   return {
     dataSource,
     clock,
@@ -147,7 +163,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     reconciliationFlags,
     reconciliationReport: new ReconciliationReportService(dataSource, reconciliation, ledger),
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
-    invoices: new InvoicesService(dataSource, clock, ledger, idempotency),
+    invoices,
+    invoicePayments,
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

@@ -5,6 +5,8 @@ import {
   CreateBankAccountDocument,
   CreateCustomerDocument,
   CreateInvoiceDocument,
+  FinalizeInvoiceDocument,
+  RecordInvoicePaymentDocument,
   ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
@@ -82,6 +84,10 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     put('customer', customer, 'Customer');
     const invoiceLines = [{ description: 'Node line', quantity: '1', unitPrice: '5.00', taxRate: '0', taxBehaviour: 'EXCLUSIVE' as const }];
     put('invoice', (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id, 'Invoice');
+    const paidInvoice = (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
+    await c.ok(FinalizeInvoiceDocument, { input: { invoiceId: paidInvoice } });
+    const { recordInvoicePayment } = await c.ok(RecordInvoicePaymentDocument, { input: { invoiceId: paidInvoice, amount: '5.00', method: 'CASH' } });
+    put('invoicePayment', recordInvoicePayment.invoicePayment.id, 'InvoicePayment');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -101,6 +107,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'bankStatementLine',
         'customer',
         'invoice',
+        'invoicePayment',
         'dispute',
         'journalEntry',
         'oauthClient',

@@ -25,6 +25,7 @@ import {
   CreateCustomerDocument,
   CreateInvoiceDocument,
   FinalizeInvoiceDocument,
+  RecordInvoicePaymentDocument,
   InvoiceDocument,
   InvoicesDocument,
   UpdateInvoiceDocument,
@@ -481,6 +482,13 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     ],
     'Mutation.finalizeInvoice': [
       { label: 'finalizeInvoice of A’s invoice', ids: () => [a.draftInvoice, a.openInvoice], send: (c, id) => c.request(FinalizeInvoiceDocument, { input: { invoiceId: id } }) },
+    ],
+    'Mutation.recordInvoicePayment': [
+      {
+        label: 'recordInvoicePayment of A’s invoice',
+        ids: () => [a.openInvoice],
+        send: (c, id) => c.request(RecordInvoicePaymentDocument, { input: { invoiceId: id, amount: '1.00', method: 'CASH' } }),
+      },
     ],
     'Query.payments': [
       {

@@ -1,5 +1,7 @@
 import DataLoader from 'dataloader';
 import type { CustomersService } from './customers.service';
+import { InvoicePaymentLoaders } from './invoice-payments.loaders';
+import type { InvoicePaymentsService } from './invoice-payments.service';
 import type { CustomerRecord } from './customers.types';
 import type { InvoicesService } from './invoices.service';
 import type { InvoiceLineRecord, InvoiceRecord } from './invoices.types';
@@ -12,8 +14,11 @@ export class InvoicingLoaders {
   readonly invoiceById: DataLoader<string, InvoiceRecord | null>;
   /** The lines of a page of invoices in one statement. */
   readonly linesByInvoiceId: DataLoader<string, InvoiceLineRecord[]>;
+  /** Invoice payments and customer balances. */
+  readonly payments: InvoicePaymentLoaders;
 
-  constructor(customers: CustomersService, invoices: InvoicesService, tenantId: string) {
+  constructor(customers: CustomersService, invoices: InvoicesService, tenantId: string, invoicePayments: InvoicePaymentsService) {
+    this.payments = new InvoicePaymentLoaders(invoicePayments, tenantId);
     this.customerById = new DataLoader(async (ids) => {
       const found = new Map((await customers.customersByIds(tenantId, ids)).map((customer) => [customer.id, customer]));
       return ids.map((id) => found.get(id) ?? null);

@@ -67,7 +67,7 @@ const DATE_SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A real calendar date written YYYY-MM-DD ("2026-02-30" is refused, not moved to March). */
-function requireDate(value: string, field: string): string {
+export function requireDate(value: string, field: string): string {
   const match = DATE_SHAPE.exec(value);
   if (!match) throw InvoiceErrors.invalidDate(field);
   const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
@@ -554,7 +554,12 @@ export class InvoicesService {
     if (rows.length === 0) throw CustomerErrors.customerNotFound(customerId);
   }
 
-  private async lockInvoice(manager: EntityManager, tenantId: string, invoiceId: string): Promise<InvoiceRecord> {
+  /**
+   * The invoice, locked until the caller's transaction ends (FOR UPDATE on MySQL; SQLite's single writer
+   * serialises); another tenant's is NOT_FOUND. Public for the module's other services (payments of
+   * invoices), which change an invoice only under this lock.
+   */
+  async lockInvoice(manager: EntityManager, tenantId: string, invoiceId: string): Promise<InvoiceRecord> {
     const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoices WHERE tenant_id = ? AND id = ?${this.forUpdate}`, [tenantId, invoiceId]);
     if (!rows[0]) throw InvoiceErrors.invoiceNotFound(invoiceId);
     return this.invoiceFromRow(rows[0]);
@@ -568,7 +573,7 @@ export class InvoicesService {
     return this.kind === 'sqlite' ? value : value.toString();
   }
 
-  private invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
+  invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
     const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
     const instant = (value: unknown): Date | null => (value === null || value === undefined ? null : fromDbTimestamp(value));
     const taxByRate = (JSON.parse(String(row.tax_by_rate)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({

@@ -53,6 +53,7 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   reconciliationMatch: { scope: Scope.RECONCILIATION_READ, load: (ctx, id) => ctx.loaders.reconciliation.reconciliationMatchById.load(id) },
   customer: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.customerById.load(id) },
   invoice: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.invoiceById.load(id) },
+  invoicePayment: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.payments.invoicePaymentById.load(id) },
 };
 
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {

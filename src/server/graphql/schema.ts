@@ -6,6 +6,7 @@ import { ErrorCodeEnum } from '../../graphql/error-codes';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { CUSTOMER_RESOLVERS } from '../../modules/invoicing/customers.resolver';
 import { INVOICE_RESOLVERS } from '../../modules/invoicing/invoices.resolver';
+import { INVOICE_PAYMENT_RESOLVERS } from '../../modules/invoicing/invoice-payments.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
@@ -35,7 +36,7 @@ const UNUSED_PUB_SUB: PubSub = {
 export function buildReckonSchema(): GraphQLSchema {
   cached ??= withErrorCodes(
     buildSchemaSync({
-      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS, ...INVOICE_RESOLVERS],
+      resolvers: [NodeResolver, AuthResolver, ...LEDGER_RESOLVERS, ...PAYMENT_RESOLVERS, WebhooksResolver, ...RECONCILIATION_RESOLVERS, ...RECONCILIATION_FLAG_RESOLVERS, ...MATCHING_RESOLVERS, ReconciliationReportResolver, ...CUSTOMER_RESOLVERS, ...INVOICE_RESOLVERS, ...INVOICE_PAYMENT_RESOLVERS],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
       pubSub: UNUSED_PUB_SUB,

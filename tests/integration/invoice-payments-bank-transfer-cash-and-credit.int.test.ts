@@ -1,0 +1,255 @@
+import { newId } from '../../src/common/ids';
+import { runInTransaction } from '../../src/db/transaction';
+import {
+  CreateApiKeyDocument,
+  CreateCustomerDocument,
+  CreateInvoiceDocument,
+  type CreateInvoiceInput,
+  CustomerBalancesDocument,
+  FinalizeInvoiceDocument,
+  InvoicePaymentNodeDocument,
+  PaidInvoiceDocument,
+  RecordInvoicePaymentDocument,
+  type RecordInvoicePaymentInput,
+  TrialBalanceDocument,
+} from '../generated/graphql';
+import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
+import { assertLedgerInvariants } from '../helpers/ledger-invariants';
+import { createBankAccount } from '../helpers/statement-fixtures';
+import { TestClock } from '../helpers/test-clock';
+
+const START = new Date('2026-03-10T12:00:00Z');
+
+/** 100.00 + 19% = 119.00 USD. */
+const LINES: CreateInvoiceInput['lines'] = [{ description: 'Consulting', quantity: '1', unitPrice: '100.00', taxRate: '19', taxBehaviour: 'EXCLUSIVE' }];
+
+/** Every row a payment touches, and the number of postings: what a refused request must leave alone. */
+async function storedState(app: TestApp, invoiceId: string) {
+  const dataSource = app.runtime.dataSource;
+  return {
+    invoice: await dataSource.query('SELECT * FROM invoices WHERE id = ?', [invoiceId]),
+    payments: await dataSource.query('SELECT * FROM invoice_payments WHERE invoice_id = ? ORDER BY id', [invoiceId]),
+    credit: await dataSource.query('SELECT * FROM customer_credit_balances ORDER BY customer_id, currency'),
+    movements: (await dataSource.query('SELECT COUNT(*) AS n FROM customer_credit_movements'))[0].n,
+    postings: (await dataSource.query('SELECT COUNT(*) AS n FROM postings'))[0].n,
+  };
+}
+
+/** An entry's postings as "code direction minor", sorted. */
+function postingsOf(entry: { postings: { direction: string; amount: { minorUnits: string }; account: { code: string } }[] } | null | undefined): string[] {
+  return (entry?.postings ?? []).map((posting) => `${posting.account.code} ${posting.direction} ${posting.amount.minorUnits}`).sort();
+}
+
+describeEachDatabase('invoice payments: bank transfers and cash, overpayment as customer credit, balances', (kind) => {
+  let app: TestApp;
+  let other: TestTenant;
+  const clock = new TestClock(START);
+  let customerId: string;
+
+  const openInvoice = async (lines = LINES, currency = 'USD', customer = customerId) => {
+    const { createInvoice } = await app.client.ok(CreateInvoiceDocument, { input: { customerId: customer, currency, lines } });
+    return (await app.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: createInvoice.invoice.id } })).finalizeInvoice.invoice;
+  };
+  const record = async (input: Partial<RecordInvoicePaymentInput> & { invoiceId: string; amount: string }, idempotencyKey?: string) =>
+    (await app.client.ok(RecordInvoicePaymentDocument, { input: { method: 'BANK_TRANSFER', reference: 'REF-1', ...input }, idempotencyKey })).recordInvoicePayment;
+  const balanceOf = async (code: string, currency = 'USD') => {
+    const { trialBalance } = await app.client.ok(TrialBalanceDocument, { currency });
+    expect(trialBalance.balanced).toBe(true);
+    const line = trialBalance.lines.edges.find((edge) => edge.node.account.code === code)?.node;
+    return { debit: line?.debit.minorUnits ?? '0', credit: line?.credit.minorUnits ?? '0' };
+  };
+
+  beforeAll(async () => {
+    app = await startTestApp(kind, { clock });
+    other = await app.createTenant('Globex');
+    customerId = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Acme Trading GmbH' } })).createCustomer.customer.id;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('books a partial, then the rest, then an overpayment: receivable, cash and customer credit exactly, PAID when nothing is left', async () => {
+    const invoice = await openInvoice();
+    expect(invoice.total.minorUnits).toBe('11900');
+
+    const partial = await record({ invoiceId: invoice.id, amount: '50.00', reference: 'TRF 0001', receivedOn: '2026-03-09' });
+    expect(partial.invoice).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '5000' }, amountRemaining: { minorUnits: '6900' } });
+    expect(partial.invoicePayment).toMatchObject({
+      method: 'BANK_TRANSFER',
+      status: 'SUCCEEDED',
+      amount: { amount: '50.00', minorUnits: '5000' },
+      applied: { minorUnits: '5000' },
+      credited: { minorUnits: '0' },
+      reference: 'TRF 0001',
+      receivedOn: '2026-03-09',
+      payment: null,
+      invoice: { id: invoice.id },
+    });
+    expect(partial.invoicePayment.id).toMatch(/^ipy_/);
+    expect(postingsOf(partial.invoicePayment.journalEntry)).toEqual(['SYS-1000-USD DEBIT 5000', 'SYS-1200-USD CREDIT 5000']);
+
+    // Cash for the rest and 10.00 more: the rest pays the invoice, the 10.00 is the customer's credit.
+    const over = await record({ invoiceId: invoice.id, amount: '79.00', method: 'CASH', reference: null });
+    expect(over.invoice).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '11900' }, amountRemaining: { minorUnits: '0' } });
+    expect(over.invoicePayment).toMatchObject({ method: 'CASH', reference: null, receivedOn: '2026-03-10', applied: { minorUnits: '6900' }, credited: { minorUnits: '1000' } });
+    expect(postingsOf(over.invoicePayment.journalEntry)).toEqual(['SYS-1000-USD DEBIT 7900', 'SYS-1200-USD CREDIT 6900', 'SYS-2200-USD CREDIT 1000']);
+    expect(over.invoice.payments.map((payment) => [payment.method, payment.applied.minorUnits, payment.credited.minorUnits])).toEqual([
+      ['BANK_TRANSFER', '5000', '0'],
+      ['CASH', '6900', '1000'],
+    ]);
+
+    // The invoice's receivable is settled; the ledger holds the cash and the credit owed.
+    const ar = await balanceOf('SYS-1200-USD');
+    expect(BigInt(ar.debit) - BigInt(ar.credit)).toBe(0n);
+    expect(await balanceOf('SYS-2200-USD')).toEqual({ debit: '0', credit: '1000' });
+    expect(await balanceOf('SYS-1000-USD')).toEqual({ debit: '12900', credit: '0' });
+    const { customer } = await app.client.ok(CustomerBalancesDocument, { id: customerId });
+    expect(customer.balances).toEqual([{ currency: 'USD', openReceivables: { amount: '0.00', minorUnits: '0' }, unappliedCredit: { amount: '10.00', minorUnits: '1000' } }]);
+    const movements = await app.runtime.dataSource.query('SELECT amount_minor, source_kind, source_id, invoice_id, journal_entry_id FROM customer_credit_movements WHERE customer_id = ?', [
+      customerId,
+    ]);
+    expect(movements.map((row: Record<string, unknown>) => [String(row.amount_minor), row.source_kind, row.source_id, row.invoice_id, row.journal_entry_id])).toEqual([
+      ['1000', 'OVERPAYMENT', over.invoicePayment.id, invoice.id, over.invoicePayment.journalEntry?.id],
+    ]);
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+
+    // The payment is a node of its own.
+    const { node } = await app.client.ok(InvoicePaymentNodeDocument, { id: over.invoicePayment.id });
+    expect(node).toMatchObject({ __typename: 'InvoicePayment', id: over.invoicePayment.id, method: 'CASH' });
+  });
+
+  it('debits the bank account’s own ledger account when one is named, and refuses one in another currency', async () => {
+    const invoice = await openInvoice();
+    const bank = await createBankAccount(app.client, { currency: 'USD' });
+    const paid = await record({ invoiceId: invoice.id, amount: '119.00', bankAccountId: bank.id });
+    expect(paid.invoice.status).toBe('PAID');
+    const [debit] = paid.invoicePayment.journalEntry?.postings.filter((posting) => posting.direction === 'DEBIT') ?? [];
+    expect(debit.account.id).toBe(bank.ledgerAccount.id);
+
+    const eurBank = await createBankAccount(app.client, { currency: 'EUR' });
+    const second = await openInvoice();
+    const before = await storedState(app, second.id);
+    const refused = await app.client.request(RecordInvoicePaymentDocument, {
+      input: { invoiceId: second.id, amount: '1.00', method: 'BANK_TRANSFER', reference: 'X', bankAccountId: eurBank.id },
+    });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'bankAccountId' } });
+    expect(await storedState(app, second.id)).toEqual(before);
+  });
+
+  it('refuses DRAFT, PAID and VOID invoices with INVALID_STATE_TRANSITION and bad input with VALIDATION_FAILED, changing nothing', async () => {
+    const { createInvoice: draft } = await app.client.ok(CreateInvoiceDocument, { input: { customerId, currency: 'USD', lines: LINES } });
+    const paid = await openInvoice();
+    await record({ invoiceId: paid.id, amount: '119.00' });
+    const voided = await openInvoice();
+    // No voidInvoice yet on this branch: the row is set VOID as that mutation would leave it.
+    await app.runtime.dataSource.query('UPDATE invoices SET status = ? WHERE id = ?', ['VOID', voided.id]);
+    for (const [invoiceId, status] of [
+      [draft.invoice.id, 'DRAFT'],
+      [paid.id, 'PAID'],
+      [voided.id, 'VOID'],
+    ]) {
+      const before = await storedState(app, invoiceId);
+      const result = await app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId, amount: '1.00', method: 'CASH' } });
+      expect({ status, data: result.data?.recordInvoicePayment ?? null, code: result.errors?.[0]?.extensions?.code }).toEqual({
+        status,
+        data: null,
+        code: 'INVALID_STATE_TRANSITION',
+      });
+      expect(await storedState(app, invoiceId)).toEqual(before);
+    }
+
+    const open = await openInvoice();
+    const before = await storedState(app, open.id);
+    const cases: [Partial<RecordInvoicePaymentInput>, string][] = [
+      [{ amount: '1.001' }, 'amount'],
+      [{ amount: '0.00' }, 'amount'],
+      [{ amount: '-5.00' }, 'amount'],
+      [{ amount: 'ten' }, 'amount'],
+      [{ amount: '99999999999999999999' }, 'amount'],
+      [{ reference: null }, 'reference'],
+      [{ reference: '   ' }, 'reference'],
+      [{ receivedOn: '2026-02-30' }, 'receivedOn'],
+      [{ receivedOn: '2026-03-11' }, 'receivedOn'],
+      [{ bankAccountId: 'not-an-id' }, 'bankAccountId'],
+    ];
+    for (const [change, field] of cases) {
+      const result = await app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId: open.id, amount: '1.00', method: 'BANK_TRANSFER', reference: 'R', ...change } });
+      expect({ change, code: result.errors?.[0]?.extensions?.code, field: result.errors?.[0]?.extensions?.details?.field }).toEqual({ change, code: 'VALIDATION_FAILED', field });
+    }
+    expect(await storedState(app, open.id)).toEqual(before);
+  });
+
+  it('answers NOT_FOUND for another tenant’s invoice, bank account and invoice payment, exactly as for ids that exist nowhere', async () => {
+    const invoice = await openInvoice();
+    const bank = await createBankAccount(app.client, { currency: 'USD' });
+    const paid = await record({ invoiceId: invoice.id, amount: '10.00' });
+    // Tenant B's own invoice, to be paid into tenant A's bank account below.
+    const otherCustomer = (await other.client.ok(CreateCustomerDocument, { input: { name: 'B customer' } })).createCustomer.customer.id;
+    const { createInvoice } = await other.client.ok(CreateInvoiceDocument, { input: { customerId: otherCustomer, currency: 'USD', lines: LINES } });
+    await other.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: createInvoice.invoice.id } });
+    const before = await storedState(app, invoice.id);
+    for (const id of [invoice.id, newId('invoice')]) {
+      const result = await other.client.request(RecordInvoicePaymentDocument, { input: { invoiceId: id, amount: '1.00', method: 'CASH' } });
+      expect(result.errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+    }
+    for (const id of [paid.invoicePayment.id, newId('invoicePayment')]) {
+      const result = await other.client.request(InvoicePaymentNodeDocument, { id });
+      expect(result.errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+    }
+    for (const bankAccountId of [bank.id, newId('bankAccount')]) {
+      const result = await other.client.request(RecordInvoicePaymentDocument, {
+        input: { invoiceId: createInvoice.invoice.id, amount: '1.00', method: 'BANK_TRANSFER', reference: 'R', bankAccountId },
+      });
+      expect(result.errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+    }
+    const ofOther = await storedState(app, createInvoice.invoice.id);
+    expect(ofOther.payments).toEqual([]);
+    expect(await storedState(app, invoice.id)).toEqual(before);
+  });
+
+  it('replays a payment retried with its idempotency key: one payment, one entry', async () => {
+    const invoice = await openInvoice();
+    const first = await record({ invoiceId: invoice.id, amount: '20.00' }, 'record-retry-1');
+    const before = await storedState(app, invoice.id);
+    const again = await record({ invoiceId: invoice.id, amount: '20.00' }, 'record-retry-1');
+    expect(again.invoicePayment.id).toBe(first.invoicePayment.id);
+    expect(await storedState(app, invoice.id)).toEqual(before);
+    const reused = await app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId: invoice.id, amount: '21.00', method: 'BANK_TRANSFER', reference: 'REF-1' }, idempotencyKey: 'record-retry-1' });
+    expect(reused.errors?.[0]?.extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await storedState(app, invoice.id)).toEqual(before);
+  });
+
+  it('records a bank transfer inside another module’s transaction (reconciliation’s way in), once per statement line', async () => {
+    const { invoicePayments, ledger } = app.runtime.services;
+    const invoice = await openInvoice();
+    const bank = await createBankAccount(app.client, { currency: 'USD' });
+    const chart = await ledger.defaultChartAccounts(app.tenantId, 'USD');
+    const statementLineId = newId('bankStatementLine');
+    const within = (amountMinor: bigint) =>
+      runInTransaction(app.runtime.dataSource, (manager) =>
+        invoicePayments.recordBankTransferWithin(manager, app.tenantId, { invoiceId: invoice.id, amountMinor, reference: invoice.number ?? '', receivedOn: '2026-03-10', bankAccountId: bank.id, statementLineId }, chart),
+      );
+    const result = await within(11900n);
+    invoicePayments.publishCommitted(result);
+    expect(result.invoice).toMatchObject({ status: 'PAID', amountPaidMinor: 11900n });
+    expect(result.invoicePayment).toMatchObject({ method: 'BANK_TRANSFER', statementLineId, appliedMinor: 11900n, creditedMinor: 0n });
+    expect(result.events.map((event) => event.type)).toEqual(['invoice.payment_succeeded', 'invoice.paid']);
+    expect(result.entries).toHaveLength(1);
+    // A second payment of a PAID invoice is refused and the caller's transaction rolls back.
+    await expect(within(100n)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    const { invoice: read } = await app.client.ok(PaidInvoiceDocument, { id: invoice.id });
+    expect(read.payments).toHaveLength(1);
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('needs invoices:write to record a payment; invoices:read reads payments and balances', async () => {
+    const secret = (await app.client.ok(CreateApiKeyDocument, { input: { name: 'reader', scopes: ['INVOICES_READ'] } })).createApiKey.secret;
+    const reader = app.client.withKey(secret);
+    const invoice = await openInvoice();
+    const paid = await record({ invoiceId: invoice.id, amount: '5.00' });
+    const refused = await reader.request(RecordInvoicePaymentDocument, { input: { invoiceId: invoice.id, amount: '1.00', method: 'CASH' } });
+    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await reader.ok(InvoicePaymentNodeDocument, { id: paid.invoicePayment.id })).node.id).toBe(paid.invoicePayment.id);
+    expect((await reader.ok(CustomerBalancesDocument, { id: customerId })).customer.balances.length).toBeGreaterThan(0);
+  });
+});
