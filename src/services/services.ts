@@ -139,6 +139,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     clock,
     ledger,
     invoices,
+    payments,
     async (tenantId, bankAccountId) => {
       const [account] = await reconciliation.bankAccountsByIds(tenantId, [bankAccountId]);
       return account ? { ledgerAccountId: account.ledgerAccountId, currency: account.currency } : null;
@@ -146,6 +147,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     undefined,
     idempotency,
   );
+  // Card payments of invoices (payInvoice) change the invoice in the transaction that records them.
+  payments.invoiceLink = invoicePayments;
   return {
     dataSource,
     clock,

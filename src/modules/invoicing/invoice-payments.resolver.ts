@@ -10,8 +10,8 @@ import type { PaymentRecord } from '../payments/payments.types';
 import { Customer } from './customers.objects';
 import type { CustomerRecord } from './customers.types';
 import { InvoicePaymentErrors } from './invoice-payments.errors';
-import { RecordInvoicePaymentInput } from './invoice-payments.inputs';
-import { CustomerBalance, InvoicePayment, RecordInvoicePaymentPayload } from './invoice-payments.objects';
+import { PayInvoiceInput, RecordInvoicePaymentInput, RefundInvoicePaymentInput } from './invoice-payments.inputs';
+import { CustomerBalance, InvoicePayment, PayInvoicePayload, RecordInvoicePaymentPayload, RefundInvoicePaymentPayload } from './invoice-payments.objects';
 import type { InvoicePaymentRecord } from './invoice-payments.types';
 import { InvoiceErrors } from './invoices.errors';
 import { Invoice } from './invoices.objects';
@@ -50,6 +50,41 @@ export class InvoicePaymentsResolver {
   ) {
     return ctx.idempotency.run(info, { input, idempotencyKey }, {
       execute: async (handle) => ctx.services.invoicePayments.recordInvoicePayment(ctx.principal.tenantId, input, handle ?? undefined),
+      rebuild: rebuildInvoicePayment(ctx),
+    });
+  }
+
+  @Mutation(() => PayInvoicePayload, {
+    nullable: true,
+    description:
+      'Charges a card for an OPEN invoice: authorizes and captures at once through a gateway, as a payment linked to the invoice (its capture credits accounts receivable). At most what is left to pay (VALIDATION_FAILED otherwise, nothing charged); a partial payment leaves the invoice OPEN. A decline is GATEWAY_DECLINED and leaves the invoice unchanged. Retried under the same idempotencyKey, it never charges twice. Needs invoices:write and payments:write.',
+  })
+  payInvoice(
+    @Arg('input') input: PayInvoiceInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    const { tenantId } = ctx.principal;
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => ctx.services.invoicePayments.payInvoice(tenantId, input, handle ?? undefined),
+      rebuild: async (ref) => ctx.services.invoicePayments.resultOfPayment(tenantId, await ctx.services.payments.getPayment(tenantId, (ref as { paymentId: string }).paymentId)),
+    });
+  }
+
+  @Mutation(() => RefundInvoicePaymentPayload, {
+    nullable: true,
+    description:
+      'Gives back money of a BANK_TRANSFER or CASH invoice payment: its unused customer credit first, then what it paid of the invoice, which reopens the invoice (PAID → OPEN). Never more than the payment can still give back (VALIDATION_FAILED). Card payments are refunded with refundPayment on their payment, which reopens the invoice the same way.',
+  })
+  refundInvoicePayment(
+    @Arg('input') input: RefundInvoicePaymentInput,
+    @IdempotencyKeyArg() idempotencyKey: string | null,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.idempotency.run(info, { input, idempotencyKey }, {
+      execute: async (handle) => ctx.services.invoicePayments.refundInvoicePayment(ctx.principal.tenantId, input, handle ?? undefined),
       rebuild: rebuildInvoicePayment(ctx),
     });
   }
