@@ -11,6 +11,7 @@ import {
   PaidInvoiceDocument,
   RecordInvoicePaymentDocument,
   type RecordInvoicePaymentInput,
+  RefundInvoicePaymentDocument,
   TrialBalanceDocument,
 } from '../generated/graphql';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
@@ -239,6 +240,112 @@ describeEachDatabase('invoice payments: bank transfers and cash, overpayment as 
     await expect(within(100n)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
     const { invoice: read } = await app.client.ok(PaidInvoiceDocument, { id: invoice.id });
     expect(read.payments).toHaveLength(1);
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('uses the customer’s credit when their next invoice in that currency is finalised: in part, then in full, never across currencies', async () => {
+    const customer = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Credit customer' } })).createCustomer.customer.id;
+    const first = await openInvoice(LINES, 'USD', customer);
+    expect((await record({ invoiceId: first.id, amount: '150.00', method: 'CASH', reference: null })).invoicePayment.credited.minorUnits).toBe('3100');
+    const creditBefore = await balanceOf('SYS-2200-USD');
+
+    // 31.00 of credit against 119.00: applied at finalisation, the rest is owed.
+    const second = await openInvoice(LINES, 'USD', customer);
+    expect(second).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '3100' }, amountRemaining: { minorUnits: '8800' } });
+    const { invoice: secondRead } = await app.client.ok(PaidInvoiceDocument, { id: second.id });
+    expect(secondRead.payments.map((payment) => [payment.method, payment.status, payment.amount.minorUnits, payment.applied.minorUnits])).toEqual([
+      ['CUSTOMER_CREDIT', 'SUCCEEDED', '3100', '3100'],
+    ]);
+    const { node } = await app.client.ok(InvoicePaymentNodeDocument, { id: secondRead.payments[0].id });
+    expect(node.__typename === 'InvoicePayment' && postingsOf(node.journalEntry)).toEqual(['SYS-1200-USD CREDIT 3100', 'SYS-2200-USD DEBIT 3100']);
+    const netCredit = (line: { debit: string; credit: string }) => BigInt(line.credit) - BigInt(line.debit);
+    expect(netCredit(creditBefore) - netCredit(await balanceOf('SYS-2200-USD'))).toBe(3100n);
+
+    // A large overpayment of the second leaves 220.80 of credit; the third invoice is PAID as it is finalised.
+    expect((await record({ invoiceId: second.id, amount: '308.80' })).invoicePayment).toMatchObject({ applied: { minorUnits: '8800' }, credited: { minorUnits: '22080' } });
+    const third = await openInvoice(LINES, 'USD', customer);
+    expect(third).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '11900' }, amountRemaining: { minorUnits: '0' } });
+    // Credit in USD pays nothing in EUR.
+    const euro = await openInvoice(LINES, 'EUR', customer);
+    expect(euro).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '0' } });
+    const { customer: balances } = await app.client.ok(CustomerBalancesDocument, { id: customer });
+    expect(balances.balances).toEqual([
+      { currency: 'EUR', openReceivables: { amount: '119.00', minorUnits: '11900' }, unappliedCredit: { amount: '0.00', minorUnits: '0' } },
+      { currency: 'USD', openReceivables: { amount: '0.00', minorUnits: '0' }, unappliedCredit: { amount: '101.80', minorUnits: '10180' } },
+    ]);
+    const moves = await app.runtime.dataSource.query('SELECT amount_minor, source_kind FROM customer_credit_movements WHERE customer_id = ? ORDER BY id', [customer]);
+    expect(moves.map((row: Record<string, unknown>) => [String(row.amount_minor), row.source_kind])).toEqual([
+      ['3100', 'OVERPAYMENT'],
+      ['-3100', 'APPLIED_TO_INVOICE'],
+      ['22080', 'OVERPAYMENT'],
+      ['-11900', 'APPLIED_TO_INVOICE'],
+    ]);
+    // A customer-credit payment is not refunded by hand.
+    const refused = await app.client.request(RefundInvoicePaymentDocument, { input: { invoicePaymentId: secondRead.payments[0].id } });
+    expect(refused.errors?.[0]?.extensions?.code).toBe('INVALID_STATE_TRANSITION');
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('refunds a bank transfer: its unused credit first, then what it paid, which reopens the invoice; never more than it brought in', async () => {
+    const customer = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Refund customer' } })).createCustomer.customer.id;
+    const invoice = await openInvoice(LINES, 'USD', customer);
+    const bank = await createBankAccount(app.client, { currency: 'USD' });
+    const paid = (await record({ invoiceId: invoice.id, amount: '150.00', bankAccountId: bank.id })).invoicePayment;
+    const refund = (input: { amount?: string; reason?: string }, idempotencyKey?: string) =>
+      app.client.request(RefundInvoicePaymentDocument, { input: { invoicePaymentId: paid.id, ...input }, idempotencyKey });
+
+    const before = await storedState(app, invoice.id);
+    const tooMuch = await refund({ amount: '150.01' });
+    expect(tooMuch.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'amount', refundable: '150.00' } });
+    const badAmount = await refund({ amount: '1.234' });
+    expect(badAmount.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'amount' } });
+    expect(await storedState(app, invoice.id)).toEqual(before);
+
+    // 20.00 of its 31.00 credit: the invoice stays PAID.
+    const first = (await refund({ amount: '20.00', reason: 'Goodwill' }, 'refund-bank-1')).data?.refundInvoicePayment;
+    expect(first?.invoice).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '11900' } });
+    expect(first?.invoicePayment.refunded.minorUnits).toBe('2000');
+    // 31.00 more: the last 11.00 of credit, then 20.00 of what it paid: OPEN again.
+    const second = (await refund({ amount: '31.00' })).data?.refundInvoicePayment;
+    expect(second?.invoice).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '9900' }, amountRemaining: { minorUnits: '2000' } });
+    expect((await app.runtime.dataSource.query('SELECT paid_at FROM invoices WHERE id = ?', [invoice.id]))[0].paid_at).toBeNull();
+    // The rest, and then nothing is left.
+    const rest = (await refund({})).data?.refundInvoicePayment;
+    expect(rest?.invoice).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '0' }, amountRemaining: { minorUnits: '11900' } });
+    expect(rest?.invoicePayment.refunded.minorUnits).toBe('15000');
+    expect((await refund({ amount: '0.01' })).errors?.[0]?.extensions?.code).toBe('INVALID_STATE_TRANSITION');
+
+    // Each refund credits the bank account the money arrived on.
+    const entries = await app.runtime.dataSource.query(
+      `SELECT p.journal_entry_id, a.code, p.direction, p.amount_minor FROM postings p JOIN accounts a ON a.id = p.account_id
+        WHERE p.journal_entry_id IN (SELECT journal_entry_id FROM customer_credit_movements WHERE source_kind = 'REFUNDED' AND source_id = ?)
+        ORDER BY p.journal_entry_id, a.code, p.direction`,
+      [paid.id],
+    );
+    const byEntry = new Map<string, string[]>();
+    for (const row of entries as Record<string, unknown>[]) byEntry.set(String(row.journal_entry_id), [...(byEntry.get(String(row.journal_entry_id)) ?? []), `${row.code} ${row.direction} ${row.amount_minor}`].sort());
+    expect([...byEntry.values()]).toEqual([
+      [`${bank.ledgerAccount.code} CREDIT 2000`, 'SYS-2200-USD DEBIT 2000'].sort(),
+      [`${bank.ledgerAccount.code} CREDIT 3100`, 'SYS-1200-USD DEBIT 2000', 'SYS-2200-USD DEBIT 1100'].sort(),
+    ]);
+    const { customer: balances } = await app.client.ok(CustomerBalancesDocument, { id: customer });
+    expect(balances.balances).toEqual([{ currency: 'USD', openReceivables: { amount: '119.00', minorUnits: '11900' }, unappliedCredit: { amount: '0.00', minorUnits: '0' } }]);
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('gives back only what a payment paid once its credit was used by another invoice', async () => {
+    const customer = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Spent credit customer' } })).createCustomer.customer.id;
+    const invoice = await openInvoice(LINES, 'USD', customer);
+    const paid = (await record({ invoiceId: invoice.id, amount: '150.00', method: 'CASH', reference: null })).invoicePayment;
+    const next = await openInvoice(LINES, 'USD', customer);
+    expect(next.amountPaid.minorUnits).toBe('3100');
+    const tooMuch = await app.client.request(RefundInvoicePaymentDocument, { input: { invoicePaymentId: paid.id, amount: '119.01' } });
+    expect(tooMuch.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { refundable: '119.00' } });
+    const { refundInvoicePayment } = await app.client.ok(RefundInvoicePaymentDocument, { input: { invoicePaymentId: paid.id } });
+    expect(refundInvoicePayment.invoice).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '0' } });
+    expect(refundInvoicePayment.invoicePayment.refunded.minorUnits).toBe('11900');
+    const { invoice: nextRead } = await app.client.ok(PaidInvoiceDocument, { id: next.id });
+    expect(nextRead.amountPaid.minorUnits).toBe('3100');
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 

@@ -16,6 +16,7 @@ import type { PaymentsService } from '../payments/payments.service';
 import type { PaymentRecord } from '../payments/payments.types';
 import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
 import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
+import { insertInvoicePaymentRow } from './invoice-credit-at-finalization';
 import { InvoicePaymentErrors } from './invoice-payments.errors';
 import { InvoicePaymentMethod, type InvoicePaymentRecord, InvoicePaymentStatus, invoicePaymentFromRow, RecordedPaymentMethod } from './invoice-payments.types';
 import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS } from './invoices.events';
@@ -715,33 +716,8 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     return date;
   }
 
-  private async insertPayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
-    await manager.query(
-      `INSERT INTO invoice_payments (id, tenant_id, invoice_id, customer_id, currency, method, status, amount_minor, applied_minor, credited_minor,
-                                     refunded_minor, reference, payment_id, statement_line_id, journal_entry_id, received_on, failure_code, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        p.id,
-        p.tenantId,
-        p.invoiceId,
-        p.customerId,
-        p.currency,
-        p.method,
-        p.status,
-        this.minor(p.amountMinor),
-        this.minor(p.appliedMinor),
-        this.minor(p.creditedMinor),
-        this.minor(p.refundedMinor),
-        p.reference,
-        p.paymentId,
-        p.statementLineId,
-        p.journalEntryId,
-        p.receivedOn,
-        p.failureCode,
-        toDbTimestamp(p.createdAt),
-        toDbTimestamp(p.updatedAt),
-      ],
-    );
+  private insertPayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
+    return insertInvoicePaymentRow(manager, this.kind, p);
   }
 
   private minor(value: bigint): bigint | string {
