@@ -1,4 +1,5 @@
 import { newId } from '../../src/common/ids';
+import type { InvoiceEvent, InvoiceEventPublisher } from '../../src/modules/invoicing/invoices.events';
 import {
   CreateApiKeyDocument,
   CreateCustomerDocument,
@@ -250,6 +251,32 @@ describeEachDatabase('payInvoice: card payments of invoices, charged once, booke
     const { invoice: after } = await app.client.ok(PaidInvoiceDocument, { id: invoice.id });
     expect(after).toMatchObject({ status: 'OPEN', amountPaid: { minorUnits: '3000' }, amountRemaining: { minorUnits: '8900' } });
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('publishes the invoice’s events once each step has committed: payment succeeded, paid, payment failed, reopened', async () => {
+    const published: InvoiceEvent[] = [];
+    // The publisher another part wires in; recorded here to see what the card path hands it.
+    const service = app.runtime.services.invoicePayments as unknown as { events: InvoiceEventPublisher };
+    const before = service.events;
+    service.events = { invoiceEventsCommitted: (events) => published.push(...events) };
+    try {
+      const invoice = await openInvoice();
+      const seen = () => published.filter((event) => event.invoice.id === invoice.id).map((event) => [event.type, event.invoice.status, String(event.invoice.amountPaidMinor)]);
+      await app.client.request(PayInvoiceDocument, { input: { invoiceId: invoice.id, paymentToken: 'tok_decline' } });
+      const partial = await pay({ invoiceId: invoice.id, amount: '19.00' });
+      const rest = await pay({ invoiceId: invoice.id });
+      await app.client.ok(RefundPaymentDocument, { input: { paymentId: rest.payment.id, amount: '1.00' } });
+      expect(partial.invoice.status).toBe('OPEN');
+      expect(seen()).toEqual([
+        ['invoice.payment_failed', 'OPEN', '0'],
+        ['invoice.payment_succeeded', 'OPEN', '1900'],
+        ['invoice.payment_succeeded', 'PAID', '11900'],
+        ['invoice.paid', 'PAID', '11900'],
+        ['invoice.reopened', 'OPEN', '11800'],
+      ]);
+    } finally {
+      service.events = before;
+    }
   });
 
   it('needs invoices:write and payments:write to pay by card', async () => {

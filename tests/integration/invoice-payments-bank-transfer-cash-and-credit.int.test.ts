@@ -14,7 +14,7 @@ import {
   RefundInvoicePaymentDocument,
   TrialBalanceDocument,
 } from '../generated/graphql';
-import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
+import { describeEachDatabase, describeOnMysql, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { createBankAccount } from '../helpers/statement-fixtures';
 import { TestClock } from '../helpers/test-clock';
@@ -236,8 +236,13 @@ describeEachDatabase('invoice payments: bank transfers and cash, overpayment as 
     expect(result.invoicePayment).toMatchObject({ method: 'BANK_TRANSFER', statementLineId, appliedMinor: 11900n, creditedMinor: 0n });
     expect(result.events.map((event) => event.type)).toEqual(['invoice.payment_succeeded', 'invoice.paid']);
     expect(result.entries).toHaveLength(1);
-    // A second payment of a PAID invoice is refused and the caller's transaction rolls back.
-    await expect(within(100n)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    // The same line again is refused with a code; so is a second payment of a PAID invoice. The caller's transaction rolls back.
+    await expect(within(100n)).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    await expect(
+      runInTransaction(app.runtime.dataSource, (manager) =>
+        invoicePayments.recordBankTransferWithin(manager, app.tenantId, { invoiceId: invoice.id, amountMinor: 100n, reference: 'X', receivedOn: '2026-03-10', bankAccountId: null, statementLineId: newId('bankStatementLine') }, chart),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
     const { invoice: read } = await app.client.ok(PaidInvoiceDocument, { id: invoice.id });
     expect(read.payments).toHaveLength(1);
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
@@ -358,5 +363,56 @@ describeEachDatabase('invoice payments: bank transfers and cash, overpayment as 
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect((await reader.ok(InvoicePaymentNodeDocument, { id: paid.invoicePayment.id })).node.id).toBe(paid.invoicePayment.id);
     expect((await reader.ok(CustomerBalancesDocument, { id: customerId })).customer.balances.length).toBeGreaterThan(0);
+  });
+});
+
+describeOnMysql('recording payments and spending customer credit concurrently on MySQL', () => {
+  let app: TestApp;
+  let customerId: string;
+
+  beforeAll(async () => {
+    app = await startTestApp('mysql', { clock: new TestClock(START) });
+    customerId = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Busy customer' } })).createCustomer.customer.id;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const draft = async () => (await app.client.ok(CreateInvoiceDocument, { input: { customerId, currency: 'USD', lines: LINES } })).createInvoice.invoice.id;
+
+  it('applies concurrent transfers in turn: the invoice is paid exactly once, the rest is credit', async () => {
+    const invoiceId = await draft();
+    await app.client.ok(FinalizeInvoiceDocument, { input: { invoiceId } });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId, amount: '20.00', method: 'BANK_TRANSFER', reference: `TRF-${i}` }, idempotencyKey: `race-transfer-${i}` }),
+      ),
+    );
+    // A transfer arriving after the invoice is PAID is refused (the money is not the invoice's); the rest apply in turn.
+    const ok = results.filter((result) => !result.errors).map((result) => result.data!.recordInvoicePayment!.invoicePayment);
+    const refused = results.flatMap((result) => result.errors?.map((error) => error.extensions?.code) ?? []);
+    expect(ok).toHaveLength(6);
+    expect(refused).toEqual(Array(4).fill('INVALID_STATE_TRANSITION'));
+    expect(ok.reduce((sum, payment) => sum + BigInt(payment.applied.minorUnits), 0n)).toBe(11900n);
+    expect(ok.reduce((sum, payment) => sum + BigInt(payment.credited.minorUnits), 0n)).toBe(100n);
+    const { invoice } = await app.client.ok(PaidInvoiceDocument, { id: invoiceId });
+    expect(invoice).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '11900' } });
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('spends a customer’s credit once when several of their invoices are finalised at the same time', async () => {
+    const paidId = await draft();
+    await app.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: paidId } });
+    // 119.00 owed; 219.00 paid: 100.00 of credit on top of the 1.00 left by the test before.
+    await app.client.ok(RecordInvoicePaymentDocument, { input: { invoiceId: paidId, amount: '219.00', method: 'CASH' } });
+    const { customer } = await app.client.ok(CustomerBalancesDocument, { id: customerId });
+    expect(customer.balances[0].unappliedCredit.minorUnits).toBe('10100');
+    const drafts = await Promise.all(Array.from({ length: 6 }, () => draft()));
+    const finalized = await Promise.all(drafts.map((invoiceId) => app.client.ok(FinalizeInvoiceDocument, { input: { invoiceId } })));
+    const paidByCredit = finalized.reduce((sum, result) => sum + BigInt(result.finalizeInvoice.invoice.amountPaid.minorUnits), 0n);
+    expect(paidByCredit).toBe(10100n);
+    const { customer: after } = await app.client.ok(CustomerBalancesDocument, { id: customerId });
+    expect(after.balances).toEqual([{ currency: 'USD', openReceivables: { amount: String((6 * 11900 - 10100) / 100) + '.00', minorUnits: String(6 * 11900 - 10100) }, unappliedCredit: { amount: '0.00', minorUnits: '0' } }]);
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 });

@@ -24,6 +24,8 @@ export const InvoicePaymentErrors = {
     new AppError(ErrorCode.INVALID_STATE_TRANSITION, `Invoice ${invoiceId} has nothing left to pay by card (card payments in progress may cover it); wait for them to settle`, {
       id: invoiceId,
     }),
+  statementLineTaken: (statementLineId: string) =>
+    new AppError(ErrorCode.ALREADY_EXISTS, `Statement line ${statementLineId} already paid an invoice; a line pays once`, { statementLineId }),
   refundMethod: (id: string, method: string) =>
     new AppError(
       ErrorCode.INVALID_STATE_TRANSITION,

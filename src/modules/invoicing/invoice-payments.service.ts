@@ -177,6 +177,11 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     const receivedOn = requireDate(input.receivedOn, 'receivedOn');
     const reference = optionalText(input.reference, 'reference', INVOICE_PAYMENT_LIMITS.referenceLength);
     const invoice = await this.invoices.lockInvoice(manager, tenantId, input.invoiceId);
+    if (input.statementLineId !== null) {
+      // One payment per statement line (a unique index holds it too): a second is refused with a code, not a driver error.
+      const taken: unknown[] = await manager.query('SELECT id FROM invoice_payments WHERE tenant_id = ? AND statement_line_id = ?', [tenantId, input.statementLineId]);
+      if (taken.length > 0) throw InvoicePaymentErrors.statementLineTaken(input.statementLineId);
+    }
     const cashAccountId = await this.cashAccountOf(tenantId, input.bankAccountId, invoice.currency, chart);
     return this.receiveWithin(manager, tenantId, {
       invoiceId: input.invoiceId,
