@@ -96,9 +96,11 @@ export interface CustomerBalanceRecord {
 
 /**
  * Payments of invoices: money recorded by hand (bank transfer, cash) or by reconciliation, and the
- * customer credit an overpayment leaves. Every change locks the invoice first, then the customer's
- * credit balance, and writes the ledger entry last (the ledger writer locks the accounts), all in one
- * transaction; events are published after the commit.
+ * customer credit an overpayment leaves, and card payments through the payments module. Every change
+ * takes its locks in one order, so that two changes never wait on each other in a circle: the card
+ * payment's row (held by the payments module, for card payments), the invoice, its invoice payment
+ * rows, the customer's credit balance, and last the accounts (the ledger writer, which writes the
+ * entry), all in one transaction; events are published after the commit.
  *
  * Posting rule of money received (one POSTED entry, in the invoice's currency): debit the cash account
  * (the bank account's ledger account, or the default chart's CASH_AT_BANK) the whole amount; credit
@@ -369,13 +371,14 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
    * meanwhile, moves from receivable to customer credit); a refund reopens (see refundWithin).
    */
   async paymentChanged(manager: EntityManager, payment: PaymentRecord, change: LinkedPaymentChange): Promise<LinkedPaymentSettlement> {
+    // The invoice is locked before its payment row: every path locks the invoice, its payment rows, the credit balance, then the accounts.
+    const invoice = await this.invoices.lockInvoice(manager, payment.tenantId, payment.invoiceId as string);
     const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoice_payments WHERE tenant_id = ? AND payment_id = ?${this.forUpdate}`, [
       payment.tenantId,
       payment.id,
     ]);
     if (!rows[0]) return { commands: [] };
     const record = invoicePaymentFromRow(rows[0]);
-    const invoice = await this.invoices.lockInvoice(manager, record.tenantId, record.invoiceId);
     const now = this.clock.now();
     switch (change.kind) {
       case 'failed': {
@@ -455,10 +458,11 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     const postings = found.journalEntryId ? await this.ledger.postingsByEntryIds(tenantId, [found.journalEntryId]) : [];
     const cashAccountId = postings.find((posting) => posting.direction === EntryDirection.DEBIT)?.accountId ?? chart[ChartRole.CASH_AT_BANK];
     const done = await runInTransaction(this.dataSource, async (manager) => {
+      // Invoice first, then its payment row: every path locks in this order (invoice, payment row, credit, accounts).
+      const invoice = await this.invoices.lockInvoice(manager, tenantId, found.invoiceId);
       const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoice_payments WHERE tenant_id = ? AND id = ?${this.forUpdate}`, [tenantId, found.id]);
       const record = invoicePaymentFromRow(rows[0]);
       if (record.status !== InvoicePaymentStatus.SUCCEEDED) throw InvoicePaymentErrors.refundNotSucceeded(record.id, record.status);
-      const invoice = await this.invoices.lockInvoice(manager, tenantId, record.invoiceId);
       const refundable = await this.refundableWithin(manager, record);
       if (refundable <= 0n) throw InvoicePaymentErrors.nothingToRefund(record.id);
       const amountMinor = askedMinor ?? refundable;
