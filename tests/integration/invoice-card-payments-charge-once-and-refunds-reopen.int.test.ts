@@ -10,6 +10,7 @@ import {
   PaidInvoiceDocument,
   PayInvoiceDocument,
   type PayInvoiceInput,
+  RecordInvoicePaymentDocument,
   RefundPaymentDocument,
   TrialBalanceDocument,
 } from '../generated/graphql';
@@ -326,6 +327,32 @@ describeOnMysql('payInvoice under concurrency on MySQL: never more than what is 
       expect(read.amountPaid.minorUnits).toBe(amount ? '8000' : '11900');
       expect(read.payments.filter((payment) => payment.status === 'SUCCEEDED')).toHaveLength(succeeding);
     }
+    await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('keeps the invoice whole when cards and bank transfers pay it at once: every cent either applied or credited, no deadlock', async () => {
+    const invoice = await openInvoice();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        i % 2 === 0
+          ? app.client.request(PayInvoiceDocument, { input: { invoiceId: invoice.id, paymentToken: 'tok_approve', amount: '30.00' }, idempotencyKey: `mixed-card-${i}` })
+          : app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId: invoice.id, amount: '30.00', method: 'BANK_TRANSFER', reference: `T${i}` }, idempotencyKey: `mixed-bank-${i}` }),
+      ),
+    );
+    const codes = results.flatMap((result) => result.errors?.map((error) => error.extensions?.code) ?? []);
+    expect(codes.filter((code) => code !== 'VALIDATION_FAILED' && code !== 'INVALID_STATE_TRANSITION')).toEqual([]);
+    const { invoice: read } = await app.client.ok(PaidInvoiceDocument, { id: invoice.id });
+    const succeeded = read.payments.filter((payment) => payment.status === 'SUCCEEDED');
+    const applied = succeeded.reduce((sum, payment) => sum + BigInt(payment.applied.minorUnits), 0n);
+    const received = succeeded.reduce((sum, payment) => sum + BigInt(payment.amount.minorUnits), 0n);
+    const credited = succeeded.reduce((sum, payment) => sum + BigInt(payment.credited.minorUnits), 0n);
+    expect(succeeded.length).toBe(8 - codes.length);
+    expect(received).toBe(BigInt(succeeded.length) * 3000n);
+    expect(applied + credited).toBe(received);
+    expect(read.amountPaid.minorUnits).toBe(String(applied));
+    expect(applied).toBe(11900n);
+    expect(read.status).toBe('PAID');
+    expect(read.payments.some((payment) => payment.status === 'PENDING')).toBe(false);
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
   });
 });
