@@ -26,6 +26,7 @@ import { ReconciliationService } from '../modules/reconciliation/reconciliation.
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
+import { InvoiceCardPaymentsService } from '../modules/invoicing/invoice-card-payments.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -53,8 +54,10 @@ export interface Services {
   customers: CustomersService;
   /** Invoices: drafts, and their finalisation (number and journal entry in one transaction). */
   invoices: InvoicesService;
-  /** Payments of invoices (card, bank transfer, cash, customer credit) and customer balances. */
+  /** Payments of invoices (bank transfer, cash; refunds; reads) and customer balances; publishes the invoice events of paying. */
   invoicePayments: InvoicePaymentsService;
+  /** Card payments of invoices (payInvoice), linked to the payments module. */
+  invoiceCardPayments: InvoiceCardPaymentsService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -139,7 +142,6 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     clock,
     ledger,
     invoices,
-    payments,
     async (tenantId, bankAccountId) => {
       const [account] = await reconciliation.bankAccountsByIds(tenantId, [bankAccountId]);
       return account ? { ledgerAccountId: account.ledgerAccountId, currency: account.currency } : null;
@@ -147,8 +149,9 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     undefined,
     idempotency,
   );
+  const invoiceCardPayments = new InvoiceCardPaymentsService(dataSource, clock, ledger, invoices, payments, invoicePayments, invoicePayments.settlement);
   // Card payments of invoices (payInvoice) change the invoice in the transaction that records them.
-  payments.invoiceLink = invoicePayments;
+  payments.invoiceLink = invoiceCardPayments;
   return {
     dataSource,
     clock,
@@ -168,6 +171,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     customers: new CustomersService(dataSource, clock, keys.cipher, idempotency),
     invoices,
     invoicePayments,
+    invoiceCardPayments,
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
 }

@@ -67,8 +67,8 @@ export class InvoicePaymentsResolver {
   ) {
     const { tenantId } = ctx.principal;
     return ctx.idempotency.run(info, { input, idempotencyKey }, {
-      execute: async (handle) => ctx.services.invoicePayments.payInvoice(tenantId, input, handle ?? undefined),
-      rebuild: async (ref) => ctx.services.invoicePayments.resultOfPayment(tenantId, await ctx.services.payments.getPayment(tenantId, (ref as { paymentId: string }).paymentId)),
+      execute: async (handle) => ctx.services.invoiceCardPayments.payInvoice(tenantId, input, handle ?? undefined),
+      rebuild: async (ref) => ctx.services.invoiceCardPayments.resultOfPayment(tenantId, await ctx.services.payments.getPayment(tenantId, (ref as { paymentId: string }).paymentId)),
     });
   }
 

@@ -2,24 +2,19 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Clock } from '../../common/clock';
 import { newId, requireIdOfKind } from '../../common/ids';
 import { optionalText } from '../../common/input';
-import { formatMinorAsDecimal, parsePositiveAmount, toBigInt } from '../../common/money';
-import { toDbTimestamp } from '../../common/timestamps';
-import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
+import { parsePositiveAmount, toBigInt } from '../../common/money';
+import { databaseKindOfSource } from '../../db/data-source';
 import { runInTransaction } from '../../db/transaction';
 import { validationError } from '../../common/errors';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { type ChartAccounts, ChartRole } from '../ledger/default-chart';
 import type { JournalEntryRecord, LedgerCommand, LineDraft } from '../ledger/ledger-writer';
 import type { LedgerService } from '../ledger/ledger.service';
-import type { LinkedPaymentChange, LinkedPaymentSettlement, PaymentInvoiceLink } from '../payments/payment-invoice-link';
-import type { PaymentsService } from '../payments/payments.service';
-import type { PaymentRecord } from '../payments/payments.types';
 import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
-import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
-import { insertInvoicePaymentRow } from './invoice-credit-at-finalization';
+import { InvoiceSettlement, minOf } from './invoice-settlement';
 import { InvoicePaymentErrors } from './invoice-payments.errors';
 import { InvoicePaymentMethod, type InvoicePaymentRecord, InvoicePaymentStatus, invoicePaymentFromRow, RecordedPaymentMethod } from './invoice-payments.types';
-import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS } from './invoices.events';
+import { type InvoiceEvent, type InvoiceEventPublisher, NO_INVOICE_EVENTS } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
 import { requireDate, utcDateOf } from './invoices.service';
 import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
@@ -51,23 +46,11 @@ export interface BankTransferWithin {
   statementLineId: string | null;
 }
 
-export interface PayInvoiceInput {
-  invoiceId: string;
-  paymentToken: string;
-  /** Left out: everything left to pay (less card payments in progress). */
-  amount?: string | null;
-  gatewayId?: string | null;
-}
-
 export interface RefundInvoicePaymentInput {
   invoicePaymentId: string;
   /** Left out: everything the payment can still give back. */
   amount?: string | null;
   reason?: string | null;
-}
-
-export interface PayInvoiceResult extends InvoicePaymentResult {
-  payment: PaymentRecord;
 }
 
 /** The ledger account of a bank account and its currency; null when the tenant has no such bank account. */
@@ -96,7 +79,8 @@ export interface CustomerBalanceRecord {
 
 /**
  * Payments of invoices: money recorded by hand (bank transfer, cash) or by reconciliation, and the
- * customer credit an overpayment leaves, and card payments through the payments module. Every change
+ * customer credit an overpayment leaves, refunds of them, and the reads (card payments are
+ * InvoiceCardPaymentsService's; both share InvoiceSettlement and this publisher). Every change
  * takes its locks in one order, so that two changes never wait on each other in a circle: the card
  * payment's row (held by the payments module, for card payments), the invoice, its invoice payment
  * rows, the customer's credit balance, and last the accounts (the ledger writer, which writes the
@@ -107,25 +91,24 @@ export interface CustomerBalanceRecord {
  * ACCOUNTS_RECEIVABLE the part applied (at most what the invoice still owes); credit CUSTOMER_CREDIT the
  * rest, which becomes the customer's unapplied credit.
  */
-export class InvoicePaymentsService implements PaymentInvoiceLink {
-  private readonly kind: DatabaseKind;
+export class InvoicePaymentsService {
   private readonly forUpdate: string;
-  private readonly credit: CustomerCreditBook;
+  /** The rows and rules shared with card payments (InvoiceCardPaymentsService) and finalisation. */
+  readonly settlement: InvoiceSettlement;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly ledger: LedgerService,
     private readonly invoices: InvoicesService,
-    private readonly payments: PaymentsService,
     private readonly bankAccounts: BankAccountLedgerLookup,
     private readonly events: InvoiceEventPublisher = NO_INVOICE_EVENTS,
     /** Completes idempotency claims inside the transaction of the change. */
     private readonly idempotency?: IdempotencyService,
   ) {
-    this.kind = databaseKindOfSource(dataSource);
-    this.forUpdate = this.kind === 'mysql' ? ' FOR UPDATE' : '';
-    this.credit = new CustomerCreditBook(this.kind);
+    const kind = databaseKindOfSource(dataSource);
+    this.forUpdate = kind === 'mysql' ? ' FOR UPDATE' : '';
+    this.settlement = new InvoiceSettlement(kind);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -245,9 +228,9 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
       createdAt: now,
       updatedAt: now,
     };
-    await this.insertPayment(manager, payment);
-    if (creditedMinor > 0n) await this.giveCredit(manager, payment, creditedMinor, entryId, now);
-    const { invoice: updated, events } = await this.applyToInvoice(manager, invoice, appliedMinor, now);
+    await this.settlement.insertPayment(manager, payment);
+    if (creditedMinor > 0n) await this.settlement.giveCredit(manager, payment, creditedMinor, entryId, now);
+    const { invoice: updated, events } = await this.settlement.applyToInvoice(manager, invoice, appliedMinor, now);
     const line = (accountId: string, direction: EntryDirection, amountMinor: bigint, field: string): LineDraft => ({
       accountId,
       direction,
@@ -272,169 +255,6 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     };
     const writes = await this.ledger.writeWithin(manager, [command]);
     return { invoice: updated, invoicePayment: payment, entries: writes.map((write) => write.entry), events };
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Card payments (payInvoice) through the payments module
-
-  /**
-   * Charges a card for an OPEN invoice: authorize and capture at once through the payments module, with
-   * the payment linked to the invoice. The invoice changes in the transaction that records the capture
-   * (paymentChanged below), wherever the capture is settled: this request, a retry, or the status check.
-   * A card never overpays: more than what is left to pay (less card payments in progress) is
-   * VALIDATION_FAILED, and nothing is charged. A decline is GATEWAY_DECLINED and leaves the invoice as it
-   * was (its invoice payment FAILED). A retry under the same idempotency key resumes the same payment
-   * and never charges twice.
-   */
-  async payInvoice(tenantId: string, input: PayInvoiceInput, idempotency?: IdempotencyHandle): Promise<PayInvoiceResult> {
-    requireIdOfKind(input.invoiceId, 'invoice', 'invoiceId');
-    const invoice = await this.invoices.getInvoice(tenantId, input.invoiceId, 'invoiceId');
-    const askedMinor = input.amount === null || input.amount === undefined ? null : parsePositiveAmount(input.amount, invoice.currency);
-    // A retry asks for exactly what the first attempt asked, even when "everything left" has changed since
-    // (the first attempt may have paid it): the payment it created carries the amount.
-    const earlier = idempotency ? await this.payments.paymentCreatedUnder(tenantId, idempotency) : null;
-    let amountMinor: bigint;
-    if (earlier && earlier.invoiceId === invoice.id) {
-      amountMinor = askedMinor ?? earlier.authorizedMinor;
-    } else {
-      if (invoice.status !== InvoiceStatus.OPEN) throw InvoicePaymentErrors.notOpen(invoice.id, invoice.status, 'paid');
-      const payable = amountRemainingOf(invoice) - (await this.pendingCardMinor(this.dataSource.manager, tenantId, invoice.id));
-      if (payable <= 0n) throw InvoicePaymentErrors.nothingToPay(invoice.id);
-      amountMinor = askedMinor ?? payable;
-      if (amountMinor > payable) throw InvoicePaymentErrors.moreThanRemaining(invoice.id, amountMinor, payable, invoice.currency);
-    }
-    const payment = await this.payments.authorize(
-      tenantId,
-      {
-        amount: formatMinorAsDecimal(amountMinor, invoice.currency),
-        currency: invoice.currency,
-        paymentToken: input.paymentToken,
-        gatewayId: input.gatewayId ?? null,
-        capture: true,
-        customerId: invoice.customerId,
-        description: `Invoice ${invoice.number ?? invoice.id}`,
-        invoiceId: invoice.id,
-      },
-      idempotency,
-    );
-    return this.resultOfPayment(tenantId, payment);
-  }
-
-  /** The invoice, its invoice payment and the payment, once payInvoice's payment has settled. */
-  async resultOfPayment(tenantId: string, payment: PaymentRecord): Promise<PayInvoiceResult> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query('SELECT * FROM invoice_payments WHERE tenant_id = ? AND payment_id = ?', [tenantId, payment.id]);
-    if (!rows[0]) throw InvoicePaymentErrors.invoicePaymentNotFound(payment.id);
-    const invoicePayment = invoicePaymentFromRow(rows[0]);
-    return { invoice: await this.invoices.getInvoice(tenantId, invoicePayment.invoiceId), invoicePayment, payment };
-  }
-
-  /**
-   * PaymentInvoiceLink: a new card payment of an invoice, in the payments module's transaction that
-   * stores it. The invoice is locked and the amount held against it as a PENDING invoice payment, so two
-   * concurrent payInvoice calls can never charge more than is left: the second sees the first's hold.
-   */
-  async paymentCreating(manager: EntityManager, payment: PaymentRecord): Promise<void> {
-    const invoice = await this.invoices.lockInvoice(manager, payment.tenantId, payment.invoiceId as string);
-    if (invoice.status !== InvoiceStatus.OPEN) throw InvoicePaymentErrors.notOpen(invoice.id, invoice.status, 'paid');
-    if (invoice.currency !== payment.currency) throw validationError(`The invoice is in ${invoice.currency}; charge it in ${invoice.currency}`, { field: 'currency' });
-    const payable = amountRemainingOf(invoice) - (await this.pendingCardMinor(manager, payment.tenantId, invoice.id));
-    if (payable <= 0n) throw InvoicePaymentErrors.nothingToPay(invoice.id);
-    if (payment.authorizedMinor > payable) throw InvoicePaymentErrors.moreThanRemaining(invoice.id, payment.authorizedMinor, payable, invoice.currency);
-    const now = this.clock.now();
-    await this.insertPayment(manager, {
-      id: newId('invoicePayment'),
-      tenantId: payment.tenantId,
-      invoiceId: invoice.id,
-      customerId: invoice.customerId,
-      currency: invoice.currency,
-      method: InvoicePaymentMethod.CARD,
-      status: InvoicePaymentStatus.PENDING,
-      amountMinor: payment.authorizedMinor,
-      appliedMinor: 0n,
-      creditedMinor: 0n,
-      refundedMinor: 0n,
-      reference: null,
-      paymentId: payment.id,
-      statementLineId: null,
-      journalEntryId: null,
-      receivedOn: utcDateOf(now),
-      failureCode: null,
-      createdAt: now,
-      updatedAt: now,
-    });
-  }
-
-  /**
-   * PaymentInvoiceLink: a change of a card payment of an invoice, in the payments module's transaction
-   * that records it (after its payment row is locked). A failure releases the hold; a capture pays the
-   * invoice (anything beyond what it still owes, possible only when the invoice was paid otherwise
-   * meanwhile, moves from receivable to customer credit); a refund reopens (see refundWithin).
-   */
-  async paymentChanged(manager: EntityManager, payment: PaymentRecord, change: LinkedPaymentChange): Promise<LinkedPaymentSettlement> {
-    // The invoice is locked before its payment row: every path locks the invoice, its payment rows, the credit balance, then the accounts.
-    const invoice = await this.invoices.lockInvoice(manager, payment.tenantId, payment.invoiceId as string);
-    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoice_payments WHERE tenant_id = ? AND payment_id = ?${this.forUpdate}`, [
-      payment.tenantId,
-      payment.id,
-    ]);
-    if (!rows[0]) return { commands: [] };
-    const record = invoicePaymentFromRow(rows[0]);
-    const now = this.clock.now();
-    switch (change.kind) {
-      case 'failed': {
-        if (record.status !== InvoicePaymentStatus.PENDING) return { commands: [] };
-        await this.updatePayment(manager, { ...record, status: InvoicePaymentStatus.FAILED, failureCode: change.code.slice(0, 64), updatedAt: now });
-        const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_FAILED, invoice, occurredAt: now }];
-        return { commands: [], afterCommit: () => this.events.invoiceEventsCommitted(events) };
-      }
-      case 'captured': {
-        if (record.status === InvoicePaymentStatus.SUCCEEDED) return { commands: [] };
-        const chart = await this.chartWithin(manager, payment.tenantId, payment.currency);
-        const appliedMinor = invoice.status === InvoiceStatus.OPEN ? minOf(change.amountMinor, amountRemainingOf(invoice)) : 0n;
-        const creditedMinor = change.amountMinor - appliedMinor;
-        const captured: InvoicePaymentRecord = {
-          ...record,
-          status: InvoicePaymentStatus.SUCCEEDED,
-          amountMinor: change.amountMinor,
-          appliedMinor,
-          creditedMinor,
-          // The capture posts the authorization's pending entry.
-          journalEntryId: payment.authorizationEntryId,
-          failureCode: null,
-          updatedAt: now,
-        };
-        await this.updatePayment(manager, captured);
-        const commands: LedgerCommand[] = [];
-        if (creditedMinor > 0n) {
-          // The capture credited the receivable with all of it; what the invoice did not owe is the customer's.
-          const entryId = newId('journalEntry');
-          commands.push(
-            this.entry(captured, entryId, `Payment ${payment.id}: beyond what invoice ${invoice.number ?? invoice.id} owed, to customer credit`, now, [
-              [chart[ChartRole.ACCOUNTS_RECEIVABLE], EntryDirection.DEBIT, creditedMinor],
-              [chart[ChartRole.CUSTOMER_CREDIT], EntryDirection.CREDIT, creditedMinor],
-            ]),
-          );
-          await this.giveCredit(manager, captured, creditedMinor, entryId, now);
-        }
-        const applied = await this.applyToInvoice(manager, invoice, appliedMinor, now);
-        return { commands, afterCommit: () => this.events.invoiceEventsCommitted(applied.events) };
-      }
-      case 'refunded': {
-        const chart = await this.chartWithin(manager, payment.tenantId, payment.currency);
-        // The refund's own entry debited the receivable with all of it: the part taken back from credit moves there.
-        const refunded = await this.refundWithin(manager, record, invoice, change.amountMinor, now);
-        const commands: LedgerCommand[] = [];
-        if (refunded.fromCreditMinor > 0n) {
-          commands.push(
-            this.entry(record, refunded.creditEntryId, `Payment ${payment.id}: refund taken from customer credit`, now, [
-              [chart[ChartRole.CUSTOMER_CREDIT], EntryDirection.DEBIT, refunded.fromCreditMinor],
-              [chart[ChartRole.ACCOUNTS_RECEIVABLE], EntryDirection.CREDIT, refunded.fromCreditMinor],
-            ]),
-          );
-        }
-        return { commands, afterCommit: () => this.events.invoiceEventsCommitted(refunded.events) };
-      }
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -463,13 +283,13 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
       const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoice_payments WHERE tenant_id = ? AND id = ?${this.forUpdate}`, [tenantId, found.id]);
       const record = invoicePaymentFromRow(rows[0]);
       if (record.status !== InvoicePaymentStatus.SUCCEEDED) throw InvoicePaymentErrors.refundNotSucceeded(record.id, record.status);
-      const refundable = await this.refundableWithin(manager, record);
+      const refundable = await this.settlement.refundableWithin(manager, record);
       if (refundable <= 0n) throw InvoicePaymentErrors.nothingToRefund(record.id);
       const amountMinor = askedMinor ?? refundable;
       if (amountMinor > refundable) throw InvoicePaymentErrors.refundTooLarge(record.id, amountMinor, refundable, record.currency);
       const now = this.clock.now();
-      const refunded = await this.refundWithin(manager, record, invoice, amountMinor, now);
-      const command = this.entry(record, refunded.creditEntryId, `Invoice ${invoice.number ?? invoice.id}: ${record.method === InvoicePaymentMethod.CASH ? 'cash' : 'bank transfer'} refunded${reason ? ` (${reason})` : ''}`, now, [
+      const refunded = await this.settlement.refundWithin(manager, record, invoice, amountMinor, now);
+      const command = this.settlement.entry(record, refunded.creditEntryId, `Invoice ${invoice.number ?? invoice.id}: ${record.method === InvoicePaymentMethod.CASH ? 'cash' : 'bank transfer'} refunded${reason ? ` (${reason})` : ''}`, now, [
         [chart[ChartRole.CUSTOMER_CREDIT], EntryDirection.DEBIT, refunded.fromCreditMinor],
         [chart[ChartRole.ACCOUNTS_RECEIVABLE], EntryDirection.DEBIT, refunded.fromAppliedMinor],
         [cashAccountId, EntryDirection.CREDIT, amountMinor],
@@ -482,63 +302,6 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     return { invoice: done.invoice, invoicePayment: done.invoicePayment };
   }
 
-  /**
-   * What a payment can still give back: its unused credit (what it credited, less what refunds took
-   * back from it, at most the customer's balance now: credit already used by other invoices is gone)
-   * plus what it paid of the invoice, less what refunds took from that.
-   */
-  private async refundableWithin(manager: EntityManager, record: InvoicePaymentRecord): Promise<bigint> {
-    const { creditLeftMinor, appliedLeftMinor } = await this.refundPartsWithin(manager, record);
-    return creditLeftMinor + appliedLeftMinor;
-  }
-
-  private async refundPartsWithin(manager: EntityManager, record: InvoicePaymentRecord): Promise<{ creditLeftMinor: bigint; appliedLeftMinor: bigint }> {
-    const rows: Record<string, unknown>[] = await manager.query(
-      'SELECT COALESCE(SUM(amount_minor), 0) AS taken FROM customer_credit_movements WHERE tenant_id = ? AND source_kind = ? AND source_id = ?',
-      [record.tenantId, CustomerCreditSource.REFUNDED, record.id],
-    );
-    const creditTakenBack = -toBigInt(rows[0].taken);
-    const appliedRefunded = record.refundedMinor - creditTakenBack;
-    const balance = await this.credit.lockBalance(manager, record.tenantId, record.customerId, record.currency);
-    return { creditLeftMinor: minOf(record.creditedMinor - creditTakenBack, balance), appliedLeftMinor: record.appliedMinor - appliedRefunded };
-  }
-
-  /**
-   * The invoice side of a refund of a payment, under the locks of the invoice payment and the invoice:
-   * the credit part leaves the customer's balance, the rest lowers amountPaid and reopens the invoice.
-   */
-  private async refundWithin(manager: EntityManager, record: InvoicePaymentRecord, invoice: InvoiceRecord, amountMinor: bigint, now: Date) {
-    const parts = await this.refundPartsWithin(manager, record);
-    const fromCreditMinor = minOf(amountMinor, parts.creditLeftMinor > 0n ? parts.creditLeftMinor : 0n);
-    // A card refund the gateway has made is recorded whatever it is; the invoice gives back at most what the payment paid of it.
-    const fromAppliedMinor = minOf(amountMinor - fromCreditMinor, parts.appliedLeftMinor > 0n ? parts.appliedLeftMinor : 0n);
-    const creditEntryId = newId('journalEntry');
-    if (fromCreditMinor > 0n) {
-      await this.credit.change(manager, {
-        tenantId: record.tenantId,
-        customerId: record.customerId,
-        currency: record.currency,
-        amountMinor: -fromCreditMinor,
-        source: CustomerCreditSource.REFUNDED,
-        sourceId: record.id,
-        invoiceId: record.invoiceId,
-        journalEntryId: creditEntryId,
-        at: now,
-      });
-    }
-    const invoicePayment: InvoicePaymentRecord = { ...record, refundedMinor: record.refundedMinor + amountMinor, updatedAt: now };
-    await this.updatePayment(manager, invoicePayment);
-    let updated = invoice;
-    const events: InvoiceEvent[] = [];
-    if (fromAppliedMinor > 0n) {
-      const lowered: InvoiceRecord = { ...invoice, amountPaidMinor: invoice.amountPaidMinor - fromAppliedMinor, updatedAt: now };
-      const reopened = invoice.status === InvoiceStatus.PAID && amountRemainingOf(lowered) > 0n;
-      updated = reopened ? { ...lowered, status: InvoiceStatus.OPEN, paidAt: null } : lowered;
-      await this.writeSettlement(manager, updated);
-      events.push({ type: InvoiceEventType.REOPENED, invoice: updated, occurredAt: now });
-    }
-    return { invoice: updated, invoicePayment, fromCreditMinor, fromAppliedMinor, creditEntryId, events };
-  }
 
   // ---------------------------------------------------------------------------------------------
   // Reads
@@ -591,7 +354,7 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
          FROM invoices WHERE tenant_id = ? AND status = ? AND customer_id IN (${placeholders}) GROUP BY customer_id, currency`,
       [tenantId, InvoiceStatus.OPEN, ...customerIds],
     );
-    const credits = await this.credit.balancesOf(this.dataSource.manager, tenantId, customerIds);
+    const credits = await this.settlement.credit.balancesOf(this.dataSource.manager, tenantId, customerIds);
     const byKey = new Map<string, CustomerBalanceRecord>();
     const entry = (customerId: string, currency: string) => {
       const key = `${customerId} ${currency}`;
@@ -615,99 +378,6 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
   // ---------------------------------------------------------------------------------------------
   // Plumbing shared by every way of paying
 
-  /**
-   * Adds what a payment applied to the locked invoice: amountPaid grows, and nothing left to pay makes
-   * it PAID. Returns the invoice as stored and the events to publish after the commit.
-   */
-  private async applyToInvoice(manager: EntityManager, invoice: InvoiceRecord, appliedMinor: bigint, now: Date): Promise<{ invoice: InvoiceRecord; events: InvoiceEvent[] }> {
-    const paid = { ...invoice, amountPaidMinor: invoice.amountPaidMinor + appliedMinor, updatedAt: now };
-    const becamePaid = invoice.status === InvoiceStatus.OPEN && amountRemainingOf(paid) === 0n;
-    const updated: InvoiceRecord = becamePaid ? { ...paid, status: InvoiceStatus.PAID, paidAt: now } : paid;
-    await this.writeSettlement(manager, updated);
-    const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_SUCCEEDED, invoice: updated, occurredAt: now }];
-    if (becamePaid) events.push({ type: InvoiceEventType.PAID, invoice: updated, occurredAt: now });
-    return { invoice: updated, events };
-  }
-
-  /** Writes what payments change on an invoice row (the row is locked by the caller). */
-  private async writeSettlement(manager: EntityManager, invoice: InvoiceRecord): Promise<void> {
-    await manager.query('UPDATE invoices SET amount_paid_minor = ?, status = ?, paid_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [
-      this.minor(invoice.amountPaidMinor),
-      invoice.status,
-      invoice.paidAt === null ? null : toDbTimestamp(invoice.paidAt),
-      toDbTimestamp(invoice.updatedAt),
-      invoice.tenantId,
-      invoice.id,
-    ]);
-  }
-
-  /** Σ amount of the invoice's card payments still at the gateway (their holds). */
-  private async pendingCardMinor(manager: EntityManager, tenantId: string, invoiceId: string): Promise<bigint> {
-    const rows: Record<string, unknown>[] = await manager.query(
-      `SELECT amount_minor FROM invoice_payments WHERE tenant_id = ? AND invoice_id = ? AND status = ?${this.forUpdate}`,
-      [tenantId, invoiceId, InvoicePaymentStatus.PENDING],
-    );
-    return rows.reduce<bigint>((sum, row) => sum + toBigInt(row.amount_minor), 0n);
-  }
-
-  /**
-   * The default chart inside a transaction that needs it (the payments module's): it exists already,
-   * since the payment's own postings use it, so this only reads it (from the ledger's cache).
-   */
-  private chartWithin(_manager: EntityManager, tenantId: string, currency: string): Promise<ChartAccounts> {
-    return this.ledger.defaultChartAccounts(tenantId, currency);
-  }
-
-  /** A POSTED entry of the given lines (lines of zero left out) in the payment's currency. */
-  private entry(record: InvoicePaymentRecord, entryId: string, description: string, now: Date, lines: [string, EntryDirection, bigint][]): LedgerCommand {
-    return {
-      type: 'create',
-      entryId,
-      tenantId: record.tenantId,
-      status: JournalEntryStatus.POSTED,
-      description,
-      effectiveAt: now,
-      externalRef: null,
-      metadata: { invoiceId: record.invoiceId, invoicePaymentId: record.id },
-      lines: lines
-        .filter(([, , amountMinor]) => amountMinor > 0n)
-        .map(([accountId, direction, amountMinor], index) => ({ accountId, direction, amountMinor, currency: record.currency, field: `lines[${index}]` })),
-    };
-  }
-
-  private async updatePayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
-    await manager.query(
-      `UPDATE invoice_payments SET status = ?, amount_minor = ?, applied_minor = ?, credited_minor = ?, refunded_minor = ?, journal_entry_id = ?,
-              failure_code = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-      [
-        p.status,
-        this.minor(p.amountMinor),
-        this.minor(p.appliedMinor),
-        this.minor(p.creditedMinor),
-        this.minor(p.refundedMinor),
-        p.journalEntryId,
-        p.failureCode,
-        toDbTimestamp(p.updatedAt),
-        p.tenantId,
-        p.id,
-      ],
-    );
-  }
-
-  private async giveCredit(manager: EntityManager, payment: InvoicePaymentRecord, amountMinor: bigint, entryId: string, now: Date): Promise<void> {
-    await this.credit.change(manager, {
-      tenantId: payment.tenantId,
-      customerId: payment.customerId,
-      currency: payment.currency,
-      amountMinor,
-      source: CustomerCreditSource.OVERPAYMENT,
-      sourceId: payment.id,
-      invoiceId: payment.invoiceId,
-      journalEntryId: entryId,
-      at: now,
-    });
-  }
-
   /** The account money arrives on: the bank account's ledger account (same currency required) or the chart's cash at bank. */
   private async cashAccountOf(tenantId: string, bankAccountId: string | null, currency: string, chart: ChartAccounts): Promise<string> {
     if (bankAccountId === null) return chart[ChartRole.CASH_AT_BANK];
@@ -724,16 +394,4 @@ export class InvoicePaymentsService implements PaymentInvoiceLink {
     if (date > today) throw validationError(`receivedOn ${date} is after today (${today}): record money once it has arrived`, { field: 'receivedOn' });
     return date;
   }
-
-  private insertPayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
-    return insertInvoicePaymentRow(manager, this.kind, p);
-  }
-
-  private minor(value: bigint): bigint | string {
-    return this.kind === 'sqlite' ? value : value.toString();
-  }
-}
-
-function minOf(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
 }
