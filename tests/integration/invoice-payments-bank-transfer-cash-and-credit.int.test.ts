@@ -6,6 +6,8 @@ import {
   CreateInvoiceDocument,
   type CreateInvoiceInput,
   CustomerBalancesDocument,
+  CustomersWithBalancesDocument,
+  InvoicesWithPaymentsDocument,
   FinalizeInvoiceDocument,
   InvoicePaymentNodeDocument,
   PaidInvoiceDocument,
@@ -180,6 +182,20 @@ describeEachDatabase('invoice payments: bank transfers and cash, overpayment as 
     expect(await storedState(app, open.id)).toEqual(before);
   });
 
+  it('takes amounts in the invoice’s own decimals: JPY none, KWD three', async () => {
+    const jpy = await openInvoice([{ description: 'Tea', quantity: '1', unitPrice: '1000', taxRate: '10', taxBehaviour: 'EXCLUSIVE' }], 'JPY');
+    const before = await storedState(app, jpy.id);
+    const refused = await app.client.request(RecordInvoicePaymentDocument, { input: { invoiceId: jpy.id, amount: '100.5', method: 'CASH' } });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'amount' } });
+    expect(await storedState(app, jpy.id)).toEqual(before);
+    expect((await record({ invoiceId: jpy.id, amount: '1100' })).invoice).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '1100' } });
+    const kwd = await openInvoice([{ description: 'Cable', quantity: '1', unitPrice: '1.234', taxRate: '0', taxBehaviour: 'EXCLUSIVE' }], 'KWD');
+    const paid = await record({ invoiceId: kwd.id, amount: '1.235' });
+    expect(paid.invoice).toMatchObject({ status: 'PAID', amountPaid: { minorUnits: '1234' } });
+    expect(paid.invoicePayment).toMatchObject({ amount: { amount: '1.235' }, credited: { minorUnits: '1' } });
+    for (const currency of ['JPY', 'KWD']) expect((await app.client.ok(TrialBalanceDocument, { currency })).trialBalance.balanced).toBe(true);
+  });
+
   it('answers NOT_FOUND for another tenant’s invoice, bank account and invoice payment, exactly as for ids that exist nowhere', async () => {
     const invoice = await openInvoice();
     const bank = await createBankAccount(app.client, { currency: 'USD' });
@@ -352,6 +368,41 @@ describeEachDatabase('invoice payments: bank transfers and cash, overpayment as 
     const { invoice: nextRead } = await app.client.ok(PaidInvoiceDocument, { id: next.id });
     expect(nextRead.amountPaid.minorUnits).toBe('3100');
     await assertLedgerInvariants(app.runtime.dataSource, app.client);
+  });
+
+  it('reads balances of a page of customers and payments of a page of invoices in the same statements for 1 as for 6', async () => {
+    const customers: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const customer = (await app.client.ok(CreateCustomerDocument, { input: { name: `Page customer ${i}` } })).createCustomer.customer.id;
+      const invoice = await openInvoice(LINES, 'USD', customer);
+      await record({ invoiceId: invoice.id, amount: '20.00' });
+      await record({ invoiceId: invoice.id, amount: '5.00', method: 'CASH', reference: null });
+      customers.push(customer);
+    }
+    // One customer with six invoices, each paid twice.
+    const busy = (await app.client.ok(CreateCustomerDocument, { input: { name: 'Six invoices' } })).createCustomer.customer.id;
+    for (let i = 0; i < 6; i += 1) {
+      const invoice = await openInvoice(LINES, 'USD', busy);
+      await record({ invoiceId: invoice.id, amount: '20.00' });
+      await record({ invoiceId: invoice.id, amount: '5.00', method: 'CASH', reference: null });
+    }
+    const counted = async (run: () => Promise<unknown>) => {
+      const before = app.runtime.statements.count;
+      await run();
+      return app.runtime.statements.count - before;
+    };
+    const balances = async (first: number) => {
+      const { customers: page } = await app.client.ok(CustomersWithBalancesDocument, { filter: { name: 'Page customer' }, first });
+      expect(page.edges).toHaveLength(first);
+      for (const edge of page.edges) expect(edge.node.balances).toEqual([{ currency: 'USD', openReceivables: { minorUnits: '9400' }, unappliedCredit: { minorUnits: '0' } }]);
+    };
+    const payments = async (first: number) => {
+      const { invoices } = await app.client.ok(InvoicesWithPaymentsDocument, { filter: { customerId: busy }, first });
+      expect(invoices.edges).toHaveLength(first);
+      for (const edge of invoices.edges) expect(edge.node.payments.map((payment) => [payment.method, payment.applied.minorUnits])).toEqual([['BANK_TRANSFER', '2000'], ['CASH', '500']]);
+    };
+    expect(await counted(() => balances(6))).toBe(await counted(() => balances(1)));
+    expect(await counted(() => payments(6))).toBe(await counted(() => payments(1)));
   });
 
   it('needs invoices:write to record a payment; invoices:read reads payments and balances', async () => {
