@@ -8,7 +8,7 @@ import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
  * Kinds of id whose objects are Nodes: every object with an id (idempotency records and customer
  * credit movements are not in the schema).
  */
-export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'invoicePayment'>;
+export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement'>;
 
 /** GraphQL type of each kind of id that is a Node. */
 export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
@@ -33,6 +33,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   customer: 'Customer',
   invoice: 'Invoice',
   creditNote: 'CreditNote',
+  invoicePayment: 'InvoicePayment',
 };
 
 @InterfaceType({

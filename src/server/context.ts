@@ -50,7 +50,7 @@ export function createRequestContext(
       auth: new AuthLoaders(services.auth, principal.tenantId),
       webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
       reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId, services.matching),
-      invoicing: new InvoicingLoaders(services.customers, services.invoices, principal.tenantId, services.creditNotes),
+      invoicing: new InvoicingLoaders(services.customers, services.invoices, principal.tenantId, services.creditNotes, services.invoicePayments),
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),

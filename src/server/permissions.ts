@@ -1,6 +1,6 @@
 import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { applyMiddleware, type IMiddleware } from 'graphql-middleware';
-import { allow, deny, rule, shield } from 'graphql-shield';
+import { allow, and, deny, rule, shield } from 'graphql-shield';
 import type { IRules, ShieldRule } from 'graphql-shield/typings/types';
 import { AppError, ErrorCode } from '../common/errors';
 import { replayStoredResponse } from '../modules/idempotency/idempotent-request';
@@ -114,6 +114,10 @@ export const ROOT_FIELD_RULES = {
     createCreditNote: invoicesWrite,
     voidInvoice: invoicesWrite,
     markInvoiceUncollectible: invoicesWrite,
+    recordInvoicePayment: invoicesWrite,
+    // Charging a card is a payment like authorizePayment (it appears among the payments): both areas.
+    payInvoice: and(invoicesWrite, paymentsWrite),
+    refundInvoicePayment: invoicesWrite,
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {

@@ -31,6 +31,8 @@ import { InvoicePdfService } from '../modules/invoicing/invoice-pdf.service';
 import { InvoiceSettingsService } from '../modules/invoicing/invoice-settings.service';
 import { CreditNotesService } from '../modules/invoicing/credit-notes.service';
 import { InvoiceClosingService } from '../modules/invoicing/invoice-closing.service';
+import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
+import { InvoiceCardPaymentsService } from '../modules/invoicing/invoice-card-payments.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -68,6 +70,10 @@ export interface Services {
   creditNotes: CreditNotesService;
   /** Void and write-off of OPEN invoices. */
   invoiceClosing: InvoiceClosingService;
+  /** Payments of invoices (bank transfer, cash; refunds; reads) and customer balances; publishes the invoice events of paying. */
+  invoicePayments: InvoicePaymentsService;
+  /** Card payments of invoices (payInvoice), linked to the payments module. */
+  invoiceCardPayments: InvoiceCardPaymentsService;
   idempotency: IdempotencyService;
   cipher: FieldCipher;
   requestRateLimiter: RequestRateLimiter;
@@ -149,6 +155,21 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       log?.warn({ err: error, bankAccountId: account.id }, 'matching imported lines failed; the sweep retries');
     }
   };
+  const invoicePayments = new InvoicePaymentsService(
+    dataSource,
+    clock,
+    ledger,
+    invoices,
+    async (tenantId, bankAccountId) => {
+      const [account] = await reconciliation.bankAccountsByIds(tenantId, [bankAccountId]);
+      return account ? { ledgerAccountId: account.ledgerAccountId, currency: account.currency } : null;
+    },
+    invoiceEvents,
+    idempotency,
+  );
+  const invoiceCardPayments = new InvoiceCardPaymentsService(dataSource, clock, ledger, invoices, payments, invoicePayments, invoicePayments.settlement);
+  // Card payments of invoices (payInvoice) change the invoice in the transaction that records them.
+  payments.invoiceLink = invoiceCardPayments;
   // The PDF service reads through the invoice, customer and settings services assembled here.
   const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,
@@ -172,6 +193,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     invoiceSettings: new InvoiceSettingsService(dataSource, clock, idempotency),
     creditNotes: new CreditNotesService(dataSource, clock, ledger, invoices, idempotency, invoiceEvents),
     invoiceClosing: new InvoiceClosingService(dataSource, clock, ledger, invoices, idempotency, invoiceEvents),
+    invoicePayments,
+    invoiceCardPayments,
     webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
   };
   return { ...assembled, invoicePdfs: new InvoicePdfService(assembled.invoices, assembled.customers, assembled.invoiceSettings, clock) };

@@ -7,6 +7,7 @@ import {
   CreateCustomerDocument,
   CreateInvoiceDocument,
   FinalizeInvoiceDocument,
+  RecordInvoicePaymentDocument,
   ImportBankStatementDocument,
   CreateOAuthClientDocument,
   CreateWebhookEndpointDocument,
@@ -87,6 +88,10 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     const creditedInvoice = (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
     await c.ok(FinalizeInvoiceDocument, { input: { invoiceId: creditedInvoice } });
     put('creditNote', (await c.ok(CreateCreditNoteDocument, { input: { invoiceId: creditedInvoice, amount: '1.00' } })).createCreditNote.creditNote.id, 'CreditNote');
+    const paidInvoice = (await c.ok(CreateInvoiceDocument, { input: { customerId: customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
+    await c.ok(FinalizeInvoiceDocument, { input: { invoiceId: paidInvoice } });
+    const { recordInvoicePayment } = await c.ok(RecordInvoicePaymentDocument, { input: { invoiceId: paidInvoice, amount: '5.00', method: 'CASH' } });
+    put('invoicePayment', recordInvoicePayment.invoicePayment.id, 'InvoicePayment');
 
     otherAccountId = (await createAccount(other.client, { type: 'ASSET' })).id;
     await createSimulatorGateway(other.client);
@@ -107,6 +112,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'creditNote',
         'customer',
         'invoice',
+        'invoicePayment',
         'dispute',
         'journalEntry',
         'oauthClient',

@@ -30,6 +30,9 @@ import {
   CreateCustomerDocument,
   CreateInvoiceDocument,
   FinalizeInvoiceDocument,
+  PayInvoiceDocument,
+  RecordInvoicePaymentDocument,
+  RefundInvoicePaymentDocument,
   InvoiceDocument,
   InvoicesDocument,
   UpdateInvoiceDocument,
@@ -208,6 +211,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     const openInvoice = (await tenantA.client.ok(CreateInvoiceDocument, { input: { customerId: a.customer, currency: 'USD', lines: invoiceLines } })).createInvoice.invoice.id;
     a.openInvoice = (await tenantA.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: openInvoice } })).finalizeInvoice.invoice.id;
     a.creditNote = (await tenantA.client.ok(CreateCreditNoteDocument, { input: { invoiceId: a.openInvoice, amount: '1.00' } })).createCreditNote.creditNote.id;
+    a.invoicePayment = (
+      await tenantA.client.ok(RecordInvoicePaymentDocument, { input: { invoiceId: a.openInvoice, amount: '1.00', method: 'CASH' } })
+    ).recordInvoicePayment.invoicePayment.id;
 
     const cashB = await createAccount(tenantB.client, { type: 'ASSET' });
     const revenueB = await createAccount(tenantB.client, { type: 'REVENUE' });
@@ -508,6 +514,23 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
         label: 'markInvoiceUncollectible of A’s invoice',
         ids: () => [a.draftInvoice, a.openInvoice],
         send: (c, id) => c.request(MarkInvoiceUncollectibleDocument, { input: { invoiceId: id } }),
+      },
+    ],
+    'Mutation.recordInvoicePayment': [
+      {
+        label: 'recordInvoicePayment of A’s invoice',
+        ids: () => [a.openInvoice],
+        send: (c, id) => c.request(RecordInvoicePaymentDocument, { input: { invoiceId: id, amount: '1.00', method: 'CASH' } }),
+      },
+    ],
+    'Mutation.payInvoice': [
+      { label: 'payInvoice of A’s invoice', ids: () => [a.openInvoice], send: (c, id) => c.request(PayInvoiceDocument, { input: { invoiceId: id, paymentToken: 'tok_approve' } }) },
+    ],
+    'Mutation.refundInvoicePayment': [
+      {
+        label: 'refundInvoicePayment of A’s invoice payment',
+        ids: () => [a.invoicePayment],
+        send: (c, id) => c.request(RefundInvoicePaymentDocument, { input: { invoicePaymentId: id, amount: '0.50' } }),
       },
     ],
     'Query.payments': [

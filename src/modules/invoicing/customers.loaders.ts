@@ -3,6 +3,8 @@ import type { Page, PageWindow } from '../../common/pagination';
 import type { CreditNotesService } from './credit-notes.service';
 import type { CreditNoteRecord } from './credit-notes.types';
 import type { CustomersService } from './customers.service';
+import { InvoicePaymentLoaders } from './invoice-payments.loaders';
+import type { InvoicePaymentsService } from './invoice-payments.service';
 import type { CustomerRecord } from './customers.types';
 import type { InvoicesService } from './invoices.service';
 import type { InvoiceLineRecord, InvoiceRecord } from './invoices.types';
@@ -27,12 +29,17 @@ export class InvoicingLoaders {
    */
   readonly settlementEntryIdsByInvoiceId: DataLoader<string, string[]>;
 
+  /** Invoice payments and customer balances. */
+  readonly payments: InvoicePaymentLoaders;
+
   constructor(
     private readonly customers: CustomersService,
     private readonly invoices: InvoicesService,
     private readonly tenantId: string,
     private readonly creditNotes: CreditNotesService,
+    private readonly invoicePayments: InvoicePaymentsService,
   ) {
+    this.payments = new InvoicePaymentLoaders(invoicePayments, tenantId);
     this.customerById = new DataLoader(async (ids) => {
       const found = new Map((await customers.customersByIds(tenantId, ids)).map((customer) => [customer.id, customer]));
       return ids.map((id) => found.get(id) ?? null);
@@ -61,7 +68,7 @@ export class InvoicingLoaders {
 
   /** An empty set for the same tenant: a subscription reads each event's nested fields afresh. */
   renewed(): InvoicingLoaders {
-    return new InvoicingLoaders(this.customers, this.invoices, this.tenantId, this.creditNotes);
+    return new InvoicingLoaders(this.customers, this.invoices, this.tenantId, this.creditNotes, this.invoicePayments);
   }
 
   /** The same page of the credit notes of every invoice asked for in a tick: two statements at most. */

@@ -13,7 +13,9 @@ import { type ChartAccounts, ChartRole } from '../ledger/default-chart';
 import type { JournalEntryRecord, LedgerCommand, LineDraft } from '../ledger/ledger-writer';
 import type { LedgerService } from '../ledger/ledger.service';
 import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
+import { CustomerCreditBook } from './customer-credit';
 import { CustomerErrors } from './customers.errors';
+import { applyCustomerCreditAtFinalization } from './invoice-credit-at-finalization';
 import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, type TaxRateTotal } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { defaultPaymentTermsOf, invoiceNumberingOf } from './invoice-settings.service';
@@ -75,7 +77,7 @@ const DATE_SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A real calendar date written YYYY-MM-DD ("2026-02-30" is refused, not moved to March). */
-function requireDate(value: string, field: string): string {
+export function requireDate(value: string, field: string): string {
   const match = DATE_SHAPE.exec(value);
   if (!match) throw InvoiceErrors.invalidDate(field);
   const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
@@ -154,6 +156,7 @@ function lineInputOf(line: InvoiceLineRecord, currency: string): InvoiceLineInpu
 export class InvoicesService {
   private readonly kind: DatabaseKind;
   private readonly forUpdate: string;
+  private readonly credit: CustomerCreditBook;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -166,6 +169,7 @@ export class InvoicesService {
   ) {
     this.kind = databaseKindOfSource(dataSource);
     this.forUpdate = this.kind === 'mysql' ? ' FOR UPDATE' : '';
+    this.credit = new CustomerCreditBook(this.kind);
   }
 
   /** A DRAFT with its amounts computed; every bad field is VALIDATION_FAILED naming it, and nothing is stored. */
@@ -330,15 +334,24 @@ export class InvoicesService {
         const dueDate = current.dueDate ?? addDays(issueDate, current.paymentTermsDays ?? DEFAULT_PAYMENT_TERMS_DAYS);
         if (dueDate < issueDate) throw InvoiceErrors.dueBeforeIssue(dueDate, issueDate);
         const command = this.postingCommand(current, amounts, chart.accounts, now);
+        // ---- Customer credit (invoice-credit-at-finalization.ts): the customer's unapplied credit in this
+        // currency pays the invoice at once, in this transaction; its balance is locked before the accounts.
+        const credit = await applyCustomerCreditAtFinalization(manager, this.kind, this.credit, { ...current, ...this.totalsOf(amounts) }, chart.accounts, now);
+        const paidByCredit = credit?.appliedMinor ?? 0n;
+        const commands = [command, credit?.command].filter((c): c is LedgerCommand => Boolean(c));
+        // ---- end of customer credit.
         // The ledger writer locks the accounts; the series' counter, shared by every currency of the
         // tenant, is taken after them, so it is held only for the last statements of the transaction.
-        const writes = command ? await this.ledger.writeWithin(manager, [command]) : [];
+        const writes = commands.length > 0 ? await this.ledger.writeWithin(manager, commands) : [];
         // The tenant's numbering as committed now; a prefix used before continues its own series.
         const issued = await nextInvoiceNumber(manager, tenantId, await invoiceNumberingOf(manager, tenantId), now);
+        const paidInFull = paidByCredit > 0n && paidByCredit === amounts.totalMinor;
         const finalized: InvoiceRecord = {
           ...current,
           ...this.totalsOf(amounts),
-          status: InvoiceStatus.OPEN,
+          amountPaidMinor: current.amountPaidMinor + paidByCredit,
+          paidAt: paidInFull ? now : current.paidAt,
+          status: paidInFull ? InvoiceStatus.PAID : InvoiceStatus.OPEN,
           number: issued.number,
           seriesKey: issued.seriesKey,
           numberValue: issued.value,
@@ -351,7 +364,7 @@ export class InvoicesService {
         await manager.query(
           `UPDATE invoices SET status = ?, number = ?, series_key = ?, number_value = ?, issue_date = ?, due_date = ?,
                   subtotal_minor = ?, discount_total_minor = ?, tax_total_minor = ?, total_minor = ?, tax_by_rate = ?,
-                  journal_entry_id = ?, finalized_at = ?, updated_at = ?
+                  journal_entry_id = ?, finalized_at = ?, updated_at = ?, amount_paid_minor = ?, paid_at = ?
             WHERE tenant_id = ? AND id = ?`,
           [
             finalized.status,
@@ -368,6 +381,8 @@ export class InvoicesService {
             finalized.journalEntryId,
             toDbTimestamp(now),
             toDbTimestamp(now),
+            this.minor(finalized.amountPaidMinor),
+            finalized.paidAt === null ? null : toDbTimestamp(finalized.paidAt),
             tenantId,
             invoiceId,
           ],
@@ -380,7 +395,15 @@ export class InvoicesService {
         continue;
       }
       this.ledger.entriesCommitted(outcome.entries);
-      this.events.invoiceEventsCommitted([{ type: InvoiceEventType.FINALIZED, invoice: outcome.finalized, occurredAt: outcome.finalized.updatedAt }]);
+      const finalized = outcome.finalized;
+      const occurredAt = finalized.updatedAt;
+      // The customer's credit may have paid some or all of it in the same transaction: subscribers hear
+      // of that payment as they would of any other.
+      this.events.invoiceEventsCommitted([
+        { type: InvoiceEventType.FINALIZED, invoice: finalized, occurredAt },
+        ...(finalized.amountPaidMinor > 0n ? [{ type: InvoiceEventType.PAYMENT_SUCCEEDED, invoice: finalized, occurredAt }] : []),
+        ...(finalized.status === InvoiceStatus.PAID ? [{ type: InvoiceEventType.PAID, invoice: finalized, occurredAt }] : []),
+      ]);
       return outcome.finalized;
     }
   }
@@ -636,7 +659,7 @@ export class InvoicesService {
     return this.kind === 'sqlite' ? value : value.toString();
   }
 
-  private invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
+  invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
     const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
     const instant = (value: unknown): Date | null => (value === null || value === undefined ? null : fromDbTimestamp(value));
     const taxByRate = (JSON.parse(String(row.tax_by_rate)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({

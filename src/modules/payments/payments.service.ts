@@ -18,6 +18,7 @@ import { type ChartAccounts, ChartRole } from '../ledger/default-chart';
 import type { JournalEntryRecord, LedgerCommand } from '../ledger/ledger-writer';
 import type { LedgerService } from '../ledger/ledger.service';
 import { GatewayDiscrepancyKind, type GatewayDiscrepancySink, NO_GATEWAY_DISCREPANCIES } from './gateway-discrepancies';
+import { type LinkedPaymentChange, NO_INVOICE_LINK, type PaymentInvoiceLink } from './payment-invoice-link';
 import { callWithRetries } from './gateways/gateway-retries';
 import {
   type Authorization,
@@ -85,6 +86,8 @@ export interface AuthorizePaymentInput {
   description?: string | null;
   externalRef?: string | null;
   metadata?: Record<string, unknown> | null;
+  /** The invoice this payment pays (payInvoice only; not a field of authorizePayment). */
+  invoiceId?: string | null;
 }
 
 export interface RefundPaymentInput {
@@ -157,6 +160,8 @@ interface Committed<T> {
   entries: JournalEntryRecord[];
   /** A refusal decided and recorded inside the transaction, thrown once it has committed. */
   refusal?: AppError;
+  /** Run once the transaction has committed (what the invoice link asked for). */
+  afterCommit?: (() => void)[];
 }
 
 /**
@@ -171,6 +176,12 @@ const compareText = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 
 
 export class PaymentsService {
   private readonly kind: DatabaseKind;
+  /**
+   * Told of every change of a payment that pays an invoice, inside the transaction that records it.
+   * Set once by services.ts (the invoicing module implements it and itself calls this service, so it
+   * cannot be a constructor argument).
+   */
+  invoiceLink: PaymentInvoiceLink = NO_INVOICE_LINK;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -208,6 +219,7 @@ export class PaymentsService {
     const chart = await this.ledger.defaultChartAccounts(tenantId, currency);
     const key = gatewayKeyFor(handle, 'authorize');
 
+    const invoiceId = input.invoiceId ?? null;
     const requestHash = requestHashOf([
       'authorize',
       amountMinor,
@@ -219,6 +231,8 @@ export class PaymentsService {
       description,
       externalRef,
       metadata,
+      // Only when given, so that the hash of every other authorization stays what it was.
+      ...(invoiceId === null ? [] : [invoiceId]),
     ]);
 
     // Only a retry of a keyed request can find its payment; a request without a key is always new.
@@ -258,6 +272,7 @@ export class PaymentsService {
         pendingSince: now,
         failureCode: null,
         failureMessage: null,
+        invoiceId,
         expiresAt: new Date(now.getTime() + this.options.authorizationTtlMs),
         createdAt: now,
         updatedAt: now,
@@ -265,6 +280,8 @@ export class PaymentsService {
       try {
         await runInTransaction(this.dataSource, async (manager) => {
           await this.insertPayment(manager, draft);
+          // The invoice may refuse (not OPEN, more than it still owes): then nothing is stored or charged.
+          if (draft.invoiceId !== null) await this.invoiceLink.paymentCreating(manager, draft);
           await this.insertEvent(manager, draft, PaymentEventType.AUTHORIZATION_REQUESTED, { amountMinor, source: PaymentEventSource.API });
         });
       } catch (error) {
@@ -476,9 +493,12 @@ export class PaymentsService {
         step.declined?.(payment, outcome);
         await this.updatePayment(manager, payment);
         await this.insertEvent(manager, payment, step.failedEvent, { source, detail: outcome.declineCode, operationKey: key, requestHash });
+        // A declined void leaves the hold as it was; a declined authorization or capture paid nothing.
+        const linked = operation === PendingOperation.VOID ? null : await this.tellInvoice(manager, payment, { kind: 'failed', code: outcome.declineCode });
         const refusal = PaymentErrors.declined(step.name, outcome.declineCode, outcome.message, { paymentId });
         if (handle) await this.idempotency?.complete(manager, handle, { error: refusal });
-        return { result: payment, payments: [payment], entries: [], refusal };
+        const writes = linked?.commands.length ? await this.ledger.writeWithin(manager, linked.commands) : [];
+        return { result: payment, payments: [payment], entries: writes.map((write) => write.entry), refusal, afterCommit: afterCommitOf(linked) };
       }
       const settled = step.succeeded(payment, outcome.value, { now, pendingAmountMinor });
       await this.updatePayment(manager, payment);
@@ -490,9 +510,15 @@ export class PaymentsService {
         requestHash,
         detail: settled.detail ?? null,
       });
+      const linked =
+        operation === PendingOperation.CAPTURE
+          ? await this.tellInvoice(manager, payment, { kind: 'captured', amountMinor: pendingAmountMinor as bigint })
+          : operation === PendingOperation.VOID
+            ? await this.tellInvoice(manager, payment, { kind: 'failed', code: 'VOIDED' })
+            : null;
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId } });
-      const writes = await this.ledger.writeWithin(manager, settled.commands);
-      return { result: payment, payments: [payment], entries: writes.map((write) => write.entry) };
+      const writes = await this.ledger.writeWithin(manager, [...settled.commands, ...(linked?.commands ?? [])]);
+      return { result: payment, payments: [payment], entries: writes.map((write) => write.entry), afterCommit: afterCommitOf(linked) };
     });
   }
 
@@ -641,9 +667,10 @@ export class PaymentsService {
         entries: entryIdsOf(commands),
         operationKey: refund.gatewayKey,
       });
+      const linked = await this.tellInvoice(manager, payment, { kind: 'refunded', amountMinor: refund.amountMinor, refundId });
       if (handle) await this.idempotency?.complete(manager, handle, { resultRef: { paymentId: payment.id, refundId } });
-      const writes = await this.ledger.writeWithin(manager, commands);
-      return { result: { payment, refund }, payments: [payment], entries: writes.map((write) => write.entry) };
+      const writes = await this.ledger.writeWithin(manager, [...commands, ...(linked?.commands ?? [])]);
+      return { result: { payment, refund }, payments: [payment], entries: writes.map((write) => write.entry), afterCommit: afterCommitOf(linked) };
     });
   }
 
@@ -1041,7 +1068,9 @@ export class PaymentsService {
         payment.updatedAt = this.clock.now();
         await this.updatePayment(manager, payment);
         await this.insertEvent(manager, payment, PaymentEventType.EXPIRED, { source: PaymentEventSource.SYSTEM, entries: [write.entry.id] });
-        return { result: true, payments: [payment], entries: [write.entry] };
+        const linked = await this.tellInvoice(manager, payment, { kind: 'failed', code: 'EXPIRED' });
+        const more = linked?.commands.length ? await this.ledger.writeWithin(manager, linked.commands) : [];
+        return { result: true, payments: [payment], entries: [write.entry, ...more.map((w) => w.entry)], afterCommit: afterCommitOf(linked) };
       });
       if (done) expired += 1;
     }
@@ -1349,8 +1378,23 @@ export class PaymentsService {
     const committed = await runInTransaction(this.dataSource, work);
     for (const payment of committed.payments) this.events.paymentUpdated(payment);
     this.ledger.entriesCommitted(committed.entries);
+    for (const after of committed.afterCommit ?? []) after();
     if (committed.refusal) throw committed.refusal;
     return committed.result;
+  }
+
+  /** Tells the invoicing module of a change of a payment that pays an invoice (null for any other payment). */
+  private async tellInvoice(manager: EntityManager, payment: PaymentRecord, change: LinkedPaymentChange) {
+    return payment.invoiceId === null ? null : this.invoiceLink.paymentChanged(manager, payment, change);
+  }
+
+  /**
+   * The payment an earlier request under this idempotency claim created with authorize (its gateway key
+   * is derived from the claim's scope), or null: lets a caller that computes the amount (payInvoice's
+   * "everything left to pay") ask a retry for exactly what the first attempt asked.
+   */
+  async paymentCreatedUnder(tenantId: string, handle: IdempotencyHandle): Promise<PaymentRecord | null> {
+    return this.findByAuthorizeKey(tenantId, gatewayKeyFor(handle, 'authorize'));
   }
 
   /** Completes a claim whose request changed nothing itself (it found the work done). */
@@ -1372,6 +1416,7 @@ export class PaymentsService {
         effectiveAt: this.clock.now(),
         metadata: { paymentId: payment.id },
         pendingEntryId: payment.authorizationEntryId,
+        ofInvoice: payment.invoiceId !== null,
       },
       amountMinor,
     );
@@ -1427,8 +1472,8 @@ export class PaymentsService {
                              refund_pending_minor, disputed_minor, dispute_lost_minor, fee_minor, customer_id, description,
                              external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key, authorize_request_hash,
                              authorization_entry_id, pending_operation, pending_amount_minor, pending_key, pending_request_hash,
-                             pending_since, failure_code, failure_message, expires_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`,
+                             pending_since, failure_code, failure_message, expires_at, created_at, updated_at, invoice_id)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)`,
       [
         p.id,
         p.tenantId,
@@ -1450,6 +1495,7 @@ export class PaymentsService {
         toDbTimestamp(p.expiresAt),
         toDbTimestamp(p.createdAt),
         toDbTimestamp(p.updatedAt),
+        p.invoiceId,
       ],
     );
   }
@@ -1547,6 +1593,10 @@ function requestHashOf(parts: unknown[]): string {
 /** The operation a gateway key was made for (its suffix), for messages. */
 function operationOf(key: string): string {
   return key.slice(key.lastIndexOf('_') + 1).replace(':', ' and ');
+}
+
+function afterCommitOf(linked: { afterCommit?: () => void } | null): (() => void)[] {
+  return linked?.afterCommit ? [linked.afterCommit] : [];
 }
 
 function entryIdsOf(commands: LedgerCommand[]): string[] {

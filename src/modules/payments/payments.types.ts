@@ -36,6 +36,8 @@ export interface PaymentRecord extends PaymentState {
   pendingSince: Date | null;
   failureCode: string | null;
   failureMessage: string | null;
+  /** The invoice the payment pays (payInvoice), or null: its postings settle the receivable (posting-rules.ts). */
+  invoiceId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -174,6 +176,7 @@ export function paymentFromRow(row: Record<string, unknown>): PaymentRecord {
     pendingSince: nullableDate(row.pending_since),
     failureCode: nullableText(row.failure_code),
     failureMessage: nullableText(row.failure_message),
+    invoiceId: nullableText(row.invoice_id),
     expiresAt: fromDbTimestamp(row.expires_at),
     createdAt: fromDbTimestamp(row.created_at),
     updatedAt: fromDbTimestamp(row.updated_at),

@@ -32,15 +32,23 @@ export interface PostingRule {
   debit: ChartRole | null;
   credit: ChartRole | null;
   amount: string;
+  /**
+   * The accounts instead, for a payment that pays an invoice (payInvoice): the invoice's finalisation
+   * booked the revenue and the receivable, so the payment settles the receivable.
+   */
+  ofInvoice?: { debit?: ChartRole; credit?: ChartRole };
 }
 
 export const POSTING_RULES: Readonly<Record<PostingEvent, PostingRule>> = {
-  AUTHORIZED:     { entry: 'PENDING',      debit: ChartRole.GATEWAY_CLEARING,  credit: ChartRole.REVENUE,          amount: 'authorized amount' },
-  CAPTURED:       { entry: 'POST_PENDING', debit: ChartRole.GATEWAY_CLEARING,  credit: ChartRole.REVENUE,          amount: 'captured amount; the rest of the hold is released' },
+  AUTHORIZED:     { entry: 'PENDING',      debit: ChartRole.GATEWAY_CLEARING,  credit: ChartRole.REVENUE,          amount: 'authorized amount',
+                    ofInvoice: { credit: ChartRole.ACCOUNTS_RECEIVABLE } },
+  CAPTURED:       { entry: 'POST_PENDING', debit: ChartRole.GATEWAY_CLEARING,  credit: ChartRole.REVENUE,          amount: 'captured amount; the rest of the hold is released',
+                    ofInvoice: { credit: ChartRole.ACCOUNTS_RECEIVABLE } },
   VOIDED:         { entry: 'VOID_PENDING', debit: null,                        credit: null,                       amount: 'the whole hold is released' },
   EXPIRED:        { entry: 'VOID_PENDING', debit: null,                        credit: null,                       amount: 'the whole hold is released' },
   CAPTURE_FEE:    { entry: 'POSTED',       debit: ChartRole.PROCESSING_FEES,   credit: ChartRole.GATEWAY_CLEARING, amount: 'the gateway’s fee for the capture' },
-  REFUNDED:       { entry: 'POSTED',       debit: ChartRole.REFUNDS,           credit: ChartRole.GATEWAY_CLEARING, amount: 'refunded amount' },
+  REFUNDED:       { entry: 'POSTED',       debit: ChartRole.REFUNDS,           credit: ChartRole.GATEWAY_CLEARING, amount: 'refunded amount',
+                    ofInvoice: { debit: ChartRole.ACCOUNTS_RECEIVABLE } },
   DISPUTE_OPENED: { entry: 'POSTED',       debit: ChartRole.DISPUTED_FUNDS,    credit: ChartRole.GATEWAY_CLEARING, amount: 'disputed amount, withdrawn by the gateway' },
   DISPUTE_FEE:    { entry: 'POSTED',       debit: ChartRole.CHARGEBACK_FEES,   credit: ChartRole.GATEWAY_CLEARING, amount: 'the gateway’s dispute fee' },
   DISPUTE_WON:    { entry: 'POSTED',       debit: ChartRole.GATEWAY_CLEARING,  credit: ChartRole.DISPUTED_FUNDS,   amount: 'disputed amount, returned' },
@@ -58,13 +66,17 @@ export interface PostingContext {
   metadata: Record<string, unknown> | null;
   /** The authorization's pending entry, for POST_PENDING and VOID_PENDING rules. */
   pendingEntryId?: string | null;
+  /** The payment pays an invoice: rules with `ofInvoice` post to those accounts instead. */
+  ofInvoice?: boolean;
 }
 
 function lines(rule: PostingRule, context: PostingContext, amountMinor: bigint) {
-  if (!rule.debit || !rule.credit || !context.chart) throw new Error('posting rule without accounts or chart');
+  const debit = (context.ofInvoice ? rule.ofInvoice?.debit : undefined) ?? rule.debit;
+  const credit = (context.ofInvoice ? rule.ofInvoice?.credit : undefined) ?? rule.credit;
+  if (!debit || !credit || !context.chart) throw new Error('posting rule without accounts or chart');
   return [
-    { accountId: context.chart[rule.debit], direction: EntryDirection.DEBIT, amountMinor, currency: context.currency, field: 'amount' },
-    { accountId: context.chart[rule.credit], direction: EntryDirection.CREDIT, amountMinor, currency: context.currency, field: 'amount' },
+    { accountId: context.chart[debit], direction: EntryDirection.DEBIT, amountMinor, currency: context.currency, field: 'amount' },
+    { accountId: context.chart[credit], direction: EntryDirection.CREDIT, amountMinor, currency: context.currency, field: 'amount' },
   ];
 }
 

@@ -54,6 +54,7 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   customer: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.customerById.load(id) },
   invoice: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.invoiceById.load(id) },
   creditNote: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.creditNoteById.load(id) },
+  invoicePayment: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.payments.invoicePaymentById.load(id) },
 };
 
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {

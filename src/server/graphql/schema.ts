@@ -11,6 +11,7 @@ import { INVOICE_SETTINGS_RESOLVERS } from '../../modules/invoicing/invoice-sett
 import { INVOICE_RESOLVERS } from '../../modules/invoicing/invoices.resolver';
 import { CREDIT_NOTE_RESOLVERS } from '../../modules/invoicing/credit-notes.resolver';
 import { INVOICE_CLOSING_RESOLVERS } from '../../modules/invoicing/invoice-closing.resolver';
+import { INVOICE_PAYMENT_RESOLVERS } from '../../modules/invoicing/invoice-payments.resolver';
 import { LEDGER_RESOLVERS } from '../../modules/ledger/ledger.resolver';
 import { PAYMENT_RESOLVERS } from '../../modules/payments/payments.resolver';
 import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolver';
@@ -57,6 +58,7 @@ export function buildReckonSchema(): GraphQLSchema {
         ...INVOICE_SETTINGS_RESOLVERS,
         ...CREDIT_NOTE_RESOLVERS,
         ...INVOICE_CLOSING_RESOLVERS,
+        ...INVOICE_PAYMENT_RESOLVERS,
       ],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
