@@ -26,6 +26,7 @@ import { ReconciliationService } from '../modules/reconciliation/reconciliation.
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
+import { invoiceRemittance } from './invoice-remittance';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -146,6 +147,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     undefined,
     idempotency,
   );
+  // The INVOICE_NUMBER rule: statement lines that name an OPEN invoice are recorded as its payment.
+  matching.invoiceRemittance = invoiceRemittance(ledger, invoices, invoicePayments);
   return {
     dataSource,
     clock,
