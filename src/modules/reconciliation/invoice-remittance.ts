@@ -76,18 +76,21 @@ export interface InvoiceRemittancePort<Context = unknown> {
  */
 const NUMBER_LIKE = /^[A-Z0-9]+(?:-[A-Z0-9]+)*-[0-9]+$/;
 const HAS_LETTER = /[A-Z]/;
+const PLAIN_WORD = /^[A-Z0-9]+$/;
+const DIGITS = /^[0-9]+$/;
 const MAX_NUMBER_LENGTH = 64;
-/** Candidates per line: remittance text is at most a few hundred characters; a line of garbage costs no more. */
-export const MAX_CANDIDATES_PER_LINE = 24;
+/** Candidates per text: remittance text is at most a few hundred characters; a text of garbage costs no more. */
+export const MAX_CANDIDATES_PER_LINE = 32;
 
 /**
- * The tokens of a statement line's text that could be invoice numbers, upper case, in order of first
- * appearance. Tolerates what customers and banks do to a number: any case ("inv-2026-000042"),
- * punctuation around it ("Inv.:INV-2026-000042,", "EREF+INV-2026-000042", "(INV-2026-000042)"),
- * spaces or a line break around its dashes ("INV-2026- 000042", the 35-character wrapping of SEPA
- * remittance) or instead of them ("INV 2026 000042"), and words glued before it with a dash
- * ("PO-77-INV-2026-000042" also yields "INV-2026-000042"). A number whose digits are split by a line
- * break, or written without its dashes, is not recognised.
+ * The tokens of a statement line's texts that could be invoice numbers (a prefix with a letter in it,
+ * "-", digits), upper case: the words as written first, then their tails, then words joined, so that
+ * the bound on candidates never drops a number written as issued. Tolerates what customers and banks
+ * do to a number: any case ("inv-2026-000042"), punctuation around it ("Nr.:INV-2026-000042,",
+ * "EREF+INV-2026-000042", "(INV-2026-000042)"), spaces or a line break around its dashes
+ * ("INV-2026- 000042": SEPA remittance wraps at 35 characters) or instead of them ("INV 2026 000042"),
+ * and words glued before it with a dash ("PO-77-INV-2026-000042" also yields "INV-2026-000042"). A
+ * number whose digits a line break splits, or written without its dashes, is not recognised.
  */
 export function invoiceNumberCandidates(...texts: (string | null | undefined)[]): string[] {
   const found: string[] = [];
@@ -97,22 +100,25 @@ export function invoiceNumberCandidates(...texts: (string | null | undefined)[])
     seen.add(token);
     found.push(token);
   };
-  for (const text of texts) {
-    if (!text) continue;
-    // Spaces and line breaks next to a dash are the bank's wrapping, not the customer's separator.
-    const words = text
+  const wordsOf = (text: string) =>
+    text
       .toUpperCase()
+      // Spaces and line breaks next to a dash are the bank's wrapping, not the customer's separator.
       .replace(/\s*-\s*/g, '-')
       .split(/[^A-Z0-9-]+/)
       .map((word) => word.replace(/^-+|-+$/g, ''))
       .filter((word) => word.length > 0);
+  const all = texts.filter((text): text is string => typeof text === 'string' && text.length > 0).map(wordsOf);
+  for (const words of all) for (const word of words) add(word);
+  // Every dash-separated tail with a letter in it: "PO-77-INV-2026-000042" → "INV-2026-000042".
+  for (const words of all) for (const word of words) for (let at = word.indexOf('-'); at >= 0; at = word.indexOf('-', at + 1)) add(word.slice(at + 1));
+  // Plain words separated by spaces instead of dashes, ending in digits: "INV 2026 000042".
+  for (const words of all) {
     for (let i = 0; i < words.length; i++) {
-      const word = words[i];
-      add(word);
-      // Every dash-separated tail with a letter in it: "PO-77-INV-2026-000042" → "INV-2026-000042".
-      for (let at = word.indexOf('-'); at >= 0; at = word.indexOf('-', at + 1)) add(word.slice(at + 1));
-      // Words separated by spaces instead of dashes: "INV 2026 000042".
-      for (let span = 2; span <= 3 && i + span <= words.length; span++) add(words.slice(i, i + span).join('-'));
+      for (let span = 2; span <= 3 && i + span <= words.length; span++) {
+        const parts = words.slice(i, i + span);
+        if (parts.every((part) => PLAIN_WORD.test(part)) && DIGITS.test(parts[span - 1])) add(parts.join('-'));
+      }
     }
   }
   return found;
