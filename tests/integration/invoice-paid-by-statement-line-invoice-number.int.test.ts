@@ -17,7 +17,7 @@ import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { daysFromToday, flagsOf } from '../helpers/matching-fixtures';
-import { createBankAccount } from '../helpers/statement-fixtures';
+import { contentOfFile, createBankAccount, fixtureBytes } from '../helpers/statement-fixtures';
 
 /**
  * The INVOICE_NUMBER rule of the reconciliation engine, through real HTTP: a camt.053 statement whose
@@ -167,6 +167,37 @@ describeEachDatabase('invoices paid by a statement line that names them (INVOICE
     expect(posting).toMatchObject({ direction: 'DEBIT' });
     expect(line.match!.postings).toEqual([{ id: posting.id }]);
     expect(await receivable()).toBe(0n);
+  });
+
+  it('pays an invoice from a real bank’s camt.053 file whose credit line carries the number in its remittance text', async () => {
+    // viafintech's camt.053 example: five lines of 2013-12-27 on DE14740618130000033626, among them a
+    // credit of 1.00 EUR with the remittance "R CKBUCHUNG"; the customer wrote the invoice number after it.
+    const tenant = await app.createTenant('Fixture GmbH');
+    const customer = (await tenant.client.ok(CreateCustomerDocument, { input: { name: 'Testkonto Nummer 2' } })).createCustomer.customer.id;
+    const { createInvoice } = await tenant.client.ok(CreateInvoiceDocument, {
+      input: { customerId: customer, currency: 'EUR', lines: [{ description: 'Fee', quantity: '1', unitPrice: '1.00', taxRate: '0', taxBehaviour: 'EXCLUSIVE' }] },
+    });
+    const invoice = (await tenant.client.ok(FinalizeInvoiceDocument, { input: { invoiceId: createInvoice.invoice.id } })).finalizeInvoice.invoice;
+    const bank = await createBankAccount(tenant.client, { currency: 'EUR', iban: 'DE14740618130000033626' });
+    const original = fixtureBytes('camt053/viafintech__053_valid_example.xml').toString('utf8');
+    expect(original).toContain('<Ustrd>R CKBUCHUNG</Ustrd>');
+    const file = Buffer.from(original.replace('<Ustrd>R CKBUCHUNG</Ustrd>', `<Ustrd>R CKBUCHUNG ${invoice.number}</Ustrd>`), 'utf8');
+    const { importBankStatement } = await tenant.client.ok(ImportBankStatementDocument, { input: { bankAccountId: bank.id, format: 'CAMT053', ...contentOfFile(file) } });
+    expect(importBankStatement).toMatchObject({ importedLineCount: 5, flags: [] });
+    const { bankStatement } = await tenant.client.ok(StatementLineMatchesDocument, { id: importBankStatement.statements[0].id, first: 10 });
+    const lines = bankStatement!.lines.edges.map((edge) => edge.node);
+    const paying = lines.filter((line) => line.match !== null);
+    expect(paying).toHaveLength(1);
+    expect(paying[0]).toMatchObject({ amount: { amount: '1.00' }, bankReference: '2013122711085260000', match: { rule: 'INVOICE_NUMBER' } });
+    expect(await invoiceOf(invoice.id, tenant.client)).toMatchObject({ status: 'PAID', amountRemaining: { minorUnits: '0' } });
+    const [row] = await paymentRows(tenant.tenantId);
+    expect(row).toMatchObject({ statement_line_id: paying[0].id, reference: '2013122711085260000', received_on: '2013-12-27' });
+    // The other four lines are old and unmatched: the usual flags, none about invoices.
+    expect((await flagsOf(tenant.client, bank.id)).map((flag) => flag.kind).sort()).toEqual(Array(4).fill('UNMATCHED_STATEMENT_LINE'));
+    const { trialBalance } = await tenant.client.ok(TrialBalanceDocument, { currency: 'EUR' });
+    expect(trialBalance.balanced).toBe(true);
+    const ar = trialBalance.lines.edges.find((edge) => edge.node.account.code === 'SYS-1200-EUR')!.node;
+    expect(ar.debit.minorUnits).toBe(ar.credit.minorUnits);
   });
 
   it('records an underpayment and flags it UNDERPAID (the invoice stays OPEN), then the rest pays it without a flag', async () => {
