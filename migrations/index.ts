@@ -16,6 +16,7 @@ import { Invoices1764620000000 } from './1764620000000-invoices';
 import { InvoiceSettlement1764630000000 } from './1764630000000-invoice-settlement';
 import { PaymentInvoiceLink1764635000000 } from './1764635000000-payment-invoice-link';
 import { InvoiceSettings1764640000000 } from './1764640000000-invoice-settings';
+import { InvoiceNumberMatchRule1764650000000 } from './1764650000000-invoice-number-match-rule';
 
 /** Every migration, in order. Listed explicitly so the build, tests and the CLI load the same set. */
-export const MIGRATIONS = [InitialLedger1764100000000, CredentialsAndSecrets1764200000000, IdempotencyRecords1764300000000, Payments1764400000000, SimulatorState1764460000000, PostingsAccountRecentIndex1764480000000, Reconciliation1764500000000, ReconciliationMatching1764520000000, ReconciliationFlagHistory1764540000000, BankNotifications1764560000000, MatchingAging1764580000000, BankAccountMatchingSettings1764590000000, Customers1764600000000, InvoiceNumberSequences1764610000000, Invoices1764620000000, InvoiceSettlement1764630000000, PaymentInvoiceLink1764635000000, InvoiceSettings1764640000000];
+export const MIGRATIONS = [InitialLedger1764100000000, CredentialsAndSecrets1764200000000, IdempotencyRecords1764300000000, Payments1764400000000, SimulatorState1764460000000, PostingsAccountRecentIndex1764480000000, Reconciliation1764500000000, ReconciliationMatching1764520000000, ReconciliationFlagHistory1764540000000, BankNotifications1764560000000, MatchingAging1764580000000, BankAccountMatchingSettings1764590000000, Customers1764600000000, InvoiceNumberSequences1764610000000, Invoices1764620000000, InvoiceSettlement1764630000000, PaymentInvoiceLink1764635000000, InvoiceSettings1764640000000, InvoiceNumberMatchRule1764650000000];

@@ -33,6 +33,7 @@ import { CreditNotesService } from '../modules/invoicing/credit-notes.service';
 import { InvoiceClosingService } from '../modules/invoicing/invoice-closing.service';
 import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
 import { InvoiceCardPaymentsService } from '../modules/invoicing/invoice-card-payments.service';
+import { invoiceRemittance } from './invoice-remittance';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 
@@ -170,6 +171,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   const invoiceCardPayments = new InvoiceCardPaymentsService(dataSource, clock, ledger, invoices, payments, invoicePayments, invoicePayments.settlement);
   // Card payments of invoices (payInvoice) change the invoice in the transaction that records them.
   payments.invoiceLink = invoiceCardPayments;
+  // The INVOICE_NUMBER rule: statement lines that name an OPEN invoice are recorded as its payment.
+  matching.invoiceRemittance = invoiceRemittance(ledger, invoices, invoicePayments);
   // The PDF service reads through the invoice, customer and settings services assembled here.
   const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,

@@ -480,6 +480,8 @@ export type MarkInvoiceUncollectibleInput = {
 export type MatchRule =
   /** Equal amount, dates within the window, exactly one candidate on each side. */
   | 'AMOUNT_DATE'
+  /** A line of money in that the other rules left unmatched names one OPEN invoice by its number (in the remittance text or a reference): it is recorded as that invoice’s payment and matched to the posting that writes. Runs after the other rules, wherever it is listed. */
+  | 'INVOICE_NUMBER'
   /** One line equals the sum of several postings (a gateway payout: captures − refunds − fees). */
   | 'MANY_TO_ONE'
   /** One posting equals the sum of several lines (an invoice paid in instalments). */
@@ -633,6 +635,10 @@ export type ReconciliationFlagKind =
   | 'DUPLICATE_STATEMENT_LINE'
   /** A gateway report that differs from the books. */
   | 'GATEWAY_MISMATCH'
+  /** A line matched by invoice number paid another amount than the invoice still owed: it was recorded all the same (an underpayment leaves the invoice OPEN, an overpayment becomes customer credit); details say how much was expected and received. */
+  | 'INVOICE_AMOUNT_MISMATCH'
+  /** A line names an invoice it could not pay (not OPEN, another currency, or several invoices): nothing was recorded and the line is left unmatched; details say why. */
+  | 'INVOICE_NOT_PAYABLE'
   /** A gateway payout that differs from what the gateway owes. */
   | 'PAYOUT_MISMATCH'
   /** A statement whose opening balance plus its lines is not its closing balance. */
@@ -668,6 +674,8 @@ export type ReconciliationMatchOrigin =
 export type ReconciliationMatchRule =
   /** Equal amount, dates within the bank account’s window, and exactly one candidate on each side. */
   | 'AMOUNT_DATE'
+  /** The line named an OPEN invoice by its number: it was recorded as the invoice’s payment, and matched to the posting that wrote. */
+  | 'INVOICE_NUMBER'
   /** Matched by hand. */
   | 'MANUAL'
   /** One line equals the sum of several postings (a gateway payout). */

@@ -19,7 +19,7 @@ import { createBankAccount } from '../helpers/statement-fixtures';
  * off for its account, and is matched by the sweep once it is on again.
  */
 
-const ALL_RULES: MatchRule[] = ['REFERENCE', 'AMOUNT_DATE', 'MANY_TO_ONE', 'ONE_TO_MANY'];
+const ALL_RULES: MatchRule[] = ['REFERENCE', 'AMOUNT_DATE', 'MANY_TO_ONE', 'ONE_TO_MANY', 'INVOICE_NUMBER'];
 
 /** A Monday about three weeks back, plus `offset` calendar days. */
 const BASE = (() => {

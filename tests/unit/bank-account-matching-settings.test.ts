@@ -25,7 +25,7 @@ function refusal(change: Parameters<typeof changedMatchingSettings>[1]): AppErro
 describe('bank account matching settings', () => {
   it('defaults to every rule in the engine’s order, a window of 3 business days and the engine’s group limits', () => {
     expect(defaults()).toEqual({
-      rules: [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY],
+      rules: [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY, MatchRule.INVOICE_NUMBER],
       windowBusinessDays: 3,
       maxGroupSize: 4,
       maxGroupCandidates: 12,

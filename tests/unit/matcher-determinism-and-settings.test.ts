@@ -65,7 +65,7 @@ describe('settings and input checks', () => {
   it('defaults to ±3 business days, every rule in order, no holidays', () => {
     expect(matcherSettings()).toEqual({
       windowBusinessDays: 3,
-      rules: [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY],
+      rules: [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY, MatchRule.INVOICE_NUMBER],
       holidays: [],
       maxSubsetCandidates: 12,
       maxSubsetSize: 4,

@@ -651,6 +651,17 @@ export class InvoicesService {
     return this.invoiceFromRow(rows[0]);
   }
 
+  /**
+   * The tenant's finalised invoices whose number is one of these (exact: numbers are stored upper case),
+   * read in the caller's transaction without a lock: one statement on the (tenant, number) index. For
+   * reconciliation, which finds invoice numbers in remittance text and locks the one it pays.
+   */
+  async invoicesByNumbersWithin(manager: EntityManager, tenantId: string, numbers: readonly string[]): Promise<InvoiceRecord[]> {
+    if (numbers.length === 0) return [];
+    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoices WHERE tenant_id = ? AND number IN (${numbers.map(() => '?').join(',')})`, [tenantId, ...numbers]);
+    return rows.map((row) => this.invoiceFromRow(row));
+  }
+
   private taxByRateJson(groups: TaxRateTotal[]): string {
     return JSON.stringify(groups.map((group) => ({ rate: group.rate, taxableMinor: group.taxableMinor.toString(), taxMinor: group.taxMinor.toString() })));
   }

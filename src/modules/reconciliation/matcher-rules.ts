@@ -14,9 +14,16 @@ export enum MatchRule {
   MANY_TO_ONE = 'MANY_TO_ONE',
   /** One posting equals the sum of several statement lines (an invoice paid in instalments). */
   ONE_TO_MANY = 'ONE_TO_MANY',
+  /**
+   * A line of money in that the other rules left unmatched names one OPEN invoice of the tenant by its
+   * number: the line is recorded as that invoice's payment and matched to the posting this writes.
+   * Not the pure engine's (it writes to the books): MatchingService runs it after the engine, wherever
+   * it stands in the list, so that money the books already hold is never recorded a second time.
+   */
+  INVOICE_NUMBER = 'INVOICE_NUMBER',
 }
 
-export const ALL_MATCH_RULES: readonly MatchRule[] = [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY];
+export const ALL_MATCH_RULES: readonly MatchRule[] = [MatchRule.REFERENCE, MatchRule.AMOUNT_DATE, MatchRule.MANY_TO_ONE, MatchRule.ONE_TO_MANY, MatchRule.INVOICE_NUMBER];
 
 export interface MatcherSettings {
   /** Dates within this many business days match (AMOUNT_DATE, and the groups of MANY_TO_ONE/ONE_TO_MANY found without a reference). */

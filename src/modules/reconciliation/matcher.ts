@@ -496,6 +496,9 @@ class Engine {
         return this.groupRule(MatchRule.MANY_TO_ONE, this.lines, this.postings);
       case MatchRule.ONE_TO_MANY:
         return this.groupRule(MatchRule.ONE_TO_MANY, this.postings, this.lines);
+      case MatchRule.INVOICE_NUMBER:
+        // Writes a payment: MatchingService runs it once the engine is done (matchInvoiceNumbers).
+        return;
     }
   }
 

@@ -15,6 +15,7 @@ export enum ReconciliationMatchRule {
   AMOUNT_DATE = 'AMOUNT_DATE',
   MANY_TO_ONE = 'MANY_TO_ONE',
   ONE_TO_MANY = 'ONE_TO_MANY',
+  INVOICE_NUMBER = 'INVOICE_NUMBER',
   MANUAL = 'MANUAL',
 }
 
@@ -28,6 +29,7 @@ registerEnumType(ReconciliationMatchRule, {
     AMOUNT_DATE: { description: 'Equal amount, dates within the bank account’s window, and exactly one candidate on each side.' },
     MANY_TO_ONE: { description: 'One line equals the sum of several postings (a gateway payout).' },
     ONE_TO_MANY: { description: 'One posting equals the sum of several lines.' },
+    INVOICE_NUMBER: { description: 'The line named an OPEN invoice by its number: it was recorded as the invoice’s payment, and matched to the posting that wrote.' },
     MANUAL: { description: 'Matched by hand.' },
   },
 });

@@ -13,6 +13,8 @@ import type { LedgerEventPublisher } from '../ledger/ledger.events';
 import type { ReconciliationFlagsService } from './reconciliation-flags.service';
 import { type Match, type MatcherPosting, type MatcherStatementLine, type MatchProblem, matchStatementLines } from './matcher';
 import { matcherSettingsOf } from './bank-account-matching';
+import { type InvoiceRemittancePort, invoiceNumberCandidates, type RemittanceInvoice } from './invoice-remittance';
+import { MatchRule } from './matcher-rules';
 import { ReconciliationFlagKind, type BankAccountRecord, type ReconciliationFlagRecord, type StatementLineRecord, lineFromRow } from './reconciliation.types';
 
 /**
@@ -190,6 +192,26 @@ interface CandidatePosting extends MatcherPosting {
   createdAt: Date;
 }
 
+/** A line the INVOICE_NUMBER rule records as the payment of the one OPEN invoice it names (payInvoice). */
+interface InvoicePaymentPlan {
+  line: StatementLineRecord;
+  invoice: RemittanceInvoice;
+  /** Where on the line the number was found. */
+  foundIn: InvoiceNumberField;
+}
+
+type InvoiceNumberField = 'remittanceInformation' | 'description' | 'endToEndId' | 'bankReference';
+const INVOICE_NUMBER_FIELDS: readonly InvoiceNumberField[] = ['remittanceInformation', 'description', 'endToEndId', 'bankReference'];
+
+/** Why a line that names an invoice does not pay it (INVOICE_NOT_PAYABLE's details.reason). */
+export enum InvoiceNotPayableReason {
+  /** The invoice is PAID, VOID or UNCOLLECTIBLE (a draft has no number to name). */
+  INVOICE_NOT_OPEN = 'INVOICE_NOT_OPEN',
+  CURRENCY_DIFFERS = 'CURRENCY_DIFFERS',
+  /** The line names several of the tenant's invoices: which one it pays (or how it splits) is a person's call. */
+  SEVERAL_INVOICES = 'SEVERAL_INVOICES',
+}
+
 export class MatchingService {
   private readonly kind: 'mysql' | 'sqlite';
   /** Lines of an import per run (MATCH_SLICE_LINES; tests make it small to see slices at work). */
@@ -199,6 +221,11 @@ export class MatchingService {
   private readonly tenantsWithBankAccounts = new Map<string, { has: boolean; until: number }>();
   /** Per bank account, the run for new postings that has not started yet. */
   private readonly waitingPostingRuns = new Map<string, { postingIds: Set<string>; from: string; to: string; result: Promise<MatchRunResult> }>();
+  /**
+   * Invoicing as the INVOICE_NUMBER rule sees it, set once invoicing is wired (src/services/services.ts);
+   * while null, the rule records nothing.
+   */
+  invoiceRemittance: InvoiceRemittancePort | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -566,7 +593,13 @@ export class MatchingService {
   private async runNow(account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await runInTransaction(this.dataSource, (manager) => this.runWithin(manager, account, focus));
+        const { result, invoicePayments } = await runInTransaction(this.dataSource, (manager) => this.runWithin(manager, account, focus));
+        if (invoicePayments.length) {
+          const paid = await this.payInvoices(account, invoicePayments);
+          appendAll(result.matches, paid.matches);
+          appendAll(result.flags, paid.flags);
+        }
+        return result;
       } catch (error) {
         // Another process matched one of these items first: read again, without the items it took.
         if (!isUniqueViolation(error) || attempt >= RUN_ATTEMPTS) throw error;
@@ -574,7 +607,7 @@ export class MatchingService {
     }
   }
 
-  private async runWithin(manager: EntityManager, account: BankAccountRecord, focus: Focus): Promise<MatchRunResult> {
+  private async runWithin(manager: EntityManager, account: BankAccountRecord, focus: Focus): Promise<{ result: MatchRunResult; invoicePayments: InvoicePaymentPlan[] }> {
     await this.lockAccount(manager, account);
     const margin = windowCalendarDays(account.matchWindowBusinessDays);
     const postings = await this.candidatePostings(manager, account, { from: addDays(focus.from, -margin), to: addDays(focus.to, margin) });
@@ -599,9 +632,17 @@ export class MatchingService {
       const flag = await this.flagProblem(manager, account, problem, linesById);
       if (flag) flags.push(flag);
     }
+    const settled = new Set([...matches.flatMap((m) => m.statementLineIds), ...problems.flatMap((p) => p.lineIds)]);
+    // INVOICE_NUMBER, after every rule of the engine: only money the books do not hold yet is recorded.
+    const invoicePayments = await this.planInvoicePayments(
+      manager,
+      account,
+      lines.filter((l) => focusLines.has(l.id) && !settled.has(l.id)),
+      flags,
+    );
+    for (const plan of invoicePayments) settled.add(plan.line.id);
     // A new line whose window has passed already (an old statement) is a line the books lack now,
     // not at the next sweep; one within its window waits for the postings that may still come.
-    const settled = new Set([...matches.flatMap((m) => m.statementLineIds), ...problems.flatMap((p) => p.lineIds)]);
     const pastWindow = addDays(dayOf(this.clock.now()), -windowCalendarDays(account.matchWindowBusinessDays));
     for (const line of lines) {
       if (!focusLines.has(line.id) || settled.has(line.id) || line.bookingDate === null || line.bookingDate >= pastWindow) continue;
@@ -617,7 +658,234 @@ export class MatchingService {
       if (flaggedPostings.has(`posting:${posting.id}`)) continue;
       flags.push(await this.raise(manager, account, ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY, `posting:${posting.id}`, this.unmatchedPostingDetails(account, posting)));
     }
-    return { matches, flags };
+    return { result: { matches, flags }, invoicePayments };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // INVOICE_NUMBER
+
+  /**
+   * The INVOICE_NUMBER rule's reading, inside the run's transaction: each line of money in that the
+   * engine left alone (no match, no problem) is searched for invoice numbers (invoiceNumberCandidates),
+   * all of them looked up among the tenant's invoices in one statement per chunk. A line naming exactly
+   * one invoice, OPEN and in the account's currency, is planned for payment; one naming an invoice it
+   * cannot pay raises INVOICE_NOT_PAYABLE (once, like the engine's problems) and is left to the usual
+   * handling of unmatched lines. Another tenant's invoices are never read.
+   */
+  private async planInvoicePayments(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    lines: readonly StatementLineRecord[],
+    flags: ReconciliationFlagRecord[],
+  ): Promise<InvoicePaymentPlan[]> {
+    const port = this.invoiceRemittance;
+    if (!port || !account.matching.rules.includes(MatchRule.INVOICE_NUMBER)) return [];
+    const candidates = new Map<string, Map<InvoiceNumberField, string[]>>();
+    for (const line of lines) {
+      if (line.amountMinor <= 0n) continue;
+      const byField = new Map<InvoiceNumberField, string[]>();
+      for (const field of INVOICE_NUMBER_FIELDS) {
+        const found = invoiceNumberCandidates(line[field]);
+        if (found.length) byField.set(field, found);
+      }
+      if (byField.size) candidates.set(line.id, byField);
+    }
+    if (candidates.size === 0) return [];
+    const numbers = [...new Set([...candidates.values()].flatMap((byField) => [...byField.values()].flat()))];
+    const invoices = new Map<string, RemittanceInvoice>();
+    for (const chunk of chunks(numbers, ID_CHUNK)) {
+      for (const invoice of await port.findInvoicesByNumbers(manager, account.tenantId, chunk)) invoices.set(invoice.number, invoice);
+    }
+    const plans: InvoicePaymentPlan[] = [];
+    for (const line of lines) {
+      const byField = candidates.get(line.id);
+      if (!byField) continue;
+      const named = new Map<string, { invoice: RemittanceInvoice; foundIn: InvoiceNumberField }>();
+      for (const [field, found] of byField) {
+        for (const number of found) {
+          const invoice = invoices.get(number);
+          if (invoice && !named.has(invoice.id)) named.set(invoice.id, { invoice, foundIn: field });
+        }
+      }
+      if (named.size === 0) continue;
+      const [first] = [...named.values()];
+      const reason =
+        named.size > 1
+          ? InvoiceNotPayableReason.SEVERAL_INVOICES
+          : first.invoice.status !== 'OPEN'
+            ? InvoiceNotPayableReason.INVOICE_NOT_OPEN
+            : first.invoice.currency !== line.currency
+              ? InvoiceNotPayableReason.CURRENCY_DIFFERS
+              : null;
+      if (reason === null) {
+        plans.push({ line, invoice: first.invoice, foundIn: first.foundIn });
+        continue;
+      }
+      const flag = await this.flagNotPayable(manager, account, line, reason, [...named.values()].map((n) => n.invoice));
+      if (flag) flags.push(flag);
+    }
+    return plans;
+  }
+
+  /** INVOICE_NOT_PAYABLE for the line, unless it has that flag already, whatever its status (as flagProblem). */
+  private async flagNotPayable(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    line: StatementLineRecord,
+    reason: InvoiceNotPayableReason,
+    invoices: readonly RemittanceInvoice[],
+  ): Promise<ReconciliationFlagRecord | null> {
+    const subject = `line:${line.id}`;
+    if (await this.hasFlag(manager, account, ReconciliationFlagKind.INVOICE_NOT_PAYABLE, subject)) return null;
+    const [invoice] = invoices;
+    const why =
+      reason === InvoiceNotPayableReason.SEVERAL_INVOICES
+        ? `the line names ${invoices.length} invoices (${invoices.map((i) => i.number).join(', ')}); record each payment by hand (recordInvoicePayment)`
+        : reason === InvoiceNotPayableReason.INVOICE_NOT_OPEN
+          ? `invoice ${invoice.number} is ${invoice.status}; only an OPEN invoice is paid: refund the money or record what it pays by hand`
+          : `invoice ${invoice.number} is in ${invoice.currency}, the line in ${line.currency}; record the payment by hand in the invoice’s currency`;
+    return this.raise(manager, account, ReconciliationFlagKind.INVOICE_NOT_PAYABLE, subject, {
+      statementLineIds: [line.id],
+      amount: formatMinorAsDecimal(line.amountMinor, line.currency),
+      currency: line.currency,
+      bookingDate: line.bookingDate,
+      reason,
+      invoices: invoices.map((i) => ({ id: i.id, number: i.number, status: i.status, currency: i.currency })),
+      message: `Nothing was recorded: ${why}`,
+    });
+  }
+
+  /**
+   * Records each planned line as its invoice's payment, one transaction per line, after the run's has
+   * committed, and publishes each once it commits. A line another process matched meanwhile is left
+   * alone; a failure is logged and left to the sweep, which plans the line again.
+   *
+   * One transaction per payment keeps the lock order acyclic: each takes the bank account's row, then
+   * (through invoicing) the invoice, the customer's credit balance and the ledger's accounts, then the
+   * tenant's flag counter. payInvoice and recordInvoicePayment lock invoice → credit → ledger accounts
+   * too and never a bank account; nothing locks a bank account after an invoice. Paying several
+   * invoices in the run's transaction instead would hold the ledger's accounts from the first payment
+   * while locking the next invoice, which a recordInvoicePayment could hold while waiting for those
+   * accounts: a deadlock.
+   */
+  private async payInvoices(account: BankAccountRecord, plans: readonly InvoicePaymentPlan[]): Promise<MatchRunResult> {
+    const port = this.invoiceRemittance!;
+    const result: MatchRunResult = { matches: [], flags: [] };
+    const context = await port.prepare(account.tenantId, account.currency);
+    for (const plan of plans) {
+      try {
+        const done = await runInTransaction(this.dataSource, (manager) => this.payInvoiceWithin(manager, account, plan, context));
+        done.committed?.();
+        appendAll(result.matches, done.matches);
+        appendAll(result.flags, done.flags);
+      } catch (error) {
+        // A unique violation: another process recorded or matched this line first.
+        if (!isUniqueViolation(error)) this.log?.warn({ err: error, statementLineId: plan.line.id, invoiceId: plan.invoice.id }, 'recording an invoice payment from a statement line failed; the sweep retries');
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Under the bank account's lock: the line, still unmatched, recorded as the invoice's payment (the
+   * whole line, whatever it owes: an underpayment leaves it OPEN, an overpayment is customer credit)
+   * and matched to the posting that wrote to the bank's ledger account. A line paying another amount
+   * than the invoice still owed raises INVOICE_AMOUNT_MISMATCH; an invoice that changed meanwhile (paid,
+   * voided) raises INVOICE_NOT_PAYABLE and records nothing.
+   */
+  private async payInvoiceWithin(
+    manager: EntityManager,
+    account: BankAccountRecord,
+    plan: InvoicePaymentPlan,
+    context: unknown,
+  ): Promise<MatchRunResult & { committed: (() => void) | null }> {
+    const { line } = plan;
+    await this.lockAccount(manager, account);
+    // Read again under the lock: another process may have matched the line (and recorded its payment).
+    const still: Record<string, unknown>[] = await manager.query(
+      `SELECT l.id FROM statement_lines l WHERE l.id = ? AND l.tenant_id = ? AND l.status = 'BOOKED'
+         AND NOT EXISTS (SELECT 1 FROM reconciliation_match_items i WHERE i.recorded_statement_line_id = l.id)`,
+      [line.id, account.tenantId],
+    );
+    if (still.length === 0) return { matches: [], flags: [], committed: null };
+    const recorded = await this.invoiceRemittance!.recordBankTransfer(
+      manager,
+      account.tenantId,
+      {
+        invoiceId: plan.invoice.id,
+        amountMinor: line.amountMinor,
+        currency: line.currency,
+        reference: (line.bankReference ?? line.endToEndId ?? plan.invoice.number).slice(0, 255),
+        receivedOn: line.bookingDate!,
+        bankAccountId: account.id,
+        statementLineId: line.id,
+      },
+      context,
+    );
+    if (!recorded.recorded) {
+      const reason = recorded.invoice.status !== 'OPEN' ? InvoiceNotPayableReason.INVOICE_NOT_OPEN : InvoiceNotPayableReason.CURRENCY_DIFFERS;
+      const flag = await this.flagNotPayable(manager, account, line, reason, [recorded.invoice]);
+      return { matches: [], flags: flag ? [flag] : [], committed: null };
+    }
+    const postings: Record<string, unknown>[] = await manager.query(
+      `SELECT id, direction, amount_minor FROM postings WHERE tenant_id = ? AND journal_entry_id = ? AND account_id = ? AND phase = 'POSTED'`,
+      [account.tenantId, recorded.journalEntryId, account.ledgerAccountId],
+    );
+    if (postings.length !== 1 || signedAmount(postings[0]) !== line.amountMinor) {
+      throw new Error(`invoice payment entry ${recorded.journalEntryId} does not hold one posting of ${line.amountMinor} to ${account.ledgerAccountId}`);
+    }
+    const expected = recorded.before.amountRemainingMinor;
+    const [match] = await this.insertMatches(manager, account, [
+      {
+        rule: MatchRule.INVOICE_NUMBER,
+        score: 1,
+        compared: JSON.parse(
+          stringify({
+            amount: { line: line.amountMinor, postings: line.amountMinor, equal: true },
+            currency: { line: line.currency, postings: line.currency, equal: true },
+            reference: { how: 'INVOICE_NUMBER', line: { field: plan.foundIn, text: line[plan.foundIn] }, invoiceNumber: recorded.before.number },
+            invoice: {
+              id: recorded.before.id,
+              number: recorded.before.number,
+              amountRemainingBefore: expected,
+              applied: recorded.appliedMinor,
+              credited: recorded.creditedMinor,
+              status: recorded.after.status,
+            },
+            invoicePaymentId: recorded.invoicePaymentId,
+            dateDistanceBusinessDays: null,
+          }),
+        ) as Record<string, unknown>,
+        origin: MatchOrigin.AUTOMATIC,
+        createdBy: null,
+        note: null,
+        statementLineIds: [line.id],
+        postingIds: [String(postings[0].id)],
+      },
+    ]);
+    await this.resolveFlagsOf(manager, [match]);
+    const flags: ReconciliationFlagRecord[] = [];
+    if (line.amountMinor !== expected) {
+      const difference = line.amountMinor - expected;
+      flags.push(
+        await this.raise(manager, account, ReconciliationFlagKind.INVOICE_AMOUNT_MISMATCH, `line:${line.id}`, {
+          statementLineIds: [line.id],
+          postingIds: match.postingIds,
+          matchId: match.id,
+          invoiceId: recorded.before.id,
+          invoiceNumber: recorded.before.number,
+          invoicePaymentId: recorded.invoicePaymentId,
+          currency: line.currency,
+          expected: formatMinorAsDecimal(expected, line.currency),
+          received: formatMinorAsDecimal(line.amountMinor, line.currency),
+          difference: formatMinorAsDecimal(difference < 0n ? -difference : difference, line.currency),
+          direction: difference < 0n ? 'UNDERPAID' : 'OVERPAID',
+          invoiceStatus: recorded.after.status,
+          customerCredit: formatMinorAsDecimal(recorded.creditedMinor, line.currency),
+        }),
+      );
+    }
+    return { matches: [match], flags, committed: recorded.committed };
   }
 
   /**
@@ -971,7 +1239,10 @@ export class MatchingService {
   /**
    * Undoes the line's current match. Nothing is deleted: the match row keeps who unmatched it and why,
    * and its items keep what they held while giving up their claim, so the line and the postings can be
-   * matched again (by hand: automatic matching leaves alone what a person unmatched).
+   * matched again (by hand: automatic matching leaves alone what a person unmatched). Undoing an
+   * INVOICE_NUMBER match leaves the invoice payment it recorded as it is: the money did arrive, and
+   * the match only said which line brought it; taking the payment back is invoicing's (a refund). The
+   * line is never recorded again (automatic matching leaves it alone, and one payment per line).
    */
   async unmatchByHand(tenantId: string, credentialId: string, input: ManualUnmatchInput, handle?: IdempotencyHandle): Promise<ReconciliationMatchRecord> {
     requireIdOfKind(input.statementLineId, 'bankStatementLine', 'statementLineId');

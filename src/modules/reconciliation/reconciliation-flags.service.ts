@@ -70,6 +70,8 @@ export const KINDS_RESOLVED_BY_A_MATCH: readonly ReconciliationFlagKind[] = [
   ReconciliationFlagKind.UNMATCHED_LEDGER_ENTRY,
   ReconciliationFlagKind.AMBIGUOUS_MATCH,
   ReconciliationFlagKind.AMOUNT_MISMATCH,
+  // The line it names is unmatched: once it is matched (by hand, say), what the money was is settled.
+  ReconciliationFlagKind.INVOICE_NOT_PAYABLE,
 ];
 
 export interface FlagEventFilter {

@@ -42,6 +42,10 @@ registerEnumType(MatchRule, {
     AMOUNT_DATE: { description: 'Equal amount, dates within the window, exactly one candidate on each side.' },
     MANY_TO_ONE: { description: 'One line equals the sum of several postings (a gateway payout: captures − refunds − fees).' },
     ONE_TO_MANY: { description: 'One posting equals the sum of several lines (an invoice paid in instalments).' },
+    INVOICE_NUMBER: {
+      description:
+        'A line of money in that the other rules left unmatched names one OPEN invoice by its number (in the remittance text or a reference): it is recorded as that invoice’s payment and matched to the posting that writes. Runs after the other rules, wherever it is listed.',
+    },
   },
 });
 

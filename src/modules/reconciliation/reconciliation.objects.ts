@@ -31,6 +31,13 @@ registerEnumType(ReconciliationFlagKind, {
     STATEMENT_BALANCE_MISMATCH: { description: 'A statement whose opening balance plus its lines is not its closing balance.' },
     PAYOUT_MISMATCH: { description: 'A gateway payout that differs from what the gateway owes.' },
     GATEWAY_MISMATCH: { description: 'A gateway report that differs from the books.' },
+    INVOICE_AMOUNT_MISMATCH: {
+      description:
+        'A line matched by invoice number paid another amount than the invoice still owed: it was recorded all the same (an underpayment leaves the invoice OPEN, an overpayment becomes customer credit); details say how much was expected and received.',
+    },
+    INVOICE_NOT_PAYABLE: {
+      description: 'A line names an invoice it could not pay (not OPEN, another currency, or several invoices): nothing was recorded and the line is left unmatched; details say why.',
+    },
   },
 });
 registerEnumType(ReconciliationFlagStatus, { name: 'ReconciliationFlagStatus', description: 'OPEN → ACKNOWLEDGED → RESOLVED; a cause that returns reopens its flag.' });
