@@ -295,6 +295,7 @@ export class InvoicePaymentsService {
         [cashAccountId, EntryDirection.CREDIT, amountMinor],
       ]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoicePaymentId: record.id } });
+      await this.settlement.linkEntry(manager, record, refunded.creditEntryId, now);
       const writes = await this.ledger.writeWithin(manager, [command]);
       return { invoice: refunded.invoice, invoicePayment: refunded.invoicePayment, entries: writes.map((write) => write.entry), events: refunded.events };
     });

@@ -86,6 +86,16 @@ export class InvoiceSettlement {
     };
   }
 
+  /** Names an entry of the invoice that no other invoicing row holds (a refund of a bank transfer or cash), for Invoice.journalEntries. */
+  async linkEntry(manager: EntityManager, record: InvoicePaymentRecord, entryId: string, now: Date): Promise<void> {
+    await manager.query('INSERT INTO invoice_journal_entries (tenant_id, invoice_id, journal_entry_id, created_at) VALUES (?, ?, ?, ?)', [
+      record.tenantId,
+      record.invoiceId,
+      entryId,
+      toDbTimestamp(now),
+    ]);
+  }
+
   async updatePayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
     await manager.query(
       `UPDATE invoice_payments SET status = ?, amount_minor = ?, applied_minor = ?, credited_minor = ?, refunded_minor = ?, journal_entry_id = ?,

@@ -430,9 +430,10 @@ export class InvoicesService {
   }
 
   /**
-   * The journal entries each invoice's payments and credit notes posted (the invoice row names its own:
-   * finalisation, void, write-off), in one statement for all the invoices. Rows of other tenants are
-   * never read.
+   * The journal entries each invoice's payments, refunds, credit notes and customer credit posted (the
+   * invoice row names its own: finalisation, void, write-off), in one statement for all the invoices;
+   * an entry may come twice (a credit note's entry is also its credit movement's), callers keep one.
+   * Rows of other tenants are never read.
    */
   async settlementEntryIdsByInvoiceIds(tenantId: string, invoiceIds: readonly string[]): Promise<Map<string, string[]>> {
     const byInvoice = new Map<string, string[]>(invoiceIds.map((id) => [id, []]));
@@ -441,8 +442,15 @@ export class InvoicesService {
     const rows: { invoice_id: string; journal_entry_id: string }[] = await this.dataSource.query(
       `SELECT invoice_id, journal_entry_id FROM invoice_payments WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL
        UNION ALL
-       SELECT invoice_id, journal_entry_id FROM credit_notes WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL`,
-      [tenantId, ...invoiceIds, tenantId, ...invoiceIds],
+       SELECT invoice_id, journal_entry_id FROM credit_notes WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL
+       UNION ALL
+       SELECT invoice_id, journal_entry_id FROM customer_credit_movements WHERE tenant_id = ? AND invoice_id IN (${marks}) AND journal_entry_id IS NOT NULL
+       UNION ALL
+       SELECT invoice_id, journal_entry_id FROM invoice_journal_entries WHERE tenant_id = ? AND invoice_id IN (${marks})
+       UNION ALL
+       SELECT ip.invoice_id, r.journal_entry_id FROM invoice_payments ip JOIN refunds r ON r.tenant_id = ip.tenant_id AND r.payment_id = ip.payment_id
+        WHERE ip.tenant_id = ? AND ip.invoice_id IN (${marks}) AND r.journal_entry_id IS NOT NULL`,
+      [tenantId, ...invoiceIds, tenantId, ...invoiceIds, tenantId, ...invoiceIds, tenantId, ...invoiceIds, tenantId, ...invoiceIds],
     );
     for (const row of rows) byInvoice.get(String(row.invoice_id))?.push(String(row.journal_entry_id));
     return byInvoice;
