@@ -7,6 +7,7 @@ import { createAccount, transfer } from '../helpers/ledger-fixtures';
 import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
 import { type Family, hasSeries, parsePrometheusText, promtoolMetricsComplaints, valueOf } from '../helpers/prometheus-text';
 import { createBankAccount } from '../helpers/statement-fixtures';
+import { SocketClient } from '../helpers/ws-client';
 
 /**
  * GET /metrics as Prometheus scrapes it: refused without the metrics token (an API key is not one),
@@ -204,5 +205,27 @@ describeEachDatabase('GET /metrics', (kind) => {
     // Still valid text now that every histogram has observations.
     const complaints = promtoolMetricsComplaints(body);
     if (complaints !== null) expect(complaints).toEqual([]);
+  });
+
+  it('times queries and mutations over WebSocket as over HTTP, and counts their errors', async () => {
+    const before = (await scrape()).families;
+    const delta = (families: Map<string, Family>, name: string, labels: Record<string, string> = {}) => valueOf(families, name, labels) - valueOf(before, name, labels);
+    const socket = SocketClient.withKey(app.url, app.apiKey);
+    try {
+      await socket.connected;
+      const me = await socket.executeRaw('query Whoever { me { tenant { id } } }');
+      expect(me.errors).toBeUndefined();
+      const missing = await socket.executeRaw('{ account(id: "acct_01JZZZZZZZZZZZZZZZZZZZZZZZ") { id } }');
+      expect(missing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const refused = await socket.executeRaw('{ noSuchField }');
+      expect(refused.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    } finally {
+      await socket.dispose();
+    }
+    const after = (await scrape()).families;
+    expect(delta(after, 'reckon_graphql_operation_duration_seconds_count', { operation: 'me', type: 'query', outcome: 'ok' })).toBe(1);
+    expect(delta(after, 'reckon_graphql_operation_duration_seconds_count', { operation: 'account', type: 'query', outcome: 'error' })).toBe(1);
+    expect(delta(after, 'reckon_errors_total', { code: 'NOT_FOUND' })).toBe(1);
+    expect(delta(after, 'reckon_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
   });
 });
