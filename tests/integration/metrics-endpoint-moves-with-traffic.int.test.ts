@@ -123,6 +123,10 @@ describeEachDatabase('GET /metrics', (kind) => {
     const invented = `Invented_${crypto.randomBytes(6).toString('hex')}`;
     const bogus = await app.client.raw({ query: `query ${invented} { ${invented.toLowerCase()} }` });
     expect(bogus.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    // Refused by the query guard before Apollo sees it.
+    const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: me { tenant { id } }`).join(' ');
+    const hostile = await app.client.raw({ query: `{ ${aliases} }` });
+    expect(hostile.errors?.[0]?.extensions?.code).toBe('QUERY_REFUSED');
 
     // Payments: two approved, one captured, one declined.
     await createSimulatorGateway(app.client, ['EUR']);
@@ -170,6 +174,7 @@ describeEachDatabase('GET /metrics', (kind) => {
     expect(delta(after, 'reckon_errors_total', { code: 'UNAUTHENTICATED' })).toBe(1);
     expect(delta(after, 'reckon_errors_total', { code: 'GATEWAY_DECLINED' })).toBe(1);
     expect(delta(after, 'reckon_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
+    expect(delta(after, 'reckon_errors_total', { code: 'QUERY_REFUSED' })).toBe(1);
 
     // The replay, and the ledger writer's transactions.
     expect(delta(after, 'reckon_idempotent_replays_total', { operation: 'postJournalEntry' })).toBe(1);
