@@ -47,6 +47,7 @@ export type RuntimeConfig = Pick<
   | 'redisUrl'
   | 'idempotency'
   | 'payments'
+  | 'metrics'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {

@@ -93,6 +93,15 @@ export interface Config {
    * authentications are counted and locked by.
    */
   trustProxy: boolean | number | string;
+  metrics: {
+    /**
+     * Bearer token GET /metrics requires (METRICS_TOKEN), at least 32 characters. Unset, /metrics refuses
+     * every scrape (403): operational figures (error rates, payment volumes, open flags) are not public.
+     */
+    token: string | null;
+    /** Figures read from the database at scrape (open flags, accuracy, payments in flight) are re-read at most this often (METRICS_DB_READ_INTERVAL_MS). */
+    databaseReadIntervalMs: number;
+  };
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -244,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsCredentialCheckIntervalMs: readInteger(env, 'WS_CREDENTIAL_CHECK_INTERVAL_MS', 5000, 50, 3_600_000),
     shutdownTimeoutMs: readInteger(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     trustProxy: readTrustProxy(env),
+    metrics: readMetrics(env),
     ...readTls(env),
   };
 }
@@ -285,6 +295,16 @@ function readStatementLimits(
     databaseAcquireTimeoutMs: readInteger(env, 'DATABASE_ACQUIRE_TIMEOUT_MS', 3000, 50, 600_000),
     requestTimeoutMs: readInteger(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
   };
+}
+
+const METRICS_TOKEN_MIN_LENGTH = 32;
+
+function readMetrics(env: NodeJS.ProcessEnv): Config['metrics'] {
+  const token = env.METRICS_TOKEN || null;
+  if (token !== null && (token.length < METRICS_TOKEN_MIN_LENGTH || !/^[\x21-\x7E]+$/.test(token))) {
+    throw new Error(`METRICS_TOKEN must be at least ${METRICS_TOKEN_MIN_LENGTH} printable characters without spaces (for example: openssl rand -hex 32)`);
+  }
+  return { token, databaseReadIntervalMs: readInteger(env, 'METRICS_DB_READ_INTERVAL_MS', 15_000, 0, 3_600_000) };
 }
 
 function readTls(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile'> {

@@ -22,6 +22,7 @@ import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { invoicePdfRoutes } from './invoice-pdf.routes';
+import { errorCodeLabel, graphqlMetricsPlugin, httpMetricsMiddleware, metricsRoutes } from './metrics';
 import { quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
@@ -33,7 +34,7 @@ import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websock
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads'
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics'
 >;
 
 export interface ServerOptions {
@@ -221,6 +222,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
       requestPlugin(log),
+      graphqlMetricsPlugin(services.metrics),
       subscriptionsOverWebSocketOnly(),
       ...(production ? [hideSuggestionsPlugin<RequestContext>()] : []),
     ],
@@ -238,6 +240,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
     authenticate: (authorization, requestId, request) => authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId),
   });
 
+  // First, so that every request is timed, refusals included.
+  app.use(httpMetricsMiddleware(services.metrics));
   app.use(helmet({ hsts: Boolean(tls) }));
   app.use((req, res, next) => {
     const requestId = requestIdOf(req);
@@ -247,6 +251,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       .map((key) => key.toLowerCase())
       .find((name) => CREDENTIAL_QUERY_PARAMETERS.has(name));
     if (leaked) {
+      res.locals.errorCode = ErrorCode.VALIDATION_FAILED;
       res.status(400).json({
         errors: [
           {
@@ -273,6 +278,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     if (await databaseIsReachable(services.dataSource, READINESS_TIMEOUT_MS)) res.json({ status: 'ready' });
     else res.status(503).json({ status: 'database unavailable' });
   });
+  app.use(metricsRoutes(services.metrics, config.metrics.token));
   app.use(oauthRoutes(services, log));
   app.use(gatewayWebhookRoutes(services, log));
   // Signed by the bank, no API key: before the statement upload, whose error handler shares the prefix.
@@ -311,11 +317,13 @@ export async function startServer(options: ServerOptions, port: number, host: st
             req.header('idempotency-key') ?? null,
           );
         } catch (error) {
-          if (error instanceof AppError) throw requestRefusal(error, requestId);
-          if (isStatementTimeout(error)) throw requestRefusal(statementTimeoutError(error), requestId);
-          if (isConnectionError(error)) {
-            throw requestRefusal(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.'), requestId);
-          }
+          // Refused before Apollo's request plugins run, so the metrics plugin never sees these: counted here.
+          const refusal = error instanceof AppError ? error
+            : isStatementTimeout(error) ? statementTimeoutError(error)
+            : isConnectionError(error) ? new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.')
+            : null;
+          services.metrics.errors.inc({ code: errorCodeLabel(refusal?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) });
+          if (refusal) throw requestRefusal(refusal, requestId);
           log.error({ err: error, requestId }, 'authentication failed unexpectedly');
           throw new GraphQLError('Internal server error', {
             extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId, http: { status: 500 } },
@@ -328,12 +336,14 @@ export async function startServer(options: ServerOptions, port: number, host: st
   // Anything no route answered, and any error no handler caught: JSON, never Express's HTML page
   // (which shows a stack trace outside NODE_ENV=production).
   app.use((_req: express.Request, res: express.Response) => {
+    res.locals.errorCode = ErrorCode.NOT_FOUND;
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: ErrorCode.NOT_FOUND, requestId: res.locals.requestId } }] });
   });
   app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (error as { status?: number }).status;
     const clientError = typeof status === 'number' && status >= 400 && status < 500;
     if (!clientError) log.error({ err: error, requestId: res.locals.requestId }, 'unhandled HTTP error');
+    res.locals.errorCode = clientError ? ErrorCode.VALIDATION_FAILED : ErrorCode.INTERNAL_SERVER_ERROR;
     res.status(clientError ? status : 500).json({
       errors: [
         {

@@ -34,6 +34,8 @@ function loggedIdOf(gatewayId: string): string {
 
 function sendError(res: Response, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
   const retryable = errorCodeTraits(code).retryable;
+  // Counted under reckon_errors_total by the HTTP metrics middleware.
+  res.locals.errorCode = code;
   res
     .status(status)
     .set({ 'Cache-Control': 'no-store', ...headers })

@@ -80,6 +80,8 @@ export function statusOfRefusal(mediaType: GraphQLMediaType, status: number, err
 /** Sends a GraphQL response with errors only (no data entry), in the media type and status the rule above gives. */
 export function sendGraphQLErrors(req: Request, res: Response, status: number, errors: GraphQLFormattedError[]): void {
   const mediaType = responseMediaTypeOf(req.header('accept'));
+  // Counted under reckon_errors_total by the HTTP metrics middleware (a refusal before Apollo).
+  res.locals.errorCode = errors[0]?.extensions?.code;
   res
     .status(statusOfRefusal(mediaType, status, errors))
     .type(`${mediaType}; charset=utf-8`)

@@ -8,6 +8,8 @@ import { type AppError, ErrorCode, errorCodeTraits } from '../common/errors';
  */
 export function sendRestError(res: Response, error: AppError, headers: Record<string, string> = {}, status?: number): void {
   const { httpStatus, retryable } = errorCodeTraits(error.code);
+  // Counted under reckon_errors_total by the HTTP metrics middleware when the answer is sent.
+  res.locals.errorCode = error.code;
   res
     .status(status ?? httpStatus)
     .set({ 'Cache-Control': 'no-store', ...headers })

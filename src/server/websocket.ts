@@ -25,6 +25,7 @@ import { isConnectionError } from '../db/transaction';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
+import { errorCodeLabel, operationLabelOf } from './metrics';
 import { consumeRequestAllowance } from '../services/limiters';
 import { QueryLimiter, queryRefusalError, withoutSuggestions } from './query-guard';
 import type { Services } from '../services/services';
@@ -106,6 +107,8 @@ interface Connection {
   requestIds: Map<string, string>;
   /** Queries and mutations running (not subscriptions): shutdown lets them send their results. */
   running: Set<string>;
+  /** When each running query or mutation started and its metric labels, for reckon_graphql_operation_duration_seconds. */
+  timings: Map<string, { started: number; labels: { operation: string; type: string } }>;
   stopWatching(): void;
 }
 
@@ -259,6 +262,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
   async function prepareOperation(ctx: ConnectionContext, id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
     const connection = ctx.extra.connection;
     assert(connection !== undefined, 'graphql-ws runs operations only on acknowledged connections');
+    const started = performance.now();
     const requestId = newRequestId();
     connection.requestIds.set(id, requestId);
 
@@ -306,7 +310,10 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     }
     const validationErrors = validated(document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
-    if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') connection.running.add(id);
+    if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+      connection.running.add(id);
+      connection.timings.set(id, { started, labels: operationLabelOf(schema, document, payload.operationName) });
+    }
     return {
       schema,
       document,
@@ -314,6 +321,15 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       variableValues: payload.variables ?? undefined,
       contextValue: createRequestContext(requestId, principal, services, log),
     };
+  }
+
+  /** A query or mutation answered (or refused) over the socket: its time, once, and its errors by code. */
+  function countOperation(connection: Connection | undefined, id: string, errors: readonly { extensions?: Record<string, unknown> }[] | undefined): void {
+    for (const error of errors ?? []) services.metrics.errors.inc({ code: errorCodeLabel(error.extensions?.code) });
+    const timing = connection?.timings.get(id);
+    if (!timing) return;
+    connection?.timings.delete(id);
+    services.metrics.graphqlOperationDuration.observe({ ...timing.labels, outcome: errors?.length ? 'error' : 'ok' }, (performance.now() - timing.started) / 1000);
   }
 
   const server = useServer<Record<string, unknown>, { connection: Connection }>(
@@ -335,6 +351,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             principal,
             requestIds: new Map(),
             running: new Set(),
+            timings: new Map(),
             stopWatching: watchCredential(ctx.extra.socket, principal),
           };
           ctx.extra.connection = connection;
@@ -362,27 +379,32 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           return [new GraphQLError('Internal server error', { originalError: error instanceof Error ? error : new Error(String(error)) })];
         }
       },
-      onNext: async (_ctx, _id, _payload, args, result: ExecutionResult): Promise<FormattedExecutionResult | void> => {
+      onNext: async (ctx, id, _payload, args, result: ExecutionResult): Promise<FormattedExecutionResult | void> => {
         const context = args.contextValue as RequestContext;
         // Mutations over the socket keep their idempotency records exactly as over HTTP.
         const replay = await context.idempotency?.finish(result.data);
-        if (!result.errors?.length && !replay) return;
+        const errors = result.errors?.length ? formatOperationErrors(result.errors, context.requestId, !('data' in result)) : undefined;
+        countOperation(ctx.extra.connection, id, errors);
+        if (!errors && !replay) return;
         return {
           ...result,
           ...(replay ? { extensions: { ...result.extensions, idempotency: replay } } : {}),
-          ...(result.errors?.length ? { errors: formatOperationErrors(result.errors, context.requestId, !('data' in result)) } : {}),
+          ...(errors ? { errors } : {}),
         };
       },
       onError: (ctx, id, _payload, errors) => {
         const requestId = ctx.extra.connection?.requestIds.get(id);
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
-        return formatOperationErrors(errors, requestId, false);
+        const formatted = formatOperationErrors(errors, requestId, false);
+        countOperation(ctx.extra.connection, id, formatted);
+        return formatted;
       },
       // Called once the result went out (graphql-ws sends the result before completing).
       onComplete: (ctx, id) => {
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
+        ctx.extra.connection?.timings.delete(id);
       },
       onClose: (ctx) => {
         ctx.extra.connection?.stopWatching();

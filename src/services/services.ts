@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../common/clock';
 import type Redis from 'ioredis';
 import type { FieldCipher } from '../common/encryption';
+import { Metrics } from '../common/metrics';
 import type { Config } from '../config';
 import { TokenService } from '../modules/auth/tokens';
 import type { KeyMaterial } from './key-material';
@@ -15,12 +16,14 @@ import { LedgerService } from '../modules/ledger/ledger.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
 import { PaymentGatewaysService } from '../modules/payments/payment-gateways.service';
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
+import { paymentChangeCounter, paymentsScrapeReader } from '../modules/payments/payments-metrics';
 import { PaymentsService } from '../modules/payments/payments.service';
 import { gatewayDiscrepancyFlags } from '../modules/reconciliation/gateway-discrepancy-flags';
 import { readStatementEvents } from '../modules/reconciliation/importers';
 import { pubSubFlagEvents } from '../modules/reconciliation/reconciliation-flags.events';
 import { ReconciliationFlagsService } from '../modules/reconciliation/reconciliation-flags.service';
 import { ReconciliationReportService } from '../modules/reconciliation/reconciliation-report.service';
+import { reconciliationScrapeReader } from '../modules/reconciliation/reconciliation-metrics';
 import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
@@ -80,10 +83,12 @@ export interface Services {
   requestRateLimiter: RequestRateLimiter;
   /** Live events for subscriptions: in memory, or through Redis so that every API process sees them. */
   pubSub: PubSub;
+  /** This process's Prometheus metrics (GET /metrics); modules count into it. */
+  metrics: Metrics;
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -92,9 +97,11 @@ export interface ServiceOptions {
 
 export function createServices(dataSource: DataSource, clock: Clock, options: ServiceOptions): Services {
   const { config, keys, redis, log } = options;
+  const metrics = new Metrics({ databaseReadIntervalMs: config.metrics.databaseReadIntervalMs });
   const idempotency = new IdempotencyService(dataSource, clock, keys.cipher, {
     ttlMs: config.idempotency.ttlSeconds * 1000,
     leaseMs: config.idempotency.leaseSeconds * 1000,
+    metrics,
   });
   // Two batches in flight, not more: the API process is CPU-bound under load and each batch costs the
   // same handful of statements whatever its size, so fewer, larger batches serve more entries
@@ -105,6 +112,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     maxConcurrentBatches: 2,
     log,
     idempotency,
+    metrics,
   });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
@@ -135,7 +143,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
       statusCheckAfterMs: config.payments.statusCheckAfterSeconds * 1000,
       gatewayRetry: { maxAttempts: config.payments.gatewayMaxAttempts, baseDelayMs: 100, maxDelayMs: 2000 },
     },
-    pubSubPaymentEvents(pubSub, log),
+    paymentChangeCounter(metrics, pubSubPaymentEvents(pubSub, log)),
     idempotency,
     log,
     // Payouts and gateway events that disagree with the books become reconciliation flags.
@@ -173,12 +181,15 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   payments.invoiceLink = invoiceCardPayments;
   // The INVOICE_NUMBER rule: statement lines that name an OPEN invoice are recorded as its payment.
   matching.invoiceRemittance = invoiceRemittance(ledger, invoices, invoicePayments);
+  metrics.addScrapeReader(paymentsScrapeReader(dataSource, metrics));
+  metrics.addScrapeReader(reconciliationScrapeReader(dataSource, clock, metrics));
   // The PDF service reads through the invoice, customer and settings services assembled here.
   const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,
     clock,
     cipher: keys.cipher,
     requestRateLimiter: createRequestRateLimiter(config.limits, redis),
+    metrics,
     tenancy: new TenancyService(dataSource, clock),
     auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis), idempotency),
     pubSub,

@@ -40,7 +40,16 @@ describe('loadConfig', () => {
     [{ DATABASE_STATEMENT_TIMEOUT_MS: '10000', DATABASE_LONG_STATEMENT_TIMEOUT_MS: '5000' }, 'DATABASE_LONG_STATEMENT_TIMEOUT_MS'],
     [{ DATABASE_ACQUIRE_TIMEOUT_MS: '-1' }, 'DATABASE_ACQUIRE_TIMEOUT_MS'],
     [{ REQUEST_TIMEOUT_MS: 'never' }, 'REQUEST_TIMEOUT_MS'],
+    [{ METRICS_TOKEN: 'short-token' }, 'METRICS_TOKEN'],
+    [{ METRICS_TOKEN: `${'a'.repeat(20)} ${'b'.repeat(20)}` }, 'METRICS_TOKEN'],
+    [{ METRICS_DB_READ_INTERVAL_MS: '15s' }, 'METRICS_DB_READ_INTERVAL_MS'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('keeps /metrics closed unless METRICS_TOKEN is set, and reads database figures at most every 15 s', () => {
+    expect(loadConfig({}).metrics).toEqual({ token: null, databaseReadIntervalMs: 15_000 });
+    const token = 'f'.repeat(64);
+    expect(loadConfig({ METRICS_TOKEN: token, METRICS_DB_READ_INTERVAL_MS: '0' }).metrics).toEqual({ token, databaseReadIntervalMs: 0 });
   });
 });

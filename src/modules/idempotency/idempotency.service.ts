@@ -7,6 +7,7 @@ import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
 import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import type { Metrics } from '../../common/metrics';
 import { type QueuedWrite, WriteCoalescer } from './coalesced-writes';
 import { differingPaths, type Fingerprint } from './fingerprint';
 
@@ -42,6 +43,8 @@ export interface IdempotencyOptions {
   ttlMs: number;
   /** How long an in-progress claim is honoured before another request may take it over. */
   leaseMs: number;
+  /** Counts replays (reckon_idempotent_replays_total). */
+  metrics?: Pick<Metrics, 'idempotentReplays'>;
 }
 
 const KEY_PATTERN = /^[\x21-\x7E][\x20-\x7E]{6,253}[\x21-\x7E]$/;
@@ -214,7 +217,9 @@ export class IdempotencyService {
       // rather than rebuilding one (which cannot show a one-time secret again); after the lease, the
       // holder is taken to have died between commit and store, and the payload is rebuilt.
       if (!row.response_ciphertext && !row.error_json && leaseEndsAt > now.getTime()) throw inUse();
-      return { kind: 'replay', outcome: this.outcomeOf(row, scope.tenantId) };
+      const outcome = this.outcomeOf(row, scope.tenantId);
+      this.options.metrics?.idempotentReplays.inc({ operation: scope.operation });
+      return { kind: 'replay', outcome };
     }
     if (leaseEndsAt > now.getTime()) throw inUse();
     // The holder's lease ran out (it crashed or hung): take the claim over. Its own completion, if

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { assert } from '../../common/assert';
 import type { Clock } from '../../common/clock';
+import type { Metrics } from '../../common/metrics';
 import { AppError, ErrorCode } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { isWithinInt64, toBigInt } from '../../common/money';
@@ -653,6 +654,8 @@ export interface LedgerWriterOptions {
   idempotency?: IdempotencyService;
   /** At debug level, one line per batch with its size and time: what the bench reads to see group commit work. */
   log?: Logger;
+  /** Batch sizes and commit times (reckon_ledger_batch_size, reckon_ledger_commit_duration_seconds). */
+  metrics?: Pick<Metrics, 'ledgerBatchSize' | 'ledgerCommitDuration'>;
 }
 
 /**
@@ -755,13 +758,31 @@ export class LedgerWriter {
   }
 
   private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
-    return this.transact(async (manager) => {
-      const writes = allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: true });
-      if (idempotency && this.options.idempotency) {
-        await this.options.idempotency.complete(manager, idempotency, { resultRef: { journalEntryIds: writes.map((w) => w.entry.id) } });
-      }
-      return writes;
-    });
+    return this.measured('all_or_nothing', commands.length, () =>
+      this.transact(async (manager) => {
+        const writes = allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: true });
+        if (idempotency && this.options.idempotency) {
+          await this.options.idempotency.complete(manager, idempotency, { resultRef: { journalEntryIds: writes.map((w) => w.entry.id) } });
+        }
+        return writes;
+      }),
+    );
+  }
+
+  /** One transaction of the writer's own, timed; a refusal that rolls it back counts as failed. */
+  private async measured<T>(mode: 'group' | 'all_or_nothing', size: number, work: () => Promise<T>): Promise<T> {
+    const metrics = this.options.metrics;
+    if (!metrics) return work();
+    metrics.ledgerBatchSize.observe({ mode }, size);
+    const stop = metrics.ledgerCommitDuration.startTimer({ mode });
+    try {
+      const result = await work();
+      stop({ outcome: 'committed' });
+      return result;
+    } catch (error) {
+      stop({ outcome: 'failed' });
+      throw error;
+    }
   }
 
   private batchWriter(manager: EntityManager): BatchWriter {
@@ -783,7 +804,9 @@ export class LedgerWriter {
   private async writeBatch(batch: QueuedCommand[]): Promise<void> {
     try {
       const startedAt = performance.now();
-      const outcomes = await this.transact((manager) => this.batchWriter(manager).write(batch.map((queued) => queued.command)));
+      const outcomes = await this.measured('group', batch.length, () =>
+        this.transact((manager) => this.batchWriter(manager).write(batch.map((queued) => queued.command))),
+      );
       if (this.options.log?.isLevelEnabled('debug')) {
         this.options.log.debug({ size: batch.length, ms: Math.round((performance.now() - startedAt) * 10) / 10 }, 'ledger batch');
       }
