@@ -22,6 +22,7 @@ import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { invoicePdfRoutes } from './invoice-pdf.routes';
+import { exportRoutes } from './exports.routes';
 import { quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
@@ -290,6 +291,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     ),
   );
   app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
+  app.use(exportRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
 
   app.use(
     '/graphql',
