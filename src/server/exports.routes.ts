@@ -162,6 +162,9 @@ export function exportRoutes(services: Services, log: Logger, authenticate: (req
           records += chunk.records;
           bytes += Buffer.byteLength(chunk.text);
           if (!res.write(chunk.text)) await drained(res);
+          // SQLite answers synchronously: without a turn of the event loop between pages, a long export
+          // would hold off every other request, and the close of its own client, until its end.
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
       });
       if (controller.signal.aborted) {
