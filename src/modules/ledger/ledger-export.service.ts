@@ -83,6 +83,12 @@ export class LedgerExportService {
       conditions.push('p.effective_at < ?');
       params.push(toDbTimestamp(range.to));
     }
+    if (after !== null) {
+      // Implied by the keyset's OR below, but stated on its own it is what SQLite seeks the index to:
+      // without it each page scanned the tenant's postings from their start (quadratic over an export).
+      conditions.push('p.effective_at >= ?');
+      params.push(after.split('|')[0]);
+    }
     const rows: Record<string, unknown>[] = await this.dataSource.query(
       `SELECT p.* FROM postings p WHERE ${[...conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
       [...params, ...keyset.params],
