@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { validationError } from '../../common/errors';
 import { encodeCursor, type KeysetSlice } from '../../common/pagination';
 import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
+import { databaseKindOfSource } from '../../db/data-source';
 import { keysetSql } from '../../db/keyset';
 import type { AccountEntity } from './account.entity';
 import { type JournalEntryRecord, type PostingRecord, postingFromRow } from './ledger-writer';
@@ -89,8 +90,12 @@ export class LedgerExportService {
       conditions.push('p.effective_at >= ?');
       params.push(after.split('|')[0]);
     }
+    // MariaDB reads this with `ref` on (tenant_id, phase) and filters effective_at row by row from the
+    // tenant's first posting, so each page cost more than the last (1M postings: 139 s); told the
+    // index, it takes the range on effective_at too (key_len 365 against 196) and every page costs alike.
+    const index = databaseKindOfSource(this.dataSource) === 'mysql' ? ' FORCE INDEX (ix_postings_tenant_phase_effective)' : '';
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT p.* FROM postings p WHERE ${[...conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+      `SELECT p.* FROM postings p${index} WHERE ${[...conditions, ...keyset.conditions].join(' AND ')} ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
       [...params, ...keyset.params],
     );
     return rows.map(postingFromRow);
