@@ -37,6 +37,7 @@ export type RuntimeConfig = Pick<
   | 'databaseLongStatementTimeoutMs'
   | 'databaseAcquireTimeoutMs'
   | 'ledgerMaxBatchSize'
+  | 'exports'
   | 'logLevel'
   | 'auth'
   | 'limits'

@@ -73,6 +73,10 @@ export interface Config {
     /** Where uploads wait on disk while they are imported (STATEMENT_SPOOL_DIR); the system's temporary directory when unset. */
     spoolDirectory: string | null;
   };
+  exports: {
+    /** Postings (trial balance lines: up to 500) an export reads per statement and writes before reading on (EXPORT_PAGE_ROWS). */
+    pageRows: number;
+  };
   /** Redis for pub/sub and rate limits; null keeps both in process memory (one process only). */
   redisUrl: string | null;
   /**
@@ -246,6 +250,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBytes: readInteger(env, 'STATEMENT_UPLOAD_MAX_BYTES', 1024 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
       wholeDocumentMaxBytes: readInteger(env, 'STATEMENT_XML_MAX_BYTES', 64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
       spoolDirectory: env.STATEMENT_SPOOL_DIR || null,
+    },
+    exports: {
+      pageRows: readInteger(env, 'EXPORT_PAGE_ROWS', 2000, 10, 10_000),
     },
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,

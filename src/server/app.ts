@@ -22,6 +22,7 @@ import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { invoicePdfRoutes } from './invoice-pdf.routes';
+import { exportRoutes } from './exports.routes';
 import { errorCodeLabel, graphqlMetricsPlugin, httpMetricsMiddleware, metricsRoutes } from './metrics';
 import { quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
@@ -296,6 +297,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     ),
   );
   app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
+  app.use(exportRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
 
   app.use(
     '/graphql',

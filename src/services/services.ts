@@ -13,6 +13,7 @@ import { AuthService } from '../modules/auth/auth.service';
 import { IdempotencyService } from '../modules/idempotency/idempotency.service';
 import { type LedgerEventPublisher, pubSubLedgerEvents } from '../modules/ledger/ledger.events';
 import { LedgerService } from '../modules/ledger/ledger.service';
+import { LedgerExportService } from '../modules/ledger/ledger-export.service';
 import { LedgerWriter } from '../modules/ledger/ledger-writer';
 import { PaymentGatewaysService } from '../modules/payments/payment-gateways.service';
 import { pubSubPaymentEvents } from '../modules/payments/payments.events';
@@ -47,6 +48,8 @@ export interface Services {
   tenancy: TenancyService;
   auth: AuthService;
   ledger: LedgerService;
+  /** The ledger's CSV and journal exports (GET /exports/…), read in keyset pages of EXPORT_PAGE_ROWS. */
+  ledgerExports: LedgerExportService;
   /** The ledger's one writer, shared by every request; shutdown drains its queue. */
   ledgerWriter: LedgerWriter;
   webhooks: WebhooksService;
@@ -88,7 +91,7 @@ export interface Services {
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics' | 'exports'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -196,6 +199,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     idempotency,
     ledgerWriter: writer,
     ledger,
+    ledgerExports: new LedgerExportService(dataSource, ledger, { pageRows: config.exports.pageRows }),
     payments,
     reconciliation,
     matching,

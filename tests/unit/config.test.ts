@@ -11,6 +11,7 @@ describe('loadConfig', () => {
     expect(config.databaseLongStatementTimeoutMs).toBe(60_000);
     expect(config.databaseAcquireTimeoutMs).toBe(3000);
     expect(config.requestTimeoutMs).toBe(30_000);
+    expect(config.exports.pageRows).toBe(2000);
   });
 
   it.each([
@@ -30,6 +31,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ SEED_DEMO_TENANT: 'maybe' }, 'SEED_DEMO_TENANT'],
     [{ LEDGER_MAX_BATCH_SIZE: '0' }, 'LEDGER_MAX_BATCH_SIZE'],
+    [{ EXPORT_PAGE_ROWS: '5' }, 'EXPORT_PAGE_ROWS'],
+    [{ EXPORT_PAGE_ROWS: '20000' }, 'EXPORT_PAGE_ROWS'],
     [{ IDEMPOTENCY_TTL: '1 day' }, 'IDEMPOTENCY_TTL'],
     [{ IDEMPOTENCY_TTL: '10s' }, 'IDEMPOTENCY_TTL'],
     [{ IDEMPOTENCY_LEASE: '2h' }, 'IDEMPOTENCY_LEASE'],
