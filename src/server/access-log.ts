@@ -71,6 +71,21 @@ export function noteErrorCodes(res: express.Response, codes: Iterable<unknown>):
   for (const code of codes) if (typeof code === 'string' && !record.errorCodes.includes(code)) record.errorCodes.push(code);
 }
 
+/**
+ * The HTTP response of a GraphQL request's context, for Apollo's plugins to note error codes on. A
+ * symbol-keyed property rather than a WeakMap: Apollo hands plugins a shallow copy of the context,
+ * which keeps the property (Object.assign copies symbols) but is another object.
+ */
+const ACCESS_RESPONSE = Symbol('accessResponse');
+
+export function attachAccessResponse(context: object, res: express.Response): void {
+  Object.defineProperty(context, ACCESS_RESPONSE, { value: res, enumerable: true, configurable: true });
+}
+
+export function accessResponseOf(context: object): express.Response | undefined {
+  return (context as { [ACCESS_RESPONSE]?: express.Response })[ACCESS_RESPONSE];
+}
+
 const SERVICE_FAILURE_CODES = new Set<string>([
   ErrorCode.SERVICE_UNAVAILABLE,
   ErrorCode.STATEMENT_TIMEOUT,
@@ -163,7 +178,7 @@ export function accessLogMiddleware(log: Logger, schema: GraphQLSchema, newReque
           method: req.method,
           route,
           // The path only, never the query string; cut, since a scanner's path can be anything.
-          path: req.path.slice(0, MAX_CLIENT_TEXT * 2),
+          path: req.originalUrl.split('?')[0].slice(0, MAX_CLIENT_TEXT * 2),
           status,
           durationMs: Math.round((performance.now() - started) * 10) / 10,
           ip,

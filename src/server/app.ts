@@ -31,7 +31,7 @@ import { responseMediaTypeOf, statusOfRefusal } from './response-media-type';
 import { sourceAddressOf, type TrustProxy } from './source-address';
 import type { Services } from '../services/services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
-import { accessLogMiddleware, noteCaller, noteErrorCodes } from './access-log';
+import { accessLogMiddleware, accessResponseOf, attachAccessResponse, noteCaller, noteErrorCodes } from './access-log';
 import { databaseOutageCause } from '../db/transaction';
 import { runWithRequestId } from '../common/log-context';
 
@@ -74,7 +74,7 @@ function requestIdOf(req: express.Request): string {
  * Adds the request id to every error, logs the unexpected ones in full under the same id, and answers
  * a missing scope with 403 and RFC 6750's `insufficient_scope` challenge.
  */
-function requestPlugin(log: Logger, responses: WeakMap<RequestContext, express.Response>): ApolloServerPlugin<RequestContext> {
+function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
@@ -94,7 +94,7 @@ function requestPlugin(log: Logger, responses: WeakMap<RequestContext, express.R
         },
         async willSendResponse({ request, response, contextValue }) {
           if (response.body.kind !== 'single') return;
-          const res = responses.get(contextValue);
+          const res = accessResponseOf(contextValue);
           if (res) noteErrorCodes(res, (response.body.singleResult.errors ?? []).map((error) => error.extensions?.code));
           // Context building may have failed (no credentials): then there is no idempotency to finish.
           if (contextValue.idempotency) {
@@ -199,8 +199,6 @@ export async function authenticateRequest(
 
 export async function startServer(options: ServerOptions, port: number, host: string): Promise<RunningServer> {
   const { services, log, config } = options;
-  /** The HTTP response of each GraphQL request's context, for its access line. */
-  const responses = new WeakMap<RequestContext, express.Response>();
   const production = config.nodeEnv === 'production';
   const app = express();
   app.disable('x-powered-by');
@@ -231,7 +229,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       // Waits for the HTTP requests in flight on stop, then ends their connections; at most this long.
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
-      requestPlugin(log, responses),
+      requestPlugin(log),
       graphqlMetricsPlugin(services.metrics),
       subscriptionsOverWebSocketOnly(),
       ...(production ? [hideSuggestionsPlugin<RequestContext>()] : []),
@@ -335,7 +333,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
             req.header('idempotency-key') ?? null,
           );
           noteCaller(res, context.principal);
-          responses.set(context, res);
+          attachAccessResponse(context, res);
           return context;
         } catch (error) {
           // Refused before Apollo's request plugins run, so the metrics plugin never sees these: counted here.
