@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Services } from '../services/services';
 import { sourceAddressOf, type TrustProxy } from './source-address';
 import { accessRecordOf, noteErrorCodes } from './access-log';
+import { databaseOutageCause } from '../db/transaction';
 
 const OAUTH_CLIENT_ID = /^cli_[0-9A-Z]{26}$/;
 
@@ -101,6 +102,13 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         .set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
         .json({ access_token: result.accessToken, token_type: 'Bearer', expires_in: result.expiresIn, scope: result.scope });
     } catch (error) {
+      // A database outage is no bug: a warning with its cause, and RFC 6749's temporarily_unavailable.
+      const outage = databaseOutageCause(error);
+      if (outage) {
+        log.warn({ cause: outage, requestId: res.locals.requestId }, 'database unavailable');
+        oauthError(res, 503, 'temporarily_unavailable', 'The service is unavailable. Retry later.', { 'Retry-After': '1' });
+        return;
+      }
       log.error({ err: error, requestId: res.locals.requestId }, 'token endpoint failed');
       oauthError(res, 500, 'server_error', 'Internal server error');
     }
