@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import type { DataSource } from 'typeorm';
 import Redis from 'ioredis';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { LOG_REDACT_PATHS, REDACTED, scrubLogLine } from './common/log-redaction';
 import { systemClock, type Clock } from './common/clock';
 import type { Config } from './config';
 import { createDataSource, type StatementCounter } from './db/data-source';
@@ -24,8 +25,42 @@ export interface Runtime {
   close(options?: { deadline?: number }): Promise<void>;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * The one logger factory (main, the CLI, tests): JSON lines, ISO time, and the redaction of
+ * src/common/log-redaction.ts on every line, children included (README "Logs"). `destination`
+ * defaults to stdout; tests pass a stream to read what the server wrote.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: [...LOG_REDACT_PATHS], censor: REDACTED },
+    serializers: { err: serializeError },
+    hooks: { streamWrite: scrubLogLine },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * Driver errors carry the statement's values (TypeORM's `parameters`, mysql2's `sql` with the values
+ * inlined) and GraphQL errors the request's `variables`: dropped, at any depth, from every logged error.
+ */
+const ERROR_PROPERTIES_NEVER_LOGGED = new Set(['parameters', 'sql', 'variables']);
+
+/** A copy without those properties: the values below may be the application's own objects, never changed here. */
+function withoutStatementValues(value: unknown, depth: number): unknown {
+  if (!value || typeof value !== 'object' || depth > 4) return value;
+  if (Array.isArray(value)) return value.map((item) => withoutStatementValues(item, depth + 1));
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (!ERROR_PROPERTIES_NEVER_LOGGED.has(key)) copy[key] = withoutStatementValues(item, depth + 1);
+  }
+  return copy;
+}
+
+function serializeError(error: unknown): unknown {
+  return withoutStatementValues(pino.stdSerializers.err(error as Error), 0);
 }
 
 /** Opens the database, applies pending migrations and wires the services: what every entry point needs. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { currentRequestId } from '../common/log-context';
 import { currentStatementScope, type StatementScope } from './statement-scope';
 import { DatabaseUnavailableError } from './transaction';
 
@@ -149,8 +150,11 @@ export class MysqlGuards {
     const getConnection = pool.getConnection.bind(pool);
     pool.getConnection = (callback) => {
       let settled = false;
+      // Read now: the timer's callback runs outside the request's async context.
+      const requestId = currentRequestId();
       const timer = setTimeout(() => {
         settled = true;
+        this.log?.warn({ requestId, waitedMs: this.limits.acquireTimeoutMs }, 'database outage: no pool connection came free in time');
         callback(connectionWaitTimeoutError(this.limits.acquireTimeoutMs), undefined as unknown as MysqlConnection);
       }, this.limits.acquireTimeoutMs);
       getConnection((error, connection) => {
@@ -228,6 +232,7 @@ export class MysqlGuards {
       process.nextTick(() => callback(cancelledStatementError(signal.reason)));
       return undefined;
     }
+    const requestId = currentRequestId();
     const send = (): unknown => {
       let finished = false;
       let cancelled: unknown = null;
@@ -243,9 +248,16 @@ export class MysqlGuards {
       const cancel = (reason: unknown) => {
         if (finished || cancelled !== null) return;
         cancelled = reason;
+        // Past its limit, the database is slow or frozen: a warning. A read whose client left is routine.
+        if (reason instanceof StatementOverdue) {
+          this.log?.warn({ requestId, threadId: connection.threadId, limitMs }, 'database statement overdue: KILL QUERY sent');
+        } else {
+          this.log?.debug({ requestId, threadId: connection.threadId }, 'database statement of a cancelled request: KILL QUERY sent');
+        }
         const killing = this.killQuery(connection).then((killed) => {
           if (killed || finished) return;
           // No answer from the database even to KILL: the statement is given up with its connection.
+          this.log?.warn({ requestId, threadId: connection.threadId, limitMs }, 'database outage: no answer to the statement nor to KILL QUERY; connection closed');
           connection.destroy();
           connection.stream?.destroy();
           finish(lostConnectionError(limitMs));

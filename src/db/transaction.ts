@@ -158,7 +158,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class DatabaseUnavailableError extends AppError {
   override name = 'DatabaseUnavailableError';
 
-  constructor(message = 'The database is unavailable; the change was not confirmed. Retry with the same idempotency key.') {
+  constructor(
+    message = 'The database is unavailable; the change was not confirmed. Retry with the same idempotency key.',
+    /** The driver's error, for the log line (databaseOutageCause); never shown to the client. */
+    override readonly cause?: unknown,
+  ) {
     super(ErrorCode.SERVICE_UNAVAILABLE, message);
   }
 }
@@ -190,11 +194,35 @@ export async function runInTransaction<T>(
       // The database rolled the interrupted statement back and TypeORM the transaction.
       if (isStatementTimeout(error)) throw statementTimeoutError(error);
       if (error instanceof AppError) throw error;
-      if (isConnectionError(error)) throw new DatabaseUnavailableError();
+      if (isConnectionError(error)) throw new DatabaseUnavailableError(undefined, error);
       if (isRetryableConflict(error)) {
         throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The change kept conflicting with concurrent changes and was not made. Retry.');
       }
       throw error;
     }
   }
+}
+
+/**
+ * What a log line says of a database outage: the driver's code, number and message (never the
+ * statement or its values), or null when `error` is not one (a lost connection, no pool connection in
+ * time, a statement stopped by its limit). Follows `cause` and `driverError`.
+ */
+export function databaseOutageCause(error: unknown): { code?: string; errno?: number; message?: string } | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth += 1) {
+    if (isConnectionError(current) || isStatementTimeout(current)) {
+      const root = rootDriverError(current);
+      return { code: root.code, errno: root.errno, message: typeof root.message === 'string' ? root.message.slice(0, 200) : undefined };
+    }
+    if (current instanceof DatabaseUnavailableError && !current.cause) return { code: 'SERVICE_UNAVAILABLE', message: current.message };
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+function rootDriverError(error: object): DriverErrorShape {
+  let current = error as DriverErrorShape;
+  while (current.driverError) current = current.driverError;
+  return current;
 }

@@ -32,6 +32,9 @@ import { responseMediaTypeOf, statusOfRefusal } from './response-media-type';
 import { sourceAddressOf, type TrustProxy } from './source-address';
 import type { Services } from '../services/services';
 import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websocket';
+import { accessLogMiddleware, accessResponseOf, attachAccessResponse, noteCaller, noteErrorCodes } from './access-log';
+import { databaseOutageCause } from '../db/transaction';
+import { runWithRequestId } from '../common/log-context';
 
 export type ServerConfig = Pick<
   Config,
@@ -83,12 +86,17 @@ function requestPlugin(log: Logger): ApolloServerPlugin<RequestContext> {
         },
         async didEncounterErrors({ errors, contextValue }) {
           for (const error of errors) {
-            if (isInternalError(error)) contextValue.log.error({ err: error.originalError ?? error }, 'internal error');
+            // A database outage is no bug: a warning with its cause, not an error with a stack.
+            const outage = databaseOutageCause(error.originalError ?? error);
+            if (outage) contextValue.log.warn({ cause: outage }, 'database unavailable');
+            else if (isInternalError(error)) contextValue.log.error({ err: error.originalError ?? error }, 'internal error');
             else contextValue.log.debug({ err: error.message, code: error.extensions?.code }, 'request error');
           }
         },
         async willSendResponse({ request, response, contextValue }) {
           if (response.body.kind !== 'single') return;
+          const res = accessResponseOf(contextValue);
+          if (res) noteErrorCodes(res, (response.body.singleResult.errors ?? []).map((error) => error.extensions?.code));
           // Context building may have failed (no credentials): then there is no idempotency to finish.
           if (contextValue.idempotency) {
             const replay = await contextValue.idempotency.finish(response.body.singleResult.data);
@@ -239,14 +247,15 @@ export async function startServer(options: ServerOptions, port: number, host: st
     config,
     queryLimiter,
     authenticate: (authorization, requestId, request) => authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId),
+    sourceAddress: (request) => sourceAddressOf(request, trustProxy),
   });
 
-  // First, so that every request is timed, refusals included.
+  // First, so that every request is timed and logged, refusals included.
   app.use(httpMetricsMiddleware(services.metrics));
+  app.use(accessLogMiddleware(log, buildGuardedSchema(), requestIdOf));
   app.use(helmet({ hsts: Boolean(tls) }));
   app.use((req, res, next) => {
-    const requestId = requestIdOf(req);
-    res.locals.requestId = requestId;
+    const requestId = String(res.locals.requestId);
     res.setHeader('X-Request-Id', requestId);
     const leaked = Object.keys(req.query ?? {})
       .map((key) => key.toLowerCase())
@@ -280,6 +289,12 @@ export async function startServer(options: ServerOptions, port: number, host: st
     else res.status(503).json({ status: 'database unavailable' });
   });
   app.use(metricsRoutes(services.metrics, config.metrics.token));
+  /** API-key authentication of the REST routes, as /graphql's; the caller goes in the access line. */
+  const authenticateRoute = async (req: express.Request, requestId: string): Promise<RequestContext> => {
+    const context = await authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId);
+    noteCaller(req, context.principal);
+    return context;
+  };
   app.use(oauthRoutes(services, log));
   app.use(gatewayWebhookRoutes(services, log));
   // Signed by the bank, no API key: before the statement upload, whose error handler shares the prefix.
@@ -288,7 +303,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     bankStatementRoutes(
       services,
       log,
-      (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId),
+      authenticateRoute,
       {
         maxBytes: config.statementUploads.maxBytes,
         wholeDocumentMaxBytes: config.statementUploads.wholeDocumentMaxBytes,
@@ -296,8 +311,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
       },
     ),
   );
-  app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
-  app.use(exportRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
+  app.use(invoicePdfRoutes(services, log, authenticateRoute));
+  app.use(exportRoutes(services, log, authenticateRoute));
 
   app.use(
     '/graphql',
@@ -305,12 +320,13 @@ export async function startServer(options: ServerOptions, port: number, host: st
     // Before authentication: a refused document costs no database statement, not even the key lookup.
     ...queryGuard(queryLimiter),
     // Last before Apollo: the scope then follows the request's own async chain to every statement.
-    (_req: express.Request, res: express.Response, next: express.NextFunction) => runInStatementScope(requestScope(res, config.requestTimeoutMs), next),
+    (_req: express.Request, res: express.Response, next: express.NextFunction) =>
+      runInStatementScope(requestScope(res, config.requestTimeoutMs), () => runWithRequestId(String(res.locals.requestId), next)),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
         try {
-          return await authenticateRequest(
+          const context = await authenticateRequest(
             services,
             log,
             req.header('authorization'),
@@ -318,6 +334,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
             requestId,
             req.header('idempotency-key') ?? null,
           );
+          noteCaller(res, context.principal);
+          attachAccessResponse(context, res);
+          return context;
         } catch (error) {
           // Refused before Apollo's request plugins run, so the metrics plugin never sees these: counted here.
           const refusal = error instanceof AppError ? error
@@ -325,6 +344,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
             : isConnectionError(error) ? new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.')
             : null;
           services.metrics.errors.inc({ code: errorCodeLabel(refusal?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) });
+          noteErrorCodes(res, [refusal?.code ?? ErrorCode.INTERNAL_SERVER_ERROR]);
+          const outage = databaseOutageCause(error);
+          if (outage) log.warn({ requestId, cause: outage }, 'database unavailable');
           if (refusal) throw requestRefusal(refusal, requestId);
           log.error({ err: error, requestId }, 'authentication failed unexpectedly');
           throw new GraphQLError('Internal server error', {

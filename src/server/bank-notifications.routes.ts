@@ -9,6 +9,7 @@ import { importResultJson } from '../modules/reconciliation/import-result-json';
 import type { BankNotification } from '../modules/reconciliation/reconciliation.service';
 import type { Services } from '../services/services';
 import { sendRestError } from './rest-errors';
+import { accessRecordOf } from './access-log';
 
 /** A camt.054 of a busy day's entries fits well within this; GraphQL's importBankStatement takes as much. */
 export const NOTIFICATION_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
@@ -118,6 +119,8 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
           refuse(res, bankAccountId, verdict.reason);
           return;
         }
+        // Signed: the tenant it belongs to goes in the access line.
+        accessRecordOf(res).tenantId = known.tenantId;
 
         let notification: BankNotification;
         if (kind === 'PUSH') {

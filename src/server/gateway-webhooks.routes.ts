@@ -12,6 +12,7 @@ import {
 } from '../modules/payments/gateway-event-signature';
 import type { GatewayEvent } from '../modules/payments/gateways/payment-gateway';
 import type { Services } from '../services/services';
+import { accessRecordOf } from './access-log';
 
 /** Events are small JSON documents; anything larger is not one. */
 const BODY_LIMIT = '64kb';
@@ -125,6 +126,8 @@ export function gatewayWebhookRoutes(services: Services, log: Logger): express.R
           refuse(res, gatewayId, verdict.reason);
           return;
         }
+        // Signed: the tenant it belongs to goes in the access line.
+        accessRecordOf(res).tenantId = known.tenantId;
 
         let event: GatewayEvent;
         try {

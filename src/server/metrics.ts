@@ -81,7 +81,7 @@ export function graphqlMetricsPlugin(metrics: Metrics): ApolloServerPlugin<Reque
  * The route label of a finished request: the matched route's pattern (`/invoices/:id/pdf`), `/graphql`,
  * or "(unmatched)" for anything no route took (a 404, a scanner's probe): never the raw path.
  */
-function routeLabelOf(req: express.Request): string {
+export function routeLabelOf(req: express.Request): string {
   const route = (req as { route?: { path?: unknown } }).route;
   if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
   if (req.path === '/graphql' || req.originalUrl.split('?')[0] === '/graphql') return '/graphql';

@@ -2,6 +2,10 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Services } from '../services/services';
 import { sourceAddressOf, type TrustProxy } from './source-address';
+import { accessRecordOf, noteErrorCodes } from './access-log';
+import { databaseOutageCause } from '../db/transaction';
+
+const OAUTH_CLIENT_ID = /^cli_[0-9A-Z]{26}$/;
 
 interface ClientCredentials {
   clientId: string;
@@ -34,6 +38,8 @@ function clientCredentialsOf(req: Request): ClientCredentials | 'conflict' | nul
 }
 
 function oauthError(res: Response, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+  // RFC 6749's error (invalid_client, invalid_grant, …) is this endpoint's error code in the access line.
+  noteErrorCodes(res, [error]);
   res.status(status).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache', ...headers }).json({ error, error_description: description });
 }
 
@@ -69,6 +75,9 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         oauthError(res, 400, 'invalid_scope', 'scope is a space-separated string');
         return;
       }
+      // The client id is an identifier, not a secret: the access line names the client that asked,
+      // when it has an OAuth client id's shape (anything else could be a secret pasted in the wrong field).
+      if (OAUTH_CLIENT_ID.test(credentials.clientId)) accessRecordOf(res).credentialId = credentials.clientId;
       const result = await services.auth.grantClientCredentials(
         credentials.clientId,
         credentials.clientSecret,
@@ -93,6 +102,13 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         .set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
         .json({ access_token: result.accessToken, token_type: 'Bearer', expires_in: result.expiresIn, scope: result.scope });
     } catch (error) {
+      // A database outage is no bug: a warning with its cause, and RFC 6749's temporarily_unavailable.
+      const outage = databaseOutageCause(error);
+      if (outage) {
+        log.warn({ cause: outage, requestId: res.locals.requestId }, 'database unavailable');
+        oauthError(res, 503, 'temporarily_unavailable', 'The service is unavailable. Retry later.', { 'Retry-After': '1' });
+        return;
+      }
       log.error({ err: error, requestId: res.locals.requestId }, 'token endpoint failed');
       oauthError(res, 500, 'server_error', 'Internal server error');
     }

@@ -28,6 +28,7 @@ import {
   visit,
 } from 'graphql';
 import { Parser } from 'graphql/language/parser';
+import { accessRecordOf } from './access-log';
 import { withShortEchoes } from '../common/echo';
 import { ErrorCode, errorCodeTraits } from '../common/errors';
 import { pageSizesOf } from '../graphql/common.objects';
@@ -554,7 +555,11 @@ export function queryGuard(limiter: QueryLimiter): [ErrorRequestHandler, Request
     } else if (req.method === 'GET') {
       request = getRequestOf(req.url);
     }
-    const refused = request ? limiter.check(request) : null;
+    const { refusal: refused, document } = request ? limiter.inspect(request) : { refusal: null, document: null };
+    // For the access line: the operation it ran (the document the limiter keeps, not parsed again).
+    const access = accessRecordOf(res);
+    access.graphqlDocument = document;
+    access.graphqlOperationName = request?.operationName;
     if (refused) {
       sendRefusal(req, res, refused);
       return;

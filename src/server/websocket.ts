@@ -4,6 +4,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import {
   type DocumentNode,
+  execute,
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
@@ -12,6 +13,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
   parse,
+  subscribe,
   validate,
 } from 'graphql';
 import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
@@ -21,7 +23,9 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { assert } from '../common/assert';
 import { AppError, ErrorCode } from '../common/errors';
 import type { Config } from '../config';
-import { isConnectionError } from '../db/transaction';
+import { runWithRequestId } from '../common/log-context';
+import { databaseOutageCause, isConnectionError } from '../db/transaction';
+import { accessLevelOf, describeOperation, type OperationDescription, WS_OPERATION_MESSAGE, WS_SUBSCRIPTION_STARTED_MESSAGE } from './access-log';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
@@ -89,6 +93,8 @@ export interface WebSocketEndpointOptions {
   authenticate(authorization: string | undefined, requestId: string, request: http.IncomingMessage): Promise<RequestContext>;
   /** The HTTP endpoint's limiter, to share its document cache; one with the same limits otherwise. */
   queryLimiter?: QueryLimiter;
+  /** The caller's address of an upgrade request (sourceAddressOf with the server's TRUST_PROXY), for the logs. */
+  sourceAddress?(request: http.IncomingMessage): string;
 }
 
 export interface WebSocketEndpoint {
@@ -109,7 +115,24 @@ interface Connection {
   running: Set<string>;
   /** When each running query or mutation started and its metric labels, for reckon_graphql_operation_duration_seconds. */
   timings: Map<string, { started: number; labels: { operation: string; type: string } }>;
+  /** Every operation from its subscribe message to its end, for its access line (README "Logs"). */
+  operations: Map<string, OperationLog>;
+  /** The request id of the connection's authentication, which its open and close lines carry. */
+  requestId: string;
+  openedAt: number;
+  /** Where the connection came from, as failed authentications are counted. */
+  ip: string;
   stopWatching(): void;
+}
+
+/** What the access line of one WebSocket operation says, gathered while it runs. */
+interface OperationLog {
+  requestId: string;
+  started: number;
+  description: OperationDescription;
+  errorCodes: Set<string>;
+  /** Past onSubscribe: graphql-ws will call onComplete for it. Refused before: onError is its end. */
+  executing: boolean;
 }
 
 type ConnectionContext = Context<Record<string, unknown>, Extra & Partial<{ connection: Connection }>>;
@@ -249,7 +272,10 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       if (requestFailed && error.path === undefined && error.extensions?.code === undefined && !(error.originalError instanceof AppError)) {
         cause = withCode(error, ApolloServerErrorCode.BAD_USER_INPUT);
       }
-      if (isInternalError(cause)) log.error({ err: error.originalError ?? error, requestId }, 'internal error');
+      // A database outage is no bug: a warning with its cause, not an error with a stack.
+      const outage = databaseOutageCause(error.originalError ?? error);
+      if (outage) log.warn({ cause: outage, requestId }, 'database unavailable');
+      else if (isInternalError(cause)) log.error({ err: error.originalError ?? error, requestId }, 'internal error');
       else log.debug({ err: error.message, code: error.extensions?.code, requestId }, 'request error');
       const formatted = formatError(cause instanceof GraphQLError ? cause.toJSON() : error.toJSON(), cause);
       // No "Did you mean …?" in production, as over HTTP: suggestions spell out the schema.
@@ -265,6 +291,14 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     const started = performance.now();
     const requestId = newRequestId();
     connection.requestIds.set(id, requestId);
+    const operationLog: OperationLog = {
+      requestId,
+      started,
+      description: describeOperation(schema, null, payload.operationName),
+      errorCodes: new Set(),
+      executing: false,
+    };
+    connection.operations.set(id, operationLog);
 
     if (shuttingDown) {
       return [requestError(new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down; send this operation again on a new connection'))];
@@ -308,12 +342,16 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         throw error;
       }
     }
+    operationLog.description = describeOperation(schema, document, payload.operationName);
     const validationErrors = validated(document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
     if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
       connection.running.add(id);
       connection.timings.set(id, { started, labels: operationLabelOf(schema, document, payload.operationName) });
+    } else {
+      log.info({ transport: 'websocket', requestId, ...callerOf(connection), ...operationLog.description }, WS_SUBSCRIPTION_STARTED_MESSAGE);
     }
+    operationLog.executing = true;
     return {
       schema,
       document,
@@ -321,6 +359,40 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       variableValues: payload.variables ?? undefined,
       contextValue: createRequestContext(requestId, principal, services, log),
     };
+  }
+
+  function callerOf(connection: Connection): Record<string, unknown> {
+    const { principal } = connection;
+    return { tenantId: principal.tenantId, credentialId: principal.credentialId, credentialKind: principal.credentialKind, ip: connection.ip };
+  }
+
+  /** Notes the codes of errors answered to an operation, for its access line. */
+  function noteOperationErrors(connection: Connection | undefined, id: string, errors: readonly { extensions?: Record<string, unknown> }[] | undefined): void {
+    const operationLog = connection?.operations.get(id);
+    for (const error of errors ?? []) {
+      const code = error.extensions?.code;
+      if (operationLog && typeof code === 'string') operationLog.errorCodes.add(code);
+    }
+  }
+
+  /** The access line of an operation that has ended (answered, refused, completed, or cut by the connection's close), once. */
+  function logOperationEnd(connection: Connection | undefined, id: string, endedBy?: string): void {
+    const operationLog = connection?.operations.get(id);
+    if (!connection || !operationLog) return;
+    connection.operations.delete(id);
+    const errorCodes = [...operationLog.errorCodes];
+    log[accessLevelOf({ errorCodes })](
+      {
+        transport: 'websocket',
+        requestId: operationLog.requestId,
+        ...callerOf(connection),
+        ...operationLog.description,
+        durationMs: Math.round((performance.now() - operationLog.started) * 10) / 10,
+        ...(errorCodes.length ? { errorCodes } : {}),
+        ...(endedBy ? { endedBy } : {}),
+      },
+      WS_OPERATION_MESSAGE,
+    );
   }
 
   /** A query or mutation answered (or refused) over the socket: its time, once, and its errors by code. */
@@ -337,6 +409,9 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       schema,
       // Internal error text never reaches a client, in close reasons either.
       isProd: true,
+      // Lines logged while the operation runs (a gateway retry, a killed statement) name its request id.
+      execute: (args) => runWithRequestId((args.contextValue as RequestContext).requestId, () => execute(args)),
+      subscribe: (args) => runWithRequestId((args.contextValue as RequestContext).requestId, () => subscribe(args)),
       onConnect: async (ctx) => {
         const requestId = newRequestId();
         try {
@@ -352,16 +427,24 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             requestIds: new Map(),
             running: new Set(),
             timings: new Map(),
+            operations: new Map(),
+            requestId,
+            openedAt: performance.now(),
+            ip: options.sourceAddress?.(ctx.extra.request) ?? 'unknown',
             stopWatching: watchCredential(ctx.extra.socket, principal),
           };
           ctx.extra.connection = connection;
           connections.add(connection);
+          log.info({ transport: 'websocket', requestId, ...callerOf(connection) }, 'ws connection opened');
           return true;
         } catch (error) {
+          const ip = options.sourceAddress?.(ctx.extra.request) ?? 'unknown';
           if (error instanceof AppError) {
-            log.debug({ code: error.code, requestId }, 'WebSocket connection refused');
+            // A failed authentication is the client's error: info with its code, as an HTTP request's access line.
+            log[accessLevelOf({ errorCodes: [error.code] })]({ transport: 'websocket', requestId, ip, errorCodes: [error.code] }, 'ws connection refused');
             closeSocket(ctx.extra.socket, CloseCode.Forbidden, `${error.code}: ${error.message}`);
           } else if (isConnectionError(error)) {
+            log.warn({ transport: 'websocket', requestId, ip, cause: databaseOutageCause(error) }, 'ws connection refused: database unavailable');
             closeSocket(ctx.extra.socket, CLOSE_TRY_AGAIN_LATER, `${ErrorCode.SERVICE_UNAVAILABLE}: The database is unavailable. Retry later.`);
           } else {
             log.error({ err: error, requestId }, 'WebSocket authentication failed unexpectedly');
@@ -385,6 +468,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         const replay = await context.idempotency?.finish(result.data);
         const errors = result.errors?.length ? formatOperationErrors(result.errors, context.requestId, !('data' in result)) : undefined;
         countOperation(ctx.extra.connection, id, errors);
+        noteOperationErrors(ctx.extra.connection, id, errors);
         if (!errors && !replay) return;
         return {
           ...result,
@@ -398,17 +482,29 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         ctx.extra.connection?.running.delete(id);
         const formatted = formatOperationErrors(errors, requestId, false);
         countOperation(ctx.extra.connection, id, formatted);
+        noteOperationErrors(ctx.extra.connection, id, formatted);
+        // Refused before execution: graphql-ws sends no complete, so this is the operation's end.
+        if (!ctx.extra.connection?.operations.get(id)?.executing) logOperationEnd(ctx.extra.connection, id);
         return formatted;
       },
       // Called once the result went out (graphql-ws sends the result before completing).
       onComplete: (ctx, id) => {
+        logOperationEnd(ctx.extra.connection, id);
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
         ctx.extra.connection?.timings.delete(id);
       },
-      onClose: (ctx) => {
-        ctx.extra.connection?.stopWatching();
-        if (ctx.extra.connection) connections.delete(ctx.extra.connection);
+      onClose: (ctx, code) => {
+        const connection = ctx.extra.connection;
+        connection?.stopWatching();
+        if (!connection) return;
+        connections.delete(connection);
+        // Subscriptions the close cut short end here, unless graphql-ws's own completion came first.
+        for (const id of [...connection.operations.keys()]) logOperationEnd(connection, id, 'connection closed');
+        log.info(
+          { transport: 'websocket', requestId: connection.requestId, ...callerOf(connection), closeCode: code, durationMs: Math.round(performance.now() - connection.openedAt) },
+          'ws connection closed',
+        );
       },
     },
     webSocketServer,

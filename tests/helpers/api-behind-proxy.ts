@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
 import { type RunningServer, startServer } from '../../src/server/app';
 import { generateServerKeys } from './child-server';
@@ -22,7 +23,13 @@ export interface ApiBehindProxy {
   close(): Promise<void>;
 }
 
-export async function startApiBehindProxy(options: { dataDirPrefix: string; env?: Record<string, string>; accounts?: number }): Promise<ApiBehindProxy> {
+export async function startApiBehindProxy(options: {
+  dataDirPrefix: string;
+  env?: Record<string, string>;
+  accounts?: number;
+  /** The API's logger (a test reading its lines); TEST_LOG_LEVEL's otherwise. */
+  log?: Logger;
+}): Promise<ApiBehindProxy> {
   const database = await createTestDatabase('mysql');
   const keys = await generateServerKeys();
   const env = { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), options.dataDirPrefix)), ...options.env, ...keys };
@@ -35,7 +42,7 @@ export async function startApiBehindProxy(options: { dataDirPrefix: string; env?
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
   const config = testRuntimeConfig(proxied.toString(), { env });
-  const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
+  const log = options.log ?? createLogger(process.env.TEST_LOG_LEVEL || 'silent');
   const api = await bootstrap(config, { log });
   const server = await startServer({ services: api.services, log, config }, 0, '127.0.0.1');
   return {

@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { GraphQLError } from 'graphql';
-import type { Runtime } from '../../src/bootstrap';
+import { createLogger, type Runtime } from '../../src/bootstrap';
 import { newId } from '../../src/common/ids';
 import { DatabaseUnavailableError, runInTransaction } from '../../src/db/transaction';
 import { fingerprintOf } from '../../src/modules/idempotency/fingerprint';
@@ -53,8 +54,17 @@ describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
   let server: RunningServer;
   let fixture: LedgerFixture;
 
+  /** The API's log lines, as it writes them at the default level. */
+  const logged: { level: number; msg: string; [field: string]: unknown }[] = [];
+
   beforeAll(async () => {
-    setup = await startApiBehindProxy({ dataDirPrefix: 'reckon-outage-', env: { IDEMPOTENCY_LEASE: LEASE } });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) logged.push(JSON.parse(line) as (typeof logged)[number]);
+        done();
+      },
+    });
+    setup = await startApiBehindProxy({ dataDirPrefix: 'reckon-outage-', env: { IDEMPOTENCY_LEASE: LEASE }, log: createLogger('info', sink) });
     ({ proxy, direct, api, server, fixture } = setup);
   });
 
@@ -185,6 +195,14 @@ describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
     // Served again without a restart: the pool replaced its dead connections by itself.
     expect(acknowledgedAfterRestore).toBeGreaterThan(0);
     expect((await fetch(new URL('/readyz', server.url))).status).toBe(200);
+
+    // The outage is in the log at the default level: warnings naming the driver's cause, the refused
+    // requests' access lines at warn with their code, the failing readiness probe; an outage is no bug,
+    // so no line is an error.
+    expect(logged.filter((line) => line.msg === 'database unavailable' && line.level === 40).length).toBeGreaterThan(0);
+    expect(logged.filter((line) => line.msg === 'request' && line.level === 40 && (line.errorCodes as string[] | undefined)?.includes('SERVICE_UNAVAILABLE')).length).toBe(failed.size + 1);
+    expect(logged.filter((line) => line.msg === 'request' && line.route === '/readyz' && line.status === 503)).toEqual([expect.objectContaining({ level: 40 })]);
+    expect(logged.filter((line) => line.level >= 50)).toEqual([]);
 
     // No success without its entry: every acknowledged id is stored, as that intent, before any retry.
     const beforeRetries = expectEachIntentOnceAndWhole(

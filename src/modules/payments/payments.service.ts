@@ -20,6 +20,7 @@ import type { LedgerService } from '../ledger/ledger.service';
 import { GatewayDiscrepancyKind, type GatewayDiscrepancySink, NO_GATEWAY_DISCREPANCIES } from './gateway-discrepancies';
 import { type LinkedPaymentChange, NO_INVOICE_LINK, type PaymentInvoiceLink } from './payment-invoice-link';
 import { callWithRetries } from './gateways/gateway-retries';
+import { currentRequestId } from '../../common/log-context';
 import {
   type Authorization,
   type Capture,
@@ -294,9 +295,8 @@ export class PaymentsService {
     if (payment.status === PaymentStatus.PROCESSING) {
       const adapter = await this.gateways.adapterFor(payment.gatewayId);
       const reference = payment.id;
-      const outcome = await callWithRetries(
-        () => adapter.authorize({ idempotencyKey: key, amountMinor, currency, paymentToken, reference }),
-        this.options.gatewayRetry,
+      const outcome = await this.callGateway({ operation: 'authorize', paymentId: payment.id, gatewayId: payment.gatewayId }, () =>
+        adapter.authorize({ idempotencyKey: key, amountMinor, currency, paymentToken, reference }),
       );
       payment = await this.settleAuthorization(tenantId, payment.id, key, outcome, input.capture ? undefined : handle, PaymentEventSource.API, chart);
     } else if (payment.status === PaymentStatus.FAILED) {
@@ -371,15 +371,13 @@ export class PaymentsService {
     if (begun.settled) return begun.payment;
     const payment = begun.payment;
     const adapter = await this.gateways.adapterFor(payment.gatewayId);
-    const outcome = await callWithRetries(
-      () =>
-        adapter.capture({
-          idempotencyKey: key,
-          gatewayPaymentId: payment.gatewayPaymentId as string,
-          amountMinor: payment.pendingAmountMinor as bigint,
-          currency: payment.currency,
-        }),
-      this.options.gatewayRetry,
+    const outcome = await this.callGateway({ operation: 'capture', paymentId, gatewayId: payment.gatewayId }, () =>
+      adapter.capture({
+        idempotencyKey: key,
+        gatewayPaymentId: payment.gatewayPaymentId as string,
+        amountMinor: payment.pendingAmountMinor as bigint,
+        currency: payment.currency,
+      }),
     );
     return this.settleCapture(tenantId, paymentId, key, outcome, handle, PaymentEventSource.API, chart);
   }
@@ -426,9 +424,8 @@ export class PaymentsService {
     if (begun.settled) return begun.payment;
     const payment = begun.payment;
     const adapter = await this.gateways.adapterFor(payment.gatewayId);
-    const outcome = await callWithRetries(
-      () => adapter.void({ idempotencyKey: key, gatewayPaymentId: payment.gatewayPaymentId as string }),
-      this.options.gatewayRetry,
+    const outcome = await this.callGateway({ operation: 'void', paymentId, gatewayId: payment.gatewayId }, () =>
+      adapter.void({ idempotencyKey: key, gatewayPaymentId: payment.gatewayPaymentId as string }),
     );
     return this.settleVoid(tenantId, paymentId, key, outcome, handle, PaymentEventSource.API);
   }
@@ -579,17 +576,38 @@ export class PaymentsService {
       return { payment: await this.getPayment(tenantId, paymentId), refund };
     }
     const adapter = await this.gateways.adapterFor(payment.gatewayId);
-    const outcome = await callWithRetries(
-      () =>
-        adapter.refund({
-          idempotencyKey: key,
-          gatewayPaymentId: payment.gatewayPaymentId as string,
-          amountMinor: refund.amountMinor,
-          currency: payment.currency,
-        }),
-      this.options.gatewayRetry,
+    const outcome = await this.callGateway({ operation: 'refund', paymentId, refundId: refund.id, gatewayId: payment.gatewayId }, () =>
+      adapter.refund({
+        idempotencyKey: key,
+        gatewayPaymentId: payment.gatewayPaymentId as string,
+        amountMinor: refund.amountMinor,
+        currency: payment.currency,
+      }),
     );
     return this.settleRefund(tenantId, refund.id, outcome, handle, PaymentEventSource.API, chart);
+  }
+
+  /**
+   * One gateway call with the retry policy, and its warnings: each attempt that left the outcome
+   * unknown (a 5xx, a timeout, a dropped connection) before it is retried, and an outcome still unknown
+   * after the last attempt. The reasons name the operation and the HTTP status or network error, never
+   * the API secret or the payment token (http-gateway.ts); the request id ties them to the access line.
+   */
+  private async callGateway<T>(
+    call: { operation: 'authorize' | 'capture' | 'void' | 'refund'; paymentId: string; refundId?: string; gatewayId: string },
+    attempt: () => Promise<GatewayOutcome<T>>,
+  ): Promise<GatewayOutcome<T>> {
+    const outcome = await callWithRetries(attempt, this.options.gatewayRetry, {
+      onRetry: (attemptNumber, reason, delayMs) =>
+        this.log?.warn({ requestId: currentRequestId(), ...call, attempt: attemptNumber, reason, delayMs }, 'gateway call failed; retrying with the same idempotency key'),
+    });
+    if (outcome.kind === 'unknown') {
+      this.log?.warn(
+        { requestId: currentRequestId(), ...call, attempts: this.options.gatewayRetry.maxAttempts, reason: outcome.reason },
+        'gateway outcome unknown; left for a retry with the same key or the status check',
+      );
+    }
+    return outcome;
   }
 
   private refundDeclined(refund: RefundRecord): AppError {
