@@ -18,6 +18,7 @@ import { isConnectionError, isStatementTimeout, statementTimeoutError } from '..
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
+import { auditActorOf, recordAuthenticationFailure, restAuditMiddleware } from './audit-http';
 import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
@@ -34,7 +35,7 @@ import { attachWebSocketServer, subscriptionsOverWebSocketOnly } from './websock
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics'
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics' | 'audit'
 >;
 
 export interface ServerOptions {
@@ -183,10 +184,18 @@ export async function authenticateRequest(
   source: string,
   requestId: string,
   idempotencyKeyHeader: string | null = null,
+  /** Where the credential was presented ("POST /graphql"): a refusal is recorded in the audit trail under it. Null: the caller records. */
+  auditEntry: string | null = null,
 ): Promise<RequestContext> {
-  const principal = await services.auth.authenticate(authorization, source);
+  let principal;
+  try {
+    principal = await services.auth.authenticate(authorization, source);
+  } catch (error) {
+    if (auditEntry !== null) recordAuthenticationFailure(services, error, { source, requestId, operationName: auditEntry });
+    throw error;
+  }
   await consumeRequestAllowance(services.requestRateLimiter, principal.credentialId);
-  return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader);
+  return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader, source);
 }
 
 export async function startServer(options: ServerOptions, port: number, host: string): Promise<RunningServer> {
@@ -237,8 +246,15 @@ export async function startServer(options: ServerOptions, port: number, host: st
     log,
     config,
     queryLimiter,
-    authenticate: (authorization, requestId, request) => authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId),
+    authenticate: (authorization, requestId, request) =>
+      authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId, null, 'WS /graphql'),
   });
+  /** Authentication of the REST routes: the principal becomes the audited actor of the call (audit-http.ts). */
+  const authenticateRest = async (req: express.Request, requestId: string): Promise<RequestContext> => {
+    const context = await authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId);
+    if (req.res) req.res.locals.auditActor = auditActorOf(context.principal);
+    return context;
+  };
 
   // First, so that every request is timed, refusals included.
   app.use(httpMetricsMiddleware(services.metrics));
@@ -265,6 +281,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
     next();
   });
 
+  // Every REST call beside GraphQL is recorded once its answer is sent (GraphQL fields by the schema's middleware).
+  app.use(restAuditMiddleware(services, trustProxy));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -287,7 +306,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     bankStatementRoutes(
       services,
       log,
-      (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId),
+      authenticateRest,
       {
         maxBytes: config.statementUploads.maxBytes,
         wholeDocumentMaxBytes: config.statementUploads.wholeDocumentMaxBytes,
@@ -295,7 +314,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       },
     ),
   );
-  app.use(invoicePdfRoutes(services, log, (req, requestId) => authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId)));
+  app.use(invoicePdfRoutes(services, log, authenticateRest));
 
   app.use(
     '/graphql',
@@ -315,6 +334,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
             sourceAddressOf(req, trustProxy),
             requestId,
             req.header('idempotency-key') ?? null,
+            `${req.method} /graphql`,
           );
         } catch (error) {
           // Refused before Apollo's request plugins run, so the metrics plugin never sees these: counted here.
@@ -407,6 +427,22 @@ export async function startServer(options: ServerOptions, port: number, host: st
   }, config.invoices.overdueSweepIntervalMs);
   invoiceOverdueSweep.unref();
 
+  // Audit retention: events past AUDIT_RETENTION_DAYS are archived to signed files, then pruned. Every
+  // process runs it; the chain head is locked and its watermark checked before pruning, so racing
+  // jobs prune once (and write the same files).
+  let auditRetentionRunning = false;
+  const auditRetention = setInterval(() => {
+    if (auditRetentionRunning) return;
+    auditRetentionRunning = true;
+    void services.auditRetention
+      .run()
+      .catch((error: unknown) => log.warn({ err: error }, 'audit retention failed'))
+      .finally(() => {
+        auditRetentionRunning = false;
+      });
+  }, config.audit.retentionIntervalMs);
+  auditRetention.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -418,6 +454,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       clearInterval(paymentJobs);
       clearInterval(reconciliationSweep);
       clearInterval(invoiceOverdueSweep);
+      clearInterval(auditRetention);
       draining = true;
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the

@@ -1,3 +1,5 @@
+import { AuditActorKind } from '../modules/audit/audit.types';
+import type { AuditActor } from './audit-http';
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -118,6 +120,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
           refuse(res, bankAccountId, verdict.reason);
           return;
         }
+        res.locals.auditActor = { tenantId: known.tenantId, actorKind: AuditActorKind.BANK, credentialId: bankAccountId } satisfies AuditActor;
 
         let notification: BankNotification;
         if (kind === 'PUSH') {

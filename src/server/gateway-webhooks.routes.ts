@@ -1,3 +1,5 @@
+import { AuditActorKind } from '../modules/audit/audit.types';
+import type { AuditActor } from './audit-http';
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -125,6 +127,7 @@ export function gatewayWebhookRoutes(services: Services, log: Logger): express.R
           refuse(res, gatewayId, verdict.reason);
           return;
         }
+        res.locals.auditActor = { tenantId: known.tenantId, actorKind: AuditActorKind.GATEWAY, credentialId: gatewayId } satisfies AuditActor;
 
         let event: GatewayEvent;
         try {

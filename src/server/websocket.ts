@@ -9,6 +9,8 @@ import {
   type FormattedExecutionResult,
   getOperationAST,
   GraphQLError,
+  Kind,
+  subscribe,
   type GraphQLFormattedError,
   type GraphQLSchema,
   parse,
@@ -22,6 +24,9 @@ import { assert } from '../common/assert';
 import { AppError, ErrorCode } from '../common/errors';
 import type { Config } from '../config';
 import { isConnectionError } from '../db/transaction';
+import { argumentsDigestOf, redactArguments, resourceIdsOf } from '../modules/audit/audit-redaction';
+import { actorKindOf, auditErrorCodeOf } from '../modules/audit/audit.middleware';
+import { AuditEventKind, AuditOperationType } from '../modules/audit/audit.types';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
@@ -110,6 +115,19 @@ interface Connection {
   /** When each running query or mutation started and its metric labels, for reckon_graphql_operation_duration_seconds. */
   timings: Map<string, { started: number; labels: { operation: string; type: string } }>;
   stopWatching(): void;
+  /** The caller's address at the upgrade, for the audit trail. */
+  source: string | null;
+  /** Subscriptions by graphql-ws operation id, for their audit events (started: the start was recorded as accepted). */
+  subscriptions: Map<string, AuditedSubscription>;
+}
+
+/** What a subscription's start and end events say. */
+interface AuditedSubscription {
+  context: RequestContext;
+  fieldName: string;
+  resourceIds: string[];
+  argumentsDigest: string;
+  started: boolean;
 }
 
 type ConnectionContext = Context<Record<string, unknown>, Extra & Partial<{ connection: Connection }>>;
@@ -310,17 +328,61 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     }
     const validationErrors = validated(document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
-    if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+    const contextValue = createRequestContext(requestId, principal, services, log, null, connection.source);
+    const operation = getOperationAST(document, payload.operationName);
+    if (operation?.operation !== 'subscription') {
       connection.running.add(id);
       connection.timings.set(id, { started, labels: operationLabelOf(schema, document, payload.operationName) });
+    } else {
+      const root = operation.selectionSet.selections[0];
+      const variables = payload.variables ?? {};
+      const audited: AuditedSubscription = {
+        context: contextValue,
+        fieldName: root?.kind === Kind.FIELD ? root.name.value : 'subscription',
+        resourceIds: [...resourceIdsOf(redactArguments(variables))],
+        argumentsDigest: argumentsDigestOf(variables),
+        started: false,
+      };
+      connection.subscriptions.set(id, audited);
+      auditedSubscriptions.set(contextValue, audited);
     }
     return {
       schema,
       document,
       operationName: payload.operationName ?? undefined,
       variableValues: payload.variables ?? undefined,
-      contextValue: createRequestContext(requestId, principal, services, log),
+      contextValue,
     };
+  }
+
+  /** Subscriptions by their context, for the subscribe step below (graphql-ws gives it no operation id). */
+  const auditedSubscriptions = new WeakMap<RequestContext, AuditedSubscription>();
+
+  /** A subscription's start (accepted, or refused by its subscribe step) or end, through the audit buffer. */
+  function recordSubscription(audited: AuditedSubscription, kind: AuditEventKind, errorCode: string | null): void {
+    const { context } = audited;
+    services.audit.enqueue(
+      services.audit.draft({
+        tenantId: context.principal.tenantId,
+        actorKind: actorKindOf(context.principal),
+        actorCredentialId: context.principal.credentialId,
+        originIp: context.sourceAddress,
+        requestId: context.requestId,
+        kind,
+        operationType: AuditOperationType.SUBSCRIPTION,
+        operationName: audited.fieldName,
+        resourceIds: audited.resourceIds,
+        argumentsDigest: audited.argumentsDigest,
+        errorCode,
+      }),
+    );
+  }
+
+  function endSubscription(connection: Connection | undefined, id: string): void {
+    const audited = connection?.subscriptions.get(id);
+    if (!audited) return;
+    connection?.subscriptions.delete(id);
+    if (audited.started) recordSubscription(audited, AuditEventKind.SUBSCRIPTION_END, null);
   }
 
   /** A query or mutation answered (or refused) over the socket: its time, once, and its errors by code. */
@@ -344,7 +406,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             closeSocket(ctx.extra.socket, CLOSE_GOING_AWAY, CLOSE_REASON_SHUTTING_DOWN);
             return false;
           }
-          const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId, ctx.extra.request);
+          const authenticated = await options.authenticate(authorizationOf(ctx.connectionParams), requestId, ctx.extra.request);
+          const { principal } = authenticated;
           // Gone while it was being authenticated: onClose has run already, so nothing would stop a watch.
           if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
           const connection: Connection = {
@@ -353,6 +416,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             running: new Set(),
             timings: new Map(),
             stopWatching: watchCredential(ctx.extra.socket, principal),
+            source: authenticated.sourceAddress,
+            subscriptions: new Map(),
           };
           ctx.extra.connection = connection;
           connections.add(connection);
@@ -370,6 +435,18 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           // The socket is closing with the reason above; graphql-ws's own 4403 "Forbidden" is then a no-op.
           return false;
         }
+      },
+      // graphql-js's subscribe, and the subscription's start in the audit trail: accepted when it gives a
+      // stream, refused (with its code) when it gives errors.
+      subscribe: async (args) => {
+        const result = await subscribe(args);
+        const audited = auditedSubscriptions.get(args.contextValue as RequestContext);
+        if (audited) {
+          const refused = 'errors' in result && !(Symbol.asyncIterator in result) ? result.errors?.[0] : undefined;
+          audited.started = refused === undefined;
+          recordSubscription(audited, AuditEventKind.SUBSCRIPTION_START, refused === undefined ? null : auditErrorCodeOf(refused));
+        }
+        return result;
       },
       onSubscribe: async (ctx, id, payload) => {
         try {
@@ -402,11 +479,13 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       },
       // Called once the result went out (graphql-ws sends the result before completing).
       onComplete: (ctx, id) => {
+        endSubscription(ctx.extra.connection, id);
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
         ctx.extra.connection?.timings.delete(id);
       },
       onClose: (ctx) => {
+        for (const id of [...(ctx.extra.connection?.subscriptions.keys() ?? [])]) endSubscription(ctx.extra.connection, id);
         ctx.extra.connection?.stopWatching();
         if (ctx.extra.connection) connections.delete(ctx.extra.connection);
       },
