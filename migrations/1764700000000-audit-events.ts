@@ -85,7 +85,13 @@ export class AuditEvents1764700000000 implements MigrationInterface {
   }
 }
 
-export const TRIGGER_NAMES = ['audit_events_no_update', 'audit_events_delete_archived_only', 'postings_no_update', 'postings_no_delete'];
+export const TRIGGER_NAMES = ['audit_events_no_update', 'audit_events_delete_archived_only', 'postings_no_update', 'postings_no_delete'] as const;
+
+/** The trigger statements by name, for a database kind (the tamper tests drop one and put it back). */
+export function appendOnlyTriggers(mysql: boolean): Record<(typeof TRIGGER_NAMES)[number], string> {
+  const statements = mysql ? MYSQL_TRIGGERS : SQLITE_TRIGGERS;
+  return Object.fromEntries(TRIGGER_NAMES.map((name, index) => [name, statements[index]])) as Record<(typeof TRIGGER_NAMES)[number], string>;
+}
 
 const ARCHIVED = `EXISTS (SELECT 1 FROM audit_chain_heads h WHERE h.tenant_id = OLD.tenant_id AND OLD.sequence <= h.archived_through_sequence)`;
 

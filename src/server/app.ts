@@ -18,7 +18,7 @@ import { isConnectionError, isStatementTimeout, statementTimeoutError } from '..
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
-import { auditActorOf, recordAuthenticationFailure, restAuditMiddleware } from './audit-http';
+import { auditActorOf, auditRefusedRequestsPlugin, recordAuthenticationFailure, restAuditMiddleware } from './audit-http';
 import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
@@ -230,6 +230,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       // Waits for the HTTP requests in flight on stop, then ends their connections; at most this long.
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
+      auditRefusedRequestsPlugin(services),
       requestPlugin(log),
       graphqlMetricsPlugin(services.metrics),
       subscriptionsOverWebSocketOnly(),

@@ -1,11 +1,14 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import type express from 'express';
+import { type DocumentNode, getOperationAST, Kind } from 'graphql';
 import { AppError, ErrorCode } from '../common/errors';
 import { idKindOf } from '../common/ids';
-import { argumentsDigestOf } from '../modules/audit/audit-redaction';
+import { argumentsDigestOf, redactArguments, resourceIdsOf } from '../modules/audit/audit-redaction';
 import { actorKindOf } from '../modules/audit/audit.middleware';
 import { AuditActorKind, AuditEventKind, AuditOperationType, SYSTEM_CHAIN_ID } from '../modules/audit/audit.types';
 import type { Principal } from '../modules/auth/auth.service';
 import type { Services } from '../services/services';
+import type { RequestContext } from './context';
 import { sourceAddressOf, type TrustProxy } from './source-address';
 
 /** Who made a REST call, once the route has established it (res.locals.auditActor). */
@@ -107,6 +110,66 @@ export function recordAuthenticationFailure(services: Services, error: unknown, 
       operationType: AuditOperationType.AUTHENTICATION,
       operationName: entry.operationName,
       errorCode: error.code,
+    }),
+  );
+}
+
+/** The root field names of the operation a document runs, or null when it cannot be read. */
+export function rootFieldNamesOf(document: DocumentNode | undefined, operationName: string | null | undefined): { type: string; names: string[] } | null {
+  if (!document) return null;
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  const names = operation.selectionSet.selections.flatMap((selection) => (selection.kind === Kind.FIELD ? [selection.name.value] : []));
+  return { type: operation.operation, names };
+}
+
+/**
+ * A GraphQL request refused before any field ran (variables that do not coerce, a document that does
+ * not validate, a subscription sent over HTTP) has no field for the schema's middleware to record: it
+ * is recorded here, as one event named by its root fields. Runs before requestPlugin, which removes
+ * `data` from a response refused as a whole for want of scope (those fields ran, and were recorded).
+ */
+export function auditRefusedRequestsPlugin(services: Services): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue, document, request }) {
+          if (response.body.kind !== 'single' || response.body.singleResult.data !== undefined || !contextValue?.principal) return;
+          recordRefusedRequest(services, contextValue, rootFieldNamesOf(document, request.operationName), response.body.singleResult.errors?.[0]?.extensions?.code, request.variables);
+        },
+      };
+    },
+  };
+}
+
+/** The same for a WebSocket operation refused before execution. */
+export function recordRefusedRequest(
+  services: Services,
+  context: Pick<RequestContext, 'principal' | 'requestId' | 'sourceAddress'>,
+  operation: { type: string; names: string[] } | null,
+  code: unknown,
+  variables: unknown,
+): void {
+  const { principal } = context;
+  const type = operation?.type === 'mutation' ? AuditOperationType.MUTATION : operation?.type === 'subscription' ? AuditOperationType.SUBSCRIPTION : AuditOperationType.QUERY;
+  services.audit.enqueue(
+    services.audit.draft({
+      tenantId: principal.tenantId,
+      actorKind: actorKindOf(principal),
+      actorCredentialId: principal.credentialId,
+      originIp: context.sourceAddress,
+      requestId: context.requestId,
+      kind:
+        type === AuditOperationType.MUTATION
+          ? AuditEventKind.MUTATION
+          : type === AuditOperationType.SUBSCRIPTION
+            ? AuditEventKind.SUBSCRIPTION_START
+            : AuditEventKind.QUERY,
+      operationType: type,
+      operationName: operation?.names.length ? operation.names.join(',') : '(unreadable document)',
+      resourceIds: resourceIdsOf(redactArguments(variables ?? {})),
+      errorCode: typeof code === 'string' ? code : ErrorCode.VALIDATION_FAILED,
+      argumentsDigest: argumentsDigestOf(variables ?? {}),
     }),
   );
 }

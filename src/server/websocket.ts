@@ -33,6 +33,7 @@ import { formatError, isInternalError } from './format-error';
 import { errorCodeLabel, operationLabelOf } from './metrics';
 import { consumeRequestAllowance } from '../services/limiters';
 import { QueryLimiter, queryRefusalError, withoutSuggestions } from './query-guard';
+import { recordRefusedRequest } from './audit-http';
 import type { Services } from '../services/services';
 
 /**
@@ -469,8 +470,19 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           ...(errors ? { errors } : {}),
         };
       },
-      onError: (ctx, id, _payload, errors) => {
+      onError: (ctx, id, payload, errors) => {
         const requestId = ctx.extra.connection?.requestIds.get(id);
+        // Refused before execution: no field ran for the schema's middleware to record.
+        if (ctx.extra.connection) {
+          const type = /^\s*(mutation|subscription)\b/.exec(payload.query)?.[1] ?? 'query';
+          recordRefusedRequest(
+            services,
+            { principal: ctx.extra.connection.principal, requestId: requestId ?? newRequestId(), sourceAddress: ctx.extra.connection.source },
+            { type, names: payload.operationName ? [payload.operationName] : [] },
+            auditErrorCodeOf(errors[0]),
+            payload.variables,
+          );
+        }
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
         const formatted = formatOperationErrors(errors, requestId, false);

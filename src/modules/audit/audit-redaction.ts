@@ -10,14 +10,16 @@ export const REDACTED = '[REDACTED]';
  * The one redaction rule of the audit trail. A value is sensitive when its key (any level, any case)
  * names a secret, a token, a password, card data or bank account details (paymentToken, signingSecret,
  * notificationSecret, clientSecret, webhookSecret, cardNumber, cvc, iban, accountNumber, authorization,
- * …), or when the value itself looks like a credential or a card number whatever its key: an API key
+ * …; not a key ending in Id or Ids, which holds references), or when the value itself looks like a credential or a card number whatever its key: an API key
  * (rk_…), a JWT, or 13 to 19 digits that pass the Luhn check.
  */
-const SENSITIVE_KEY = /secret|token|passw|passphrase|card|cvc|cvv|\bpan\b|iban|accountnumber|authorization|apikey|privatekey|signature/i;
+const SENSITIVE_KEY = /secret|token|passw|passphrase|card|cvc|cvv|^pan$|iban|accountnumber|^authorization$|privatekey|signature/i;
+/** Keys that hold ids (apiKeyId, paymentIds) are references, not secrets, whatever they contain. */
+const ID_KEY = /Ids?$/;
 const JWT_SHAPE = /^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$/;
 
 export function isSensitiveKey(key: string): boolean {
-  return SENSITIVE_KEY.test(key);
+  return SENSITIVE_KEY.test(key) && !ID_KEY.test(key);
 }
 
 function luhnValid(digits: string): boolean {
@@ -75,7 +77,9 @@ export function argumentsDigestOf(args: unknown): string {
 export function resourceIdsOf(value: unknown, into: Set<string> = new Set(), depth = 4): Set<string> {
   if (into.size >= MAX_RESOURCE_IDS || depth < 0 || value === null || value === undefined) return into;
   if (typeof value === 'string') {
-    if (value.length <= 40 && idKindOf(value) !== undefined) into.add(value);
+    // The tenant's own id names no resource: every event is the tenant's already.
+    const idKind = value.length <= 40 ? idKindOf(value) : undefined;
+    if (idKind !== undefined && idKind !== 'tenant') into.add(value);
     return into;
   }
   if (typeof value !== 'object' || value instanceof Date || value instanceof Error) return into;

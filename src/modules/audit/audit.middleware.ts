@@ -4,6 +4,7 @@ import { newId } from '../../common/ids';
 import { isConnectionError, isStatementTimeout } from '../../db/transaction';
 import type { RequestContext } from '../../graphql/context';
 import type { Principal } from '../auth/auth.service';
+import { replayedDataOf } from '../idempotency/idempotent-request';
 import { argumentsDigestOf, normalizedResourceIds, redactArguments, resourceIdsOf } from './audit-redaction';
 import { type AuditActorKind, type AuditDraft, AuditEventKind, AuditOperationType, AuditOutcome, type MutationAudit } from './audit.types';
 
@@ -99,7 +100,8 @@ export async function auditRootField(resolve: Resolve, root: unknown, args: Reco
   const error = failed ? thrown : value instanceof Error ? value : undefined;
   const finished: AuditDraft = {
     ...draft,
-    resourceIds: error === undefined ? normalizedResourceIds([...draft.resourceIds, ...resourceIdsOf(value)]) : draft.resourceIds,
+    // A replayed mutation's value wraps the stored response: its ids are read from there.
+    resourceIds: error === undefined ? normalizedResourceIds([...draft.resourceIds, ...resourceIdsOf(replayedDataOf(value) ?? value)]) : draft.resourceIds,
     outcome: error === undefined ? AuditOutcome.SUCCESS : AuditOutcome.ERROR,
     errorCode: error === undefined ? null : auditErrorCodeOf(error),
   };
