@@ -8,7 +8,9 @@ import {
   type AuditEventsQuery,
   CreateAccountDocument,
   CreateApiKeyDocument,
+  CreateCustomerDocument,
   CreateOAuthClientDocument,
+  CreateWebhookEndpointDocument,
   IdempotentCreateAccountDocument,
   JournalEntryPostedIdsDocument,
   MeDocument,
@@ -162,6 +164,9 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
     const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'audited client', scopes: ['LEDGER_READ'] } });
     const keyEvent = await eventMatching(app, (event) => event.operationName === 'createApiKey' && event.resourceIds.includes(createApiKey.apiKey.id));
     expect(keyEvent).toMatchObject({ kind: 'CREDENTIAL_CHANGE', operationType: 'MUTATION', outcome: 'SUCCESS', actorCredentialId: keyId });
+    const { createWebhookEndpoint } = await app.client.ok(CreateWebhookEndpointDocument, { input: { url: 'https://hooks.example.com/audit', events: ['JOURNAL_ENTRY_POSTED'] } });
+    // A card number in free text is redacted from the digest as well; nothing stores the text itself.
+    const { createCustomer } = await app.client.ok(CreateCustomerDocument, { input: { name: 'Card 4111 1111 1111 1111 holder', email: 'card@example.com' } });
     const clientEvent = await eventMatching(app, (event) => event.operationName === 'createOAuthClient');
     expect(clientEvent.kind).toBe('CREDENTIAL_CHANGE');
     expect(clientEvent.resourceIds).toContain(createOAuthClient.client.id);
@@ -172,7 +177,9 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
       ...(await app.runtime.dataSource.query('SELECT * FROM audit_event_resources')),
       ...(await app.runtime.dataSource.query('SELECT * FROM audit_chain_heads')),
     ], (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
-    for (const secret of [createApiKey.secret, createApiKey.secret.slice(16), createOAuthClient.clientSecret, app.apiKey]) {
+    expect((await auditEvents(app, { resourceId: createWebhookEndpoint.webhookEndpoint.id }))[0].kind).toBe('CREDENTIAL_CHANGE');
+    expect((await auditEvents(app, { resourceId: createCustomer.customer.id }))[0].kind).toBe('MUTATION');
+    for (const secret of [createApiKey.secret, createApiKey.secret.slice(16), createOAuthClient.clientSecret, createWebhookEndpoint.signingSecret, app.apiKey, '4111', 'card@example.com']) {
       expect(everything).not.toContain(secret);
     }
   });
