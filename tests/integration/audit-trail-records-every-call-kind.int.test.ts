@@ -18,6 +18,7 @@ import {
 } from '../generated/graphql';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
+import { requestToken } from '../helpers/oauth-http';
 import { SocketClient } from '../helpers/ws-client';
 
 /**
@@ -242,6 +243,42 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
       outcome: 'ERROR',
       errorCode: 'NOT_FOUND',
     });
+  });
+
+  it('records the token endpoint: a granted token in the client’s tenant, a refused client in the system chain', async () => {
+    const { createOAuthClient } = await app.client.ok(CreateOAuthClientDocument, { input: { name: 'token audit', scopes: ['LEDGER_READ'] } });
+    const clientId = createOAuthClient.client.id;
+    const granted = await requestToken(app.url, {
+      form: { grant_type: 'client_credentials' },
+      basic: { clientId, clientSecret: createOAuthClient.clientSecret },
+      headers: { 'x-request-id': `req-token-ok-${clientId}` },
+    });
+    expect(granted.status).toBe(200);
+    const event = await eventMatching(app, (candidate) => candidate.requestId === `req-token-ok-${clientId}`);
+    expect(event).toMatchObject({ kind: 'REST', operationName: 'POST /oauth/token', actorKind: 'OAUTH_CLIENT', actorCredentialId: clientId, outcome: 'SUCCESS' });
+
+    // Then the token's own calls are the client's.
+    const token = String(granted.body.access_token);
+    const tokenCall = `req-token-call-${clientId}`;
+    await app.client.withKey(token).request(AccountsDocument, {}, { 'x-request-id': tokenCall });
+    expect(await eventMatching(app, (candidate) => candidate.requestId === tokenCall)).toMatchObject({ actorKind: 'OAUTH_TOKEN', actorCredentialId: clientId });
+
+    const refused = await requestToken(app.url, {
+      form: { grant_type: 'client_credentials' },
+      basic: { clientId, clientSecret: 'not-the-secret' },
+      headers: { 'x-request-id': `req-token-bad-${clientId}` },
+    });
+    expect(refused.status).toBe(401);
+    let rows: Record<string, unknown>[] = [];
+    for (let attempt = 0; attempt < 100 && rows.length === 0; attempt += 1) {
+      await app.runtime.services.audit.flush();
+      rows = await app.runtime.dataSource.query('SELECT * FROM audit_events WHERE request_id = ?', [`req-token-bad-${clientId}`]);
+      if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(rows.map((row) => [row.tenant_id, row.kind, row.operation_name, row.actor_credential_id])).toEqual([
+      [SYSTEM_CHAIN_ID, 'AUTHENTICATION_FAILED', 'POST /oauth/token', null],
+    ]);
+    expect(JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('not-the-secret');
   });
 
   it('records failed authentications in the system chain, never in a tenant’s, with the address they came from', async () => {
