@@ -84,6 +84,7 @@ export type RuntimeConfig = Pick<
   | 'idempotency'
   | 'payments'
   | 'metrics'
+  | 'audit'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {
@@ -115,6 +116,9 @@ export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock;
       const drained = await services.ledgerWriter.close(deadline);
       log.info({ pending, drained }, drained ? 'shutdown: ledger writer drained' : 'shutdown: ledger writer gave up queued commands at the deadline');
       await services.pubSub.close();
+      // After the requests and the ledger writer: the reads they made are in the buffer until now.
+      await services.audit.close();
+      log.info('shutdown: audit events written');
       await dataSource.destroy();
       log.info('shutdown: database pool closed');
       if (redis) {

@@ -106,6 +106,16 @@ export interface Config {
     /** Figures read from the database at scrape (open flags, accuracy, payments in flight) are re-read at most this often (METRICS_DB_READ_INTERVAL_MS). */
     databaseReadIntervalMs: number;
   };
+  audit: {
+    /** Audit events older than this many days are archived to a signed file and pruned (AUDIT_RETENTION_DAYS). */
+    retentionDays: number;
+    /** Where the retention job writes its signed archives (AUDIT_ARCHIVE_DIR); DATA_DIR/audit-archive when unset. */
+    archiveDir: string;
+    /** How often buffered audit events (reads, failed authentications) are written (AUDIT_FLUSH_INTERVAL_MS). */
+    flushIntervalMs: number;
+    /** How often each API process runs the retention job (AUDIT_RETENTION_INTERVAL_MS). */
+    retentionIntervalMs: number;
+  };
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -261,6 +271,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: readInteger(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     trustProxy: readTrustProxy(env),
     metrics: readMetrics(env),
+    audit: {
+      retentionDays: readInteger(env, 'AUDIT_RETENTION_DAYS', 400, 1, 36_500),
+      archiveDir: env.AUDIT_ARCHIVE_DIR || `${(env.DATA_DIR || './data').replace(/\/+$/, '')}/audit-archive`,
+      flushIntervalMs: readInteger(env, 'AUDIT_FLUSH_INTERVAL_MS', 1000, 10, 60_000),
+      retentionIntervalMs: readInteger(env, 'AUDIT_RETENTION_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
+    },
     ...readTls(env),
   };
 }

@@ -32,6 +32,7 @@ export const ID_PREFIXES = {
   invoicePayment: 'ipy',
   creditNote: 'cn',
   customerCreditMovement: 'ccm',
+  auditEvent: 'aud',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

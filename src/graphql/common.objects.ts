@@ -8,7 +8,7 @@ import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
  * Kinds of id whose objects are Nodes: every object with an id (idempotency records and customer
  * credit movements are not in the schema).
  */
-export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement'>;
+export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'auditEvent'>;
 
 /** GraphQL type of each kind of id that is a Node. */
 export const NODE_TYPE_NAMES: Record<NodeKind, string> = {

@@ -21,4 +21,6 @@ export interface RequestContext {
   log: Logger;
   /** Idempotency keys of this request's mutations: claims, replays, and storing their responses. */
   idempotency: IdempotentRequest;
+  /** The caller's address as the server reads it (TRUST_PROXY), for the audit trail; null when unknown. */
+  sourceAddress: string | null;
 }

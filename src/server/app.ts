@@ -18,6 +18,7 @@ import { isConnectionError, isStatementTimeout, statementTimeoutError } from '..
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
+import { auditActorOf, auditRefusedRequestsPlugin, recordAuthenticationFailure, restAuditMiddleware } from './audit-http';
 import { bankNotificationRoutes } from './bank-notifications.routes';
 import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
@@ -38,7 +39,7 @@ import { runWithRequestId } from '../common/log-context';
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics'
+  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics' | 'audit'
 >;
 
 export interface ServerOptions {
@@ -192,10 +193,18 @@ export async function authenticateRequest(
   source: string,
   requestId: string,
   idempotencyKeyHeader: string | null = null,
+  /** Where the credential was presented ("POST /graphql"): a refusal is recorded in the audit trail under it. Null: the caller records. */
+  auditEntry: string | null = null,
 ): Promise<RequestContext> {
-  const principal = await services.auth.authenticate(authorization, source);
+  let principal;
+  try {
+    principal = await services.auth.authenticate(authorization, source);
+  } catch (error) {
+    if (auditEntry !== null) recordAuthenticationFailure(services, error, { source, requestId, operationName: auditEntry });
+    throw error;
+  }
   await consumeRequestAllowance(services.requestRateLimiter, principal.credentialId);
-  return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader);
+  return createRequestContext(requestId, principal, services, log, idempotencyKeyHeader, source);
 }
 
 export async function startServer(options: ServerOptions, port: number, host: string): Promise<RunningServer> {
@@ -230,6 +239,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       // Waits for the HTTP requests in flight on stop, then ends their connections; at most this long.
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
+      auditRefusedRequestsPlugin(services),
       requestPlugin(log),
       graphqlMetricsPlugin(services.metrics),
       subscriptionsOverWebSocketOnly(),
@@ -246,10 +256,11 @@ export async function startServer(options: ServerOptions, port: number, host: st
     log,
     config,
     queryLimiter,
-    authenticate: (authorization, requestId, request) => authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId),
+    authenticate: (authorization, requestId, request) =>
+      authenticateRequest(services, log, authorization, sourceAddressOf(request, trustProxy), requestId, null, 'WS /graphql'),
     sourceAddress: (request) => sourceAddressOf(request, trustProxy),
   });
-
+  /** Authentication of the REST routes: the principal becomes the audited actor of the call (audit-http.ts). */
   // First, so that every request is timed and logged, refusals included.
   app.use(httpMetricsMiddleware(services.metrics));
   app.use(accessLogMiddleware(log, buildGuardedSchema(), requestIdOf));
@@ -275,6 +286,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
     next();
   });
 
+  // Every REST call beside GraphQL is recorded once its answer is sent (GraphQL fields by the schema's middleware).
+  app.use(restAuditMiddleware(services, trustProxy));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -289,10 +303,11 @@ export async function startServer(options: ServerOptions, port: number, host: st
     else res.status(503).json({ status: 'database unavailable' });
   });
   app.use(metricsRoutes(services.metrics, config.metrics.token));
-  /** API-key authentication of the REST routes, as /graphql's; the caller goes in the access line. */
+  /** API-key authentication of the REST routes, as /graphql's; the caller goes in the access line and the audit event. */
   const authenticateRoute = async (req: express.Request, requestId: string): Promise<RequestContext> => {
     const context = await authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId);
     noteCaller(req, context.principal);
+    if (req.res) req.res.locals.auditActor = auditActorOf(context.principal);
     return context;
   };
   app.use(oauthRoutes(services, log));
@@ -333,6 +348,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
             sourceAddressOf(req, trustProxy),
             requestId,
             req.header('idempotency-key') ?? null,
+            `${req.method} /graphql`,
           );
           noteCaller(res, context.principal);
           attachAccessResponse(context, res);
@@ -431,6 +447,22 @@ export async function startServer(options: ServerOptions, port: number, host: st
   }, config.invoices.overdueSweepIntervalMs);
   invoiceOverdueSweep.unref();
 
+  // Audit retention: events past AUDIT_RETENTION_DAYS are archived to signed files, then pruned. Every
+  // process runs it; the chain head is locked and its watermark checked before pruning, so racing
+  // jobs prune once (and write the same files).
+  let auditRetentionRunning = false;
+  const auditRetention = setInterval(() => {
+    if (auditRetentionRunning) return;
+    auditRetentionRunning = true;
+    void services.auditRetention
+      .run()
+      .catch((error: unknown) => log.warn({ err: error }, 'audit retention failed'))
+      .finally(() => {
+        auditRetentionRunning = false;
+      });
+  }, config.audit.retentionIntervalMs);
+  auditRetention.unref();
+
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
@@ -442,6 +474,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
       clearInterval(paymentJobs);
       clearInterval(reconciliationSweep);
       clearInterval(invoiceOverdueSweep);
+      clearInterval(auditRetention);
       draining = true;
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the

@@ -1,3 +1,5 @@
+import { AuditActorKind } from '../modules/audit/audit.types';
+import type { AuditActor } from './audit-http';
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -121,6 +123,7 @@ export function bankNotificationRoutes(services: Services, log: Logger): express
         }
         // Signed: the tenant it belongs to goes in the access line.
         accessRecordOf(res).tenantId = known.tenantId;
+        res.locals.auditActor = { tenantId: known.tenantId, actorKind: AuditActorKind.BANK, credentialId: bankAccountId } satisfies AuditActor;
 
         let notification: BankNotification;
         if (kind === 'PUSH') {

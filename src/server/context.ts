@@ -39,6 +39,8 @@ export function createRequestContext(
   log: Logger,
   /** The Idempotency-Key HTTP header, if sent. */
   idempotencyKeyHeader: string | null = null,
+  /** The caller's address (sourceAddressOf), recorded in the audit trail. */
+  sourceAddress: string | null = null,
 ): RequestContext {
   return {
     requestId,
@@ -54,5 +56,6 @@ export function createRequestContext(
     },
     log: log.child({ requestId, tenantId: principal.tenantId }),
     idempotency: new IdempotentRequest(services.idempotency, principal, idempotencyKeyHeader),
+    sourceAddress,
   };
 }

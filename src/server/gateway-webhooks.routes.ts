@@ -1,3 +1,5 @@
+import { AuditActorKind } from '../modules/audit/audit.types';
+import type { AuditActor } from './audit-http';
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -128,6 +130,7 @@ export function gatewayWebhookRoutes(services: Services, log: Logger): express.R
         }
         // Signed: the tenant it belongs to goes in the access line.
         accessRecordOf(res).tenantId = known.tenantId;
+        res.locals.auditActor = { tenantId: known.tenantId, actorKind: AuditActorKind.GATEWAY, credentialId: gatewayId } satisfies AuditActor;
 
         let event: GatewayEvent;
         try {

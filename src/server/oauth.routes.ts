@@ -1,3 +1,5 @@
+import { AuditActorKind } from '../modules/audit/audit.types';
+import type { AuditActor } from './audit-http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Services } from '../services/services';
@@ -97,6 +99,7 @@ export function oauthRoutes(services: Services, log: Logger): express.Router {
         }
         return;
       }
+      res.locals.auditActor = { tenantId: result.tenantId, actorKind: AuditActorKind.OAUTH_CLIENT, credentialId: result.clientId } satisfies AuditActor;
       res
         .status(200)
         .set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })

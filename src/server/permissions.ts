@@ -3,6 +3,7 @@ import { applyMiddleware, type IMiddleware } from 'graphql-middleware';
 import { allow, and, deny, rule, shield } from 'graphql-shield';
 import type { IRules, ShieldRule } from 'graphql-shield/typings/types';
 import { AppError, ErrorCode } from '../common/errors';
+import { auditMiddleware } from '../modules/audit/audit.middleware';
 import { replayStoredResponse } from '../modules/idempotency/idempotent-request';
 import { allowsScope, insufficientScopeError, Scope } from '../modules/auth/scopes';
 import type { RequestContext } from './context';
@@ -35,6 +36,7 @@ const reconciliationRead = requireScope(Scope.RECONCILIATION_READ);
 const reconciliationWrite = requireScope(Scope.RECONCILIATION_WRITE);
 const invoicesRead = requireScope(Scope.INVOICES_READ);
 const invoicesWrite = requireScope(Scope.INVOICES_WRITE);
+const auditRead = requireScope(Scope.AUDIT_READ);
 const admin = requireScope(Scope.ADMIN);
 
 /**
@@ -73,6 +75,8 @@ export const ROOT_FIELD_RULES = {
     invoiceSettings: invoicesRead,
     creditNote: invoicesRead,
     creditNotes: invoicesRead,
+    auditEvents: auditRead,
+    verifyAuditChain: auditRead,
   },
   Mutation: {
     createAccount: ledgerWrite,
@@ -152,8 +156,9 @@ export function buildGuardedSchema(): GraphQLSchema {
       fallbackError: (thrown) => (thrown instanceof Error ? thrown : new AppError(ErrorCode.FORBIDDEN, 'Not allowed')),
     },
   );
-  // Shield first, so a replayed idempotent mutation is authorised like a new one.
+  // The audit trail outermost, so that calls the rules refuse are recorded too; then shield, so a
+  // replayed idempotent mutation is authorised like a new one.
   // (graphql-middleware types resolvers as async; a plain function that returns a value works as well.)
-  guarded = applyMiddleware(schema, permissions, replayStoredResponse as unknown as IMiddleware);
+  guarded = applyMiddleware(schema, auditMiddleware as unknown as IMiddleware, permissions, replayStoredResponse as unknown as IMiddleware);
   return guarded;
 }

@@ -10,6 +10,7 @@ import {
   type FormattedExecutionResult,
   getOperationAST,
   GraphQLError,
+  Kind,
   type GraphQLFormattedError,
   type GraphQLSchema,
   parse,
@@ -25,6 +26,9 @@ import { AppError, ErrorCode } from '../common/errors';
 import type { Config } from '../config';
 import { runWithRequestId } from '../common/log-context';
 import { databaseOutageCause, isConnectionError } from '../db/transaction';
+import { argumentsDigestOf, redactArguments, resourceIdsOf } from '../modules/audit/audit-redaction';
+import { actorKindOf, auditErrorCodeOf } from '../modules/audit/audit.middleware';
+import { AuditEventKind, AuditOperationType } from '../modules/audit/audit.types';
 import { accessLevelOf, describeOperation, type OperationDescription, WS_OPERATION_MESSAGE, WS_SUBSCRIPTION_STARTED_MESSAGE } from './access-log';
 import { authenticationError, type Principal } from '../modules/auth/auth.service';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
@@ -32,6 +36,7 @@ import { formatError, isInternalError } from './format-error';
 import { errorCodeLabel, operationLabelOf } from './metrics';
 import { consumeRequestAllowance } from '../services/limiters';
 import { QueryLimiter, queryRefusalError, withoutSuggestions } from './query-guard';
+import { recordRefusedRequest } from './audit-http';
 import type { Services } from '../services/services';
 
 /**
@@ -123,6 +128,19 @@ interface Connection {
   /** Where the connection came from, as failed authentications are counted. */
   ip: string;
   stopWatching(): void;
+  /** The caller's address at the upgrade, for the audit trail. */
+  source: string | null;
+  /** Subscriptions by graphql-ws operation id, for their audit events (started: the start was recorded as accepted). */
+  subscriptions: Map<string, AuditedSubscription>;
+}
+
+/** What a subscription's start and end events say. */
+interface AuditedSubscription {
+  context: RequestContext;
+  fieldName: string;
+  resourceIds: string[];
+  argumentsDigest: string;
+  started: boolean;
 }
 
 /** What the access line of one WebSocket operation says, gathered while it runs. */
@@ -345,11 +363,24 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     operationLog.description = describeOperation(schema, document, payload.operationName);
     const validationErrors = validated(document);
     if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
-    if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+    const contextValue = createRequestContext(requestId, principal, services, log, null, connection.source);
+    const operation = getOperationAST(document, payload.operationName);
+    if (operation?.operation !== 'subscription') {
       connection.running.add(id);
       connection.timings.set(id, { started, labels: operationLabelOf(schema, document, payload.operationName) });
     } else {
       log.info({ transport: 'websocket', requestId, ...callerOf(connection), ...operationLog.description }, WS_SUBSCRIPTION_STARTED_MESSAGE);
+      const root = operation.selectionSet.selections[0];
+      const variables = payload.variables ?? {};
+      const audited: AuditedSubscription = {
+        context: contextValue,
+        fieldName: root?.kind === Kind.FIELD ? root.name.value : 'subscription',
+        resourceIds: [...resourceIdsOf(redactArguments(variables))],
+        argumentsDigest: argumentsDigestOf(variables),
+        started: false,
+      };
+      connection.subscriptions.set(id, audited);
+      auditedSubscriptions.set(contextValue, audited);
     }
     operationLog.executing = true;
     return {
@@ -357,7 +388,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       document,
       operationName: payload.operationName ?? undefined,
       variableValues: payload.variables ?? undefined,
-      contextValue: createRequestContext(requestId, principal, services, log),
+      contextValue,
     };
   }
 
@@ -395,6 +426,36 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     );
   }
 
+  /** Subscriptions by their context, for the subscribe step below (graphql-ws gives it no operation id). */
+  const auditedSubscriptions = new WeakMap<RequestContext, AuditedSubscription>();
+
+  /** A subscription's start (accepted, or refused by its subscribe step) or end, through the audit buffer. */
+  function recordSubscription(audited: AuditedSubscription, kind: AuditEventKind, errorCode: string | null): void {
+    const { context } = audited;
+    services.audit.enqueue(
+      services.audit.draft({
+        tenantId: context.principal.tenantId,
+        actorKind: actorKindOf(context.principal),
+        actorCredentialId: context.principal.credentialId,
+        originIp: context.sourceAddress,
+        requestId: context.requestId,
+        kind,
+        operationType: AuditOperationType.SUBSCRIPTION,
+        operationName: audited.fieldName,
+        resourceIds: audited.resourceIds,
+        argumentsDigest: audited.argumentsDigest,
+        errorCode,
+      }),
+    );
+  }
+
+  function endSubscription(connection: Connection | undefined, id: string): void {
+    const audited = connection?.subscriptions.get(id);
+    if (!audited) return;
+    connection?.subscriptions.delete(id);
+    if (audited.started) recordSubscription(audited, AuditEventKind.SUBSCRIPTION_END, null);
+  }
+
   /** A query or mutation answered (or refused) over the socket: its time, once, and its errors by code. */
   function countOperation(connection: Connection | undefined, id: string, errors: readonly { extensions?: Record<string, unknown> }[] | undefined): void {
     for (const error of errors ?? []) services.metrics.errors.inc({ code: errorCodeLabel(error.extensions?.code) });
@@ -411,7 +472,6 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       isProd: true,
       // Lines logged while the operation runs (a gateway retry, a killed statement) name its request id.
       execute: (args) => runWithRequestId((args.contextValue as RequestContext).requestId, () => execute(args)),
-      subscribe: (args) => runWithRequestId((args.contextValue as RequestContext).requestId, () => subscribe(args)),
       onConnect: async (ctx) => {
         const requestId = newRequestId();
         try {
@@ -419,7 +479,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             closeSocket(ctx.extra.socket, CLOSE_GOING_AWAY, CLOSE_REASON_SHUTTING_DOWN);
             return false;
           }
-          const { principal } = await options.authenticate(authorizationOf(ctx.connectionParams), requestId, ctx.extra.request);
+          const authenticated = await options.authenticate(authorizationOf(ctx.connectionParams), requestId, ctx.extra.request);
+          const { principal } = authenticated;
           // Gone while it was being authenticated: onClose has run already, so nothing would stop a watch.
           if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
           const connection: Connection = {
@@ -432,6 +493,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             openedAt: performance.now(),
             ip: options.sourceAddress?.(ctx.extra.request) ?? 'unknown',
             stopWatching: watchCredential(ctx.extra.socket, principal),
+            source: authenticated.sourceAddress,
+            subscriptions: new Map(),
           };
           ctx.extra.connection = connection;
           connections.add(connection);
@@ -453,6 +516,19 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           // The socket is closing with the reason above; graphql-ws's own 4403 "Forbidden" is then a no-op.
           return false;
         }
+      },
+      // graphql-js's subscribe, and the subscription's start in the audit trail: accepted when it gives a
+      // stream, refused (with its code) when it gives errors.
+      subscribe: async (args) => {
+        // Module log lines made while the subscription starts carry its request id.
+        const result = await runWithRequestId((args.contextValue as RequestContext).requestId, () => subscribe(args));
+        const audited = auditedSubscriptions.get(args.contextValue as RequestContext);
+        if (audited) {
+          const refused = 'errors' in result && !(Symbol.asyncIterator in result) ? result.errors?.[0] : undefined;
+          audited.started = refused === undefined;
+          recordSubscription(audited, AuditEventKind.SUBSCRIPTION_START, refused === undefined ? null : auditErrorCodeOf(refused));
+        }
+        return result;
       },
       onSubscribe: async (ctx, id, payload) => {
         try {
@@ -476,8 +552,19 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
           ...(errors ? { errors } : {}),
         };
       },
-      onError: (ctx, id, _payload, errors) => {
+      onError: (ctx, id, payload, errors) => {
         const requestId = ctx.extra.connection?.requestIds.get(id);
+        // Refused before execution: no field ran for the schema's middleware to record.
+        if (ctx.extra.connection) {
+          const type = /^\s*(mutation|subscription)\b/.exec(payload.query)?.[1] ?? 'query';
+          recordRefusedRequest(
+            services,
+            { principal: ctx.extra.connection.principal, requestId: requestId ?? newRequestId(), sourceAddress: ctx.extra.connection.source },
+            { type, names: payload.operationName ? [payload.operationName] : [] },
+            auditErrorCodeOf(errors[0]),
+            payload.variables,
+          );
+        }
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
         const formatted = formatOperationErrors(errors, requestId, false);
@@ -490,6 +577,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       // Called once the result went out (graphql-ws sends the result before completing).
       onComplete: (ctx, id) => {
         logOperationEnd(ctx.extra.connection, id);
+        endSubscription(ctx.extra.connection, id);
         ctx.extra.connection?.requestIds.delete(id);
         ctx.extra.connection?.running.delete(id);
         ctx.extra.connection?.timings.delete(id);
@@ -499,6 +587,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         connection?.stopWatching();
         if (!connection) return;
         connections.delete(connection);
+        for (const id of [...connection.subscriptions.keys()]) endSubscription(connection, id);
         // Subscriptions the close cut short end here, unless graphql-ws's own completion came first.
         for (const id of [...connection.operations.keys()]) logOperationEnd(connection, id, 'connection closed');
         log.info(

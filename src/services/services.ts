@@ -9,6 +9,8 @@ import { TokenService } from '../modules/auth/tokens';
 import type { KeyMaterial } from './key-material';
 import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } from './limiters';
 import { createPubSub, type PubSub } from '../graphql/pubsub';
+import { AuditRetention } from '../modules/audit/audit-retention';
+import { AuditService } from '../modules/audit/audit.service';
 import { AuthService } from '../modules/auth/auth.service';
 import { IdempotencyService } from '../modules/idempotency/idempotency.service';
 import { type LedgerEventPublisher, pubSubLedgerEvents } from '../modules/ledger/ledger.events';
@@ -88,10 +90,14 @@ export interface Services {
   pubSub: PubSub;
   /** This process's Prometheus metrics (GET /metrics); modules count into it. */
   metrics: Metrics;
+  /** The audit trail: every API call on a hash chain per tenant (README, Audit). */
+  audit: AuditService;
+  /** Archives audit events past AUDIT_RETENTION_DAYS to signed files, then prunes them. */
+  auditRetention: AuditRetention;
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics' | 'exports'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics' | 'exports' | 'audit'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -105,6 +111,15 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     ttlMs: config.idempotency.ttlSeconds * 1000,
     leaseMs: config.idempotency.leaseSeconds * 1000,
     metrics,
+  });
+  const audit = new AuditService(dataSource, clock, { flushIntervalMs: config.audit.flushIntervalMs, log });
+  // Every mutation completes its idempotency claim in its change's transaction: its audit event goes there too.
+  idempotency.auditSink = audit;
+  const auditRetention = new AuditRetention(audit, clock, {
+    retentionDays: config.audit.retentionDays,
+    archiveDir: config.audit.archiveDir,
+    signingKey: keys.signingKeys[0],
+    log,
   });
   // Two batches in flight, not more: the API process is CPU-bound under load and each batch costs the
   // same handful of statements whatever its size, so fewer, larger batches serve more entries
@@ -193,6 +208,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     cipher: keys.cipher,
     requestRateLimiter: createRequestRateLimiter(config.limits, redis),
     metrics,
+    audit,
+    auditRetention,
     tenancy: new TenancyService(dataSource, clock),
     auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis), idempotency),
     pubSub,

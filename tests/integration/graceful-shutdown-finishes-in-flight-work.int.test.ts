@@ -181,6 +181,20 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     for (const [index, entryId] of acknowledged) expect([index, idByIntent.get(index)]).toEqual([index, entryId]);
     await assertLedgerInvariants(runtime.dataSource);
 
+    // The audit trail lost nothing: each acknowledged mutation has its event (written with its entry),
+    // and the subscription's end, recorded as its socket closed during shutdown, was written by the
+    // last flush before the pool closed.
+    for (const entryId of acknowledged.values()) {
+      const rows: unknown[] = await runtime.dataSource.query('SELECT sequence FROM audit_event_resources WHERE tenant_id = ? AND resource_id = ?', [fixture.tenantId, entryId]);
+      expect([entryId, rows.length]).toEqual([entryId, 1]);
+    }
+    const subscriptionEvents: { kind: string }[] = await runtime.dataSource.query(
+      "SELECT kind FROM audit_events WHERE tenant_id = ? AND operation_name = 'journalEntryPosted' ORDER BY sequence",
+      [fixture.tenantId],
+    );
+    expect(subscriptionEvents.map((event) => event.kind)).toEqual(['SUBSCRIPTION_START', 'SUBSCRIPTION_END']);
+    expect(await runtime.services.audit.verify(fixture.tenantId)).toMatchObject({ valid: true });
+
     // Each step logged, in order.
     const steps = logLines(server, 'shutdown:').map((line) => String(line.msg));
     const expectedSteps = [
@@ -189,6 +203,8 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
       'shutdown: WebSockets closed (1001)',
       'shutdown: HTTP requests in flight answered, connections closed',
       'shutdown: ledger writer drained',
+      // The audit buffer (reads of the requests just answered) is written before the pool closes.
+      'shutdown: audit events written',
       'shutdown: database pool closed',
       'shutdown: complete',
     ];

@@ -48,7 +48,7 @@ export function authenticationError(failure: AuthenticationFailure, message: str
 
 /** What POST /oauth/token answers (RFC 6749 §5.1 and §5.2). */
 export type TokenGrantResult =
-  | { ok: true; accessToken: string; expiresIn: number; scope: string }
+  | { ok: true; accessToken: string; expiresIn: number; scope: string; tenantId: string; clientId: string }
   | { ok: false; error: 'invalid_client' | 'invalid_grant' | 'invalid_scope' | 'invalid_request'; description: string; retryAfterSeconds?: number };
 
 export interface CreateApiKeyInput {
@@ -306,7 +306,7 @@ export class AuthService {
       scopes = [...new Set(requested)].sort();
     }
     const accessToken = await this.tokens.issue(client.tenantId, client.id, scopes);
-    return { ok: true, accessToken, expiresIn: this.tokens.ttlSeconds, scope: scopes.join(' ') };
+    return { ok: true, accessToken, expiresIn: this.tokens.ttlSeconds, scope: scopes.join(' '), tenantId: client.tenantId, clientId: client.id };
   }
 
   /**

@@ -6,7 +6,8 @@ import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
-import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, serializeOnSqlite } from '../../db/transaction';
+import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, runInTransaction, serializeOnSqlite } from '../../db/transaction';
+import type { MutationAudit } from '../audit/audit.types';
 import type { Metrics } from '../../common/metrics';
 import { type QueuedWrite, WriteCoalescer } from './coalesced-writes';
 import { differingPaths, type Fingerprint } from './fingerprint';
@@ -24,6 +25,17 @@ export interface IdempotencyHandle {
   recordId: string;
   claimToken: string;
   scope: IdempotencyScope;
+  /** The mutation's audit event, written by the transaction that completes this claim (README, Audit). */
+  audit?: MutationAudit;
+}
+
+/**
+ * Writes the audit events of mutations inside the transaction that completes their claims: every
+ * mutation completes its claim in its change's transaction, so this one hook puts each mutation's
+ * event in the same transaction as its change without touching any service.
+ */
+export interface MutationAuditSink {
+  mutationsCompletedWithin(manager: EntityManager, completions: { audit: MutationAudit; resultRef?: unknown; error?: AppError }[]): Promise<void>;
 }
 
 /** What a completed record gives back. */
@@ -87,12 +99,21 @@ export class IdempotencyService {
     { maxItems: STORE_RESPONSES_CHUNK, maxSize: STORE_RESPONSES_BYTES, size: (item) => item.ciphertext.length },
   );
 
+  /** Set once the audit service exists (services.ts); without it mutations are audited after their transaction. */
+  auditSink: MutationAuditSink | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly cipher: FieldCipher,
     private readonly options: IdempotencyOptions,
   ) {}
+
+  private async auditWithin(manager: EntityManager, completions: { handle: IdempotencyHandle; resultRef?: unknown; error?: AppError }[]): Promise<void> {
+    if (!this.auditSink) return;
+    const audited = completions.flatMap(({ handle, resultRef, error }) => (handle.audit ? [{ audit: handle.audit, resultRef, error }] : []));
+    if (audited.length) await this.auditSink.mutationsCompletedWithin(manager, audited);
+  }
 
   private write<T>(work: () => Promise<T>): Promise<T> {
     return serializeOnSqlite(this.dataSource, work);
@@ -280,6 +301,7 @@ export class IdempotencyService {
         { key: handle.scope.key },
       );
     }
+    await this.auditWithin(manager, [{ handle, resultRef: outcome.resultRef, error: outcome.error }]);
   }
 
   /**
@@ -313,12 +335,14 @@ export class IdempotencyService {
           'A request of this batch lost its idempotency claim to a retry (its lease ran out); nothing was changed by the batch.',
         );
       }
+      await this.auditWithin(manager, part);
     }
   }
 
   /** Stores a refusal decided outside any business transaction (an all-or-nothing batch that rolled back). */
   async completeWithError(handle: IdempotencyHandle, error: AppError): Promise<void> {
-    await this.write(() => this.complete(this.dataSource.manager, handle, { error })).catch(() => undefined);
+    // A transaction of its own: the audit event it writes locks its chain's head until the commit.
+    await runInTransaction(this.dataSource, (manager) => this.complete(manager, handle, { error })).catch(() => undefined);
   }
 
   /**

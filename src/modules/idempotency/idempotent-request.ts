@@ -12,6 +12,7 @@ import {
   visit,
 } from 'graphql';
 import { AppError, validationError } from '../../common/errors';
+import type { MutationAudit } from '../audit/audit.types';
 import type { Principal } from '../auth/auth.service';
 import { fingerprintOf } from './fingerprint';
 import { type IdempotencyHandle, type IdempotencyService, requireIdempotencyKey } from './idempotency.service';
@@ -88,6 +89,11 @@ interface Pending {
 export class IdempotentRequest {
   private readonly completed: Pending[] = [];
   private readonly replayed: { key: string; responseKey: string }[] = [];
+  /**
+   * The audit event of each mutation field (by response key), set by the audit middleware before the
+   * resolver runs: a new claim carries it to the transaction that completes it.
+   */
+  readonly audits = new Map<string, MutationAudit>();
 
   constructor(
     private readonly service: IdempotencyService,
@@ -108,6 +114,8 @@ export class IdempotentRequest {
       if (outcome.responseJson !== null) return asReplayed(JSON.parse(outcome.responseJson));
       return operation.rebuild(outcome.resultRef);
     }
+    const audit = this.audits.get(info.path.key as string);
+    if (audit) claim.handle.audit = audit;
     try {
       const result = await operation.execute(claim.handle);
       this.completed.push({ responseKey: info.path.key as string, handle: claim.handle });

@@ -3,6 +3,7 @@ import { GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchemaSync, type PubSub } from 'type-graphql';
 import { ErrorCodeEnum } from '../../graphql/error-codes';
+import { AuditResolver } from '../../modules/audit/audit.resolver';
 import { AuthResolver } from '../../modules/auth/auth.resolver';
 import { CUSTOMER_RESOLVERS } from '../../modules/invoicing/customers.resolver';
 import { INVOICE_ENTRY_RESOLVERS } from '../../modules/invoicing/invoice-entries.resolver';
@@ -59,6 +60,7 @@ export function buildReckonSchema(): GraphQLSchema {
         ...CREDIT_NOTE_RESOLVERS,
         ...INVOICE_CLOSING_RESOLVERS,
         ...INVOICE_PAYMENT_RESOLVERS,
+        AuditResolver,
       ],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,
