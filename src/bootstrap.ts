@@ -48,6 +48,7 @@ export type RuntimeConfig = Pick<
   | 'idempotency'
   | 'payments'
   | 'metrics'
+  | 'webhooks'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {

@@ -32,6 +32,9 @@ export const ID_PREFIXES = {
   invoicePayment: 'ipy',
   creditNote: 'cn',
   customerCreditMovement: 'ccm',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whd',
+  webhookDeliveryAttempt: 'wha',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

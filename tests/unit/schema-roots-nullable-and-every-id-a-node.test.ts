@@ -35,8 +35,9 @@ describe('the schema as clients see it', () => {
     const node = types.find((type) => type.name === 'Node');
     const implementations = node && 'possibleTypes' in node ? (node.possibleTypes ?? []).map((type) => type.name).sort() : [];
     expect(implementations).toEqual(Object.values(NODE_TYPE_NAMES).sort());
-    // Every kind of id but the idempotency record and the customer credit movement (neither is in the schema) is a Node.
-    const notInSchema = ['idempotencyRecord', 'customerCreditMovement'];
+    // Every kind of id but the idempotency record and the customer credit movement (neither is in the
+    // schema), the webhook event (seen only as WebhookDelivery.eventId) and the delivery attempt is a Node.
+    const notInSchema = ['idempotencyRecord', 'customerCreditMovement', 'webhookEvent', 'webhookDeliveryAttempt'];
     expect(Object.keys(NODE_TYPE_NAMES).sort()).toEqual(Object.keys(ID_PREFIXES).filter((kind) => !notInSchema.includes(kind)).sort());
   });
 
