@@ -86,13 +86,16 @@ export interface TestAppOptions {
 
 /**
  * The configuration a test server runs with: the defaults, as `npm start` has them, on the given
- * database, with generated keys in a throwaway directory and the per-credential request limit off
- * (load tests drive one key hard; the rate-limit tests turn it on through `env`).
+ * database, with generated keys in a throwaway directory, the per-credential request limit off
+ * (load tests drive one key hard; the rate-limit tests turn it on through `env`), and webhook
+ * endpoints allowed on private networks (the tests' receivers are on 127.0.0.1).
  */
 export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions = {}): Config {
   const config = loadConfig({
     DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-keys-')),
     RATE_LIMIT_PER_SECOND: '0',
+    // Test receivers listen on the loopback interface; the SSRF test turns this off again.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     ...options.env,
   });
   return {

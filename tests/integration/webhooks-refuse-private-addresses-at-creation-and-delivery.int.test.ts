@@ -18,7 +18,7 @@ describeEachDatabase('webhook endpoints may not reach private networks', (kind) 
 
   beforeAll(async () => {
     receiver = await WebhookReceiver.start();
-    app = await startTestApp(kind, { env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_RETRY_MAX_DELAY_MS: '100' } });
+    app = await startTestApp(kind, { env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_RETRY_MAX_DELAY_MS: '100' } });
   });
   afterAll(async () => {
     await receiver?.close();
