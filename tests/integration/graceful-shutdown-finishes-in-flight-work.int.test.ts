@@ -188,6 +188,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
       'shutdown: stopped accepting connections',
       'shutdown: WebSockets closed (1001)',
       'shutdown: HTTP requests in flight answered, connections closed',
+      'shutdown: webhook deliveries in flight recorded',
       'shutdown: ledger writer drained',
       'shutdown: database pool closed',
       'shutdown: complete',

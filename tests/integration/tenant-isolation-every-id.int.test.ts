@@ -159,6 +159,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
 
   beforeAll(async () => {
     app = await startTestApp(kind);
+    // A's webhook endpoint (127.0.0.1:9) refuses every delivery, and the worker's retries would move
+    // its delivery rows on their own: stopped, so that "B changed nothing of A's" compares every row.
+    await app.runtime.services.webhookWorker.stop();
     tenantA = app;
     tenantB = await app.createTenant('Beta');
 
