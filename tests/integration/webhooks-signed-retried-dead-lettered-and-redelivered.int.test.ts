@@ -185,9 +185,10 @@ describeEachDatabase('outbound webhooks: signed, retried, delivered once, dead-l
       expect(Object.keys(capture?.data.payment as object).some((key) => /key|hash/i.test(key))).toBe(false);
       expect(payloads.find((p) => p.type === 'invoice.voided')?.data).toMatchObject({ invoice: { id: invoiceId, status: 'VOID' } });
       expect(payloads.find((p) => p.type === 'invoice.finalized')?.data).toMatchObject({ invoice: { id: invoiceId, status: 'OPEN', totalMinor: '10000' } });
-      // The filter narrows by type; another tenant sees none of it.
+      // The filter narrows by type; another tenant sees none of it, and its endpoint is not found.
       expect((await deliveries(tenant.client, { eventType: 'INVOICE_VOIDED' })).map((d) => d.eventType)).toEqual(['INVOICE_VOIDED']);
-      expect(await deliveries(app.client, { endpointId: endpoint.id })).toEqual([]);
+      expect((await deliveries(app.client)).map((d) => d.id)).not.toEqual(expect.arrayContaining([all[0].id]));
+      expect(await app.client.errorCode(WebhookDeliveriesDocument, { filter: { endpointId: endpoint.id } })).toBe('NOT_FOUND');
     });
   });
 

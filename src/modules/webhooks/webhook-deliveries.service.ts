@@ -212,6 +212,9 @@ export class WebhookDeliveriesService implements EventOutbox {
     const params: unknown[] = [tenantId];
     if (filter.endpointId) {
       requireIdOfKind(filter.endpointId, 'webhookEndpoint', 'filter.endpointId');
+      // Another tenant's endpoint is NOT_FOUND, as a missing one is, rather than an empty page.
+      const [endpoint] = await this.dataSource.query('SELECT id FROM webhook_endpoints WHERE tenant_id = ? AND id = ?', [tenantId, filter.endpointId]);
+      if (!endpoint) throw notFoundError('Webhook endpoint', filter.endpointId);
       conditions.push('endpoint_id = ?');
       params.push(filter.endpointId);
     }
@@ -375,28 +378,33 @@ export class WebhookDeliveriesService implements EventOutbox {
    * returned. Two processes polling at once each get their own rows, never the same one.
    */
   async lease(limit: number, leaseMs: number): Promise<LeasedDelivery[]> {
-    const now = this.clock.now();
-    const nowText = toDbTimestamp(now);
-    const candidates: { id: string }[] = await this.dataSource.query(
-      `SELECT id FROM webhook_deliveries WHERE status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
-        ORDER BY next_attempt_at LIMIT ${Math.max(1, Math.floor(limit))}`,
-      [WebhookDeliveryStatus.PENDING, nowText, nowText],
-    );
-    if (candidates.length === 0) return [];
-    const token = newUlid();
-    const ids = candidates.map((row) => String(row.id));
-    const taken = await executeCountingRows(
-      this.dataSource.manager,
-      `UPDATE webhook_deliveries SET lease_owner = ?, lease_expires_at = ?
-        WHERE id IN (${ids.map(() => '?').join(', ')}) AND status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`,
-      [token, toDbTimestamp(new Date(now.getTime() + leaseMs)), ...ids, WebhookDeliveryStatus.PENDING, nowText, nowText],
-    );
-    if (taken === 0) return [];
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT d.*, e.payload FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.lease_owner = ? AND d.status = ?`,
-      [token, WebhookDeliveryStatus.PENDING],
-    );
-    return rows.map((row) => ({ ...deliveryFromRow(row), leaseOwner: token, payload: String(row.payload) }));
+    // In a transaction of its own: on SQLite (one connection) a bare UPDATE would otherwise join, and
+    // roll back with, whatever transaction is open; on MySQL the UPDATE's row locks make a second
+    // process's UPDATE wait and then find the lease taken.
+    return runInTransaction(this.dataSource, async (manager) => {
+      const now = this.clock.now();
+      const nowText = toDbTimestamp(now);
+      const candidates: { id: string }[] = await manager.query(
+        `SELECT id FROM webhook_deliveries WHERE status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+          ORDER BY next_attempt_at LIMIT ${Math.max(1, Math.floor(limit))}`,
+        [WebhookDeliveryStatus.PENDING, nowText, nowText],
+      );
+      if (candidates.length === 0) return [];
+      const token = newUlid();
+      const ids = candidates.map((row) => String(row.id));
+      const taken = await executeCountingRows(
+        manager,
+        `UPDATE webhook_deliveries SET lease_owner = ?, lease_expires_at = ?
+          WHERE id IN (${ids.map(() => '?').join(', ')}) AND status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`,
+        [token, toDbTimestamp(new Date(now.getTime() + leaseMs)), ...ids, WebhookDeliveryStatus.PENDING, nowText, nowText],
+      );
+      if (taken === 0) return [];
+      const rows: Record<string, unknown>[] = await manager.query(
+        `SELECT d.*, e.payload FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.lease_owner = ? AND d.status = ?`,
+        [token, WebhookDeliveryStatus.PENDING],
+      );
+      return rows.map((row) => ({ ...deliveryFromRow(row), leaseOwner: token, payload: String(row.payload) }));
+    });
   }
 
   /**
