@@ -181,7 +181,7 @@ export type CreateOAuthClientInput = {
 export type CreateWebhookEndpointInput = {
   /** One or more event types, or ALL for every type, including ones added later. */
   events: Array<WebhookEvent>;
-  /** https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant. */
+  /** https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant. Its host may not be, or resolve to, a loopback, private, link-local (cloud metadata), unique-local, multicast or unspecified address (checked again at every delivery) unless the server allows private networks (development). */
   url: string;
 };
 
