@@ -85,6 +85,7 @@ export type RuntimeConfig = Pick<
   | 'payments'
   | 'metrics'
   | 'audit'
+  | 'webhooks'
 >;
 
 export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<Runtime> {

@@ -116,6 +116,7 @@ export interface Config {
     /** How often each API process runs the retention job (AUDIT_RETENTION_INTERVAL_MS). */
     retentionIntervalMs: number;
   };
+  webhooks: WebhooksConfig;
   /** PEM files: when both are set the server speaks HTTPS and WSS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -136,6 +137,28 @@ export interface AuthConfig {
     scopeClaim: string;
     algorithms: string[];
   } | null;
+}
+
+/** Outbound webhook delivery (README, Webhooks). */
+export interface WebhooksConfig {
+  /**
+   * Allow endpoint URLs that are or resolve to loopback, private (RFC 1918, unique-local), link-local
+   * (cloud metadata included), multicast or unspecified addresses (WEBHOOK_ALLOW_PRIVATE_NETWORKS).
+   * Development and tests only: in production it lets any admin make the server call its own network.
+   */
+  allowPrivateNetworks: boolean;
+  /** How often each process looks for deliveries that are due (WEBHOOK_POLL_INTERVAL_MS). */
+  pollIntervalMs: number;
+  /** Deliveries one process sends at once (WEBHOOK_CONCURRENCY). */
+  concurrency: number;
+  /** One attempt's bound, connect to last response byte (WEBHOOK_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** The first retry's ceiling; each later one doubles it, full jitter below (WEBHOOK_RETRY_BASE_MS). */
+  retryBaseMs: number;
+  /** The ceiling of any one wait between attempts (WEBHOOK_RETRY_MAX_DELAY_MS). */
+  retryMaxDelayMs: number;
+  /** How long after its event (or a redelivery) a delivery is retried before it is dead-lettered (WEBHOOK_RETRY_BUDGET). */
+  retryBudgetMs: number;
 }
 
 export interface LimitsConfig {
@@ -277,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       flushIntervalMs: readInteger(env, 'AUDIT_FLUSH_INTERVAL_MS', 1000, 10, 60_000),
       retentionIntervalMs: readInteger(env, 'AUDIT_RETENTION_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
     },
+    webhooks: readWebhooks(env),
     ...readTls(env),
   };
 }
@@ -321,6 +345,23 @@ function readStatementLimits(
 }
 
 const METRICS_TOKEN_MIN_LENGTH = 32;
+
+function readWebhooks(env: NodeJS.ProcessEnv): WebhooksConfig {
+  const timeoutMs = readInteger(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000);
+  const retryBaseMs = readInteger(env, 'WEBHOOK_RETRY_BASE_MS', 30_000, 10, 3_600_000);
+  const retryMaxDelayMs = readInteger(env, 'WEBHOOK_RETRY_MAX_DELAY_MS', 3_600_000, 10, 86_400_000);
+  if (retryMaxDelayMs < retryBaseMs) throw new Error(`WEBHOOK_RETRY_MAX_DELAY_MS (${retryMaxDelayMs}) must not be shorter than WEBHOOK_RETRY_BASE_MS (${retryBaseMs})`);
+  return {
+    allowPrivateNetworks: readBoolean(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    pollIntervalMs: readInteger(env, 'WEBHOOK_POLL_INTERVAL_MS', 1000, 20, 600_000),
+    concurrency: readInteger(env, 'WEBHOOK_CONCURRENCY', 8, 1, 200),
+    timeoutMs,
+    retryBaseMs,
+    retryMaxDelayMs,
+    // A duration like IDEMPOTENCY_TTL ("3d", "12h", "2s"); three days is what a receiver can count on.
+    retryBudgetMs: readDuration(env, 'WEBHOOK_RETRY_BUDGET', 3 * 86400, 1, 30 * 86400) * 1000,
+  };
+}
 
 function readMetrics(env: NodeJS.ProcessEnv): Config['metrics'] {
   const token = env.METRICS_TOKEN || null;

@@ -33,6 +33,9 @@ export const ID_PREFIXES = {
   creditNote: 'cn',
   customerCreditMovement: 'ccm',
   auditEvent: 'aud',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whd',
+  webhookDeliveryAttempt: 'wha',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -6,9 +6,10 @@ import { BigIntScalar, CurrencyScalar, DecimalScalar } from './scalars';
 
 /**
  * Kinds of id whose objects are Nodes: every object with an id (idempotency records and customer
- * credit movements are not in the schema).
+ * credit movements are not in the schema; a webhook event is only ever seen through its deliveries,
+ * as `WebhookDelivery.eventId`, and attempts are listed by number on their delivery).
  */
-export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'auditEvent'>;
+export type NodeKind = Exclude<IdKind, 'idempotencyRecord' | 'customerCreditMovement' | 'auditEvent' | 'webhookEvent' | 'webhookDeliveryAttempt'>;
 
 /** GraphQL type of each kind of id that is a Node. */
 export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
@@ -16,6 +17,7 @@ export const NODE_TYPE_NAMES: Record<NodeKind, string> = {
   apiKey: 'ApiKey',
   oauthClient: 'OAuthClient',
   webhookEndpoint: 'WebhookEndpoint',
+  webhookDelivery: 'WebhookDelivery',
   account: 'Account',
   journalEntry: 'JournalEntry',
   posting: 'Posting',

@@ -462,6 +462,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
       });
   }, config.audit.retentionIntervalMs);
   auditRetention.unref();
+  // Outbound webhooks: every process delivers; deliveries are leased row by row, so each is sent by
+  // one process at a time (webhook-deliveries.service.ts).
+  services.webhookWorker.start();
 
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address() as AddressInfo;
@@ -476,6 +479,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
       clearInterval(invoiceOverdueSweep);
       clearInterval(auditRetention);
       draining = true;
+      // No new delivery starts; the attempts in flight are recorded (until the deadline) while the rest drains.
+      const webhooksStopped = services.webhookWorker.stop(deadline);
       // Listening stops at once, so a load balancer's next connection goes elsewhere; the drain plugin
       // below still waits for the connections already open (Server.close's callback fires when the
       // last one ends, even when called again).
@@ -486,6 +491,8 @@ export async function startServer(options: ServerOptions, port: number, host: st
       log.info('shutdown: WebSockets closed (1001)');
       await apollo.stop();
       log.info('shutdown: HTTP requests in flight answered, connections closed');
+      await webhooksStopped;
+      log.info('shutdown: webhook deliveries in flight recorded');
     },
   };
 }

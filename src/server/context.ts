@@ -50,7 +50,7 @@ export function createRequestContext(
       ledger: new LedgerLoaders(services.ledger, principal.tenantId),
       payments: new PaymentLoaders(services.payments, services.payments.gateways, principal.tenantId),
       auth: new AuthLoaders(services.auth, principal.tenantId),
-      webhooks: new WebhookLoaders(services.webhooks, principal.tenantId),
+      webhooks: new WebhookLoaders(services.webhooks, services.webhookDeliveries, principal.tenantId),
       reconciliation: new ReconciliationLoaders(services.reconciliation, principal.tenantId, services.matching),
       invoicing: new InvoicingLoaders(services.customers, services.invoices, principal.tenantId, services.creditNotes, services.invoicePayments),
     },

@@ -31,7 +31,7 @@ import { MatchingService } from '../modules/reconciliation/matching.service';
 import { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import { CustomersService } from '../modules/invoicing/customers.service';
 import { InvoiceOverdueService } from '../modules/invoicing/invoice-overdue.service';
-import { pubSubInvoiceEvents } from '../modules/invoicing/invoices.events';
+import { type InvoiceEventPublisher, invoiceEventsToOutbox, pubSubInvoiceEvents } from '../modules/invoicing/invoices.events';
 import { InvoicesService } from '../modules/invoicing/invoices.service';
 import { InvoicePdfService } from '../modules/invoicing/invoice-pdf.service';
 import { InvoiceSettingsService } from '../modules/invoicing/invoice-settings.service';
@@ -42,6 +42,8 @@ import { InvoiceCardPaymentsService } from '../modules/invoicing/invoice-card-pa
 import { invoiceRemittance } from './invoice-remittance';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
+import { WebhookDeliveriesService } from '../modules/webhooks/webhook-deliveries.service';
+import { WebhookDeliveryWorker } from '../modules/webhooks/webhook-delivery.worker';
 
 /** One instance of each module's service per process, shared by every request. */
 export interface Services {
@@ -55,6 +57,10 @@ export interface Services {
   /** The ledger's one writer, shared by every request; shutdown drains its queue. */
   ledgerWriter: LedgerWriter;
   webhooks: WebhooksService;
+  /** The webhook outbox (events stored in their cause's transaction), its deliveries and attempts. */
+  webhookDeliveries: WebhookDeliveriesService;
+  /** Sends due deliveries; the server starts it and stops it on shutdown. */
+  webhookWorker: WebhookDeliveryWorker;
   /** Payments and, as `payments.gateways`, the tenant's gateways. */
   payments: PaymentsService;
   /** Bank accounts, statement imports and reconciliation flags. */
@@ -97,7 +103,7 @@ export interface Services {
 }
 
 export interface ServiceOptions {
-  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics' | 'exports' | 'audit'>;
+  config: Pick<Config, 'ledgerMaxBatchSize' | 'auth' | 'limits' | 'nodeEnv' | 'idempotency' | 'payments' | 'metrics' | 'exports' | 'audit' | 'webhooks'>;
   keys: KeyMaterial;
   /** Shared rate-limit, lockout and pub/sub state; null keeps it in this process. */
   redis: Redis | null;
@@ -125,12 +131,15 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   // same handful of statements whatever its size, so fewer, larger batches serve more entries
   // (bench/ledger.bench.ts: 1 and 2 measure alike at 32 clients, 4 about 15% lower, 8 lower still); the
   // second one keeps a batch that waits on a lock from stalling every write of the process.
+  // The webhook outbox: every module that causes events stores them through it in its own transaction.
+  const webhookDeliveries = new WebhookDeliveriesService(dataSource, clock, { retryBudgetMs: config.webhooks.retryBudgetMs }, idempotency);
   const writer = new LedgerWriter(dataSource, clock, {
     maxBatchSize: config.ledgerMaxBatchSize,
     maxConcurrentBatches: 2,
     log,
     idempotency,
     metrics,
+    outbox: webhookDeliveries,
   });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
@@ -144,6 +153,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   const ledger = new LedgerService(dataSource, writer, clock, ledgerEvents, idempotency);
   const allowLoopbackHttp = config.nodeEnv !== 'production';
   const reconciliationFlags = new ReconciliationFlagsService(dataSource, clock, pubSubFlagEvents(pubSub, log), idempotency);
+  reconciliationFlags.webhookOutbox = webhookDeliveries;
   const gateways = new PaymentGatewaysService(
     dataSource,
     clock,
@@ -167,11 +177,12 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     // Payouts and gateway events that disagree with the books become reconciliation flags.
     gatewayDiscrepancyFlags(reconciliationFlags),
   );
+  payments.outbox = webhookDeliveries;
   const reconciliation = new ReconciliationService(dataSource, clock, keys.cipher, ledger, readStatementEvents, reconciliationFlags, idempotency);
   const matching = new MatchingService(dataSource, clock, reconciliationFlags, (tenantId, ids) => reconciliation.bankAccountsByIds(tenantId, ids), idempotency, log);
   ledgerEventHooks.push(matching.ledgerEvents());
-  // Invoice events go to subscribers now and are the ones outbound webhooks will carry.
-  const invoiceEvents = pubSubInvoiceEvents(pubSub, log);
+  // Invoice events go to the webhook outbox in their change's transaction, and to subscribers after it.
+  const invoiceEvents: InvoiceEventPublisher = { ...pubSubInvoiceEvents(pubSub, log), invoiceEventsWithin: invoiceEventsToOutbox(webhookDeliveries) };
   const invoices = new InvoicesService(dataSource, clock, ledger, invoiceEvents, idempotency);
   // The import has committed and answers whatever happens here: lines left unmatched are retried by the sweep.
   reconciliation.afterImport = async (account, result) => {
@@ -201,6 +212,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   matching.invoiceRemittance = invoiceRemittance(ledger, invoices, invoicePayments);
   metrics.addScrapeReader(paymentsScrapeReader(dataSource, metrics));
   metrics.addScrapeReader(reconciliationScrapeReader(dataSource, clock, metrics));
+  const webhooks = new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }, idempotency);
   // The PDF service reads through the invoice, customer and settings services assembled here.
   const assembled: Omit<Services, 'invoicePdfs'> = {
     dataSource,
@@ -230,7 +242,16 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     invoiceClosing: new InvoiceClosingService(dataSource, clock, ledger, invoices, idempotency, invoiceEvents),
     invoicePayments,
     invoiceCardPayments,
-    webhooks: new WebhooksService(dataSource, clock, keys.cipher, { allowLoopbackHttp }, idempotency),
+    webhooks,
+    webhookDeliveries,
+    webhookWorker: new WebhookDeliveryWorker(
+      webhookDeliveries,
+      (tenantId, endpointId) => webhooks.deliveryTargetOf(tenantId, endpointId),
+      clock,
+      config.webhooks,
+      metrics,
+      log,
+    ),
   };
   return { ...assembled, invoicePdfs: new InvoicePdfService(assembled.invoices, assembled.customers, assembled.invoiceSettings, clock) };
 }

@@ -86,13 +86,20 @@ export interface TestAppOptions {
 
 /**
  * The configuration a test server runs with: the defaults, as `npm start` has them, on the given
- * database, with generated keys in a throwaway directory and the per-credential request limit off
- * (load tests drive one key hard; the rate-limit tests turn it on through `env`).
+ * database, with generated keys in a throwaway directory, the per-credential request limit off
+ * (load tests drive one key hard; the rate-limit tests turn it on through `env`), webhook
+ * endpoints allowed on private networks (the tests' receivers are on 127.0.0.1) and the webhook
+ * delivery worker all but idle.
  */
 export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions = {}): Config {
   const config = loadConfig({
     DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-keys-')),
     RATE_LIMIT_PER_SECOND: '0',
+    // Test receivers listen on the loopback interface; the SSRF test turns this off again.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    // The delivery worker's polls would add statements to the tests that count them: it polls only in
+    // the webhook tests, which set their own interval.
+    WEBHOOK_POLL_INTERVAL_MS: '600000',
     ...options.env,
   });
   return {

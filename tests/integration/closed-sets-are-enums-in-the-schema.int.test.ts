@@ -89,6 +89,20 @@ describeEachDatabase('closed sets are enums in the schema', (kind) => {
       INVOICE_VOIDED: 'invoice.voided',
       INVOICE_MARKED_UNCOLLECTIBLE: 'invoice.marked_uncollectible',
       INVOICE_OVERDUE: 'invoice.overdue',
+      PAYMENT_AUTHORIZED: 'payment.authorized',
+      PAYMENT_AUTHORIZATION_FAILED: 'payment.authorization_failed',
+      PAYMENT_CAPTURED: 'payment.captured',
+      PAYMENT_CAPTURE_FAILED: 'payment.capture_failed',
+      PAYMENT_VOIDED: 'payment.voided',
+      PAYMENT_VOID_FAILED: 'payment.void_failed',
+      PAYMENT_EXPIRED: 'payment.expired',
+      PAYMENT_REFUNDED: 'payment.refunded',
+      PAYMENT_REFUND_FAILED: 'payment.refund_failed',
+      PAYMENT_DISPUTE_OPENED: 'payment.dispute_opened',
+      PAYMENT_DISPUTE_EVIDENCE_SUBMITTED: 'payment.dispute_evidence_submitted',
+      PAYMENT_DISPUTE_WON: 'payment.dispute_won',
+      PAYMENT_DISPUTE_LOST: 'payment.dispute_lost',
+      RECONCILIATION_FLAG_RAISED: 'reconciliation.flag_raised',
     });
     // Each type also says what it means after its wire name.
     for (const value of values) expect(value.description).toMatch(/^"[^"]+": \S/);

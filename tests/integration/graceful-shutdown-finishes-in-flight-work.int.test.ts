@@ -202,6 +202,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
       'shutdown: stopped accepting connections',
       'shutdown: WebSockets closed (1001)',
       'shutdown: HTTP requests in flight answered, connections closed',
+      'shutdown: webhook deliveries in flight recorded',
       'shutdown: ledger writer drained',
       // The audit buffer (reads of the requests just answered) is written before the pool closes.
       'shutdown: audit events written',

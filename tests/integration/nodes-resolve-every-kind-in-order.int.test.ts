@@ -16,6 +16,7 @@ import {
   OpenDisputeDocument,
   RecordPayoutDocument,
   RefundPaymentDocument,
+  WebhookDeliveriesDocument,
 } from '../generated/graphql';
 import type { GraphQLClient, GraphQLErrorShape } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
@@ -59,6 +60,8 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
     const entry = await postTransfer(c, cash.id, revenue.id, '10.00');
     put('journalEntry', entry.id, 'JournalEntry');
     put('posting', entry.postings[0].id, 'Posting');
+    // The endpoint takes every event: the entry just posted is one of its deliveries (stored with the entry).
+    put('webhookDelivery', (await c.ok(WebhookDeliveriesDocument, { first: 1 })).webhookDeliveries.edges[0].node.id, 'WebhookDelivery');
     const gateway = await createSimulatorGateway(c);
     put('paymentGateway', gateway.id, 'PaymentGateway');
     const payment = await authorize(c, { amount: '30.00', capture: true });
@@ -124,6 +127,7 @@ describeEachDatabase('node(id:) and nodes(ids:) resolve every kind of id, in ord
         'reconciliationFlag',
         'refund',
         'tenant',
+        'webhookDelivery',
         'webhookEndpoint',
       ].sort(),
     );

@@ -69,6 +69,8 @@ import {
   TenantViewDocument,
   VoidPaymentDocument,
   VoidPendingJournalEntryDocument,
+  RedeliverWebhookEventDocument,
+  WebhookDeliveriesDocument,
 } from '../generated/graphql';
 import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
@@ -159,6 +161,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
 
   beforeAll(async () => {
     app = await startTestApp(kind);
+    // A's webhook endpoint (127.0.0.1:9) refuses every delivery, and the worker's retries would move
+    // its delivery rows on their own: stopped, so that "B changed nothing of A's" compares every row.
+    await app.runtime.services.webhookWorker.stop();
     tenantA = app;
     tenantB = await app.createTenant('Beta');
 
@@ -223,6 +228,13 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
     // B has a gateway of its own, so a request naming A's could not fail merely for want of one.
     b.gateway = (await createSimulatorGateway(tenantB.client)).id;
     b.payment = (await authorize(tenantB.client, { amount: '3.00', capture: true })).id;
+
+    if (hasWebhooks) {
+      // A's endpoint takes every event: its payments above have deliveries (the worker is stopped, so they wait).
+      const [delivery] = await app.runtime.dataSource.query('SELECT id, event_id FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id LIMIT 1', [tenantA.tenantId]);
+      a.webhookDelivery = String(delivery.id);
+      a.webhookEvent = String(delivery.event_id);
+    }
 
     // Tenant B calls with its admin API key and with an admin OAuth token: whatever the credential,
     // the tenant comes from it and nothing else.
@@ -393,6 +405,25 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
                   query: 'mutation($input: DisableWebhookEndpointInput!) { disableWebhookEndpoint(input: $input) { webhookEndpoint { id } } }',
                   variables: { input: { id } },
                 }),
+            },
+          ],
+          'Query.webhookDeliveries': [
+            {
+              label: 'webhookDeliveries(filter: { endpointId })',
+              ids: () => [a.webhookEndpoint],
+              send: (c: GraphQLClient, id: string) => c.request(WebhookDeliveriesDocument, { filter: { endpointId: id } }),
+            },
+          ],
+          'Mutation.redeliverWebhookEvent': [
+            {
+              label: 'redeliverWebhookEvent of A’s delivery',
+              ids: () => [a.webhookDelivery],
+              send: (c: GraphQLClient, id: string) => c.request(RedeliverWebhookEventDocument, { input: { deliveryId: id } }),
+            },
+            {
+              label: 'redeliverWebhookEvent of A’s event to A’s endpoint',
+              ids: () => [a.webhookEvent],
+              send: (c: GraphQLClient, id: string) => c.request(RedeliverWebhookEventDocument, { input: { eventId: id, endpointId: a.webhookEndpoint } }),
             },
           ],
         }

@@ -61,7 +61,8 @@ describeEachDatabase('webhook URLs and secrets encrypted at rest', (kind) => {
   it('stores only ciphertext: a raw SELECT shows neither the URL nor the secret', async () => {
     const url = 'https://hooks.example.com/reckon?token=tok_sekrit_4711';
     const created = await createEndpoint(app.client, url, ['JOURNAL_ENTRY_POSTED', 'JOURNAL_ENTRY_VOIDED']);
-    expect(created.signingSecret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    // Standard base64 (the Standard Webhooks form its libraries decode): 32 bytes, 43 characters and one "=".
+    expect(created.signingSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(created.webhookEndpoint).toMatchObject({ url, events: ['JOURNAL_ENTRY_POSTED', 'JOURNAL_ENTRY_VOIDED'], disabledAt: null });
     expect(created.webhookEndpoint.id).toMatch(/^whe_/);
 

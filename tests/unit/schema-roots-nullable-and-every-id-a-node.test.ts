@@ -35,9 +35,10 @@ describe('the schema as clients see it', () => {
     const node = types.find((type) => type.name === 'Node');
     const implementations = node && 'possibleTypes' in node ? (node.possibleTypes ?? []).map((type) => type.name).sort() : [];
     expect(implementations).toEqual(Object.values(NODE_TYPE_NAMES).sort());
-    // Every kind of id but the idempotency record, the customer credit movement and the audit event
-    // (none is in the schema; audit events are addressed by their chain's sequence number) is a Node.
-    const notInSchema = ['idempotencyRecord', 'customerCreditMovement', 'auditEvent'];
+    // Every kind of id but these is a Node: the idempotency record and the customer credit movement
+    // (neither is in the schema), the audit event (addressed by its chain's sequence number), the
+    // webhook event (seen only as WebhookDelivery.eventId) and the delivery attempt.
+    const notInSchema = ['idempotencyRecord', 'customerCreditMovement', 'auditEvent', 'webhookEvent', 'webhookDeliveryAttempt'];
     expect(Object.keys(NODE_TYPE_NAMES).sort()).toEqual(Object.keys(ID_PREFIXES).filter((kind) => !notInSchema.includes(kind)).sort());
   });
 

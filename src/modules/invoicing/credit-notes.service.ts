@@ -20,7 +20,7 @@ import { CREDIT_NOTE_NUMBERING, CREDIT_NOTE_REASON_MAX_LENGTH, type CreditNoteLi
 import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
 import type { TaxRateTotal } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
-import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS } from './invoices.events';
+import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
 import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
 
@@ -220,6 +220,7 @@ export class CreditNotesService {
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { creditNoteId, invoiceId } });
       const events: InvoiceEvent[] = [{ type: InvoiceEventType.CREDIT_NOTE_CREATED, invoice, occurredAt: now }];
       if (paidNow) events.push({ type: InvoiceEventType.PAID, invoice, occurredAt: now });
+      await recordInvoiceEvents(this.events, manager, events);
       return { creditNote, invoice, entries: writes.map((write) => write.entry), events };
     });
     this.ledger.entriesCommitted(outcome.entries);

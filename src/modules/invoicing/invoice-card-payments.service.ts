@@ -164,6 +164,7 @@ export class InvoiceCardPaymentsService implements PaymentInvoiceLink {
         if (record.status !== InvoicePaymentStatus.PENDING) return { commands: [] };
         await this.settlement.updatePayment(manager, { ...record, status: InvoicePaymentStatus.FAILED, failureCode: change.code.slice(0, 64), updatedAt: now });
         const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_FAILED, invoice, occurredAt: now }];
+        await this.settlement.recordEvents(manager, events);
         return { commands: [], afterCommit: () => this.publish(events) };
       }
       case 'captured': {

@@ -13,7 +13,7 @@ import type { LedgerService } from '../ledger/ledger.service';
 import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
 import { CreditNoteErrors } from './credit-notes.errors';
 import { CLOSING_REASON_MAX_LENGTH } from './credit-notes.types';
-import { type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS } from './invoices.events';
+import { type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
 import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
 
@@ -86,6 +86,7 @@ export class InvoiceClosingService {
         tenantId,
         invoiceId,
       ]);
+      await recordInvoiceEvents(this.events, manager, [{ type: InvoiceEventType.VOIDED, invoice, occurredAt: invoice.updatedAt }]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
       return { invoice, entries: writes.map((write) => write.entry) };
     });
@@ -141,6 +142,7 @@ export class InvoiceClosingService {
         'UPDATE invoices SET status = ?, amount_written_off_minor = ?, uncollectible_at = ?, write_off_entry_id = ?, updated_at = ? WHERE tenant_id = ? AND id = ?',
         [invoice.status, this.minor(invoice.amountWrittenOffMinor), toDbTimestamp(now), command.entryId, toDbTimestamp(now), tenantId, invoiceId],
       );
+      await recordInvoiceEvents(this.events, manager, [{ type: InvoiceEventType.MARKED_UNCOLLECTIBLE, invoice, occurredAt: invoice.updatedAt }]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
       return { invoice, entries: writes.map((write) => write.entry) };
     });

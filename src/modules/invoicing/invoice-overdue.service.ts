@@ -3,7 +3,7 @@ import type { Clock } from '../../common/clock';
 import { toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
 import { runInTransaction } from '../../db/transaction';
-import { type InvoiceEventPublisher, InvoiceEventType } from './invoices.events';
+import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, recordInvoiceEvents } from './invoices.events';
 import { utcDateOf, type InvoicesService } from './invoices.service';
 import { InvoiceStatus } from './invoices.types';
 
@@ -51,7 +51,7 @@ export class InvoiceOverdueService {
     if (candidates.length === 0) return { found: 0, changed: 0 };
     // Rows are marked in the order read, the same in every process, so racing sweeps wait on each other
     // rather than deadlock; a retried transaction starts its count again.
-    const markedByTenant = await runInTransaction(this.dataSource, async (manager) => {
+    const overdue = await runInTransaction(this.dataSource, async (manager) => {
       const marked = new Map<string, string[]>();
       for (const candidate of candidates) {
         const changed = await executeCountingRows(
@@ -61,16 +61,18 @@ export class InvoiceOverdueService {
         );
         if (changed === 1) marked.set(candidate.tenant_id, [...(marked.get(candidate.tenant_id) ?? []), candidate.id]);
       }
-      return marked;
+      // Read in the transaction: the invoices as stored with their mark, announced to the webhook
+      // outbox with it and to subscribers after the commit.
+      const events: InvoiceEvent[] = [];
+      for (const [tenantId, ids] of marked) {
+        const invoices = await this.invoices.invoicesByIds(tenantId, ids, manager);
+        invoices.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+        events.push(...invoices.map((invoice) => ({ type: InvoiceEventType.OVERDUE, invoice, occurredAt: now })));
+      }
+      await recordInvoiceEvents(this.events, manager, events);
+      return events;
     });
-    let changed = 0;
-    for (const [tenantId, ids] of markedByTenant) {
-      // Read after the commit: the invoice as stored now, its mark included.
-      const invoices = await this.invoices.invoicesByIds(tenantId, ids);
-      invoices.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
-      this.events.invoiceEventsCommitted(invoices.map((invoice) => ({ type: InvoiceEventType.OVERDUE, invoice, occurredAt: now })));
-      changed += ids.length;
-    }
-    return { found: candidates.length, changed };
+    if (overdue.length > 0) this.events.invoiceEventsCommitted(overdue);
+    return { found: candidates.length, changed: overdue.length };
   }
 }

@@ -108,7 +108,7 @@ export class InvoicePaymentsService {
   ) {
     const kind = databaseKindOfSource(dataSource);
     this.forUpdate = kind === 'mysql' ? ' FOR UPDATE' : '';
-    this.settlement = new InvoiceSettlement(kind);
+    this.settlement = new InvoiceSettlement(kind, events);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { type EntryDirection, JournalEntryStatus } from '../ledger/ledger.types'
 import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
 import { insertInvoicePaymentRow } from './invoice-credit-at-finalization';
 import { type InvoicePaymentRecord, InvoicePaymentStatus } from './invoice-payments.types';
-import { type InvoiceEvent, InvoiceEventType } from './invoices.events';
+import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
 
 export function minOf(a: bigint, b: bigint): bigint {
@@ -25,9 +25,18 @@ export class InvoiceSettlement {
   readonly credit: CustomerCreditBook;
   private readonly forUpdate: string;
 
-  constructor(private readonly kind: DatabaseKind) {
+  constructor(
+    private readonly kind: DatabaseKind,
+    /** Stores the events of each settlement in its transaction (the webhook outbox); published after the commit by the caller. */
+    private readonly events: InvoiceEventPublisher = NO_INVOICE_EVENTS,
+  ) {
     this.credit = new CustomerCreditBook(kind);
     this.forUpdate = kind === 'mysql' ? ' FOR UPDATE' : '';
+  }
+
+  /** Stores events of a change made under the caller's transaction that no method here made (a failed card payment). */
+  recordEvents(manager: EntityManager, events: readonly InvoiceEvent[]): Promise<void> {
+    return recordInvoiceEvents(this.events, manager, events);
   }
 
   insertPayment(manager: EntityManager, p: InvoicePaymentRecord): Promise<void> {
@@ -45,6 +54,7 @@ export class InvoiceSettlement {
     await this.writeSettlement(manager, updated);
     const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_SUCCEEDED, invoice: updated, occurredAt: now }];
     if (becamePaid) events.push({ type: InvoiceEventType.PAID, invoice: updated, occurredAt: now });
+    await recordInvoiceEvents(this.events, manager, events);
     return { invoice: updated, events };
   }
 
@@ -185,6 +195,7 @@ export class InvoiceSettlement {
       await this.writeSettlement(manager, updated);
       events.push({ type: InvoiceEventType.REOPENED, invoice: updated, occurredAt: now });
     }
+    await recordInvoiceEvents(this.events, manager, events);
     return { invoice: updated, invoicePayment, fromCreditMinor, fromAppliedMinor, creditEntryId, events };
   }
 

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { EntityManager } from 'typeorm';
+import type { EventOutbox } from '../webhooks/event-outbox';
 import { type PubSub, subscribeDecoded } from '../../graphql/pubsub';
 import type { InvoiceRecord } from './invoices.types';
 
@@ -58,6 +60,26 @@ export interface InvoiceEvent {
  */
 export interface InvoiceEventPublisher {
   invoiceEventsCommitted(events: readonly InvoiceEvent[]): void;
+  /**
+   * The same events inside the change's transaction, before its commit: the webhook outbox stores them
+   * with the change (a change that rolls back leaves none). Each service calls it where it builds its
+   * events, in the transaction, and `invoiceEventsCommitted` after the commit as before.
+   */
+  invoiceEventsWithin?(manager: EntityManager, events: readonly InvoiceEvent[]): Promise<void>;
+}
+
+/** Calls the publisher's within-transaction hook, when it has one. */
+export async function recordInvoiceEvents(publisher: InvoiceEventPublisher, manager: EntityManager, events: readonly InvoiceEvent[]): Promise<void> {
+  if (events.length > 0 && publisher.invoiceEventsWithin) await publisher.invoiceEventsWithin(manager, events);
+}
+
+/** Invoice events as the webhook outbox stores them (`data: { invoice }`). */
+export function invoiceEventsToOutbox(outbox: EventOutbox): NonNullable<InvoiceEventPublisher['invoiceEventsWithin']> {
+  return (manager, events) =>
+    outbox.record(
+      manager,
+      events.map((event) => ({ tenantId: event.invoice.tenantId, type: event.type, occurredAt: event.occurredAt, data: { invoice: event.invoice } })),
+    );
 }
 
 export const NO_INVOICE_EVENTS: InvoiceEventPublisher = { invoiceEventsCommitted: () => undefined };

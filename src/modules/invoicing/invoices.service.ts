@@ -20,7 +20,7 @@ import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, type
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { defaultPaymentTermsOf, invoiceNumberingOf } from './invoice-settings.service';
 import { InvoiceErrors } from './invoices.errors';
-import { type InvoiceEventPublisher, InvoiceEventType } from './invoices.events';
+import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, recordInvoiceEvents } from './invoices.events';
 import {
   DEFAULT_PAYMENT_TERMS_DAYS,
   type InvoiceLineRecord,
@@ -237,6 +237,7 @@ export class InvoicesService {
         ],
       );
       await this.insertLines(manager, tenantId, invoice.id, lines);
+      await recordInvoiceEvents(this.events, manager, [{ type: InvoiceEventType.CREATED, invoice, occurredAt: now }]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId: invoice.id } });
     });
     this.events.invoiceEventsCommitted([{ type: InvoiceEventType.CREATED, invoice, occurredAt: now }]);
@@ -301,6 +302,7 @@ export class InvoicesService {
       );
       await manager.query('DELETE FROM invoice_lines WHERE tenant_id = ? AND invoice_id = ?', [tenantId, invoiceId]);
       await this.insertLines(manager, tenantId, invoiceId, this.linesOf(amounts, lineInputs));
+      await recordInvoiceEvents(this.events, manager, [{ type: InvoiceEventType.UPDATED, invoice: updated, occurredAt: updated.updatedAt }]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
       return updated;
     });
@@ -387,6 +389,7 @@ export class InvoicesService {
             invoiceId,
           ],
         );
+        await recordInvoiceEvents(this.events, manager, finalizationEvents(finalized));
         if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });
         return { kind: 'finalized', finalized, entries: writes.map((write) => write.entry) };
       });
@@ -395,22 +398,15 @@ export class InvoicesService {
         continue;
       }
       this.ledger.entriesCommitted(outcome.entries);
-      const finalized = outcome.finalized;
-      const occurredAt = finalized.updatedAt;
-      // The customer's credit may have paid some or all of it in the same transaction: subscribers hear
-      // of that payment as they would of any other.
-      this.events.invoiceEventsCommitted([
-        { type: InvoiceEventType.FINALIZED, invoice: finalized, occurredAt },
-        ...(finalized.amountPaidMinor > 0n ? [{ type: InvoiceEventType.PAYMENT_SUCCEEDED, invoice: finalized, occurredAt }] : []),
-        ...(finalized.status === InvoiceStatus.PAID ? [{ type: InvoiceEventType.PAID, invoice: finalized, occurredAt }] : []),
-      ]);
+      this.events.invoiceEventsCommitted(finalizationEvents(outcome.finalized));
       return outcome.finalized;
     }
   }
 
-  async invoicesByIds(tenantId: string, ids: readonly string[]): Promise<InvoiceRecord[]> {
+  /** `manager`: read inside a transaction (the overdue sweep reads what it has just marked). */
+  async invoicesByIds(tenantId: string, ids: readonly string[], manager: EntityManager = this.dataSource.manager): Promise<InvoiceRecord[]> {
     if (ids.length === 0) return [];
-    const rows: Record<string, unknown>[] = await this.dataSource.query(`SELECT * FROM invoices WHERE tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [
+    const rows: Record<string, unknown>[] = await manager.query(`SELECT * FROM invoices WHERE tenant_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [
       tenantId,
       ...ids,
     ]);
@@ -720,4 +716,17 @@ export class InvoicesService {
       updatedAt: fromDbTimestamp(row.updated_at),
     };
   }
+}
+
+/**
+ * What finalising announces. The customer's credit may have paid some or all of the invoice in the
+ * same transaction: subscribers hear of that payment as they would of any other.
+ */
+function finalizationEvents(finalized: InvoiceRecord): InvoiceEvent[] {
+  const occurredAt = finalized.updatedAt;
+  return [
+    { type: InvoiceEventType.FINALIZED, invoice: finalized, occurredAt },
+    ...(finalized.amountPaidMinor > 0n ? [{ type: InvoiceEventType.PAYMENT_SUCCEEDED, invoice: finalized, occurredAt }] : []),
+    ...(finalized.status === InvoiceStatus.PAID ? [{ type: InvoiceEventType.PAID, invoice: finalized, occurredAt }] : []),
+  ];
 }

@@ -9,6 +9,7 @@ import { isWithinInt64, toBigInt } from '../../common/money';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks/event-outbox';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
 import {
@@ -144,6 +145,7 @@ class BatchWriter {
     private readonly kind: DatabaseKind,
     private readonly now: Date,
     private readonly idempotency?: IdempotencyService,
+    private readonly outbox: EventOutbox = NO_EVENT_OUTBOX,
   ) {
     this.dbNow = toDbTimestamp(now);
   }
@@ -204,6 +206,8 @@ class BatchWriter {
     await this.insertPostings(newPostings);
     await this.updateBalances(changedAccounts, originalTotals);
     await this.completeIdempotency(commands, outcomes);
+    // journal_entry.* webhooks, in this transaction: an entry that rolls back is never announced.
+    await this.outbox.record(this.manager, journalEntryOutboxEvents(outcomes));
     return outcomes;
   }
 
@@ -656,6 +660,34 @@ export interface LedgerWriterOptions {
   log?: Logger;
   /** Batch sizes and commit times (reckon_ledger_batch_size, reckon_ledger_commit_duration_seconds). */
   metrics?: Pick<Metrics, 'ledgerBatchSize' | 'ledgerCommitDuration'>;
+  /** The webhook outbox: journal_entry.* events are stored in every write's transaction. */
+  outbox?: EventOutbox;
+}
+
+const JOURNAL_ENTRY_EVENT_TYPES: Record<JournalEntryStatus, string> = {
+  [JournalEntryStatus.POSTED]: 'journal_entry.posted',
+  [JournalEntryStatus.PENDING]: 'journal_entry.pending',
+  [JournalEntryStatus.VOIDED]: 'journal_entry.voided',
+};
+
+/**
+ * One event per written entry, named by the status the write left it in (a reversal is a new POSTED
+ * entry), with the postings this write added: all of a new entry's, the posted ones of a pending entry
+ * posted now, none of a voided one (its pending postings no longer count).
+ */
+function journalEntryOutboxEvents(outcomes: LedgerOutcome[]): OutboxEvent[] {
+  return outcomes.flatMap((outcome) =>
+    outcome.ok
+      ? [
+          {
+            tenantId: outcome.write.entry.tenantId,
+            type: JOURNAL_ENTRY_EVENT_TYPES[outcome.write.entry.status],
+            occurredAt: outcome.write.entry.resolvedAt ?? outcome.write.entry.createdAt,
+            data: { journalEntry: outcome.write.entry, postings: outcome.write.postings },
+          },
+        ]
+      : [],
+  );
 }
 
 /**
@@ -786,7 +818,7 @@ export class LedgerWriter {
   }
 
   private batchWriter(manager: EntityManager): BatchWriter {
-    return new BatchWriter(manager, this.kind, this.clock.now(), this.options.idempotency);
+    return new BatchWriter(manager, this.kind, this.clock.now(), this.options.idempotency, this.options.outbox);
   }
 
   private drain(): void {

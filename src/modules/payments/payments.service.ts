@@ -13,6 +13,7 @@ import { requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { type EventOutbox, NO_EVENT_OUTBOX } from '../webhooks/event-outbox';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { type ChartAccounts, ChartRole } from '../ledger/default-chart';
 import type { JournalEntryRecord, LedgerCommand } from '../ledger/ledger-writer';
@@ -183,6 +184,9 @@ export class PaymentsService {
    * cannot be a constructor argument).
    */
   invoiceLink: PaymentInvoiceLink = NO_INVOICE_LINK;
+
+  /** The webhook outbox: each settled payment step (payment.*) is stored in the transaction that records it. */
+  outbox: EventOutbox = NO_EVENT_OUTBOX;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -1569,12 +1573,14 @@ export class PaymentsService {
       requestHash?: string | null;
     },
   ): Promise<void> {
+    const id = newId('paymentEvent');
+    const now = this.clock.now();
     await manager.query(
       `INSERT INTO payment_events (id, tenant_id, payment_id, type, amount_minor, journal_entry_ids, refund_id, dispute_id, source, detail,
                                    operation_key, request_hash, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
-        newId('paymentEvent'),
+        id,
         payment.tenantId,
         payment.id,
         type,
@@ -1586,10 +1592,37 @@ export class PaymentsService {
         options.detail ?? null,
         options.operationKey ?? null,
         options.requestHash ?? null,
-        toDbTimestamp(this.clock.now()),
+        toDbTimestamp(now),
       ],
     );
+    // A step under way (*_REQUESTED) is not announced: its outcome is, as another event.
+    if (type.endsWith('_REQUESTED')) return;
+    await this.outbox.record(manager, [
+      {
+        tenantId: payment.tenantId,
+        type: `payment.${type.toLowerCase()}`,
+        occurredAt: now,
+        data: {
+          payment: publicPayment(payment),
+          paymentEvent: {
+            id,
+            type,
+            amountMinor: options.amountMinor ?? null,
+            journalEntryIds: options.entries ?? [],
+            refundId: options.refundId ?? null,
+            disputeId: options.disputeId ?? null,
+            source: options.source,
+          },
+        },
+      },
+    ]);
   }
+}
+
+/** A payment as webhooks carry it: without the idempotency keys and request hashes that are Reckon's own bookkeeping. */
+function publicPayment(payment: PaymentRecord): Omit<PaymentRecord, 'authorizeKey' | 'authorizeRequestHash' | 'pendingKey' | 'pendingRequestHash'> {
+  const { authorizeKey: _authorizeKey, authorizeRequestHash: _authorizeHash, pendingKey: _pendingKey, pendingRequestHash: _pendingHash, ...rest } = payment;
+  return rest;
 }
 
 /**

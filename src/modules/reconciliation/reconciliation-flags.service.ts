@@ -8,6 +8,7 @@ import { databaseKindOfSource } from '../../db/data-source';
 import { executeCountingRows } from '../../db/affected-rows';
 import { keysetSql } from '../../db/keyset';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
+import { type EventOutbox, NO_EVENT_OUTBOX } from '../webhooks/event-outbox';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import {
   type FlagEventPublisher,
@@ -152,6 +153,8 @@ const EVENT_COLUMNS = 'e.*, f.bank_account_id, f.kind';
 export class ReconciliationFlagsService {
   private readonly kind: 'mysql' | 'sqlite';
   private readonly outbox: AfterCommitOutbox;
+  /** The webhook outbox: reconciliation.flag_raised is stored in the transaction that raises (or reopens) the flag. */
+  webhookOutbox: EventOutbox = NO_EVENT_OUTBOX;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -209,6 +212,8 @@ export class ReconciliationFlagsService {
         statusFrom: flag.status,
         details,
       });
+      // A recurrence of a flag still open is news to nobody; a RESOLVED one reopened is raised again.
+      if (reopened) await this.announceRaised(manager, updated, ReconciliationFlagAction.REOPENED);
       return updated;
     }
     const flag: ReconciliationFlagRecord = {
@@ -230,7 +235,12 @@ export class ReconciliationFlagsService {
       [flag.id, tenantId, bankAccountId, kind, flag.status, subject, sequence, JSON.stringify(details), 1, toDbTimestamp(now), toDbTimestamp(now)],
     );
     await this.appendEvent(manager, flag, { action: ReconciliationFlagAction.RAISED, statusFrom: null, details });
+    await this.announceRaised(manager, flag, ReconciliationFlagAction.RAISED);
     return flag;
+  }
+
+  private announceRaised(manager: EntityManager, flag: ReconciliationFlagRecord, action: ReconciliationFlagAction): Promise<void> {
+    return this.webhookOutbox.record(manager, [{ tenantId: flag.tenantId, type: 'reconciliation.flag_raised', occurredAt: flag.updatedAt, data: { flag, action } }]);
   }
 
   /** OPEN → ACKNOWLEDGED: someone is looking into it. Anything else is INVALID_STATE_TRANSITION and changes nothing. */

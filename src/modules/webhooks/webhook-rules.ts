@@ -23,6 +23,22 @@ export const WEBHOOK_EVENT_TYPES = [
   'invoice.voided',
   'invoice.marked_uncollectible',
   'invoice.overdue',
+  // Payment steps, named after the payment event that settles them (PaymentEventType); the *_REQUESTED
+  // steps (a gateway call under way) are not sent: their outcome is.
+  'payment.authorized',
+  'payment.authorization_failed',
+  'payment.captured',
+  'payment.capture_failed',
+  'payment.voided',
+  'payment.void_failed',
+  'payment.expired',
+  'payment.refunded',
+  'payment.refund_failed',
+  'payment.dispute_opened',
+  'payment.dispute_evidence_submitted',
+  'payment.dispute_won',
+  'payment.dispute_lost',
+  'reconciliation.flag_raised',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -32,6 +48,20 @@ export const WEBHOOK_EVENT_DESCRIPTIONS: Readonly<Record<WebhookEventType, strin
   'journal_entry.pending': 'A journal entry was written PENDING: a hold, such as an authorization’s.',
   'journal_entry.voided': 'A PENDING journal entry was voided: its hold released.',
   ...INVOICE_EVENT_DESCRIPTIONS,
+  'payment.authorized': 'The gateway approved an authorization: the payment is AUTHORIZED (or CAPTURED at once when asked to capture).',
+  'payment.authorization_failed': 'The gateway declined or failed an authorization: the payment is FAILED, nothing is held.',
+  'payment.captured': 'An authorized payment was captured (possibly for less): its money is booked.',
+  'payment.capture_failed': 'The gateway refused a capture: the payment stays AUTHORIZED.',
+  'payment.voided': 'An authorization was voided: its hold released, the payment VOIDED.',
+  'payment.void_failed': 'The gateway refused a void: the payment stays AUTHORIZED.',
+  'payment.expired': 'An authorization passed its window uncaptured: its hold released, the payment EXPIRED.',
+  'payment.refunded': 'A refund of a captured payment succeeded and was booked.',
+  'payment.refund_failed': 'The gateway refused a refund: nothing was booked.',
+  'payment.dispute_opened': 'The card holder disputed the payment: the disputed amount is held.',
+  'payment.dispute_evidence_submitted': 'Evidence was submitted for an open dispute.',
+  'payment.dispute_won': 'A dispute was decided for the merchant: the held amount is released.',
+  'payment.dispute_lost': 'A dispute was decided for the card holder: the amount is lost.',
+  'reconciliation.flag_raised': 'A reconciliation flag was raised, or a RESOLVED one reopened because its cause occurred again.',
 };
 /** Subscribes to every event type, including ones added later. */
 export const ALL_WEBHOOK_EVENTS = '*';

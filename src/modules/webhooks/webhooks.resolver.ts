@@ -50,7 +50,10 @@ const WebhookEndpointConnection = ConnectionType(WebhookEndpoint, 'WebhookEndpoi
 
 @InputType()
 class CreateWebhookEndpointInput {
-  @Field({ description: 'https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant.' })
+  @Field({
+    description:
+      'https:// (http:// only to localhost or 127.0.0.1 outside production); at most 2048 characters; unique per tenant. Its host may not be, or resolve to, a loopback, private, link-local (cloud metadata), unique-local, multicast or unspecified address (checked again at every delivery) unless the server allows private networks (development).',
+  })
   url!: string;
 
   @Field(() => [WebhookEvent], { description: 'One or more event types, or ALL for every type, including ones added later.' })

@@ -11,6 +11,7 @@ import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idemp
 import { normaliseWebhookEvents, normaliseWebhookUrl, WEBHOOK_LIMITS } from './webhook-rules';
 import { WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS, WebhookEndpointEntity } from './webhook-endpoint.entity';
 import { WebhookErrors } from './webhooks.errors';
+import { checkDestinationAtCreation, RefusedDestinationError } from './webhook-destinations';
 
 /** An endpoint as the rest of Reckon sees it: the URL decrypted, the secret left out. */
 export interface WebhookEndpoint {
@@ -30,6 +31,8 @@ export interface CreateWebhookEndpointInput {
 export interface WebhooksServiceOptions {
   /** Accept http:// to localhost and 127.0.0.1 (development only). */
   allowLoopbackHttp: boolean;
+  /** Accept URLs that are or resolve to loopback, private, link-local… addresses (WEBHOOK_ALLOW_PRIVATE_NETWORKS; development only). */
+  allowPrivateNetworks?: boolean;
 }
 
 const TABLE = WEBHOOK_ENDPOINT_ENCRYPTED_COLUMNS.table;
@@ -37,6 +40,16 @@ const URL_COLUMN = 'url_ciphertext';
 const SECRET_COLUMN = 'secret_ciphertext';
 /** 32 random bytes: the HMAC-SHA256 key that signs deliveries. */
 const SIGNING_SECRET_BYTES = 32;
+
+/**
+ * `whsec_` and the key in standard base64, the Standard Webhooks form that its libraries decode.
+ * Secrets made before deliveries existed were base64url (`-`, `_`, no padding): they still sign the
+ * same bytes (see signWebhook); a receiver using a Standard Webhooks library converts such a secret
+ * to base64 first, or creates a new endpoint.
+ */
+function newSigningSecret(): string {
+  return `whsec_${crypto.randomBytes(SIGNING_SECRET_BYTES).toString('base64')}`;
+}
 
 /**
  * Webhook endpoints of a tenant: created with a signing secret shown once, listed, disabled (never
@@ -60,7 +73,13 @@ export class WebhooksService {
   ): Promise<{ endpoint: WebhookEndpoint; signingSecret: string }> {
     const url = normaliseWebhookUrl(input.url, { allowLoopbackHttp: this.options.allowLoopbackHttp });
     const events = normaliseWebhookEvents(input.events);
-    const signingSecret = `whsec_${crypto.randomBytes(SIGNING_SECRET_BYTES).toString('base64url')}`;
+    try {
+      await checkDestinationAtCreation(url, { allowPrivateNetworks: this.options.allowPrivateNetworks ?? false });
+    } catch (error) {
+      if (error instanceof RefusedDestinationError) throw WebhookErrors.invalidUrl(`host ${RefusedDestinationError.REASON}; use a public address`);
+      throw error;
+    }
+    const signingSecret = newSigningSecret();
     const row: WebhookEndpointEntity = {
       id: newId('webhookEndpoint'),
       tenantId,
@@ -137,6 +156,13 @@ export class WebhooksService {
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { webhookEndpointId: row.id } });
       return this.toEndpoint(row);
     });
+  }
+
+  /** What the delivery worker needs of an endpoint, read fresh at each attempt; null when it is gone. */
+  async deliveryTargetOf(tenantId: string, id: string): Promise<{ url: string; signingSecret: string; disabled: boolean } | null> {
+    const row = await this.dataSource.getRepository(WebhookEndpointEntity).findOneBy({ tenantId, id });
+    if (!row) return null;
+    return { url: this.decrypt(row, URL_COLUMN, row.urlCiphertext), signingSecret: this.decrypt(row, SECRET_COLUMN, row.secretCiphertext), disabled: row.disabledAt !== null };
   }
 
   /** The secret that signs deliveries to this endpoint (for the delivery worker; never for a client). */

@@ -7,6 +7,7 @@ import { Node, NODE_TYPE_NAMES, type NodeKind } from '../../graphql/common.objec
 import { toApiKey, toOAuthClient } from '../../modules/auth/auth.resolver';
 import { allowsScope, insufficientScopeError, Scope } from '../../modules/auth/scopes';
 import { toWebhookEndpoint } from '../../modules/webhooks/webhooks.resolver';
+import { toWebhookDelivery } from '../../modules/webhooks/webhook-deliveries.resolver';
 
 /** nodes(ids:) answers at most this many ids per call. */
 export const NODES_MAX_IDS = 100;
@@ -37,6 +38,7 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   apiKey: { scope: Scope.ADMIN, load: (ctx, id) => ctx.loaders.auth.apiKeyById.load(id).then(mapped(toApiKey)) },
   oauthClient: { scope: Scope.ADMIN, load: (ctx, id) => ctx.loaders.auth.oauthClientById.load(id).then(mapped(toOAuthClient)) },
   webhookEndpoint: { scope: Scope.ADMIN, load: (ctx, id) => ctx.loaders.webhooks.webhookEndpointById.load(id).then(mapped(toWebhookEndpoint)) },
+  webhookDelivery: { scope: Scope.ADMIN, load: (ctx, id) => ctx.loaders.webhooks.webhookDeliveryById.load(id).then(mapped(toWebhookDelivery)) },
   account: { scope: Scope.LEDGER_READ, load: (ctx, id) => ctx.loaders.ledger.accountById.load(id) },
   journalEntry: { scope: Scope.LEDGER_READ, load: (ctx, id) => ctx.loaders.ledger.journalEntryById.load(id) },
   posting: { scope: Scope.LEDGER_READ, load: (ctx, id) => ctx.loaders.ledger.postingById.load(id) },

@@ -20,6 +20,7 @@ import { RECONCILIATION_FLAG_RESOLVERS } from '../../modules/reconciliation/reco
 import { ReconciliationReportResolver } from '../../modules/reconciliation/reconciliation-report.resolver';
 import { RECONCILIATION_RESOLVERS } from '../../modules/reconciliation/reconciliation.resolver';
 import { WebhooksResolver } from '../../modules/webhooks/webhooks.resolver';
+import { WebhookDeliveriesResolver } from '../../modules/webhooks/webhook-deliveries.resolver';
 import { NodeResolver } from './node.resolver';
 
 let cached: GraphQLSchema | undefined;
@@ -48,6 +49,7 @@ export function buildReckonSchema(): GraphQLSchema {
         ...LEDGER_RESOLVERS,
         ...PAYMENT_RESOLVERS,
         WebhooksResolver,
+        WebhookDeliveriesResolver,
         ...RECONCILIATION_RESOLVERS,
         ...RECONCILIATION_FLAG_RESOLVERS,
         ...MATCHING_RESOLVERS,
