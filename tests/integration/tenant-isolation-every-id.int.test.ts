@@ -580,6 +580,9 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
   });
 
   it('answers NOT_FOUND (never FORBIDDEN) to every request of tenant B naming tenant A’s ids, and changes nothing of A', async () => {
+    // A's own setup calls still in the audit buffer (reads, REST calls) are written now, not in the
+    // middle of B's requests, where they would look like B changing A's audit trail.
+    await app.runtime.services.audit.flush();
     const before = await snapshotOfTenant(app.runtime.dataSource, tenantA.tenantId);
     let tried = 0;
     for (const [credential, client] of credentialsOfB) {
@@ -611,6 +614,8 @@ describeEachDatabase('tenant isolation: another tenant’s ids are NOT_FOUND eve
       }
     }
     expect(tried).toBeGreaterThan(20);
+    // B's calls are in B's chain only: once written, A's rows are still exactly as they were.
+    await app.runtime.services.audit.flush();
     expect(await snapshotOfTenant(app.runtime.dataSource, tenantA.tenantId)).toEqual(before);
 
     // A's credentials and objects still work as before.
