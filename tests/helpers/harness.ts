@@ -88,8 +88,8 @@ export interface TestAppOptions {
  * The configuration a test server runs with: the defaults, as `npm start` has them, on the given
  * database, with generated keys in a throwaway directory, the per-credential request limit off
  * (load tests drive one key hard; the rate-limit tests turn it on through `env`), webhook
- * endpoints allowed on private networks (the tests' receivers are on 127.0.0.1) and the webhook
- * delivery worker all but idle.
+ * endpoints allowed on private networks (the tests' receivers are on 127.0.0.1), and the webhook
+ * delivery worker and the audit buffer's timer all but idle.
  */
 export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions = {}): Config {
   const config = loadConfig({
@@ -100,6 +100,9 @@ export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions =
     // The delivery worker's polls would add statements to the tests that count them: it polls only in
     // the webhook tests, which set their own interval.
     WEBHOOK_POLL_INTERVAL_MS: '600000',
+    // Likewise the audit buffer's timed writes (reads, REST calls): they are written when 200 wait, on
+    // auditEvents and verifyAuditChain, at shutdown, and on the interval the audit tests set.
+    AUDIT_FLUSH_INTERVAL_MS: '60000',
     ...options.env,
   });
   return {
