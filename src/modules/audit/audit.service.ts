@@ -10,6 +10,7 @@ import { databaseKindOfSource } from '../../db/data-source';
 import { keysetSql } from '../../db/keyset';
 import { isConnectionError, isRetryableConflict, runInTransaction, serializeOnSqlite } from '../../db/transaction';
 import { GENESIS_HASH, hashOfEvent } from './audit-chain';
+import { WriteCoalescer } from '../idempotency/coalesced-writes';
 import type { MutationAuditSink } from '../idempotency/idempotency.service';
 import { normalizedResourceIds, resourceIdsOf } from './audit-redaction';
 import {
@@ -199,10 +200,23 @@ export class AuditService implements MutationAuditSink {
     await this.appendWithin(manager, drafts);
   }
 
-  /** Appends in a transaction of its own, now (mutations that wrote nothing, or failed). */
+  /**
+   * Events written now, in a transaction of their own (mutations without an idempotency claim, or that
+   * wrote nothing): those of concurrent requests share one transaction, so a burst of unkeyed
+   * mutations takes each chain's head lock and commits once per group, not once per request. Each
+   * caller still waits until its events are committed (or learns that they failed).
+   */
+  private readonly ownTransactionWrites = new WriteCoalescer<AuditDraft>(
+    async (group) => {
+      await runInTransaction(this.dataSource, (manager) => this.appendWithin(manager, group.map((queued) => queued.item)));
+      for (const queued of group) queued.resolve();
+    },
+    { maxItems: 500 },
+  );
+
   async append(drafts: readonly AuditDraft[]): Promise<void> {
     if (drafts.length === 0) return;
-    await runInTransaction(this.dataSource, (manager) => this.appendWithin(manager, drafts));
+    await Promise.all(drafts.map((draft) => this.ownTransactionWrites.add(draft)));
   }
 
   /**
