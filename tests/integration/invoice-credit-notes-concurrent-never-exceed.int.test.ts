@@ -3,7 +3,6 @@ import {
   CreateCreditNoteDocument,
   CreateCustomerDocument,
   CreateInvoiceDocument,
-  type CreateInvoiceInput,
   FinalizeInvoiceDocument,
   InvoiceWithCreditNotesDocument,
   TrialBalanceDocument,
@@ -13,17 +12,7 @@ import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeOnMysql, startTestApp, type TestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { TestClock } from '../helpers/test-clock';
-
-const START = new Date('2026-03-10T12:00:00Z');
-
-type Line = CreateInvoiceInput['lines'][number];
-
-/** Total 252.55 in two rates. */
-const USD_LINES: Line[] = [
-  { description: 'Consulting', quantity: '3', unitPrice: '33.33', taxRate: '19', taxBehaviour: 'EXCLUSIVE' },
-  { description: 'Licence', quantity: '1', unitPrice: '119.00', taxRate: '19', taxBehaviour: 'INCLUSIVE' },
-  { description: 'Support hours', quantity: '1.5', unitPrice: '10.01', taxRate: '7.7', taxBehaviour: 'EXCLUSIVE', discount: { percent: '10' } },
-];
+import { INVOICE_TEST_START as START, USD_LINES } from '../helpers/invoice-fixtures';
 
 describeOnMysql('credit notes: concurrent ones of one invoice never credit more than its total', () => {
   let app: TestApp;

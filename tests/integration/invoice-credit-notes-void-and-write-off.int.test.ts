@@ -12,7 +12,6 @@ import {
   type CreateCreditNoteInput,
   CreateCustomerDocument,
   CreateInvoiceDocument,
-  type CreateInvoiceInput,
   CreditNoteDocument,
   CreditNotesDocument,
   FinalizeInvoiceDocument,
@@ -27,30 +26,7 @@ import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, type TestApp, type TestTenant, startTestApp } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { TestClock } from '../helpers/test-clock';
-
-/** The clock the server runs on: 2026-03-10 12:00 UTC. */
-const START = new Date('2026-03-10T12:00:00Z');
-
-type Line = CreateInvoiceInput['lines'][number];
-
-/** Total 252.55: lines of 118.99 (19%), 119.00 (19% inclusive) and 14.56 (7.7%, 10% off). */
-const USD_LINES: Line[] = [
-  { description: 'Consulting', quantity: '3', unitPrice: '33.33', taxRate: '19', taxBehaviour: 'EXCLUSIVE' },
-  { description: 'Licence', quantity: '1', unitPrice: '119.00', taxRate: '19', taxBehaviour: 'INCLUSIVE' },
-  { description: 'Support hours', quantity: '1.5', unitPrice: '10.01', taxRate: '7.7', taxBehaviour: 'EXCLUSIVE', discount: { percent: '10' } },
-];
-
-/** Total 2199: 999 + 100 tax at 10%, and 1100 including 81 tax at 8%. */
-const JPY_LINES: Line[] = [
-  { description: 'Tea', quantity: '3', unitPrice: '333', taxRate: '10', taxBehaviour: 'EXCLUSIVE' },
-  { description: 'Cake', quantity: '1', unitPrice: '1100', taxRate: '8', taxBehaviour: 'INCLUSIVE' },
-];
-
-/** Total 6.483: 3.000 + 0.150 tax at 5% after a discount of 0.085, and 3.333 at 0%. */
-const KWD_LINES: Line[] = [
-  { description: 'Cable', quantity: '2.5', unitPrice: '1.234', taxRate: '5', taxBehaviour: 'EXCLUSIVE', discount: { amount: '0.085' } },
-  { description: 'Share', quantity: '0.333333', unitPrice: '10.000', taxRate: '0', taxBehaviour: 'EXCLUSIVE' },
-];
+import { INVOICE_TEST_START as START, type InvoiceLineInput as Line, USD_LINES, JPY_LINES, KWD_LINES } from '../helpers/invoice-fixtures';
 
 interface Posted {
   postings: { direction: string; amount: { minorUnits: string }; account: { code: string } }[];

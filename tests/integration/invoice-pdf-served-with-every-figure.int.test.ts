@@ -16,6 +16,7 @@ import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } fro
 import { expectEveryFigure, expectTotalsRow, textLinesOf } from '../helpers/invoice-pdf-figures';
 import { describeWithPoppler, pdfPageCount, pdfPagesText } from '../helpers/pdf-text';
 import { TestClock } from '../helpers/test-clock';
+import { INVOICE_TEST_START as START, type InvoiceLineInput as Line, USD_LINES, JPY_LINES, KWD_LINES } from '../helpers/invoice-fixtures';
 
 /**
  * GET /invoices/:id/pdf through real HTTP: the PDF of a stored invoice, read back with pdftotext, shows
@@ -24,26 +25,6 @@ import { TestClock } from '../helpers/test-clock';
  * KWD; a draft is marked DRAFT and has no number. Refusals: no or a bad key 401, no invoices:read 403,
  * another tenant's invoice 404 like a missing one, a malformed id 400.
  */
-
-const START = new Date('2026-03-10T12:00:00Z');
-type Line = CreateInvoiceInput['lines'][number];
-
-const USD_LINES: Line[] = [
-  // 3 × 33.33 = 99.99; tax 19% = 18.9981 → 19.00.
-  { description: 'Consulting', quantity: '3', unitPrice: '33.33', taxRate: '19', taxBehaviour: 'EXCLUSIVE' },
-  // 119.00 including 19%: net 100.00, tax 19.00.
-  { description: 'Licence', quantity: '1', unitPrice: '119.00', taxRate: '19', taxBehaviour: 'INCLUSIVE' },
-  // 1.5 × 10.01 = 15.015 → 15.02; 10% off = 1.50; net 13.52; 7.7% = 1.04.
-  { description: 'Support hours', quantity: '1.5', unitPrice: '10.01', taxRate: '7.7', taxBehaviour: 'EXCLUSIVE', discount: { percent: '10' } },
-];
-const JPY_LINES: Line[] = [
-  { description: 'Tea', quantity: '3', unitPrice: '333', taxRate: '10', taxBehaviour: 'EXCLUSIVE' },
-  { description: 'Cake', quantity: '1', unitPrice: '1100', taxRate: '8', taxBehaviour: 'INCLUSIVE' },
-];
-const KWD_LINES: Line[] = [
-  { description: 'Cable', quantity: '2.5', unitPrice: '1.234', taxRate: '5', taxBehaviour: 'EXCLUSIVE', discount: { amount: '0.085' } },
-  { description: 'Share', quantity: '0.333333', unitPrice: '10.000', taxRate: '0', taxBehaviour: 'EXCLUSIVE' },
-];
 
 const SELLER: UpdateInvoiceSettingsInput = {
   numbering: { prefix: 'INV', yearlyReset: true },

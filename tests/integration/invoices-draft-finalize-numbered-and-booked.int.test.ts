@@ -16,34 +16,7 @@ import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, describeOnMysql, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { TestClock } from '../helpers/test-clock';
-
-/** The clock the server runs on: 2026-03-10 12:00 UTC, moved by the overdue test. */
-const START = new Date('2026-03-10T12:00:00Z');
-
-type Line = CreateInvoiceInput['lines'][number];
-
-const USD_LINES: Line[] = [
-  // 3 × 33.33 = 99.99; tax 19% = 18.9981 → 19.00.
-  { description: 'Consulting', quantity: '3', unitPrice: '33.33', taxRate: '19', taxBehaviour: 'EXCLUSIVE' },
-  // 119.00 including 19%: net 100.00, tax 19.00.
-  { description: 'Licence', quantity: '1', unitPrice: '119.00', taxRate: '19', taxBehaviour: 'INCLUSIVE' },
-  // 1.5 × 10.01 = 15.015 → 15.02; 10% off = 1.502 → 1.50; net 13.52; 7.7% = 1.04104 → 1.04.
-  { description: 'Support hours', quantity: '1.5', unitPrice: '10.01', taxRate: '7.7', taxBehaviour: 'EXCLUSIVE', discount: { percent: '10' } },
-];
-
-const JPY_LINES: Line[] = [
-  // 3 × 333 = 999; 10% = 99.9 → 100.
-  { description: 'Tea', quantity: '3', unitPrice: '333', taxRate: '10', taxBehaviour: 'EXCLUSIVE' },
-  // 1100 including 8%: net 1018.5… → 1019, tax 81.
-  { description: 'Cake', quantity: '1', unitPrice: '1100', taxRate: '8', taxBehaviour: 'INCLUSIVE' },
-];
-
-const KWD_LINES: Line[] = [
-  // 2.5 × 1.234 = 3.085; less 0.085 = 3.000; 5% = 0.150.
-  { description: 'Cable', quantity: '2.5', unitPrice: '1.234', taxRate: '5', taxBehaviour: 'EXCLUSIVE', discount: { amount: '0.085' } },
-  // 0.333333 × 10.000 = 3.33333 → 3.333; 0%.
-  { description: 'Share', quantity: '0.333333', unitPrice: '10.000', taxRate: '0', taxBehaviour: 'EXCLUSIVE' },
-];
+import { INVOICE_TEST_START as START, type InvoiceLineInput as Line, USD_LINES, JPY_LINES, KWD_LINES } from '../helpers/invoice-fixtures';
 
 /** The figures of an invoice in minor units, as the API gives them. */
 function figures(invoice: InvoiceFieldsFragment) {
