@@ -18,7 +18,7 @@ import { type CreditAmounts, type CreditNoteLineRequest, creditedQuantities, cre
 import { CreditNoteErrors } from './credit-notes.errors';
 import { CREDIT_NOTE_NUMBERING, CREDIT_NOTE_REASON_MAX_LENGTH, type CreditNoteLineRecord, type CreditNoteRecord } from './credit-notes.types';
 import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
-import type { TaxRateTotal } from './invoice-amounts';
+import { type TaxRateTotal, taxByRateFromJson, taxByRateToJson } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
@@ -45,18 +45,6 @@ export interface CreditNoteResult {
 }
 
 const compareIds = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-
-function taxByRateJson(groups: readonly TaxRateTotal[]): string {
-  return JSON.stringify(groups.map((group) => ({ rate: group.rate, taxableMinor: group.taxableMinor.toString(), taxMinor: group.taxMinor.toString() })));
-}
-
-function taxByRateFromJson(text: unknown): TaxRateTotal[] {
-  return (JSON.parse(String(text)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({
-    rate: group.rate,
-    taxableMinor: BigInt(group.taxableMinor),
-    taxMinor: BigInt(group.taxMinor),
-  }));
-}
 
 function linesJson(lines: readonly CreditNoteLineRecord[]): string {
   return JSON.stringify(lines.map((line) => ({ ...line, netMinor: line.netMinor.toString(), taxMinor: line.taxMinor.toString(), totalMinor: line.totalMinor.toString() })));
@@ -311,7 +299,7 @@ export class CreditNotesService {
         this.minor(note.subtotalMinor),
         this.minor(note.taxTotalMinor),
         this.minor(note.totalMinor),
-        taxByRateJson(note.taxByRate),
+        taxByRateToJson(note.taxByRate),
         this.minor(note.appliedToInvoiceMinor),
         this.minor(note.creditedToCustomerMinor),
         note.journalEntryId,

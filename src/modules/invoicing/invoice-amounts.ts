@@ -259,3 +259,17 @@ export function computeInvoiceAmounts(input: InvoiceAmountsInput): InvoiceAmount
     totalMinor,
   };
 }
+
+/** Tax per rate as stored (invoices.tax_by_rate, credit_notes.tax_by_rate): JSON, amounts as strings. */
+export function taxByRateToJson(groups: readonly TaxRateTotal[]): string {
+  return JSON.stringify(groups.map((group) => ({ rate: group.rate, taxableMinor: group.taxableMinor.toString(), taxMinor: group.taxMinor.toString() })));
+}
+
+/** The stored tax per rate read back (see taxByRateToJson). */
+export function taxByRateFromJson(text: unknown): TaxRateTotal[] {
+  return (JSON.parse(String(text)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({
+    rate: group.rate,
+    taxableMinor: BigInt(group.taxableMinor),
+    taxMinor: BigInt(group.taxMinor),
+  }));
+}

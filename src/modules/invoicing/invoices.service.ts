@@ -16,7 +16,7 @@ import { EntryDirection, JournalEntryStatus } from '../ledger/ledger.types';
 import { CustomerCreditBook } from './customer-credit';
 import { CustomerErrors } from './customers.errors';
 import { applyCustomerCreditAtFinalization } from './invoice-credit-at-finalization';
-import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, type TaxRateTotal } from './invoice-amounts';
+import { computeInvoiceAmounts, type InvoiceAmounts, type InvoiceLineInput, taxByRateFromJson, taxByRateToJson } from './invoice-amounts';
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { defaultPaymentTermsOf, invoiceNumberingOf } from './invoice-settings.service';
 import { InvoiceErrors } from './invoices.errors';
@@ -231,7 +231,7 @@ export class InvoicesService {
           this.minor(invoice.taxTotalMinor),
           this.minor(invoice.totalMinor),
           this.minor(0n),
-          this.taxByRateJson(invoice.taxByRate),
+          taxByRateToJson(invoice.taxByRate),
           toDbTimestamp(now),
           toDbTimestamp(now),
         ],
@@ -294,7 +294,7 @@ export class InvoicesService {
           this.minor(updated.discountTotalMinor),
           this.minor(updated.taxTotalMinor),
           this.minor(updated.totalMinor),
-          this.taxByRateJson(updated.taxByRate),
+          taxByRateToJson(updated.taxByRate),
           toDbTimestamp(updated.updatedAt),
           tenantId,
           invoiceId,
@@ -379,7 +379,7 @@ export class InvoicesService {
             this.minor(finalized.discountTotalMinor),
             this.minor(finalized.taxTotalMinor),
             this.minor(finalized.totalMinor),
-            this.taxByRateJson(finalized.taxByRate),
+            taxByRateToJson(finalized.taxByRate),
             finalized.journalEntryId,
             toDbTimestamp(now),
             toDbTimestamp(now),
@@ -666,10 +666,6 @@ export class InvoicesService {
     return rows.map((row) => this.invoiceFromRow(row));
   }
 
-  private taxByRateJson(groups: TaxRateTotal[]): string {
-    return JSON.stringify(groups.map((group) => ({ rate: group.rate, taxableMinor: group.taxableMinor.toString(), taxMinor: group.taxMinor.toString() })));
-  }
-
   private minor(value: bigint): bigint | string {
     return this.kind === 'sqlite' ? value : value.toString();
   }
@@ -677,11 +673,7 @@ export class InvoicesService {
   invoiceFromRow(row: Record<string, unknown>): InvoiceRecord {
     const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
     const instant = (value: unknown): Date | null => (value === null || value === undefined ? null : fromDbTimestamp(value));
-    const taxByRate = (JSON.parse(String(row.tax_by_rate)) as { rate: string; taxableMinor: string; taxMinor: string }[]).map((group) => ({
-      rate: group.rate,
-      taxableMinor: BigInt(group.taxableMinor),
-      taxMinor: BigInt(group.taxMinor),
-    }));
+    const taxByRate = taxByRateFromJson(row.tax_by_rate);
     return {
       id: String(row.id),
       tenantId: String(row.tenant_id),
