@@ -60,10 +60,10 @@ async function main(): Promise<void> {
       // Work cut off at the deadline (a request, a queued ledger command) makes it a failed shutdown.
       const inTime = Date.now() <= deadline;
       log.info({ inTime }, 'shutdown: complete');
-      process.exit(inTime ? 0 : 1);
+      exitOnceLogsAreWritten(inTime ? 0 : 1);
     } catch (error) {
       log.error({ err: error }, 'shutdown: failed');
-      process.exit(1);
+      exitOnceLogsAreWritten(1);
     }
   };
   const onSignal = (signal: NodeJS.Signals) => {
@@ -76,6 +76,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * Ends the process after the log lines already written reach stdout, in their order. pino writes
+ * stdout asynchronously; when the pipe is full (a slow reader) a write waits to be retried, and
+ * process.exit()'s synchronous flush would write the later lines first (CI saw "shutdown: complete"
+ * before "audit events written"). Everything is closed by now, so the event loop ends on its own once
+ * the writes are done; the unref'd timer is a backstop for a handle something forgot to close.
+ */
+function exitOnceLogsAreWritten(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2000).unref();
 }
 
 main().catch((error: unknown) => {
