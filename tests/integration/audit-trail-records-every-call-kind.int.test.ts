@@ -14,9 +14,10 @@ import {
   IdempotentCreateAccountDocument,
   JournalEntryPostedIdsDocument,
   MeDocument,
+  PostJournalEntryLeanDocument,
   VerifyAuditChainDocument,
 } from '../generated/graphql';
-import { createAccount } from '../helpers/ledger-fixtures';
+import { createAccount, transfer } from '../helpers/ledger-fixtures';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { requestToken } from '../helpers/oauth-http';
 import { SocketClient } from '../helpers/ws-client';
@@ -127,6 +128,54 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
     }
     const accounts: unknown[] = await app.runtime.dataSource.query('SELECT id FROM accounts WHERE code = ?', [code]);
     expect(accounts).toEqual([]);
+  });
+
+  it('writes an unkeyed journal entry’s event in the entry’s batch: it cannot commit without it, and a refusal is recorded there too', async () => {
+    const cash = await createAccount(app.client, { type: 'ASSET', noOverdraft: true });
+    const equity = await createAccount(app.client, { type: 'EQUITY' });
+    const requestId = `req-audit-unkeyed-${newUlid()}`;
+    const posted = await app.client.request(
+      PostJournalEntryLeanDocument,
+      { input: { lines: transfer(cash.id, equity.id, '10.00'), description: 'unkeyed' } },
+      { 'x-request-id': requestId },
+    );
+    expect(posted.errors).toBeUndefined();
+    const entryId = posted.data?.postJournalEntry?.journalEntry.id as string;
+    // In the table when the answer arrives, with the entry's id: the batch wrote it, nothing was flushed.
+    const rows: Record<string, unknown>[] = await app.runtime.dataSource.query('SELECT * FROM audit_events WHERE request_id = ?', [requestId]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ operation_name: 'postJournalEntry', outcome: 'SUCCESS', error_code: null });
+    expect(JSON.parse(String(rows[0].resource_ids))).toContain(entryId);
+
+    // A refusal decided in the batch (the floor) is recorded by it with its code.
+    const refusedId = `req-audit-unkeyed-refused-${newUlid()}`;
+    const refused = await app.client.request(
+      PostJournalEntryLeanDocument,
+      { input: { lines: transfer(equity.id, cash.id, '25.00'), description: 'overdraws' } },
+      { 'x-request-id': refusedId },
+    );
+    expect(refused.errors?.[0].extensions?.code).toBe('INSUFFICIENT_FUNDS');
+    const refusedRows: Record<string, unknown>[] = await app.runtime.dataSource.query('SELECT * FROM audit_events WHERE request_id = ?', [refusedId]);
+    expect(refusedRows.map((row) => [row.outcome, row.error_code])).toEqual([['ERROR', 'INSUFFICIENT_FUNDS']]);
+
+    // The event and the entry share a transaction: when the event cannot be written, no entry is.
+    const mysql = kind === 'mysql';
+    await app.runtime.dataSource.query(
+      mysql
+        ? `CREATE TRIGGER test_refuse_entry_audit BEFORE INSERT ON audit_events FOR EACH ROW
+             BEGIN IF NEW.operation_name = 'postJournalEntry' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test refuses'; END IF; END`
+        : `CREATE TRIGGER test_refuse_entry_audit BEFORE INSERT ON audit_events WHEN NEW.operation_name = 'postJournalEntry'
+             BEGIN SELECT RAISE(ABORT, 'test refuses'); END`,
+    );
+    const description = `never-${newUlid()}`;
+    try {
+      const result = await app.client.request(PostJournalEntryLeanDocument, { input: { lines: transfer(cash.id, equity.id, '1.00'), description } });
+      expect(result.errors?.[0].extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    } finally {
+      await app.runtime.dataSource.query('DROP TRIGGER test_refuse_entry_audit');
+    }
+    const entries: unknown[] = await app.runtime.dataSource.query('SELECT id FROM journal_entries WHERE description = ?', [description]);
+    expect(entries).toEqual([]);
   });
 
   it('records a refused mutation as an ERROR with its code, and the change is not made', async () => {

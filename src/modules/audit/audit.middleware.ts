@@ -50,7 +50,9 @@ type Resolve = (root: unknown, args: Record<string, unknown>, context: RequestCo
  *
  * - A query's event goes to the buffer (written within AUDIT_FLUSH_INTERVAL_MS, never dropped).
  * - A mutation's event rides on its idempotency claim (IdempotentRequest.audits) and is written by the
- *   transaction that completes the claim, with the change. A mutation that completed no claim (a
+ *   transaction that completes the claim, with the change; without a key, a mutation that is one
+ *   ledger command has it written by that command's batch (unkeyedMutationAudit). A mutation that
+ *   wrote no event with its change (other unkeyed mutations, a
  *   replay, bad input, a refusal before any decision, a rollback) has its event written after, in a
  *   transaction of its own, before its answer is sent.
  */

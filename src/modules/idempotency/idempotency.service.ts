@@ -110,9 +110,19 @@ export class IdempotencyService {
   ) {}
 
   private async auditWithin(manager: EntityManager, completions: { handle: IdempotencyHandle; resultRef?: unknown; error?: AppError }[]): Promise<void> {
-    if (!this.auditSink) return;
-    const audited = completions.flatMap(({ handle, resultRef, error }) => (handle.audit ? [{ audit: handle.audit, resultRef, error }] : []));
-    if (audited.length) await this.auditSink.mutationsCompletedWithin(manager, audited);
+    await this.auditUnkeyedWithin(
+      manager,
+      completions.flatMap(({ handle, resultRef, error }) => (handle.audit ? [{ audit: handle.audit, resultRef, error }] : [])),
+    );
+  }
+
+  /**
+   * The audit events of mutations without a key, in the transaction of their change: what a key's
+   * completion does for a keyed one, for a service that knows its transaction decides the mutation
+   * (the ledger writer's batch, for a mutation that is one ledger command).
+   */
+  async auditUnkeyedWithin(manager: EntityManager, completions: { audit: MutationAudit; resultRef?: unknown; error?: AppError }[]): Promise<void> {
+    if (this.auditSink && completions.length) await this.auditSink.mutationsCompletedWithin(manager, completions);
   }
 
   private write<T>(work: () => Promise<T>): Promise<T> {

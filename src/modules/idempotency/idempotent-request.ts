@@ -15,6 +15,7 @@ import { AppError, validationError } from '../../common/errors';
 import type { MutationAudit } from '../audit/audit.types';
 import type { Principal } from '../auth/auth.service';
 import { fingerprintOf } from './fingerprint';
+import { runUnkeyedMutation } from './unkeyed-mutation-audit';
 import { type IdempotencyHandle, type IdempotencyService, requireIdempotencyKey } from './idempotency.service';
 
 /** Marks a value rebuilt from a stored response: nested fields read it instead of resolving. */
@@ -104,7 +105,10 @@ export class IdempotentRequest {
 
   async run<T>(info: GraphQLResolveInfo, args: Record<string, unknown>, operation: IdempotentOperation<T>): Promise<T | unknown> {
     const key = this.keyFor(info, args.idempotencyKey);
-    if (key === null) return operation.execute(null);
+    if (key === null) {
+      const audit = this.audits.get(info.path.key as string);
+      return audit ? runUnkeyedMutation(audit, () => operation.execute(null)) : operation.execute(null);
+    }
     const scope = { tenantId: this.principal.tenantId, credentialId: this.principal.credentialId, operation: info.fieldName, key };
     const claim = await this.service.claim(scope, fingerprintOf(info.fieldName, args, selectionText(info)));
     if (claim.kind === 'replay') {

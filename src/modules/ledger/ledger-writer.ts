@@ -11,6 +11,7 @@ import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks/event-outbox';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
+import type { MutationAudit } from '../audit/audit.types';
 import { LedgerErrors } from './ledger.errors';
 import {
   type AccountTotals,
@@ -45,6 +46,11 @@ export interface LineDraft {
 export type LedgerCommand = LedgerChange & {
   /** The request's idempotency claim, completed in the same transaction as this command's outcome. */
   idempotency?: IdempotencyHandle;
+  /**
+   * The audit event of an unkeyed mutation that is this one command, written with the command's
+   * outcome in its batch transaction (a keyed mutation's travels on its claim).
+   */
+  audit?: MutationAudit;
 };
 
 type LedgerChange =
@@ -206,6 +212,7 @@ class BatchWriter {
     await this.insertPostings(newPostings);
     await this.updateBalances(changedAccounts, originalTotals);
     await this.completeIdempotency(commands, outcomes);
+    await this.auditUnkeyed(commands, outcomes);
     // journal_entry.* webhooks, in this transaction: an entry that rolls back is never announced.
     await this.outbox.record(this.manager, journalEntryOutboxEvents(outcomes));
     return outcomes;
@@ -227,6 +234,17 @@ class BatchWriter {
       else await this.idempotency.complete(this.manager, command.idempotency, { error: outcome.error });
     }
     await this.idempotency.completeMany(this.manager, written);
+  }
+
+  /** Each unkeyed mutation's audit event with its outcome, in the batch transaction like a keyed one's. */
+  private async auditUnkeyed(commands: LedgerCommand[], outcomes: LedgerOutcome[]): Promise<void> {
+    if (!this.idempotency) return;
+    const completions = commands.flatMap((command, index) => {
+      if (!command.audit || command.idempotency) return [];
+      const outcome = outcomes[index];
+      return [outcome.ok ? { audit: command.audit, resultRef: { journalEntryIds: [outcome.write.entry.id] } } : { audit: command.audit, error: outcome.error }];
+    });
+    await this.idempotency.auditUnkeyedWithin(this.manager, completions);
   }
 
   private async lockReferencedEntries(commands: LedgerCommand[]): Promise<Map<string, ReferencedEntry>> {
@@ -760,11 +778,11 @@ export class LedgerWriter {
    * Writes every command or none: the first refusal rolls the whole list back and is thrown. The
    * idempotency claim, if any, completes with the whole list.
    */
-  async writeAll(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
+  async writeAll(commands: LedgerCommand[], idempotency?: IdempotencyHandle, audit?: MutationAudit): Promise<LedgerWrite[]> {
     if (this.closing) throw shuttingDownError();
     this.directWritesInFlight += 1;
     try {
-      return await this.writeAllOnce(commands, idempotency);
+      return await this.writeAllOnce(commands, idempotency, audit);
     } catch (error) {
       // The refusal rolled the batch back; it is still the decision, so it is kept for retries.
       if (error instanceof LedgerRefusal && idempotency && this.options.idempotency) {
@@ -789,13 +807,13 @@ export class LedgerWriter {
     return allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: false });
   }
 
-  private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle): Promise<LedgerWrite[]> {
+  private writeAllOnce(commands: LedgerCommand[], idempotency?: IdempotencyHandle, audit?: MutationAudit): Promise<LedgerWrite[]> {
     return this.measured('all_or_nothing', commands.length, () =>
       this.transact(async (manager) => {
         const writes = allWritesOrRefusal(await this.batchWriter(manager).write(commands), { entriesInput: true });
-        if (idempotency && this.options.idempotency) {
-          await this.options.idempotency.complete(manager, idempotency, { resultRef: { journalEntryIds: writes.map((w) => w.entry.id) } });
-        }
+        const resultRef = { journalEntryIds: writes.map((w) => w.entry.id) };
+        if (idempotency && this.options.idempotency) await this.options.idempotency.complete(manager, idempotency, { resultRef });
+        else if (audit && this.options.idempotency) await this.options.idempotency.auditUnkeyedWithin(manager, [{ audit, resultRef }]);
         return writes;
       }),
     );

@@ -12,6 +12,7 @@ import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
 import { type ChartAccounts, DEFAULT_CHART, SYSTEM_ACCOUNT_CODE_PREFIX, systemAccountCode } from './default-chart';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
+import { unkeyedMutationAudit } from '../idempotency/unkeyed-mutation-audit';
 import { LedgerErrors } from './ledger.errors';
 import { type LedgerEventPublisher, NO_LEDGER_EVENTS } from './ledger.events';
 import {
@@ -413,7 +414,8 @@ export class LedgerService {
 
   /** The writer resolves only after its transaction has committed, so the events follow the commit. */
   private async submitOne(command: LedgerCommand): Promise<LedgerWrite> {
-    const outcome = await this.writer.submit(command);
+    // The command is the whole mutation: an unkeyed one's audit event is written in its batch.
+    const outcome = await this.writer.submit(command.idempotency ? command : { ...command, audit: unkeyedMutationAudit() });
     if (!outcome.ok) throw outcome.error;
     this.events.entriesCommitted([outcome.write.entry]);
     return outcome.write;
@@ -432,7 +434,7 @@ export class LedgerService {
       });
     }
     const commands = inputs.map((input, index) => this.toCreateCommand(tenantId, input, `entries[${index}].`, index));
-    const writes = await this.writer.writeAll(commands, idempotency);
+    const writes = await this.writer.writeAll(commands, idempotency, idempotency ? undefined : unkeyedMutationAudit());
     this.events.entriesCommitted(writes.map((write) => write.entry));
     return writes;
   }
