@@ -44,8 +44,10 @@ describeEachDatabase('a stale in-progress idempotency claim', (kind) => {
     const send = (idempotencyKey: string) => sendKeyed(app.url, app.apiKey, IdempotentPostJournalEntryDocument, { input, idempotencyKey });
 
     // The fingerprint this request computes (it leaves the key out), read from a first request under
-    // another key: the crashed holder below claims with exactly what a retry will send.
-    const claimSpy = jest.spyOn(idempotency, 'claim');
+    // another key: the crashed holder below claims with exactly what a retry will send. (A journal
+    // entry's claim is prepared here and inserted by its batch; the holder below claims the way every
+    // other mutation does, first and on its own, which is what can be left behind by a crash.)
+    const claimSpy = jest.spyOn(idempotency, 'prepareClaim');
     expectFresh(await send(newIdempotencyKey('probe')));
     const fingerprint = claimSpy.mock.calls[0][1] as Fingerprint;
     claimSpy.mockRestore();

@@ -6,6 +6,7 @@ import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
+import { databaseKindOfSource } from '../../db/data-source';
 import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, runInTransaction, serializeOnSqlite } from '../../db/transaction';
 import type { MutationAudit } from '../audit/audit.types';
 import type { Metrics } from '../../common/metrics';
@@ -27,6 +28,23 @@ export interface IdempotencyHandle {
   scope: IdempotencyScope;
   /** The mutation's audit event, written by the transaction that completes this claim (README, Audit). */
   audit?: MutationAudit;
+  /**
+   * Set while the claim is not in the database yet (IdempotentOperation.claimWithChange): the row the
+   * ledger writer inserts in the batch transaction that makes the change and completes the claim.
+   */
+  claimRow?: readonly unknown[];
+}
+
+/**
+ * A claim prepared for the change's own transaction found its key taken (a retry, a copy, a record
+ * from earlier): nothing was changed, and the request goes the usual way (IdempotencyService.claim),
+ * which tells a replay, a key in use or a key reused with other arguments apart.
+ */
+export class ClaimTakenError extends AppError {
+  override name = 'ClaimTakenError';
+  constructor(key: string) {
+    super(ErrorCode.IDEMPOTENCY_KEY_IN_USE, 'This idempotency key is already claimed; nothing was changed. Retry with the same key.', { key });
+  }
 }
 
 /**
@@ -165,27 +183,69 @@ export class IdempotencyService {
     }
   }
 
-  private async claimSealed(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
-    const now = this.clock.now();
+  /** A new claim's handle and the row that records it (CLAIM_COLUMNS), not inserted yet. */
+  private newClaim(scope: IdempotencyScope, fingerprint: Fingerprint, now: Date): { handle: IdempotencyHandle; row: unknown[] } {
     const handle: IdempotencyHandle = { recordId: newId('idempotencyRecord'), claimToken: crypto.randomUUID(), scope };
+    const row = [
+      handle.recordId,
+      scope.tenantId,
+      scope.credentialId,
+      scope.operation,
+      scope.key,
+      JSON.stringify(fingerprint),
+      handle.claimToken,
+      toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)),
+      toDbTimestamp(now),
+      toDbTimestamp(new Date(now.getTime() + this.options.ttlMs)),
+    ];
+    return { handle, row };
+  }
+
+  /**
+   * A claim to be inserted by the transaction that makes the change and completes it
+   * (insertClaimsWithin), for a request whose whole effect is that one transaction: a key then costs
+   * no statement and no commit of its own. Nothing is written here.
+   */
+  prepareClaim(scope: IdempotencyScope, fingerprint: Fingerprint): IdempotencyHandle {
+    const { handle, row } = this.newClaim(scope, this.sealed(fingerprint, scope.tenantId), this.clock.now());
+    return { ...handle, claimRow: row };
+  }
+
+  /**
+   * Inserts prepared claims in the caller's transaction and returns the record ids it inserted; a key
+   * already recorded (or inserted by a transaction still open, which this waits for) is left alone,
+   * and its request is refused with ClaimTakenError by the caller. Rows go in key order, so two
+   * transactions inserting the same keys cannot wait on each other in a cycle.
+   */
+  async insertClaimsWithin(manager: EntityManager, handles: readonly IdempotencyHandle[]): Promise<Set<string>> {
+    const rows = handles
+      .flatMap((handle) => (handle.claimRow ? [handle.claimRow] : []))
+      .sort((a, b) => compareText(a.slice(1, 5).join('\u0000'), b.slice(1, 5).join('\u0000')));
+    const inserted = new Set<string>();
+    const ignore = databaseKindOfSource(this.dataSource) === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
+    for (let start = 0; start < rows.length; start += CLAIM_INSERTS_CHUNK) {
+      const part = rows.slice(start, start + CLAIM_INSERTS_CHUNK);
+      const count = await executeCountingRows(manager, `${ignore} INTO ${TABLE} ${CLAIM_COLUMNS} VALUES ${part.map(() => CLAIM_VALUES).join(', ')}`, part.flat());
+      const ids = part.map((row) => String(row[0]));
+      if (count === part.length) {
+        for (const id of ids) inserted.add(id);
+        continue;
+      }
+      const found: { id: string }[] = await manager.query(`SELECT id FROM ${TABLE} WHERE id IN (${ids.map(() => '?').join(',')})`, ids);
+      for (const { id } of found) inserted.add(String(id));
+    }
+    return inserted;
+  }
+
+  private async claimSealed(scope: IdempotencyScope, fingerprint: Fingerprint): Promise<Claim> {
+    const { handle, row } = this.newClaim(scope, fingerprint, this.clock.now());
     try {
-      await this.claimInserts.add([
-        handle.recordId,
-        scope.tenantId,
-        scope.credentialId,
-        scope.operation,
-        scope.key,
-        JSON.stringify(fingerprint),
-        handle.claimToken,
-        toDbTimestamp(new Date(now.getTime() + this.options.leaseMs)),
-        toDbTimestamp(now),
-        toDbTimestamp(new Date(now.getTime() + this.options.ttlMs)),
-      ]);
+      await this.claimInserts.add(row);
       return { kind: 'new', handle };
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
-    return this.resolveExisting(scope, fingerprint, now);
+    return this.resolveExisting(scope, fingerprint, this.clock.now());
   }
 
   /**
@@ -405,4 +465,9 @@ export class IdempotencyService {
     );
     return rows.length;
   }
+}
+
+/** Byte order, as the databases' binary comparison of ASCII keys: the same on every process. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

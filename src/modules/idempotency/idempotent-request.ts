@@ -11,12 +11,12 @@ import {
   type SelectionSetNode,
   visit,
 } from 'graphql';
-import { AppError, validationError } from '../../common/errors';
+import { AppError, ErrorCode, validationError } from '../../common/errors';
 import type { MutationAudit } from '../audit/audit.types';
 import type { Principal } from '../auth/auth.service';
 import { fingerprintOf } from './fingerprint';
 import { runUnkeyedMutation } from './unkeyed-mutation-audit';
-import { type IdempotencyHandle, type IdempotencyService, requireIdempotencyKey } from './idempotency.service';
+import { ClaimTakenError, type IdempotencyHandle, type IdempotencyService, requireIdempotencyKey } from './idempotency.service';
 
 /** Marks a value rebuilt from a stored response: nested fields read it instead of resolving. */
 const REPLAYED = Symbol('idempotency.replayed');
@@ -75,6 +75,14 @@ export interface IdempotentOperation<T> {
   execute(handle: IdempotencyHandle | null): Promise<T>;
   /** Rebuilds the payload from what the change produced, when no response was stored (a crash in between). */
   rebuild(resultRef: unknown): Promise<T>;
+  /**
+   * True when the operation's whole effect is one ledger-writer command (nothing done before its
+   * transaction, nothing after): the claim is then inserted by that command's batch transaction, with
+   * the change and its completion, instead of in a statement and commit of its own before. Never for
+   * an operation that calls out (a gateway) or writes outside that transaction: only a claim taken
+   * first keeps two copies of such a request from both doing the outside part.
+   */
+  claimWithChange?: boolean;
 }
 
 interface Pending {
@@ -110,7 +118,24 @@ export class IdempotentRequest {
       return audit ? runUnkeyedMutation(audit, () => operation.execute(null)) : operation.execute(null);
     }
     const scope = { tenantId: this.principal.tenantId, credentialId: this.principal.credentialId, operation: info.fieldName, key };
-    const claim = await this.service.claim(scope, fingerprintOf(info.fieldName, args, selectionText(info)));
+    const fingerprint = fingerprintOf(info.fieldName, args, selectionText(info));
+    const audit = this.audits.get(info.path.key as string);
+    if (operation.claimWithChange) {
+      const handle = this.service.prepareClaim(scope, fingerprint);
+      if (audit) handle.audit = audit;
+      try {
+        const result = await operation.execute(handle);
+        this.completed.push({ responseKey: info.path.key as string, handle });
+        return result;
+      } catch (error) {
+        // A failed batch took its claim with it: there is nothing to release. Two failures go the usual
+        // way instead, whose claim replays, refuses or takes over: a key already taken, and bad input
+        // (refused before any write), so that reusing a key with other arguments is IDEMPOTENCY_KEY_REUSED
+        // whatever the new arguments are, as for every other mutation.
+        if (!(error instanceof ClaimTakenError) && !(error instanceof AppError && error.code === ErrorCode.VALIDATION_FAILED)) throw error;
+      }
+    }
+    const claim = await this.service.claim(scope, fingerprint);
     if (claim.kind === 'replay') {
       this.replayed.push({ key, responseKey: info.path.key as string });
       const { outcome } = claim;
@@ -118,7 +143,6 @@ export class IdempotentRequest {
       if (outcome.responseJson !== null) return asReplayed(JSON.parse(outcome.responseJson));
       return operation.rebuild(outcome.resultRef);
     }
-    const audit = this.audits.get(info.path.key as string);
     if (audit) claim.handle.audit = audit;
     try {
       const result = await operation.execute(claim.handle);

@@ -10,7 +10,7 @@ import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
 import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks/event-outbox';
-import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
+import { ClaimTakenError, type IdempotencyHandle, type IdempotencyService } from '../idempotency/idempotency.service';
 import type { MutationAudit } from '../audit/audit.types';
 import { LedgerErrors } from './ledger.errors';
 import {
@@ -166,9 +166,14 @@ class BatchWriter {
   }
 
   async write(commands: LedgerCommand[]): Promise<LedgerOutcome[]> {
-    const referenced = await this.lockReferencedEntries(commands);
-    const accounts = await this.lockAccounts(accountIdsTouchedBy(commands, referenced));
-    const takenRefs = await this.findTakenExternalRefs(commands);
+    // Claims prepared for this transaction first (before any entry or account lock): a command whose
+    // key turns out taken is refused here, alone, and its request claims the usual way.
+    const claimed = await this.insertPreparedClaims(commands);
+    const claimTaken = (command: LedgerCommand) => command.idempotency?.claimRow !== undefined && !claimed.has(command.idempotency.recordId);
+    const writable = commands.filter((command) => !claimTaken(command));
+    const referenced = await this.lockReferencedEntries(writable);
+    const accounts = await this.lockAccounts(accountIdsTouchedBy(writable, referenced));
+    const takenRefs = await this.findTakenExternalRefs(writable);
 
     const outcomes: LedgerOutcome[] = [];
     const newEntries: JournalEntryRecord[] = [];
@@ -178,6 +183,10 @@ class BatchWriter {
     const originalTotals = new Map<string, AccountTotals>();
 
     for (const command of commands) {
+      if (claimTaken(command)) {
+        outcomes.push({ ok: false, error: new ClaimTakenError((command.idempotency as IdempotencyHandle).scope.key) });
+        continue;
+      }
       const draft = this.draft(command, referenced);
       if (!draft.ok) {
         outcomes.push(draft);
@@ -218,6 +227,12 @@ class BatchWriter {
     return outcomes;
   }
 
+  private async insertPreparedClaims(commands: LedgerCommand[]): Promise<Set<string>> {
+    const prepared = commands.flatMap((command) => (command.idempotency?.claimRow ? [command.idempotency] : []));
+    if (prepared.length === 0 || !this.idempotency) return new Set();
+    return this.idempotency.insertClaimsWithin(this.manager, prepared);
+  }
+
   /**
    * Each keyed command's outcome, success or refusal, is recorded with the change itself: a crash can
    * leave neither a change without its record nor a record without its change.
@@ -230,6 +245,8 @@ class BatchWriter {
     for (const [index, command] of commands.entries()) {
       if (!command.idempotency) continue;
       const outcome = outcomes[index];
+      // Its key was taken by another request: this one holds no claim to complete.
+      if (!outcome.ok && outcome.error instanceof ClaimTakenError) continue;
       if (outcome.ok) written.push({ handle: command.idempotency, resultRef: { journalEntryIds: [outcome.write.entry.id] } });
       else await this.idempotency.complete(this.manager, command.idempotency, { error: outcome.error });
     }

@@ -212,6 +212,8 @@ export class JournalEntryResolver {
         return { journalEntry: primeAndReturn(ctx, write, true) };
       },
       rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+      // One ledger command is the whole mutation: its key is claimed in the command's batch.
+      claimWithChange: true,
     });
   }
 
@@ -244,6 +246,8 @@ export class JournalEntryResolver {
         return { journalEntry: primeAndReturn(ctx, write, true) };
       },
       rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+      // One ledger command is the whole mutation: its key is claimed in the command's batch.
+      claimWithChange: true,
     });
   }
 
@@ -266,6 +270,8 @@ export class JournalEntryResolver {
         return { journalEntry: primeAndReturn(ctx, write, false) };
       },
       rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+      // One ledger command is the whole mutation: its key is claimed in the command's batch.
+      claimWithChange: true,
     });
   }
 
@@ -282,6 +288,8 @@ export class JournalEntryResolver {
         return { journalEntry: primeAndReturn(ctx, write, false) };
       },
       rebuild: async (ref) => ({ journalEntry: (await rebuildEntries(ctx, ref))[0] }),
+      // One ledger command is the whole mutation: its key is claimed in the command's batch.
+      claimWithChange: true,
     });
   }
 }
