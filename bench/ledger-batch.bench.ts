@@ -238,7 +238,6 @@ function printTable(rows: Row[]): void {
 
 function printDiagnostics(rows: Row[]): void {
   console.log('');
-  console.log('Where the time goes');
   const columns: Column<SideLine<Row>>[] = [
     { title: 'entries/call', width: 12, cell: (line) => String(line.row.size) },
     { title: 'clients', width: 7, cell: (line) => String(line.row.clients) },

@@ -105,3 +105,14 @@ export function createDataSource(options: DataSourceOptions): { dataSource: Data
 export function databaseKindOfSource(dataSource: DataSource): DatabaseKind {
   return dataSource.options.type === 'mysql' ? 'mysql' : 'sqlite';
 }
+
+/**
+ * For `UPDATE table${primaryKeyHint(kind)} SET … WHERE id IN (…)` on MySQL/MariaDB. Without it the
+ * optimizer may walk the whole primary key instead of seeking each id when the list is large next to
+ * the table (a young table, a big batch), and an UPDATE locks every row it walks, not only the rows it
+ * changes: two ledger batches then deadlocked on accounts neither of them wrote (seen in the tests and
+ * in bench:ledger-batch). SQLite has one writer and no such locks.
+ */
+export function primaryKeyHint(kind: DatabaseKind): string {
+  return kind === 'mysql' ? ' FORCE INDEX (PRIMARY)' : '';
+}

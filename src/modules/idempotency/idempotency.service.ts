@@ -6,7 +6,7 @@ import { AppError, ErrorCode, validationError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
-import { databaseKindOfSource } from '../../db/data-source';
+import { type DatabaseKind, databaseKindOfSource, primaryKeyHint } from '../../db/data-source';
 import { DatabaseUnavailableError, isConnectionError, isUniqueViolation, runInTransaction, serializeOnSqlite } from '../../db/transaction';
 import type { MutationAudit } from '../audit/audit.types';
 import type { Metrics } from '../../common/metrics';
@@ -120,12 +120,16 @@ export class IdempotencyService {
   /** Set once the audit service exists (services.ts); without it mutations are audited after their transaction. */
   auditSink: MutationAuditSink | null = null;
 
+  private readonly kind: DatabaseKind;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly cipher: FieldCipher,
     private readonly options: IdempotencyOptions,
-  ) {}
+  ) {
+    this.kind = databaseKindOfSource(dataSource);
+  }
 
   private async auditWithin(manager: EntityManager, completions: { handle: IdempotencyHandle; resultRef?: unknown; error?: AppError }[]): Promise<void> {
     await this.auditUnkeyedWithin(
@@ -222,7 +226,7 @@ export class IdempotencyService {
       .flatMap((handle) => (handle.claimRow ? [handle.claimRow] : []))
       .sort((a, b) => compareText(a.slice(1, 5).join('\u0000'), b.slice(1, 5).join('\u0000')));
     const inserted = new Set<string>();
-    const ignore = databaseKindOfSource(this.dataSource) === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
+    const ignore = this.kind === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
     for (let start = 0; start < rows.length; start += CLAIM_INSERTS_CHUNK) {
       const part = rows.slice(start, start + CLAIM_INSERTS_CHUNK);
       const count = await executeCountingRows(manager, `${ignore} INTO ${TABLE} ${CLAIM_COLUMNS} VALUES ${part.map(() => CLAIM_VALUES).join(', ')}`, part.flat());
@@ -390,7 +394,7 @@ export class IdempotencyService {
       const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
       const completed = await executeCountingRows(
         manager,
-        `UPDATE ${TABLE} SET status = 'COMPLETED', result_ref = CASE id ${cases} END, error_json = NULL, completed_at = ?
+        `UPDATE ${TABLE}${primaryKeyHint(this.kind)} SET status = 'COMPLETED', result_ref = CASE id ${cases} END, error_json = NULL, completed_at = ?
           WHERE id IN (${part.map(() => '?').join(',')}) AND status = 'IN_PROGRESS' AND claim_token = CASE id ${cases} END`,
         [
           ...part.flatMap(({ handle, resultRef }) => [handle.recordId, JSON.stringify(resultRef)]),
@@ -430,7 +434,7 @@ export class IdempotencyService {
     const cases = stores.map(() => 'WHEN ? THEN ?').join(' ');
     await this.write(() =>
       this.dataSource.query(
-        `UPDATE ${TABLE} SET response_ciphertext = CASE id ${cases} END
+        `UPDATE ${TABLE}${primaryKeyHint(this.kind)} SET response_ciphertext = CASE id ${cases} END
           WHERE id IN (${stores.map(() => '?').join(',')}) AND status = 'COMPLETED' AND claim_token = CASE id ${cases} END`,
         [
           ...stores.flatMap(({ handle, ciphertext }) => [handle.recordId, ciphertext]),

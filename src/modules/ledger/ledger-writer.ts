@@ -7,7 +7,7 @@ import { AppError, ErrorCode } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { isWithinInt64, toBigInt } from '../../common/money';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
-import { databaseKindOfSource, type DatabaseKind } from '../../db/data-source';
+import { databaseKindOfSource, type DatabaseKind, primaryKeyHint } from '../../db/data-source';
 import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks/event-outbox';
 import { ClaimTakenError, type IdempotencyHandle, type IdempotencyService } from '../idempotency/idempotency.service';
@@ -586,7 +586,7 @@ class BatchWriter {
       }
       params.push(...part);
       await this.manager.query(
-        `UPDATE accounts SET ${columns.map(([column]) => `${column} = ${column} + CASE id ${whens} ELSE 0 END`).join(', ')}
+        `UPDATE accounts${primaryKeyHint(this.kind)} SET ${columns.map(([column]) => `${column} = ${column} + CASE id ${whens} ELSE 0 END`).join(', ')}
          WHERE id IN (${part.map(() => '?').join(',')})`,
         params,
       );

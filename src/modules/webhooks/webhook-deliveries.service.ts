@@ -5,7 +5,7 @@ import { idKindOf, newId, newUlid, requireIdOfKind } from '../../common/ids';
 import { type Page, type PageRequest, readPage } from '../../common/pagination';
 import { fromDbTimestamp, toDbTimestamp } from '../../common/timestamps';
 import { executeCountingRows } from '../../db/affected-rows';
-import { databaseKindOfSource } from '../../db/data-source';
+import { databaseKindOfSource, primaryKeyHint } from '../../db/data-source';
 import { keysetSql } from '../../db/keyset';
 import { runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
@@ -394,7 +394,7 @@ export class WebhookDeliveriesService implements EventOutbox {
       const ids = candidates.map((row) => String(row.id));
       const taken = await executeCountingRows(
         manager,
-        `UPDATE webhook_deliveries SET lease_owner = ?, lease_expires_at = ?
+        `UPDATE webhook_deliveries${primaryKeyHint(this.kind)} SET lease_owner = ?, lease_expires_at = ?
           WHERE id IN (${ids.map(() => '?').join(', ')}) AND status = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`,
         [token, toDbTimestamp(new Date(now.getTime() + leaseMs)), ...ids, WebhookDeliveryStatus.PENDING, nowText, nowText],
       );
