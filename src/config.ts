@@ -267,7 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       external: readExternalIssuer(env),
       cache: {
         maxEntries: readInteger(env, 'AUTH_CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
-        ttlMs: readInteger(env, 'AUTH_CACHE_TTL_MS', 1000, 0, 60_000),
+        ttlMs: readInteger(env, 'AUTH_CACHE_TTL_MS', 1000, 0, 3_600_000),
         liveFeedTtlMs: readInteger(env, 'AUTH_CACHE_REDIS_TTL_MS', 60_000, 0, 3_600_000),
       },
     },
