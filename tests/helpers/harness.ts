@@ -103,6 +103,9 @@ export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions =
     // Likewise the audit buffer's timed writes (reads, REST calls): they are written when 200 wait, on
     // auditEvents and verifyAuditChain, at shutdown, and on the interval the audit tests set.
     AUDIT_FLUSH_INTERVAL_MS: '60000',
+    // Likewise the authentication cache's 1 s TTL: a slow request would read its key again. One test
+    // process needs no TTL (its revokes take effect at once); the suites across processes set their own.
+    AUTH_CACHE_TTL_MS: '600000',
     ...options.env,
   });
   return {
