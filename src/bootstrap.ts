@@ -117,6 +117,7 @@ export async function bootstrap(config: RuntimeConfig, options: { clock?: Clock;
       const drained = await services.ledgerWriter.close(deadline);
       log.info({ pending, drained }, drained ? 'shutdown: ledger writer drained' : 'shutdown: ledger writer gave up queued commands at the deadline');
       await services.pubSub.close();
+      await services.auth.close();
       // After the requests and the ledger writer: the reads they made are in the buffer until now.
       await services.audit.close();
       log.info('shutdown: audit events written');

@@ -137,6 +137,19 @@ export interface AuthConfig {
     scopeClaim: string;
     algorithms: string[];
   } | null;
+  /**
+   * The in-process cache of authentication verdicts (README, Security): without Redis a process trusts
+   * an entry for `ttlMs`, with Redis for `redisTtlMs` (changes are announced on a channel; the TTL is
+   * only a backstop for a lost message).
+   */
+  cache: {
+    /** AUTH_CACHE_MAX_ENTRIES; 0 turns the cache off. */
+    maxEntries: number;
+    /** AUTH_CACHE_TTL_MS: the staleness bound across processes without Redis. */
+    ttlMs: number;
+    /** AUTH_CACHE_REDIS_TTL_MS. */
+    liveFeedTtlMs: number;
+  };
 }
 
 /** Outbound webhook delivery (README, Webhooks). */
@@ -252,6 +265,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwtAudience: env.JWT_AUDIENCE || 'reckon-api',
       accessTokenTtlSeconds: readInteger(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),
       external: readExternalIssuer(env),
+      cache: {
+        maxEntries: readInteger(env, 'AUTH_CACHE_MAX_ENTRIES', 10_000, 0, 10_000_000),
+        ttlMs: readInteger(env, 'AUTH_CACHE_TTL_MS', 1000, 0, 3_600_000),
+        liveFeedTtlMs: readInteger(env, 'AUTH_CACHE_REDIS_TTL_MS', 60_000, 0, 3_600_000),
+      },
     },
     limits: {
       requestsPerSecond: readInteger(env, 'RATE_LIMIT_PER_SECOND', 200, 0, 1_000_000),

@@ -81,6 +81,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly authCacheLookups = new Counter({
+    name: 'reckon_auth_cache_lookups_total',
+    help: 'Credential verdicts looked up in this process\'s authentication cache: hit (no database statement) or miss (read from the database).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly ledgerBatchSize = new Histogram({
     name: 'reckon_ledger_batch_size',
     help: 'Journal entry commands per ledger writer transaction: group-commit batches (mode=group) and all-or-nothing lists (mode=all_or_nothing).',

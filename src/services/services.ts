@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { TokenService } from '../modules/auth/tokens';
 import type { KeyMaterial } from './key-material';
 import { createAuthLockout, createRequestRateLimiter, type RequestRateLimiter } from './limiters';
+import { createCredentialCache } from './credential-change-feed';
 import { createPubSub, type PubSub } from '../graphql/pubsub';
 import { AuditRetention } from '../modules/audit/audit-retention';
 import { AuditService } from '../modules/audit/audit.service';
@@ -223,7 +224,14 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     audit,
     auditRetention,
     tenancy: new TenancyService(dataSource, clock),
-    auth: new AuthService(dataSource, clock, tokens, createAuthLockout(config.limits, redis), idempotency),
+    auth: new AuthService(
+      dataSource,
+      clock,
+      tokens,
+      createAuthLockout(config.limits, redis),
+      idempotency,
+      createCredentialCache(config.auth.cache, clock, redis, metrics, log),
+    ),
     pubSub,
     idempotency,
     ledgerWriter: writer,

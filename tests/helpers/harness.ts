@@ -103,6 +103,10 @@ export function testRuntimeConfig(databaseUrl: string, options: TestAppOptions =
     // Likewise the audit buffer's timed writes (reads, REST calls): they are written when 200 wait, on
     // auditEvents and verifyAuditChain, at shutdown, and on the interval the audit tests set.
     AUDIT_FLUSH_INTERVAL_MS: '60000',
+    // Likewise the authentication cache's 1 s TTL: a slow request would read its key again. One test
+    // process needs no TTL (its revokes take effect at once). With Redis the default stays: it is what
+    // a process trusts until its change feed is subscribed, as in production.
+    ...(options.env?.REDIS_URL ? {} : { AUTH_CACHE_TTL_MS: '600000' }),
     ...options.env,
   });
   return {

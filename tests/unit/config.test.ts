@@ -46,6 +46,9 @@ describe('loadConfig', () => {
     [{ METRICS_TOKEN: 'short-token' }, 'METRICS_TOKEN'],
     [{ METRICS_TOKEN: `${'a'.repeat(20)} ${'b'.repeat(20)}` }, 'METRICS_TOKEN'],
     [{ METRICS_DB_READ_INTERVAL_MS: '15s' }, 'METRICS_DB_READ_INTERVAL_MS'],
+    [{ AUTH_CACHE_MAX_ENTRIES: '-1' }, 'AUTH_CACHE_MAX_ENTRIES'],
+    [{ AUTH_CACHE_TTL_MS: '1s' }, 'AUTH_CACHE_TTL_MS'],
+    [{ AUTH_CACHE_REDIS_TTL_MS: '7200000' }, 'AUTH_CACHE_REDIS_TTL_MS'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
@@ -54,5 +57,14 @@ describe('loadConfig', () => {
     expect(loadConfig({}).metrics).toEqual({ token: null, databaseReadIntervalMs: 15_000 });
     const token = 'f'.repeat(64);
     expect(loadConfig({ METRICS_TOKEN: token, METRICS_DB_READ_INTERVAL_MS: '0' }).metrics).toEqual({ token, databaseReadIntervalMs: 0 });
+  });
+
+  it('caches 10,000 authentication verdicts, trusted 1 s without Redis and 60 s with it, unless told otherwise', () => {
+    expect(loadConfig({}).auth.cache).toEqual({ maxEntries: 10_000, ttlMs: 1000, liveFeedTtlMs: 60_000 });
+    expect(loadConfig({ AUTH_CACHE_MAX_ENTRIES: '0', AUTH_CACHE_TTL_MS: '250', AUTH_CACHE_REDIS_TTL_MS: '5000' }).auth.cache).toEqual({
+      maxEntries: 0,
+      ttlMs: 250,
+      liveFeedTtlMs: 5000,
+    });
   });
 });

@@ -12,6 +12,7 @@ import { runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { apiKeyPrefixOf, API_KEY_PATTERN, generateApiKey, hashSecret, randomBase62 } from './api-key-format';
 import { ApiKeyEntity } from './api-key.entity';
+import type { CredentialCache } from './credential-cache';
 import type { AuthLockout } from './lockout';
 import { OAuthClientEntity } from './oauth-client.entity';
 import { parseScopes, Scope } from './scopes';
@@ -34,6 +35,12 @@ export interface Principal {
   scopes: ReadonlySet<string>;
   /** When the credential stops working, if it has an end: token expiry or key expiry. */
   expiresAt: Date | null;
+}
+
+/** A cached API key verdict: who the key is, and its last use as this process last wrote or read it. */
+interface ApiKeyVerdict {
+  principal: Principal;
+  lastUsedAt: Date | null;
 }
 
 /** Why authentication failed, for RFC 6750's WWW-Authenticate challenge. */
@@ -85,7 +92,14 @@ export class AuthService {
     private readonly lockout: AuthLockout,
     /** Completes idempotency claims of keyed creations inside their own transaction. */
     private readonly idempotency?: IdempotencyService,
+    /** Verdicts of credentials that let callers in, so that their next requests read no database row. */
+    private readonly cache?: CredentialCache,
   ) {}
+
+  /** Closes the cache's change feed (its Redis connection). */
+  async close(): Promise<void> {
+    await this.cache?.close();
+  }
 
   get jwks() {
     return this.tokens.jwks;
@@ -172,7 +186,7 @@ export class AuthService {
   }
 
   async revokeApiKey(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<ApiKeyEntity> {
-    return runInTransaction(this.dataSource, async (manager) => {
+    const revoked = await runInTransaction(this.dataSource, async (manager) => {
       const key = await this.lockApiKey(tenantId, id, manager);
       if (key.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `API key ${id} is already revoked`, { id });
       key.revokedAt = this.clock.now();
@@ -180,6 +194,9 @@ export class AuthService {
       await this.completeIdempotency(manager, idempotency, { apiKeyId: key.id });
       return key;
     });
+    // After the commit: a request that read the row before it must not cache what it read after this.
+    await this.cache?.forget(revoked.id);
+    return revoked;
   }
 
   /**
@@ -198,7 +215,7 @@ export class AuthService {
     if (until.getTime() < now.getTime() || until.getTime() > now.getTime() + MAX_ROLL_OVERLAP_MS) {
       throw validationError('oldKeyExpiresAt must be between now and 30 days from now', { field: 'oldKeyExpiresAt' });
     }
-    return runInTransaction(this.dataSource, async (manager) => {
+    const rolled = await runInTransaction(this.dataSource, async (manager) => {
       const previous = await this.lockApiKey(tenantId, id, manager);
       if (previous.revokedAt || (previous.expiresAt && previous.expiresAt.getTime() <= now.getTime())) {
         throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `API key ${id} is revoked or expired and cannot be rolled`, { id });
@@ -221,6 +238,9 @@ export class AuthService {
       await this.completeIdempotency(manager, idempotency, { apiKeyId: apiKey.id, previousId: previous.id });
       return { apiKey, secret: generated.secret, previous };
     });
+    // The old key's verdicts carry its former expiry.
+    await this.cache?.forget(rolled.previous.id);
+    return rolled;
   }
 
   async createOAuthClient(
@@ -263,7 +283,7 @@ export class AuthService {
 
   async revokeOAuthClient(tenantId: string, id: string, idempotency?: IdempotencyHandle): Promise<OAuthClientEntity> {
     requireIdOfKind(id, 'oauthClient', 'id');
-    return runInTransaction(this.dataSource, async (manager) => {
+    const revoked = await runInTransaction(this.dataSource, async (manager) => {
       const client = await manager.getRepository(OAuthClientEntity).findOneBy({ tenantId, id });
       if (!client) throw notFoundError('OAuth client', id);
       if (client.revokedAt) throw new AppError(ErrorCode.INVALID_STATE_TRANSITION, `OAuth client ${id} is already revoked`, { id });
@@ -272,6 +292,8 @@ export class AuthService {
       await this.completeIdempotency(manager, idempotency, { oauthClientId: client.id });
       return client;
     });
+    await this.cache?.forget(revoked.id);
+    return revoked;
   }
 
   /**
@@ -329,7 +351,16 @@ export class AuthService {
     const prefix = checkedPrefix ?? (API_KEY_PATTERN.exec(secret) as RegExpExecArray)[1];
     const lockedFor = await this.lockout.lockedForSeconds(prefix, source);
     if (lockedFor > 0) throw authenticationError('locked', `Too many failed attempts from this address: it is locked for ${lockedFor} s`, lockedFor);
-    // Runs on every request: one plain statement, not the query builder, whose cost showed in profiles.
+    const secretHash = hashSecret(secret);
+    // The key's stored hash names its cached verdict: equal hashes are the same key the database let in.
+    const cacheKey = `apiKey:${secretHash}`;
+    const cached = checkedPrefix !== undefined ? this.cache?.get<ApiKeyVerdict>(cacheKey) : undefined;
+    if (cached) {
+      await this.recordUse(cached.value, this.clock.now());
+      return cached.value.principal;
+    }
+    const ticket = this.cache?.beginRead();
+    // One plain statement, not the query builder, whose cost showed in profiles.
     const [row]: { id: string; tenant_id: string; secret_hash: string; revoked_at: unknown; expires_at: unknown; scopes: string; last_used_at: unknown }[] =
       await this.dataSource.query('SELECT id, tenant_id, secret_hash, revoked_at, expires_at, scopes, last_used_at FROM api_keys WHERE prefix = ?', [
         prefix,
@@ -338,24 +369,36 @@ export class AuthService {
     const expiresAt = row?.expires_at ? fromDbTimestamp(row.expires_at) : null;
     const valid =
       checkedPrefix !== undefined &&
-      sameHash(row?.secret_hash, hashSecret(secret)) &&
+      sameHash(row?.secret_hash, secretHash) &&
       (row.revoked_at === null || row.revoked_at === undefined) &&
       (!expiresAt || expiresAt.getTime() > now.getTime());
     if (!valid) {
+      // Refusals are never cached: each one reads the row and counts toward the lockout.
       await this.lockout.recordFailure(prefix, source);
       throw authenticationError('invalid_token', 'Invalid credentials');
     }
-    const lastUsed = row.last_used_at ? fromDbTimestamp(row.last_used_at) : null;
-    if (!lastUsed || now.getTime() - lastUsed.getTime() > LAST_USED_RESOLUTION_MS) {
-      await this.dataSource.query('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [toDbTimestamp(now), row.id]);
-    }
-    return {
-      tenantId: String(row.tenant_id),
-      credentialId: String(row.id),
-      credentialKind: CredentialKind.API_KEY,
-      scopes: new Set(String(row.scopes).split(' ').filter(Boolean)),
-      expiresAt,
+    const verdict: ApiKeyVerdict = {
+      principal: {
+        tenantId: String(row.tenant_id),
+        credentialId: String(row.id),
+        credentialKind: CredentialKind.API_KEY,
+        scopes: new Set(String(row.scopes).split(' ').filter(Boolean)),
+        expiresAt,
+      },
+      lastUsedAt: row.last_used_at ? fromDbTimestamp(row.last_used_at) : null,
     };
+    await this.recordUse(verdict, now);
+    if (ticket) this.cache?.store(cacheKey, { credentialId: verdict.principal.credentialId, expiresAt, value: verdict }, ticket);
+    return verdict.principal;
+  }
+
+  /** Records the key's use, at most once a minute (per process), so that using a key does not cost a write per request. */
+  private async recordUse(verdict: ApiKeyVerdict, now: Date): Promise<void> {
+    const lastUsed = verdict.lastUsedAt;
+    if (lastUsed && now.getTime() - lastUsed.getTime() <= LAST_USED_RESOLUTION_MS) return;
+    // Before the write: concurrent requests with the same cached verdict do not write it again.
+    verdict.lastUsedAt = now;
+    await this.dataSource.query('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [toDbTimestamp(now), verdict.principal.credentialId]);
   }
 
   private async authenticateToken(token: string): Promise<Principal> {
@@ -367,16 +410,10 @@ export class AuthService {
       throw error;
     }
     if (verified.issuer === 'reckon') {
-      const [client]: { revoked_at: unknown; tenant_id: string }[] = await this.dataSource.query(
-        'SELECT revoked_at, tenant_id FROM oauth_clients WHERE id = ?',
-        [verified.subject],
-      );
-      if (!client || client.tenant_id !== verified.tenantId || (client.revoked_at !== null && client.revoked_at !== undefined)) {
-        throw authenticationError('invalid_token', 'The access token’s client is revoked');
-      }
-    } else {
-      const [tenant] = await this.dataSource.query('SELECT id FROM tenants WHERE id = ?', [verified.tenantId]);
-      if (!tenant) throw authenticationError('invalid_token', 'The access token names no known tenant');
+      const clientTenantId = await this.tenantOfLiveOAuthClient(verified.subject);
+      if (clientTenantId !== verified.tenantId) throw authenticationError('invalid_token', 'The access token’s client is revoked');
+    } else if (!(await this.tenantExists(verified.tenantId))) {
+      throw authenticationError('invalid_token', 'The access token names no known tenant');
     }
     return {
       tenantId: verified.tenantId,
@@ -387,21 +424,53 @@ export class AuthService {
     };
   }
 
+  /** The tenant of the OAuth client, or null when it does not exist or is revoked. */
+  private async tenantOfLiveOAuthClient(clientId: string): Promise<string | null> {
+    const cacheKey = `oauthClient:${clientId}`;
+    const cached = this.cache?.get<string>(cacheKey);
+    if (cached) return cached.value;
+    const ticket = this.cache?.beginRead();
+    const [client]: { revoked_at: unknown; tenant_id: string }[] = await this.dataSource.query('SELECT revoked_at, tenant_id FROM oauth_clients WHERE id = ?', [
+      clientId,
+    ]);
+    if (!client || (client.revoked_at !== null && client.revoked_at !== undefined)) return null;
+    const tenantId = String(client.tenant_id);
+    if (ticket) this.cache?.store(cacheKey, { credentialId: clientId, expiresAt: null, value: tenantId }, ticket);
+    return tenantId;
+  }
+
+  /** Whether the tenant an external token names exists (tenants are never deleted, so a yes is cached). */
+  private async tenantExists(tenantId: string): Promise<boolean> {
+    const cacheKey = `tenant:${tenantId}`;
+    if (this.cache?.get<true>(cacheKey)) return true;
+    const ticket = this.cache?.beginRead();
+    const [tenant] = await this.dataSource.query('SELECT id FROM tenants WHERE id = ?', [tenantId]);
+    if (!tenant) return false;
+    if (ticket) this.cache?.store(cacheKey, { credentialId: tenantId, expiresAt: null, value: true }, ticket);
+    return true;
+  }
+
   /**
    * Whether a principal still holds: for long-lived WebSocket streams, which must end when the
    * credential expires or is revoked.
    */
   async isStillValid(principal: Principal): Promise<boolean> {
     if (principal.expiresAt && principal.expiresAt.getTime() <= this.clock.now().getTime()) return false;
-    if (principal.credentialKind === CredentialKind.API_KEY) {
-      const [row] = await this.dataSource.query('SELECT revoked_at, expires_at FROM api_keys WHERE id = ?', [principal.credentialId]);
-      if (!row || (row.revoked_at !== null && row.revoked_at !== undefined)) return false;
-      return !row.expires_at || fromDbTimestamp(row.expires_at).getTime() > this.clock.now().getTime();
-    }
-    if (principal.credentialKind === CredentialKind.OAUTH_TOKEN) {
-      const [row] = await this.dataSource.query('SELECT revoked_at FROM oauth_clients WHERE id = ?', [principal.credentialId]);
-      return Boolean(row) && (row.revoked_at === null || row.revoked_at === undefined);
-    }
+    if (principal.credentialKind === CredentialKind.API_KEY) return this.apiKeyHolds(principal.credentialId);
+    if (principal.credentialKind === CredentialKind.OAUTH_TOKEN) return (await this.tenantOfLiveOAuthClient(principal.credentialId)) !== null;
+    return true;
+  }
+
+  /** Whether the API key is neither revoked nor expired (its expiry may have been brought forward by a roll). */
+  private async apiKeyHolds(id: string): Promise<boolean> {
+    const cacheKey = `apiKeyId:${id}`;
+    if (this.cache?.get<true>(cacheKey)) return true;
+    const ticket = this.cache?.beginRead();
+    const [row] = await this.dataSource.query('SELECT revoked_at, expires_at FROM api_keys WHERE id = ?', [id]);
+    if (!row || (row.revoked_at !== null && row.revoked_at !== undefined)) return false;
+    const expiresAt = row.expires_at ? fromDbTimestamp(row.expires_at) : null;
+    if (expiresAt && expiresAt.getTime() <= this.clock.now().getTime()) return false;
+    if (ticket) this.cache?.store(cacheKey, { credentialId: id, expiresAt, value: true }, ticket);
     return true;
   }
 }
