@@ -46,6 +46,8 @@ describe('loadConfig', () => {
     [{ METRICS_TOKEN: 'short-token' }, 'METRICS_TOKEN'],
     [{ METRICS_TOKEN: `${'a'.repeat(20)} ${'b'.repeat(20)}` }, 'METRICS_TOKEN'],
     [{ METRICS_DB_READ_INTERVAL_MS: '15s' }, 'METRICS_DB_READ_INTERVAL_MS'],
+    [{ WEB_CONCURRENCY: '0' }, 'WEB_CONCURRENCY'],
+    [{ WEB_CONCURRENCY: 'auto' }, 'WEB_CONCURRENCY'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
@@ -54,5 +56,16 @@ describe('loadConfig', () => {
     expect(loadConfig({}).metrics).toEqual({ token: null, databaseReadIntervalMs: 15_000 });
     const token = 'f'.repeat(64);
     expect(loadConfig({ METRICS_TOKEN: token, METRICS_DB_READ_INTERVAL_MS: '0' }).metrics).toEqual({ token, databaseReadIntervalMs: 0 });
+  });
+
+  it('runs one process unless WEB_CONCURRENCY says more, and more only on MySQL with Redis', () => {
+    expect(loadConfig({}).webConcurrency).toBe(1);
+    expect(loadConfig({ WEB_CONCURRENCY: '1' }).webConcurrency).toBe(1);
+    const mysql = { DATABASE_URL: 'mysql://reckon@db:3306/reckon', REDIS_URL: 'redis://cache:6379' };
+    expect(loadConfig({ ...mysql, WEB_CONCURRENCY: '4' }).webConcurrency).toBe(4);
+    expect(() => loadConfig({ WEB_CONCURRENCY: '2', REDIS_URL: 'redis://cache:6379' })).toThrow(
+      'WEB_CONCURRENCY=2 needs a MySQL or MariaDB DATABASE_URL: SQLite takes one API process',
+    );
+    expect(() => loadConfig({ DATABASE_URL: mysql.DATABASE_URL, WEB_CONCURRENCY: '2' })).toThrow('WEB_CONCURRENCY=2 needs REDIS_URL');
   });
 });
