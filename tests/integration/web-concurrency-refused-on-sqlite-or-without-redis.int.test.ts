@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildServer, generateServerKeys, type ServerBuild, startChildServer } from '../helpers/child-server';
@@ -59,6 +60,18 @@ describe('WEB_CONCURRENCY refused where several processes cannot share the work'
     } finally {
       server.process.kill('SIGTERM');
       expect(await server.exited).toEqual({ code: 0, signal: null });
+    }
+  });
+
+  it('and a single process whose port is taken exits 1 saying so, rather than waiting', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const message = await startFailure(`sqlite:${path.join(directory, 'taken.sqlite')}`, { PORT: String((taken.address() as net.AddressInfo).port) });
+      expect(message).toContain('the server exited with code 1 during start-up');
+      expect(message).toContain('EADDRINUSE');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
     }
   });
 });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
@@ -209,5 +210,31 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
     expect(logLines(server, 'cluster: shutdown complete')).toEqual([expect.objectContaining({ failedWorkers: 0, pid: server.process.pid })]);
     // Nothing acknowledged was lost on the way out.
     await assertLedgerInvariants(runtime.dataSource);
+  });
+
+  it('stops, exit 1, when no worker can start (the port is taken), rather than replacing them forever', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as net.AddressInfo).port);
+    try {
+      const failure = await startChildServer({
+        build,
+        databaseUrl: database.url,
+        keys: await generateServerKeys(),
+        env: { WEB_CONCURRENCY: '2', REDIS_URL: String(process.env.TEST_REDIS_URL), PORT: port },
+      }).then(
+        async (started) => {
+          await started.kill();
+          return 'started';
+        },
+        (error: Error) => error.message,
+      );
+      expect(failure).toContain('the server exited with code 1 during start-up');
+      expect(failure).toContain('EADDRINUSE');
+      expect(failure).toContain('cluster: a worker failed to start; stopping');
+      expect(failure).not.toContain('replacing it');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
