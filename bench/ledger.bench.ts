@@ -84,6 +84,7 @@ import {
   generateServerKeys,
   GraphQLLoadClient,
   InvariantReport,
+  machineColumns,
   perOperationColumn,
   printBanner,
   printColumns,
@@ -371,6 +372,8 @@ function printDiagnostics(rows: Row[]): void {
     ...caseColumns<SideLine<Row>>((line) => line.row),
     ...sideColumns<Row>(UNIT, 6),
     ...cpuColumns<Row>(),
+    // How busy the machine was, and with what besides us: a shared machine's noise shows here.
+    ...machineColumns<Row>(),
     perOperationColumn<Row>('commits/ent', 'Com_commit', 3),
     perOperationColumn<Row>('fsyncs/ent', 'Innodb_data_fsyncs', 3),
     perOperationColumn<Row>('lock waits/ent', 'Innodb_row_lock_waits', 3),
