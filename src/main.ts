@@ -22,8 +22,9 @@ async function serve(config: Config): Promise<void> {
   // A worker's lines carry its pid and number, so that the workers sharing a port can be told apart.
   const log = worker ? createLogger(config.logLevel).child({ pid: process.pid, worker: worker.id }) : createLogger(config.logLevel);
   // The primary asks for the shutdown by message (a signal of its own would read as the second one when
-  // the terminal's Ctrl-C reaches the whole process group); a primary that is gone asks for it too.
-  // Listened for from the start: a request that comes while the server is starting is kept for later.
+  // the terminal's Ctrl-C reaches the whole process group). Listened for from the start: a request
+  // that comes while the server is starting is kept for later. (A primary that dies takes its workers
+  // with it: node:cluster ends a worker at once when its channel to the primary closes.)
   let requestedEarly = false;
   let onShutdownRequest = () => {
     requestedEarly = true;
@@ -32,7 +33,6 @@ async function serve(config: Config): Promise<void> {
     process.on('message', (message: unknown) => {
       if (isShutdownRequest(message)) onShutdownRequest();
     });
-    process.on('disconnect', () => onShutdownRequest());
   }
 
   const runtime = await bootstrap(config, { log });
@@ -70,11 +70,17 @@ async function serve(config: Config): Promise<void> {
       exitOnceLogsAreWritten(1);
     }
   };
+  // Signals are counted apart from the primary's request: Ctrl-C (or systemd's stop) signals the whole
+  // process group, so a worker gets the signal and the primary's request for the one shutdown, in
+  // either order; only a second signal ends it at once.
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (shuttingDown) {
+    if (signalled) {
       log.warn({ signal }, 'shutdown: second signal; exiting now');
       process.exit(1);
     }
+    signalled = true;
+    if (shuttingDown) return;
     shuttingDown = true;
     void shutdown({ signal });
   };

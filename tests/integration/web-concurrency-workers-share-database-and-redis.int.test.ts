@@ -212,6 +212,45 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
     await assertLedgerInvariants(runtime.dataSource);
   });
 
+  it('takes a signal that reaches the workers too (Ctrl-C to the process group) as the same shutdown, and exits 0', async () => {
+    const again = await startChildServer({
+      build,
+      databaseUrl: database.url,
+      keys: await generateServerKeys(),
+      env: { WEB_CONCURRENCY: '2', REDIS_URL: String(process.env.TEST_REDIS_URL) },
+    });
+    const workerPids = () => logLines(again, 'Reckon is listening').map((line) => Number(line.pid));
+    try {
+      await waitUntil(() => workerPids().length === 2, 'both workers listen', 30_000);
+      // The primary's request first, then each worker's own copy of the signal: one shutdown, not two.
+      again.process.kill('SIGINT');
+      await waitUntil(() => logLines(again, 'shutdown: started').length === 2, 'both workers start shutting down', 10_000);
+      expect(logLines(again, 'shutdown: started').map((line) => line.requestedBy)).toEqual(['primary', 'primary']);
+      for (const pid of workerPids()) {
+        try {
+          process.kill(pid, 'SIGINT');
+        } catch {
+          // Already done and gone: nothing to take for a second signal.
+        }
+      }
+      expect(await again.exited).toEqual({ code: 0, signal: null });
+      expect(logLines(again, 'shutdown: second signal')).toEqual([]);
+      for (const pid of workerPids()) {
+        const steps = logLines(again, 'shutdown:').filter((line) => Number(line.pid) === pid).map((line) => String(line.msg));
+        expect([pid, steps]).toEqual([pid, SHUTDOWN_STEPS]);
+      }
+    } finally {
+      for (const pid of workerPids()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }
+      await again.kill();
+    }
+  });
+
   it('stops, exit 1, when no worker can start (the port is taken), rather than replacing them forever', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
