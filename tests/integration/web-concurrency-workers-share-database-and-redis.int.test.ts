@@ -31,6 +31,8 @@ const runs = process.env.RECKON_TEST_MYSQL === '1' && process.env.RECKON_TEST_RE
 const describeWithMysqlAndRedis = runs ? describe : describe.skip;
 const ENTRIES = 48;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Two workers load and start side by side: on a busy machine that takes a while. */
+const STARTUP_TIMEOUT_MS = 90_000;
 
 const SHUTDOWN_STEPS = [
   'shutdown: started',
@@ -69,10 +71,11 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
       databaseUrl: database.url,
       keys,
       env: { WEB_CONCURRENCY: '2', REDIS_URL: String(process.env.TEST_REDIS_URL), SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
+      startupTimeoutMs: STARTUP_TIMEOUT_MS,
     });
     // /healthz answered by one worker; both listen before the tests start.
-    await waitUntil(() => new Set(listeningPids()).size === 2, 'both workers listen', 30_000);
-  }, 120_000);
+    await waitUntil(() => new Set(listeningPids()).size === 2, 'both workers listen', STARTUP_TIMEOUT_MS);
+  }, 240_000);
 
   afterAll(async () => {
     for (const socket of sockets) await socket.dispose().catch(() => undefined);
@@ -181,7 +184,7 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
     await waitUntil(() => logLines(server, 'cluster: worker exited unexpectedly').length === 1, 'the primary notices', 10_000);
     const [exited] = logLines(server, 'cluster: worker exited unexpectedly');
     expect(exited).toMatchObject({ workerPid: victim, signal: 'SIGKILL', role: 'primary' });
-    await waitUntil(() => listeningPids().length === 3, 'a new worker listens', 30_000);
+    await waitUntil(() => listeningPids().length === 3, 'a new worker listens', STARTUP_TIMEOUT_MS);
     const replacement = listeningPids()[2];
     expect([victim, survivor]).not.toContain(replacement);
     expect(startedWorkerPids()).toContain(replacement);
@@ -218,10 +221,11 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
       databaseUrl: database.url,
       keys: await generateServerKeys(),
       env: { WEB_CONCURRENCY: '2', REDIS_URL: String(process.env.TEST_REDIS_URL) },
+      startupTimeoutMs: STARTUP_TIMEOUT_MS,
     });
     const workerPids = () => logLines(again, 'Reckon is listening').map((line) => Number(line.pid));
     try {
-      await waitUntil(() => workerPids().length === 2, 'both workers listen', 30_000);
+      await waitUntil(() => workerPids().length === 2, 'both workers listen', STARTUP_TIMEOUT_MS);
       // The primary's request first, then each worker's own copy of the signal: one shutdown, not two.
       again.process.kill('SIGINT');
       await waitUntil(() => logLines(again, 'shutdown: started').length === 2, 'both workers start shutting down', 10_000);
@@ -249,7 +253,7 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
       }
       await again.kill();
     }
-  });
+  }, 180_000);
 
   it('stops, exit 1, when no worker can start (the port is taken), rather than replacing them forever', async () => {
     const taken = net.createServer();
