@@ -195,6 +195,28 @@ function processCpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * The processes a process forked (a cluster primary's workers), from /proc; none where /proc does
+ * not say. A worker that exits within a window takes its CPU time with it.
+ */
+function childPidsOf(pid: number): number[] {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((task) => fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/))
+      .filter((child) => child !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds of the server: its process and, with WEB_CONCURRENCY above 1, the workers it forked. */
+function serverTreeCpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  return childPidsOf(pid).reduce((sum, child) => sum + processCpuSeconds(child), processCpuSeconds(pid));
+}
+
 /** Share of all cores busy on the machine (every process, not only ours), from /proc/stat. */
 function machineCpuTicks(): { busy: number; total: number } {
   try {
@@ -278,7 +300,7 @@ export class Probe {
   private async snapshot(): Promise<Snapshot> {
     const at = performance.now();
     const usage = process.cpuUsage();
-    const serverCpuSeconds = processCpuSeconds(this.serverPid());
+    const serverCpuSeconds = serverTreeCpuSeconds(this.serverPid());
     const databaseCpuSeconds = processCpuSeconds(this.databasePid);
     const machine = machineCpuTicks();
     const [rows] = await this.connection.query<mysql.RowDataPacket[]>(
@@ -660,6 +682,27 @@ async function waitForHealth(baseUrl: string, child: { exitCode: number | null }
   throw new Error(`the server did not become healthy within ${timeoutMs} ms`);
 }
 
+/**
+ * With WEB_CONCURRENCY above 1, /healthz answers as soon as one worker listens. A worker starting is
+ * busy (loading, building the schema, opening its pools) and one that listens with no load is idle, and
+ * at LOG_LEVEL=warn it says nothing either way: so the bench waits until the primary has `count`
+ * children and they have used under 5 % of a core together over half a second.
+ */
+async function waitForWorkers(pid: number, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const cpuOfChildren = () => childPidsOf(pid).reduce((sum, child) => sum + processCpuSeconds(child), 0);
+  while (Date.now() < deadline) {
+    if (childPidsOf(pid).length === count) {
+      const before = cpuOfChildren();
+      await sleep(500);
+      if (childPidsOf(pid).length === count && cpuOfChildren() - before < 0.025) return;
+    } else {
+      await sleep(100);
+    }
+  }
+  throw new Error(`the server's ${count} workers did not all start within ${timeoutMs} ms`);
+}
+
 export interface ChildServerOptions {
   databaseUrl: string;
   keys: ServerKeys;
@@ -715,6 +758,8 @@ export async function startChildServer(settings: CommonSettings, options: ChildS
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await waitForHealth(baseUrl, child, 60_000);
+    const workers = Number(options.env?.WEB_CONCURRENCY ?? 1);
+    if (workers > 1 && child.pid) await waitForWorkers(child.pid, workers, 60_000);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

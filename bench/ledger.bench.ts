@@ -48,6 +48,9 @@
  *                         runs the server with LOG_LEVEL=debug to read its per-batch log lines)
  *   BENCH_IDEMPOTENCY     off: GraphQL requests without idempotencyKey; on: each with a fresh key;
  *                         both: both, one after the other, in every case (default both)
+ *   BENCH_WORKERS         WEB_CONCURRENCY of the API, comma-separated: every case runs against a
+ *                         server of each count in turn (default 1,2); all of them on REDIS_URL
+ *                         (default redis://127.0.0.1:6379), which more than one worker needs
  * Other variables (DATABASE_POOL_SIZE, LEDGER_MAX_BATCH_SIZE, ...) pass through to the server.
  *
  * What this bench shares with bench/payments.bench.ts (settings, database, server, load loop, probes,
@@ -81,6 +84,7 @@ import {
   generateServerKeys,
   GraphQLLoadClient,
   InvariantReport,
+  machineColumns,
   perOperationColumn,
   printBanner,
   printColumns,
@@ -94,6 +98,7 @@ import {
   sideColumns,
   type SideLine,
   startBenchServer,
+  startChildServer,
   type Variant,
 } from './bench-support';
 
@@ -112,9 +117,16 @@ const settings = {
     return name as Scenario;
   }),
   batchStats: process.env.BENCH_BATCH_STATS === '1',
+  workers: (process.env.BENCH_WORKERS || '1,2').split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`BENCH_WORKERS: "${s}" is not a worker count`);
+    return n;
+  }),
+  redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
   idempotency: (process.env.BENCH_IDEMPOTENCY || 'both') as 'off' | 'on' | 'both',
 };
 if (!['off', 'on', 'both'].includes(settings.idempotency)) throw new Error('BENCH_IDEMPOTENCY must be off, on or both');
+if (settings.server === 'inprocess' && settings.workers.some((workers) => workers !== 1)) throw new Error('BENCH_SERVER=inprocess runs one server in this process: set BENCH_WORKERS=1');
 /** The GraphQL variants each case runs: without an idempotency key, with a fresh one per request. */
 const GRAPHQL_VARIANTS: readonly Variant[] = settings.idempotency === 'both' ? ['unkeyed', 'keyed'] : [settings.idempotency === 'on' ? 'keyed' : 'unkeyed'];
 /** Entries: rates with no decimals. */
@@ -320,17 +332,20 @@ async function checkInvariants(connection: mysql.Connection, acknowledged: numbe
 }
 
 interface Row extends BenchRow {
+  /** WEB_CONCURRENCY of the server the case ran against. */
+  workers: number;
   scenario: Scenario;
   clients: number;
   /** Writer batches over each GraphQL case, warm-up included (BENCH_BATCH_STATS). */
   batches: Partial<Record<Variant, BatchSummary>>;
 }
 
-const caseLabel = (row: Row) => `${row.scenario}/${row.clients}`;
+const caseLabel = (row: Row) => `${row.workers} worker${row.workers === 1 ? '' : 's'} ${row.scenario}/${row.clients}`;
 
 /** The case's scenario and client count, first in both tables. */
 function caseColumns<T>(rowOf: (item: T) => Row): Column<T>[] {
   return [
+    { title: 'workers', width: 7, cell: (item) => String(rowOf(item).workers) },
     { title: 'scenario', width: 8, left: true, cell: (item) => rowOf(item).scenario },
     { title: 'clients', width: 7, cell: (item) => String(rowOf(item).clients) },
   ];
@@ -357,6 +372,8 @@ function printDiagnostics(rows: Row[]): void {
     ...caseColumns<SideLine<Row>>((line) => line.row),
     ...sideColumns<Row>(UNIT, 6),
     ...cpuColumns<Row>(),
+    // How busy the machine was, and with what besides us: a shared machine's noise shows here.
+    ...machineColumns<Row>(),
     perOperationColumn<Row>('commits/ent', 'Com_commit', 3),
     perOperationColumn<Row>('fsyncs/ent', 'Innodb_data_fsyncs', 3),
     perOperationColumn<Row>('lock waits/ent', 'Innodb_row_lock_waits', 3),
@@ -388,6 +405,7 @@ async function main(): Promise<number> {
     `  cases:     ${settings.scenarios.join(', ')} x ${settings.clients.join(', ')} clients, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured, ` +
       describeServer(settings),
   );
+  console.log(`  workers:   WEB_CONCURRENCY ${settings.workers.join(', ')} (BENCH_WORKERS), each on REDIS_URL ${settings.redisUrl}`);
 
   const database = await createBenchDatabase(settings.mysqlUrl, 'reckon_bench');
   const keys = await generateServerKeys();
@@ -408,61 +426,71 @@ async function main(): Promise<number> {
 
     // Batch sizes come from the child server's debug log lines; an in-process server's are not collected.
     const batchLog = new BatchCollector();
-    ({ server, runtime } = await startBenchServer(settings, runtime, {
+    const serverOptions = (workers: number) => ({
       databaseUrl: database.url,
       keys,
       logLevel: settings.batchStats ? 'debug' : 'warn',
       onLine: settings.batchStats ? batchLog.onLine : undefined,
-    }));
-    console.log('');
+      // Every worker count on the same Redis, so that the worker count is the one difference.
+      env: { WEB_CONCURRENCY: String(workers), REDIS_URL: settings.redisUrl },
+    });
+    const rows: Row[] = [];
+    for (const workers of settings.workers) {
+      // The setup runtime starts the first server (and is closed then, unless the server runs in this process).
+      if (runtime) ({ server, runtime } = await startBenchServer(settings, runtime, serverOptions(workers)));
+      else server = await startChildServer(settings, serverOptions(workers));
+      console.log('');
 
-    const cases = settings.scenarios.flatMap((scenario) => settings.clients.map((clients) => ({ scenario, clients })));
-    // The server stays up through every case; the load clients need its address inside the callback.
-    const url = server.url;
-    const rows = await runCases(
-      settings,
-      () => server?.pid,
-      cases,
-      async (probe, { scenario, clients }): Promise<Row> => {
-        const row: Row = { scenario, clients, results: {}, batches: {} };
-        for (const variant of GRAPHQL_VARIANTS) {
-          const client = new LedgerLoadClient(url, fixture.apiKey, clients);
-          batchLog.take();
-          row.results[variant] = await probe.measure(settings, clients, () => {
-            const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
-            return client.postEntry(debit, credit, variant === 'keyed');
-          });
-          const batchSummary = batchLog.take();
-          if (batchSummary) row.batches[variant] = batchSummary;
-          client.close();
-        }
+      const cases = settings.scenarios.flatMap((scenario) => settings.clients.map((clients) => ({ scenario, clients })));
+      // The server stays up through every case of its worker count; the load clients need its address inside the callback.
+      const url = server.url;
+      rows.push(
+        ...(await runCases(
+          settings,
+          () => server?.pid,
+          cases,
+          async (probe, { scenario, clients }): Promise<Row> => {
+            const row: Row = { workers, scenario, clients, results: {}, batches: {} };
+            for (const variant of GRAPHQL_VARIANTS) {
+              const client = new LedgerLoadClient(url, fixture.apiKey, clients);
+              batchLog.take();
+              row.results[variant] = await probe.measure(settings, clients, () => {
+                const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
+                return client.postEntry(debit, credit, variant === 'keyed');
+              });
+              const batchSummary = batchLog.take();
+              if (batchSummary) row.batches[variant] = batchSummary;
+              client.close();
+            }
 
-        const pool = mysql.createPool({
-          uri: database.url,
-          connectionLimit: clients,
-          charset: 'utf8mb4_bin',
-          supportBigNumbers: true,
-          bigNumberStrings: true,
-        });
-        const connections = await Promise.all(Array.from({ length: clients }, () => pool.getConnection()));
-        row.results.raw = await probe.measure(settings, clients, (i) => {
-          const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
-          return rawPostEntry(connections[i], fixture.tenantId, debit, credit);
-        });
-        connections.forEach((connection) => connection.release());
-        await pool.end();
-        return row;
-      },
-      { label: caseLabel, unit: UNIT },
-    );
+            const pool = mysql.createPool({
+              uri: database.url,
+              connectionLimit: clients,
+              charset: 'utf8mb4_bin',
+              supportBigNumbers: true,
+              bigNumberStrings: true,
+            });
+            const connections = await Promise.all(Array.from({ length: clients }, () => pool.getConnection()));
+            row.results.raw = await probe.measure(settings, clients, (i) => {
+              const { debit, credit } = pickPair(scenario, fixture.accountIds, fixture.hotAccountId);
+              return rawPostEntry(connections[i], fixture.tenantId, debit, credit);
+            });
+            connections.forEach((connection) => connection.release());
+            await pool.end();
+            return row;
+          },
+          { label: caseLabel, unit: UNIT },
+        )),
+      );
+      // Stopped before the next worker count and before the invariants: everything it acknowledged is committed.
+      await server.stop();
+      server = undefined;
+    }
 
     console.log('');
     printTable(rows);
     printDiagnostics(rows);
 
-    // Stop the server first: everything it acknowledged is committed, nothing is in flight.
-    await server.stop();
-    server = undefined;
     invariantConnection = await mysql.createConnection({ uri: database.url, supportBigNumbers: true, bigNumberStrings: true });
     const invariants = await checkInvariants(invariantConnection, completedIn(rows), completedIn(rows, 'keyed'));
     invariants.print('Ledger invariants');

@@ -7,6 +7,11 @@ export interface Config {
   port: number;
   /** Interface to listen on. */
   host: string;
+  /**
+   * API worker processes (WEB_CONCURRENCY): 1 runs the server in this process; more makes this process
+   * a node:cluster primary that prepares the database once and forks that many workers sharing the port.
+   */
+  webConcurrency: number;
   /** `mysql://user:pass@host:port/db` or `sqlite:path` (`sqlite::memory:` for a throwaway database). */
   databaseUrl: string;
   /** Connections in the MySQL pool. */
@@ -248,9 +253,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new Error(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   }
+  const redisUrl = env.REDIS_URL || null;
   return {
     port: readInteger(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',
+    webConcurrency: readWebConcurrency(env, databaseUrl, redisUrl),
     databaseUrl,
     databasePoolSize: readInteger(env, 'DATABASE_POOL_SIZE', 20, 1, 1000),
     ...readStatementLimits(env),
@@ -307,7 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     encryptionKeys: env.ENCRYPTION_KEYS || null,
     blindIndexKey: env.BLIND_INDEX_KEY || null,
-    redisUrl: env.REDIS_URL || null,
+    redisUrl,
     wsCredentialCheckIntervalMs: readInteger(env, 'WS_CREDENTIAL_CHECK_INTERVAL_MS', 5000, 50, 3_600_000),
     shutdownTimeoutMs: readInteger(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     trustProxy: readTrustProxy(env),
@@ -321,6 +328,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhooks: readWebhooks(env),
     ...readTls(env),
   };
+}
+
+/**
+ * WEB_CONCURRENCY: more than one process is refused where it would be wrong rather than slow.
+ * SQLite: the server queues its writes behind each other inside the process (one connection, one
+ * writer); workers on one file would meet at its file lock instead, where a transaction that read before
+ * another process wrote fails with SQLITE_BUSY rather than waiting, and SQLite writes one at a time
+ * anyway. Without Redis: subscriptions, rate limits and lockouts live in each process's memory, so a
+ * subscriber would miss what another worker wrote and the limits would be N times looser.
+ */
+function readWebConcurrency(env: NodeJS.ProcessEnv, databaseUrl: string, redisUrl: string | null): number {
+  const workers = readInteger(env, 'WEB_CONCURRENCY', 1, 1, 256);
+  if (workers === 1) return workers;
+  if (databaseUrl.startsWith('sqlite:')) {
+    throw new Error(
+      `WEB_CONCURRENCY=${workers} needs a MySQL or MariaDB DATABASE_URL: SQLite takes one API process (its writes are queued inside the process, ` +
+        'and several processes on one file fail with SQLITE_BUSY under load). Set WEB_CONCURRENCY=1, or move to MySQL (README, Running several processes or machines).',
+    );
+  }
+  if (!redisUrl) {
+    throw new Error(
+      `WEB_CONCURRENCY=${workers} needs REDIS_URL: subscriptions, rate limits and lockouts are shared between processes through Redis; ` +
+        'without it a subscriber would miss events written through another worker and every limit would be per worker (README, Running several processes or machines).',
+    );
+  }
+  return workers;
 }
 
 function readExternalIssuer(env: NodeJS.ProcessEnv): AuthConfig['external'] {

@@ -466,7 +466,14 @@ export async function startServer(options: ServerOptions, port: number, host: st
   // one process at a time (webhook-deliveries.service.ts).
   services.webhookWorker.start();
 
-  await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
+  // A port already taken fails the start (the WebSocket server would otherwise take the 'error' event and leave it waiting).
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port, host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
   const address = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
   return {

@@ -80,6 +80,8 @@ export interface ChildServerOptions {
   env?: Record<string, string>;
   /** Log lines are echoed to the test's output when set (debugging). */
   echo?: boolean;
+  /** How long /healthz may take to answer (default 30 s); a cluster's workers start side by side, slower on a busy machine. */
+  startupTimeoutMs?: number;
 }
 
 /** Starts the server and waits until /healthz answers. */
@@ -124,7 +126,8 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
       await exited;
     },
   };
-  const deadline = Date.now() + 30_000;
+  const startupTimeoutMs = options.startupTimeoutMs ?? 30_000;
+  const deadline = Date.now() + startupTimeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} during start-up:\n${lines.join('\n')}`);
     try {
@@ -136,7 +139,7 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
     await sleep(100);
   }
   await server.kill();
-  throw new Error(`the server did not become healthy within 30 s:\n${lines.join('\n')}`);
+  throw new Error(`the server did not become healthy within ${startupTimeoutMs / 1000} s:\n${lines.join('\n')}`);
 }
 
 /** The pino lines whose msg starts with `prefix`, parsed. */

@@ -49,6 +49,8 @@ describe('loadConfig', () => {
     [{ AUTH_CACHE_MAX_ENTRIES: '-1' }, 'AUTH_CACHE_MAX_ENTRIES'],
     [{ AUTH_CACHE_TTL_MS: '1s' }, 'AUTH_CACHE_TTL_MS'],
     [{ AUTH_CACHE_REDIS_TTL_MS: '7200000' }, 'AUTH_CACHE_REDIS_TTL_MS'],
+    [{ WEB_CONCURRENCY: '0' }, 'WEB_CONCURRENCY'],
+    [{ WEB_CONCURRENCY: 'auto' }, 'WEB_CONCURRENCY'],
   ])('refuses %j at start-up, naming the variable', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
@@ -66,5 +68,16 @@ describe('loadConfig', () => {
       ttlMs: 250,
       liveFeedTtlMs: 5000,
     });
+  });
+
+  it('runs one process unless WEB_CONCURRENCY says more, and more only on MySQL with Redis', () => {
+    expect(loadConfig({}).webConcurrency).toBe(1);
+    expect(loadConfig({ WEB_CONCURRENCY: '1' }).webConcurrency).toBe(1);
+    const mysql = { DATABASE_URL: 'mysql://reckon@db:3306/reckon', REDIS_URL: 'redis://cache:6379' };
+    expect(loadConfig({ ...mysql, WEB_CONCURRENCY: '4' }).webConcurrency).toBe(4);
+    expect(() => loadConfig({ WEB_CONCURRENCY: '2', REDIS_URL: 'redis://cache:6379' })).toThrow(
+      'WEB_CONCURRENCY=2 needs a MySQL or MariaDB DATABASE_URL: SQLite takes one API process',
+    );
+    expect(() => loadConfig({ DATABASE_URL: mysql.DATABASE_URL, WEB_CONCURRENCY: '2' })).toThrow('WEB_CONCURRENCY=2 needs REDIS_URL');
   });
 });
