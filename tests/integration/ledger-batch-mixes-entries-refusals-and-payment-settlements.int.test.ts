@@ -3,12 +3,12 @@ import { EntryDirection, JournalEntryStatus } from '../../src/modules/ledger/led
 import { PaymentStatus } from '../../src/modules/payments/payment-state';
 import { PaymentEventSource } from '../../src/modules/payments/payments.types';
 import type { PaymentRecord } from '../../src/modules/payments/payments.types';
-import { AuthorizePaymentDocument, MeDocument } from '../generated/graphql';
+import { AuthorizePaymentDocument, MeDocument, RefundPaymentDocument } from '../generated/graphql';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { countRows, errorCodeOf, idempotencyRows } from '../helpers/idempotency-http';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
-import { createSimulatorGateway } from '../helpers/payment-fixtures';
+import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
 
 /**
  * Payment settlements share the ledger writer's group commit with journal entries (CommandRows). One
@@ -121,6 +121,20 @@ describeEachDatabase('one ledger batch mixing entries, a refusal and a payment s
     await assertLedgerInvariants(app.runtime.dataSource);
   });
 
+  it('settles the authorization, capture and refund of a payment through the API in the group commit', async () => {
+    await app.runtime.services.ledger.defaultChartAccounts(app.tenantId, 'USD');
+    const before = await groupBatches(app);
+    const captured = await authorize(app.client, { amount: '30.00', capture: true });
+    const refunded = await app.client.ok(RefundPaymentDocument, { input: { paymentId: captured.id, amount: '5.00' } });
+    const after = await groupBatches(app);
+    expect(captured.status).toBe('CAPTURED');
+    expect(refunded.refundPayment?.refund.status).toBe('SUCCEEDED');
+    // One batch each, written by the ledger writer: a step settled in a transaction of its own is not counted.
+    expect(after.count - before.count).toBe(3);
+    expect(after.sum - before.sum).toBe(3);
+    await assertLedgerInvariants(app.runtime.dataSource);
+  });
+
   it('settles a step whose payment changed since it was read in a transaction of its own, once', async () => {
     const { ledger, payments } = app.runtime.services;
     const expected = await paymentUnderWay(app);
@@ -155,12 +169,15 @@ describeEachDatabase('one ledger batch mixing entries, a refusal and a payment s
     const after = await groupBatches(app);
     // The fillers' batches, the shared batch (rolled back), then each of its two commands alone.
     expect(after.count - before.count).toBe(slots + 3);
-    expect(first).toMatchObject({ status: PaymentStatus.AUTHORIZED, gatewayPaymentId: 'sim_first' });
-    expect(second).toMatchObject({ status: PaymentStatus.AUTHORIZED, gatewayPaymentId: 'sim_first' });
+    // Written alone they race (on MySQL at once): either may win, and the other answers with the winner's record.
+    const winner = (await payments.getPayment(app.tenantId, expected.id)).gatewayPaymentId;
+    expect(['sim_first', 'sim_second']).toContain(winner);
+    expect(first).toMatchObject({ status: PaymentStatus.AUTHORIZED, gatewayPaymentId: winner });
+    expect(second).toMatchObject({ status: PaymentStatus.AUTHORIZED, gatewayPaymentId: winner });
     expect(await countRows(app.runtime.dataSource, 'payment_events', 'payment_id = ? AND type = ?', [expected.id, 'AUTHORIZED'])).toBe(1);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND metadata LIKE ?', [app.tenantId, `%${expected.id}%`])).toBe(1);
     // Settled afterwards, from a stale read: the payment's row is checked under lock and nothing is written twice.
-    await expect(settle('sim_third')).resolves.toMatchObject({ gatewayPaymentId: 'sim_first' });
+    await expect(settle('sim_third')).resolves.toMatchObject({ gatewayPaymentId: winner });
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND metadata LIKE ?', [app.tenantId, `%${expected.id}%`])).toBe(1);
     await assertLedgerInvariants(app.runtime.dataSource);
   });
