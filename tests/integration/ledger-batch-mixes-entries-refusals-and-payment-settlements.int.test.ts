@@ -1,4 +1,5 @@
 import { fingerprintOf } from '../../src/modules/idempotency/fingerprint';
+import type { CommandRows, LedgerChange } from '../../src/modules/ledger/ledger-writer';
 import { EntryDirection, JournalEntryStatus } from '../../src/modules/ledger/ledger.types';
 import { PaymentStatus } from '../../src/modules/payments/payment-state';
 import { PaymentEventSource } from '../../src/modules/payments/payments.types';
@@ -118,6 +119,65 @@ describeEachDatabase('one ledger batch mixing entries, a refusal and a payment s
     expect(await countRows(app.runtime.dataSource, 'payment_events', 'payment_id = ? AND type = ?', [expected.id, 'AUTHORIZED'])).toBe(1);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND metadata LIKE ?', [app.tenantId, `%${expected.id}%`])).toBe(1);
 
+    await assertLedgerInvariants(app.runtime.dataSource);
+  });
+
+  it('refuses a command and the changes it carries all or none, writing none of its rows, and its neighbour sees none of it', async () => {
+    const { ledger } = app.runtime.services;
+    const cash = await createAccount(app.client, { type: 'ASSET' });
+    const revenue = await createAccount(app.client, { type: 'REVENUE' });
+    const guarded = await createAccount(app.client, { type: 'ASSET', noOverdraft: true });
+    await ledger.postEntry(app.tenantId, {
+      lines: [
+        { accountId: guarded.id, direction: EntryDirection.DEBIT, amount: '3.00', currency: 'USD' },
+        { accountId: revenue.id, direction: EntryDirection.CREDIT, amount: '3.00', currency: 'USD' },
+      ],
+    });
+    // Each moves `minor` out of the guarded account (3.00 available) into cash.
+    const change = (description: string, minor: bigint): LedgerChange => ({
+      type: 'create',
+      tenantId: app.tenantId,
+      status: JournalEntryStatus.POSTED,
+      description,
+      effectiveAt: new Date(),
+      externalRef: null,
+      metadata: null,
+      lines: [
+        { accountId: cash.id, direction: EntryDirection.DEBIT, amountMinor: minor, currency: 'USD', field: 'lines[0]' },
+        { accountId: guarded.id, direction: EntryDirection.CREDIT, amountMinor: minor, currency: 'USD', field: 'lines[1]' },
+      ],
+    });
+    const written: string[] = [];
+    const rows = (lockKey: string, more: LedgerChange[] = []): CommandRows => ({
+      lockKey,
+      with: more,
+      write: async (_manager, writes) => {
+        written.push(`${lockKey}:${writes.length}`);
+      },
+    });
+    const before = await groupBatches(app);
+    const slots = kind === 'mysql' ? 2 : 1;
+    const fillers = Array.from({ length: slots }, () => ledger.postEntry(app.tenantId, { lines: [
+      { accountId: cash.id, direction: EntryDirection.DEBIT, amount: '1.00', currency: 'USD' },
+      { accountId: revenue.id, direction: EntryDirection.CREDIT, amount: '1.00', currency: 'USD' },
+    ] }));
+    // 2.00 then 2.00 more: the second overdraws, so neither is written. The neighbour's 3.00 then fits,
+    // which it would not if the first 2.00 had stayed in the batch's running balances.
+    const [unit, neighbour] = await Promise.all([
+      ledger.submitWithRows({ ...change('unit lead', 200n), rows: rows('a-unit', [change('unit follower', 200n)]) }),
+      ledger.submitWithRows({ ...change('neighbour', 300n), rows: rows('b-neighbour') }),
+      ...fillers,
+    ]);
+    const after = await groupBatches(app);
+    expect(after.count - before.count).toBe(slots + 1);
+    expect(unit).toMatchObject({ ok: false, error: { code: 'INSUFFICIENT_FUNDS' } });
+    expect(neighbour).toMatchObject({ ok: true, write: { entry: { description: 'neighbour' } } });
+    expect(written).toEqual(['b-neighbour:1']);
+    for (const description of ['unit lead', 'unit follower']) {
+      expect(await countRows(app.runtime.dataSource, 'journal_entries', 'tenant_id = ? AND description = ?', [app.tenantId, description])).toBe(0);
+    }
+    const [account] = await ledger.accountsByIds(app.tenantId, [guarded.id]);
+    expect(account.postedDebitsMinor - account.postedCreditsMinor).toBe(0n);
     await assertLedgerInvariants(app.runtime.dataSource);
   });
 
