@@ -13,8 +13,8 @@
  * answered CAPTURED; its latency is the time of both requests.
  *
  * What is compared, and why it is fair: the raw side does exactly the writes the payments service does
- * for one flow (payments.service.ts authorize -> settleAuthorization, capture -> begin -> settleCapture,
- * and ledger-writer.ts BatchWriter.write for each ledger command), in the same 4 transactions, with the
+ * for one flow (payment-lifecycle.service.ts authorize -> settleAuthorization, capture -> begin ->
+ * settleCapture, and ledger-writer.ts BatchWriter.write for each ledger command), in 4 transactions, with the
  * same statements (the service's own SQL text for payments, payment_events, journal_entries, postings
  * and the writer's one-statement balance UPDATE), the same row locks in the same order, the same ids
  * (src/common/ids.ts newId; the journal entry ids generated before the write, as the service does) and
@@ -25,7 +25,10 @@
  * mysql2 pool of the server's size (DATABASE_POOL_SIZE, a connection per transaction as TypeORM takes
  * one) and retries deadlocks like runInTransaction. In the settling transactions (tx2, tx4) the
  * payment's own rows are written first and the ledger's writes come last, so the hot accounts are
- * locked just before COMMIT, as settleAuthorization/settleCapture then writeWithin do:
+ * locked just before COMMIT, as the service's own settling transactions (writeWithin) do. The service
+ * now settles tx2 and tx4 in the ledger writer's group commit instead (CommandRows: many flows' payment
+ * rows, entries and balances in one transaction, the hot accounts locked once per batch); the raw side
+ * stays the plain way a team would write it, one transaction per step, as before:
  *   tx1 INSERT payments (PROCESSING, with its request hash), INSERT payment_events
  *   tx2 SELECT payment FOR UPDATE, UPDATE payments (AUTHORIZED), INSERT payment_events (with the new
  *       entry's id and the request hash), SELECT 2 accounts FOR UPDATE, INSERT journal_entries
@@ -188,7 +191,7 @@ class PaymentsLoadClient extends GraphQLLoadClient {
 // ---------------------------------------------------------------------------------------------
 // Raw baseline: the service's writes for one flow, in its 4 transactions, with plain mysql2
 
-// The payments service's own statements (payments.service.ts insertPayment, updatePayment, insertEvent, lockPayment, begin).
+// The payments service's own statements (payment-rows.ts insertPayment, updatePayment, insertEvent, lockPayment; payment-lifecycle.service.ts begin).
 const INSERT_PAYMENT = `INSERT INTO payments (id, tenant_id, gateway_id, status, currency, authorized_minor, captured_minor, refunded_minor,
                              refund_pending_minor, disputed_minor, dispute_lost_minor, fee_minor, customer_id, description,
                              external_ref, metadata, gateway_payment_id, card_brand, card_last4, authorize_key, authorize_request_hash,
@@ -229,7 +232,7 @@ const updateBalancesSql = (count: number) => {
          WHERE id IN (${new Array(count).fill('?').join(',')})`;
 };
 
-/** A hash of what a request asked for, as payments.service.ts requestHashOf computes it (a sha256 of a small JSON array). */
+/** A hash of what a request asked for, as payment-gateway-calls.ts requestHashOf computes it (a sha256 of a small JSON array). */
 function requestHashOf(parts: unknown[]): string {
   const text = JSON.stringify(parts, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   return crypto.createHash('sha256').update(text).digest('hex');

@@ -51,9 +51,36 @@ export type LedgerCommand = LedgerChange & {
    * outcome in its batch transaction (a keyed mutation's travels on its claim).
    */
   audit?: MutationAudit;
+  /** Another module's rows written with this command in its batch's transaction (see CommandRows). */
+  rows?: CommandRows;
 };
 
-type LedgerChange =
+/**
+ * The rows of another module that a queued command carries (a payment, its event, its webhook), so a
+ * step of that module shares the ledger's group commit: the accounts every payment of a currency
+ * touches are then locked once per batch, not once per payment. Within a batch transaction:
+ * 1. `lock` of every command that has one, in `lockKey` order, before any entry or account is locked:
+ *    the module's rows come first in every transaction that takes them with ledger locks, so the
+ *    order stays acyclic. An AppError refuses the command alone, before anything of it is written, and
+ *    leaves its idempotency claim to the caller (it may settle the step its own way, or report it).
+ *    Two commands of one batch with the same lockKey fail the batch, which then writes each alone.
+ * 2. the ledger's checks of the command and of `with`, all or none of them;
+ * 3. `write`, only when they passed, with their writes (the command's first), after the postings.
+ * A throw from either hook fails the batch; the writer then writes each command alone, so the
+ * offender fails by itself and its rows roll back with its entries.
+ */
+export interface CommandRows {
+  /** Orders the lock hooks of a batch (a payment's id). */
+  lockKey: string;
+  /** Further changes written with the command, all or none (a capture's fee). */
+  with?: LedgerChange[];
+  lock?(manager: EntityManager): Promise<AppError | undefined>;
+  write(manager: EntityManager, writes: LedgerWrite[]): Promise<void>;
+  /** What the command's idempotency claim records as its result, instead of the entry ids. */
+  resultRef?: unknown;
+}
+
+export type LedgerChange =
   | {
       type: 'create';
       /**
@@ -113,7 +140,7 @@ export interface LedgerWrite {
   postings: PostingRecord[];
 }
 
-export type LedgerOutcome = { ok: true; write: LedgerWrite } | { ok: false; error: AppError };
+export type LedgerOutcome = { ok: true; write: LedgerWrite; /** The writes of `rows.with`, in order. */ also?: LedgerWrite[] } | { ok: false; error: AppError };
 
 interface LockedAccount extends AccountTotals {
   id: string;
@@ -166,61 +193,54 @@ class BatchWriter {
   }
 
   async write(commands: LedgerCommand[]): Promise<LedgerOutcome[]> {
-    // Claims prepared for this transaction first (before any entry or account lock): a command whose
-    // key turns out taken is refused here, alone, and its request claims the usual way.
+    // Claims prepared for this transaction first (before any row, entry or account lock): a command
+    // whose key turns out taken is refused here, alone, and its request claims the usual way.
     const claimed = await this.insertPreparedClaims(commands);
     const claimTaken = (command: LedgerCommand) => command.idempotency?.claimRow !== undefined && !claimed.has(command.idempotency.recordId);
-    const writable = commands.filter((command) => !claimTaken(command));
-    const referenced = await this.lockReferencedEntries(writable);
-    const accounts = await this.lockAccounts(accountIdsTouchedBy(writable, referenced));
-    const takenRefs = await this.findTakenExternalRefs(writable);
+    const rowRefusals = await this.lockCommandRows(commands, claimTaken);
+    const changes = commands.flatMap((command, index) =>
+      rowRefusals.has(index) || claimTaken(command) ? [] : [command, ...(command.rows?.with ?? [])],
+    );
+    const referenced = await this.lockReferencedEntries(changes);
+    const accounts = await this.lockAccounts(accountIdsTouchedBy(changes, referenced));
+    const takenRefs = await this.findTakenExternalRefs(changes);
 
     const outcomes: LedgerOutcome[] = [];
     const newEntries: JournalEntryRecord[] = [];
     const resolvedEntries: JournalEntryRecord[] = [];
     const newPostings: PostingRecord[] = [];
-    const changedAccounts = new Map<string, AccountTotals>();
-    const originalTotals = new Map<string, AccountTotals>();
+    const state: BatchState = { referenced, accounts, takenRefs, changed: new Map(), original: new Map() };
 
-    for (const command of commands) {
+    for (const [index, command] of commands.entries()) {
       if (claimTaken(command)) {
         outcomes.push({ ok: false, error: new ClaimTakenError((command.idempotency as IdempotencyHandle).scope.key) });
         continue;
       }
-      const draft = this.draft(command, referenced);
-      if (!draft.ok) {
-        outcomes.push(draft);
-        continue;
-      }
-      const refusal =
-        this.checkExternalRef(draft, takenRefs) ?? this.checkAccountsAndApply(draft, accounts, changedAccounts, originalTotals);
+      const refusal = rowRefusals.get(index);
       if (refusal) {
         outcomes.push({ ok: false, error: refusal });
         continue;
       }
-      // Later commands in the batch see this one's effects: its reference is taken, a reversed entry
-      // cannot be reversed again, a resolved entry is no longer pending and has the postings just
-      // drafted for it (a reversal later in the same batch must reverse what this command posted).
-      if (draft.entry.externalRef && draft.isNewEntry) takenRefs.add(refKey(draft.entry.tenantId, draft.entry.externalRef));
-      if (command.type !== 'create') {
-        const original = referenced.get(command.entryId) as ReferencedEntry;
-        if (command.type === 'reverse') original.reversed = true;
-        else {
-          original.record = draft.entry;
-          original.postings.push(...draft.postings);
-        }
+      const applied = this.applyUnit([command, ...(command.rows?.with ?? [])], state);
+      if (!applied.ok) {
+        outcomes.push(applied);
+        continue;
       }
-      if (draft.isNewEntry) newEntries.push(draft.entry);
-      else resolvedEntries.push(draft.entry);
-      newPostings.push(...draft.postings);
-      outcomes.push({ ok: true, write: { entry: draft.entry, postings: draft.postings } });
+      for (const draft of applied.drafts) {
+        if (draft.isNewEntry) newEntries.push(draft.entry);
+        else resolvedEntries.push(draft.entry);
+        newPostings.push(...draft.postings);
+      }
+      const [write, ...also] = applied.drafts.map((draft) => ({ entry: draft.entry, postings: draft.postings }));
+      outcomes.push(also.length > 0 ? { ok: true, write, also } : { ok: true, write });
     }
 
     await this.insertEntries(newEntries);
     await this.markResolved(resolvedEntries);
     await this.insertPostings(newPostings);
-    await this.updateBalances(changedAccounts, originalTotals);
-    await this.completeIdempotency(commands, outcomes);
+    await this.updateBalances(state.changed, state.original);
+    await this.writeCommandRows(commands, outcomes);
+    await this.completeIdempotency(commands, outcomes, rowRefusals);
     await this.auditUnkeyed(commands, outcomes);
     // journal_entry.* webhooks, in this transaction: an entry that rolls back is never announced.
     await this.outbox.record(this.manager, journalEntryOutboxEvents(outcomes));
@@ -233,11 +253,91 @@ class BatchWriter {
     return this.idempotency.insertClaimsWithin(this.manager, prepared);
   }
 
+  /** Step 1 of CommandRows: the lock hooks in lockKey order; returns the refusals by command index. */
+  private async lockCommandRows(commands: LedgerCommand[], skip: (command: LedgerCommand) => boolean): Promise<Map<number, AppError>> {
+    const refusals = new Map<number, AppError>();
+    const withRows = commands.flatMap((command, index) => (command.rows && !skip(command) ? [{ rows: command.rows, index }] : []));
+    withRows.sort((a, b) => (a.rows.lockKey < b.rows.lockKey ? -1 : a.rows.lockKey > b.rows.lockKey ? 1 : a.index - b.index));
+    for (const [position, { rows, index }] of withRows.entries()) {
+      // Both would read the rows as they were before either writes: the batch is written command by command instead.
+      if (position > 0 && withRows[position - 1].rows.lockKey === rows.lockKey) throw new Error(`two commands of one ledger batch lock the rows of ${rows.lockKey}`);
+      const refusal = await rows.lock?.(this.manager);
+      if (refusal) refusals.set(index, refusal);
+    }
+    return refusals;
+  }
+
+  /** Step 3 of CommandRows: each accepted command's own rows, in the batch's order. */
+  private async writeCommandRows(commands: LedgerCommand[], outcomes: LedgerOutcome[]): Promise<void> {
+    for (const [index, command] of commands.entries()) {
+      const outcome = outcomes[index];
+      if (command.rows && outcome.ok) await command.rows.write(this.manager, [outcome.write, ...(outcome.also ?? [])]);
+    }
+  }
+
+  /**
+   * Checks and applies a command with the changes it carries (rows.with), all or none: a refusal of any
+   * of them undoes what the earlier ones did to the batch's running state.
+   */
+  private applyUnit(unit: LedgerChange[], state: BatchState): { ok: true; drafts: Draft[] } | { ok: false; error: AppError } {
+    const saved =
+      unit.length > 1
+        ? {
+            changed: new Map(state.changed),
+            takenRefs: new Set(state.takenRefs),
+            referenced: [...state.referenced.values()].map((entry) => ({ entry, record: entry.record, postings: entry.postings.length, reversed: entry.reversed })),
+          }
+        : null;
+    const drafts: Draft[] = [];
+    for (const change of unit) {
+      const applied = this.applyOne(change, state);
+      if (applied.ok) {
+        drafts.push(applied);
+        continue;
+      }
+      if (saved) {
+        state.changed.clear();
+        for (const [id, totals] of saved.changed) state.changed.set(id, totals);
+        state.takenRefs.clear();
+        for (const ref of saved.takenRefs) state.takenRefs.add(ref);
+        for (const { entry, record, postings, reversed } of saved.referenced) {
+          entry.record = record;
+          entry.postings.length = postings;
+          entry.reversed = reversed;
+        }
+      }
+      return applied;
+    }
+    return { ok: true, drafts };
+  }
+
+  /** Checks one change against the balances left by the changes before it in the batch and, if it passes, applies it. */
+  private applyOne(command: LedgerChange, state: BatchState): Draft | { ok: false; error: AppError } {
+    const { referenced, accounts, takenRefs } = state;
+    const draft = this.draft(command, referenced);
+    if (!draft.ok) return draft;
+    const refusal = this.checkExternalRef(draft, takenRefs) ?? this.checkAccountsAndApply(draft, accounts, state.changed, state.original);
+    if (refusal) return { ok: false, error: refusal };
+    // Later commands in the batch see this one's effects: its reference is taken, a reversed entry
+    // cannot be reversed again, a resolved entry is no longer pending and has the postings just
+    // drafted for it (a reversal later in the same batch must reverse what this command posted).
+    if (draft.entry.externalRef && draft.isNewEntry) takenRefs.add(refKey(draft.entry.tenantId, draft.entry.externalRef));
+    if (command.type !== 'create') {
+      const original = referenced.get(command.entryId) as ReferencedEntry;
+      if (command.type === 'reverse') original.reversed = true;
+      else {
+        original.record = draft.entry;
+        original.postings.push(...draft.postings);
+      }
+    }
+    return draft;
+  }
+
   /**
    * Each keyed command's outcome, success or refusal, is recorded with the change itself: a crash can
    * leave neither a change without its record nor a record without its change.
    */
-  private async completeIdempotency(commands: LedgerCommand[], outcomes: LedgerOutcome[]): Promise<void> {
+  private async completeIdempotency(commands: LedgerCommand[], outcomes: LedgerOutcome[], refusedByRows?: Map<number, AppError>): Promise<void> {
     if (!this.idempotency) return;
     // Successes in one statement for the whole batch (each a round trip inside the transaction that
     // holds the batch's account locks, otherwise); refusals, rare, one by one.
@@ -245,9 +345,10 @@ class BatchWriter {
     for (const [index, command] of commands.entries()) {
       if (!command.idempotency) continue;
       const outcome = outcomes[index];
-      // Its key was taken by another request: this one holds no claim to complete.
-      if (!outcome.ok && outcome.error instanceof ClaimTakenError) continue;
-      if (outcome.ok) written.push({ handle: command.idempotency, resultRef: { journalEntryIds: [outcome.write.entry.id] } });
+      // Its key was taken by another request, or it was refused by its own rows' lock hook: it holds
+      // no claim to complete here (the caller's, for CommandRows).
+      if ((!outcome.ok && outcome.error instanceof ClaimTakenError) || refusedByRows?.has(index)) continue;
+      if (outcome.ok) written.push({ handle: command.idempotency, resultRef: command.rows?.resultRef ?? { journalEntryIds: [outcome.write.entry.id] } });
       else await this.idempotency.complete(this.manager, command.idempotency, { error: outcome.error });
     }
     await this.idempotency.completeMany(this.manager, written);
@@ -264,7 +365,7 @@ class BatchWriter {
     await this.idempotency.auditUnkeyedWithin(this.manager, completions);
   }
 
-  private async lockReferencedEntries(commands: LedgerCommand[]): Promise<Map<string, ReferencedEntry>> {
+  private async lockReferencedEntries(commands: LedgerChange[]): Promise<Map<string, ReferencedEntry>> {
     const ids = [...new Set(commands.flatMap((c) => (c.type === 'create' ? [] : [c.entryId])))].sort();
     const referenced = new Map<string, ReferencedEntry>();
     if (ids.length === 0) return referenced;
@@ -296,7 +397,7 @@ class BatchWriter {
     return referenced;
   }
 
-  private draft(command: LedgerCommand, referenced: Map<string, ReferencedEntry>): Draft | { ok: false; error: AppError } {
+  private draft(command: LedgerChange, referenced: Map<string, ReferencedEntry>): Draft | { ok: false; error: AppError } {
     if (command.type === 'create') {
       const entry: JournalEntryRecord = {
         id: command.entryId ?? newId('journalEntry'),
@@ -427,7 +528,7 @@ class BatchWriter {
     return accounts;
   }
 
-  private async findTakenExternalRefs(commands: LedgerCommand[]): Promise<Set<string>> {
+  private async findTakenExternalRefs(commands: LedgerChange[]): Promise<Set<string>> {
     const refsByTenant = new Map<string, string[]>();
     for (const command of commands) {
       if ((command.type !== 'create' && command.type !== 'reverse') || !command.externalRef) continue;
@@ -594,6 +695,15 @@ class BatchWriter {
   }
 }
 
+/** What a batch has locked and what its accepted commands changed so far. */
+interface BatchState {
+  referenced: Map<string, ReferencedEntry>;
+  accounts: Map<string, LockedAccount>;
+  takenRefs: Set<string>;
+  changed: Map<string, AccountTotals>;
+  original: Map<string, AccountTotals>;
+}
+
 interface Draft {
   ok: true;
   /** False when the command resolves an existing pending entry rather than inserting one. */
@@ -609,7 +719,7 @@ function refKey(tenantId: string, externalRef: string): string {
 }
 
 /** Every account a batch may touch, known before any draft: lines given, and postings of referenced entries. */
-function accountIdsTouchedBy(commands: LedgerCommand[], referenced: Map<string, ReferencedEntry>): string[] {
+function accountIdsTouchedBy(commands: LedgerChange[], referenced: Map<string, ReferencedEntry>): string[] {
   const ids = new Set<string>();
   for (const command of commands) {
     if (command.type === 'create' || command.type === 'post-pending') {
@@ -713,14 +823,12 @@ const JOURNAL_ENTRY_EVENT_TYPES: Record<JournalEntryStatus, string> = {
 function journalEntryOutboxEvents(outcomes: LedgerOutcome[]): OutboxEvent[] {
   return outcomes.flatMap((outcome) =>
     outcome.ok
-      ? [
-          {
-            tenantId: outcome.write.entry.tenantId,
-            type: JOURNAL_ENTRY_EVENT_TYPES[outcome.write.entry.status],
-            occurredAt: outcome.write.entry.resolvedAt ?? outcome.write.entry.createdAt,
-            data: { journalEntry: outcome.write.entry, postings: outcome.write.postings },
-          },
-        ]
+      ? [outcome.write, ...(outcome.also ?? [])].map((write) => ({
+          tenantId: write.entry.tenantId,
+          type: JOURNAL_ENTRY_EVENT_TYPES[write.entry.status],
+          occurredAt: write.entry.resolvedAt ?? write.entry.createdAt,
+          data: { journalEntry: write.entry, postings: write.postings },
+        }))
       : [],
   );
 }

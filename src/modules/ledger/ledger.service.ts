@@ -26,7 +26,9 @@ import {
 import {
   entryFromRow,
   type JournalEntryRecord,
+  type CommandRows,
   type LedgerCommand,
+  type LedgerOutcome,
   type LedgerWrite,
   type LedgerWriter,
   type LineDraft,
@@ -292,6 +294,15 @@ export class LedgerService {
    */
   writeWithin(manager: EntityManager, commands: LedgerCommand[]): Promise<LedgerWrite[]> {
     return this.writer.writeWithin(manager, commands);
+  }
+
+  /**
+   * Queues a command that carries another module's rows (CommandRows) into the writer's group commit
+   * and resolves with its outcome once its batch has committed; the caller publishes the entries with
+   * `entriesCommitted`, as after writeWithin.
+   */
+  submitWithRows(command: LedgerCommand & { rows: CommandRows }): Promise<LedgerOutcome> {
+    return this.writer.submit(command);
   }
 
   /** Tells subscribers of entries another module wrote with writeWithin, after its commit. */
