@@ -12,6 +12,7 @@ import { DatabaseUnavailableError, isUniqueViolation, runInTransaction } from '.
 import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks/event-outbox';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import { LedgerErrors } from './ledger.errors';
+import { recordPeriodTotals } from './period-totals';
 import {
   type AccountTotals,
   type AccountType,
@@ -205,6 +206,8 @@ class BatchWriter {
     await this.markResolved(resolvedEntries);
     await this.insertPostings(newPostings);
     await this.updateBalances(changedAccounts, originalTotals);
+    // Balance checkpoints (period-totals.ts) change with the balances, in the same transaction.
+    await recordPeriodTotals(this.manager, this.kind, newPostings);
     await this.completeIdempotency(commands, outcomes);
     // journal_entry.* webhooks, in this transaction: an entry that rolls back is never announced.
     await this.outbox.record(this.manager, journalEntryOutboxEvents(outcomes));
