@@ -96,10 +96,10 @@ export async function recordPeriodTotals(manager: EntityManager, kind: DatabaseK
   }
 }
 
-/** SQL of the start of a posting's month or day, as periodStartsOf gives it. */
-function periodStartSql(kind: DatabaseKind, periodKind: string): string {
-  if (kind === 'mysql') return periodKind === MONTH ? "DATE_FORMAT(effective_at, '%Y-%m-01 00:00:00')" : "DATE_FORMAT(effective_at, '%Y-%m-%d 00:00:00')";
-  return periodKind === MONTH ? "substr(effective_at, 1, 7) || '-01 00:00:00.000'" : "substr(effective_at, 1, 10) || ' 00:00:00.000'";
+/** SQL of the start of a timestamp column's UTC month or day, as periodStartsOf gives it. */
+function periodStartSql(kind: DatabaseKind, periodKind: string, column: string): string {
+  if (kind === 'mysql') return `DATE_FORMAT(${column}, '${periodKind === MONTH ? '%Y-%m-01' : '%Y-%m-%d'} 00:00:00')`;
+  return periodKind === MONTH ? `substr(${column}, 1, 7) || '-01 00:00:00.000'` : `substr(${column}, 1, 10) || ' 00:00:00.000'`;
 }
 
 /**
@@ -118,20 +118,27 @@ export async function rebuildPeriodTotalsWithin(manager: EntityManager | { query
   const scope = tenantId === undefined ? '' : ' WHERE tenant_id = ?';
   const params = tenantId === undefined ? [] : [tenantId];
   await manager.query(`DELETE FROM ${PERIOD_TOTALS_TABLE}${scope}`, params);
-  for (const periodKind of [MONTH, DAY]) {
-    const start = periodStartSql(kind, periodKind);
-    await manager.query(
-      `INSERT INTO ${PERIOD_TOTALS_TABLE} (account_id, period_kind, period_start, tenant_id, ${COLUMNS.join(', ')})
-       SELECT account_id, '${periodKind}', ${start}, tenant_id,
-              SUM(CASE WHEN phase = '${PostingPhase.POSTED}' AND direction = '${EntryDirection.DEBIT}' THEN amount_minor ELSE 0 END),
-              SUM(CASE WHEN phase = '${PostingPhase.POSTED}' AND direction = '${EntryDirection.CREDIT}' THEN amount_minor ELSE 0 END),
-              SUM(CASE WHEN direction = '${EntryDirection.DEBIT}' THEN amount_minor ELSE 0 END),
-              SUM(CASE WHEN direction = '${EntryDirection.CREDIT}' THEN amount_minor ELSE 0 END)
-         FROM postings${scope}
-        GROUP BY account_id, tenant_id, ${start}`,
-      params,
-    );
-  }
+  // Days from the postings, then months from the days (fewer rows to group than the postings).
+  const day = periodStartSql(kind, DAY, 'effective_at');
+  await manager.query(
+    `INSERT INTO ${PERIOD_TOTALS_TABLE} (account_id, period_kind, period_start, tenant_id, ${COLUMNS.join(', ')})
+     SELECT account_id, '${DAY}', ${day}, tenant_id,
+            SUM(CASE WHEN phase = '${PostingPhase.POSTED}' AND direction = '${EntryDirection.DEBIT}' THEN amount_minor ELSE 0 END),
+            SUM(CASE WHEN phase = '${PostingPhase.POSTED}' AND direction = '${EntryDirection.CREDIT}' THEN amount_minor ELSE 0 END),
+            SUM(CASE WHEN direction = '${EntryDirection.DEBIT}' THEN amount_minor ELSE 0 END),
+            SUM(CASE WHEN direction = '${EntryDirection.CREDIT}' THEN amount_minor ELSE 0 END)
+       FROM postings${scope}
+      GROUP BY account_id, tenant_id, ${day}`,
+    params,
+  );
+  const month = periodStartSql(kind, MONTH, 'period_start');
+  await manager.query(
+    `INSERT INTO ${PERIOD_TOTALS_TABLE} (account_id, period_kind, period_start, tenant_id, ${COLUMNS.join(', ')})
+     SELECT account_id, '${MONTH}', ${month}, tenant_id, ${COLUMNS.map((column) => `SUM(${column})`).join(', ')}
+       FROM ${PERIOD_TOTALS_TABLE} WHERE period_kind = '${DAY}'${tenantId === undefined ? '' : ' AND tenant_id = ?'}
+      GROUP BY account_id, tenant_id, ${month}`,
+    params,
+  );
 }
 
 /** Where a balance stops: postings effective before `at` (or at it, when inclusive), and optionally, at `at` itself, those with a smaller id. */
