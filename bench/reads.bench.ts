@@ -47,6 +47,7 @@ import {
   printBanner,
   readCommonSettings,
   runMain,
+  type ServerKeys,
   startChildServer,
 } from './bench-support';
 
@@ -244,39 +245,56 @@ interface Timing {
   count: number;
 }
 
-async function measure(server: BenchServer, apiKey: string, query: string, variables: Record<string, unknown>): Promise<Timing> {
-  const url = new URL(server.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const body = JSON.stringify({ query, variables });
-  const once = async () => {
-    const started = performance.now();
-    const response = await postGraphQL(url, agent, apiKey, body);
-    const elapsed = performance.now() - started;
-    if (response.json.errors?.length || !response.json.data) throw new Error(`read failed: ${response.text.slice(0, 400)}`);
-    return elapsed;
-  };
+interface Loaded {
+  postings: number;
+  database: BenchDatabase;
+  ledger: Ledger;
+  server?: BenchServer;
+}
+
+/**
+ * Each size's p50/p99 of one read, its requests interleaved across the sizes (one to each server in
+ * turn): the machine's noise then weighs on every size alike, and the ratio is steadier than the times.
+ */
+async function measure(sizes: Loaded[], readCase: ReadCase): Promise<Timing[]> {
+  const clients = sizes.map((size) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL((size.server as BenchServer).url);
+    const body = JSON.stringify({ query: readCase.query, variables: readCase.variables(size.ledger) });
+    const apiKey = readCase.wide ? size.ledger.wideApiKey : size.ledger.apiKey;
+    return {
+      agent,
+      times: [] as number[],
+      once: async () => {
+        const started = performance.now();
+        const response = await postGraphQL(url, agent, apiKey, body);
+        const elapsed = performance.now() - started;
+        if (response.json.errors?.length || !response.json.data) throw new Error(`${readCase.name}: ${response.text.slice(0, 400)}`);
+        return elapsed;
+      },
+    };
+  });
   try {
     const warmupEnd = performance.now() + settings.warmupSeconds * 1000;
-    do await once();
+    do for (const client of clients) await client.once();
     while (performance.now() < warmupEnd);
-    const times: number[] = [];
-    const end = performance.now() + settings.seconds * 1000;
-    do times.push(await once());
-    while (performance.now() < end || times.length < 20);
-    times.sort((a, b) => a - b);
-    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-    return { p50: at(0.5), p99: at(0.99), count: times.length };
+    const end = performance.now() + settings.seconds * 1000 * clients.length;
+    do for (const client of clients) client.times.push(await client.once());
+    while (performance.now() < end || clients[0].times.length < 20);
+    return clients.map(({ times }) => {
+      times.sort((a, b) => a - b);
+      const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+      return { p50: at(0.5), p99: at(0.99), count: times.length };
+    });
   } finally {
-    agent.destroy();
+    for (const client of clients) client.agent.destroy();
   }
 }
 
-async function runSize(postings: number, keys: Awaited<ReturnType<typeof generateServerKeys>>): Promise<Map<string, Timing>> {
+async function loadSize(postings: number, keys: ServerKeys): Promise<Loaded> {
   const database = await createBenchDatabase(settings.mysqlUrl, 'reckon_reads');
-  let runtime: Runtime | undefined;
-  let server: BenchServer | undefined;
+  const runtime = await bootstrapRuntime(database.url, keys, {});
   try {
-    runtime = await bootstrapRuntime(database.url, keys, {});
     const started = performance.now();
     const ledger = await loadLedger(runtime, database, postings);
     const loaded = performance.now();
@@ -286,55 +304,69 @@ async function runSize(postings: number, keys: Awaited<ReturnType<typeof generat
       `  ${postings.toLocaleString('en-US')} postings (+${(WIDE_ACCOUNTS * 2).toLocaleString('en-US')} on the 10,000-account tenant): loaded in ${fmt((loaded - started) / 1000, 1)} s, ` +
         `checkpoints rebuilt in ${fmt((rebuilt - loaded) / 1000, 1)} s; load average ${loadAverage()}`,
     );
-    await runtime.close();
-    runtime = undefined;
-    server = await startChildServer(settings, { databaseUrl: database.url, keys, logLevel: 'warn' });
-    const timings = new Map<string, Timing>();
-    for (const readCase of CASES) {
-      const timing = await measure(server, readCase.wide ? ledger.wideApiKey : ledger.apiKey, readCase.query, readCase.variables(ledger));
-      console.log(`    ${readCase.name.padEnd(48)} p50 ${fmt(timing.p50, 2).padStart(8)} ms   p99 ${fmt(timing.p99, 2).padStart(8)} ms   (${timing.count} requests)`);
-      timings.set(readCase.name, timing);
-    }
-    return timings;
+    return { postings, database, ledger };
+  } catch (error) {
+    await database.drop().catch(() => undefined);
+    throw error;
   } finally {
-    await server?.stop().catch(() => undefined);
-    await runtime?.close().catch(() => undefined);
-    if (process.env.READS_BENCH_KEEP_DATABASE === '1') console.log(`    kept database ${database.url}`);
-    else await database.drop().catch((error: unknown) => console.error(`dropping ${database.name} failed:`, error));
+    await runtime.close();
   }
 }
 
 async function main(): Promise<number> {
   await printBanner('Reckon ledger reads benchmark', settings.mysqlUrl);
-  console.log(`  cases:     ${CASES.length} reads x ${SIZES.map((n) => n.toLocaleString('en-US')).join(', ')} postings, one request at a time, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s each`);
+  console.log(
+    `  cases:     ${CASES.length} reads x ${SIZES.map((n) => n.toLocaleString('en-US')).join(', ')} postings, one request at a time, ` +
+      `interleaved across the sizes, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per size`,
+  );
   console.log('');
   const keys = await generateServerKeys();
-  const results: Map<string, Timing>[] = [];
-  for (const size of SIZES) results.push(await runSize(size, keys));
-  const small = results[0];
-  const large = results[results.length - 1];
+  const sizes: Loaded[] = [];
+  const release = async () => {
+    for (const size of sizes) {
+      await size.server?.stop().catch(() => undefined);
+      if (process.env.READS_BENCH_KEEP_DATABASE === '1') console.log(`  kept database ${size.database.url}`);
+      else await size.database.drop().catch((error: unknown) => console.error(`dropping ${size.database.name} failed:`, error));
+    }
+  };
+  const onSignal = () => void release().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const postings of SIZES) sizes.push(await loadSize(postings, keys));
+    for (const size of sizes) size.server = await startChildServer(settings, { databaseUrl: size.database.url, keys, logLevel: 'warn' });
+    const results = new Map<string, Timing[]>();
+    for (const readCase of CASES) results.set(readCase.name, await measure(sizes, readCase));
+    printTable(results);
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await release();
+  }
+}
+
+function printTable(results: Map<string, Timing[]>): void {
   const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
+  const last = SIZES.length - 1;
   console.log('');
   console.log(
-    `  ${'read'.padEnd(48)} ${SIZES.map((n) => `p50 ${label(n)}`.padStart(10) + `p99 ${label(n)}`.padStart(10)).join('')}  ${`${label(SIZES[SIZES.length - 1])}/${label(SIZES[0])}`.padStart(8)}  goal`,
+    `  ${'read'.padEnd(48)} ${SIZES.map((n) => `p50 ${label(n)}`.padStart(10) + `p99 ${label(n)}`.padStart(10)).join('')}  ${`${label(SIZES[last])}/${label(SIZES[0])}`.padStart(8)}  goal`,
   );
   for (const readCase of CASES) {
-    const cells = results.map((r) => {
-      const t = r.get(readCase.name) as Timing;
-      return `${fmt(t.p50, 2).padStart(10)}${fmt(t.p99, 2).padStart(10)}`;
-    });
-    const ratio = (large.get(readCase.name) as Timing).p50 / (small.get(readCase.name) as Timing).p50;
+    const timings = results.get(readCase.name) as Timing[];
+    const cells = timings.map((t) => `${fmt(t.p50, 2).padStart(10)}${fmt(t.p99, 2).padStart(10)}`);
+    const ratio = timings[last].p50 / timings[0].p50;
     const goal =
       readCase.goal === 'none'
         ? ''
         : readCase.goal === 'ratio'
           ? `${ratio <= RATIO_GOAL ? '✓' : '✗'} within ${RATIO_GOAL}×`
-          : `${results.every((r) => (r.get(readCase.name) as Timing).p50 < (readCase.goal as number)) ? '✓' : '✗'} p50 < ${readCase.goal} ms`;
+          : `${timings.every((t) => t.p50 < (readCase.goal as number)) ? '✓' : '✗'} p50 < ${readCase.goal} ms`;
     console.log(`  ${readCase.name.padEnd(48)} ${cells.join('')}  ${`${fmt(ratio, 2)}×`.padStart(8)}  ${goal}`);
   }
   console.log('');
   console.log(`  times in ms, measured from this process over HTTP; load average at the end ${loadAverage()}`);
-  return 0;
 }
 
 runMain(main);
