@@ -503,6 +503,7 @@ export class LedgerService {
    * not the tenant's is NOT_FOUND, as everywhere else, rather than an empty list.
    */
   async listEntries(tenantId: string, filter: EntryFilter, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
+    // Checks the filter first (an account not the tenant's is NOT_FOUND), whichever way the list is read.
     const where = await this.entryConditions(tenantId, filter);
     if (filter.accountId) return this.listEntriesOfAccount(tenantId, filter.accountId, filter.status ?? null, pageRequest);
     return readPage(
