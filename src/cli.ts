@@ -3,6 +3,7 @@ import { bootstrap, createLogger, type Runtime } from './bootstrap';
 import { formatEncryptionKeys, generateEncryptionKey } from './common/encryption';
 import { loadConfig } from './config';
 import { reencryptAll } from './db/encrypted-columns';
+import { rebuildPeriodTotals } from './modules/ledger/period-totals';
 import { createDemoTenant } from './services/demo-tenant';
 import { generateSigningKey } from './services/key-material';
 
@@ -14,7 +15,9 @@ const USAGE = `Usage:
                                                 print the gateway id and its webhook secret
   npm run reckon -- key create <tenantId> "<name>"   add an API key to a tenant
   npm run reckon -- keys generate              print new keys (encryption, JWT signing, blind index) for setup and rotation
-  npm run reckon -- keys reencrypt [--batch-size N]   re-encrypt every encrypted column under the first key of ENCRYPTION_KEYS`;
+  npm run reckon -- keys reencrypt [--batch-size N]   re-encrypt every encrypted column under the first key of ENCRYPTION_KEYS
+  npm run reckon -- ledger rebuild-checkpoints  recompute the ledger's balance checkpoints from the postings, after
+                                                postings were loaded past the API (bulk SQL, a restore)`;
 
 /** Where the CLI reads its settings and writes its answers; tests pass their own. */
 export interface CliIo {
@@ -118,6 +121,7 @@ export async function runCli(args: string[], io: CliIo = processIo): Promise<num
     batchSize !== null ||
     tenantCreate !== null ||
     (noun === 'tenant' && verb === 'list' && rest.length === 0) ||
+    (noun === 'ledger' && verb === 'rebuild-checkpoints' && rest.length === 0) ||
     (noun === 'key' && verb === 'create' && rest.length === 2 && !rest.some((option) => option.startsWith('--')));
   // Refused before the database is opened: a typo never runs migrations or creates anything.
   if (!known) return usage();
@@ -128,6 +132,11 @@ export async function runCli(args: string[], io: CliIo = processIo): Promise<num
     if (batchSize !== null) return await reencrypt(runtime, batchSize, io);
     if (tenantCreate) return await createTenant(runtime, tenantCreate.name, tenantCreate.withDemoGateway, io);
     if (noun === 'tenant') return await listTenants(runtime, io);
+    if (noun === 'ledger') {
+      await rebuildPeriodTotals(runtime.dataSource);
+      io.out('done: balance checkpoints rebuilt from the postings');
+      return 0;
+    }
     const { tenancy, auth } = runtime.services;
     const tenant = await tenancy.getTenant(rest[0]);
     if (!tenant) {

@@ -13,6 +13,7 @@ import { type EventOutbox, NO_EVENT_OUTBOX, type OutboxEvent } from '../webhooks
 import { ClaimTakenError, type IdempotencyHandle, type IdempotencyService } from '../idempotency/idempotency.service';
 import type { MutationAudit } from '../audit/audit.types';
 import { LedgerErrors } from './ledger.errors';
+import { recordPeriodTotals } from './period-totals';
 import {
   type AccountTotals,
   type AccountType,
@@ -239,6 +240,8 @@ class BatchWriter {
     await this.markResolved(resolvedEntries);
     await this.insertPostings(newPostings);
     await this.updateBalances(state.changed, state.original);
+    // Balance checkpoints (period-totals.ts) change with the balances, in the same transaction.
+    await recordPeriodTotals(this.manager, this.kind, newPostings);
     await this.writeCommandRows(commands, outcomes);
     await this.completeIdempotency(commands, outcomes, rowRefusals);
     await this.auditUnkeyed(commands, outcomes);

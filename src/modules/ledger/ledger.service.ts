@@ -7,6 +7,7 @@ import { idKindOf, newId, requireIdOfKind } from '../../common/ids';
 import { isWithinInt64, parseDecimalToMinor, parsePositiveAmount, requireCurrency, toBigInt } from '../../common/money';
 import { type KeysetSlice, type Page, type PageRequest, type PageSizes, type PageWindow, readPage, readPages } from '../../common/pagination';
 import { applyKeyset, keysetSql } from '../../db/keyset';
+import { databaseKindOfSource } from '../../db/data-source';
 import { fromDbTimestamp, requireStorableDate, toDbTimestamp } from '../../common/timestamps';
 import { isUniqueViolation, runInTransaction } from '../../db/transaction';
 import { AccountEntity } from './account.entity';
@@ -23,6 +24,7 @@ import {
   normalBalanceOf,
   PostingPhase,
 } from './ledger.types';
+import { type BalanceBound, totalsUpTo } from './period-totals';
 import {
   entryFromRow,
   type JournalEntryRecord,
@@ -514,7 +516,9 @@ export class LedgerService {
    * not the tenant's is NOT_FOUND, as everywhere else, rather than an empty list.
    */
   async listEntries(tenantId: string, filter: EntryFilter, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
+    // Checks the filter first (an account not the tenant's is NOT_FOUND), whichever way the list is read.
     const where = await this.entryConditions(tenantId, filter);
+    if (filter.accountId) return this.listEntriesOfAccount(tenantId, filter.accountId, filter.status ?? null, pageRequest);
     return readPage(
       pageRequest,
       async (slice) => {
@@ -523,6 +527,34 @@ export class LedgerService {
           `SELECT e.* FROM journal_entries e WHERE ${[...where.conditions, ...keyset.conditions].join(' AND ')}
             ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
           [...where.params, ...keyset.params],
+        );
+        return rows.map(entryFromRow);
+      },
+      (entry) => entry.id,
+      { isKey: isKeyOf('journalEntry') },
+    );
+  }
+
+  /**
+   * The entries of one account, newest first by entry id, as listEntries orders them: a backward walk
+   * of postings (account_id, journal_entry_id) that stops after a page, each entry taken at its first
+   * posting on the account (a hold, its release and its posting are one entry). The postings lead the
+   * join (STRAIGHT_JOIN on MySQL): read from the tenant's entries instead, a quiet account's page would
+   * scan the tenant's whole history.
+   */
+  private listEntriesOfAccount(tenantId: string, accountId: string, status: JournalEntryStatus | null, pageRequest: PageRequest): Promise<Page<JournalEntryRecord>> {
+    const join = databaseKindOfSource(this.dataSource) === 'mysql' ? 'STRAIGHT_JOIN' : 'JOIN';
+    return readPage(
+      pageRequest,
+      async (slice) => {
+        const keyset = keysetSql(slice, ['p.journal_entry_id'], 'DESC');
+        const rows: Record<string, unknown>[] = await this.dataSource.query(
+          `SELECT e.* FROM postings p ${join} journal_entries e ON e.id = p.journal_entry_id
+            WHERE p.account_id = ? AND e.tenant_id = ?${status ? ' AND e.status = ?' : ''}
+                  ${keyset.conditions.map((condition) => `AND ${condition}`).join(' ')}
+              AND NOT EXISTS (SELECT 1 FROM postings q WHERE q.account_id = p.account_id AND q.journal_entry_id = p.journal_entry_id AND q.id < p.id)
+            ORDER BY ${keyset.orderBy} LIMIT ${keyset.limit}`,
+          [accountId, tenantId, ...(status ? [status] : []), ...keyset.params],
         );
         return rows.map(entryFromRow);
       },
@@ -628,32 +660,13 @@ export class LedgerService {
     return result;
   }
 
-  /** Each account's totals from its postings with effective dates up to and including `asOf`. */
-  async totalsAsOf(tenantId: string, accountIds: readonly string[], asOf: Date): Promise<Map<string, AccountTotals>> {
-    const totals = new Map<string, AccountTotals>(
-      accountIds.map((id) => [id, { postedDebitsMinor: 0n, postedCreditsMinor: 0n, pendingDebitsMinor: 0n, pendingCreditsMinor: 0n }]),
-    );
-    if (accountIds.length === 0) return totals;
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT account_id, direction, phase, SUM(amount_minor) AS total
-         FROM postings
-        WHERE tenant_id = ? AND account_id IN (${accountIds.map(() => '?').join(',')}) AND effective_at <= ?
-        GROUP BY account_id, direction, phase`,
-      [tenantId, ...accountIds, toDbTimestamp(requireStorableDate(asOf, 'asOf'))],
-    );
-    for (const row of rows) {
-      const t = totals.get(String(row.account_id));
-      if (!t) continue;
-      const amount = toBigInt(row.total);
-      const debit = row.direction === EntryDirection.DEBIT;
-      if (row.phase === PostingPhase.POSTED) {
-        if (debit) t.postedDebitsMinor += amount;
-        else t.postedCreditsMinor += amount;
-      }
-      if (debit) t.pendingDebitsMinor += amount;
-      else t.pendingCreditsMinor += amount;
-    }
-    return totals;
+  /**
+   * Each account's totals from its postings with effective dates up to and including `asOf`: from the
+   * balance checkpoints and the postings of asOf's day (period-totals.ts), not every posting.
+   */
+  totalsAsOf(tenantId: string, accountIds: readonly string[], asOf: Date): Promise<Map<string, AccountTotals>> {
+    const at = requireStorableDate(asOf, 'asOf');
+    return totalsUpTo((sql, params) => this.dataSource.query(sql, params), tenantId, accountIds, { at, inclusive: true });
   }
 
   /**
@@ -730,18 +743,14 @@ export class LedgerService {
     const sign = (direction: string, amount: bigint) => (direction === normal ? amount : -amount);
     const [fromDb, toDb] = [toDbTimestamp(from), toDbTimestamp(to)];
 
-    /** Net posted balance of the account's postings that meet the condition. */
-    const netWhere = async (condition: string, params: unknown[]) => {
-      const rows: Record<string, unknown>[] = await this.dataSource.query(
-        `SELECT direction, SUM(amount_minor) AS total FROM postings
-          WHERE tenant_id = ? AND account_id = ? AND phase = ? AND ${condition} GROUP BY direction`,
-        [tenantId, accountId, PostingPhase.POSTED, ...params],
-      );
-      return rows.reduce((sum, row) => sum + sign(String(row.direction), toBigInt(row.total)), 0n);
+    /** Net posted balance (in the normal direction) of the postings before a bound: checkpoints and a short seek. */
+    const netBefore = async (bound: BalanceBound) => {
+      const totals = (await totalsUpTo((sql, params) => this.dataSource.query(sql, params), tenantId, [accountId], bound, true)).get(accountId);
+      assert(totals, 'totalsUpTo answers every account asked for');
+      return sign(EntryDirection.DEBIT, totals.postedDebitsMinor) + sign(EntryDirection.CREDIT, totals.postedCreditsMinor);
     };
 
-    const opening = await netWhere('effective_at < ?', [fromDb]);
-    const closing = await netWhere('effective_at < ?', [toDb]);
+    const [opening, closing] = await Promise.all([netBefore({ at: from, inclusive: false }), netBefore({ at: to, inclusive: false })]);
     const postings = await readPage(
       pageRequest,
       async (slice) => {
@@ -761,8 +770,8 @@ export class LedgerService {
     // Running balances start from everything posted before the page's first line.
     let running = opening;
     if (postings.items.length > 0) {
-      const [effectiveAt, id] = splitPostingKey(postingKey(postings.items[0].posting));
-      running = await netWhere('(effective_at < ? OR (effective_at = ? AND id < ?))', [effectiveAt, effectiveAt, id]);
+      const first = postings.items[0].posting;
+      running = await netBefore({ at: first.effectiveAt, inclusive: false, beforePostingId: first.id });
     }
     const page: Page<StatementLine> = {
       ...postings,
