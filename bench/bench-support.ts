@@ -22,6 +22,7 @@ import { bootstrap, createLogger, type Runtime, type RuntimeConfig } from '../sr
 import { formatEncryptionKeys, generateEncryptionKey } from '../src/common/encryption';
 import { loadConfig } from '../src/config';
 import { startServer, type RunningServer } from '../src/server/app';
+import { AccountType } from '../src/modules/ledger/ledger.types';
 import { generateSigningKey } from '../src/services/key-material';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -646,6 +647,48 @@ export async function createBenchTenant(runtime: Runtime): Promise<{ tenantId: s
   const tenant = await runtime.services.tenancy.createTenant('Bench');
   const { secret } = await runtime.services.auth.createApiKey(tenant.id, { name: 'bench' });
   return { tenantId: tenant.id, apiKey: secret };
+}
+
+/**
+ * `count` asset accounts in `currency` through the ledger service, 16 at a time (one small transaction
+ * each, no limits on any account), coded `<codePrefix>-0000`, `-0001`, …; their ids in that order.
+ */
+export async function createBenchAccounts(runtime: Runtime, tenantId: string, count: number, options: { codePrefix: string; currency: string }): Promise<string[]> {
+  const accountIds: string[] = [];
+  for (let start = 0; start < count; start += 16) {
+    const created = await Promise.all(
+      Array.from({ length: Math.min(16, count - start) }, (_, i) =>
+        runtime.services.ledger.createAccount(tenantId, {
+          code: `${options.codePrefix}-${String(start + i).padStart(4, '0')}`,
+          name: `Bench account ${start + i}`,
+          type: AccountType.ASSET,
+          currency: options.currency,
+        }),
+      ),
+    );
+    accountIds.push(...created.map((account) => account.id));
+  }
+  return accountIds;
+}
+
+/**
+ * A raw baseline's transaction on one connection, the plain way: BEGIN, the work, COMMIT; a deadlock
+ * or lock-wait timeout rolls back and runs it again (up to 8 attempts), as the app's runInTransaction.
+ */
+export async function rawTransaction(connection: mysql.PoolConnection, work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await connection.query('START TRANSACTION');
+      await work();
+      await connection.query('COMMIT');
+      return;
+    } catch (error) {
+      await connection.query('ROLLBACK').catch(() => undefined);
+      const errno = (error as { errno?: number }).errno;
+      if ((errno === 1213 || errno === 1205) && attempt < 8) continue;
+      throw error;
+    }
+  }
 }
 
 export interface BenchServer {

@@ -22,7 +22,7 @@ import mysql from 'mysql2/promise';
 import { type Runtime } from '../src/bootstrap';
 import { newId } from '../src/common/ids';
 import { toDbTimestamp } from '../src/common/timestamps';
-import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
+import { EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
 import { PostJournalEntriesDocument } from '../tests/generated/graphql';
 import {
   type BenchRow,
@@ -34,6 +34,7 @@ import {
   type Column,
   CPU_NOTE,
   cpuColumns,
+  createBenchAccounts,
   createBenchDatabase,
   createBenchTenant,
   describeServer,
@@ -47,6 +48,7 @@ import {
   printColumns,
   printFailures,
   printWhereTheTimeGoes,
+  rawTransaction,
   type RateUnit,
   readCommonSettings,
   runCases,
@@ -118,7 +120,7 @@ function rows(count: number, width: number): string {
   return new Array(count).fill(row).join(',');
 }
 
-async function rawPostEntries(connection: mysql.PoolConnection, tenantId: string, pairs: Pair[]): Promise<void> {
+function rawPostEntries(connection: mysql.PoolConnection, tenantId: string, pairs: Pair[]): Promise<void> {
   const deltas = new Map<string, { debits: bigint; credits: bigint }>();
   for (const { debit, credit } of pairs) {
     const d = deltas.get(debit) ?? { debits: 0n, credits: 0n };
@@ -129,54 +131,44 @@ async function rawPostEntries(connection: mysql.PoolConnection, tenantId: string
     deltas.set(credit, c);
   }
   const accountIds = [...deltas.keys()].sort();
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await connection.query('START TRANSACTION');
-      const [locked] = await connection.query<mysql.RowDataPacket[]>(
-        `SELECT id, posted_debits_minor, posted_credits_minor FROM accounts WHERE id IN (${accountIds.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`,
-        accountIds,
+  return rawTransaction(connection, async () => {
+    const [locked] = await connection.query<mysql.RowDataPacket[]>(
+      `SELECT id, posted_debits_minor, posted_credits_minor FROM accounts WHERE id IN (${accountIds.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`,
+      accountIds,
+    );
+    if (locked.length !== accountIds.length) throw new Error(`expected ${accountIds.length} locked accounts, got ${locked.length}`);
+    const now = toDbTimestamp(new Date());
+    const entryIds = pairs.map(() => newId('journalEntry'));
+    for (let start = 0; start < pairs.length; start += INSERT_CHUNK) {
+      const part = entryIds.slice(start, start + INSERT_CHUNK);
+      await connection.query(
+        `INSERT INTO journal_entries (id, tenant_id, status, description, effective_at, external_ref, metadata, reversal_of_id, created_at, resolved_at)
+         VALUES ${rows(part.length, 10)}`,
+        part.flatMap((id) => [id, tenantId, JournalEntryStatus.POSTED, '', now, null, null, null, now, null]),
       );
-      if (locked.length !== accountIds.length) throw new Error(`expected ${accountIds.length} locked accounts, got ${locked.length}`);
-      const now = toDbTimestamp(new Date());
-      const entryIds = pairs.map(() => newId('journalEntry'));
-      for (let start = 0; start < pairs.length; start += INSERT_CHUNK) {
-        const part = entryIds.slice(start, start + INSERT_CHUNK);
-        await connection.query(
-          `INSERT INTO journal_entries (id, tenant_id, status, description, effective_at, external_ref, metadata, reversal_of_id, created_at, resolved_at)
-           VALUES ${rows(part.length, 10)}`,
-          part.flatMap((id) => [id, tenantId, JournalEntryStatus.POSTED, '', now, null, null, null, now, null]),
-        );
-      }
-      const postings = pairs.flatMap(({ debit, credit }, index) => [
-        [newId('posting'), tenantId, entryIds[index], debit, EntryDirection.DEBIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
-        [newId('posting'), tenantId, entryIds[index], credit, EntryDirection.CREDIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
-      ]);
-      for (let start = 0; start < postings.length; start += INSERT_CHUNK) {
-        const part = postings.slice(start, start + INSERT_CHUNK);
-        await connection.query(
-          `INSERT INTO postings (id, tenant_id, journal_entry_id, account_id, direction, amount_minor, currency, phase, effective_at, created_at)
-           VALUES ${rows(part.length, 10)}`,
-          part.flat(),
-        );
-      }
-      for (const accountId of accountIds) {
-        const { debits, credits } = deltas.get(accountId) as { debits: bigint; credits: bigint };
-        await connection.query(
-          `UPDATE accounts SET posted_debits_minor = posted_debits_minor + CAST(? AS SIGNED), posted_credits_minor = posted_credits_minor + CAST(? AS SIGNED),
-                  pending_debits_minor = pending_debits_minor + CAST(? AS SIGNED), pending_credits_minor = pending_credits_minor + CAST(? AS SIGNED)
-            WHERE id = ?`,
-          [debits.toString(), credits.toString(), debits.toString(), credits.toString(), accountId],
-        );
-      }
-      await connection.query('COMMIT');
-      return;
-    } catch (error) {
-      await connection.query('ROLLBACK').catch(() => undefined);
-      const errno = (error as { errno?: number }).errno;
-      if ((errno === 1213 || errno === 1205) && attempt < 8) continue;
-      throw error;
     }
-  }
+    const postings = pairs.flatMap(({ debit, credit }, index) => [
+      [newId('posting'), tenantId, entryIds[index], debit, EntryDirection.DEBIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
+      [newId('posting'), tenantId, entryIds[index], credit, EntryDirection.CREDIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
+    ]);
+    for (let start = 0; start < postings.length; start += INSERT_CHUNK) {
+      const part = postings.slice(start, start + INSERT_CHUNK);
+      await connection.query(
+        `INSERT INTO postings (id, tenant_id, journal_entry_id, account_id, direction, amount_minor, currency, phase, effective_at, created_at)
+         VALUES ${rows(part.length, 10)}`,
+        part.flat(),
+      );
+    }
+    for (const accountId of accountIds) {
+      const { debits, credits } = deltas.get(accountId) as { debits: bigint; credits: bigint };
+      await connection.query(
+        `UPDATE accounts SET posted_debits_minor = posted_debits_minor + CAST(? AS SIGNED), posted_credits_minor = posted_credits_minor + CAST(? AS SIGNED),
+                pending_debits_minor = pending_debits_minor + CAST(? AS SIGNED), pending_credits_minor = pending_credits_minor + CAST(? AS SIGNED)
+          WHERE id = ?`,
+        [debits.toString(), credits.toString(), debits.toString(), credits.toString(), accountId],
+      );
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,20 +181,7 @@ interface Fixture {
 
 async function createFixture(runtime: Runtime): Promise<Fixture> {
   const { tenantId, apiKey } = await createBenchTenant(runtime);
-  const accountIds: string[] = [];
-  for (let start = 0; start < ACCOUNT_COUNT; start += 16) {
-    const created = await Promise.all(
-      Array.from({ length: Math.min(16, ACCOUNT_COUNT - start) }, (_, i) =>
-        runtime.services.ledger.createAccount(tenantId, {
-          code: `batch-${String(start + i).padStart(4, '0')}`,
-          name: `Batch bench account ${start + i}`,
-          type: AccountType.ASSET,
-          currency: CURRENCY,
-        }),
-      ),
-    );
-    accountIds.push(...created.map((account) => account.id));
-  }
+  const accountIds = await createBenchAccounts(runtime, tenantId, ACCOUNT_COUNT, { codePrefix: 'batch', currency: CURRENCY });
   return { tenantId, apiKey, accountIds };
 }
 

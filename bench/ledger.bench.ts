@@ -63,7 +63,7 @@ import mysql from 'mysql2/promise';
 import { type Runtime } from '../src/bootstrap';
 import { newId } from '../src/common/ids';
 import { toDbTimestamp } from '../src/common/timestamps';
-import { AccountType, EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
+import { EntryDirection, JournalEntryStatus, PostingPhase } from '../src/modules/ledger/ledger.types';
 import { PostJournalEntryLeanDocument, PostJournalEntryLeanKeyedDocument } from '../tests/generated/graphql';
 import {
   type BenchRow,
@@ -75,6 +75,7 @@ import {
   type Column,
   CPU_NOTE,
   cpuColumns,
+  createBenchAccounts,
   createBenchDatabase,
   createBenchTenant,
   deadlocksColumn,
@@ -90,6 +91,7 @@ import {
   printColumns,
   printFailures,
   printWhereTheTimeGoes,
+  rawTransaction,
   type RateUnit,
   readCommonSettings,
   resultColumns,
@@ -191,39 +193,28 @@ const UPDATE_BALANCE = `UPDATE accounts SET
    pending_debits_minor = pending_debits_minor + CAST(? AS SIGNED), pending_credits_minor = pending_credits_minor + CAST(? AS SIGNED)
  WHERE id = ?`;
 
-async function rawPostEntry(connection: mysql.PoolConnection, tenantId: string, debit: string, credit: string): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await connection.query('START TRANSACTION');
-      const [locked] = await connection.query<mysql.RowDataPacket[]>(SELECT_ACCOUNTS, [debit, credit].sort());
-      if (locked.length !== 2) throw new Error(`expected 2 locked accounts, got ${locked.length}`);
-      const now = toDbTimestamp(new Date());
-      const entryId = newId('journalEntry');
-      await connection.query(INSERT_ENTRY, [entryId, tenantId, JournalEntryStatus.POSTED, '', now, null, null, null, now, null]);
-      await connection.query(INSERT_POSTINGS, [
-        ...[newId('posting'), tenantId, entryId, debit, EntryDirection.DEBIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
-        ...[newId('posting'), tenantId, entryId, credit, EntryDirection.CREDIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
+function rawPostEntry(connection: mysql.PoolConnection, tenantId: string, debit: string, credit: string): Promise<void> {
+  return rawTransaction(connection, async () => {
+    const [locked] = await connection.query<mysql.RowDataPacket[]>(SELECT_ACCOUNTS, [debit, credit].sort());
+    if (locked.length !== 2) throw new Error(`expected 2 locked accounts, got ${locked.length}`);
+    const now = toDbTimestamp(new Date());
+    const entryId = newId('journalEntry');
+    await connection.query(INSERT_ENTRY, [entryId, tenantId, JournalEntryStatus.POSTED, '', now, null, null, null, now, null]);
+    await connection.query(INSERT_POSTINGS, [
+      ...[newId('posting'), tenantId, entryId, debit, EntryDirection.DEBIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
+      ...[newId('posting'), tenantId, entryId, credit, EntryDirection.CREDIT, AMOUNT_MINOR, CURRENCY, PostingPhase.POSTED, now, now],
+    ]);
+    for (const accountId of [debit, credit].sort()) {
+      const isDebit = accountId === debit;
+      await connection.query(UPDATE_BALANCE, [
+        isDebit ? AMOUNT_MINOR : '0',
+        isDebit ? '0' : AMOUNT_MINOR,
+        isDebit ? AMOUNT_MINOR : '0',
+        isDebit ? '0' : AMOUNT_MINOR,
+        accountId,
       ]);
-      for (const accountId of [debit, credit].sort()) {
-        const isDebit = accountId === debit;
-        await connection.query(UPDATE_BALANCE, [
-          isDebit ? AMOUNT_MINOR : '0',
-          isDebit ? '0' : AMOUNT_MINOR,
-          isDebit ? AMOUNT_MINOR : '0',
-          isDebit ? '0' : AMOUNT_MINOR,
-          accountId,
-        ]);
-      }
-      await connection.query('COMMIT');
-      return;
-    } catch (error) {
-      await connection.query('ROLLBACK').catch(() => undefined);
-      const errno = (error as { errno?: number }).errno;
-      // Deadlock or lock-wait timeout: retried like the app's runInTransaction does.
-      if ((errno === 1213 || errno === 1205) && attempt < 8) continue;
-      throw error;
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,21 +274,7 @@ interface Fixture {
 
 async function createFixture(runtime: Runtime): Promise<Fixture> {
   const { tenantId, apiKey } = await createBenchTenant(runtime);
-  const accountIds: string[] = [];
-  // Through the ledger service, 16 at a time: one small transaction each, no limits on any account.
-  for (let start = 0; start < ACCOUNT_COUNT; start += 16) {
-    const created = await Promise.all(
-      Array.from({ length: Math.min(16, ACCOUNT_COUNT - start) }, (_, i) =>
-        runtime.services.ledger.createAccount(tenantId, {
-          code: `bench-${String(start + i).padStart(4, '0')}`,
-          name: `Bench account ${start + i}`,
-          type: AccountType.ASSET,
-          currency: CURRENCY,
-        }),
-      ),
-    );
-    accountIds.push(...created.map((account) => account.id));
-  }
+  const accountIds = await createBenchAccounts(runtime, tenantId, ACCOUNT_COUNT, { codePrefix: 'bench', currency: CURRENCY });
   return { tenantId, apiKey, accountIds, hotAccountId: accountIds[0] };
 }
 

@@ -18,6 +18,7 @@ import {
   VerifyAuditChainDocument,
 } from '../generated/graphql';
 import { createAccount, transfer } from '../helpers/ledger-fixtures';
+import { withAuditEventsRefused } from '../helpers/audit-refusal';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { requestToken } from '../helpers/oauth-http';
 import { SocketClient } from '../helpers/ws-client';
@@ -108,24 +109,14 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
   });
 
   it('cannot commit a keyed change whose audit event cannot be written: the change rolls back with it', async () => {
-    const mysql = kind === 'mysql';
-    await app.runtime.dataSource.query(
-      mysql
-        ? `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW
-             BEGIN IF NEW.operation_name = 'createAccount' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test refuses'; END IF; END`
-        : `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_events WHEN NEW.operation_name = 'createAccount'
-             BEGIN SELECT RAISE(ABORT, 'test refuses'); END`,
-    );
     const code = `refused-${newUlid()}`;
-    try {
+    await withAuditEventsRefused(app.runtime.dataSource, kind, 'createAccount', async () => {
       const result = await app.client.request(IdempotentCreateAccountDocument, {
         input: { code, name: 'Never', type: 'ASSET', currency: 'USD' },
         idempotencyKey: `audit-refused-${newUlid()}`,
       });
       expect(result.errors?.[0].extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-    } finally {
-      await app.runtime.dataSource.query('DROP TRIGGER test_refuse_audit');
-    }
+    });
     const accounts: unknown[] = await app.runtime.dataSource.query('SELECT id FROM accounts WHERE code = ?', [code]);
     expect(accounts).toEqual([]);
   });
@@ -159,21 +150,11 @@ describeEachDatabase('audit trail: one event per call kind', (kind) => {
     expect(refusedRows.map((row) => [row.outcome, row.error_code])).toEqual([['ERROR', 'INSUFFICIENT_FUNDS']]);
 
     // The event and the entry share a transaction: when the event cannot be written, no entry is.
-    const mysql = kind === 'mysql';
-    await app.runtime.dataSource.query(
-      mysql
-        ? `CREATE TRIGGER test_refuse_entry_audit BEFORE INSERT ON audit_events FOR EACH ROW
-             BEGIN IF NEW.operation_name = 'postJournalEntry' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test refuses'; END IF; END`
-        : `CREATE TRIGGER test_refuse_entry_audit BEFORE INSERT ON audit_events WHEN NEW.operation_name = 'postJournalEntry'
-             BEGIN SELECT RAISE(ABORT, 'test refuses'); END`,
-    );
     const description = `never-${newUlid()}`;
-    try {
+    await withAuditEventsRefused(app.runtime.dataSource, kind, 'postJournalEntry', async () => {
       const result = await app.client.request(PostJournalEntryLeanDocument, { input: { lines: transfer(cash.id, equity.id, '1.00'), description } });
       expect(result.errors?.[0].extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-    } finally {
-      await app.runtime.dataSource.query('DROP TRIGGER test_refuse_entry_audit');
-    }
+    });
     const entries: unknown[] = await app.runtime.dataSource.query('SELECT id FROM journal_entries WHERE description = ?', [description]);
     expect(entries).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import { IdempotentPostJournalEntryDocument } from '../generated/graphql';
+import { withAuditEventsRefused } from '../helpers/audit-refusal';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { countRows, errorCodeOf, expectFresh, expectReplayOf, idempotencyRows, newIdempotencyKey, sendKeyed } from '../helpers/idempotency-http';
 import { createAccount, transfer } from '../helpers/ledger-fixtures';
@@ -28,18 +29,9 @@ describeEachDatabase('an idempotency claim inserted by the ledger batch', (kind)
     const send = () => sendKeyed(app.url, app.apiKey, IdempotentPostJournalEntryDocument, { input, idempotencyKey: key });
 
     // The audit event cannot be written: the batch transaction fails, and with it the claim.
-    await app.runtime.dataSource.query(
-      kind === 'mysql'
-        ? `CREATE TRIGGER test_refuse_keyed_entry_audit BEFORE INSERT ON audit_events FOR EACH ROW
-             BEGIN IF NEW.operation_name = 'postJournalEntry' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test refuses'; END IF; END`
-        : `CREATE TRIGGER test_refuse_keyed_entry_audit BEFORE INSERT ON audit_events WHEN NEW.operation_name = 'postJournalEntry'
-             BEGIN SELECT RAISE(ABORT, 'test refuses'); END`,
-    );
-    try {
+    await withAuditEventsRefused(app.runtime.dataSource, kind, 'postJournalEntry', async () => {
       expect(errorCodeOf(await send())).toBe('INTERNAL_SERVER_ERROR');
-    } finally {
-      await app.runtime.dataSource.query('DROP TRIGGER test_refuse_keyed_entry_audit');
-    }
+    });
     expect(await idempotencyRows(app.runtime.dataSource, key)).toEqual([]);
     expect(await countRows(app.runtime.dataSource, 'journal_entries', 'description = ?', [description])).toBe(0);
 
