@@ -96,6 +96,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ledgerPendingCommands = new Gauge({
+    name: 'reckon_ledger_writer_pending_commands',
+    help: 'Commands this process\'s ledger writer has accepted and not yet answered: queued for the next group-commit batch or in one being written.',
+    registers: [this.registry],
+  });
+
   readonly ledgerCommitDuration = new Histogram({
     name: 'reckon_ledger_commit_duration_seconds',
     help: 'Time of one ledger writer transaction, locks, writes and commit included, by mode and outcome (committed, failed).',

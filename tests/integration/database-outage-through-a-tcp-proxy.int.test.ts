@@ -148,6 +148,8 @@ describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
       }
     };
     let acknowledgedBeforeCut = 0;
+    // A key this process has never seen: its authentication needs the database (the one in use is cached).
+    const { secret: unseenKey } = await api.services.auth.createApiKey(fixture.tenantId, { name: 'unseen during the outage' });
     try {
       await runPhase(() => acknowledged.size);
       acknowledgedBeforeCut = acknowledged.size;
@@ -155,18 +157,22 @@ describeOnMysql('Database outage through a TCP proxy, mid-load', () => {
       phase = 'outage';
       const outageEnds = Date.now() + OUTAGE_MS;
 
-      // While the database is unreachable: the authentication lookup, reads outside any transaction and
-      // the idempotency claim (its own statement, outside the business transaction) all come out as
-      // SERVICE_UNAVAILABLE, retryable; so does readiness.
+      // While the database is unreachable: the authentication lookup of a credential this process has
+      // not cached (README, The authentication cache; the load's key is cached), reads outside any
+      // transaction and the idempotency claim (its own statement, outside the business transaction) all
+      // come out as SERVICE_UNAVAILABLE, retryable; so does readiness.
       await sleep(200);
-      const me = await fetch(server.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.apiKey}` },
-        body: JSON.stringify({ query: ME }),
-      });
-      const meBody = (await me.json()) as { errors?: { extensions?: Record<string, unknown> }[] };
-      expect(me.status).toBe(503);
-      expect(meBody.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
+      const meAs = async (key: string) => {
+        const response = await fetch(server.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify({ query: ME }),
+        });
+        return { status: response.status, body: (await response.json()) as { errors?: { extensions?: Record<string, unknown> }[] } };
+      };
+      const unseen = await meAs(unseenKey);
+      expect(unseen.status).toBe(503);
+      expect(unseen.body.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
       expect((await fetch(new URL('/readyz', server.url))).status).toBe(503);
       const { ledger, idempotency } = api.services;
       for (const failure of [

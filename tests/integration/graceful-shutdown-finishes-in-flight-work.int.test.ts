@@ -19,19 +19,21 @@ import {
   storedEntries,
 } from '../helpers/keyed-entries';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
+import { parsePrometheusText, valueOf } from '../helpers/prometheus-text';
 import { SocketClient, waitUntil } from '../helpers/ws-client';
 
 /**
  * SIGTERM while requests are in flight, as a deployment's rolling restart sends it. To have requests
  * truly in flight at that instant, the test holds row locks on every account from its own database
- * connection: each postJournalEntry has claimed its key and waits in the ledger writer when the signal
- * comes, and the locks go when the test says. Then: the requests in flight finish and are answered,
+ * connection: each postJournalEntry waits in the ledger writer when the signal comes (in a batch
+ * waiting on the locks, or queued for the next), and the locks go when the test says. Then: the requests in flight finish and are answered,
  * WebSockets close with 1001, new connections are refused, the process exits 0 within
  * SHUTDOWN_TIMEOUT_MS, and every acknowledged entry is stored. Past the timeout, or on a second
  * signal, the process exits 1 at once, with nothing half-written.
  */
 const BURST = 16;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+const METRICS_TOKEN = 'graceful-shutdown-test-metrics-token-0123456789';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves with the error code of a TCP connect to the port, or 'connected'. */
@@ -76,7 +78,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
   });
 
   async function start(env: Record<string, string> = {}): Promise<ChildServer> {
-    const server = await startChildServer({ build, databaseUrl: database.url, keys, env });
+    const server = await startChildServer({ build, databaseUrl: database.url, keys, env: { METRICS_TOKEN, ...env } });
     servers.push(server);
     return server;
   }
@@ -90,16 +92,18 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     };
   }
 
-  /** Waits until `count` requests with keys starting with `prefix` have claimed them: they are in the server. */
-  async function waitForClaims(prefix: string, count: number): Promise<void> {
+  /**
+   * Waits until the server's ledger writer holds `count` commands (reckon_ledger_writer_pending_commands):
+   * the requests are in the server. (Their keys are claimed by the batch that writes them, inside its
+   * transaction, so the database shows nothing of them until it commits.)
+   */
+  async function waitForPending(server: ChildServer, count: number): Promise<void> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const [row]: { claimed: unknown }[] = await runtime.dataSource.query(
-        `SELECT COUNT(*) AS claimed FROM idempotency_records WHERE idempotency_key LIKE ? AND status = 'IN_PROGRESS'`,
-        [`${prefix}-key-%`],
-      );
-      if (Number(row.claimed) >= count) return;
-      if (Date.now() > deadline) throw new Error(`only ${row.claimed} of ${count} requests reached the server`);
+      const response = await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      const pending = valueOf(parsePrometheusText(await response.text()), 'reckon_ledger_writer_pending_commands');
+      if (pending >= count) return;
+      if (Date.now() > deadline) throw new Error(`only ${pending} of ${count} requests reached the ledger writer`);
       await sleep(20);
     }
   }
@@ -144,7 +148,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
         },
       }),
     );
-    await waitForClaims('graceful', BURST + 1);
+    await waitForPending(server, BURST + 1);
 
     const signalledAt = Date.now();
     server.process.kill('SIGTERM');
@@ -221,7 +225,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     const release = await lockAccounts();
     try {
       const answers = intents.map((intent: Intent) => postIntent(server.url, fixture.apiKey, intent));
-      await waitForClaims('timeout', intents.length);
+      await waitForPending(server, intents.length);
       const signalledAt = Date.now();
       server.process.kill('SIGTERM');
       const exit = await server.exited;
@@ -246,7 +250,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     const release = await lockAccounts();
     try {
       const answers = intents.map((intent) => postIntent(server.url, fixture.apiKey, intent));
-      await waitForClaims('second-signal', intents.length);
+      await waitForPending(server, intents.length);
       server.process.kill('SIGTERM');
       await waitUntil(() => logLines(server, 'shutdown: started').length > 0, 'the shutdown starts', 5000);
       const signalledAt = Date.now();

@@ -807,7 +807,7 @@ export interface LedgerWriterOptions {
   /** At debug level, one line per batch with its size and time: what the bench reads to see group commit work. */
   log?: Logger;
   /** Batch sizes and commit times (reckon_ledger_batch_size, reckon_ledger_commit_duration_seconds). */
-  metrics?: Pick<Metrics, 'ledgerBatchSize' | 'ledgerCommitDuration'>;
+  metrics?: Pick<Metrics, 'ledgerBatchSize' | 'ledgerCommitDuration' | 'ledgerPendingCommands'>;
   /** The webhook outbox: journal_entry.* events are stored in every write's transaction. */
   outbox?: EventOutbox;
 }
@@ -844,6 +844,8 @@ function journalEntryOutboxEvents(outcomes: LedgerOutcome[]): OutboxEvent[] {
 export class LedgerWriter {
   private readonly queue: QueuedCommand[] = [];
   private batchesInFlight = 0;
+  /** Commands in the batches being written (batchesInFlight counts batches). */
+  private commandsWriting = 0;
   /** writeAll transactions running (they bypass the queue). */
   private directWritesInFlight = 0;
   /** Set by close(): new commands are refused, queued ones are still written. */
@@ -971,12 +973,21 @@ export class LedgerWriter {
     while (this.queue.length > 0 && this.batchesInFlight < this.maxConcurrentBatches) {
       const batch = this.queue.splice(0, this.options.maxBatchSize);
       this.batchesInFlight += 1;
+      this.commandsWriting += batch.length;
       void this.writeBatch(batch).finally(() => {
         this.batchesInFlight -= 1;
+        this.commandsWriting -= batch.length;
         this.drain();
         this.notifyIfIdle();
+        this.reportPending();
       });
     }
+    this.reportPending();
+  }
+
+  /** reckon_ledger_writer_pending_commands: how deep the queue is, what the requests now wait on. */
+  private reportPending(): void {
+    this.options.metrics?.ledgerPendingCommands.set(this.queue.length + this.commandsWriting);
   }
 
   private async writeBatch(batch: QueuedCommand[]): Promise<void> {
