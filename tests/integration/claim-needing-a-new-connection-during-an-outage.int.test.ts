@@ -17,6 +17,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * its value (allowExternalErrors), so the error was taken for the payload and the client was told
  * INTERNAL_SERVER_ERROR ("Cannot return null for non-nullable field JournalEntryPayload.journalEntry").
  * The request must be told SERVICE_UNAVAILABLE, retryable, and its retry must land once.
+ *
+ * A journal entry's claim is now inserted by the ledger writer's batch, with the change: the first
+ * database work after authentication is that batch's transaction, so the request is held there.
  */
 describeOnMysql('An idempotency claim that needs a new database connection during an outage', () => {
   let setup: ApiBehindProxy;
@@ -39,17 +42,18 @@ describeOnMysql('An idempotency claim that needs a new database connection durin
 
   it('answers SERVICE_UNAVAILABLE (retryable), and the retry after the outage lands once', async () => {
     const [intent] = makeIntents('claim-refused', 1, fixture.accountIds);
-    const { idempotency } = api.services;
-    const claim = idempotency.claim.bind(idempotency);
+    const { ledgerWriter } = api.services;
+    const submit = ledgerWriter.submit.bind(ledgerWriter);
     let reachedClaim!: () => void;
     const claimReached = new Promise<void>((resolve) => (reachedClaim = resolve));
     let releaseClaim!: () => void;
     const outageInPlace = new Promise<void>((resolve) => (releaseClaim = resolve));
-    // Holds the request between its authentication (done) and its claim (not begun) while the network fails.
-    const held = jest.spyOn(idempotency, 'claim').mockImplementationOnce(async (...args) => {
+    // Holds the request between its authentication (done) and its batch, which claims its key (not
+    // begun), while the network fails.
+    const held = jest.spyOn(ledgerWriter, 'submit').mockImplementationOnce(async (command) => {
       reachedClaim();
       await outageInPlace;
-      return claim(...args);
+      return submit(command);
     });
 
     try {

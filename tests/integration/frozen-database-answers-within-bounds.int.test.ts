@@ -46,11 +46,16 @@ describeOnMysql('a frozen database', () => {
     await setup?.close();
   });
 
-  async function ask(): Promise<Answer> {
+  /**
+   * Asks `me` with `apiKey` (the fixture's by default). Inside the freeze each request comes with a key
+   * of its own that the API has not seen: its authentication is then its first statement, as it was for
+   * every request before the authentication cache (which serves a key already seen without one).
+   */
+  async function ask(apiKey = setup.fixture.apiKey): Promise<Answer> {
     const started = Date.now();
     const response = await fetch(setup.server.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${setup.fixture.apiKey}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
       body: JSON.stringify({ query: ME }),
     });
     const body = (await response.json()) as { errors?: { extensions?: { code?: unknown; retryable?: unknown } }[] };
@@ -77,6 +82,9 @@ describeOnMysql('a frozen database', () => {
   it('answers SERVICE_UNAVAILABLE within the wait bound while the pool is held, /readyz 503 within its own, and serves again after', async () => {
     expect(await ask()).toMatchObject({ status: 200 });
     expect(await readiness()).toMatchObject({ status: 200 });
+    const unseenKeys = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => (await setup.api.services.auth.createApiKey(setup.fixture.tenantId, { name: `unseen ${i}` })).secret),
+    );
 
     setup.proxy.freeze();
     // The freeze ends by itself at the latest after this, so that code without the bounds fails on
@@ -88,9 +96,9 @@ describeOnMysql('a frozen database', () => {
     try {
       // These take both pool connections (one sends its statement into the freeze, one is still
       // connecting) and hang there.
-      const holding = Promise.all([ask(), ask()]);
+      const holding = Promise.all([ask(unseenKeys[0]), ask(unseenKeys[1])]);
       await sleep(300);
-      [waiting, ready] = await Promise.all([Promise.all([ask(), ask(), ask()]), readiness()]);
+      [waiting, ready] = await Promise.all([Promise.all([ask(unseenKeys[2]), ask(unseenKeys[3]), ask(unseenKeys[4])]), readiness()]);
       holders = await holding;
     } finally {
       clearTimeout(freezeEnds);
