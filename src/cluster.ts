@@ -19,6 +19,7 @@ import { createDemoTenant, type DemoTenant } from './services/demo-tenant';
 
 const SHUTDOWN_REQUEST = 'reckon:shutdown';
 const LISTENING = 'reckon:listening';
+const SHUTDOWN_COMPLETE = 'reckon:shutdown-complete';
 /** A worker that lived this long before dying is replaced at once; one that died younger counts towards the backoff. */
 const STABLE_AFTER_MS = 30_000;
 const RESTART_BASE_DELAY_MS = 500;
@@ -36,6 +37,20 @@ export function listeningMessage(url: string): { type: string; url: string } {
   return { type: LISTENING, url };
 }
 
+/**
+ * What a worker tells its primary when its shutdown is done, with its outcome. The primary counts that
+ * outcome rather than how the process then ended: a process that has finished its work can still be
+ * ended by a signal while it exits (Ctrl-C reaches the whole process group), which changes nothing.
+ */
+export function shutdownCompleteMessage(inTime: boolean): { type: string; inTime: boolean } {
+  return { type: SHUTDOWN_COMPLETE, inTime };
+}
+
+function shutdownOutcomeOf(message: unknown): boolean | undefined {
+  const candidate = message as { type?: unknown; inTime?: unknown } | null;
+  return candidate?.type === SHUTDOWN_COMPLETE && typeof candidate.inTime === 'boolean' ? candidate.inTime : undefined;
+}
+
 function listeningUrlOf(message: unknown): string | undefined {
   const candidate = message as { type?: unknown; url?: unknown } | null;
   return candidate?.type === LISTENING && typeof candidate.url === 'string' ? candidate.url : undefined;
@@ -44,6 +59,8 @@ function listeningUrlOf(message: unknown): string | undefined {
 interface WorkerState {
   startedAt: number;
   listened: boolean;
+  /** Set when the worker reported its shutdown done: whether it finished in time. */
+  shutdownInTime?: boolean;
 }
 
 export async function runClusterPrimary(config: Config, printDemoStart: (url: string, demo: DemoTenant) => void): Promise<void> {
@@ -76,6 +93,12 @@ export async function runClusterPrimary(config: Config, printDemoStart: (url: st
     states.set(worker, { startedAt: Date.now(), listened: false });
     log.info({ worker: worker.id, workerPid: worker.process.pid }, 'cluster: worker started');
     worker.on('message', (message: unknown) => {
+      const inTime = shutdownOutcomeOf(message);
+      if (inTime !== undefined) {
+        const state = states.get(worker);
+        if (state) state.shutdownInTime = inTime;
+        return;
+      }
       const url = listeningUrlOf(message);
       if (!url) return;
       const state = states.get(worker);
@@ -93,7 +116,9 @@ export async function runClusterPrimary(config: Config, printDemoStart: (url: st
     states.delete(worker);
     const livedMs = state ? Date.now() - state.startedAt : 0;
     if (shuttingDown) {
-      if (code !== 0) failedExits += 1;
+      // A worker that reported its shutdown done is judged by that report (see shutdownCompleteMessage).
+      const succeeded = state?.shutdownInTime ?? code === 0;
+      if (!succeeded) failedExits += 1;
       log.info({ worker: worker.id, workerPid: worker.process.pid, code, signal }, 'cluster: worker exited');
       if (states.size === 0) resolveAllExited();
       return;

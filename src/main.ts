@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { bootstrap, createLogger } from './bootstrap';
-import { exitOnceLogsAreWritten, isShutdownRequest, listeningMessage, runClusterPrimary } from './cluster';
+import { exitOnceLogsAreWritten, isShutdownRequest, listeningMessage, runClusterPrimary, shutdownCompleteMessage } from './cluster';
 import { type Config, loadConfig } from './config';
 import { startServer } from './server/app';
 import { createDemoTenant, DEMO_GATEWAY_CURRENCIES, type DemoTenant, signedEventExample } from './services/demo-tenant';
@@ -64,6 +64,7 @@ async function serve(config: Config): Promise<void> {
       // Work cut off at the deadline (a request, a queued ledger command) makes it a failed shutdown.
       const inTime = Date.now() <= deadline;
       log.info({ inTime }, 'shutdown: complete');
+      if (worker) process.send?.(shutdownCompleteMessage(inTime));
       exitOnceLogsAreWritten(inTime ? 0 : 1);
     } catch (error) {
       log.error({ err: error }, 'shutdown: failed');
