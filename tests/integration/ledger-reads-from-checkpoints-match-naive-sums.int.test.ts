@@ -13,20 +13,9 @@ import {
   ReverseJournalEntryDocument,
   VoidPendingJournalEntryDocument,
 } from '../generated/graphql';
+import { seededRandom } from '../helpers/concurrency';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { createAccount, transfer } from '../helpers/ledger-fixtures';
-
-/** A small deterministic generator (mulberry32): the same ledger on every run and database. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface NaivePosting {
   id: string;
@@ -70,7 +59,7 @@ const BOUNDARIES = [
 describeEachDatabase('ledger reads from checkpoints match naive sums of the postings', (kind) => {
   let app: TestApp;
   const accounts: { id: string; normal: 'DEBIT' | 'CREDIT' }[] = [];
-  const next = random(20241207);
+  const next = seededRandom(20241207);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
   /** An instant between 2024-01-01 and 2024-04-10, a boundary itself one time in four. */
   const someInstant = () =>
@@ -145,7 +134,7 @@ describeEachDatabase('ledger reads from checkpoints match naive sums of the post
       ['2024-02-01T00:00:00.000Z', '2024-03-01T00:00:00.000Z'],
       ['2024-02-01T00:00:00.001Z', '2024-03-31T23:59:59.999Z'],
     ];
-    const window = random(7);
+    const window = seededRandom(7);
     for (let i = 0; i < 4; i += 1) {
       const [a, b] = [0, 1].map(() => Date.UTC(2024, 0, 1) + Math.floor(window() * 100 * 86_400_000)).sort((x, y) => x - y);
       windows.push([new Date(a).toISOString(), new Date(b + 1).toISOString()]);
