@@ -15,6 +15,8 @@ export enum ErrorCode {
   /** A journal entry debits and credits the same account; `details` names the account and the two lines. */
   SAME_ACCOUNT = 'SAME_ACCOUNT',
   INVALID_STATE_TRANSITION = 'INVALID_STATE_TRANSITION',
+  /** The object changed since the caller read it: its If-Match (or expectedVersion) names an older version. */
+  PRECONDITION_FAILED = 'PRECONDITION_FAILED',
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   IDEMPOTENCY_KEY_IN_USE = 'IDEMPOTENCY_KEY_IN_USE',
   RATE_LIMITED = 'RATE_LIMITED',
@@ -57,6 +59,8 @@ export function errorCodeTraits(code: ErrorCode): ErrorCodeTraits {
       return { httpStatus: 422, retryable: false };
     case ErrorCode.INVALID_STATE_TRANSITION:
       return { httpStatus: 409, retryable: false };
+    case ErrorCode.PRECONDITION_FAILED:
+      return { httpStatus: 412, retryable: false };
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
       return { httpStatus: 409, retryable: false };
     case ErrorCode.IDEMPOTENCY_KEY_IN_USE:
@@ -96,6 +100,8 @@ const ERROR_CODE_MEANINGS: Record<ErrorCode, string> = {
   [ErrorCode.INSUFFICIENT_FUNDS]: 'The write would take an account past its limit (no overdraft, or its credit limit). Nothing was written.',
   [ErrorCode.SAME_ACCOUNT]: 'A journal entry debits and credits the same account; `details` names the account and the lines.',
   [ErrorCode.INVALID_STATE_TRANSITION]: 'The object is not in a state that allows this step (capturing a voided payment, posting a pending entry twice).',
+  [ErrorCode.PRECONDITION_FAILED]:
+    'The object changed since you read it: the version you gave (If-Match over REST, expectedVersion in GraphQL) is not its current one. Nothing was changed; read it again and redo your change on what you read.',
   [ErrorCode.IDEMPOTENCY_KEY_REUSED]: 'The idempotency key was used before with a different input, field or selection. Use a new key for a new operation.',
   [ErrorCode.IDEMPOTENCY_KEY_IN_USE]:
     'A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).',
@@ -144,6 +150,11 @@ export interface ErrorCodeInfo extends ErrorCodeTraits {
 }
 
 /** Every code a client can see in `extensions.code`, ours first, then GraphQL's own. */
+/** What a code means, as the README's error table says it. */
+export function errorCodeMeaning(code: ErrorCode): string {
+  return ERROR_CODE_MEANINGS[code];
+}
+
 export function errorCodeCatalog(): ErrorCodeInfo[] {
   return [
     ...Object.values(ErrorCode).map((code) => ({ code, ...errorCodeTraits(code), meaning: ERROR_CODE_MEANINGS[code] })),

@@ -10,11 +10,10 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
+import { type AppError, ErrorCode, errorCodeTraits } from '../common/errors';
 import type { Config } from '../config';
 import { databaseIsReachable } from '../db/mysql-guards';
 import { currentStatementScope, runInStatementScope, type StatementScope, WorkCancelled } from '../db/statement-scope';
-import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
 import { createRequestContext, CREDENTIAL_QUERY_PARAMETERS, newRequestId, type RequestContext } from './context';
 import { formatError, isInternalError } from './format-error';
 import { consumeRequestAllowance } from '../services/limiters';
@@ -24,8 +23,9 @@ import { bankStatementRoutes } from './bank-statements.routes';
 import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { invoicePdfRoutes } from './invoice-pdf.routes';
 import { exportRoutes } from './exports.routes';
+import { restRoutes } from './rest/rest.routes';
 import { errorCodeLabel, graphqlMetricsPlugin, httpMetricsMiddleware, metricsRoutes } from './metrics';
-import { quoted } from './rest-errors';
+import { expectedErrorOf, quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
 import { buildGuardedSchema } from './permissions';
 import { hideSuggestionsPlugin, QueryLimiter, queryGuard } from './query-guard';
@@ -64,6 +64,8 @@ const IDEMPOTENCY_REAP_INTERVAL_MS = 60_000;
 const RECONCILIATION_SWEEP_INTERVAL_MS = 60_000;
 /** /readyz's own bound, connect included: a load balancer's probe gets its 503 before it gives up. */
 const READINESS_TIMEOUT_MS = 2000;
+/** The largest JSON body of /graphql and /v1 (statement files past it go to the upload route). */
+const REQUEST_BODY_LIMIT = '2mb';
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** A caller may send its own X-Request-Id to correlate logs; otherwise we make one. */
@@ -328,10 +330,25 @@ export async function startServer(options: ServerOptions, port: number, host: st
   );
   app.use(invoicePdfRoutes(services, log, authenticateRoute));
   app.use(exportRoutes(services, log, authenticateRoute));
+  // The REST interface: each operation runs its GraphQL field through this Apollo server (rest/rest.routes.ts).
+  const rest = restRoutes({
+    apollo,
+    schema: buildGuardedSchema(),
+    log,
+    authenticate: async (req, requestId, idempotencyKey, auditEntry) => {
+      const context = await authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId, idempotencyKey, auditEntry);
+      noteCaller(req, context.principal);
+      if (req.res) attachAccessResponse(context, req.res);
+      return context;
+    },
+    statementScope: (res) => requestScope(res, config.requestTimeoutMs),
+    bodyLimit: REQUEST_BODY_LIMIT,
+  });
+  app.use('/v1', rest.router);
 
   app.use(
     '/graphql',
-    express.json({ limit: '2mb' }),
+    express.json({ limit: REQUEST_BODY_LIMIT }),
     // Before authentication: a refused document costs no database statement, not even the key lookup.
     ...queryGuard(queryLimiter),
     // Last before Apollo: the scope then follows the request's own async chain to every statement.
@@ -355,10 +372,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
           return context;
         } catch (error) {
           // Refused before Apollo's request plugins run, so the metrics plugin never sees these: counted here.
-          const refusal = error instanceof AppError ? error
-            : isStatementTimeout(error) ? statementTimeoutError(error)
-            : isConnectionError(error) ? new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.')
-            : null;
+          const refusal = expectedErrorOf(error);
           services.metrics.errors.inc({ code: errorCodeLabel(refusal?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) });
           noteErrorCodes(res, [refusal?.code ?? ErrorCode.INTERNAL_SERVER_ERROR]);
           const outage = databaseOutageCause(error);

@@ -28,112 +28,119 @@ const authenticated = rule('authenticated', { cache: 'contextual' })(async (_par
   Boolean(ctx.principal),
 );
 
-const ledgerRead = requireScope(Scope.LEDGER_READ);
-const ledgerWrite = requireScope(Scope.LEDGER_WRITE);
-const paymentsRead = requireScope(Scope.PAYMENTS_READ);
-const paymentsWrite = requireScope(Scope.PAYMENTS_WRITE);
-const reconciliationRead = requireScope(Scope.RECONCILIATION_READ);
-const reconciliationWrite = requireScope(Scope.RECONCILIATION_WRITE);
-const invoicesRead = requireScope(Scope.INVOICES_READ);
-const invoicesWrite = requireScope(Scope.INVOICES_WRITE);
-const auditRead = requireScope(Scope.AUDIT_READ);
-const admin = requireScope(Scope.ADMIN);
+/** Who may call a root field: any authenticated caller, or one holding every scope listed. */
+export type RootFieldAccess = 'authenticated' | readonly Scope[];
 
 /**
- * One explicit rule for every root field; anything not listed is denied (fallbackRule: deny), and a
- * test fails when a root field has no entry here. Resolvers still scope every read and write to the
- * caller's tenant: these rules decide what a credential may do, not whose data it sees.
+ * One explicit rule for every root field, as the scopes it needs (the REST document shows them
+ * too); anything not listed is denied (fallbackRule: deny), and a test fails when a root field has
+ * no entry here. Resolvers still scope every read and write to the caller's tenant: these rules
+ * decide what a credential may do, not whose data it sees.
  */
-export const ROOT_FIELD_RULES = {
+export const ROOT_FIELD_SCOPES = {
   Query: {
     // Each id's kind needs the scope that reading it needs elsewhere; node.resolver.ts (NODE_READERS)
     // checks it per id, so that one refused id of nodes() does not refuse the others.
-    node: authenticated,
-    nodes: authenticated,
-    me: authenticated,
-    account: ledgerRead,
-    accounts: ledgerRead,
-    journalEntry: ledgerRead,
-    journalEntries: ledgerRead,
-    trialBalance: ledgerRead,
-    accountStatement: ledgerRead,
-    apiKeys: admin,
-    webhookEndpoints: admin,
-    webhookDeliveries: admin,
-    payment: paymentsRead,
-    payments: paymentsRead,
-    paymentGateways: paymentsRead,
-    bankAccount: reconciliationRead,
-    bankAccounts: reconciliationRead,
-    bankStatement: reconciliationRead,
-    reconciliationFlags: reconciliationRead,
-    reconciliationReport: reconciliationRead,
-    reconciliationAccuracy: reconciliationRead,
-    customer: invoicesRead,
-    customers: invoicesRead,
-    invoice: invoicesRead,
-    invoices: invoicesRead,
-    invoiceSettings: invoicesRead,
-    creditNote: invoicesRead,
-    creditNotes: invoicesRead,
-    auditEvents: auditRead,
-    verifyAuditChain: auditRead,
+    node: 'authenticated',
+    nodes: 'authenticated',
+    me: 'authenticated',
+    account: [Scope.LEDGER_READ],
+    accounts: [Scope.LEDGER_READ],
+    journalEntry: [Scope.LEDGER_READ],
+    journalEntries: [Scope.LEDGER_READ],
+    trialBalance: [Scope.LEDGER_READ],
+    accountStatement: [Scope.LEDGER_READ],
+    apiKeys: [Scope.ADMIN],
+    webhookEndpoints: [Scope.ADMIN],
+    webhookDeliveries: [Scope.ADMIN],
+    payment: [Scope.PAYMENTS_READ],
+    payments: [Scope.PAYMENTS_READ],
+    paymentGateways: [Scope.PAYMENTS_READ],
+    bankAccount: [Scope.RECONCILIATION_READ],
+    bankAccounts: [Scope.RECONCILIATION_READ],
+    bankStatement: [Scope.RECONCILIATION_READ],
+    reconciliationFlags: [Scope.RECONCILIATION_READ],
+    reconciliationReport: [Scope.RECONCILIATION_READ],
+    reconciliationAccuracy: [Scope.RECONCILIATION_READ],
+    customer: [Scope.INVOICES_READ],
+    customers: [Scope.INVOICES_READ],
+    invoice: [Scope.INVOICES_READ],
+    invoices: [Scope.INVOICES_READ],
+    invoiceSettings: [Scope.INVOICES_READ],
+    creditNote: [Scope.INVOICES_READ],
+    creditNotes: [Scope.INVOICES_READ],
+    auditEvents: [Scope.AUDIT_READ],
+    verifyAuditChain: [Scope.AUDIT_READ],
   },
   Mutation: {
-    createAccount: ledgerWrite,
-    postJournalEntry: ledgerWrite,
-    postJournalEntries: ledgerWrite,
-    reverseJournalEntry: ledgerWrite,
-    postPendingJournalEntry: ledgerWrite,
-    voidPendingJournalEntry: ledgerWrite,
-    createApiKey: admin,
-    revokeApiKey: admin,
-    rollApiKey: admin,
-    createOAuthClient: admin,
-    revokeOAuthClient: admin,
-    createWebhookEndpoint: admin,
-    disableWebhookEndpoint: admin,
-    redeliverWebhookEvent: admin,
-    createGateway: admin,
-    authorizePayment: paymentsWrite,
-    capturePayment: paymentsWrite,
-    voidPayment: paymentsWrite,
-    refundPayment: paymentsWrite,
-    openDispute: paymentsWrite,
-    submitDisputeEvidence: paymentsWrite,
-    closeDispute: paymentsWrite,
-    recordPayout: paymentsWrite,
-    createBankAccount: reconciliationWrite,
-    rollBankAccountNotificationSecret: reconciliationWrite,
-    updateBankAccountMatchingSettings: reconciliationWrite,
-    importBankStatement: reconciliationWrite,
-    matchStatementLine: reconciliationWrite,
-    unmatchStatementLine: reconciliationWrite,
-    acknowledgeReconciliationFlag: reconciliationWrite,
-    resolveReconciliationFlag: reconciliationWrite,
-    createCustomer: invoicesWrite,
-    updateCustomer: invoicesWrite,
-    createInvoice: invoicesWrite,
-    updateInvoice: invoicesWrite,
-    finalizeInvoice: invoicesWrite,
-    updateInvoiceSettings: invoicesWrite,
-    createCreditNote: invoicesWrite,
-    voidInvoice: invoicesWrite,
-    markInvoiceUncollectible: invoicesWrite,
-    recordInvoicePayment: invoicesWrite,
+    createAccount: [Scope.LEDGER_WRITE],
+    postJournalEntry: [Scope.LEDGER_WRITE],
+    postJournalEntries: [Scope.LEDGER_WRITE],
+    reverseJournalEntry: [Scope.LEDGER_WRITE],
+    postPendingJournalEntry: [Scope.LEDGER_WRITE],
+    voidPendingJournalEntry: [Scope.LEDGER_WRITE],
+    createApiKey: [Scope.ADMIN],
+    revokeApiKey: [Scope.ADMIN],
+    rollApiKey: [Scope.ADMIN],
+    createOAuthClient: [Scope.ADMIN],
+    revokeOAuthClient: [Scope.ADMIN],
+    createWebhookEndpoint: [Scope.ADMIN],
+    disableWebhookEndpoint: [Scope.ADMIN],
+    redeliverWebhookEvent: [Scope.ADMIN],
+    createGateway: [Scope.ADMIN],
+    authorizePayment: [Scope.PAYMENTS_WRITE],
+    capturePayment: [Scope.PAYMENTS_WRITE],
+    voidPayment: [Scope.PAYMENTS_WRITE],
+    refundPayment: [Scope.PAYMENTS_WRITE],
+    openDispute: [Scope.PAYMENTS_WRITE],
+    submitDisputeEvidence: [Scope.PAYMENTS_WRITE],
+    closeDispute: [Scope.PAYMENTS_WRITE],
+    recordPayout: [Scope.PAYMENTS_WRITE],
+    createBankAccount: [Scope.RECONCILIATION_WRITE],
+    rollBankAccountNotificationSecret: [Scope.RECONCILIATION_WRITE],
+    updateBankAccountMatchingSettings: [Scope.RECONCILIATION_WRITE],
+    importBankStatement: [Scope.RECONCILIATION_WRITE],
+    matchStatementLine: [Scope.RECONCILIATION_WRITE],
+    unmatchStatementLine: [Scope.RECONCILIATION_WRITE],
+    acknowledgeReconciliationFlag: [Scope.RECONCILIATION_WRITE],
+    resolveReconciliationFlag: [Scope.RECONCILIATION_WRITE],
+    createCustomer: [Scope.INVOICES_WRITE],
+    updateCustomer: [Scope.INVOICES_WRITE],
+    createInvoice: [Scope.INVOICES_WRITE],
+    updateInvoice: [Scope.INVOICES_WRITE],
+    finalizeInvoice: [Scope.INVOICES_WRITE],
+    updateInvoiceSettings: [Scope.INVOICES_WRITE],
+    createCreditNote: [Scope.INVOICES_WRITE],
+    voidInvoice: [Scope.INVOICES_WRITE],
+    markInvoiceUncollectible: [Scope.INVOICES_WRITE],
+    recordInvoicePayment: [Scope.INVOICES_WRITE],
     // Charging a card is a payment like authorizePayment (it appears among the payments): both areas.
-    payInvoice: and(invoicesWrite, paymentsWrite),
-    refundInvoicePayment: invoicesWrite,
+    payInvoice: [Scope.INVOICES_WRITE, Scope.PAYMENTS_WRITE],
+    refundInvoicePayment: [Scope.INVOICES_WRITE],
   },
   // Guards each event's resolve; the subscribe step checks the same scope itself (shield does not reach it).
   Subscription: {
-    journalEntryPosted: ledgerRead,
-    paymentUpdated: paymentsRead,
-    reconciliationFlagRaised: reconciliationRead,
-    reconciliationFlagUpdated: reconciliationRead,
-    invoiceUpdated: invoicesRead,
+    journalEntryPosted: [Scope.LEDGER_READ],
+    paymentUpdated: [Scope.PAYMENTS_READ],
+    reconciliationFlagRaised: [Scope.RECONCILIATION_READ],
+    reconciliationFlagUpdated: [Scope.RECONCILIATION_READ],
+    invoiceUpdated: [Scope.INVOICES_READ],
   },
-} satisfies Record<string, Record<string, ShieldRule>>;
+} as const satisfies Record<'Query' | 'Mutation' | 'Subscription', Record<string, RootFieldAccess>>;
+
+function ruleOf(access: RootFieldAccess): ShieldRule {
+  if (access === 'authenticated') return authenticated;
+  const rules = access.map(requireScope);
+  return rules.length === 1 ? rules[0] : and(...rules);
+}
+
+/** The shield rules of ROOT_FIELD_SCOPES. */
+export const ROOT_FIELD_RULES: Record<string, Record<string, ShieldRule>> = Object.fromEntries(
+  Object.entries(ROOT_FIELD_SCOPES).map(([root, fields]) => [
+    root,
+    Object.fromEntries(Object.entries(fields).map(([field, access]) => [field, ruleOf(access as RootFieldAccess)])),
+  ]),
+);
 
 /** Rules for all non-root object types: their fields are reachable only through a guarded root field. */
 function nestedTypeRules(schema: GraphQLSchema): IRules {

@@ -1,5 +1,18 @@
 import type { Response } from 'express';
-import { type AppError, ErrorCode, errorCodeTraits } from '../common/errors';
+import { AppError, ErrorCode, errorCodeTraits } from '../common/errors';
+import { isConnectionError, isStatementTimeout, statementTimeoutError } from '../db/transaction';
+
+/**
+ * What a failure outside the resolvers (authentication, a REST route) is shown as: itself when
+ * expected, a statement cut off by its time limit, a database outage; null for a bug, which the
+ * caller logs in full and masks.
+ */
+export function expectedErrorOf(error: unknown): AppError | null {
+  if (error instanceof AppError) return error;
+  if (isStatementTimeout(error)) return statementTimeoutError(error);
+  if (isConnectionError(error)) return new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable. Retry later.');
+  return null;
+}
 
 /**
  * The error answer of the REST routes beside GraphQL (statement upload, bank notifications, invoice

@@ -59,6 +59,12 @@ const NODE_READERS: Record<NodeKind, NodeReader> = {
   invoicePayment: { scope: Scope.INVOICES_READ, load: (ctx, id) => ctx.loaders.invoicing.payments.invoicePaymentById.load(id) },
 };
 
+/** The scope reading a node type needs (null: any credential), for the REST document; undefined when it is no node. */
+export function scopeToReadNodeType(typeName: string): Scope | null | undefined {
+  const kind = (Object.keys(NODE_TYPE_NAMES) as NodeKind[]).find((candidate) => NODE_TYPE_NAMES[candidate] === typeName);
+  return kind ? NODE_READERS[kind].scope : undefined;
+}
+
 function readerOf(kind: IdKind | undefined): NodeReader | undefined {
   return kind && kind in NODE_TYPE_NAMES ? NODE_READERS[kind as NodeKind] : undefined;
 }

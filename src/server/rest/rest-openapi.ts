@@ -1,0 +1,293 @@
+import { getNamedType, type GraphQLObjectType, type GraphQLSchema, isListType, isNonNullType } from 'graphql';
+import { ErrorCode, errorCodeMeaning, errorCodeTraits } from '../../common/errors';
+import { pageSizesOf } from '../../graphql/common.objects';
+import { scopeToReadNodeType } from '../graphql/node.resolver';
+import { ROOT_FIELD_SCOPES } from '../permissions';
+import { type JsonSchema, RestSchemas } from './rest-representation';
+import { planOperation, type RestPlan } from './rest-plan';
+import { restStatusOf, titleOf } from './rest-problem';
+import { REST_OPERATIONS } from './rest-operations';
+import type { RestOperation } from './rest-operation';
+
+/** The OpenAPI document and the plans it describes: built once per process from the schema. */
+export interface RestApi {
+  plans: RestPlan[];
+  document: Record<string, unknown>;
+}
+
+/** Every operation may answer these; each operation adds its own (RestOperation.errors). */
+const SHARED_ERRORS: readonly ErrorCode[] = [
+  ErrorCode.VALIDATION_FAILED,
+  ErrorCode.UNAUTHENTICATED,
+  ErrorCode.FORBIDDEN,
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.SERVICE_UNAVAILABLE,
+  ErrorCode.STATEMENT_TIMEOUT,
+  ErrorCode.INTERNAL_SERVER_ERROR,
+];
+const WRITE_ERRORS: readonly ErrorCode[] = [ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.IDEMPOTENCY_KEY_IN_USE, ErrorCode.QUERY_TOO_LARGE];
+
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+const PROBLEM_SCHEMA: JsonSchema = {
+  type: 'object',
+  description:
+    'An error, as RFC 9457 problem details: `code` is the stable machine code (the same as GraphQL’s extensions.code), `retryable` says whether the same request may succeed later, `requestId` finds it in the logs.',
+  properties: {
+    type: { type: 'string', description: 'urn:reckon:error:<code>' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string', description: 'What went wrong and what to do next.' },
+    instance: { type: 'string', description: 'The request’s path.' },
+    code: { $ref: '#/components/schemas/ErrorCode' },
+    retryable: { type: 'boolean' },
+    details: { type: 'object', additionalProperties: true, description: 'Facts about the error (`field` names a refused input).' },
+    requestId: { type: 'string' },
+  },
+  required: ['type', 'title', 'status', 'detail', 'code', 'retryable', 'requestId'],
+  additionalProperties: false,
+};
+
+const PAGING_PARAMETERS = [
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    description: 'How many items a page holds (1 to the list’s maximum).',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  {
+    name: 'starting_after',
+    in: 'query',
+    required: false,
+    description: 'A cursor (nextCursor of the page before): the page after it. Not with ending_before.',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'ending_before',
+    in: 'query',
+    required: false,
+    description: 'A cursor (previousCursor of the page after): the page before it. Not with starting_after.',
+    schema: { type: 'string' },
+  },
+];
+
+function errorResponse(code: ErrorCode): Record<string, unknown> {
+  return { $ref: `#/components/responses/${code}` };
+}
+
+function scopesOf(operation: RestOperation): string[] {
+  if (operation.as) {
+    // node(id:) lets any credential ask, and checks the kind's own scope per id.
+    const scope = scopeToReadNodeType(operation.as);
+    if (scope === undefined) throw new Error(`${operation.operationId}: ${operation.as} is not a node type`);
+    return scope === null ? [] : [scope];
+  }
+  const scopes = ROOT_FIELD_SCOPES[operation.method === 'get' ? 'Query' : 'Mutation'][operation.field as never] as readonly string[] | 'authenticated' | undefined;
+  if (scopes === undefined) throw new Error(`${operation.operationId}: ${operation.field} has no permission rule`);
+  return scopes === 'authenticated' ? [] : [...scopes];
+}
+
+/** The largest page of a paged operation's list, as its connection allows. */
+function pageSizeOf(plan: RestPlan, schema: GraphQLSchema): { defaultSize: number; maxSize: number } | undefined {
+  const { operation } = plan;
+  if (!operation.paged) return undefined;
+  let parent = (operation.method === 'get' ? schema.getQueryType() : schema.getMutationType()) as GraphQLObjectType;
+  let field = operation.field;
+  for (const step of [...(operation.through ? [operation.through] : []), ...operation.paged]) {
+    parent = getNamedType(parent.getFields()[field].type) as GraphQLObjectType;
+    field = step;
+  }
+  return pageSizesOf(parent.name, field);
+}
+
+/** An example value of a schema parameter type, for the query parameters' examples. */
+function parameterSchemaOf(schemas: RestSchemas, type: Parameters<RestSchemas['inputValue']>[0]): JsonSchema {
+  const inner = isNonNullType(type) ? type.ofType : type;
+  if (isListType(inner)) return { type: 'array', items: schemas.inputValue(inner.ofType) };
+  return schemas.inputValue(inner);
+}
+
+function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSchema): Record<string, unknown> {
+  const { operation } = plan;
+  const scopes = scopesOf(operation);
+  const codes = [...SHARED_ERRORS, ...(plan.kind === 'mutation' ? WRITE_ERRORS : []), ...(operation.errors ?? [])];
+  if (operation.method === 'get' || operation.params) codes.push(ErrorCode.NOT_FOUND);
+  if (operation.version) codes.push(ErrorCode.PRECONDITION_FAILED);
+  const responses: Record<string, unknown> = {};
+  const success = operation.created ? '201' : '200';
+  const headers: Record<string, unknown> = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
+  if (operation.created) headers.Location = { description: 'The created object’s path.', schema: { type: 'string' } };
+  if (plan.kind === 'mutation') headers['Idempotent-Replayed'] = { $ref: '#/components/headers/Idempotent-Replayed' };
+  if (operation.paged) headers.Link = { $ref: '#/components/headers/Link' };
+  if (operation.version) headers.ETag = { description: 'The object’s version; send it as If-Match to change it only if nobody else has.', schema: { type: 'string' } };
+  responses[success] = {
+    description: operation.created ? 'Created.' : 'OK.',
+    headers,
+    content: { 'application/json': { schema: plan.responseSchema } },
+  };
+  // One response per status; where several codes share one, the status's response lists them all.
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) byStatus.set(restStatusOf(code), [...(byStatus.get(restStatusOf(code)) ?? []), code]);
+  for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    responses[String(status)] =
+      statusCodes.length === 1
+        ? errorResponse(statusCodes[0])
+        : {
+            description: statusCodes.map((code) => `${code}: ${errorCodeMeaning(code)}`).join('\n\n'),
+            content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } } },
+          };
+  }
+  const parameters: unknown[] = plan.pathParameters.map((parameter) => ({
+    name: parameter.name,
+    in: 'path',
+    required: true,
+    ...(parameter.description ? { description: parameter.description } : {}),
+    schema: { type: 'string' },
+  }));
+  for (const parameter of plan.queryParameters) {
+    parameters.push({
+      name: parameter.name,
+      in: 'query',
+      required: isNonNullType(parameter.type),
+      ...(parameter.description ? { description: parameter.description } : {}),
+      schema: parameterSchemaOf(schemas, parameter.type),
+    });
+  }
+  if (operation.paged) {
+    const sizes = pageSizeOf(plan, schema);
+    parameters.push(...PAGING_PARAMETERS.map((parameter) =>
+      parameter.name === 'limit' && sizes
+        ? { ...parameter, description: `How many items a page holds: 1 to ${sizes.maxSize}, ${sizes.defaultSize} when not given.`, schema: { type: 'integer', minimum: 1, maximum: sizes.maxSize } }
+        : parameter,
+    ));
+  }
+  if (plan.kind === 'mutation') parameters.push({ $ref: '#/components/parameters/IdempotencyKey' });
+  if (operation.version) parameters.push({ $ref: '#/components/parameters/IfMatch' });
+  const description = [
+    operation.description,
+    scopes.length ? `Needs the scope ${scopes.map((scope) => `\`${scope}\``).join(' and ')} (or one that implies it).` : 'Any valid credential.',
+    `GraphQL: \`${operation.field}\`${operation.through ? ` (its \`${operation.through}\`)` : ''}; the same rules, errors and idempotency records.`,
+  ].filter(Boolean).join('\n\n');
+  return {
+    operationId: operation.operationId,
+    summary: operation.summary,
+    description,
+    tags: [operation.tag],
+    security: [{ bearer: scopes }],
+    'x-required-scopes': scopes,
+    ...(parameters.length ? { parameters } : {}),
+    ...(plan.bodySchema
+      ? {
+          requestBody: {
+            required: !plan.bodyOptional,
+            content: {
+              'application/json': {
+                schema: { $ref: `#/components/schemas/${plan.bodySchema}` },
+                ...(operation.example ? { example: operation.example } : {}),
+              },
+            },
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** The OpenAPI path of an operation: /v1 and the table's path. */
+export function openApiPathOf(operation: RestOperation): string {
+  return `/v1${operation.path}`;
+}
+
+/** Builds every plan and the OpenAPI 3.1 document from the schema; throws at start-up on a bad table. */
+export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOperation[] = REST_OPERATIONS): RestApi {
+  const schemas = new RestSchemas(schema);
+  const plans: RestPlan[] = [];
+  const seen = new Set<string>();
+  for (const operation of operations) {
+    const key = `${operation.method} ${operation.path}`;
+    if (seen.has(operation.operationId) || seen.has(key)) throw new Error(`REST operation ${operation.operationId} (${key}) is not unique`);
+    seen.add(operation.operationId).add(key);
+    const plan = planOperation(operation, schema, schemas);
+    plan.pageSize = pageSizeOf(plan, schema);
+    plans.push(plan);
+  }
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const plan of plans) {
+    const path = openApiPathOf(plan.operation);
+    paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema) };
+  }
+  schemas.components.ErrorCode = { type: 'string', enum: Object.values(ErrorCode), description: 'Stable machine codes; see the README’s error table.' };
+  schemas.components.Problem = PROBLEM_SCHEMA;
+  const responses: Record<string, unknown> = {};
+  for (const code of Object.values(ErrorCode)) {
+    const status = restStatusOf(code);
+    responses[code] = {
+      description: `${code}: ${errorCodeMeaning(code)}`,
+      content: {
+        [PROBLEM_MEDIA_TYPE]: {
+          schema: { $ref: '#/components/schemas/Problem' },
+          example: {
+            type: `urn:reckon:error:${code}`,
+            title: titleOf(code),
+            status,
+            detail: errorCodeMeaning(code),
+            code,
+            retryable: errorCodeTraits(code).retryable,
+            requestId: 'req_01JFZQ7Y0C3V6D8M2N4P5Q6R7S',
+          },
+        },
+      },
+    };
+  }
+  const tags = [...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({ name }));
+  const document = {
+    openapi: '3.1.0',
+    info: {
+      title: 'Reckon REST API',
+      version: '1.0.0',
+      summary: 'Payments, double-entry ledger, invoices and bank reconciliation over plain HTTP and JSON.',
+      description:
+        'The same operations as Reckon’s GraphQL API at /graphql, over the same services: the same credentials and scopes, tenant isolation, rate limits and idempotency records. Money is `{ "amount": "12.34", "currency": "USD" }` (a decimal string, never a float). Every POST and PATCH takes an `Idempotency-Key` header. Errors are RFC 9457 problem details carrying the stable `code`. Lists page with `limit`, `starting_after` and `ending_before`, and a `Link` header. Live feeds: `GET /v1/reconciliation-flags/stream` and `GET /v1/events/stream` (Server-Sent Events).',
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
+    },
+    servers: [{ url: '/', description: 'This server' }],
+    security: [{ bearer: [] }],
+    tags,
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key (rk_live_…) or an OAuth access token from POST /oauth/token. Each operation names the scope it needs.',
+        },
+      },
+      parameters: {
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'Makes the request safe to retry: the same key with the same body answers the first response again (Idempotent-Replayed: true); with another body it is 422 IDEMPOTENCY_KEY_REUSED; while the first is still running it is 409 IDEMPOTENCY_KEY_IN_USE (retry). Keys are scoped to the credential and the operation and kept for IDEMPOTENCY_TTL.',
+          schema: { type: 'string', minLength: 1, maxLength: 255 },
+        },
+        IfMatch: {
+          name: 'If-Match',
+          in: 'header',
+          required: false,
+          description: 'The ETag the object had when you read it: the change is made only if it still has it (412 PRECONDITION_FAILED otherwise: read it again).',
+          schema: { type: 'string' },
+        },
+      },
+      headers: {
+        'X-Request-Id': { description: 'The request’s id, in every log line about it.', schema: { type: 'string' } },
+        'Idempotent-Replayed': { description: '"true" when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
+        Link: { description: 'RFC 8288 links to the next and previous pages (rel="next", rel="prev").', schema: { type: 'string' } },
+      },
+      responses,
+      schemas: schemas.components,
+    },
+  };
+  return { plans, document };
+}
