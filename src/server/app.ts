@@ -332,6 +332,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
   app.use(exportRoutes(services, log, authenticateRoute));
   // The REST interface: each operation runs its GraphQL field through this Apollo server (rest/rest.routes.ts).
   const rest = restRoutes({
+    services,
     apollo,
     schema: buildGuardedSchema(),
     log,

@@ -32,6 +32,7 @@ const AUDITED_ROUTES: { method: string; pattern: RegExp; name: string }[] = [
   { method: 'POST', pattern: /^\/bank-accounts\/([^/]+)\/statements\/?$/, name: 'POST /bank-accounts/:id/statements' },
   { method: 'POST', pattern: /^\/bank-accounts\/([^/]+)\/notifications\/?$/, name: 'POST /bank-accounts/:id/notifications' },
   { method: 'GET', pattern: /^\/invoices\/([^/]+)\/pdf\/?$/, name: 'GET /invoices/:id/pdf' },
+  { method: 'GET', pattern: /^\/v1\/invoices\/([^/]+)\/pdf\/?$/, name: 'GET /v1/invoices/:invoiceId/pdf' },
 ];
 
 function errorCodeOfStatus(status: number): ErrorCode {

@@ -217,6 +217,7 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
     const path = openApiPathOf(plan.operation);
     paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema) };
   }
+  paths[`/v1/invoices/{invoiceId}/pdf`] = { get: invoicePdfOperation() };
   schemas.components.ErrorCode = { type: 'string', enum: Object.values(ErrorCode), description: 'Stable machine codes; see the README’s error table.' };
   schemas.components.Problem = PROBLEM_SCHEMA;
   const responses: Record<string, unknown> = {};
@@ -290,4 +291,27 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
     },
   };
   return { plans, document };
+}
+
+/** GET /v1/invoices/{invoiceId}/pdf: the one operation that answers a file rather than JSON. */
+function invoicePdfOperation(): Record<string, unknown> {
+  const codes = [...SHARED_ERRORS, ErrorCode.NOT_FOUND];
+  const responses: Record<string, unknown> = {
+    '200': {
+      description: 'The invoice as a PDF (a DRAFT is marked as one). Cache-Control: private, no-store: it holds the customer’s details.',
+      headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } },
+      content: { 'application/pdf': { schema: { type: 'string', contentMediaType: 'application/pdf' } } },
+    },
+  };
+  for (const code of codes) responses[String(restStatusOf(code))] ??= errorResponse(code);
+  return {
+    operationId: 'getInvoicePdf',
+    summary: 'Get an invoice as a PDF',
+    description: 'Needs the scope `invoices:read` (or one that implies it).',
+    tags: ['Invoices'],
+    security: [{ bearer: ['invoices:read'] }],
+    'x-required-scopes': ['invoices:read'],
+    parameters: [{ name: 'invoiceId', in: 'path', required: true, description: 'The invoice (inv_…).', schema: { type: 'string' } }],
+    responses,
+  };
 }

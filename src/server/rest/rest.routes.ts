@@ -9,6 +9,8 @@ import { AppError, ErrorCode, notFoundError, validationError } from '../../commo
 import { runWithRequestId } from '../../common/log-context';
 import { runInStatementScope, type StatementScope } from '../../db/statement-scope';
 import type { RequestContext } from '../../graphql/context';
+import type { Services } from '../../services/services';
+import { invoicePdfHandler } from '../invoice-pdf.routes';
 import { expectedErrorOf } from '../rest-errors';
 import { docsRoutes } from './rest-docs.routes';
 import { buildRestApi, type RestApi } from './rest-openapi';
@@ -16,15 +18,17 @@ import type { RestPlan } from './rest-plan';
 import { problemOfError, sendProblem } from './rest-problem';
 
 export interface RestRoutesOptions {
+  services: Services;
   apollo: ApolloServer<RequestContext>;
   /** The guarded schema Apollo serves: the document is read off it. */
   schema: GraphQLSchema;
   log: Logger;
   /**
    * Authenticates the request as /graphql does (credential, lockout, rate limit) and builds the
-   * resolvers' context; `auditEntry` names the route in the audit record of a refused credential.
+   * resolvers' context; `auditEntry` names the route in the audit record of a refused credential
+   * (null: the route's own audit record covers it).
    */
-  authenticate(req: Request, requestId: string, idempotencyKey: string | null, auditEntry: string): Promise<RequestContext>;
+  authenticate(req: Request, requestId: string, idempotencyKey: string | null, auditEntry: string | null): Promise<RequestContext>;
   /** The statement scope of one request (cancelled when its client leaves or its deadline passes). */
   statementScope(res: Response): StatementScope;
   /** The largest JSON body, as express.json takes it ("2mb"). */
@@ -230,6 +234,14 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
     res.set('Cache-Control', 'no-cache').json(api.document);
   });
   router.use(docsRoutes());
+  // A PDF, not JSON: the handler GET /invoices/:id/pdf has, with problem+json refusals. Its call is
+  // audited as a REST route (audit-http.ts), which records a refused credential too.
+  router.get(
+    '/invoices/:invoiceId/pdf',
+    invoicePdfHandler(options.services, log, (req, requestId) => options.authenticate(req, requestId, null, null), 'invoiceId', (req, res, error) =>
+      sendProblem(req, res, problemOfError(error)),
+    ),
+  );
 
   const handle = (plan: RestPlan) => async (req: Request, res: Response) => {
     const requestId = String(res.locals.requestId);
