@@ -13,7 +13,7 @@ import type { Services } from '../../services/services';
 import { invoicePdfHandler } from '../invoice-pdf.routes';
 import { expectedErrorOf } from '../rest-errors';
 import { docsRoutes } from './rest-docs.routes';
-import { buildRestApi, type RestApi } from './rest-openapi';
+import { buildRestApi, openApiPathOf, type RestApi } from './rest-openapi';
 import type { RestPlan } from './rest-plan';
 import { problemOfError, sendProblem } from './rest-problem';
 
@@ -51,6 +51,18 @@ function fieldOfPointer(pointer: string): string {
     .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
 }
 
+/** A schema taken out of the document, its references pointing into the document (added to ajv as "openapi"). */
+function rebased(schema: unknown): object {
+  return JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === '$ref' && typeof value === 'string' && value.startsWith('#/') ? `openapi${value}` : value)) as object;
+}
+
+/** An ajv error's complaint in words; an enum lists its values. */
+function describedError(error: ErrorObject | undefined): string {
+  if (!error) return 'is not valid';
+  if (error.keyword === 'enum') return `must be one of ${((error.params as { allowedValues: unknown[] }).allowedValues ?? []).filter((value) => value !== null).join(', ')}`;
+  return error.message ?? 'is not valid';
+}
+
 /** The body's first refusal in words, with every refusal (at most 10) in details. */
 function bodyRefusal(errors: ErrorObject[]): AppError {
   const described = errors.slice(0, 10).map((error) => {
@@ -65,7 +77,7 @@ function bodyRefusal(errors: ErrorObject[]): AppError {
       const field = at ? `${at}.${missing}` : missing;
       return { field, message: `${field} is required` };
     }
-    return { field: at || 'body', message: `${at || 'The body'} ${error.message ?? 'is not valid'}` };
+    return { field: at || 'body', message: `${at || 'The body'} ${describedError(error)}` };
   });
   const [first] = described;
   return validationError(`${first.message}. See this operation in /v1/openapi.json.`, { field: first.field, errors: described });
@@ -96,7 +108,13 @@ interface Paging {
 }
 
 /** The variables of the plan's document from the request's path, query string and body. */
-function variablesOf(plan: RestPlan, req: Request, validateBody: ValidateFunction | null): { variables: Record<string, unknown>; paging: Paging | null } {
+/** The document's schemas of one operation's body and query parameters, compiled. */
+interface Validators {
+  body: ValidateFunction | null;
+  query: Map<string, ValidateFunction>;
+}
+
+function variablesOf(plan: RestPlan, req: Request, validators: Validators): { variables: Record<string, unknown>; paging: Paging | null } {
   const variables: Record<string, unknown> = {};
   const input: Record<string, unknown> = {};
   const query = req.query as Record<string, unknown>;
@@ -117,6 +135,8 @@ function variablesOf(plan: RestPlan, req: Request, validateBody: ValidateFunctio
     const value = isListType(type)
       ? raw.split(',').map((item) => queryValueOf(parameter.name, item, getNamedType(type).name))
       : queryValueOf(parameter.name, raw, getNamedType(type).name);
+    const validate = validators.query.get(parameter.name);
+    if (validate && !validate(value)) throw validationError(`${parameter.name} ${describedError((validate.errors ?? [])[0])}`, { field: parameter.name });
     if (parameter.inputField) variables[parameter.argument] = { ...(variables[parameter.argument] as object | undefined), [parameter.inputField]: value };
     else variables[parameter.argument] = value;
   }
@@ -142,8 +162,8 @@ function variablesOf(plan: RestPlan, req: Request, validateBody: ValidateFunctio
   }
   if (plan.kind === 'mutation') {
     const body: unknown = req.body ?? {};
-    if (validateBody && !validateBody(body)) throw bodyRefusal(validateBody.errors ?? []);
-    if (!validateBody && body !== null && typeof body === 'object' && Object.keys(body).length > 0) {
+    if (validators.body && !validators.body(body)) throw bodyRefusal(validators.body.errors ?? []);
+    if (!validators.body && body !== null && typeof body === 'object' && Object.keys(body).length > 0) {
       throw validationError('This operation takes no body: its path says everything. See /v1/openapi.json.', { field: 'body' });
     }
     variables.input = { ...(body as Record<string, unknown>), ...input };
@@ -223,9 +243,14 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   ajv.addSchema(api.document, 'openapi');
-  const bodyValidators = new Map<RestPlan, ValidateFunction>();
+  const validators = new Map<RestPlan, Validators>();
   for (const plan of api.plans) {
-    if (plan.bodySchema) bodyValidators.set(plan, ajv.getSchema(`openapi#/components/schemas/${plan.bodySchema}`) as ValidateFunction);
+    const query = new Map<string, ValidateFunction>();
+    const parameters = ((api.document.paths as Record<string, Record<string, { parameters?: { name: string; in: string; schema?: object }[] }>>)[openApiPathOf(plan.operation)][plan.operation.method].parameters ?? []);
+    for (const parameter of parameters) {
+      if (parameter.in === 'query' && parameter.schema) query.set(parameter.name, ajv.compile(rebased(parameter.schema)));
+    }
+    validators.set(plan, { body: plan.bodySchema ? (ajv.getSchema(`openapi#/components/schemas/${plan.bodySchema}`) as ValidateFunction) : null, query });
   }
   const router = express.Router({ caseSensitive: true, strict: false });
   const json = express.json({ limit: options.bodyLimit, type: ['application/json', 'application/*+json'] });
@@ -252,7 +277,7 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       }
       const idempotencyKey = plan.kind === 'mutation' ? (req.header('idempotency-key') ?? null) : null;
       const context = await options.authenticate(req, requestId, idempotencyKey, `${req.method} /v1${operation.path}`);
-      const { variables, paging } = variablesOf(plan, req, bodyValidators.get(plan) ?? null);
+      const { variables, paging } = variablesOf(plan, req, validators.get(plan) as Validators);
       if (operation.version && plan.kind === 'mutation') {
         const expected = versionOfIfMatch(req.header('if-match'));
         if (expected !== null) (variables.input as Record<string, unknown>).expectedVersion = expected;
