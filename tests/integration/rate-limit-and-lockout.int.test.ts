@@ -5,6 +5,7 @@ import { connectFrom, requestFrom, tokenFrom } from '../helpers/from-address';
 import type { GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { clientCredentialsToken } from '../helpers/oauth-http';
+import { originOf, RestClient } from '../helpers/rest-client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -77,6 +78,30 @@ describeEachDatabase('requests per credential per second (RATE_LIMIT_PER_SECOND=
     await sleep(1100);
     const { accounts } = await app.client.withKey(limited).ok(AccountCodesDocument, { first: 500 });
     expect(accounts.edges.map((edge) => edge.node.code)).not.toContain('rate-limited');
+  });
+
+  it('counts REST calls in the same allowance: GraphQL and /v1 together, then 429 problem+json with Retry-After', async () => {
+    const limited = await newKey(app, 'limited over REST');
+    const rest = new RestClient(originOf(app.url), limited);
+    await sleep(1100);
+    // Three over GraphQL and two over REST spend the second's five.
+    const spent = await Promise.all([me(app, limited), me(app, limited), me(app, limited), rest.get('/me'), rest.get('/accounts', { query: { limit: 1 } })]);
+    expect(spent.map((result) => result.status)).toEqual([200, 200, 200, 200, 200]);
+    const sixth = await rest.post('/accounts', { code: 'rate-limited-rest', name: 'Never created', type: 'ASSET', currency: 'USD' }, { idempotencyKey: 'rate-limited-rest' });
+    expect({ status: sixth.status, contentType: sixth.contentType, code: sixth.body.code, retryable: sixth.body.retryable }).toEqual({
+      status: 429,
+      contentType: 'application/problem+json; charset=utf-8',
+      code: 'RATE_LIMITED',
+      retryable: true,
+    });
+    expect(sixth.headers.get('retry-after')).toBe('1');
+
+    await sleep(1100);
+    const { accounts } = await app.client.withKey(limited).ok(AccountCodesDocument, { first: 500 });
+    expect(accounts.edges.map((edge) => edge.node.code)).not.toContain('rate-limited-rest');
+    // The refused key was not claimed: the same request now goes through.
+    const retried = await rest.post('/accounts', { code: 'rate-limited-rest', name: 'Created on retry', type: 'ASSET', currency: 'USD' }, { idempotencyKey: 'rate-limited-rest' });
+    expect(retried.status).toBe(201);
   });
 });
 
