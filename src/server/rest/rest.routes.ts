@@ -255,6 +255,10 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
   const router = express.Router({ caseSensitive: true, strict: false });
   const json = express.json({ limit: options.bodyLimit, type: ['application/json', 'application/*+json'] });
 
+  // Where to start: a client that lands on /v1 learns where the operations are described.
+  router.get('/', (_req, res) => {
+    res.set('Cache-Control', 'no-cache').json({ openapi: '/v1/openapi.json', docs: '/v1/docs', graphql: '/graphql' });
+  });
   router.get('/openapi.json', (_req, res) => {
     res.set('Cache-Control', 'no-cache').json(api.document);
   });
