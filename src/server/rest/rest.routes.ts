@@ -225,6 +225,20 @@ function expectedVersionOfIfMatch(header: string | undefined): number | null {
   return version;
 }
 
+/**
+ * Whether a GET's If-None-Match names the object's current ETag (`*`, or any tag of its list, weak or
+ * not: RFC 9110 compares weakly here), so the client's copy is current: 304. Express's own check
+ * (req.fresh) is not used: it answers 200 to every request with Cache-Control: no-cache, which fetch
+ * adds to each request that carries If-None-Match, and that directive is for caches, not the origin.
+ */
+function noneMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed === etag || trimmed === `W/${etag}`;
+  });
+}
+
 /** A write without a version refuses If-Match rather than make the change unconditionally. `*` asks only that the object exist, which the write needs anyway. */
 function refuseIfMatch(header: string | undefined, operation: string): void {
   if (header === undefined || header.trim() === '*') return;
@@ -306,10 +320,16 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
         if (link) res.set('Link', link);
       }
       if ((extensions?.idempotency as { replayed?: boolean } | undefined)?.replayed) res.set(REPLAYED_HEADER, 'true');
-      // A strong ETag: the version changes with every change of what the object shows. Express answers
-      // a GET whose If-None-Match names it with 304 and no body (req.fresh in res.send).
+      // A strong ETag: the version changes with every change of what the object shows.
       const version = operation.version ? (body as Record<string, unknown>)[operation.version] : undefined;
-      if (typeof version === 'number' || typeof version === 'string') res.set('ETag', `"${version}"`);
+      if (typeof version === 'number' || typeof version === 'string') {
+        const etag = `"${version}"`;
+        res.set('ETag', etag);
+        if (plan.kind === 'query' && noneMatches(req.header('if-none-match'), etag)) {
+          res.status(304).set('Cache-Control', 'no-store').end();
+          return;
+        }
+      }
       if (operation.created) res.status(201).set('Location', `/v1${operation.created(body as Record<string, unknown>)}`);
       res.set('Cache-Control', 'no-store').json(body);
     } catch (error) {
