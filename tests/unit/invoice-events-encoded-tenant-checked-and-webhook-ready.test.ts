@@ -48,6 +48,7 @@ function invoice(overrides: Partial<InvoiceRecord> = {}): InvoiceRecord {
     overdueNotifiedAt: at(5),
     createdAt: at(6),
     updatedAt: at(7),
+    version: 7,
     ...overrides,
   };
 }

@@ -22,7 +22,7 @@ import { type TaxRateTotal, taxByRateFromJson, taxByRateToJson } from './invoice
 import { nextInvoiceNumber } from './invoice-numbers.service';
 import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
-import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
+import { amountRemainingOf, type InvoiceRecord, InvoiceStatus, nextVersionOf } from './invoices.types';
 
 export interface CreateCreditNoteInput {
   invoiceId: string;
@@ -196,12 +196,14 @@ export class CreditNotesService {
         status: paidNow ? InvoiceStatus.PAID : current.status,
         paidAt: paidNow ? now : current.paidAt,
         updatedAt: now,
+        version: nextVersionOf(current),
       };
-      await manager.query('UPDATE invoices SET amount_credited_minor = ?, status = ?, paid_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [
+      await manager.query('UPDATE invoices SET amount_credited_minor = ?, status = ?, paid_at = ?, updated_at = ?, version = ? WHERE tenant_id = ? AND id = ?', [
         this.minor(invoice.amountCreditedMinor),
         invoice.status,
         invoice.paidAt === null ? null : toDbTimestamp(invoice.paidAt),
         toDbTimestamp(now),
+        invoice.version,
         tenantId,
         invoiceId,
       ]);

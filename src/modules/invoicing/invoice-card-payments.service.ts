@@ -141,6 +141,8 @@ export class InvoiceCardPaymentsService implements PaymentInvoiceLink {
       createdAt: now,
       updatedAt: now,
     });
+    // The invoice shows its payments, the held one included.
+    await this.settlement.writeNextVersion(manager, invoice);
   }
 
   /**
@@ -163,7 +165,8 @@ export class InvoiceCardPaymentsService implements PaymentInvoiceLink {
       case 'failed': {
         if (record.status !== InvoicePaymentStatus.PENDING) return { commands: [] };
         await this.settlement.updatePayment(manager, { ...record, status: InvoicePaymentStatus.FAILED, failureCode: change.code.slice(0, 64), updatedAt: now });
-        const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_FAILED, invoice, occurredAt: now }];
+        const touched = await this.settlement.writeNextVersion(manager, invoice);
+        const events: InvoiceEvent[] = [{ type: InvoiceEventType.PAYMENT_FAILED, invoice: touched, occurredAt: now }];
         await this.settlement.recordEvents(manager, events);
         return { commands: [], afterCommit: () => this.publish(events) };
       }

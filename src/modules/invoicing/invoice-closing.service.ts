@@ -15,7 +15,7 @@ import { CreditNoteErrors } from './credit-notes.errors';
 import { CLOSING_REASON_MAX_LENGTH } from './credit-notes.types';
 import { type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
 import type { InvoicesService } from './invoices.service';
-import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
+import { amountRemainingOf, type InvoiceRecord, InvoiceStatus, nextVersionOf } from './invoices.types';
 
 export interface CloseInvoiceInput {
   invoiceId: string;
@@ -77,12 +77,20 @@ export class InvoiceClosingService {
               metadata: { invoiceId, reason },
             };
       const writes = command ? await this.ledger.writeWithin(manager, [command]) : [];
-      const invoice: InvoiceRecord = { ...current, status: InvoiceStatus.VOID, voidedAt: now, voidEntryId: writes[0]?.entry.id ?? null, updatedAt: now };
-      await manager.query('UPDATE invoices SET status = ?, voided_at = ?, void_entry_id = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [
+      const invoice: InvoiceRecord = {
+        ...current,
+        status: InvoiceStatus.VOID,
+        voidedAt: now,
+        voidEntryId: writes[0]?.entry.id ?? null,
+        updatedAt: now,
+        version: nextVersionOf(current),
+      };
+      await manager.query('UPDATE invoices SET status = ?, voided_at = ?, void_entry_id = ?, updated_at = ?, version = ? WHERE tenant_id = ? AND id = ?', [
         invoice.status,
         toDbTimestamp(now),
         invoice.voidEntryId,
         toDbTimestamp(now),
+        invoice.version,
         tenantId,
         invoiceId,
       ]);
@@ -137,10 +145,11 @@ export class InvoiceClosingService {
         uncollectibleAt: now,
         writeOffEntryId: command.entryId,
         updatedAt: now,
+        version: nextVersionOf(current),
       };
       await manager.query(
-        'UPDATE invoices SET status = ?, amount_written_off_minor = ?, uncollectible_at = ?, write_off_entry_id = ?, updated_at = ? WHERE tenant_id = ? AND id = ?',
-        [invoice.status, this.minor(invoice.amountWrittenOffMinor), toDbTimestamp(now), command.entryId, toDbTimestamp(now), tenantId, invoiceId],
+        'UPDATE invoices SET status = ?, amount_written_off_minor = ?, uncollectible_at = ?, write_off_entry_id = ?, updated_at = ?, version = ? WHERE tenant_id = ? AND id = ?',
+        [invoice.status, this.minor(invoice.amountWrittenOffMinor), toDbTimestamp(now), command.entryId, toDbTimestamp(now), invoice.version, tenantId, invoiceId],
       );
       await recordInvoiceEvents(this.events, manager, [{ type: InvoiceEventType.MARKED_UNCOLLECTIBLE, invoice, occurredAt: invoice.updatedAt }]);
       if (idempotency && this.idempotency) await this.idempotency.complete(manager, idempotency, { resultRef: { invoiceId } });

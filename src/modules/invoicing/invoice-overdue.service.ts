@@ -56,7 +56,9 @@ export class InvoiceOverdueService {
       for (const candidate of candidates) {
         const changed = await executeCountingRows(
           manager,
-          'UPDATE invoices SET overdue_notified_at = ? WHERE tenant_id = ? AND id = ? AND status = ? AND overdue_notified_at IS NULL AND due_date < ?',
+          // Invoice.overdue follows the clock, so it turned true at midnight UTC without a write; the mark is
+          // the first write since, and the version changes with it so that a client's stale ETag stops matching.
+          'UPDATE invoices SET overdue_notified_at = ?, version = version + 1 WHERE tenant_id = ? AND id = ? AND status = ? AND overdue_notified_at IS NULL AND due_date < ?',
           [toDbTimestamp(now), candidate.tenant_id, candidate.id, InvoiceStatus.OPEN, today],
         );
         if (changed === 1) marked.set(candidate.tenant_id, [...(marked.get(candidate.tenant_id) ?? []), candidate.id]);

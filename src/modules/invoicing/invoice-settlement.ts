@@ -9,7 +9,7 @@ import { CustomerCreditBook, CustomerCreditSource } from './customer-credit';
 import { insertInvoicePaymentRow } from './invoice-credit-at-finalization';
 import { type InvoicePaymentRecord, InvoicePaymentStatus } from './invoice-payments.types';
 import { type InvoiceEvent, type InvoiceEventPublisher, InvoiceEventType, NO_INVOICE_EVENTS, recordInvoiceEvents } from './invoices.events';
-import { amountRemainingOf, type InvoiceRecord, InvoiceStatus } from './invoices.types';
+import { amountRemainingOf, type InvoiceRecord, InvoiceStatus, nextVersionOf } from './invoices.types';
 
 export function minOf(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
@@ -48,7 +48,7 @@ export class InvoiceSettlement {
    * it PAID. Returns the invoice as stored and the events to publish after the commit.
    */
   async applyToInvoice(manager: EntityManager, invoice: InvoiceRecord, appliedMinor: bigint, now: Date): Promise<{ invoice: InvoiceRecord; events: InvoiceEvent[] }> {
-    const paid = { ...invoice, amountPaidMinor: invoice.amountPaidMinor + appliedMinor, updatedAt: now };
+    const paid = { ...invoice, amountPaidMinor: invoice.amountPaidMinor + appliedMinor, updatedAt: now, version: nextVersionOf(invoice) };
     const becamePaid = invoice.status === InvoiceStatus.OPEN && amountRemainingOf(paid) === 0n;
     const updated: InvoiceRecord = becamePaid ? { ...paid, status: InvoiceStatus.PAID, paidAt: now } : paid;
     await this.writeSettlement(manager, updated);
@@ -58,16 +58,28 @@ export class InvoiceSettlement {
     return { invoice: updated, events };
   }
 
-  /** Writes what payments change on an invoice row (the row is locked by the caller). */
+  /** Writes what payments change on an invoice row (the row is locked by the caller; the record carries its next version). */
   async writeSettlement(manager: EntityManager, invoice: InvoiceRecord): Promise<void> {
-    await manager.query('UPDATE invoices SET amount_paid_minor = ?, status = ?, paid_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [
+    await manager.query('UPDATE invoices SET amount_paid_minor = ?, status = ?, paid_at = ?, updated_at = ?, version = ? WHERE tenant_id = ? AND id = ?', [
       this.minor(invoice.amountPaidMinor),
       invoice.status,
       invoice.paidAt === null ? null : toDbTimestamp(invoice.paidAt),
       toDbTimestamp(invoice.updatedAt),
+      invoice.version,
       invoice.tenantId,
       invoice.id,
     ]);
+  }
+
+  /**
+   * Stores the next version of a locked invoice whose payments changed while its own row did not (a
+   * card payment held or failed, a refund taken from customer credit): the invoice shows its payments,
+   * so its version (its ETag) must change with them. Returns the invoice as stored.
+   */
+  async writeNextVersion(manager: EntityManager, invoice: InvoiceRecord): Promise<InvoiceRecord> {
+    const touched: InvoiceRecord = { ...invoice, version: nextVersionOf(invoice) };
+    await manager.query('UPDATE invoices SET version = ? WHERE tenant_id = ? AND id = ?', [touched.version, touched.tenantId, touched.id]);
+    return touched;
   }
 
   /** Σ amount of the invoice's card payments still at the gateway (their holds). */
@@ -186,14 +198,17 @@ export class InvoiceSettlement {
     }
     const invoicePayment: InvoicePaymentRecord = { ...record, refundedMinor: record.refundedMinor + amountMinor, updatedAt: now };
     await this.updatePayment(manager, invoicePayment);
-    let updated = invoice;
+    let updated: InvoiceRecord;
     const events: InvoiceEvent[] = [];
     if (fromAppliedMinor > 0n) {
-      const lowered: InvoiceRecord = { ...invoice, amountPaidMinor: invoice.amountPaidMinor - fromAppliedMinor, updatedAt: now };
+      const lowered: InvoiceRecord = { ...invoice, amountPaidMinor: invoice.amountPaidMinor - fromAppliedMinor, updatedAt: now, version: nextVersionOf(invoice) };
       const reopened = invoice.status === InvoiceStatus.PAID && amountRemainingOf(lowered) > 0n;
       updated = reopened ? { ...lowered, status: InvoiceStatus.OPEN, paidAt: null } : lowered;
       await this.writeSettlement(manager, updated);
       events.push({ type: InvoiceEventType.REOPENED, invoice: updated, occurredAt: now });
+    } else {
+      // Only the payment's refunded amount changed, which the invoice shows.
+      updated = await this.writeNextVersion(manager, invoice);
     }
     await recordInvoiceEvents(this.events, manager, events);
     return { invoice: updated, invoicePayment, fromCreditMinor, fromAppliedMinor, creditEntryId, events };

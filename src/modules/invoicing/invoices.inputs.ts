@@ -82,12 +82,25 @@ export class UpdateInvoiceInput {
 
   @Field(() => GraphQLJSONObject, { nullable: true, description: 'Replaces the whole metadata object; null clears it.' })
   metadata?: Record<string, unknown> | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'The Invoice.version you read: the change is made only if the invoice still has it, PRECONDITION_FAILED (naming the current version) otherwise, and nothing changes. Left out, the change applies to whatever is stored (the last write wins).',
+  })
+  expectedVersion?: number | null;
 }
 
 @InputType({ description: 'The DRAFT to finalise.' })
 export class FinalizeInvoiceInput {
   @Field(() => ID, { description: 'The invoice (inv_…).' })
   invoiceId!: string;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'The Invoice.version you reviewed: the draft is finalised only if it still has it, PRECONDITION_FAILED otherwise, and nothing changes.',
+  })
+  expectedVersion?: number | null;
 }
 
 @InputType({ description: 'Which invoices to list: an invoice must match every criterion given.' })

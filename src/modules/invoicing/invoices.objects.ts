@@ -118,6 +118,12 @@ export class Invoice extends Node {
 
   @Field(() => Date, { nullable: true, description: 'When the invoice was written off; null unless it is UNCOLLECTIBLE.' })
   uncollectibleAt!: Date | null;
+
+  @Field(() => Int, {
+    description:
+      '1 when created, one more with every change of what the invoice shows (its fields, lines and payments). Give it back as expectedVersion (If-Match over REST, where it is the ETag) to change the invoice only if nobody has since. Compare it for equality only.',
+  })
+  version!: number;
 }
 
 export const InvoiceConnection = ConnectionType(Invoice, 'Invoice', { totalCount: 'the invoices the filter selects' });

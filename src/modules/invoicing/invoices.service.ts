@@ -28,6 +28,7 @@ import {
   InvoiceStatus,
   MAX_PAYMENT_TERMS_DAYS,
   MEMO_MAX_LENGTH,
+  nextVersionOf,
 } from './invoices.types';
 
 /** A line as GraphQL gives it: the discount's unused alternative may be null rather than absent. */
@@ -55,10 +56,14 @@ export interface UpdateInvoiceInput {
   paymentTermsDays?: number | null;
   memo?: string | null;
   metadata?: Record<string, unknown> | null;
+  /** The version the caller read (see requireExpectedVersion); left out, the change applies to whatever is stored. */
+  expectedVersion?: number | null;
 }
 
 export interface FinalizeInvoiceInput {
   invoiceId: string;
+  /** The version the caller read: finalise the draft it reviewed, not one changed since. */
+  expectedVersion?: number | null;
 }
 
 export interface InvoiceFilter {
@@ -88,6 +93,16 @@ export function requireDate(value: string, field: string): string {
 function requireTerms(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > MAX_PAYMENT_TERMS_DAYS) throw InvoiceErrors.invalidTerms(MAX_PAYMENT_TERMS_DAYS);
   return value;
+}
+
+/**
+ * Optimistic concurrency: a caller that names the version it read changes the invoice only if it still
+ * has that version; otherwise PRECONDITION_FAILED naming the current one, and the caller's transaction
+ * (which holds the invoice's lock) changes nothing. Without a version the last write wins.
+ */
+export function requireExpectedVersion(invoice: InvoiceRecord, expectedVersion: number | null | undefined): void {
+  if (expectedVersion === null || expectedVersion === undefined || expectedVersion === invoice.version) return;
+  throw InvoiceErrors.versionChanged(invoice.id, expectedVersion, invoice.version);
 }
 
 /** The UTC calendar day of an instant, YYYY-MM-DD. */
@@ -208,14 +223,15 @@ export class InvoicesService {
       overdueNotifiedAt: null,
       createdAt: now,
       updatedAt: now,
+      version: 1,
     };
     const lines = this.linesOf(amounts, input.lines);
     await runInTransaction(this.dataSource, async (manager) => {
       await this.requireCustomer(manager, tenantId, invoice.customerId);
       await manager.query(
         `INSERT INTO invoices (id, tenant_id, customer_id, currency, status, due_date, payment_terms_days, memo, metadata,
-                               subtotal_minor, discount_total_minor, tax_total_minor, total_minor, amount_paid_minor, tax_by_rate, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                               subtotal_minor, discount_total_minor, tax_total_minor, total_minor, amount_paid_minor, tax_by_rate, created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           invoice.id,
           tenantId,
@@ -234,6 +250,7 @@ export class InvoicesService {
           taxByRateToJson(invoice.taxByRate),
           toDbTimestamp(now),
           toDbTimestamp(now),
+          invoice.version,
         ],
       );
       await this.insertLines(manager, tenantId, invoice.id, lines);
@@ -246,11 +263,13 @@ export class InvoicesService {
 
   /**
    * Changes a DRAFT: a field left out keeps its value; `lines` replaces every line and the amounts are
-   * recomputed. Any other status is INVALID_STATE_TRANSITION and nothing changes.
+   * recomputed. Any other status is INVALID_STATE_TRANSITION and nothing changes; so is a stale
+   * `expectedVersion` (PRECONDITION_FAILED, checked first: the caller's view is out of date whatever
+   * else it asks).
    */
   async updateInvoice(tenantId: string, input: UpdateInvoiceInput, idempotency?: IdempotencyHandle): Promise<InvoiceRecord> {
     requireIdOfKind(input.invoiceId, 'invoice', 'invoiceId');
-    const { invoiceId, ...change } = input;
+    const { invoiceId, expectedVersion, ...change } = input;
     if (Object.values(change).every((value) => value === undefined)) throw InvoiceErrors.nothingToChange();
     if (change.customerId === null) throw InvoiceErrors.customerIdRequired();
     const newCustomerId = change.customerId === undefined ? undefined : requireIdOfKind(change.customerId, 'customer', 'customerId');
@@ -263,6 +282,7 @@ export class InvoicesService {
     const terms = dueChanged ? dueTermsOf(change.dueDate, change.paymentTermsDays, await this.defaultTermsUnlessGiven(tenantId, change.dueDate, change.paymentTermsDays)) : undefined;
     const stored = await runInTransaction(this.dataSource, async (manager) => {
       const current = await this.lockInvoice(manager, tenantId, invoiceId);
+      requireExpectedVersion(current, expectedVersion);
       if (current.status !== InvoiceStatus.DRAFT) throw InvoiceErrors.notDraft(invoiceId, current.status, 'changed');
       const currency = newCurrency ?? current.currency;
       const lineInputs: InvoiceLineEntry[] = change.lines ?? (await this.readLines(manager, [invoiceId])).get(invoiceId)!.map((line) => lineInputOf(line, current.currency));
@@ -278,10 +298,11 @@ export class InvoicesService {
         metadata: metadata === undefined ? current.metadata : metadata,
         ...this.totalsOf(amounts),
         updatedAt: this.clock.now(),
+        version: nextVersionOf(current),
       };
       await manager.query(
         `UPDATE invoices SET customer_id = ?, currency = ?, due_date = ?, payment_terms_days = ?, memo = ?, metadata = ?,
-                subtotal_minor = ?, discount_total_minor = ?, tax_total_minor = ?, total_minor = ?, tax_by_rate = ?, updated_at = ?
+                subtotal_minor = ?, discount_total_minor = ?, tax_total_minor = ?, total_minor = ?, tax_by_rate = ?, updated_at = ?, version = ?
           WHERE tenant_id = ? AND id = ?`,
         [
           updated.customerId,
@@ -296,6 +317,7 @@ export class InvoicesService {
           this.minor(updated.totalMinor),
           taxByRateToJson(updated.taxByRate),
           toDbTimestamp(updated.updatedAt),
+          updated.version,
           tenantId,
           invoiceId,
         ],
@@ -315,7 +337,7 @@ export class InvoicesService {
    * the issue and due dates set, the journal entry posted (see the class comment), then the next number
    * of the series taken and the invoice updated with it, so that the counter row is locked for as short
    * a time as possible and a refusal anywhere (the ledger's included) gives the number back. Anything
-   * but a DRAFT is INVALID_STATE_TRANSITION.
+   * but a DRAFT is INVALID_STATE_TRANSITION; a stale `expectedVersion` is PRECONDITION_FAILED.
    */
   async finalizeInvoice(tenantId: string, input: FinalizeInvoiceInput, idempotency?: IdempotencyHandle): Promise<InvoiceRecord> {
     requireIdOfKind(input.invoiceId, 'invoice', 'invoiceId');
@@ -327,6 +349,7 @@ export class InvoicesService {
       type Outcome = { kind: 'currency-changed'; currency: string } | { kind: 'finalized'; finalized: InvoiceRecord; entries: JournalEntryRecord[] };
       const outcome = await runInTransaction(this.dataSource, async (manager): Promise<Outcome> => {
         const current = await this.lockInvoice(manager, tenantId, invoiceId);
+        requireExpectedVersion(current, input.expectedVersion);
         if (current.status !== InvoiceStatus.DRAFT) throw InvoiceErrors.notDraft(invoiceId, current.status, 'finalized');
         if (chart.currency !== current.currency) return { kind: 'currency-changed', currency: current.currency };
         const lines = (await this.readLines(manager, [invoiceId])).get(invoiceId)!;
@@ -362,11 +385,12 @@ export class InvoicesService {
           journalEntryId: command?.entryId ?? null,
           finalizedAt: now,
           updatedAt: now,
+          version: nextVersionOf(current),
         };
         await manager.query(
           `UPDATE invoices SET status = ?, number = ?, series_key = ?, number_value = ?, issue_date = ?, due_date = ?,
                   subtotal_minor = ?, discount_total_minor = ?, tax_total_minor = ?, total_minor = ?, tax_by_rate = ?,
-                  journal_entry_id = ?, finalized_at = ?, updated_at = ?, amount_paid_minor = ?, paid_at = ?
+                  journal_entry_id = ?, finalized_at = ?, updated_at = ?, amount_paid_minor = ?, paid_at = ?, version = ?
             WHERE tenant_id = ? AND id = ?`,
           [
             finalized.status,
@@ -385,6 +409,7 @@ export class InvoicesService {
             toDbTimestamp(now),
             this.minor(finalized.amountPaidMinor),
             finalized.paidAt === null ? null : toDbTimestamp(finalized.paidAt),
+            finalized.version,
             tenantId,
             invoiceId,
           ],
@@ -706,6 +731,7 @@ export class InvoicesService {
       overdueNotifiedAt: instant(row.overdue_notified_at),
       createdAt: fromDbTimestamp(row.created_at),
       updatedAt: fromDbTimestamp(row.updated_at),
+      version: Number(row.version),
     };
   }
 }

@@ -91,6 +91,17 @@ export interface InvoiceRecord {
   overdueNotifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * 1 when created, one more with every change of what the invoice shows: its own fields, its lines
+   * and its payments (Invoice.version; the ETag over REST). Every writer holds the invoice's lock
+   * (InvoicesService.lockInvoice) and stores `nextVersionOf` the record it locked.
+   */
+  version: number;
+}
+
+/** The version a change of this (locked) invoice stores: the next one. */
+export function nextVersionOf(invoice: Pick<InvoiceRecord, 'version'>): number {
+  return invoice.version + 1;
 }
 
 /** What the customer owes after credit notes: the total less what credit notes took off it. */

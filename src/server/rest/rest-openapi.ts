@@ -113,19 +113,25 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
   const scopes = scopesOf(operation);
   const codes = [...SHARED_ERRORS, ...(plan.kind === 'mutation' ? WRITE_ERRORS : []), ...(operation.errors ?? [])];
   if (operation.method === 'get' || operation.params) codes.push(ErrorCode.NOT_FOUND);
-  if (operation.version) codes.push(ErrorCode.PRECONDITION_FAILED);
+  if (plan.takesIfMatch) codes.push(ErrorCode.PRECONDITION_FAILED);
   const responses: Record<string, unknown> = {};
   const success = operation.created ? '201' : '200';
   const headers: Record<string, unknown> = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
   if (operation.created) headers.Location = { description: 'The created object’s path.', schema: { type: 'string' } };
   if (plan.kind === 'mutation') headers['Idempotent-Replayed'] = { $ref: '#/components/headers/Idempotent-Replayed' };
   if (operation.paged) headers.Link = { $ref: '#/components/headers/Link' };
-  if (operation.version) headers.ETag = { description: 'The object’s version; send it as If-Match to change it only if nobody else has.', schema: { type: 'string' } };
+  if (operation.version) headers.ETag = { $ref: '#/components/headers/ETag' };
   responses[success] = {
     description: operation.created ? 'Created.' : 'OK.',
     headers,
     content: { 'application/json': { schema: plan.responseSchema } },
   };
+  if (operation.version && plan.kind === 'query') {
+    responses['304'] = {
+      description: 'Not Modified: If-None-Match names the object’s current ETag, so the copy you hold is current. No body.',
+      headers: { ETag: { $ref: '#/components/headers/ETag' }, 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } },
+    };
+  }
   // One response per status; where several codes share one, the status's response lists them all.
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of new Set(codes)) byStatus.set(restStatusOf(code), [...(byStatus.get(restStatusOf(code)) ?? []), code]);
@@ -163,7 +169,8 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
     ));
   }
   if (plan.kind === 'mutation') parameters.push({ $ref: '#/components/parameters/IdempotencyKey' });
-  if (operation.version) parameters.push({ $ref: '#/components/parameters/IfMatch' });
+  if (plan.takesIfMatch) parameters.push({ $ref: '#/components/parameters/IfMatch' });
+  if (operation.version && plan.kind === 'query') parameters.push({ $ref: '#/components/parameters/IfNoneMatch' });
   const description = [
     operation.description,
     scopes.length ? `Needs the scope ${scopes.map((scope) => `\`${scope}\``).join(' and ')} (or one that implies it).` : 'Any valid credential.',
@@ -277,14 +284,27 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
           name: 'If-Match',
           in: 'header',
           required: false,
-          description: 'The ETag the object had when you read it: the change is made only if it still has it (412 PRECONDITION_FAILED otherwise: read it again).',
-          schema: { type: 'string' },
+          description:
+            'The ETag the object had when you read it (such as "3"): the change is made only if it still has it; otherwise 412 PRECONDITION_FAILED, `details.currentVersion` names the current version, and nothing changes: read it again. A tag that is no version of ours is 412 too. Without If-Match (or with `*`) the change applies to whatever is stored: the last write wins.',
+          schema: { type: 'string', examples: ['"3"'] },
+        },
+        IfNoneMatch: {
+          name: 'If-None-Match',
+          in: 'header',
+          required: false,
+          description: 'The ETag of the copy you hold: 304 Not Modified, without a body, while the object still has it.',
+          schema: { type: 'string', examples: ['"3"'] },
         },
       },
       headers: {
         'X-Request-Id': { description: 'The request’s id, in every log line about it.', schema: { type: 'string' } },
         'Idempotent-Replayed': { description: '"true" when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
         Link: { description: 'RFC 8288 links to the next and previous pages (rel="next", rel="prev").', schema: { type: 'string' } },
+        ETag: {
+          description:
+            'The object’s version as a strong entity tag, such as "3": it changes with every change of what the object shows. Send it as If-Match to change the object only if nobody has since, or as If-None-Match to read it only if it has changed.',
+          schema: { type: 'string', pattern: '^"[0-9]+"$', examples: ['"3"'] },
+        },
       },
       responses,
       schemas: schemas.components,

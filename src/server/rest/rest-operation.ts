@@ -51,8 +51,10 @@ export interface RestOperation {
   /** A valid request body, shown in the document and sent by the contract test. */
   example?: Record<string, unknown>;
   /**
-   * Optimistic concurrency: the response field that is the object's version, sent as its ETag; on a
-   * write, If-Match is passed on as the input's `expectedVersion` (412 when it is stale).
+   * Optimistic concurrency: the response field that is the object's version, sent as its ETag (`"3"`),
+   * which a GET's If-None-Match is compared with (304 when it matches). On a write whose input has
+   * `expectedVersion`, If-Match is passed on as it (the service answers 412 when it is stale) and the
+   * body does not take it; a write without one refuses If-Match rather than ignore it.
    */
   version?: string;
   /** Said in the document beside the summary. */

@@ -16,6 +16,9 @@ import {
 import { CONNECTION_SELECTION_TAIL, isConnectionType, type JsonSchema, ref, type RestSchemas, selectionOf } from './rest-representation';
 import type { RestOperation } from './rest-operation';
 
+/** The input field a versioned write takes the version its caller read in (If-Match over REST). */
+export const EXPECTED_VERSION_FIELD = 'expectedVersion';
+
 /** REST's page size parameter, and the cursors of its list envelope (see rest.routes.ts). */
 export const PAGING_PARAMETERS = ['limit', 'starting_after', 'ending_before'] as const;
 
@@ -42,6 +45,8 @@ export interface RestPlan {
   bodySchema: string | null;
   /** Whether the body may be left out (every input field is optional, or given by the path). */
   bodyOptional: boolean;
+  /** A write that takes If-Match: its input's `expectedVersion` comes from the header, not the body. */
+  takesIfMatch: boolean;
   /** The JSON Schema of a successful response. */
   responseSchema: JsonSchema;
   /** The largest page the list allows (its connection's own maximum is checked by the service too). */
@@ -195,6 +200,7 @@ export function planOperation(operation: RestOperation, schema: GraphQLSchema, s
 
   let bodySchema: string | null = null;
   let bodyOptional = true;
+  let takesIfMatch = false;
   if (mutation) {
     const input = argumentOf(field, 'input');
     const inputType = getNamedType(input.type) as GraphQLInputObjectType;
@@ -203,7 +209,9 @@ export function planOperation(operation: RestOperation, schema: GraphQLSchema, s
     args.add('root', 'input', `${inputType.name}!`);
     const fromPath = pathParameters.filter((parameter) => parameter.target.startsWith('input.')).map((parameter) => parameter.target.slice(6));
     for (const inputField of fromPath) if (!inputType.getFields()[inputField]) throw new Error(`${operation.operationId}: ${inputType.name} has no ${inputField}`);
-    const body = schemas.inputObject(inputType, fromPath);
+    // One way to say the version over REST: the If-Match header (see RestOperation.version).
+    takesIfMatch = Boolean(operation.version) && EXPECTED_VERSION_FIELD in inputType.getFields();
+    const body = schemas.inputObject(inputType, takesIfMatch ? [...fromPath, EXPECTED_VERSION_FIELD] : fromPath);
     if (Object.keys(body.properties as object).length > 0) {
       bodySchema = `${pascal(operation.operationId)}Request`;
       schemas.components[bodySchema] = body;
@@ -252,11 +260,15 @@ export function planOperation(operation: RestOperation, schema: GraphQLSchema, s
     selection = selectionOf(valueType);
     responseSchema = schemas.output(valueType);
   }
+  if (operation.version) {
+    const represented = mutation && operation.returns ? (getNamedType(valueType.getFields()[operation.returns].type) as GraphQLObjectType) : valueType;
+    if (!represented.getFields()[operation.version]) throw new Error(`${operation.operationId}: ${represented.name} has no version field ${operation.version}`);
+  }
   // The type is checked by the handler: another kind's id answers an empty fragment.
   if (operation.as) selection = `{ __typename ... on ${operation.as} ${selection} }`;
   if (through) selection = `{ ${through.name}${args.call('through')} ${selection} }`;
   const document = `${mutation ? 'mutation' : 'query'} ${pascal(operation.operationId)}${args.variables} { ${operation.field}${args.call('root')} ${selection} }`;
   const errors = validate(schema, parse(document));
   if (errors.length) throw new Error(`${operation.operationId}: ${errors.map((error) => error.message).join('; ')}\n${document}`);
-  return { operation, kind: mutation ? 'mutation' : 'query', document, pathParameters, queryParameters, bodySchema, bodyOptional, responseSchema };
+  return { operation, kind: mutation ? 'mutation' : 'query', document, pathParameters, queryParameters, bodySchema, bodyOptional, takesIfMatch, responseSchema };
 }

@@ -14,7 +14,7 @@ import { invoicePdfHandler } from '../invoice-pdf.routes';
 import { expectedErrorOf } from '../rest-errors';
 import { docsRoutes } from './rest-docs.routes';
 import { buildRestApi, openApiPathOf, type RestApi } from './rest-openapi';
-import type { RestPlan } from './rest-plan';
+import { EXPECTED_VERSION_FIELD, type RestPlan } from './rest-plan';
 import { problemOfError, sendProblem } from './rest-problem';
 
 export interface RestRoutesOptions {
@@ -223,12 +223,50 @@ function linkHeaderOf(req: Request, envelope: ListEnvelope): string | null {
   return links.length ? links.join(', ') : null;
 }
 
-/** The version an If-Match header names: its one entity tag, unquoted. `*` (any version) names none. */
-function versionOfIfMatch(header: string | undefined): string | null {
+/** The largest version GraphQL's Int carries: a tag beyond it was never an ETag of ours. */
+const MAX_VERSION = 2_147_483_647;
+
+/**
+ * The version a versioned write's If-Match names, or null when it names none (absent, or `*`: any
+ * version, which an existing object always has). ETags are versions in quotes, `"3"`; the weak form of
+ * one (`W/"3"`, as a compressing proxy may rewrite it) and a bare `3` name the same version. A
+ * well-formed tag that is no version (`"abc"`) can never match the object's ETag, which RFC 9110 calls
+ * a false condition: 412, like a stale version. A header that is not one entity tag (a list, stray
+ * quotes) is malformed: 400.
+ */
+function expectedVersionOfIfMatch(header: string | undefined): number | null {
   if (header === undefined || header.trim() === '*') return null;
   const match = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(header) ?? /^\s*([^\s",]+)\s*$/.exec(header);
-  if (!match) throw validationError('If-Match must be one entity tag, as the ETag header gave it', { field: 'If-Match' });
-  return match[1];
+  if (!match) throw validationError('If-Match must be one entity tag, as the ETag header gave it (such as "3")', { field: 'If-Match' });
+  const version = /^\d{1,10}$/.test(match[1]) ? Number(match[1]) : NaN;
+  if (!(version <= MAX_VERSION)) {
+    throw new AppError(
+      ErrorCode.PRECONDITION_FAILED,
+      `If-Match names "${echoOfInput(match[1])}", which is not a version this API gave as an ETag (they are numbers such as "3"); read the object again and send its ETag`,
+      { field: 'If-Match' },
+    );
+  }
+  return version;
+}
+
+/**
+ * Whether a GET's If-None-Match names the object's current ETag (`*`, or any tag of its list, weak or
+ * not: RFC 9110 compares weakly here), so the client's copy is current: 304. Express's own check
+ * (req.fresh) is not used: it answers 200 to every request with Cache-Control: no-cache, which fetch
+ * adds to each request that carries If-None-Match, and that directive is for caches, not the origin.
+ */
+function noneMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed === etag || trimmed === `W/${etag}`;
+  });
+}
+
+/** A write without a version refuses If-Match rather than make the change unconditionally. `*` asks only that the object exist, which the write needs anyway. */
+function refuseIfMatch(header: string | undefined, operation: string): void {
+  if (header === undefined || header.trim() === '*') return;
+  throw validationError(`${operation} does not take If-Match: it has no version to compare. Send the request without it.`, { field: 'If-Match' });
 }
 
 /**
@@ -282,9 +320,11 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       const idempotencyKey = plan.kind === 'mutation' ? (req.header('idempotency-key') ?? null) : null;
       const context = await options.authenticate(req, requestId, idempotencyKey, `${req.method} /v1${operation.path}`);
       const { variables, paging } = variablesOf(plan, req, validators.get(plan) as Validators);
-      if (operation.version && plan.kind === 'mutation') {
-        const expected = versionOfIfMatch(req.header('if-match'));
-        if (expected !== null) (variables.input as Record<string, unknown>).expectedVersion = expected;
+      if (plan.takesIfMatch) {
+        const expected = expectedVersionOfIfMatch(req.header('if-match'));
+        if (expected !== null) (variables.input as Record<string, unknown>)[EXPECTED_VERSION_FIELD] = expected;
+      } else if (plan.kind === 'mutation') {
+        refuseIfMatch(req.header('if-match'), `${operation.method.toUpperCase()} /v1${operation.path}`);
       }
       const response = await runInStatementScope(options.statementScope(res), () =>
         runWithRequestId(requestId, () => apollo.executeOperation({ query: plan.document, variables }, { contextValue: context })),
@@ -321,8 +361,16 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
         if (link) res.set('Link', link);
       }
       if ((extensions?.idempotency as { replayed?: boolean } | undefined)?.replayed) res.set(REPLAYED_HEADER, 'true');
+      // A strong ETag: the version changes with every change of what the object shows.
       const version = operation.version ? (body as Record<string, unknown>)[operation.version] : undefined;
-      if (typeof version === 'string') res.set('ETag', `"${version}"`);
+      if (typeof version === 'number' || typeof version === 'string') {
+        const etag = `"${version}"`;
+        res.set('ETag', etag);
+        if (plan.kind === 'query' && noneMatches(req.header('if-none-match'), etag)) {
+          res.status(304).set('Cache-Control', 'no-store').end();
+          return;
+        }
+      }
       if (operation.created) res.status(201).set('Location', `/v1${operation.created(body as Record<string, unknown>)}`);
       res.set('Cache-Control', 'no-store').json(body);
     } catch (error) {
