@@ -3587,8 +3587,11 @@ export interface operations {
     listAccounts: {
         parameters: {
             query?: {
+                /** @description Accounts of this type. */
                 type?: components["schemas"]["AccountType"];
+                /** @description Accounts in this currency. */
                 currency?: string;
+                /** @description Accounts whose code starts with this, case and all. */
                 codePrefix?: string;
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -4039,6 +4042,7 @@ export interface operations {
                  * @example acct_01JFZQ7Y0C3V6D8M2N4P5Q6R7S
                  */
                 accountId: string;
+                /** @description The instant to read the balances at. */
                 asOf: string;
             };
             cookie?: never;
@@ -4125,7 +4129,9 @@ export interface operations {
     getAccountStatement: {
         parameters: {
             query: {
+                /** @description Postings effective at or after this instant. */
                 from: string;
+                /** @description Postings effective before this instant. */
                 to: string;
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -4217,6 +4223,7 @@ export interface operations {
             query?: {
                 /** @description Entries with a posting on this account (NOT_FOUND if it is not the tenant’s). */
                 accountId?: string;
+                /** @description Entries with this status. */
                 status?: components["schemas"]["JournalEntryStatus"];
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -4984,7 +4991,9 @@ export interface operations {
     getTrialBalance: {
         parameters: {
             query?: {
+                /** @description The instant to report at; now when left out. */
                 asOf?: string;
+                /** @description Only accounts in this currency. */
                 currency?: string;
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -5074,8 +5083,11 @@ export interface operations {
     listPayments: {
         parameters: {
             query?: {
+                /** @description Payments with this status. */
                 status?: components["schemas"]["PaymentStatus"];
+                /** @description Payments of this customer. */
                 customerId?: string;
+                /** @description Payments through this gateway. */
                 gatewayId?: string;
                 /** @description Created at or after. */
                 createdFrom?: string;
@@ -9507,7 +9519,9 @@ export interface operations {
     listBankAccounts: {
         parameters: {
             query?: {
+                /** @description Bank accounts in this currency. */
                 currency?: string;
+                /** @description The bank account registered against this ledger cash account. */
                 ledgerAccountId?: string;
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -10402,8 +10416,11 @@ export interface operations {
     listReconciliationFlags: {
         parameters: {
             query?: {
+                /** @description Flags on this bank account. */
                 bankAccountId?: string;
+                /** @description Flags of this kind. */
                 kind?: components["schemas"]["ReconciliationFlagKind"];
+                /** @description Flags with this status. */
                 status?: components["schemas"]["ReconciliationFlagStatus"];
                 /** @description How many items a page holds: 1 to 500, 100 when not given. */
                 limit?: number;
@@ -10654,7 +10671,9 @@ export interface operations {
     getReconciliationReport: {
         parameters: {
             query: {
+                /** @description The first day of the period. */
                 from: string;
+                /** @description The last day of the period (included). */
                 to: string;
             };
             header?: never;
@@ -11039,7 +11058,9 @@ export interface operations {
     listWebhookDeliveries: {
         parameters: {
             query?: {
+                /** @description Deliveries to this endpoint. */
                 endpointId?: string;
+                /** @description Deliveries with this status. */
                 status?: components["schemas"]["WebhookDeliveryStatus"];
                 /** @description One event type (not ALL). */
                 eventType?: components["schemas"]["WebhookEvent"];
