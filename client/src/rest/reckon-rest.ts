@@ -4277,7 +4277,7 @@ export interface operations {
                      *             }
                      *           ],
                      *           "reversalOf": {
-                     *             "id": "string"
+                     *             "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           }
                      *         }
                      *       ],
@@ -4384,7 +4384,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "reversalOf": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       }
                      *     }
                      */
@@ -4517,7 +4517,7 @@ export interface operations {
                      *             }
                      *           ],
                      *           "reversalOf": {
-                     *             "id": "string"
+                     *             "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           }
                      *         }
                      *       ]
@@ -4626,7 +4626,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "reversalOf": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       }
                      *     }
                      */
@@ -4720,7 +4720,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "reversalOf": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       }
                      *     }
                      */
@@ -4835,7 +4835,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "reversalOf": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       }
                      *     }
                      */
@@ -4945,7 +4945,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "reversalOf": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       }
                      *     }
                      */
@@ -6668,7 +6668,7 @@ export interface operations {
                      *           "id": "cus_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
                      *           "name": "Cash at bank",
                      *           "email": "billing@acme.example",
-                     *           "taxId": "string",
+                     *           "taxId": "DE123456789",
                      *           "address": {
                      *             "line1": "1 Main Street",
                      *             "line2": "string",
@@ -6763,7 +6763,7 @@ export interface operations {
                      *       "id": "cus_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
                      *       "name": "Cash at bank",
                      *       "email": "billing@acme.example",
-                     *       "taxId": "string",
+                     *       "taxId": "DE123456789",
                      *       "address": {
                      *         "line1": "1 Main Street",
                      *         "line2": "string",
@@ -6844,7 +6844,7 @@ export interface operations {
                      *       "id": "cus_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
                      *       "name": "Cash at bank",
                      *       "email": "billing@acme.example",
-                     *       "taxId": "string",
+                     *       "taxId": "DE123456789",
                      *       "address": {
                      *         "line1": "1 Main Street",
                      *         "line2": "string",
@@ -6936,7 +6936,7 @@ export interface operations {
                      *       "id": "cus_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
                      *       "name": "Cash at bank",
                      *       "email": "billing@acme.example",
-                     *       "taxId": "string",
+                     *       "taxId": "DE123456789",
                      *       "address": {
                      *         "line1": "1 Main Street",
                      *         "line2": "string",
@@ -7138,10 +7138,10 @@ export interface operations {
                      *             "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           },
                      *           "voidEntry": {
-                     *             "id": "string"
+                     *             "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           },
                      *           "writeOffEntry": {
-                     *             "id": "string"
+                     *             "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           },
                      *           "payments": [
                      *             {
@@ -7360,10 +7360,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -7560,10 +7560,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -7771,10 +7771,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -7988,10 +7988,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -8215,10 +8215,10 @@ export interface operations {
                      *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "voidEntry": {
-                     *           "id": "string"
+                     *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "writeOffEntry": {
-                     *           "id": "string"
+                     *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "payments": [
                      *           {
@@ -8542,10 +8542,10 @@ export interface operations {
                      *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "voidEntry": {
-                     *           "id": "string"
+                     *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "writeOffEntry": {
-                     *           "id": "string"
+                     *           "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "payments": [
                      *           {
@@ -9206,10 +9206,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -9432,10 +9432,10 @@ export interface operations {
                      *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "voidEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "writeOffEntry": {
-                     *         "id": "string"
+                     *         "id": "je_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *       },
                      *       "payments": [
                      *         {
@@ -10003,7 +10003,7 @@ export interface operations {
                      *           "bookingDate": "2026-01-31",
                      *           "valueDate": "2026-01-31",
                      *           "bankReference": "string",
-                     *           "endToEndId": "string",
+                     *           "endToEndId": "E2E-ORDER-1042",
                      *           "counterpartyName": "string",
                      *           "counterpartyAccount": "string",
                      *           "remittanceInformation": "string",
@@ -10012,7 +10012,7 @@ export interface operations {
                      *           "sourceLocation": "string",
                      *           "createdAt": "2026-01-31T09:30:00Z",
                      *           "match": {
-                     *             "id": "string"
+                     *             "id": "rcm_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           },
                      *           "matchStatus": "UNMATCHED",
                      *           "amount": {
@@ -10027,7 +10027,7 @@ export interface operations {
                      *           },
                      *           "source": "STATEMENT",
                      *           "confirmedBy": {
-                     *             "id": "string"
+                     *             "id": "bst_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *           }
                      *         }
                      *       ],
@@ -10105,7 +10105,7 @@ export interface operations {
                      *         "bookingDate": "2026-01-31",
                      *         "valueDate": "2026-01-31",
                      *         "bankReference": "string",
-                     *         "endToEndId": "string",
+                     *         "endToEndId": "E2E-ORDER-1042",
                      *         "counterpartyName": "string",
                      *         "counterpartyAccount": "string",
                      *         "remittanceInformation": "string",
@@ -10114,7 +10114,7 @@ export interface operations {
                      *         "sourceLocation": "string",
                      *         "createdAt": "2026-01-31T09:30:00Z",
                      *         "match": {
-                     *           "id": "string"
+                     *           "id": "rcm_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "matchStatus": "UNMATCHED",
                      *         "amount": {
@@ -10129,7 +10129,7 @@ export interface operations {
                      *         },
                      *         "source": "STATEMENT",
                      *         "confirmedBy": {
-                     *           "id": "string"
+                     *           "id": "bst_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         }
                      *       },
                      *       "match": {
@@ -10168,7 +10168,7 @@ export interface operations {
                      *             "bookingDate": "2026-01-31",
                      *             "valueDate": "2026-01-31",
                      *             "bankReference": "string",
-                     *             "endToEndId": "string",
+                     *             "endToEndId": "E2E-ORDER-1042",
                      *             "counterpartyName": "string",
                      *             "counterpartyAccount": "string",
                      *             "remittanceInformation": "string",
@@ -10177,7 +10177,7 @@ export interface operations {
                      *             "sourceLocation": "string",
                      *             "createdAt": "2026-01-31T09:30:00Z",
                      *             "match": {
-                     *               "id": "string"
+                     *               "id": "rcm_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *             },
                      *             "matchStatus": "UNMATCHED",
                      *             "amount": {
@@ -10192,7 +10192,7 @@ export interface operations {
                      *             },
                      *             "source": "STATEMENT",
                      *             "confirmedBy": {
-                     *               "id": "string"
+                     *               "id": "bst_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *             }
                      *           }
                      *         ]
@@ -10280,7 +10280,7 @@ export interface operations {
                      *         "bookingDate": "2026-01-31",
                      *         "valueDate": "2026-01-31",
                      *         "bankReference": "string",
-                     *         "endToEndId": "string",
+                     *         "endToEndId": "E2E-ORDER-1042",
                      *         "counterpartyName": "string",
                      *         "counterpartyAccount": "string",
                      *         "remittanceInformation": "string",
@@ -10289,7 +10289,7 @@ export interface operations {
                      *         "sourceLocation": "string",
                      *         "createdAt": "2026-01-31T09:30:00Z",
                      *         "match": {
-                     *           "id": "string"
+                     *           "id": "rcm_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         },
                      *         "matchStatus": "UNMATCHED",
                      *         "amount": {
@@ -10304,7 +10304,7 @@ export interface operations {
                      *         },
                      *         "source": "STATEMENT",
                      *         "confirmedBy": {
-                     *           "id": "string"
+                     *           "id": "bst_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *         }
                      *       },
                      *       "unmatchedMatch": {
@@ -10343,7 +10343,7 @@ export interface operations {
                      *             "bookingDate": "2026-01-31",
                      *             "valueDate": "2026-01-31",
                      *             "bankReference": "string",
-                     *             "endToEndId": "string",
+                     *             "endToEndId": "E2E-ORDER-1042",
                      *             "counterpartyName": "string",
                      *             "counterpartyAccount": "string",
                      *             "remittanceInformation": "string",
@@ -10352,7 +10352,7 @@ export interface operations {
                      *             "sourceLocation": "string",
                      *             "createdAt": "2026-01-31T09:30:00Z",
                      *             "match": {
-                     *               "id": "string"
+                     *               "id": "rcm_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *             },
                      *             "matchStatus": "UNMATCHED",
                      *             "amount": {
@@ -10367,7 +10367,7 @@ export interface operations {
                      *             },
                      *             "source": "STATEMENT",
                      *             "confirmedBy": {
-                     *               "id": "string"
+                     *               "id": "bst_01JFZQ7Y0C3V6D8M2N4P5Q6R7S"
                      *             }
                      *           }
                      *         ]

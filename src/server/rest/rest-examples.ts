@@ -39,6 +39,8 @@ const STRINGS_BY_NAME: Record<string, string> = {
   prefix: 'rk_live_7Hq2',
   secret: 'rk_live_7Hq2…',
   iban: 'DE89370400440532013000',
+  taxId: 'DE123456789',
+  endToEndId: 'E2E-ORDER-1042',
   hash: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
   previousHash: '60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752',
   originIp: '203.0.113.7',
@@ -69,6 +71,11 @@ ID_PREFIX_BY_KIND.set('statement', ID_PREFIXES.bankStatement);
 ID_PREFIX_BY_KIND.set('statementLine', ID_PREFIXES.bankStatementLine);
 ID_PREFIX_BY_KIND.set('credential', ID_PREFIXES.apiKey);
 ID_PREFIX_BY_KIND.set('actorCredential', ID_PREFIXES.apiKey);
+// References named by their role rather than their type (an invoice's voidEntry is a journal entry).
+ID_PREFIX_BY_KIND.set('entry', ID_PREFIXES.journalEntry);
+ID_PREFIX_BY_KIND.set('reversalOf', ID_PREFIXES.journalEntry);
+ID_PREFIX_BY_KIND.set('match', ID_PREFIXES.reconciliationMatch);
+ID_PREFIX_BY_KIND.set('confirmedBy', ID_PREFIXES.bankStatement);
 
 function lowerCamel(name: string): string {
   return name.charAt(0).toLowerCase() + name.slice(1);
