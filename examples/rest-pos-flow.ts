@@ -147,7 +147,8 @@ if (require.main === module) {
   const baseUrl = process.env.RECKON_URL ?? 'http://localhost:4000';
   const apiKey = process.env.RECKON_API_KEY;
   if (!apiKey) throw new Error('Set RECKON_API_KEY to a key with the payments:write scope');
-  runPosFlow({ baseUrl, apiKey, paymentTokens: ['tok_decline_insufficient_funds', 'tok_visa'] }).then(
+  // The simulator gateway's tokens: the first card is declined, the second approved.
+  runPosFlow({ baseUrl, apiKey, paymentTokens: ['tok_decline_insufficient_funds', 'tok_approve'] }).then(
     (result) => console.log(JSON.stringify(result, null, 2)),
     (error: unknown) => {
       console.error(error instanceof ReckonProblem ? error.problem : error);
