@@ -5,8 +5,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 export type AccountFilterInput = {
+  /** Accounts whose code starts with this, case and all. */
   codePrefix?: string | null | undefined;
+  /** Accounts in this currency. */
   currency?: string | null | undefined;
+  /** Accounts of this type. */
   type?: AccountType | null | undefined;
 };
 
@@ -117,7 +120,9 @@ export type AuthorizePaymentInput = {
 };
 
 export type BankAccountFilterInput = {
+  /** Bank accounts in this currency. */
   currency?: string | null | undefined;
+  /** The bank account registered against this ledger cash account. */
   ledgerAccountId?: string | number | null | undefined;
 };
 
@@ -522,6 +527,7 @@ export type InvoiceStatus =
 export type JournalEntryFilterInput = {
   /** Entries with a posting on this account (NOT_FOUND if it is not the tenant’s). */
   accountId?: string | number | null | undefined;
+  /** Entries with this status. */
   status?: JournalEntryStatus | null | undefined;
 };
 
@@ -621,8 +627,11 @@ export type PaymentFilterInput = {
   createdFrom?: string | null | undefined;
   /** Created before. */
   createdTo?: string | null | undefined;
+  /** Payments of this customer. */
   customerId?: string | null | undefined;
+  /** Payments through this gateway. */
   gatewayId?: string | number | null | undefined;
+  /** Payments with this status. */
   status?: PaymentStatus | null | undefined;
 };
 
@@ -692,8 +701,11 @@ export type ReconciliationFlagFeedFilterInput = {
 };
 
 export type ReconciliationFlagFilterInput = {
+  /** Flags on this bank account. */
   bankAccountId?: string | number | null | undefined;
+  /** Flags of this kind. */
   kind?: ReconciliationFlagKind | null | undefined;
+  /** Flags with this status. */
   status?: ReconciliationFlagStatus | null | undefined;
 };
 
@@ -759,7 +771,9 @@ export type ReconciliationMatchRule =
 
 /** Calendar days, both included (UTC): statement lines by booking date, postings by effective date. */
 export type ReconciliationPeriodInput = {
+  /** The first day of the period. */
   from: unknown;
+  /** The last day of the period (included). */
   to: unknown;
 };
 
@@ -1037,9 +1051,11 @@ export type WebhookDeliveryAttemptOutcome =
 
 /** Narrows webhookDeliveries; every field given must match. */
 export type WebhookDeliveryFilter = {
+  /** Deliveries to this endpoint. */
   endpointId?: string | number | null | undefined;
   /** One event type (not ALL). */
   eventType?: WebhookEvent | null | undefined;
+  /** Deliveries with this status. */
   status?: WebhookDeliveryStatus | null | undefined;
 };
 

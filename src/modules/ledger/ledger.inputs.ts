@@ -29,13 +29,13 @@ export class CreateAccountInput {
 
 @InputType()
 export class AccountFilterInput {
-  @Field(() => AccountType, { nullable: true })
+  @Field(() => AccountType, { nullable: true, description: 'Accounts of this type.' })
   type?: AccountType | null;
 
-  @Field(() => CurrencyScalar, { nullable: true })
+  @Field(() => CurrencyScalar, { nullable: true, description: 'Accounts in this currency.' })
   currency?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Accounts whose code starts with this, case and all.' })
   codePrefix?: string | null;
 }
 
@@ -44,7 +44,7 @@ export class JournalEntryFilterInput {
   @Field(() => ID, { nullable: true, description: 'Entries with a posting on this account (NOT_FOUND if it is not the tenant’s).' })
   accountId?: string | null;
 
-  @Field(() => JournalEntryStatus, { nullable: true })
+  @Field(() => JournalEntryStatus, { nullable: true, description: 'Entries with this status.' })
   status?: JournalEntryStatus | null;
 }
 

@@ -142,7 +142,7 @@ export class AccountResolver {
   }
 
   @FieldResolver(() => AccountBalances, { description: 'Balances as of an instant, summed exactly from postings effective up to it.' })
-  async balance(@Root() account: AccountEntity, @Arg('asOf') asOf: Date, @Ctx() ctx: RequestContext): Promise<AccountBalances> {
+  async balance(@Root() account: AccountEntity, @Arg('asOf', { description: 'The instant to read the balances at.' }) asOf: Date, @Ctx() ctx: RequestContext): Promise<AccountBalances> {
     return toBalances(await ctx.loaders.ledger.totalsAsOf(asOf).load(account.id), account);
   }
 
@@ -320,8 +320,8 @@ export class PostingResolver {
 export class LedgerReportResolver {
   @Query(() => TrialBalance, { nullable: true, description: 'Every account’s net posted balance in a debit or credit column, with totals per currency.' })
   async trialBalance(
-    @Arg('asOf', () => Date, { nullable: true }) asOf: Date | null,
-    @Arg('currency', () => CurrencyScalar, { nullable: true }) currency: string | null,
+    @Arg('asOf', () => Date, { nullable: true, description: 'The instant to report at; now when left out.' }) asOf: Date | null,
+    @Arg('currency', () => CurrencyScalar, { nullable: true, description: 'Only accounts in this currency.' }) currency: string | null,
     @Ctx() ctx: RequestContext,
   ): Promise<TrialBalanceReport & Omit<TrialBalance, 'asOf'>> {
     const report = await ctx.services.ledger.trialBalance(ctx.principal.tenantId, { asOf, currency });
@@ -337,8 +337,8 @@ export class LedgerReportResolver {
   @Query(() => AccountStatement, { nullable: true, description: 'Posted postings of an account with effective dates in [from, to), with running balances.' })
   async accountStatement(
     @Arg('accountId', () => ID) accountId: string,
-    @Arg('from') from: Date,
-    @Arg('to') to: Date,
+    @Arg('from', { description: 'Postings effective at or after this instant.' }) from: Date,
+    @Arg('to', { description: 'Postings effective before this instant.' }) to: Date,
     @Args() page: PageArgs,
     @Ctx() ctx: RequestContext,
   ) {

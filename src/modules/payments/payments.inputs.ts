@@ -144,13 +144,13 @@ export class RecordPayoutInput {
 
 @InputType()
 export class PaymentFilterInput {
-  @Field(() => PaymentStatus, { nullable: true })
+  @Field(() => PaymentStatus, { nullable: true, description: 'Payments with this status.' })
   status?: PaymentStatus | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Payments of this customer.' })
   customerId?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Payments through this gateway.' })
   gatewayId?: string | null;
 
   @Field(() => Date, { nullable: true, description: 'Created at or after.' })

@@ -6,10 +6,10 @@ import { ReconciliationFlagKind } from './reconciliation.types';
 
 @InputType({ description: 'Calendar days, both included (UTC): statement lines by booking date, postings by effective date.' })
 export class ReconciliationPeriodInput {
-  @Field(() => LocalDateResolver)
+  @Field(() => LocalDateResolver, { description: 'The first day of the period.' })
   from!: string;
 
-  @Field(() => LocalDateResolver)
+  @Field(() => LocalDateResolver, { description: 'The last day of the period (included).' })
   to!: string;
 }
 

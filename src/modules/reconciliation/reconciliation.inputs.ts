@@ -190,21 +190,21 @@ export class RollBankAccountNotificationSecretInput {
 
 @InputType()
 export class BankAccountFilterInput {
-  @Field(() => CurrencyScalar, { nullable: true })
+  @Field(() => CurrencyScalar, { nullable: true, description: 'Bank accounts in this currency.' })
   currency?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'The bank account registered against this ledger cash account.' })
   ledgerAccountId?: string | null;
 }
 
 @InputType()
 export class ReconciliationFlagFilterInput {
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Flags on this bank account.' })
   bankAccountId?: string | null;
 
-  @Field(() => ReconciliationFlagKind, { nullable: true })
+  @Field(() => ReconciliationFlagKind, { nullable: true, description: 'Flags of this kind.' })
   kind?: ReconciliationFlagKind | null;
 
-  @Field(() => ReconciliationFlagStatus, { nullable: true })
+  @Field(() => ReconciliationFlagStatus, { nullable: true, description: 'Flags with this status.' })
   status?: ReconciliationFlagStatus | null;
 }

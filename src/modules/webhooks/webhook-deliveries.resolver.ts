@@ -84,10 +84,10 @@ const WebhookDeliveryConnection = ConnectionType(WebhookDelivery, 'WebhookDelive
 
 @InputType({ description: 'Narrows webhookDeliveries; every field given must match.' })
 class WebhookDeliveryFilter {
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Deliveries to this endpoint.' })
   endpointId?: string | null;
 
-  @Field(() => WebhookDeliveryStatus, { nullable: true })
+  @Field(() => WebhookDeliveryStatus, { nullable: true, description: 'Deliveries with this status.' })
   status?: WebhookDeliveryStatus | null;
 
   @Field(() => WebhookEvent, { nullable: true, description: 'One event type (not ALL).' })

@@ -33,6 +33,9 @@ const DOCS_SCRIPT = `window.addEventListener('load', function () {
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: 'StandaloneLayout',
     persistAuthorization: false,
+    // Swagger UI would otherwise show a badge that fetches validator.swagger.io with the document's
+    // address: a request off this host, which the Content-Security-Policy (img-src 'self') refuses.
+    validatorUrl: null,
   });
 });
 `;

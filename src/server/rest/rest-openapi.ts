@@ -1,12 +1,13 @@
-import { getNamedType, type GraphQLObjectType, type GraphQLSchema, isListType, isNonNullType } from 'graphql';
+import { getNamedType, GraphQLNonNull, type GraphQLObjectType, type GraphQLSchema, isListType, isNonNullType } from 'graphql';
 import { ErrorCode, errorCodeMeaning, errorCodeTraits } from '../../common/errors';
 import { pageSizesOf } from '../../graphql/common.objects';
 import { scopeToReadNodeType } from '../graphql/node.resolver';
 import { ROOT_FIELD_SCOPES } from '../permissions';
-import { type JsonSchema, RestSchemas } from './rest-representation';
+import { ExampleBuilder } from './rest-examples';
+import { type JsonSchema, ref, RestSchemas } from './rest-representation';
 import { planOperation, type RestPlan } from './rest-plan';
 import { restStatusOf, titleOf } from './rest-problem';
-import { REST_OPERATIONS } from './rest-operations';
+import { REST_OPERATIONS, REST_TAG_DESCRIPTIONS } from './rest-operations';
 import type { RestOperation } from './rest-operation';
 
 /** The OpenAPI document and the plans it describes: built once per process from the schema. */
@@ -76,6 +77,24 @@ function errorResponse(code: ErrorCode): Record<string, unknown> {
   return { $ref: `#/components/responses/${code}` };
 }
 
+/** The problem an error code answers, as the example of its response. */
+function problemExampleOf(code: ErrorCode): Record<string, unknown> {
+  return {
+    summary: `${code}: ${titleOf(code)}`,
+    value: {
+      type: `urn:reckon:error:${code}`,
+      title: titleOf(code),
+      status: restStatusOf(code),
+      detail: errorCodeMeaning(code),
+      code,
+      retryable: errorCodeTraits(code).retryable,
+      requestId: 'req_01JFZQ7Y0C3V6D8M2N4P5Q6R7S',
+    },
+  };
+}
+
+const exampleRefOf = (code: ErrorCode) => ({ $ref: `#/components/examples/${code}` });
+
 function scopesOf(operation: RestOperation): string[] {
   if (operation.as) {
     // node(id:) lets any credential ask, and checks the kind's own scope per id.
@@ -101,14 +120,17 @@ function pageSizeOf(plan: RestPlan, schema: GraphQLSchema): { defaultSize: numbe
   return pageSizesOf(parent.name, field);
 }
 
-/** An example value of a schema parameter type, for the query parameters' examples. */
+/**
+ * The schema of a path or query parameter's argument: never null (a parameter is given or left out),
+ * and a list as comma-separated values (`style: form, explode: false`, which the handler splits).
+ */
 function parameterSchemaOf(schemas: RestSchemas, type: Parameters<RestSchemas['inputValue']>[0]): JsonSchema {
   const inner = isNonNullType(type) ? type.ofType : type;
   if (isListType(inner)) return { type: 'array', items: schemas.inputValue(inner.ofType) };
-  return schemas.inputValue(inner);
+  return schemas.inputValue(new GraphQLNonNull(inner));
 }
 
-function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSchema): Record<string, unknown> {
+function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSchema, examples: ExampleBuilder): Record<string, unknown> {
   const { operation } = plan;
   const scopes = scopesOf(operation);
   const codes = [...SHARED_ERRORS, ...(plan.kind === 'mutation' ? WRITE_ERRORS : []), ...(operation.errors ?? [])];
@@ -124,7 +146,7 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
   responses[success] = {
     description: operation.created ? 'Created.' : 'OK.',
     headers,
-    content: { 'application/json': { schema: plan.responseSchema } },
+    content: { 'application/json': { schema: plan.responseSchema, example: examples.of(plan.responseSchema) } },
   };
   if (operation.version && plan.kind === 'query') {
     responses['304'] = {
@@ -141,23 +163,35 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
         ? errorResponse(statusCodes[0])
         : {
             description: statusCodes.map((code) => `${code}: ${errorCodeMeaning(code)}`).join('\n\n'),
-            content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } } },
+            content: {
+              [PROBLEM_MEDIA_TYPE]: {
+                schema: { $ref: '#/components/schemas/Problem' },
+                examples: Object.fromEntries(statusCodes.map((code) => [code, exampleRefOf(code)])),
+              },
+            },
           };
   }
-  const parameters: unknown[] = plan.pathParameters.map((parameter) => ({
-    name: parameter.name,
-    in: 'path',
-    required: true,
-    ...(parameter.description ? { description: parameter.description } : {}),
-    schema: { type: 'string' },
-  }));
+  const parameters: unknown[] = plan.pathParameters.map((parameter) => {
+    const idExample = ExampleBuilder.idExampleOf(parameter.name);
+    const description = parameter.description ?? ExampleBuilder.idDescriptionOf(parameter.name);
+    return {
+      name: parameter.name,
+      in: 'path',
+      required: true,
+      ...(description ? { description } : {}),
+      schema: parameterSchemaOf(schemas, parameter.type),
+      ...(idExample ? { example: idExample } : {}),
+    };
+  });
   for (const parameter of plan.queryParameters) {
+    const parameterSchema = parameterSchemaOf(schemas, parameter.type);
     parameters.push({
       name: parameter.name,
       in: 'query',
       required: isNonNullType(parameter.type),
       ...(parameter.description ? { description: parameter.description } : {}),
-      schema: parameterSchemaOf(schemas, parameter.type),
+      schema: parameterSchema,
+      ...(parameterSchema.type === 'array' ? { style: 'form', explode: false } : {}),
     });
   }
   if (operation.paged) {
@@ -190,8 +224,9 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
             required: !plan.bodyOptional,
             content: {
               'application/json': {
-                schema: { $ref: `#/components/schemas/${plan.bodySchema}` },
-                ...(operation.example ? { example: operation.example } : {}),
+                schema: ref(plan.bodySchema),
+                // An operation without an example of its own shows the smallest valid body.
+                example: operation.example ?? examples.of(ref(plan.bodySchema), { requiredOnly: true }),
               },
             },
           },
@@ -220,35 +255,27 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
     plans.push(plan);
   }
   const paths: Record<string, Record<string, unknown>> = {};
+  const examples = new ExampleBuilder(schemas.components);
   for (const plan of plans) {
     const path = openApiPathOf(plan.operation);
-    paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema) };
+    paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema, examples) };
   }
   paths[`/v1/invoices/{invoiceId}/pdf`] = { get: invoicePdfOperation() };
   schemas.components.ErrorCode = { type: 'string', enum: Object.values(ErrorCode), description: 'Stable machine codes; see the README’s error table.' };
   schemas.components.Problem = PROBLEM_SCHEMA;
   const responses: Record<string, unknown> = {};
+  const problemExamples: Record<string, unknown> = {};
   for (const code of Object.values(ErrorCode)) {
-    const status = restStatusOf(code);
+    problemExamples[code] = problemExampleOf(code);
     responses[code] = {
       description: `${code}: ${errorCodeMeaning(code)}`,
-      content: {
-        [PROBLEM_MEDIA_TYPE]: {
-          schema: { $ref: '#/components/schemas/Problem' },
-          example: {
-            type: `urn:reckon:error:${code}`,
-            title: titleOf(code),
-            status,
-            detail: errorCodeMeaning(code),
-            code,
-            retryable: errorCodeTraits(code).retryable,
-            requestId: 'req_01JFZQ7Y0C3V6D8M2N4P5Q6R7S',
-          },
-        },
-      },
+      content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' }, examples: { [code]: exampleRefOf(code) } } },
     };
   }
-  const tags = [...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({ name }));
+  const tags = [...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({
+    name,
+    ...(REST_TAG_DESCRIPTIONS[name] ? { description: REST_TAG_DESCRIPTIONS[name] } : {}),
+  }));
   const document = {
     openapi: '3.1.0',
     info: {
@@ -307,10 +334,41 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
         },
       },
       responses,
+      examples: problemExamples,
       schemas: schemas.components,
     },
   };
-  return { plans, document };
+  return { plans, document: withoutUnusedComponents(document) };
+}
+
+/**
+ * The document without the components nothing in it refers to: every error code's response and
+ * example exists to be referred to, but an operation uses only its own, and a paged response's
+ * `…Page` schema replaces its object's own (AccountStatement, TrialBalance). Security schemes are
+ * named by security requirements, not referred to, and stay.
+ */
+function withoutUnusedComponents<T extends { components: Record<string, Record<string, unknown>> }>(document: T): T {
+  const used = new Set<string>();
+  const pending: unknown[] = [{ ...document, components: { securitySchemes: document.components.securitySchemes } }];
+  while (pending.length) {
+    const value = pending.pop();
+    if (Array.isArray(value)) pending.push(...value);
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        if (key === '$ref' && typeof inner === 'string' && inner.startsWith('#/components/') && !used.has(inner)) {
+          used.add(inner);
+          const [, , section, name] = inner.split('/');
+          pending.push(document.components[section]?.[name]);
+        } else pending.push(inner);
+      }
+    }
+  }
+  const components: Record<string, Record<string, unknown>> = {};
+  for (const [section, entries] of Object.entries(document.components)) {
+    components[section] =
+      section === 'securitySchemes' ? entries : Object.fromEntries(Object.entries(entries).filter(([name]) => used.has(`#/components/${section}/${name}`)));
+  }
+  return { ...document, components };
 }
 
 /** GET /v1/invoices/{invoiceId}/pdf: the one operation that answers a file rather than JSON. */
@@ -320,7 +378,7 @@ function invoicePdfOperation(): Record<string, unknown> {
     '200': {
       description: 'The invoice as a PDF (a DRAFT is marked as one). Cache-Control: private, no-store: it holds the customer’s details.',
       headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } },
-      content: { 'application/pdf': { schema: { type: 'string', contentMediaType: 'application/pdf' } } },
+      content: { 'application/pdf': { schema: { type: 'string', contentMediaType: 'application/pdf' }, example: '%PDF-1.3 … (the invoice, one or more A4 pages)' } },
     },
   };
   for (const code of codes) responses[String(restStatusOf(code))] ??= errorResponse(code);

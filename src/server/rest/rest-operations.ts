@@ -592,3 +592,21 @@ const access: RestOperation[] = [
 ];
 
 export const REST_OPERATIONS: readonly RestOperation[] = [...ledger, ...payments, ...invoicing, ...reconciliation, ...webhooks, ...access];
+
+/** What each tag (resource) of the table is, for the document's tag list and /v1/docs's sections. */
+export const REST_TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  Accounts: 'Ledger accounts (chart of accounts), their balances now or at an instant, and their statements.',
+  'Journal entries': 'Double-entry journal entries: post (at once or PENDING, as a hold), post or void a pending one, reverse a posted one.',
+  Reports: 'Reports over the whole ledger.',
+  Payments: 'Card payments through a gateway: authorize, capture (in full or in part), void, refund; each step books its journal entry.',
+  Disputes: 'Chargebacks the card network opened on a payment, their evidence and outcome.',
+  Payouts: 'Payment gateways, and the payouts by which they pay captured funds into the bank.',
+  Customers: 'The customers invoices are issued to, with their credit balance.',
+  Invoices: 'Invoices from DRAFT to OPEN to PAID (or VOID or UNCOLLECTIBLE), their payments and credit notes.',
+  'Bank accounts': 'Bank accounts, each against its ledger cash account, with their matching settings.',
+  Statements: 'Imported bank statements, their lines and how each line was matched to the ledger.',
+  Reconciliation: 'Reconciliation flags (discrepancies between bank and ledger) and the reconciliation report.',
+  Webhooks: 'Webhook endpoints that receive signed events, and their deliveries.',
+  'API keys': 'API keys, their scopes and rotation, and the credential asking (`/me`).',
+  Audit: 'The tamper-evident audit trail of every change and refusal.',
+};

@@ -39,7 +39,8 @@ export interface RestPlan {
   kind: 'query' | 'mutation';
   /** The GraphQL document the handler runs. */
   document: string;
-  pathParameters: { name: string; target: string; description?: string | null }[];
+  /** Each path parameter, the argument or input field it fills (`id`, `input.paymentId`) and that one's type. */
+  pathParameters: { name: string; target: string; type: GraphQLInputType; description?: string | null }[];
   queryParameters: QueryParameter[];
   /** The JSON Schema component of the request body (mutations), or null when the body is empty. */
   bodySchema: string | null;
@@ -194,8 +195,14 @@ export function planOperation(operation: RestOperation, schema: GraphQLSchema, s
   for (const name of pathNames) if (!params[name]) throw new Error(`${operation.operationId}: path parameter ${name} goes nowhere`);
   const pathParameters = pathNames.map((name) => {
     const target = params[name];
-    const argument = target.startsWith('input.') ? null : siteOf(target).argument;
-    return { name, target, description: argument?.description ?? null };
+    if (target.startsWith('input.')) {
+      const inputType = getNamedType(argumentOf(field, 'input').type) as GraphQLInputObjectType;
+      const inputField = inputType.getFields()[target.slice(6)];
+      if (!inputField) throw new Error(`${operation.operationId}: ${inputType.name} has no ${target.slice(6)}`);
+      return { name, target, type: inputField.type, description: inputField.description ?? null };
+    }
+    const { argument } = siteOf(target);
+    return { name, target, type: argument.type, description: argument.description ?? null };
   });
 
   let bodySchema: string | null = null;
@@ -208,7 +215,6 @@ export function planOperation(operation: RestOperation, schema: GraphQLSchema, s
     // deprecated arguments exist still needs it.
     args.add('root', 'input', `${inputType.name}!`);
     const fromPath = pathParameters.filter((parameter) => parameter.target.startsWith('input.')).map((parameter) => parameter.target.slice(6));
-    for (const inputField of fromPath) if (!inputType.getFields()[inputField]) throw new Error(`${operation.operationId}: ${inputType.name} has no ${inputField}`);
     // One way to say the version over REST: the If-Match header (see RestOperation.version).
     takesIfMatch = Boolean(operation.version) && EXPECTED_VERSION_FIELD in inputType.getFields();
     const body = schemas.inputObject(inputType, takesIfMatch ? [...fromPath, EXPECTED_VERSION_FIELD] : fromPath);

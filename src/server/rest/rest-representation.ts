@@ -40,7 +40,7 @@ const SCALAR_SCHEMAS: Record<string, JsonSchema> = {
   DateTime: { type: 'string', format: 'date-time', examples: ['2026-01-31T09:30:00Z'] },
   LocalDate: { type: 'string', format: 'date', examples: ['2026-01-31'] },
   Decimal: { type: 'string', pattern: '^-?[0-9]+(\\.[0-9]+)?$', description: 'A decimal number in major units, as a string such as "12.34". Never a float.', examples: ['12.34'] },
-  BigInt: { type: 'string', pattern: '^-?[0-9]{1,19}$', description: 'A signed 64-bit integer as a string, such as "1234".' },
+  BigInt: { type: 'string', pattern: '^-?[0-9]{1,19}$', description: 'A signed 64-bit integer as a string, such as "1234".', examples: ['1234'] },
   Currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'An active ISO 4217 currency code, such as "USD", "JPY" or "KWD".', examples: ['USD'] },
   JSONObject: { type: 'object', additionalProperties: true },
 };
