@@ -234,6 +234,7 @@ describeEachDatabase('REST contract: every operation answers as its document say
       exercised.add(keyOf(operation));
 
       if (isWrite && successResponse.headers?.['Idempotent-Replayed']) {
+        expect({ operation: keyOf(operation), replayed: response.headers.get('idempotent-replayed') }).toEqual({ operation: keyOf(operation), replayed: null });
         const replay = await send(rest, operation, request, idempotencyKey);
         const context = `${keyOf(operation)} replayed: ${replay.status} ${JSON.stringify(replay.body).slice(0, 500)}`;
         expect({ context, replayed: replay.headers.get('idempotent-replayed') }).toEqual({ context, replayed: 'true' });
