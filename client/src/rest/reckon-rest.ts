@@ -3858,6 +3858,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -4449,6 +4450,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -4584,6 +4586,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -5361,6 +5364,7 @@ export interface operations {
             401: components["responses"]["UNAUTHENTICATED"];
             402: components["responses"]["GATEWAY_DECLINED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -6516,6 +6520,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -6852,6 +6857,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             409: components["responses"]["IDEMPOTENCY_KEY_IN_USE"];
             413: components["responses"]["QUERY_TOO_LARGE"];
             422: components["responses"]["IDEMPOTENCY_KEY_REUSED"];
@@ -7469,6 +7475,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             409: components["responses"]["IDEMPOTENCY_KEY_IN_USE"];
             413: components["responses"]["QUERY_TOO_LARGE"];
             422: components["responses"]["IDEMPOTENCY_KEY_REUSED"];
@@ -9748,6 +9755,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -10990,6 +10998,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             /**
              * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
              *
@@ -11295,7 +11304,20 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
-            409: components["responses"]["IDEMPOTENCY_KEY_IN_USE"];
+            404: components["responses"]["NOT_FOUND"];
+            /**
+             * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
+             *
+             *     INVALID_STATE_TRANSITION: The object is not in a state that allows this step (capturing a voided payment, posting a pending entry twice).
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             413: components["responses"]["QUERY_TOO_LARGE"];
             422: components["responses"]["IDEMPOTENCY_KEY_REUSED"];
             429: components["responses"]["RATE_LIMITED"];
@@ -11441,6 +11463,7 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHENTICATED"];
             403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
             409: components["responses"]["IDEMPOTENCY_KEY_IN_USE"];
             413: components["responses"]["QUERY_TOO_LARGE"];
             422: components["responses"]["IDEMPOTENCY_KEY_REUSED"];

@@ -134,7 +134,8 @@ function operationObject(plan: RestPlan, schemas: RestSchemas, schema: GraphQLSc
   const { operation } = plan;
   const scopes = scopesOf(operation);
   const codes = [...SHARED_ERRORS, ...(plan.kind === 'mutation' ? WRITE_ERRORS : []), ...(operation.errors ?? [])];
-  if (operation.method === 'get' || operation.params) codes.push(ErrorCode.NOT_FOUND);
+  // A path names an object, and so may a body (an invoice's customerId, a payout's gatewayId): either may not exist.
+  if (operation.method === 'get' || operation.params || plan.bodySchema) codes.push(ErrorCode.NOT_FOUND);
   if (plan.takesIfMatch) codes.push(ErrorCode.PRECONDITION_FAILED);
   const responses: Record<string, unknown> = {};
   const success = operation.created ? '201' : '200';

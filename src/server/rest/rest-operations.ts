@@ -549,6 +549,7 @@ const webhooks: RestOperation[] = [
     tag: 'Webhooks',
     summary: 'Deliver an event again',
     returns: 'webhookDelivery',
+    errors: [ErrorCode.INVALID_STATE_TRANSITION],
     example: { deliveryId: 'whd_01JFZQ7Y0C3V6D8M2N4P5Q6R7S' },
   },
 ];
