@@ -177,6 +177,29 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     expectReplayOf(first, await post('/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: true }, key));
   });
 
+  it('replays a refusal under its key as the same problem, marked Idempotent-Replayed, and does not ask the gateway again', async () => {
+    const tenant = await freshTenant('Refusal replayed');
+    const key = newIdempotencyKey('rest-declined');
+    const body = { amount: '18.00', currency: 'USD', paymentToken: 'tok_decline_insufficient_funds' };
+    const declined = await send(origin, tenant.apiKey, 'POST', '/payments', body, key);
+    const problem = expectProblem(declined, 402, 'GATEWAY_DECLINED');
+    expect(declined.headers.get('idempotent-replayed')).toBeNull();
+    const rowsAfterFirst = await paymentTableRows(app.runtime.dataSource);
+
+    const again = await send(origin, tenant.apiKey, 'POST', '/payments', body, key);
+    expectProblem(again, 402, 'GATEWAY_DECLINED');
+    const { requestId: _first, ...firstProblem } = problem;
+    const { requestId: _again, ...againProblem } = again.body;
+    expect(againProblem).toEqual(firstProblem);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    // The decline was recorded once (a FAILED payment with its events) and not asked for again.
+    expect(await paymentTableRows(app.runtime.dataSource)).toEqual(rowsAfterFirst);
+    expect(await countRows(app.runtime.dataSource, 'payments', 'tenant_id = ?', [tenant.tenantId])).toBe(1);
+    // A new key is a new attempt: the gateway is asked (and declines) again.
+    expect((await send(origin, tenant.apiKey, 'POST', '/payments', body, newIdempotencyKey('rest-declined'))).headers.get('idempotent-replayed')).toBeNull();
+    expect(await countRows(app.runtime.dataSource, 'payments', 'tenant_id = ?', [tenant.tenantId])).toBe(2);
+  });
+
   it('has one effect when the same key is sent many times at once; the others replay or are 409 IN_USE (retryable) and replay when retried', async () => {
     const tenant = await freshTenant('Concurrent');
     const key = newIdempotencyKey('rest-concurrent');
