@@ -142,10 +142,18 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     });
     expect(await countRows(app.runtime.dataSource, 'payments', 'tenant_id = ?', [tenant.tenantId])).toBe(1);
 
+    // A PATCH is keyed the same way.
+    const customer = await post('/customers', { name: 'Acme Corp', email: 'billing@acme.example' }, newIdempotencyKey('rest-customer'));
+    const patchKey = newIdempotencyKey('rest-patch');
+    const patched = await send(origin, tenant.apiKey, 'PATCH', `/customers/${customer.body.id}`, { email: 'accounts@acme.example' }, patchKey);
+    expect(patched.status).toBe(200);
+    expect(patched.body.email).toBe('accounts@acme.example');
+    expectReplayOf(patched, await send(origin, tenant.apiKey, 'PATCH', `/customers/${customer.body.id}`, { email: 'accounts@acme.example' }, patchKey));
+
     // A key the retry sends without: a new request, answered afresh (a refusal now: already captured).
     expectProblem(await post(`/payments/${authorized.body.id}/capture`, { amount: '20.00' }, newIdempotencyKey('rest-capture')), 409, 'INVALID_STATE_TRANSITION');
     // The records are REST's own keys, completed, one per key.
-    for (const key of [accountKey, entryKey, authorizeKey, captureKey]) expect((await idempotencyRows(app.runtime.dataSource, key)).map((row) => row.status)).toEqual(['COMPLETED']);
+    for (const key of [accountKey, entryKey, authorizeKey, captureKey, patchKey]) expect((await idempotencyRows(app.runtime.dataSource, key)).map((row) => row.status)).toEqual(['COMPLETED']);
   });
 
   it('refuses the same key with another body: 422 IDEMPOTENCY_KEY_REUSED, and nothing changes', async () => {
@@ -200,10 +208,23 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     expect(await countRows(app.runtime.dataSource, 'payments', 'tenant_id = ?', [tenant.tenantId])).toBe(2);
   });
 
+  it('refuses a malformed key before anything runs: 400 VALIDATION_FAILED naming the header', async () => {
+    const tenant = await freshTenant('Malformed key');
+    const before = await paymentTableRows(app.runtime.dataSource);
+    for (const key of ['short', 'x'.repeat(256), 'tab\tinside-key']) {
+      const refused = await send(origin, tenant.apiKey, 'POST', '/payments', { amount: '5.00', currency: 'USD', paymentToken: 'tok_approve' }, key);
+      const problem = expectProblem(refused, 400, 'VALIDATION_FAILED');
+      expect({ key, field: problem.details?.field }).toEqual({ key, field: expect.stringMatching(/idempotency/i) });
+    }
+    expect(await paymentTableRows(app.runtime.dataSource)).toEqual(before);
+  });
+
   it('has one effect when the same key is sent many times at once; the others replay or are 409 IN_USE (retryable) and replay when retried', async () => {
     const tenant = await freshTenant('Concurrent');
     const key = newIdempotencyKey('rest-concurrent');
-    const body = { amount: '33.00', currency: 'USD', paymentToken: 'tok_approve', capture: true, description: `lost terminal ${key}` };
+    // A slow authorization (the simulator's tok_slow) keeps the first call running while the others
+    // arrive, as a terminal's retries do when the gateway is slow: they are IN_USE rather than replays.
+    const body = { amount: '33.00', currency: 'USD', paymentToken: 'tok_slow', capture: true, description: `lost terminal ${key}` };
     const sendIt = () => send(origin, tenant.apiKey, 'POST', '/payments', body, key);
     const calls = 12;
     const answers = await Promise.all(Array.from({ length: calls }, sendIt));
@@ -217,7 +238,8 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     for (const refused of inUse) {
       const problem = expectProblem(refused, 409, 'IDEMPOTENCY_KEY_IN_USE');
       expect(problem.retryable).toBe(true);
-      expect(problem.details).toMatchObject({ key });
+      expect(problem.details).toMatchObject({ key, retryAfterSeconds: expect.any(Number) });
+      expect(refused.headers.get('retry-after')).toBe(String(problem.details.retryAfterSeconds));
     }
     // Each refused caller retries with a small backoff, as a client should, and gets the first answer.
     for (const _refused of inUse) {
