@@ -198,9 +198,19 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
     tenantB = await app.createTenant('Beta');
     const a = tenantA.client;
 
+    // Over REST, the document's own operations: an endpoint (first, so that what follows has
+    // deliveries) and an API key of A's.
+    const endpoint = await call(origin, tenantA.apiKey, 'POST', '/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/reckon-a', events: ['ALL'] });
+    expect(endpoint.status).toBe(201);
+    remember('webhookEndpoint', endpoint.body.webhookEndpoint.id);
+    const key = await call(origin, tenantA.apiKey, 'POST', '/v1/api-keys', { name: 'A reporting', scopes: ['LEDGER_READ'] });
+    expect(key.status).toBe(201);
+    remember('apiKey', key.body.apiKey.id);
+
     const cash = await createAccount(a, { type: 'ASSET' });
     const revenue = await createAccount(a, { type: 'REVENUE' });
     remember('account', cash.id);
+    remember('account', revenue.id);
     remember('journalEntry', (await postTransfer(a, cash.id, revenue.id, '100.00')).id);
     remember('journalEntry', (await postTransfer(a, cash.id, revenue.id, '7.00', { status: 'PENDING' })).id);
 
@@ -231,13 +241,9 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
     remember('reconciliationFlag', importBankStatement.flags[0].id);
     remember('bankStatementLine', (await a.ok(BankStatementDocument, { id: importBankStatement.statements[0].id })).bankStatement.lines.edges[0].node.id);
 
-    // Over REST, the document's own operations: an endpoint and an API key of A's.
-    const endpoint = await call(origin, tenantA.apiKey, 'POST', '/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/reckon-a', events: ['ALL'] });
-    expect(endpoint.status).toBe(201);
-    remember('webhookEndpoint', endpoint.body.webhookEndpoint.id);
-    const key = await call(origin, tenantA.apiKey, 'POST', '/v1/api-keys', { name: 'A reporting', scopes: ['LEDGER_READ'] });
-    expect(key.status).toBe(201);
-    remember('apiKey', key.body.apiKey.id);
+    // A's endpoint takes every event: A's payments above have deliveries (waiting: the worker is stopped).
+    const [delivery] = await app.runtime.dataSource.query('SELECT id FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id LIMIT 1', [tenantA.tenantId]);
+    remember('webhookDelivery', String(delivery.id));
 
     const document = await call(origin, null, 'GET', '/v1/openapi.json');
     expect(document.status).toBe(200);
@@ -323,6 +329,39 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
       }
     }
     expect(exercised.sort()).toEqual(Object.keys(KIND_OF_QUERY_PARAMETER).sort());
+    expect(await snapshots(tenantB)).toEqual(before);
+  });
+
+  it('answers 404 NOT_FOUND to tenant B for every create whose example names ids, given tenant A’s ids of those kinds, and changes nothing', async () => {
+    const before = await snapshots(tenantB);
+    const exercised: string[] = [];
+    for (const operation of operations.filter((candidate) => candidate.method !== 'GET' && candidate.pathParameters.length === 0 && candidate.example !== undefined)) {
+      // Each id of the example becomes one of A's of its kind, distinct ids staying distinct.
+      const text = JSON.stringify(operation.example);
+      const exampleIds = [...new Set(text.match(/\b[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}\b/g) ?? [])];
+      if (exampleIds.length === 0) continue;
+      const taken = new Map<IdKind, number>();
+      const substitutes = exampleIds.map((exampleId) => {
+        const idKind = idKindOf(exampleId) as IdKind;
+        const ofKind = idsOfA[idKind] ?? [];
+        if (ofKind.length === 0) throw new Error(`${operation.operationId}: the example names a ${idKind} id; give tenant A one`);
+        const index = taken.get(idKind) ?? 0;
+        taken.set(idKind, index + 1);
+        return ofKind[index % ofKind.length];
+      });
+      const body = JSON.parse(exampleIds.reduce((replaced, exampleId, index) => replaced.split(exampleId).join(substitutes[index]), text));
+      const where = { operation: `${operation.method} ${operation.path}`, ids: substitutes };
+      const answer = await call(origin, tenantB.apiKey, operation.method, pathWith(operation, {}), body);
+      expect({ ...where, status: answer.status, code: answer.body?.code, namesOneOfThem: substitutes.includes(answer.body?.details?.id) }).toEqual({
+        ...where,
+        status: 404,
+        code: 'NOT_FOUND',
+        namesOneOfThem: true,
+      });
+      exercised.push(operation.operationId);
+    }
+    // The document's examples name ids in these creates today; more are covered as they come.
+    expect(exercised).toEqual(expect.arrayContaining(['postJournalEntry', 'createInvoice', 'createBankAccount', 'recordPayout']));
     expect(await snapshots(tenantB)).toEqual(before);
   });
 
