@@ -162,8 +162,9 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     const key = newIdempotencyKey('rest-reuse');
     const first = await post('/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: true }, key);
     expect(first.status).toBe(201);
-    const captureKey = newIdempotencyKey('rest-reuse-refund');
-    expect((await post(`/payments/${first.body.id}/refunds`, { amount: '5.00' }, captureKey)).status).toBe(201);
+    const refundKey = newIdempotencyKey('rest-reuse-refund');
+    expect((await post(`/payments/${first.body.id}/refunds`, { amount: '5.00' }, refundKey)).status).toBe(201);
+    const other = await post('/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: true }, newIdempotencyKey('rest-reuse'));
 
     const ledgerBefore = await takeLedgerSnapshot(app.runtime.dataSource);
     const paymentsBefore = await paymentTableRows(app.runtime.dataSource);
@@ -171,7 +172,9 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
       ['/payments', { amount: '41.00', currency: 'USD', paymentToken: 'tok_approve', capture: true }, key],
       ['/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: false }, key],
       ['/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: true, description: 'one more field' }, key],
-      [`/payments/${first.body.id}/refunds`, { amount: '6.00' }, captureKey],
+      [`/payments/${first.body.id}/refunds`, { amount: '6.00' }, refundKey],
+      // The same body on another payment's path is another request too.
+      [`/payments/${other.body.id}/refunds`, { amount: '5.00' }, refundKey],
     ];
     for (const [path, body, reusedKey] of reuses) {
       const refused = await post(path, body, reusedKey);
@@ -181,8 +184,9 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     }
     expect(await takeLedgerSnapshot(app.runtime.dataSource)).toEqual(ledgerBefore);
     expect(await paymentTableRows(app.runtime.dataSource)).toEqual(paymentsBefore);
-    // The key still answers its own body.
+    // The key still answers its own body, whatever the order of its fields.
     expectReplayOf(first, await post('/payments', { amount: '40.00', currency: 'USD', paymentToken: 'tok_approve', capture: true }, key));
+    expectReplayOf(first, await post('/payments', { capture: true, paymentToken: 'tok_approve', currency: 'USD', amount: '40.00' }, key));
   });
 
   it('replays a refusal under its key as the same problem, marked Idempotent-Replayed, and does not ask the gateway again', async () => {
