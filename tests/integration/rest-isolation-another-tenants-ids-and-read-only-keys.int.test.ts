@@ -5,6 +5,7 @@ import {
   CreateCreditNoteDocument,
   CreateCustomerDocument,
   CreateInvoiceDocument,
+  CreateOAuthClientDocument,
   FinalizeInvoiceDocument,
   ImportBankStatementDocument,
   OpenDisputeDocument,
@@ -14,6 +15,7 @@ import {
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { createAccount, postTransfer } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
+import { clientCredentialsToken } from '../helpers/oauth-http';
 import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
 import { type Json, originOf } from '../helpers/rest-client';
 import { snapshotOfTenant } from '../helpers/tenant-snapshot';
@@ -21,9 +23,10 @@ import { snapshotOfTenant } from '../helpers/tenant-snapshot';
 /**
  * Tenant isolation and scopes over REST, operation by operation of the OpenAPI document itself (so an
  * operation added to the document is covered without touching this file):
- * - every operation with a path parameter, asked by tenant B with tenant A's real id of the right
- *   kind, answers 404 problem+json NOT_FOUND, indistinguishable from an id that exists nowhere, and
- *   changes nothing of either tenant;
+ * - every operation with a path parameter, asked by tenant B (with its API key and with an OAuth
+ *   token) with tenant A's real id of the right kind, answers 404 problem+json NOT_FOUND,
+ *   indistinguishable from an id that exists nowhere, and changes nothing of either tenant; so do
+ *   the lists filtered by A's ids and the creates whose body names them;
  * - every POST and PATCH, asked with a key that holds only the read scopes, answers 403 FORBIDDEN
  *   with RFC 6750's insufficient_scope challenge and changes nothing, while the key's reads work;
  * - every operation asked without a key answers 401.
@@ -180,6 +183,8 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
   let tenantA: TestTenant;
   let tenantB: TestTenant;
   let operations: Operation[];
+  /** Tenant B's credentials: its API key and an OAuth access token; the tenant comes from either. */
+  let credentialsOfB: [string, string][] = [];
   /** Tenant A's real ids, by kind (several of a kind where the kind has states that matter). */
   const idsOfA: Partial<Record<IdKind, string[]>> = {};
 
@@ -245,6 +250,13 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
     const [delivery] = await app.runtime.dataSource.query('SELECT id FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id LIMIT 1', [tenantA.tenantId]);
     remember('webhookDelivery', String(delivery.id));
 
+    const { createOAuthClient } = await tenantB.client.ok(CreateOAuthClientDocument, { input: { name: 'B admin', scopes: ['ADMIN'] } });
+    const { accessToken } = await clientCredentialsToken(app.url, createOAuthClient.client.id, createOAuthClient.clientSecret);
+    credentialsOfB = [
+      ['API key', tenantB.apiKey],
+      ['OAuth token', accessToken],
+    ];
+
     const document = await call(origin, null, 'GET', '/v1/openapi.json');
     expect(document.status).toBe(200);
     operations = operationsOf(document.body);
@@ -278,30 +290,32 @@ describeEachDatabase('REST isolation and scopes: another tenant’s ids are 404,
   it('answers 404 NOT_FOUND to tenant B for every operation naming tenant A’s id, as for an id that exists nowhere, and changes nothing', async () => {
     const before = await snapshots(tenantB);
     const exercised = new Set<string>();
-    for (const operation of operations.filter((candidate) => candidate.pathParameters.some((name) => name in KIND_OF_PATH_PARAMETER))) {
-      const idParameters = operation.pathParameters.filter((name) => name in KIND_OF_PATH_PARAMETER);
-      for (const parameter of idParameters) {
-        for (const id of idsOfA[KIND_OF_PATH_PARAMETER[parameter]] ?? []) {
-          // The other id parameters (none today) get A's first id of their kind too.
-          const values = Object.fromEntries(idParameters.map((name) => [name, idsOfA[KIND_OF_PATH_PARAMETER[name]]![0]]));
-          values[parameter] = id;
-          const where = { operation: `${operation.method} ${operation.path}`, id };
-          const answer = await call(origin, tenantB.apiKey, operation.method, pathWith(operation, values), bodyOf(operation), requiredQueryOf(operation));
-          expect({ ...where, status: answer.status, contentType: answer.headers.get('content-type'), code: answer.body?.code }).toEqual({
-            ...where,
-            status: 404,
-            contentType: expect.stringMatching(/^application\/problem\+json/),
-            code: 'NOT_FOUND',
-          });
-          expect({ ...where, named: answer.body.details?.id }).toEqual({ ...where, named: id });
-          expect(answer.body.requestId).toBe(answer.headers.get('x-request-id'));
+    for (const [credential, secret] of credentialsOfB) {
+      for (const operation of operations.filter((candidate) => candidate.pathParameters.some((name) => name in KIND_OF_PATH_PARAMETER))) {
+        const idParameters = operation.pathParameters.filter((name) => name in KIND_OF_PATH_PARAMETER);
+        for (const parameter of idParameters) {
+          for (const id of idsOfA[KIND_OF_PATH_PARAMETER[parameter]] ?? []) {
+            // The other id parameters (none today) get A's first id of their kind too.
+            const values = Object.fromEntries(idParameters.map((name) => [name, idsOfA[KIND_OF_PATH_PARAMETER[name]]![0]]));
+            values[parameter] = id;
+            const where = { credential, operation: `${operation.method} ${operation.path}`, id };
+            const answer = await call(origin, secret, operation.method, pathWith(operation, values), bodyOf(operation), requiredQueryOf(operation));
+            expect({ ...where, status: answer.status, contentType: answer.headers.get('content-type'), code: answer.body?.code }).toEqual({
+              ...where,
+              status: 404,
+              contentType: expect.stringMatching(/^application\/problem\+json/),
+              code: 'NOT_FOUND',
+            });
+            expect({ ...where, named: answer.body.details?.id }).toEqual({ ...where, named: id });
+            expect(answer.body.requestId).toBe(answer.headers.get('x-request-id'));
 
-          // Indistinguishable from an id that exists nowhere: the same answer but for the id.
-          const ghost = newId(KIND_OF_PATH_PARAMETER[parameter]);
-          const control = await call(origin, tenantB.apiKey, operation.method, pathWith(operation, { ...values, [parameter]: ghost }), bodyOf(operation), requiredQueryOf(operation));
-          const withoutIds = (problem: Json, of: string) => JSON.parse(JSON.stringify({ ...problem, requestId: undefined, instance: undefined }).split(of).join('<id>'));
-          expect({ ...where, problem: withoutIds(answer.body, id) }).toEqual({ ...where, problem: withoutIds(control.body, ghost) });
-          exercised.add(`${operation.method} ${operation.path}`);
+            // Indistinguishable from an id that exists nowhere: the same answer but for the id.
+            const ghost = newId(KIND_OF_PATH_PARAMETER[parameter]);
+            const control = await call(origin, secret, operation.method, pathWith(operation, { ...values, [parameter]: ghost }), bodyOf(operation), requiredQueryOf(operation));
+            const withoutIds = (problem: Json, of: string) => JSON.parse(JSON.stringify({ ...problem, requestId: undefined, instance: undefined }).split(of).join('<id>'));
+            expect({ ...where, problem: withoutIds(answer.body, id) }).toEqual({ ...where, problem: withoutIds(control.body, ghost) });
+            exercised.add(`${operation.method} ${operation.path}`);
+          }
         }
       }
     }
