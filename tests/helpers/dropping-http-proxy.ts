@@ -13,8 +13,11 @@ export type ProxyAction = 'forward' | 'drop-before-forwarding' | 'drop-after-for
 export interface ProxiedRequest {
   /** 0 for the first request the proxy received. */
   index: number;
+  method: string;
+  /** The request's path and query string, as the client sent them. */
+  path: string;
   body: string;
-  /** `variables.idempotencyKey` of a GraphQL body, when it has one. */
+  /** The Idempotency-Key header, or else `variables.idempotencyKey` of a GraphQL body, when it has one. */
   idempotencyKey?: string;
   action: ProxyAction;
 }
@@ -54,8 +57,13 @@ export class DroppingHttpProxy {
 
   /** The proxied GraphQL endpoint: the target's path on the proxy's port. */
   get url(): string {
+    return `${this.origin}${this.target.pathname}`;
+  }
+
+  /** The proxy's origin: any path asked of it (/v1/payments, say) is asked of the target's origin. */
+  get origin(): string {
     const { port } = this.server.address() as net.AddressInfo;
-    return `http://127.0.0.1:${port}${this.target.pathname}`;
+    return `http://127.0.0.1:${port}`;
   }
 
   /** Requests that carried this idempotency key, in arrival order. */
@@ -67,7 +75,14 @@ export class DroppingHttpProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
-    const seen = { index: this.requests.length, body, idempotencyKey: idempotencyKeyOf(body) };
+    const headerKey = req.headers['idempotency-key'];
+    const seen = {
+      index: this.requests.length,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      body,
+      idempotencyKey: typeof headerKey === 'string' ? headerKey : idempotencyKeyOf(body),
+    };
     const action = this.decide(seen);
     this.requests.push({ ...seen, action });
     if (action === 'drop-before-forwarding') {
@@ -77,7 +92,7 @@ export class DroppingHttpProxy {
     let upstream: Response;
     let answer: string;
     try {
-      upstream = await fetch(this.target, {
+      upstream = await fetch(new URL(seen.path, this.target), {
         method: req.method,
         headers: forwardedHeaders(req.headers),
         body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
@@ -91,11 +106,12 @@ export class DroppingHttpProxy {
       req.socket.destroy();
       return;
     }
+    // The answer's own headers (Idempotent-Replayed, Location, X-Request-Id…), but for those of its
+    // transfer: the body is sent again whole and decoded.
     const headers: Record<string, string> = {};
-    for (const name of ['content-type', 'retry-after', 'www-authenticate']) {
-      const value = upstream.headers.get(name);
-      if (value !== null) headers[name] = value;
-    }
+    upstream.headers.forEach((value, name) => {
+      if (!['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding'].includes(name)) headers[name] = value;
+    });
     res.writeHead(upstream.status, headers);
     res.end(answer);
   }

@@ -7,7 +7,6 @@ import {
   type GraphQLInputType,
   type GraphQLObjectType,
 } from 'graphql';
-import type { DataSource } from 'typeorm';
 import { idKindOf, newId } from '../../src/common/ids';
 import { buildReckonSchema } from '../../src/server/graphql/schema';
 import {
@@ -76,6 +75,7 @@ import type { GraphQLClient, GraphQLResult } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { createAccount, postTransfer, transfer } from '../helpers/ledger-fixtures';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
+import { snapshotOfTenant } from '../helpers/tenant-snapshot';
 import { clientCredentialsToken } from '../helpers/oauth-http';
 import { authorize, createSimulatorGateway } from '../helpers/payment-fixtures';
 
@@ -106,29 +106,6 @@ function rootFieldsTakingIds(): string[] {
 
 function schemaHasMutation(name: string): boolean {
   return Boolean(buildReckonSchema().getMutationType()?.getFields()[name]);
-}
-
-/**
- * Every row of tenant A in every table that has a tenant_id, the tenant's own row, and every table
- * without tenant_id in full: what another tenant's requests must leave exactly as it was.
- */
-async function snapshotOfTenant(dataSource: DataSource, tenantId: string): Promise<Record<string, unknown[]>> {
-  const mysql = dataSource.options.type === 'mysql';
-  const tables: { name: string }[] = mysql
-    ? await dataSource.query('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name')
-    : await dataSource.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-  const snapshot: Record<string, unknown[]> = {};
-  for (const { name } of tables) {
-    const columns: string[] = mysql
-      ? (
-          await dataSource.query('SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?', [name])
-        ).map((column: { name: string }) => column.name)
-      : (await dataSource.query(`PRAGMA table_info("${name}")`)).map((column: { name: string }) => column.name);
-    if (name === 'tenants') snapshot[name] = await dataSource.query('SELECT * FROM tenants WHERE id = ?', [tenantId]);
-    else if (columns.includes('tenant_id')) snapshot[name] = await dataSource.query(`SELECT * FROM ${name} WHERE tenant_id = ? ORDER BY 1`, [tenantId]);
-    else snapshot[name] = await dataSource.query(`SELECT * FROM ${name} ORDER BY 1`);
-  }
-  return snapshot;
 }
 
 /** Every string in a response that looks like one of our ids. */

@@ -331,6 +331,8 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       );
       if (response.body.kind !== 'single') throw new Error('A REST operation answered incrementally');
       const { data, errors, extensions } = response.body.singleResult;
+      // A stored refusal is replayed as much as a stored success is: both say so.
+      if ((extensions?.idempotency as { replayed?: boolean } | undefined)?.replayed) res.set(REPLAYED_HEADER, 'true');
       let value = (data as Record<string, unknown> | null | undefined)?.[operation.field] as Record<string, unknown> | null | undefined;
       if (value && operation.through) value = value[operation.through] as Record<string, unknown> | null;
       if (value === null || value === undefined) {
@@ -360,7 +362,6 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
         const link = linkHeaderOf(req, replaced.envelope);
         if (link) res.set('Link', link);
       }
-      if ((extensions?.idempotency as { replayed?: boolean } | undefined)?.replayed) res.set(REPLAYED_HEADER, 'true');
       // A strong ETag: the version changes with every change of what the object shows.
       const version = operation.version ? (body as Record<string, unknown>)[operation.version] : undefined;
       if (typeof version === 'number' || typeof version === 'string') {
