@@ -39,10 +39,13 @@ const tagOrder = [...new Set(rows.map((row) => row.tag))];
 rows.sort((a, b) => tagOrder.indexOf(a.tag) - tagOrder.indexOf(b.tag));
 
 const cell = (value: string) => value.replace(/\|/g, '\\|');
-/** The GraphQL field an operation runs, from the table the document is built from (the document says it in prose only). */
+/**
+ * The GraphQL field an operation runs, from the table the document is built from (the document says
+ * it in prose only); an operation of the document outside that table (a file, a stream) runs none.
+ */
 function graphqlOf(operationId: string): string {
   const operation = REST_OPERATIONS.find((candidate) => candidate.operationId === operationId);
-  if (!operation) return '';
+  if (!operation) return '—';
   if (operation.as) return `\`node\` (\`${operation.as}\` ids)`;
   return operation.through ? `\`${operation.field}\` → \`${operation.through}\`` : `\`${operation.field}\``;
 }
