@@ -214,6 +214,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
   const production = config.nodeEnv === 'production';
   const app = express();
   app.disable('x-powered-by');
+  // No body-hash ETags: answers are no-store, and a weak tag on every JSON answer would read like a
+  // version clients could send as If-Match. Objects that have a version (invoices) send their own.
+  app.set('etag', false);
   app.set('query parser', 'simple');
   app.set('trust proxy', config.trustProxy);
   const trustProxy = app.get('trust proxy fn') as TrustProxy;
