@@ -291,7 +291,7 @@ export class IdempotencyService {
     if (differences.length) {
       throw new AppError(
         ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        `This idempotency key was used with different arguments: ${differences.join(', ')} differ. Use a new key for a new request.`,
+        `This idempotency key was used with different arguments: ${differences.join(', ')} ${differences.length === 1 ? 'differs' : 'differ'}. Use a new key for a new request.`,
         { key: scope.key, differingArguments: differences },
       );
     }
