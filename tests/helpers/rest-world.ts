@@ -168,6 +168,7 @@ export async function buildRestWorld(app: TestApp, rest: RestClient, webhookUrl?
       flagId: flags.data[0].id,
       webhookEndpointId: endpoint.webhookEndpoint.id,
       apiKeyId: key.apiKey.id,
+      gatewayId: gateway.id,
       asOf: new Date().toISOString(),
     },
     gatewayId: gateway.id,

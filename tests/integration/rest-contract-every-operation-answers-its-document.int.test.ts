@@ -41,6 +41,7 @@ const WRITE_CASES: Record<string, ContractCase> = {
   openDispute: (w) => ({ params: { paymentId: w.ids.paymentId }, body: { amount: '10.00', reason: 'fraudulent', fee: '15.00' } }),
   submitDisputeEvidence: (w) => ({ params: { disputeId: w.ids.disputeId }, body: { evidence: 'Signed receipt attached.' } }),
   closeDispute: (w) => ({ params: { disputeId: w.spare.disputeToClose }, body: { outcome: 'WON' } }),
+  createGateway: () => ({ body: { name: `Contract simulator ${Date.now()}`, kind: 'SIMULATOR', currencies: ['GBP'] } }),
   recordPayout: (w) => ({ body: { gatewayId: w.gatewayId, amount: '2.00', currency: 'USD', externalRef: `po_contract_${Date.now()}` } }),
   createCustomer: () => ({ body: { name: 'Globex', email: 'ap@globex.example', currency: 'USD', address: { line1: '1 Main St', city: 'Springfield', country: 'US' } } }),
   updateCustomer: (w) => ({ params: { customerId: w.ids.customerId }, body: { email: 'accounts@acme.example' } }),

@@ -577,6 +577,34 @@ export interface paths {
          */
         get: operations["listPaymentGateways"];
         put?: never;
+        /**
+         * Connect a payment gateway (its webhook signing secret is shown once)
+         * @description Needs the scope `admin` (or one that implies it).
+         *
+         *     GraphQL: `createGateway`; the same rules, errors and idempotency records.
+         */
+        post: operations["createGateway"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-gateways/{gatewayId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a payment gateway (never its secrets)
+         * @description Needs the scope `payments:read` (or one that implies it).
+         *
+         *     GraphQL: `node`; the same rules, errors and idempotency records.
+         */
+        get: operations["getPaymentGateway"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -2009,6 +2037,30 @@ export interface components {
             createdAt: string;
             journalEntry: components["schemas"]["Reference"];
         };
+        /**
+         * @description SIMULATOR: built in, behaviour chosen by test tokens. HTTP: a JSON-over-HTTP gateway (see README).
+         * @enum {string}
+         */
+        GatewayKind: "SIMULATOR" | "HTTP";
+        /** @description Connection settings of an HTTP gateway; stored encrypted, never shown again. */
+        HttpGatewayInput: {
+            /** @description https:// (http:// to localhost outside production). */
+            baseUrl: string;
+            /** @description Sent to the gateway as a bearer token. */
+            apiSecret: string;
+            /**
+             * Format: int32
+             * @description Per attempt, 100 to 60000 ms; default 10000.
+             */
+            timeoutMs?: number | null;
+        };
+        CreateGatewayRequest: {
+            name: string;
+            kind: components["schemas"]["GatewayKind"];
+            /** @description Payments in these currencies that name no gateway are routed here. */
+            currencies: string[];
+            http?: components["schemas"]["HttpGatewayInput"] | null;
+        };
         /** @description A payment gateway of the tenant. Its credentials are never shown. */
         PaymentGateway: {
             id: string;
@@ -2027,11 +2079,11 @@ export interface components {
              */
             disabledAt: string | null;
         };
-        /**
-         * @description SIMULATOR: built in, behaviour chosen by test tokens. HTTP: a JSON-over-HTTP gateway (see README).
-         * @enum {string}
-         */
-        GatewayKind: "SIMULATOR" | "HTTP";
+        CreateGatewayPayload: {
+            gateway: components["schemas"]["PaymentGateway"];
+            /** @description Signs this gateway’s inbound events (POST /webhooks/gateways/:id). Shown once; store it now. */
+            webhookSecret: string;
+        };
         /** @description A page of PaymentGateway objects. Follow nextCursor (starting_after) or previousCursor (ending_before), or the Link header, for the next and previous pages. */
         PaymentGatewayList: {
             data: components["schemas"]["PaymentGateway"][];
@@ -5279,7 +5331,7 @@ export interface operations {
                  * @example {
                  *       "amount": "25.00",
                  *       "currency": "USD",
-                 *       "paymentToken": "tok_visa",
+                 *       "paymentToken": "tok_approve",
                  *       "description": "Table 12"
                  *     }
                  */
@@ -6670,6 +6722,159 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["PaymentGatewayList"];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHENTICATED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
+            429: components["responses"]["RATE_LIMITED"];
+            500: components["responses"]["INTERNAL_SERVER_ERROR"];
+            /**
+             * @description SERVICE_UNAVAILABLE: The database could not be reached or the write kept losing races; nothing was written. Retry later.
+             *
+             *     STATEMENT_TIMEOUT: A database statement ran past its time limit (or the request past its deadline) and was cancelled; a write it was part of was rolled back. Retry later; for a read, ask for less (a smaller page, a narrower filter).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGateway: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry: the same key with the same body answers the first response again (Idempotent-Replayed: true); with another body it is 422 IDEMPOTENCY_KEY_REUSED; while the first is still running it is 409 IDEMPOTENCY_KEY_IN_USE (retry). Keys are scoped to the credential and the operation and kept for IDEMPOTENCY_TTL. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Card acquirer",
+                 *       "kind": "HTTP",
+                 *       "currencies": [
+                 *         "USD",
+                 *         "EUR"
+                 *       ],
+                 *       "http": {
+                 *         "baseUrl": "https://acquirer.example.com/v1",
+                 *         "apiSecret": "sk_live_example",
+                 *         "timeoutMs": 10000
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateGatewayRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The created object’s path. */
+                    Location?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "gateway": {
+                     *         "id": "gw_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
+                     *         "name": "Cash at bank",
+                     *         "kind": "SIMULATOR",
+                     *         "currencies": [
+                     *           "USD"
+                     *         ],
+                     *         "createdAt": "2026-01-31T09:30:00Z",
+                     *         "disabledAt": "2026-01-31T09:30:00Z"
+                     *       },
+                     *       "webhookSecret": "string"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CreateGatewayPayload"];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHENTICATED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
+            /**
+             * @description IDEMPOTENCY_KEY_IN_USE: A request with this idempotency key is still running. Retry with the same key after a short wait; `details.retryAfterSeconds` is the longest wait (when its claim ends, should its holder have died).
+             *
+             *     ALREADY_EXISTS: Something unique is taken (an account code, an externalRef, a webhook URL); `details` names the existing object where it may be shown.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["QUERY_TOO_LARGE"];
+            422: components["responses"]["IDEMPOTENCY_KEY_REUSED"];
+            429: components["responses"]["RATE_LIMITED"];
+            500: components["responses"]["INTERNAL_SERVER_ERROR"];
+            /**
+             * @description SERVICE_UNAVAILABLE: The database could not be reached or the write kept losing races; nothing was written. Retry later.
+             *
+             *     STATEMENT_TIMEOUT: A database statement ran past its time limit (or the request past its deadline) and was cancelled; a write it was part of was rolled back. Retry later; for a read, ask for less (a smaller page, a narrower filter).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPaymentGateway: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The gateway’s id (gw_…).
+                 * @example gw_01JFZQ7Y0C3V6D8M2N4P5Q6R7S
+                 */
+                gatewayId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "gw_01JFZQ7Y0C3V6D8M2N4P5Q6R7S",
+                     *       "name": "Cash at bank",
+                     *       "kind": "SIMULATOR",
+                     *       "currencies": [
+                     *         "USD"
+                     *       ],
+                     *       "createdAt": "2026-01-31T09:30:00Z",
+                     *       "disabledAt": "2026-01-31T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PaymentGateway"];
                 };
             };
             400: components["responses"]["VALIDATION_FAILED"];
@@ -8181,7 +8386,7 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "paymentToken": "tok_visa"
+                 *       "paymentToken": "tok_approve"
                  *     }
                  */
                 "application/json": components["schemas"]["PayInvoiceRequest"];
