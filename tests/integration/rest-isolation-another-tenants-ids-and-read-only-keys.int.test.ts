@@ -115,6 +115,7 @@ const KIND_OF_PATH_PARAMETER: Record<string, IdKind> = {
   flagId: 'reconciliationFlag',
   webhookEndpointId: 'webhookEndpoint',
   apiKeyId: 'apiKey',
+  gatewayId: 'paymentGateway',
 };
 
 /**
