@@ -7,6 +7,8 @@ import { allowsScope, insufficientScopeError, Scope } from '../../modules/auth/s
 import { openFlagFeed } from '../../modules/reconciliation/reconciliation-flag-feed';
 import type { ReconciliationFlagEventRecord } from '../../modules/reconciliation/reconciliation-flags.events';
 import { ReconciliationFlagKind } from '../../modules/reconciliation/reconciliation.types';
+import { type StreamedEvent, scopeOfEventType } from '../../modules/webhooks/event-stream.service';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../modules/webhooks/webhook-rules';
 import { expectedErrorOf } from '../rest-errors';
 import { problemOfError, sendProblem } from './rest-problem';
 
@@ -19,6 +21,9 @@ export const STREAM_RETRY_MS = 3000;
 export const STREAM_HEARTBEAT_MS = 15_000;
 
 export const FLAG_STREAM_PATH = '/reconciliation-flags/stream';
+export const EVENT_STREAM_PATH = '/events/stream';
+/** The scopes that read the areas events come from (scopeOfEventType). */
+const EVENT_AREA_SCOPES = [Scope.LEDGER_READ, Scope.PAYMENTS_READ, Scope.INVOICES_READ, Scope.RECONCILIATION_READ];
 
 export interface RestStreamsOptions {
   /** Authenticates as every /v1 operation does (credential, lockout, rate limit); `auditEntry` names the route. */
@@ -102,9 +107,8 @@ class EventStream {
     else this.endedListeners.push(listener);
   }
 
-  /** Sends one event; resolves once the socket has taken it (or the stream has ended). */
-  async send(name: string, id: string, data: unknown): Promise<void> {
-    const json = JSON.stringify(data, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  /** Sends one event (`json`: its data already as one line of JSON); resolves once the socket has taken it (or the stream has ended). */
+  async send(name: string, id: string, data: unknown, json = JSON.stringify(data)): Promise<void> {
     const ok = this.write(`event: ${name}\nid: ${id}\ndata: ${json}\n\n`);
     this.sent += 1;
     if (!ok && !this.ended) {
@@ -185,8 +189,9 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
   const serve =
     <T>(
       path: string,
-      scope: Scope,
-      start: (req: Request, context: RequestContext) => Promise<{ ready: { id: string }; feed: AsyncIterableIterator<T>; eventOf(value: T): { name: string; id: string; data: unknown } }>,
+      /** The scope the stream needs; null: `start` decides (the events stream serves each area its scope reads). */
+      scope: Scope | null,
+      start: (req: Request, context: RequestContext) => Promise<{ ready: { id: string }; feed: AsyncIterableIterator<T>; eventOf(value: T): { name: string; id: string; data?: unknown; json?: string } }>,
     ) =>
     async (req: Request, res: Response) => {
       const requestId = String(res.locals.requestId);
@@ -195,7 +200,7 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
       try {
         if (closing) throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'This server is shutting down; reconnect (with Last-Event-ID) to another one');
         context = await options.authenticate(req, requestId, `GET /v1${path}`);
-        if (!allowsScope(context.principal.scopes, scope)) throw insufficientScopeError(scope);
+        if (scope && !allowsScope(context.principal.scopes, scope)) throw insufficientScopeError(scope);
         opened = await start(req, context);
       } catch (error) {
         const expected = expectedErrorOf(error);
@@ -231,7 +236,7 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
           const result = await feed.next();
           if (result.done || stream.isEnded) break;
           const event = eventOf(result.value);
-          await stream.send(event.name, event.id, event.data);
+          await stream.send(event.name, event.id, event.data, event.json);
         }
         if (closing) reason = 'server shutting down';
       } catch (error) {
@@ -279,6 +284,42 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
         ready: { id: String(since) },
         feed,
         eventOf: (event) => ({ name: flagStreamEventNameOf(event), id: String(event.sequence), data: flagStreamDataOf(event) }),
+      };
+    }),
+  );
+
+  router.get(
+    EVENT_STREAM_PATH,
+    serve<StreamedEvent>(EVENT_STREAM_PATH, null, async (req, context) => {
+      const query = queryOf(req, ['types', 'lastEventId']);
+      const { tenantId, scopes } = context.principal;
+      const readable = WEBHOOK_EVENT_TYPES.filter((type) => allowsScope(scopes, scopeOfEventType(type)));
+      let types: string[];
+      if (query.types !== undefined) {
+        types = [...new Set(query.types.split(','))];
+        const unknown = types.filter((type) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type));
+        if (unknown.length) {
+          throw validationError(`types has unknown event types: ${unknown.slice(0, 5).map(echoOfInput).join(', ')}; the types are those of webhooks`, {
+            field: 'types',
+            allowed: [...WEBHOOK_EVENT_TYPES],
+          });
+        }
+        const unreadable = types.find((type) => !readable.includes(type as WebhookEventType));
+        if (unreadable) throw insufficientScopeError(scopeOfEventType(unreadable));
+      } else {
+        types = readable;
+        if (types.length === 0) {
+          throw new AppError(ErrorCode.FORBIDDEN, 'This credential reads none of the areas events come from: it needs ledger:read, payments:read, invoices:read or reconciliation:read', {
+            requiredScope: EVENT_AREA_SCOPES.join(' '),
+          });
+        }
+      }
+      const resumeAfter = resumePositionOf(req, query);
+      const { from, feed } = await context.services.eventStream.openFeed(tenantId, resumeAfter, types.length === WEBHOOK_EVENT_TYPES.length ? null : types);
+      return {
+        ready: { id: String(from) },
+        feed,
+        eventOf: (event) => ({ name: event.type, id: String(event.sequence), json: event.payload }),
       };
     }),
   );
