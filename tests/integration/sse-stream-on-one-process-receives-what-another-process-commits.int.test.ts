@@ -6,7 +6,8 @@ import { startServer, type RunningServer } from '../../src/server/app';
 import { ImportBankStatementDocument } from '../generated/graphql';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
-import { originOf } from '../helpers/rest-client';
+import { createAccount } from '../helpers/ledger-fixtures';
+import { originOf, RestClient } from '../helpers/rest-client';
 import { SseStream } from '../helpers/sse-stream';
 import { createBankAccount } from '../helpers/statement-fixtures';
 
@@ -89,5 +90,44 @@ describeWithMysqlAndRedis(`An SSE stream on one server receives what another ser
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(auditor.feedEvents).toHaveLength(expected.length);
     expect(otherAuditor.feedEvents).toEqual([]);
+  });
+
+  it('delivers a journal entry posted through server B to the tenant’s event stream on server A, and resumes there after a drop with nothing lost', async () => {
+    const acme = await newTenant('Acme events');
+    const other = await newTenant('Other events');
+    const rest = new RestClient(originOf(servers[1].url), acme.apiKey);
+    const cash = (await createAccount(acme.viaB, { type: 'ASSET', currency: 'USD' })).id;
+    const revenue = (await createAccount(acme.viaB, { type: 'REVENUE', currency: 'USD' })).id;
+    const post = async (amount: string) =>
+      String(
+        (
+          await rest.ok('POST', '/journal-entries', {
+            body: {
+              description: `Sale ${amount}`,
+              lines: [
+                { accountId: cash, direction: 'DEBIT', amount, currency: 'USD' },
+                { accountId: revenue, direction: 'CREDIT', amount, currency: 'USD' },
+              ],
+            },
+          })
+        ).id,
+      );
+    const client = await streamFromA('/events/stream', acme.apiKey);
+    const otherClient = await streamFromA('/events/stream', other.apiKey);
+    const first = await post('5.00');
+    const [, posted] = await client.take(2);
+    expect([posted.event, JSON.parse(posted.data).data.journalEntry.id]).toEqual(['journal_entry.posted', first]);
+
+    const lastSeen = client.lastEventId;
+    await client.close();
+    const missed = [await post('6.00'), await post('7.00')];
+    const opened = await SseStream.open(`${originOf(servers[0].url)}/v1/events/stream`, { Authorization: `Bearer ${acme.apiKey}`, 'Last-Event-ID': lastSeen });
+    if (!opened.stream) throw new Error(JSON.stringify(opened.problem));
+    streams.push(opened.stream);
+    const caughtUp = (await opened.stream.take(3)).slice(1);
+    expect(caughtUp.map((event) => JSON.parse(event.data).data.journalEntry.id)).toEqual(missed);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(opened.stream.feedEvents).toHaveLength(2);
+    expect(otherClient.feedEvents).toEqual([]);
   });
 });
