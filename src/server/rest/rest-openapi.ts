@@ -7,6 +7,7 @@ import { type JsonSchema, RestSchemas } from './rest-representation';
 import { planOperation, type RestPlan } from './rest-plan';
 import { restStatusOf, titleOf } from './rest-problem';
 import { REST_OPERATIONS } from './rest-operations';
+import { streamApi } from './rest-streams.openapi';
 import type { RestOperation } from './rest-operation';
 
 /** The OpenAPI document and the plans it describes: built once per process from the schema. */
@@ -217,6 +218,10 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
     const path = openApiPathOf(plan.operation);
     paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema) };
   }
+  // The Server-Sent Events operations are not GraphQL plans: their own description (rest-streams.openapi.ts).
+  const streams = streamApi();
+  Object.assign(paths, streams.paths);
+  Object.assign(schemas.components, streams.schemas);
   schemas.components.ErrorCode = { type: 'string', enum: Object.values(ErrorCode), description: 'Stable machine codes; see the README’s error table.' };
   schemas.components.Problem = PROBLEM_SCHEMA;
   const responses: Record<string, unknown> = {};
@@ -240,7 +245,7 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
       },
     };
   }
-  const tags = [...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({ name }));
+  const tags = [...[...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({ name })), streams.tag];
   const document = {
     openapi: '3.1.0',
     info: {
