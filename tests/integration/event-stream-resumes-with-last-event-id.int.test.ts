@@ -2,6 +2,7 @@ import { eventStreamChannel } from '../../src/modules/webhooks/event-stream.serv
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { originOf, RestClient } from '../helpers/rest-client';
+import { streamDataValidator } from '../helpers/sse-schemas';
 import { SseStream } from '../helpers/sse-stream';
 
 /**
@@ -112,6 +113,9 @@ describeEachDatabase('The event stream over SSE', (kind) => {
     expect(JSON.parse(live.data).data.journalEntry.id).toBe(later);
     const ids = resumed.feedEvents.map((event) => Number(event.id));
     expect(ids).toEqual([Number(lastSeen) + 1, Number(lastSeen) + 2, Number(lastSeen) + 3]);
+    // What the stream sends is what /v1/openapi.json describes.
+    const invalid = await streamDataValidator(origin);
+    expect(resumed.events.map((event) => invalid(event.event === 'ready' ? 'StreamReady' : 'DomainStreamEvent', event.data))).toEqual(resumed.events.map(() => null));
 
     // The lastEventId parameter resumes as the header does, filtered by type.
     const byQuery = await openOk(app.apiKey, `?lastEventId=${lastSeen}&types=journal_entry.posted`);

@@ -3,6 +3,7 @@ import { ImportBankStatementDocument } from '../generated/graphql';
 import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { originOf } from '../helpers/rest-client';
+import { streamDataValidator } from '../helpers/sse-schemas';
 import { SseStream } from '../helpers/sse-stream';
 import { createBankAccount } from '../helpers/statement-fixtures';
 
@@ -130,6 +131,9 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
     expect(liveAgain.map((event) => event.id)).toEqual(after.map((step) => String(step.sequence)));
     const ids = resumed.feedEvents.map((event) => event.id);
     expect(new Set(ids).size).toBe(ids.length);
+    // What the stream sends is what /v1/openapi.json describes.
+    const invalid = await streamDataValidator(origin);
+    expect(resumed.events.map((event) => invalid(event.event === 'ready' ? 'StreamReady' : 'ReconciliationFlagStreamEvent', event.data))).toEqual(resumed.events.map(() => null));
 
     // The lastEventId query parameter resumes as the header does, and the filters mirror the subscription's.
     const raisedOnly = await openOk(app.apiKey, `?lastEventId=${start}&raisedOnly=true&kind=UNMATCHED_STATEMENT_LINE&bankAccountId=${bankAccountId}`);
