@@ -89,6 +89,11 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
     expect([badId.status, (badId.problem.details as { field: string }).field]).toEqual([400, 'Last-Event-ID']);
     const pastTheEnd = await open(app.apiKey, '', { 'Last-Event-ID': '999999' });
     expect(pastTheEnd.stream ? 200 : pastTheEnd.status).toBe(400);
+    const url = `${origin}/v1/reconciliation-flags/stream`;
+    const head = await fetch(url, { method: 'HEAD', headers: { Authorization: `Bearer ${app.apiKey}` } });
+    expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
+    const post = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${app.apiKey}` } });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     const otherTenantsAccount = await open(other.apiKey, `?bankAccountId=${bankAccountId}`);
     expect(otherTenantsAccount.stream ? 200 : [otherTenantsAccount.status, otherTenantsAccount.problem.code]).toEqual([404, 'NOT_FOUND']);
   });

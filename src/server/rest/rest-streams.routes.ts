@@ -184,6 +184,12 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
   const open = new Set<EventStream>();
   let closing = false;
   const router = express.Router({ caseSensitive: true, strict: false });
+  // Before the GET routes, which Express would otherwise run for HEAD: a HEAD would hold open a stream that sends nothing.
+  for (const path of [FLAG_STREAM_PATH, EVENT_STREAM_PATH]) {
+    router.head(path, (_req, res) => {
+      res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' }).end();
+    });
+  }
 
   /** Authenticates, checks the scope, opens the feed (all of which may refuse with a problem), then pumps it into the stream. */
   const serve =
@@ -323,6 +329,18 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
       };
     }),
   );
+
+  // Methods other than GET and HEAD are 405.
+  for (const path of [FLAG_STREAM_PATH, EVENT_STREAM_PATH]) {
+    router.all(path, (req, res) => {
+      sendProblem(
+        req,
+        res,
+        { code: ErrorCode.VALIDATION_FAILED, message: `${req.method} is not an operation of ${req.baseUrl}${req.path}; it takes GET, HEAD`, details: { field: 'method' } },
+        { status: 405, headers: { Allow: 'GET, HEAD' } },
+      );
+    });
+  }
 
   return {
     router,
