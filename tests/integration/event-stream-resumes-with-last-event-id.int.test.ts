@@ -1,3 +1,4 @@
+import { runInTransaction } from '../../src/db/transaction';
 import { eventStreamChannel } from '../../src/modules/webhooks/event-stream.service';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
@@ -132,5 +133,39 @@ describeEachDatabase('The event stream over SSE', (kind) => {
     const deadline = Date.now() + 5000;
     while (services.pubSub.listenerCount(eventStreamChannel(app.tenantId)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(services.pubSub.listenerCount(eventStreamChannel(app.tenantId))).toBe(0);
+  });
+
+  // SQLite runs one transaction at a time, so no event can commit out of id order there.
+  (kind === 'mysql' ? it : it.skip)('gives an event that commits after a later one a later position, so that resuming after the later one still delivers it', async () => {
+    const services = app.runtime.services;
+    const stream = await openOk(app.apiKey, '?types=journal_entry.posted');
+    // A transaction that stores its event first (the earlier id) and commits last, as a ledger batch waiting on a lock does.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let stored!: () => void;
+    const storedFirst = new Promise<void>((resolve) => (stored = resolve));
+    const late = runInTransaction(services.dataSource, async (manager) => {
+      await services.webhookDeliveries.record(manager, [{ tenantId: app.tenantId, type: 'journal_entry.posted', occurredAt: new Date(), data: { journalEntry: { id: 'je_committed_late' } } }]);
+      stored();
+      await held;
+    });
+    await storedFirst;
+    const early = await postEntry('20.00');
+    const [, earlyEvent] = await stream.take(2);
+    expect(JSON.parse(earlyEvent.data).data.journalEntry.id).toBe(early);
+    release();
+    await late;
+    const [, , lateEvent] = await stream.take(3);
+    const lateBody = JSON.parse(lateEvent.data);
+    expect(lateBody.data.journalEntry.id).toBe('je_committed_late');
+    // Its id is the earlier one, its position the later one.
+    expect(lateBody.id < JSON.parse(earlyEvent.data).id).toBe(true);
+    expect(Number(lateEvent.id)).toBeGreaterThan(Number(earlyEvent.id));
+
+    // A client that had seen the early event and resumes after it gets the late one.
+    const resumed = await openOk(app.apiKey, '?types=journal_entry.posted', { 'Last-Event-ID': earlyEvent.id });
+    const [, replayed] = await resumed.take(2);
+    expect([replayed.id, JSON.parse(replayed.data).data.journalEntry.id]).toEqual([lateEvent.id, 'je_committed_late']);
+    await Promise.all([stream.close(), resumed.close()]);
   });
 });
