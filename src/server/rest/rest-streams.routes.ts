@@ -20,6 +20,8 @@ export const STREAM_RETRY_MS = 3000;
  */
 export const STREAM_HEARTBEAT_MS = 15_000;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const FLAG_STREAM_PATH = '/reconciliation-flags/stream';
 export const EVENT_STREAM_PATH = '/events/stream';
 /** The scopes that read the areas events come from (scopeOfEventType). */
@@ -226,9 +228,10 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
       const stream = new EventStream(res, heartbeatMs);
       open.add(stream);
       log.info({ requestId, tenantId, credentialId, path, from: opened.ready.id }, 'event stream opened');
-      // A credential with an end (a token, an expiring key) is not served past it.
+      // A credential with an end (a token, an expiring key) is not served past it. Node fires a timer of
+      // more than 2^31-1 ms at once, so a far end ends the stream after about 24 days instead (the client reconnects).
       const expiresAt = context.principal.expiresAt;
-      const expiry = expiresAt ? setTimeout(() => stream.end(), Math.max(0, expiresAt.getTime() - Date.now())) : null;
+      const expiry = expiresAt ? setTimeout(() => stream.end(), Math.min(MAX_TIMER_MS, Math.max(0, expiresAt.getTime() - Date.now()))) : null;
       // A feed waiting for its next event is released at once when the stream ends.
       stream.onEnd(() => {
         if (expiry) clearTimeout(expiry);
