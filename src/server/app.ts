@@ -514,6 +514,9 @@ export async function startServer(options: ServerOptions, port: number, host: st
       // Before the HTTP drain, which would end the upgraded sockets without a WebSocket close frame.
       await websockets.dispose({ deadline });
       log.info('shutdown: WebSockets closed (1001)');
+      // Event streams never end by themselves: ended here, or the HTTP drain below would wait for them until the deadline.
+      await rest.streams.close();
+      log.info('shutdown: event streams ended');
       await apollo.stop();
       log.info('shutdown: HTTP requests in flight answered, connections closed');
       await webhooksStopped;

@@ -45,6 +45,7 @@ import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 import { WebhookDeliveriesService } from '../modules/webhooks/webhook-deliveries.service';
 import { WebhookDeliveryWorker } from '../modules/webhooks/webhook-delivery.worker';
+import { EventStreamService } from '../modules/webhooks/event-stream.service';
 
 /** One instance of each module's service per process, shared by every request. */
 export interface Services {
@@ -60,6 +61,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** The webhook outbox (events stored in their cause's transaction), its deliveries and attempts. */
   webhookDeliveries: WebhookDeliveriesService;
+  /** The tenants' event streams (GET /v1/events/stream): outbox events numbered in commit order once committed. */
+  eventStream: EventStreamService;
   /** Sends due deliveries; the server starts it and stops it on shutdown. */
   webhookWorker: WebhookDeliveryWorker;
   /** Payments and, as `payments.gateways`, the tenant's gateways. */
@@ -144,6 +147,8 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
   });
   const tokens = new TokenService(keys.signingKeys, config.auth, clock);
   const pubSub = createPubSub(redis, log);
+  const eventStream = new EventStreamService(dataSource, clock, pubSub, {}, log);
+  webhookDeliveries.streams = eventStream;
   // Late-bound: reconciliation matching, created below, also hears of committed entries.
   const ledgerEventHooks: LedgerEventPublisher[] = [pubSubLedgerEvents(pubSub, log)];
   const ledgerEvents: LedgerEventPublisher = {
@@ -252,6 +257,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     invoiceCardPayments,
     webhooks,
     webhookDeliveries,
+    eventStream,
     webhookWorker: new WebhookDeliveryWorker(
       webhookDeliveries,
       (tenantId, endpointId) => webhooks.deliveryTargetOf(tenantId, endpointId),

@@ -20,6 +20,7 @@ import {
 } from '../helpers/keyed-entries';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 import { parsePrometheusText, valueOf } from '../helpers/prometheus-text';
+import { SseStream } from '../helpers/sse-stream';
 import { SocketClient, waitUntil } from '../helpers/ws-client';
 
 /**
@@ -57,6 +58,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
   let locker: mysql.Connection;
   const servers: ChildServer[] = [];
   const sockets: SocketClient[] = [];
+  const eventStreams: SseStream[] = [];
 
   beforeAll(async () => {
     build = buildServer('shutdown');
@@ -70,6 +72,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
 
   afterAll(async () => {
     for (const socket of sockets) await socket.dispose().catch(() => undefined);
+    for (const stream of eventStreams) await stream.close();
     for (const server of servers) await server.kill();
     await locker?.end();
     await runtime?.close();
@@ -112,7 +115,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     return promise.then((value) => ({ value, at: Date.now() }));
   }
 
-  it('answers the requests in flight, closes WebSockets with 1001, refuses new connections and exits 0', async () => {
+  it('answers the requests in flight, closes WebSockets with 1001 and event streams, refuses new connections and exits 0', async () => {
     const server = await start({ SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
     const intents = makeIntents('graceful', BURST + 1, fixture.accountIds);
 
@@ -128,6 +131,12 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
       await sleep(100);
     }
     await waitUntil(() => events.results.length > 0, 'the subscription is live');
+    // A Server-Sent Events stream never ends by itself: shutdown must end it rather than wait for it.
+    const opened = await SseStream.open(`${server.baseUrl}/v1/events/stream`, { Authorization: `Bearer ${fixture.apiKey}` });
+    if (!opened.stream) throw new Error(`the event stream was refused: ${JSON.stringify(opened.problem)}`);
+    const eventStream = opened.stream;
+    eventStreams.push(eventStream);
+    await eventStream.take(1);
 
     // The burst: 16 requests over HTTP and one mutation over a second WebSocket, all waiting on the locks.
     const release = await lockAccounts();
@@ -171,6 +180,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     // Both sockets closed by the server with 1001 and a reason, after the mutation's result.
     expect(await mutator.waitForClose(5000)).toEqual({ code: 1001, reason: 'Server shutting down; reconnect' });
     expect(await subscriber.waitForClose(5000)).toEqual({ code: 1001, reason: 'Server shutting down; reconnect' });
+    await eventStream.untilEnded(5000);
 
     const exit = await server.exited;
     expect(exit).toEqual({ code: 0, signal: null });
@@ -205,6 +215,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
       'shutdown: started',
       'shutdown: stopped accepting connections',
       'shutdown: WebSockets closed (1001)',
+      'shutdown: event streams ended',
       'shutdown: HTTP requests in flight answered, connections closed',
       'shutdown: webhook deliveries in flight recorded',
       'shutdown: ledger writer drained',

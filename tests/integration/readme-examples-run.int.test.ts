@@ -41,7 +41,6 @@ const SKIPPED_COMMANDS: { prefix: string; why: string }[] = [
  * until the branch that brings the feature is merged, when their entry goes.
  */
 const PENDING_BLOCKS: { contains: string; why: string }[] = [
-  { contains: '/v1/reconciliation-flags/stream', why: 'the Server-Sent Events routes of issue 14 come with branch rest-sse: delete this entry when it is merged' },
 ];
 
 /** README sections (their `## ` heading) whose commands show their output under them, checked line by line. */

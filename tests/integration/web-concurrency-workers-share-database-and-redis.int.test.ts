@@ -38,6 +38,7 @@ const SHUTDOWN_STEPS = [
   'shutdown: started',
   'shutdown: stopped accepting connections',
   'shutdown: WebSockets closed (1001)',
+  'shutdown: event streams ended',
   'shutdown: HTTP requests in flight answered, connections closed',
   'shutdown: webhook deliveries in flight recorded',
   'shutdown: ledger writer drained',

@@ -1452,6 +1452,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reconciliation-flags/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream reconciliation flag steps (Server-Sent Events)
+         * @description Every step of the tenant’s reconciliation flags once committed — raised, recurred, reopened, acknowledged, resolved — in sequence order, across server processes: the feed of the GraphQL subscriptions reconciliationFlagUpdated (and, with raisedOnly=true, reconciliationFlagRaised).
+         *
+         *     Needs the scope `reconciliation:read` (or one that implies it).
+         */
+        get: operations["streamReconciliationFlags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream the tenant’s domain events (Server-Sent Events)
+         * @description The tenant’s domain events — the ones webhooks deliver (journal_entry.posted, payment.captured, invoice.paid, reconciliation.flag_raised, …) — in the order they committed, across server processes. Positions are kept for resuming for 24 hours after the tenant’s last stream closed.
+         *
+         *     Scopes: each event needs its area’s read scope (journal_entry.* `ledger:read`, payment.* `payments:read`, invoice.* `invoices:read`, reconciliation.* `reconciliation:read`); the stream carries the areas the credential reads, and asking for a type it cannot read is 403.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3533,6 +3577,49 @@ export interface components {
              * @description The last sequence checked: `to`, or the chain’s last event.
              */
             toSequence: number;
+        };
+        /** @description The first event of every stream (`event: ready`): the position the stream starts from, also its `id`, so that a client that leaves before any other event resumes from there. */
+        StreamReady: {
+            /** @description A decimal position. */
+            lastEventId: string;
+        };
+        /** @description One step of a flag’s history, as reconciliationFlagUpdated delivers it over GraphQL. `sequence` is the event’s `id`. */
+        ReconciliationFlagStreamEvent: {
+            /** @description The tenant’s flag sequence number of this step (dense, in commit order). */
+            sequence: string;
+            flagId: string;
+            /** @enum {string} */
+            action: "RAISED" | "RECURRED" | "REOPENED" | "ACKNOWLEDGED" | "RESOLVED";
+            bankAccountId: string | null;
+            /** @enum {string} */
+            kind: "UNMATCHED_STATEMENT_LINE" | "UNMATCHED_LEDGER_ENTRY" | "AMOUNT_MISMATCH" | "AMBIGUOUS_MATCH" | "DUPLICATE_STATEMENT_LINE" | "STATEMENT_BALANCE_MISMATCH" | "PAYOUT_MISMATCH" | "GATEWAY_MISMATCH" | "INVOICE_AMOUNT_MISMATCH" | "INVOICE_NOT_PAYABLE";
+            statusFrom: ("OPEN" | "ACKNOWLEDGED" | "RESOLVED") | null;
+            /** @enum {string} */
+            statusTo: "OPEN" | "ACKNOWLEDGED" | "RESOLVED";
+            occurrenceCount: number;
+            details?: {
+                [key: string]: unknown;
+            } | null;
+            actorCredentialId?: string | null;
+            note?: string | null;
+            resolution?: ("MATCHED_BY_HAND" | "MATCHED" | "ADJUSTMENT_POSTED" | "ACCEPTED") | null;
+            journalEntryId?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        /** @description A domain event: exactly the body a webhook endpoint receives for it (same `id`, `type` and `data`). */
+        DomainStreamEvent: {
+            /** @description The event’s id (evt_…), the same as in webhook deliveries. */
+            id: string;
+            /** @enum {string} */
+            type: "journal_entry.posted" | "journal_entry.pending" | "journal_entry.voided" | "invoice.created" | "invoice.updated" | "invoice.finalized" | "invoice.payment_succeeded" | "invoice.payment_failed" | "invoice.paid" | "invoice.reopened" | "invoice.credit_note_created" | "invoice.voided" | "invoice.marked_uncollectible" | "invoice.overdue" | "payment.authorized" | "payment.authorization_failed" | "payment.captured" | "payment.capture_failed" | "payment.voided" | "payment.void_failed" | "payment.expired" | "payment.refunded" | "payment.refund_failed" | "payment.dispute_opened" | "payment.dispute_evidence_submitted" | "payment.dispute_won" | "payment.dispute_lost" | "reconciliation.flag_raised";
+            /** Format: date-time */
+            timestamp: string;
+            tenantId: string;
+            /** @description What the event is about, as in the webhook payload of its type. */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /**
          * @description Stable machine codes; see the README’s error table.
@@ -12121,6 +12208,157 @@ export interface operations {
                 content: {
                     /** @example %PDF-1.3 … (the invoice, one or more A4 pages) */
                     "application/pdf": string;
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHENTICATED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
+            429: components["responses"]["RATE_LIMITED"];
+            500: components["responses"]["INTERNAL_SERVER_ERROR"];
+            503: components["responses"]["SERVICE_UNAVAILABLE"];
+        };
+    };
+    streamReconciliationFlags: {
+        parameters: {
+            query?: {
+                /** @description Only this bank account’s flags (another tenant’s is 404). */
+                bankAccountId?: string;
+                /** @description Only flags of this kind. */
+                kind?: "UNMATCHED_STATEMENT_LINE" | "UNMATCHED_LEDGER_ENTRY" | "AMOUNT_MISMATCH" | "AMBIGUOUS_MATCH" | "DUPLICATE_STATEMENT_LINE" | "STATEMENT_BALANCE_MISMATCH" | "PAYOUT_MISMATCH" | "GATEWAY_MISMATCH" | "INVOICE_AMOUNT_MISMATCH" | "INVOICE_NOT_PAYABLE";
+                /** @description Only steps that raise a flag (RAISED, REOPENED), as reconciliationFlagRaised. */
+                raisedOnly?: boolean;
+                /** @description As the Last-Event-ID header, for clients that cannot set headers; the header wins when both are given. */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Resume: the `id` of the last event received (EventSource sends it by itself on reconnecting). Every event after it is sent first, from the database, then live ones, with none lost or repeated. Without it the stream starts now. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description A text/event-stream that stays open. It starts with `retry: 3000` and an `event: ready` (data: StreamReady); then each event has `event:` (its name), `id:` (a decimal position in the tenant’s feed, increasing) and `data:` (one line of JSON). Event names: `reconciliation_flag.raised`, `reconciliation_flag.recurred`, `reconciliation_flag.reopened`, `reconciliation_flag.acknowledged`, `reconciliation_flag.resolved`; data: ReconciliationFlagStreamEvent.
+             *
+             *     A comment line (`: heartbeat`) every 15 s keeps proxies from closing a quiet stream. The server ends streams when it shuts down: reconnect (EventSource does) with Last-Event-ID and nothing is lost.
+             *
+             *     For example:
+             *
+             *     ```
+             *     retry: 3000
+             *
+             *     event: ready
+             *     id: 41
+             *     data: {"lastEventId":"41"}
+             *
+             *     event: reconciliation_flag.raised
+             *     id: 42
+             *     data: {"sequence":"42","flagId":"rfl_01JFZQ7Y0C3V6D8M2N4P5Q6R7S","action":"RAISED","bankAccountId":"bac_01JFZQ7Y0C3V6D8M2N4P5Q6R7T","kind":"UNMATCHED_STATEMENT_LINE","statusFrom":null,"statusTo":"OPEN","occurrenceCount":1,"details":{},"actorCredentialId":null,"note":null,"resolution":null,"journalEntryId":null,"createdAt":"2026-01-05T10:00:00.000Z"}
+             *
+             *     : heartbeat
+             *
+             *     ```
+             */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    /** @description `no`: tells nginx-like proxies not to buffer the stream. */
+                    "X-Accel-Buffering"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": ({
+                        /** @enum {string} */
+                        event: "ready";
+                        /** @description The position; send it back as Last-Event-ID to resume after this event. */
+                        id: string;
+                        data: components["schemas"]["StreamReady"];
+                    } | {
+                        /** @enum {string} */
+                        event: "reconciliation_flag.raised" | "reconciliation_flag.recurred" | "reconciliation_flag.reopened" | "reconciliation_flag.acknowledged" | "reconciliation_flag.resolved";
+                        /** @description The position; send it back as Last-Event-ID to resume after this event. */
+                        id: string;
+                        data: components["schemas"]["ReconciliationFlagStreamEvent"];
+                    })[];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHENTICATED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
+            429: components["responses"]["RATE_LIMITED"];
+            500: components["responses"]["INTERNAL_SERVER_ERROR"];
+            503: components["responses"]["SERVICE_UNAVAILABLE"];
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only these event types, comma-separated (the webhook event types). Without it: every type the credential may read.
+                 * @example journal_entry.posted,payment.captured
+                 */
+                types?: string;
+                /** @description As the Last-Event-ID header, for clients that cannot set headers; the header wins when both are given. */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description Resume: the `id` of the last event received (EventSource sends it by itself on reconnecting). Every event after it is sent first, from the database, then live ones, with none lost or repeated. Without it the stream starts now. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description A text/event-stream that stays open. It starts with `retry: 3000` and an `event: ready` (data: StreamReady); then each event has `event:` (its name), `id:` (a decimal position in the tenant’s feed, increasing) and `data:` (one line of JSON). The event name is the event type (`journal_entry.posted`, …); data: DomainStreamEvent.
+             *
+             *     A comment line (`: heartbeat`) every 15 s keeps proxies from closing a quiet stream. The server ends streams when it shuts down: reconnect (EventSource does) with Last-Event-ID and nothing is lost.
+             *
+             *     For example:
+             *
+             *     ```
+             *     retry: 3000
+             *
+             *     event: ready
+             *     id: 7
+             *     data: {"lastEventId":"7"}
+             *
+             *     event: journal_entry.posted
+             *     id: 8
+             *     data: {"id":"evt_01JFZQ7Y0C3V6D8M2N4P5Q6R7S","type":"journal_entry.posted","timestamp":"2026-01-05T10:00:00.000Z","tenantId":"ten_01JFZQ7Y0C3V6D8M2N4P5Q6R7T","data":{"journalEntry":{"id":"je_01JFZQ7Y0C3V6D8M2N4P5Q6R7V"}}}
+             *
+             *     ```
+             */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    /** @description `no`: tells nginx-like proxies not to buffer the stream. */
+                    "X-Accel-Buffering"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": ({
+                        /** @enum {string} */
+                        event: "ready";
+                        /** @description The position; send it back as Last-Event-ID to resume after this event. */
+                        id: string;
+                        data: components["schemas"]["StreamReady"];
+                    } | {
+                        /** @enum {string} */
+                        event: "journal_entry.posted" | "journal_entry.pending" | "journal_entry.voided" | "invoice.created" | "invoice.updated" | "invoice.finalized" | "invoice.payment_succeeded" | "invoice.payment_failed" | "invoice.paid" | "invoice.reopened" | "invoice.credit_note_created" | "invoice.voided" | "invoice.marked_uncollectible" | "invoice.overdue" | "payment.authorized" | "payment.authorization_failed" | "payment.captured" | "payment.capture_failed" | "payment.voided" | "payment.void_failed" | "payment.expired" | "payment.refunded" | "payment.refund_failed" | "payment.dispute_opened" | "payment.dispute_evidence_submitted" | "payment.dispute_won" | "payment.dispute_lost" | "reconciliation.flag_raised";
+                        /** @description The position; send it back as Last-Event-ID to resume after this event. */
+                        id: string;
+                        data: components["schemas"]["DomainStreamEvent"];
+                    })[];
                 };
             };
             400: components["responses"]["VALIDATION_FAILED"];

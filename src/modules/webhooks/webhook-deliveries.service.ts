@@ -10,6 +10,7 @@ import { keysetSql } from '../../db/keyset';
 import { runInTransaction } from '../../db/transaction';
 import type { IdempotencyHandle, IdempotencyService } from '../idempotency/idempotency.service';
 import type { EventOutbox, OutboxEvent } from './event-outbox';
+import type { EventStreamService } from './event-stream.service';
 import { ALL_WEBHOOK_EVENTS } from './webhook-rules';
 
 /** Where a delivery stands. */
@@ -140,6 +141,8 @@ export const WebhookDeliveryErrors = {
  */
 export class WebhookDeliveriesService implements EventOutbox {
   private readonly kind: 'mysql' | 'sqlite';
+  /** The tenants' event stream: their events are stored while it keeps them, and numbered once committed. */
+  streams: Pick<EventStreamService, 'eventsStored'> | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -156,21 +159,32 @@ export class WebhookDeliveriesService implements EventOutbox {
    * indexed query per call (not cached): an event of a tenant without a subscribed endpoint is not
    * stored at all, so the outbox costs one small read per committing transaction until a tenant
    * subscribes, and a cache could not tell a process about an endpoint another one just created.
+   * A tenant whose event stream is kept (event-stream.service.ts) has every event stored, with
+   * deliveries only for its endpoints; the stream numbers them once the transaction commits.
    */
   async record(manager: EntityManager, events: readonly OutboxEvent[]): Promise<void> {
     if (events.length === 0) return;
     const tenantIds = [...new Set(events.map((event) => event.tenantId))];
-    const endpoints: { id: string; tenant_id: string; events: string }[] = await manager.query(
-      `SELECT id, tenant_id, events FROM webhook_endpoints WHERE tenant_id IN (${tenantIds.map(() => '?').join(', ')}) AND disabled_at IS NULL`,
-      tenantIds,
-    );
-    if (endpoints.length === 0) return;
+    const marks = tenantIds.map(() => '?').join(', ');
+    // One read either way: with the event stream, its kept tenants come in the same answer (id NULL).
+    const rows: { id: string | null; tenant_id: string; events: string | null }[] = this.streams
+      ? await manager.query(
+          `SELECT id, tenant_id, events FROM webhook_endpoints WHERE tenant_id IN (${marks}) AND disabled_at IS NULL
+           UNION ALL SELECT NULL, tenant_id, NULL FROM event_streams WHERE tenant_id IN (${marks}) AND retain_until > ?`,
+          [...tenantIds, ...tenantIds, toDbTimestamp(this.clock.now())],
+        )
+      : await manager.query(`SELECT id, tenant_id, events FROM webhook_endpoints WHERE tenant_id IN (${marks}) AND disabled_at IS NULL`, tenantIds);
+    if (rows.length === 0) return;
+    const endpoints = rows.filter((row): row is { id: string; tenant_id: string; events: string } => row.id !== null);
+    const streamed = new Set(rows.filter((row) => row.id === null).map((row) => String(row.tenant_id)));
     const now = this.clock.now();
     const eventRows: unknown[][] = [];
     const deliveryRows: unknown[][] = [];
+    const streamedStored = new Set<string>();
     for (const event of events) {
       const targets = endpoints.filter((endpoint) => endpoint.tenant_id === event.tenantId && subscribes(endpoint.events, event.type));
-      if (targets.length === 0) continue;
+      if (targets.length === 0 && !streamed.has(event.tenantId)) continue;
+      if (streamed.has(event.tenantId)) streamedStored.add(event.tenantId);
       const id = newId('webhookEvent');
       eventRows.push([id, event.tenantId, event.type, encodeWebhookPayload({ ...event, id }), toDbTimestamp(now)]);
       for (const endpoint of targets) {
@@ -201,6 +215,7 @@ export class WebhookDeliveriesService implements EventOutbox {
         rows.flat(),
       );
     }
+    if (streamedStored.size) this.streams?.eventsStored(manager, [...streamedStored]);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { type JsonSchema, ref, RestSchemas } from './rest-representation';
 import { planOperation, type RestPlan } from './rest-plan';
 import { restStatusOf, titleOf } from './rest-problem';
 import { REST_OPERATIONS, REST_TAG_DESCRIPTIONS } from './rest-operations';
+import { streamApi } from './rest-streams.openapi';
 import type { RestOperation } from './rest-operation';
 
 /** The OpenAPI document and the plans it describes: built once per process from the schema. */
@@ -262,6 +263,10 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
     paths[path] = { ...paths[path], [plan.operation.method]: operationObject(plan, schemas, schema, examples) };
   }
   paths[`/v1/invoices/{invoiceId}/pdf`] = { get: invoicePdfOperation() };
+  // The Server-Sent Events operations are not GraphQL plans: their own description (rest-streams.openapi.ts).
+  const streams = streamApi();
+  Object.assign(paths, streams.paths);
+  Object.assign(schemas.components, streams.schemas);
   schemas.components.ErrorCode = { type: 'string', enum: Object.values(ErrorCode), description: 'Stable machine codes; see the README’s error table.' };
   schemas.components.Problem = PROBLEM_SCHEMA;
   const responses: Record<string, unknown> = {};
@@ -273,10 +278,13 @@ export function buildRestApi(schema: GraphQLSchema, operations: readonly RestOpe
       content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' }, examples: { [code]: exampleRefOf(code) } } },
     };
   }
-  const tags = [...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({
-    name,
-    ...(REST_TAG_DESCRIPTIONS[name] ? { description: REST_TAG_DESCRIPTIONS[name] } : {}),
-  }));
+  const tags = [
+    ...[...new Set(plans.map((plan) => plan.operation.tag))].map((name) => ({
+      name,
+      ...(REST_TAG_DESCRIPTIONS[name] ? { description: REST_TAG_DESCRIPTIONS[name] } : {}),
+    })),
+    streams.tag,
+  ];
   const document = {
     openapi: '3.1.0',
     info: {

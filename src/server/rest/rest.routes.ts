@@ -16,6 +16,7 @@ import { docsRoutes } from './rest-docs.routes';
 import { buildRestApi, openApiPathOf, type RestApi } from './rest-openapi';
 import { EXPECTED_VERSION_FIELD, type RestPlan } from './rest-plan';
 import { problemOfError, sendProblem } from './rest-problem';
+import { type RestStreams, restStreamRoutes } from './rest-streams.routes';
 
 export interface RestRoutesOptions {
   services: Services;
@@ -33,6 +34,8 @@ export interface RestRoutesOptions {
   statementScope(res: Response): StatementScope;
   /** The largest JSON body, as express.json takes it ("2mb"). */
   bodyLimit: string;
+  /** The interval of the event streams' heartbeat comments (rest-streams.routes.ts); tests shorten it. */
+  streamHeartbeatMs?: number;
 }
 
 const REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -275,7 +278,7 @@ function refuseIfMatch(header: string | undefined, operation: string): void {
  * document's schemas, runs its GraphQL document through Apollo (so permissions, idempotency, audit,
  * metrics and error masking are the ones /graphql has), and answers JSON, or an RFC 9457 problem.
  */
-export function restRoutes(options: RestRoutesOptions): { router: express.Router; api: RestApi } {
+export function restRoutes(options: RestRoutesOptions): { router: express.Router; api: RestApi; streams: RestStreams } {
   const { apollo, log } = options;
   const api = buildRestApi(options.schema);
   const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -309,6 +312,13 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       sendProblem(req, res, problemOfError(error)),
     ),
   );
+  // Before the operations: /reconciliation-flags/stream would otherwise be read as a flag's id.
+  const streams = restStreamRoutes({
+    authenticate: (req, requestId, auditEntry) => options.authenticate(req, requestId, null, auditEntry),
+    log,
+    heartbeatMs: options.streamHeartbeatMs,
+  });
+  router.use(streams.router);
 
   const handle = (plan: RestPlan) => async (req: Request, res: Response) => {
     const requestId = String(res.locals.requestId);
@@ -420,5 +430,5 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       sendProblem(req, res, { code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'Internal server error' });
     }
   });
-  return { router, api };
+  return { router, api, streams };
 }
