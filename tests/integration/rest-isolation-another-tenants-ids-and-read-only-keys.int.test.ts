@@ -132,12 +132,16 @@ const KIND_OF_QUERY_PARAMETER: Record<string, IdKind> = {
   'listBankAccounts.ledgerAccountId': 'account',
   'listReconciliationFlags.bankAccountId': 'bankAccount',
   'listWebhookDeliveries.endpointId': 'webhookEndpoint',
+  'streamReconciliationFlags.bankAccountId': 'bankAccount',
 };
 
 /** Query parameters named like ids that are free text to match, not ids looked up. */
 const FREE_TEXT_QUERY_PARAMETERS = new Set([
   // A payment's customerId is the POS system's own reference, not a Reckon customer.
   'listPayments.customerId',
+  // A stream's position to resume after (an event sequence number), not an object's id.
+  'streamReconciliationFlags.lastEventId',
+  'streamEvents.lastEventId',
   // Audit filters match what was recorded, whoever it named.
   'listAuditEvents.actorCredentialId',
   'listAuditEvents.resourceId',

@@ -12272,6 +12272,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "event": "ready",
+                     *         "id": "41",
+                     *         "data": {
+                     *           "lastEventId": "41"
+                     *         }
+                     *       }
+                     *     ]
+                     */
                     "text/event-stream": ({
                         /** @enum {string} */
                         event: "ready";
@@ -12346,6 +12357,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "event": "ready",
+                     *         "id": "41",
+                     *         "data": {
+                     *           "lastEventId": "41"
+                     *         }
+                     *       }
+                     *     ]
+                     */
                     "text/event-stream": ({
                         /** @enum {string} */
                         event: "ready";

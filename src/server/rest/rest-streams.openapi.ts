@@ -163,6 +163,8 @@ function streamOperation(options: {
                   ],
                 },
               },
+              // The opening event every stream sends; the description shows a whole stream.
+              example: [{ event: 'ready', id: '41', data: { lastEventId: '41' } }],
             },
           },
         },
