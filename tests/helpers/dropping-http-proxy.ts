@@ -139,3 +139,32 @@ function forwardedHeaders(incoming: http.IncomingHttpHeaders): Record<string, st
   }
   return headers;
 }
+
+/**
+ * What the network does to each logical call, attempt by attempt, before it lets one through. Calls
+ * take these in turn by the order their keys first reach the proxy.
+ */
+export const DROP_SCHEDULES: ProxyAction[][] = [
+  [],
+  ['drop-before-forwarding'],
+  ['drop-after-forwarding'],
+  ['drop-before-forwarding', 'drop-after-forwarding'],
+  ['drop-after-forwarding', 'drop-before-forwarding'],
+  ['drop-after-forwarding', 'drop-after-forwarding'],
+];
+
+/** Drops keyed requests by DROP_SCHEDULES; records which schedule each key got. */
+export function dropByKeySchedule(proxy: DroppingHttpProxy): Map<string, ProxyAction[]> {
+  const schedules = new Map<string, ProxyAction[]>();
+  proxy.decide = ({ idempotencyKey }) => {
+    if (!idempotencyKey) return 'forward';
+    let schedule = schedules.get(idempotencyKey);
+    if (!schedule) {
+      schedule = DROP_SCHEDULES[schedules.size % DROP_SCHEDULES.length];
+      schedules.set(idempotencyKey, schedule);
+    }
+    const attempt = proxy.requestsWithKey(idempotencyKey).length; // this request not yet included
+    return schedule[attempt] ?? 'forward';
+  };
+  return schedules;
+}

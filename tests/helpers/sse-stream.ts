@@ -123,3 +123,36 @@ export class SseStream {
     }
   }
 }
+
+/**
+ * A suite's streams of one path: opened with a key (or none), remembered, and closed together when the
+ * suite ends, so that no test leaves a stream holding its server open.
+ */
+export class SuiteStreams {
+  private readonly opened: SseStream[] = [];
+
+  constructor(private readonly urlOf: () => string) {}
+
+  async open(apiKey: string | null, query = '', headers: Record<string, string> = {}): ReturnType<typeof SseStream.open> {
+    const opened = await SseStream.open(`${this.urlOf()}${query}`, { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...headers });
+    if (opened.stream) this.opened.push(opened.stream);
+    return opened;
+  }
+
+  /** A stream the server accepted, past its opening `ready` event; a refusal throws. */
+  async openOk(apiKey: string, query = '', headers: Record<string, string> = {}): Promise<SseStream> {
+    const opened = await this.open(apiKey, query, headers);
+    if (!opened.stream) throw new Error(`the stream was refused: ${JSON.stringify(opened.problem)}`);
+    await opened.stream.take(1);
+    return opened.stream;
+  }
+
+  /** Remembers a stream opened otherwise, to close it with the rest. */
+  add(stream: SseStream): void {
+    this.opened.push(stream);
+  }
+
+  closeAll(): Promise<void[]> {
+    return Promise.all(this.opened.map((stream) => stream.close()));
+  }
+}

@@ -4,7 +4,7 @@ import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } fro
 import { createAccount } from '../helpers/ledger-fixtures';
 import { originOf, RestClient } from '../helpers/rest-client';
 import { streamDataValidator } from '../helpers/sse-schemas';
-import { SseStream } from '../helpers/sse-stream';
+import { SuiteStreams } from '../helpers/sse-stream';
 
 /**
  * GET /v1/events/stream: the tenant's domain events (the ones webhooks deliver) over Server-Sent
@@ -19,7 +19,9 @@ describeEachDatabase('The event stream over SSE', (kind) => {
   let origin: string;
   let cash: string;
   let revenue: string;
-  const streams: SseStream[] = [];
+  const streams = new SuiteStreams(() => `${origin}/v1/events/stream`);
+  const open = streams.open.bind(streams);
+  const openOk = streams.openOk.bind(streams);
 
   beforeAll(async () => {
     app = await startTestApp(kind);
@@ -31,22 +33,9 @@ describeEachDatabase('The event stream over SSE', (kind) => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(streams.map((stream) => stream.close()));
+    await streams.closeAll();
     await app?.close();
   });
-
-  async function open(apiKey: string | null, query = '', headers: Record<string, string> = {}) {
-    const opened = await SseStream.open(`${origin}/v1/events/stream${query}`, { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...headers });
-    if (opened.stream) streams.push(opened.stream);
-    return opened;
-  }
-
-  async function openOk(apiKey: string, query = '', headers: Record<string, string> = {}): Promise<SseStream> {
-    const opened = await open(apiKey, query, headers);
-    if (!opened.stream) throw new Error(`the stream was refused: ${JSON.stringify(opened.problem)}`);
-    await opened.stream.take(1);
-    return opened.stream;
-  }
 
   async function postEntry(amount: string): Promise<string> {
     const entry = await rest.ok('POST', '/journal-entries', {

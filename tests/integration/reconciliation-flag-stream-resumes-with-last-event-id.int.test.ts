@@ -4,7 +4,7 @@ import type { GraphQLClient } from '../helpers/graphql-client';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { originOf } from '../helpers/rest-client';
 import { streamDataValidator } from '../helpers/sse-schemas';
-import { SseStream } from '../helpers/sse-stream';
+import { SseStream, SuiteStreams } from '../helpers/sse-stream';
 import { createBankAccount } from '../helpers/statement-fixtures';
 
 /**
@@ -27,7 +27,9 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
   let other: TestTenant;
   let bankAccountId: string;
   let iban: string;
-  const streams: SseStream[] = [];
+  const streams = new SuiteStreams(() => `${origin}/v1/reconciliation-flags/stream`);
+  const open = streams.open.bind(streams);
+  const openOk = streams.openOk.bind(streams);
   let origin: string;
 
   beforeAll(async () => {
@@ -39,22 +41,9 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(streams.map((stream) => stream.close()));
+    await streams.closeAll();
     await app?.close();
   });
-
-  async function open(apiKey: string | null, query = '', headers: Record<string, string> = {}) {
-    const opened = await SseStream.open(`${origin}/v1/reconciliation-flags/stream${query}`, { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...headers });
-    if (opened.stream) streams.push(opened.stream);
-    return opened;
-  }
-
-  async function openOk(apiKey: string, query = '', headers: Record<string, string> = {}): Promise<SseStream> {
-    const opened = await open(apiKey, query, headers);
-    if (!opened.stream) throw new Error(`the stream was refused: ${JSON.stringify(opened.problem)}`);
-    await opened.stream.take(1);
-    return opened.stream;
-  }
 
   async function importStatement(client: GraphQLClient, reference: string, amounts: readonly string[]) {
     const { importBankStatement } = await client.ok(ImportBankStatementDocument, {
@@ -164,7 +153,7 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
     try {
       const opened = await SseStream.open(`${originOf(shortLived.url)}/v1/reconciliation-flags/stream`, { Authorization: `Bearer ${shortLived.apiKey}` });
       if (!opened.stream) throw new Error(JSON.stringify(opened.problem));
-      streams.push(opened.stream);
+      streams.add(opened.stream);
       await opened.stream.take(1);
       await shortLived.server.close();
       await opened.stream.untilEnded();

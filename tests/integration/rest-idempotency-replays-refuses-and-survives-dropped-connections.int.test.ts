@@ -1,6 +1,6 @@
 import { PaymentDocument } from '../generated/graphql';
 import { runWithWorkers } from '../helpers/concurrency';
-import { DroppingHttpProxy, type ProxyAction } from '../helpers/dropping-http-proxy';
+import { DroppingHttpProxy, dropByKeySchedule, type ProxyAction } from '../helpers/dropping-http-proxy';
 import { describeEachDatabase, startTestApp, type TestApp, type TestTenant } from '../helpers/harness';
 import { countRows, idempotencyRows, newIdempotencyKey, sleep } from '../helpers/idempotency-http';
 import { assertLedgerInvariants } from '../helpers/ledger-invariants';
@@ -58,19 +58,6 @@ function expectProblem(answer: RawAnswer, status: number, code: string): Json {
   expect(answer.body).toMatchObject({ status, type: `urn:reckon:error:${code}`, requestId: answer.headers.get('x-request-id') });
   return answer.body;
 }
-
-/**
- * What the network does to each keyed call, attempt by attempt, before it lets one through (as the
- * GraphQL client's test over the same proxy has it). Calls take these in turn.
- */
-const DROP_SCHEDULES: ProxyAction[][] = [
-  [],
-  ['drop-after-forwarding'],
-  ['drop-before-forwarding'],
-  ['drop-after-forwarding', 'drop-after-forwarding'],
-  ['drop-before-forwarding', 'drop-after-forwarding'],
-  ['drop-after-forwarding', 'drop-before-forwarding'],
-];
 
 describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under concurrency and dropped connections', (kind) => {
   let app: TestApp;
@@ -266,16 +253,7 @@ describeEachDatabase('REST idempotency: replays, refuses reuse, one effect under
     const tenant = await freshTenant('Dropped connections');
     const proxy = await DroppingHttpProxy.start(app.url);
     try {
-      const schedules = new Map<string, ProxyAction[]>();
-      proxy.decide = ({ idempotencyKey }) => {
-        if (!idempotencyKey) return 'forward';
-        let schedule = schedules.get(idempotencyKey);
-        if (!schedule) {
-          schedule = DROP_SCHEDULES[schedules.size % DROP_SCHEDULES.length];
-          schedules.set(idempotencyKey, schedule);
-        }
-        return schedule[proxy.requestsWithKey(idempotencyKey).length] ?? 'forward';
-      };
+      const schedules = dropByKeySchedule(proxy);
 
       /**
        * What a POS terminal does: send, and on a lost connection (or the key still in use) send the

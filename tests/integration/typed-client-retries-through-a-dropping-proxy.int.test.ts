@@ -9,39 +9,10 @@ import {
 } from '../../client/src/generated';
 import { ReckonClient, ReckonError, type ReckonDocument, type ReckonResult, type RetryInfo } from '../../client/src/reckon-client';
 import { runWithWorkers } from '../helpers/concurrency';
-import { DroppingHttpProxy, type ProxyAction } from '../helpers/dropping-http-proxy';
+import { DroppingHttpProxy, dropByKeySchedule, type ProxyAction } from '../helpers/dropping-http-proxy';
 import { describeEachDatabase, startTestApp, type TestApp } from '../helpers/harness';
 import { transfer } from '../helpers/ledger-fixtures';
 import { createSimulatorGateway } from '../helpers/payment-fixtures';
-
-/**
- * What the network does to each logical call, attempt by attempt, before it lets one through. Calls
- * take these in turn by the order their keys first reach the proxy.
- */
-const DROP_SCHEDULES: ProxyAction[][] = [
-  [],
-  ['drop-before-forwarding'],
-  ['drop-after-forwarding'],
-  ['drop-before-forwarding', 'drop-after-forwarding'],
-  ['drop-after-forwarding', 'drop-before-forwarding'],
-  ['drop-after-forwarding', 'drop-after-forwarding'],
-];
-
-/** Drops keyed requests by DROP_SCHEDULES; records which schedule each key got. */
-function dropByKeySchedule(proxy: DroppingHttpProxy): Map<string, ProxyAction[]> {
-  const schedules = new Map<string, ProxyAction[]>();
-  proxy.decide = ({ idempotencyKey }) => {
-    if (!idempotencyKey) return 'forward';
-    let schedule = schedules.get(idempotencyKey);
-    if (!schedule) {
-      schedule = DROP_SCHEDULES[schedules.size % DROP_SCHEDULES.length];
-      schedules.set(idempotencyKey, schedule);
-    }
-    const attempt = proxy.requestsWithKey(idempotencyKey).length; // this request not yet included
-    return schedule[attempt] ?? 'forward';
-  };
-  return schedules;
-}
 
 const PostEntryWithoutKeyDocument = `mutation PostEntryWithoutKey($input: PostJournalEntryInput!) {
   postJournalEntry(input: $input) { journalEntry { id } }
