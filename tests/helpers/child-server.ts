@@ -9,9 +9,10 @@ import { generateSigningKey } from '../../src/services/key-material';
 
 /**
  * The API as production runs it: `node dist/src/main.js` in its own process, for the tests that kill
- * it, signal it or restart it. Each suite builds its own copy of the current source into a directory
- * of its own (under dist/, which git ignores), so that suites running at the same time never start a
- * server from files another suite's build is rewriting.
+ * it, signal it or restart it. The current source is compiled once into a directory named by its
+ * digest (under dist/, which git ignores) and the suites share it: a build appears there whole, by a
+ * rename, so a suite never starts a server from files another suite's build is still writing, and a
+ * changed source gets a directory of its own.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -21,22 +22,64 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export interface ServerBuild {
   /** The compiled entry point. */
   mainPath: string;
-  remove(): void;
 }
 
-/** Compiles src/ with tsconfig.build.json into a fresh directory (a few seconds). */
-export function buildServer(name: string): ServerBuild {
-  const outDir = path.join(BUILD_ROOT, `${name}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
+/** Written last into a finished build: a directory without it is a build that failed half-way. */
+const BUILD_COMPLETE = '.build-complete';
+/** Builds of an older source are removed once they are this old (a run still using one is long over). */
+const STALE_BUILD_MS = 60 * 60 * 1000;
+
+/** The digest of everything tsconfig.build.json compiles, and of the compiler settings. */
+function sourceDigest(): string {
+  const hash = crypto.createHash('sha256');
+  const visit = (relative: string) => {
+    const absolute = path.join(ROOT, relative);
+    for (const entry of fs.readdirSync(absolute, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
+      const child = path.join(relative, entry.name);
+      if (entry.isDirectory()) visit(child);
+      else if (entry.name.endsWith('.ts')) hash.update(child).update('\0').update(fs.readFileSync(path.join(ROOT, child))).update('\0');
+    }
+  };
+  visit('src');
+  visit('migrations');
+  for (const file of ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json']) hash.update(fs.readFileSync(path.join(ROOT, file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
+function removeStaleBuilds(current: string): void {
+  if (!fs.existsSync(BUILD_ROOT)) return;
+  for (const entry of fs.readdirSync(BUILD_ROOT)) {
+    const directory = path.join(BUILD_ROOT, entry);
+    if (entry !== current && Date.now() - fs.statSync(directory).mtimeMs > STALE_BUILD_MS) fs.rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** The current source compiled with tsconfig.build.json: built by the first suite that asks (a few seconds), shared after. */
+export function buildServer(): ServerBuild {
+  const digest = sourceDigest();
+  const outDir = path.join(BUILD_ROOT, digest);
+  const mainPath = path.join(outDir, 'src', 'main.js');
+  if (fs.existsSync(path.join(outDir, BUILD_COMPLETE))) return { mainPath };
+  removeStaleBuilds(digest);
+  const staging = path.join(BUILD_ROOT, `${digest}.${process.pid}.${crypto.randomBytes(3).toString('hex')}`);
   const build = spawnSync(
     process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir, '--tsBuildInfoFile', path.join(outDir, '.tsbuildinfo')],
+    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', staging, '--tsBuildInfoFile', path.join(staging, '.tsbuildinfo')],
     { cwd: ROOT, encoding: 'utf8' },
   );
-  if (build.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${build.stdout}${build.stderr}`);
-  return {
-    mainPath: path.join(outDir, 'src', 'main.js'),
-    remove: () => fs.rmSync(outDir, { recursive: true, force: true }),
-  };
+  if (build.status !== 0) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new Error(`tsc -p tsconfig.build.json failed:\n${build.stdout}${build.stderr}`);
+  }
+  fs.writeFileSync(path.join(staging, BUILD_COMPLETE), '');
+  try {
+    fs.renameSync(staging, outDir);
+  } catch (error) {
+    // Another suite finished the same build first: use its copy.
+    fs.rmSync(staging, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(outDir, BUILD_COMPLETE))) throw error;
+  }
+  return { mainPath };
 }
 
 /** Production refuses to generate keys; two runs of a server on one database must share them. */

@@ -51,7 +51,7 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
     const sockets: SocketClient[] = [];
 
     beforeAll(async () => {
-      build = buildServer('flag-feed');
+      build = buildServer();
       database = await createTestDatabase('mysql');
       const keys = await generateServerKeys();
       // The test's own runtime: migrations, tenants and keys, and the reads that check the outcome.
@@ -68,7 +68,6 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
       await runtime?.close();
       redis?.disconnect();
       await database?.drop();
-      build?.remove();
     });
 
     async function newTenant(name: string) {

@@ -7,7 +7,7 @@ import { assertLedgerInvariants } from '../helpers/ledger-invariants';
 
 const CLIENTS = 32;
 /** Each client sends this many steps; a step is two opposite transfers sent at once, or one three-line entry and one transfer. */
-const STEPS_PER_CLIENT = 20;
+const STEPS_PER_CLIENT = 12;
 const ACCOUNT_COUNT = 5;
 const SEED = 20250611;
 

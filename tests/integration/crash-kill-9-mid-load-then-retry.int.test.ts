@@ -44,7 +44,7 @@ describeOnMysql('Crash: kill -9 mid-load, restart, retry with the same keys', ()
   const servers: ChildServer[] = [];
 
   beforeAll(async () => {
-    build = buildServer('crash');
+    build = buildServer();
     database = await createTestDatabase('mysql');
     keys = await generateServerKeys();
     // The test's own runtime: migrations, fixtures, and the reads that check the outcome.
@@ -57,7 +57,6 @@ describeOnMysql('Crash: kill -9 mid-load, restart, retry with the same keys', ()
     for (const server of servers) await server.kill();
     await runtime?.close();
     await database?.drop();
-    build?.remove();
   });
 
   it('leaves each intended entry exactly once, whole, with the invariants intact', async () => {

@@ -50,14 +50,13 @@ describe('the demo start [sqlite]', () => {
   }
 
   beforeAll(async () => {
-    build = buildServer('demo-start');
+    build = buildServer();
     database = await createTestDatabase('sqlite');
     keys = await generateServerKeys();
   });
   afterAll(async () => {
     for (const server of servers) await server.kill();
     await database?.drop();
-    build?.remove();
   });
 
   it('prints the key and the gateway secret once, with commands that charge a card and send a signed event', async () => {

@@ -61,7 +61,7 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
   const eventStreams: SseStream[] = [];
 
   beforeAll(async () => {
-    build = buildServer('shutdown');
+    build = buildServer();
     database = await createTestDatabase('mysql');
     keys = await generateServerKeys();
     const config = testRuntimeConfig(database.url, { env: { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-shutdown-')), ...keys } });
@@ -77,7 +77,6 @@ describeOnMysql('Graceful shutdown finishes the work in flight', () => {
     await locker?.end();
     await runtime?.close();
     await database?.drop();
-    build?.remove();
   });
 
   async function start(env: Record<string, string> = {}): Promise<ChildServer> {

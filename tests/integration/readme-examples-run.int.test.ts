@@ -226,7 +226,7 @@ describe('README.md examples run against a fresh server [sqlite]', () => {
   let workDir: string;
 
   beforeAll(async () => {
-    build = buildServer('readme-examples');
+    build = buildServer();
     database = await createTestDatabase('sqlite');
     const keys = await generateServerKeys();
     server = await startChildServer({ build, databaseUrl: database.url, keys, env: { SEED_DEMO_TENANT: 'true' } });
@@ -263,7 +263,6 @@ describe('README.md examples run against a fresh server [sqlite]', () => {
 
   afterAll(async () => {
     await server?.kill();
-    build?.remove();
     await database?.drop();
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
   });

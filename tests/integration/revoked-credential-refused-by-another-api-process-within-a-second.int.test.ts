@@ -55,7 +55,7 @@ describeWithMysqlAndRedis(`A credential revoked through API process A is refused
   let redis: Redis;
 
   beforeAll(async () => {
-    build = buildServer('auth-cache');
+    build = buildServer();
     database = await createTestDatabase('mysql');
     const keys = await generateServerKeys();
     // The test's own runtime (no Redis): migrations, tenants and keys.
@@ -73,7 +73,6 @@ describeWithMysqlAndRedis(`A credential revoked through API process A is refused
     await runtime?.close();
     redis?.disconnect();
     await database?.drop();
-    build?.remove();
   });
 
   async function cacheHitsOf(server: ChildServer): Promise<number> {

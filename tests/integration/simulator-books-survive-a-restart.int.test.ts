@@ -22,10 +22,7 @@ import { authorize, readPayment } from '../helpers/payment-fixtures';
 
 let build: ServerBuild;
 beforeAll(() => {
-  build = buildServer('simulator-restart');
-});
-afterAll(() => {
-  build?.remove();
+  build = buildServer();
 });
 
 describeEachDatabase('the simulator gateway across restarts and processes', (kind) => {

@@ -16,13 +16,12 @@ describe('WEB_CONCURRENCY refused where several processes cannot share the work'
   let directory: string;
 
   beforeAll(async () => {
-    build = buildServer('web-concurrency-refused');
+    build = buildServer();
     keys = await generateServerKeys();
     directory = fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-refused-'));
   }, 120_000);
 
   afterAll(() => {
-    build?.remove();
     if (directory) fs.rmSync(directory, { recursive: true, force: true });
   });
 

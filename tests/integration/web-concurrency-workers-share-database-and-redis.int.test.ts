@@ -61,7 +61,7 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
   const startedWorkerPids = () => logLines(server, 'cluster: worker started').map((line) => Number(line.workerPid));
 
   beforeAll(async () => {
-    build = buildServer('web-concurrency');
+    build = buildServer();
     database = await createTestDatabase('mysql');
     const keys = await generateServerKeys();
     const config = testRuntimeConfig(database.url, { env: { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'reckon-cluster-')), ...keys } });
@@ -91,7 +91,6 @@ describeWithMysqlAndRedis(`WEB_CONCURRENCY=2 [mysql+redis${runs ? '' : ': skippe
     await server?.kill();
     await runtime?.close();
     await database?.drop();
-    build?.remove();
   });
 
   it('forks two workers, each starting and listening under its own pid, beside the primary', () => {

@@ -1,4 +1,18 @@
-import PDFDocument from 'pdfkit';
+import type PDFDocumentClass from 'pdfkit';
+
+/**
+ * pdfkit, loaded when the first PDF is rendered: it takes a fifth of a second to load, which every
+ * process start (each API worker, each CLI command, each test file) would pay for a PDF it may never make.
+ */
+let pdfDocumentClass: typeof PDFDocumentClass | undefined;
+function loadPdfDocumentClass(): typeof PDFDocumentClass {
+  if (!pdfDocumentClass) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load, see above
+    const loaded = require('pdfkit') as typeof PDFDocumentClass & { default?: typeof PDFDocumentClass };
+    pdfDocumentClass = loaded.default ?? loaded;
+  }
+  return pdfDocumentClass;
+}
 import { formatMinorAsDecimal } from '../../common/money';
 
 /**
@@ -165,6 +179,7 @@ export function renderInvoicePdf(view: InvoicePdfView): Promise<Buffer> {
       parseCalendarDate(view.dueDate, 'dueDate');
       const money = (minor: bigint): string => formatMinorAsDecimal(minor, view.currency);
       const title = view.number ? `Invoice ${view.number}` : 'Draft invoice';
+      const PDFDocument = loadPdfDocumentClass();
       const doc = new PDFDocument({
         size: 'A4',
         margins: { top: PAGE_MARGIN, bottom: PAGE_MARGIN + FOOTER_HEIGHT, left: PAGE_MARGIN, right: PAGE_MARGIN },

@@ -272,6 +272,36 @@ function refuseIfMatch(header: string | undefined, operation: string): void {
   throw validationError(`${operation} does not take If-Match: it has no version to compare. Send the request without it.`, { field: 'If-Match' });
 }
 
+/** The document and its validators, once per schema: every server of a process (a test file starts many) shares them. */
+const COMPILED = new WeakMap<GraphQLSchema, { api: RestApi; validatorsOf(plan: RestPlan): Validators }>();
+
+function compiledApiOf(schema: GraphQLSchema): { api: RestApi; validatorsOf(plan: RestPlan): Validators } {
+  const known = COMPILED.get(schema);
+  if (known) return known;
+  const api = buildRestApi(schema);
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(api.document, 'openapi');
+  // Compiled when an operation is first called: most processes call a few of them.
+  const validators = new Map<RestPlan, Validators>();
+  const validatorsOf = (plan: RestPlan): Validators => {
+    let known = validators.get(plan);
+    if (!known) {
+      const query = new Map<string, ValidateFunction>();
+      const paths = api.document.paths as Record<string, Record<string, { parameters?: { name: string; in: string; schema?: object }[] }>>;
+      for (const parameter of paths[openApiPathOf(plan.operation)][plan.operation.method].parameters ?? []) {
+        if (parameter.in === 'query' && parameter.schema) query.set(parameter.name, ajv.compile(rebased(parameter.schema)));
+      }
+      known = { body: plan.bodySchema ? (ajv.getSchema(`openapi#/components/schemas/${plan.bodySchema}`) as ValidateFunction) : null, query };
+      validators.set(plan, known);
+    }
+    return known;
+  };
+  const compiled = { api, validatorsOf };
+  COMPILED.set(schema, compiled);
+  return compiled;
+}
+
 /**
  * The REST interface under /v1 (see rest-operations.ts for the table and the README's REST section):
  * each operation authenticates like /graphql, checks its parameters and body against the OpenAPI
@@ -280,19 +310,7 @@ function refuseIfMatch(header: string | undefined, operation: string): void {
  */
 export function restRoutes(options: RestRoutesOptions): { router: express.Router; api: RestApi; streams: RestStreams } {
   const { apollo, log } = options;
-  const api = buildRestApi(options.schema);
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
-  ajv.addSchema(api.document, 'openapi');
-  const validators = new Map<RestPlan, Validators>();
-  for (const plan of api.plans) {
-    const query = new Map<string, ValidateFunction>();
-    const parameters = ((api.document.paths as Record<string, Record<string, { parameters?: { name: string; in: string; schema?: object }[] }>>)[openApiPathOf(plan.operation)][plan.operation.method].parameters ?? []);
-    for (const parameter of parameters) {
-      if (parameter.in === 'query' && parameter.schema) query.set(parameter.name, ajv.compile(rebased(parameter.schema)));
-    }
-    validators.set(plan, { body: plan.bodySchema ? (ajv.getSchema(`openapi#/components/schemas/${plan.bodySchema}`) as ValidateFunction) : null, query });
-  }
+  const { api, validatorsOf } = compiledApiOf(options.schema);
   const router = express.Router({ caseSensitive: true, strict: false });
   const json = express.json({ limit: options.bodyLimit, type: ['application/json', 'application/*+json'] });
 
@@ -329,7 +347,7 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
       }
       const idempotencyKey = plan.kind === 'mutation' ? (req.header('idempotency-key') ?? null) : null;
       const context = await options.authenticate(req, requestId, idempotencyKey, `${req.method} /v1${operation.path}`);
-      const { variables, paging } = variablesOf(plan, req, validators.get(plan) as Validators);
+      const { variables, paging } = variablesOf(plan, req, validatorsOf(plan));
       if (plan.takesIfMatch) {
         const expected = expectedVersionOfIfMatch(req.header('if-match'));
         if (expected !== null) (variables.input as Record<string, unknown>)[EXPECTED_VERSION_FIELD] = expected;
