@@ -347,6 +347,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     },
     statementScope: (res) => requestScope(res, config.requestTimeoutMs),
     bodyLimit: REQUEST_BODY_LIMIT,
+    credentialCheckIntervalMs: config.wsCredentialCheckIntervalMs,
   });
   app.use('/v1', rest.router);
 

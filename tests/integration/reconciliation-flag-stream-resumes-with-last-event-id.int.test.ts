@@ -33,7 +33,8 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
   let origin: string;
 
   beforeAll(async () => {
-    app = await startTestApp(kind);
+    // Streams re-check their credential as often as WebSockets do: quickly here, so a revocation shows fast.
+    app = await startTestApp(kind, { env: { WS_CREDENTIAL_CHECK_INTERVAL_MS: '200' } });
     origin = originOf(app.url);
     other = await app.createTenant('Other');
     iban = 'DE14740618130000033626';
@@ -145,6 +146,15 @@ describeEachDatabase('The reconciliation flag stream over SSE', (kind) => {
     while (services.pubSub.listenerCount(flagEventChannel(app.tenantId)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(services.pubSub.listenerCount(flagEventChannel(app.tenantId))).toBe(0);
     expect(services.pubSub.listenerCount(flagEventChannel(other.tenantId))).toBe(0);
+  });
+
+  it('ends a stream whose key is revoked, and refuses the key when it reconnects', async () => {
+    const { apiKey, secret } = await app.runtime.services.auth.createApiKey(app.tenantId, { name: 'revoked while streaming', scopes: ['reconciliation:read'] });
+    const stream = await openOk(secret);
+    await app.runtime.services.auth.revokeApiKey(app.tenantId, apiKey.id);
+    await stream.untilEnded(10_000);
+    const again = await open(secret);
+    expect({ status: again.stream ? 200 : again.status, code: again.problem?.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
   });
 
   it('is ended by the server’s shutdown rather than holding it open', async () => {

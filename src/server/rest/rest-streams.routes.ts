@@ -32,6 +32,10 @@ export interface RestStreamsOptions {
   authenticate(req: Request, requestId: string, auditEntry: string): Promise<RequestContext>;
   log: Logger;
   heartbeatMs?: number;
+  /** Whether a principal's credential still holds (not revoked, not expired): asked every credentialCheckIntervalMs. */
+  isStillValid(principal: RequestContext['principal']): Promise<boolean>;
+  /** How often an open stream re-checks its credential (WS_CREDENTIAL_CHECK_INTERVAL_MS, as WebSockets do). */
+  credentialCheckIntervalMs: number;
 }
 
 export interface RestStreams {
@@ -232,9 +236,30 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
       // more than 2^31-1 ms at once, so a far end ends the stream after about 24 days instead (the client reconnects).
       const expiresAt = context.principal.expiresAt;
       const expiry = expiresAt ? setTimeout(() => stream.end(), Math.min(MAX_TIMER_MS, Math.max(0, expiresAt.getTime() - Date.now()))) : null;
+      // A revoked credential is not served either: re-checked as an open WebSocket's is. An unreadable
+      // database is no revocation; the next check decides.
+      let revoked = false;
+      let checking = false;
+      const credentialCheck = setInterval(() => {
+        if (checking) return;
+        checking = true;
+        options
+          .isStillValid(context.principal)
+          .then((valid) => {
+            if (valid) return;
+            revoked = true;
+            stream.end();
+          })
+          .catch((error: unknown) => log.warn({ err: error, requestId, credentialId }, 'could not recheck an event stream’s credential'))
+          .finally(() => {
+            checking = false;
+          });
+      }, options.credentialCheckIntervalMs);
+      credentialCheck.unref();
       // A feed waiting for its next event is released at once when the stream ends.
       stream.onEnd(() => {
         if (expiry) clearTimeout(expiry);
+        clearInterval(credentialCheck);
         void feed.return?.();
       });
       let reason = 'client closed';
@@ -248,6 +273,7 @@ export function restStreamRoutes(options: RestStreamsOptions): RestStreams {
           await stream.send(event.name, event.id, event.data, event.json);
         }
         if (closing) reason = 'server shutting down';
+        else if (revoked) reason = 'credential revoked or expired';
       } catch (error) {
         // Past the headers a failure can only end the stream; the client reconnects with Last-Event-ID.
         reason = 'failed';

@@ -36,6 +36,8 @@ export interface RestRoutesOptions {
   bodyLimit: string;
   /** The interval of the event streams' heartbeat comments (rest-streams.routes.ts); tests shorten it. */
   streamHeartbeatMs?: number;
+  /** How often an open event stream re-checks its credential (WS_CREDENTIAL_CHECK_INTERVAL_MS). */
+  credentialCheckIntervalMs: number;
 }
 
 const REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -335,6 +337,8 @@ export function restRoutes(options: RestRoutesOptions): { router: express.Router
     authenticate: (req, requestId, auditEntry) => options.authenticate(req, requestId, null, auditEntry),
     log,
     heartbeatMs: options.streamHeartbeatMs,
+    isStillValid: (principal) => options.services.auth.isStillValid(principal),
+    credentialCheckIntervalMs: options.credentialCheckIntervalMs,
   });
   router.use(streams.router);
 
