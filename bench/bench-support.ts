@@ -862,8 +862,8 @@ export interface GraphQLResponse {
   text: string;
 }
 
-/** One POST; rejects when the connection fails or the body is not JSON, and leaves GraphQL errors to the caller. */
-export function postGraphQL(url: URL, agent: http.Agent | undefined, apiKey: string, body: string): Promise<GraphQLResponse> {
+/** One POST of a JSON body (to /graphql, or to a /v1 route); rejects when the connection fails or the answer is not JSON, and leaves errors to the caller. */
+export function postGraphQL(url: URL, agent: http.Agent | undefined, apiKey: string, body: string, headers: Record<string, string> = {}): Promise<GraphQLResponse> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       {
@@ -876,6 +876,7 @@ export function postGraphQL(url: URL, agent: http.Agent | undefined, apiKey: str
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
           authorization: `Bearer ${apiKey}`,
+          ...headers,
         },
       },
       (response) => {

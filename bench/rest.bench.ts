@@ -36,6 +36,7 @@ import {
   fmt,
   generateServerKeys,
   InvariantReport,
+  postGraphQL,
   printBanner,
   Probe,
   readCommonSettings,
@@ -55,30 +56,6 @@ const POST_ENTRY_DOCUMENT = (() => {
   if (!plan) throw new Error('no postJournalEntry operation in the REST table');
   return plan.document;
 })();
-
-/** One POST on a keep-alive agent; resolves with the status and body, rejects on a broken connection. */
-function post(agent: http.Agent, url: URL, apiKey: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${apiKey}`, ...headers },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
-}
 
 /** Posts one two-line entry over either interface and checks that it was posted. */
 class EntryClient {
@@ -101,12 +78,12 @@ class EntryClient {
     };
     const headers: Record<string, string> = keyed ? { 'idempotency-key': `bench-${crypto.randomUUID()}` } : {};
     if (side === 'rest') {
-      const { status, text } = await post(this.agent, new URL('/v1/journal-entries', this.origin), this.apiKey, JSON.stringify(input), headers);
-      if (status !== 201 || (JSON.parse(text) as { status?: string }).status !== 'POSTED') throw new Error(`REST ${status}: ${text.slice(0, 200)}`);
+      const { status, json, text } = await postGraphQL(new URL('/v1/journal-entries', this.origin), this.agent, this.apiKey, JSON.stringify(input), headers);
+      if (status !== 201 || (json as { status?: string }).status !== 'POSTED') throw new Error(`REST ${status}: ${text.slice(0, 200)}`);
       return;
     }
-    const { status, text } = await post(this.agent, new URL('/graphql', this.origin), this.apiKey, JSON.stringify({ query: POST_ENTRY_DOCUMENT, variables: { input } }), headers);
-    const answer = JSON.parse(text) as { data?: { postJournalEntry?: { journalEntry?: { status?: string } } }; errors?: { message: string }[] };
+    const { status, json, text } = await postGraphQL(new URL('/graphql', this.origin), this.agent, this.apiKey, JSON.stringify({ query: POST_ENTRY_DOCUMENT, variables: { input } }), headers);
+    const answer = json as { data?: { postJournalEntry?: { journalEntry?: { status?: string } } }; errors?: { message: string }[] };
     if (answer.errors?.length || answer.data?.postJournalEntry?.journalEntry?.status !== 'POSTED') throw new Error(`GraphQL ${status}: ${text.slice(0, 200)}`);
   }
 
