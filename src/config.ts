@@ -102,6 +102,8 @@ export interface Config {
    * authentications are counted and locked by.
    */
   trustProxy: boolean | number | string;
+  /** Where `npm run build` wrote the dashboard that GET /dashboard serves (DASHBOARD_DIR). */
+  dashboardDirectory: string;
   metrics: {
     /**
      * Bearer token GET /metrics requires (METRICS_TOKEN), at least 32 characters. Unset, /metrics refuses
@@ -266,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ledgerMaxBatchSize: readInteger(env, 'LEDGER_MAX_BATCH_SIZE', 200, 1, 5000),
     nodeEnv: env.NODE_ENV || 'development',
     dataDir: env.DATA_DIR || './data',
+    dashboardDirectory: env.DASHBOARD_DIR || './dist/dashboard',
     auth: {
       jwtSigningKeys: env.JWT_SIGNING_KEYS || null,
       jwtIssuer: env.JWT_ISSUER || 'reckon',

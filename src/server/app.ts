@@ -24,6 +24,7 @@ import { gatewayWebhookRoutes } from './gateway-webhooks.routes';
 import { invoicePdfRoutes } from './invoice-pdf.routes';
 import { exportRoutes } from './exports.routes';
 import { restRoutes } from './rest/rest.routes';
+import { dashboardRoutes } from './dashboard.routes';
 import { errorCodeLabel, graphqlMetricsPlugin, httpMetricsMiddleware, metricsRoutes } from './metrics';
 import { expectedErrorOf, quoted } from './rest-errors';
 import { oauthRoutes } from './oauth.routes';
@@ -39,7 +40,7 @@ import { runWithRequestId } from '../common/log-context';
 
 export type ServerConfig = Pick<
   Config,
-  'nodeEnv' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics' | 'audit'
+  'nodeEnv' | 'dashboardDirectory' | 'limits' | 'tlsCertFile' | 'tlsKeyFile' | 'wsCredentialCheckIntervalMs' | 'shutdownTimeoutMs' | 'payments' | 'invoices' | 'requestTimeoutMs' | 'trustProxy' | 'statementUploads' | 'metrics' | 'audit'
 >;
 
 export interface ServerOptions {
@@ -308,6 +309,7 @@ export async function startServer(options: ServerOptions, port: number, host: st
     else res.status(503).json({ status: 'database unavailable' });
   });
   app.use(metricsRoutes(services.metrics, config.metrics.token));
+  app.use(dashboardRoutes(config.dashboardDirectory, log));
   /** API-key authentication of the REST routes, as /graphql's; the caller goes in the access line and the audit event. */
   const authenticateRoute = async (req: express.Request, requestId: string): Promise<RequestContext> => {
     const context = await authenticateRequest(services, log, req.header('authorization'), sourceAddressOf(req, trustProxy), requestId);
