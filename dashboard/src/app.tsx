@@ -52,9 +52,9 @@ function SignedIn({ session, onSignOut }: { session: Session; onSignOut(): void 
         <div class="brand">Reckon</div>
         <div class="who" aria-label="Signed in as">
           <span class="tenant">{session.viewer.tenant.name}</span>
-          <span class="muted"> · {humanize(session.viewer.credentialKind)}</span>
+          <span class="muted"> · {CREDENTIAL_KINDS[session.viewer.credentialKind] ?? humanize(session.viewer.credentialKind)}</span>
           <details class="scopes">
-            <summary>{session.viewer.scopes.length} scopes</summary>
+            <summary>{session.viewer.scopes.length === 1 ? '1 scope' : `${session.viewer.scopes.length} scopes`}</summary>
             <ul aria-label="Scopes of this credential">
               {session.viewer.scopes.map((scope) => (
                 <li key={scope}>
@@ -88,6 +88,8 @@ function SignedIn({ session, onSignOut }: { session: Session; onSignOut(): void 
     </div>
   );
 }
+
+const CREDENTIAL_KINDS: Record<string, string> = { API_KEY: 'API key', OAUTH_TOKEN: 'OAuth client', EXTERNAL_TOKEN: 'External token' };
 
 /** Scope enum values (LEDGER_READ) as the API's scope strings (ledger:read). */
 function scopeName(scope: string): string {

@@ -34,10 +34,10 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
         <fieldset>
           <legend>Credential</legend>
           <label class="choice">
-            <input type="radio" name="method" value="apiKey" checked={method === 'apiKey'} onChange={() => setMethod('apiKey')} /> API key
+            <input type="radio" name="method" value="apiKey" checked={method === 'apiKey'} onChange={() => setMethod('apiKey')} /> With an API key
           </label>
           <label class="choice">
-            <input type="radio" name="method" value="oauthClient" checked={method === 'oauthClient'} onChange={() => setMethod('oauthClient')} /> OAuth client credentials
+            <input type="radio" name="method" value="oauthClient" checked={method === 'oauthClient'} onChange={() => setMethod('oauthClient')} /> With OAuth client credentials
           </label>
         </fieldset>
         {method === 'apiKey' ? (

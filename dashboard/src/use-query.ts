@@ -20,8 +20,9 @@ export function useQuery<TData, TVariables>(session: Session, document: ReckonDo
     const controller = new AbortController();
     const request = ++latest.current;
     setState((previous) => ({ ...previous, loading: true, error: null }));
-    const send = session.client.request as (document: ReckonDocument<TData, TVariables>, variables: TVariables, options: { signal: AbortSignal }) => Promise<{ data: TData }>;
-    send(document, JSON.parse(key) as TVariables, { signal: controller.signal }).then(
+    // request()'s rest parameters depend on whether TVariables has required fields, which a generic hook cannot tell.
+    const client = session.client as unknown as { request(document: ReckonDocument<TData, TVariables>, variables: TVariables, options: { signal: AbortSignal }): Promise<{ data: TData }> };
+    client.request(document, JSON.parse(key) as TVariables, { signal: controller.signal }).then(
       ({ data }) => {
         if (request === latest.current) setState({ data, error: null, loading: false });
       },
