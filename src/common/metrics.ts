@@ -13,7 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 
 /** Latencies of requests, operations and commits: 5 ms to 10 s, dense around the 250 ms objective. */
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10];
 /** Ledger group-commit batch sizes, up to LEDGER_MAX_BATCH_SIZE's ceiling. */
 const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
@@ -144,7 +144,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly startedAt = process.hrtime.bigint();
+  /** When this registry, and so the API process serving with it, started (wall clock). */
+  readonly startedAt = new Date();
+  /** The same instant on the monotonic clock, which uptime is measured by (the wall clock may be stepped). */
+  private readonly startedAtMonotonic = process.hrtime.bigint();
   private readonly readers: ScrapeReader[] = [];
   private lastRead = 0;
   private reading: Promise<void> | null = null;
@@ -156,17 +159,22 @@ export class Metrics {
     } = { databaseReadIntervalMs: 15_000 },
   ) {
     collectDefaultMetrics({ register: this.registry });
-    const startedAt = this.startedAt;
+    const uptimeSeconds = () => this.uptimeSeconds();
     new Gauge({
       name: 'reckon_uptime_seconds',
       help: 'Seconds since this API process started serving.',
       registers: [this.registry],
       collect() {
-        this.set(Number(process.hrtime.bigint() - startedAt) / 1e9);
+        this.set(uptimeSeconds());
       },
     });
     // Zero from the start, so that rate() and absence alerts see every outcome before the first event.
     for (const outcome of Object.values(WebhookDeliveryOutcome)) this.webhookDeliveries.inc({ outcome }, 0);
+  }
+
+  /** Seconds since this process started serving (reckon_uptime_seconds). */
+  uptimeSeconds(): number {
+    return Number(process.hrtime.bigint() - this.startedAtMonotonic) / 1e9;
   }
 
   /** Adds figures read from the database at scrape (at most every databaseReadIntervalMs). */

@@ -44,6 +44,8 @@ export const ROOT_FIELD_SCOPES = {
     node: 'authenticated',
     nodes: 'authenticated',
     me: 'authenticated',
+    // The process's own figures: no tenant's data, so any credential may read them.
+    serviceHealth: 'authenticated',
     account: [Scope.LEDGER_READ],
     accounts: [Scope.LEDGER_READ],
     journalEntry: [Scope.LEDGER_READ],

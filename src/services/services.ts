@@ -41,6 +41,7 @@ import { InvoiceClosingService } from '../modules/invoicing/invoice-closing.serv
 import { InvoicePaymentsService } from '../modules/invoicing/invoice-payments.service';
 import { InvoiceCardPaymentsService } from '../modules/invoicing/invoice-card-payments.service';
 import { invoiceRemittance } from './invoice-remittance';
+import { ServiceHealthService } from '../modules/service-health/service-health.service';
 import { TenancyService } from '../modules/tenancy/tenancy.service';
 import { WebhooksService } from '../modules/webhooks/webhooks.service';
 import { WebhookDeliveriesService } from '../modules/webhooks/webhook-deliveries.service';
@@ -100,6 +101,8 @@ export interface Services {
   pubSub: PubSub;
   /** This process's Prometheus metrics (GET /metrics); modules count into it. */
   metrics: Metrics;
+  /** This process's uptime and latency percentiles (serviceHealth), read from metrics. */
+  serviceHealth: ServiceHealthService;
   /** The audit trail: every API call on a hash chain per tenant (README, Audit). */
   audit: AuditService;
   /** Archives audit events past AUDIT_RETENTION_DAYS to signed files, then prunes them. */
@@ -226,6 +229,7 @@ export function createServices(dataSource: DataSource, clock: Clock, options: Se
     cipher: keys.cipher,
     requestRateLimiter: createRequestRateLimiter(config.limits, redis),
     metrics,
+    serviceHealth: new ServiceHealthService(metrics),
     audit,
     auditRetention,
     tenancy: new TenancyService(dataSource, clock),

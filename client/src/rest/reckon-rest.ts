@@ -1388,6 +1388,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/service-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Uptime and p99 latencies of the API process that answers, since it started
+         * @description Each process answers for itself: behind a load balancer, consecutive calls may reach different processes. The p99s are estimated from histogram buckets as Prometheus’s histogram_quantile does; GET /metrics exposes the same histograms for every process.
+         *
+         *     Any valid credential.
+         *
+         *     GraphQL: `serviceHealth`; the same rules, errors and idempotency records.
+         */
+        get: operations["getServiceHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit-events": {
         parameters: {
             query?: never;
@@ -3483,6 +3507,34 @@ export interface components {
         };
         /** @enum {string} */
         CredentialKind: "API_KEY" | "OAUTH_TOKEN" | "EXTERNAL_TOKEN";
+        /** @description Service figures of the API process that answers, since that process started: with several processes each answers for itself, and figures of two calls may come from different processes (Prometheus, scraping GET /metrics of every process, aggregates them). For dashboards’ uptime and transaction-latency tiles. */
+        ServiceHealth: {
+            /**
+             * Format: date-time
+             * @description When this process started serving.
+             * @example 2026-01-31T09:30:00Z
+             */
+            startedAt: string;
+            /**
+             * Format: int32
+             * @description Whole seconds since startedAt, on a monotonic clock (as reckon_uptime_seconds).
+             */
+            uptimeSeconds: number;
+            /** @description The 99th percentile of GraphQL mutation latency in milliseconds, over HTTP (REST included) and WebSocket, every outcome, in this process since it started (reckon_graphql_operation_duration_seconds{type="mutation"}); estimated from the histogram’s buckets exactly as Prometheus’s histogram_quantile does (linear inside the bucket; the highest finite bound when the rank falls past it), so it has the buckets’ resolution (bounds from 5 ms to 10000 ms; never above the largest). Null before the first mutation. */
+            mutationLatencyMsP99: number | null;
+            /**
+             * Format: int32
+             * @description Mutations timed in this process since it started: the sample of mutationLatencyMsP99.
+             */
+            mutationCount: number;
+            /** @description The 99th percentile of the ledger writer’s committed transactions (locks, writes and commit) in milliseconds, in this process since it started (reckon_ledger_commit_duration_seconds{outcome="committed"}); estimated from the histogram’s buckets exactly as Prometheus’s histogram_quantile does (linear inside the bucket; the highest finite bound when the rank falls past it), so it has the buckets’ resolution (bounds from 5 ms to 10000 ms; never above the largest). Null before the first commit. */
+            ledgerCommitLatencyMsP99: number | null;
+            /**
+             * Format: int32
+             * @description Ledger writer transactions committed in this process since it started: the sample of ledgerCommitLatencyMsP99.
+             */
+            ledgerCommitCount: number;
+        };
         /** @description One API call on the tenant’s tamper-evident audit trail (README, Audit). Events are never changed or deleted, except archived ones past retention. */
         AuditEvent: {
             /**
@@ -12024,6 +12076,56 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Viewer"];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHENTICATED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NOT_FOUND"];
+            429: components["responses"]["RATE_LIMITED"];
+            500: components["responses"]["INTERNAL_SERVER_ERROR"];
+            /**
+             * @description SERVICE_UNAVAILABLE: The database could not be reached or the write kept losing races; nothing was written. Retry later.
+             *
+             *     STATEMENT_TIMEOUT: A database statement ran past its time limit (or the request past its deadline) and was cancelled; a write it was part of was rolled back. Retry later; for a read, ask for less (a smaller page, a narrower filter).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getServiceHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "startedAt": "2026-01-31T09:30:00Z",
+                     *       "uptimeSeconds": 1,
+                     *       "mutationLatencyMsP99": 0.5,
+                     *       "mutationCount": 1,
+                     *       "ledgerCommitLatencyMsP99": 0.5,
+                     *       "ledgerCommitCount": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ServiceHealth"];
                 };
             };
             400: components["responses"]["VALIDATION_FAILED"];

@@ -19,6 +19,7 @@ import { MATCHING_RESOLVERS } from '../../modules/reconciliation/matching.resolv
 import { RECONCILIATION_FLAG_RESOLVERS } from '../../modules/reconciliation/reconciliation-flags.resolver';
 import { ReconciliationReportResolver } from '../../modules/reconciliation/reconciliation-report.resolver';
 import { RECONCILIATION_RESOLVERS } from '../../modules/reconciliation/reconciliation.resolver';
+import { ServiceHealthResolver } from '../../modules/service-health/service-health.resolver';
 import { WebhooksResolver } from '../../modules/webhooks/webhooks.resolver';
 import { WebhookDeliveriesResolver } from '../../modules/webhooks/webhook-deliveries.resolver';
 import { NodeResolver } from './node.resolver';
@@ -63,6 +64,7 @@ export function buildReckonSchema(): GraphQLSchema {
         ...INVOICE_CLOSING_RESOLVERS,
         ...INVOICE_PAYMENT_RESOLVERS,
         AuditResolver,
+        ServiceHealthResolver,
       ],
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       validate: false,

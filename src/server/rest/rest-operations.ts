@@ -609,6 +609,16 @@ const access: RestOperation[] = [
     example: { oldKeyExpiresAt: '2026-12-31T00:00:00Z' },
   },
   { operationId: 'getViewer', method: 'get', path: '/me', field: 'me', tag: 'API keys', summary: 'Who the credential is: its tenant and scopes' },
+  {
+    operationId: 'getServiceHealth',
+    method: 'get',
+    path: '/service-health',
+    field: 'serviceHealth',
+    tag: 'Service',
+    summary: 'Uptime and p99 latencies of the API process that answers, since it started',
+    description:
+      'Each process answers for itself: behind a load balancer, consecutive calls may reach different processes. The p99s are estimated from histogram buckets as Prometheus’s histogram_quantile does; GET /metrics exposes the same histograms for every process.',
+  },
   { operationId: 'listAuditEvents', method: 'get', path: '/audit-events', field: 'auditEvents', tag: 'Audit', summary: 'List audit events, newest first', query: ['filter'], paged: [] },
   { operationId: 'verifyAuditChain', method: 'get', path: '/audit-events/verification', field: 'verifyAuditChain', tag: 'Audit', summary: 'Verify the audit trail’s hash chain', query: ['from', 'to'] },
 ];
@@ -631,4 +641,5 @@ export const REST_TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   Webhooks: 'Webhook endpoints that receive signed events, and their deliveries.',
   'API keys': 'API keys, their scopes and rotation, and the credential asking (`/me`).',
   Audit: 'The tamper-evident audit trail of every change and refusal.',
+  Service: 'The answering API process’s own figures for dashboards: uptime and p99 latencies since it started (each process answers for itself).',
 };
