@@ -110,6 +110,8 @@ function printDemoStart(url: string, database: string, demo: DemoTenant): void {
       '',
       `  export RECKON_KEY=${demo.apiKey}`,
       '',
+      `Dashboard: ${new URL('/dashboard', url).toString()} (sign in with the key above)`,
+      '',
       'Try it:',
       `  curl -s ${url} -H "Authorization: Bearer $RECKON_KEY" -H 'Content-Type: application/json' \\`,
       `    -d '{"query":"{ me { tenant { id name } } }"}'`,

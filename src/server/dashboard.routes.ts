@@ -28,21 +28,34 @@ export const DASHBOARD_CONTENT_SECURITY_POLICY = [
 const ASSET_MAX_AGE_SECONDS = 365 * 24 * 3600;
 
 /**
+ * What vite names the files of assets/: letters, digits, `_`, `-` and dots, never a leading dot. A
+ * name outside this (a decoded `../`, a dotfile) is not one of the dashboard's files, whatever is on
+ * the disk, and is answered like any other unknown path.
+ */
+const ASSET_FILE_NAME = /^[\w-][\w.-]*$/;
+
+/**
  * GET /dashboard: the single-page dashboard built by `npm run build` (vite, from dashboard/) into
  * `directory`. The directory is read per request, so a server started before the build serves it
  * once it exists; until then /dashboard says how to build it instead of a bare 404.
+ *
+ * Both the page and its assets are express routes (`/dashboard`, `/dashboard/assets/:file`) rather
+ * than a static middleware, so that the access log and /metrics label them with their patterns
+ * instead of counting them with the unmatched paths that probes and typos make.
  */
 export function dashboardRoutes(directory: string, log: Logger): express.Router {
   const router = express.Router();
   const root = path.resolve(directory);
   const indexPath = path.join(root, 'index.html');
+  const assetsRoot = path.join(root, 'assets');
   let warnedMissing = false;
 
   router.use('/dashboard', (_req, res, next) => {
     res.setHeader('Content-Security-Policy', DASHBOARD_CONTENT_SECURITY_POLICY);
     next();
   });
-  router.get(['/dashboard', '/dashboard/'], (_req, res) => {
+  // Without strict routing this route answers /dashboard/ too.
+  router.get('/dashboard', (_req, res) => {
     if (!fs.existsSync(indexPath)) {
       if (!warnedMissing) log.warn({ directory: root }, 'the dashboard is not built: GET /dashboard answers 503 until `npm run build` writes it');
       warnedMissing = true;
@@ -56,9 +69,20 @@ export function dashboardRoutes(directory: string, log: Logger): express.Router 
     // Always asked again: the page names the current build's hashed assets.
     res.sendFile(indexPath, { headers: { 'Cache-Control': 'no-cache' }, dotfiles: 'deny' });
   });
-  router.use(
-    '/dashboard/assets',
-    express.static(path.join(root, 'assets'), { index: false, redirect: false, immutable: true, maxAge: ASSET_MAX_AGE_SECONDS * 1000, dotfiles: 'deny' }),
-  );
+  router.get('/dashboard/assets/:file', (req, res, next) => {
+    const file = req.params.file;
+    if (!ASSET_FILE_NAME.test(file)) {
+      next();
+      return;
+    }
+    // `root` keeps the file inside assets/ even if a name got past the pattern.
+    res.sendFile(file, { root: assetsRoot, dotfiles: 'deny', immutable: true, maxAge: ASSET_MAX_AGE_SECONDS * 1000 }, (error?: Error & { status?: number }) => {
+      // A client that left half-way has nothing more to be told.
+      if (!error || res.headersSent) return;
+      // No such asset (an old page's, or not built): the app's 404, as for any unknown path.
+      if (error.status === 404) next();
+      else next(error);
+    });
+  });
   return router;
 }

@@ -1,24 +1,27 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { buildServer, type ChildServer, generateServerKeys, type ServerBuild, startChildServer } from '../helpers/child-server';
+import { buildDashboard } from '../helpers/dashboard-build';
 import { createTestDatabase, type TestDatabase } from '../helpers/harness';
 
 const run = promisify(execFile);
 
 /**
  * The first start with SEED_DEMO_TENANT prints what a new user needs, once: the API key, the demo
- * gateway's id and webhook secret, and commands to try them. The commands are run here exactly as
- * printed (a test card charged with curl, then a dispute event signed by the printed node command),
- * so the printed text cannot drift from what the server accepts. A second start prints no secret.
+ * gateway's id and webhook secret, where the dashboard is, and commands to try them. The commands are
+ * run here exactly as printed (a test card charged with curl, then a dispute event signed by the
+ * printed node command) and the printed dashboard address is opened, so the printed text cannot drift
+ * from what the server serves and accepts. A second start prints no secret.
  */
 describe('the demo start [sqlite]', () => {
   let build: ServerBuild;
   let database: TestDatabase;
   let keys: Record<string, string>;
+  let dashboardDirectory: string;
   const servers: ChildServer[] = [];
 
   const start = async () => {
-    const server = await startChildServer({ build, databaseUrl: database.url, keys, env: { SEED_DEMO_TENANT: 'true', LOG_LEVEL: 'info' } });
+    const server = await startChildServer({ build, databaseUrl: database.url, keys, env: { SEED_DEMO_TENANT: 'true', LOG_LEVEL: 'info', DASHBOARD_DIR: dashboardDirectory } });
     servers.push(server);
     return server;
   };
@@ -51,6 +54,7 @@ describe('the demo start [sqlite]', () => {
 
   beforeAll(async () => {
     build = buildServer();
+    dashboardDirectory = buildDashboard().directory;
     database = await createTestDatabase('sqlite');
     keys = await generateServerKeys();
   });
@@ -71,6 +75,13 @@ describe('the demo start [sqlite]', () => {
     expect(env.RECKON_KEY).toMatch(/^rk_/);
     expect(env.RECKON_GATEWAY).toMatch(/^gw_/);
     expect(env.RECKON_GATEWAY_SECRET).toMatch(/^gwsec_/);
+
+    // The dashboard's address, on this server, answers with the page the key signs in on.
+    const dashboardUrl = /^Dashboard: (\S+) \(sign in with the key above\)$/m.exec(text)?.[1];
+    expect(dashboardUrl).toBe(`${server.baseUrl}/dashboard`);
+    const page = await fetch(dashboardUrl as string);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, expect.stringMatching(/^text\/html/)]);
+    expect(await page.text()).toContain('<div id="app">');
 
     const charge = await run('sh', ['-c', command(text, 'curl -s', /authorizePayment/)], { env });
     const payment = (JSON.parse(charge.stdout) as { data: { authorizePayment: { payment: { id: string; status: string; gatewayPaymentId: string } } } }).data

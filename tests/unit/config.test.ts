@@ -55,6 +55,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  it('serves the dashboard from ./dist/dashboard, where `npm run build` writes it, unless DASHBOARD_DIR names another directory', () => {
+    expect(loadConfig({}).dashboardDirectory).toBe('./dist/dashboard');
+    expect(loadConfig({ DASHBOARD_DIR: '/srv/reckon/dashboard' }).dashboardDirectory).toBe('/srv/reckon/dashboard');
+  });
+
   it('keeps /metrics closed unless METRICS_TOKEN is set, and reads database figures at most every 15 s', () => {
     expect(loadConfig({}).metrics).toEqual({ token: null, databaseReadIntervalMs: 15_000 });
     const token = 'f'.repeat(64);
