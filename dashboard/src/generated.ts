@@ -245,6 +245,11 @@ export type DashboardAccuracyQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type DashboardAccuracyQuery = { reconciliationAccuracy: { statementLines: number, statementLinesMatchedAutomatically: number, automaticLineRate: number | null, automaticMatches: number, automaticMatchesConfirmed: number, confirmedRate: number | null } | null };
 
+export type DashboardServiceHealthQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DashboardServiceHealthQuery = { serviceHealth: { startedAt: string, uptimeSeconds: number, mutationCount: number, mutationLatencyMsP99: number | null, ledgerCommitCount: number, ledgerCommitLatencyMsP99: number | null } | null };
+
 export type DashboardMoneyFragment = { amount: string, currency: string, minorUnits: string };
 
 export type DashboardAccountsQueryVariables = Exact<{
@@ -431,6 +436,18 @@ export const DashboardAccuracyDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<DashboardAccuracyQuery, DashboardAccuracyQueryVariables>;
+export const DashboardServiceHealthDocument = new TypedDocumentString(`
+    query DashboardServiceHealth {
+  serviceHealth {
+    startedAt
+    uptimeSeconds
+    mutationCount
+    mutationLatencyMsP99
+    ledgerCommitCount
+    ledgerCommitLatencyMsP99
+  }
+}
+    `) as unknown as TypedDocumentString<DashboardServiceHealthQuery, DashboardServiceHealthQueryVariables>;
 export const DashboardAccountsDocument = new TypedDocumentString(`
     query DashboardAccounts($first: Int, $after: String, $last: Int, $before: String, $filter: AccountFilterInput) {
   accounts(

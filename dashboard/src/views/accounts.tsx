@@ -61,8 +61,8 @@ export function AccountsView({ session }: { session: Session }) {
                         <Amount money={node.balances.available.net} />
                       </td>
                       <td>
-                        <button type="button" class="link-button" onClick={() => setSelected(node)} aria-label={`Balance over time of ${node.name}`}>
-                          Chart
+                        <button type="button" class="link-button" onClick={() => setSelected(node)}>
+                          Chart<span class="visually-hidden"> of {node.name}</span>
                         </button>
                       </td>
                     </tr>

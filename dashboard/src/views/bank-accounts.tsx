@@ -49,8 +49,8 @@ export function BankAccountsView({ session }: { session: Session }) {
                       <code>{node.ledgerAccount.code}</code> {node.ledgerAccount.name}
                     </td>
                     <td>
-                      <button type="button" class="link-button" onClick={() => setSelectedId(node.id)} aria-label={`Reconciliation report of ${node.name}`}>
-                        Report
+                      <button type="button" class="link-button" onClick={() => setSelectedId(node.id)}>
+                        Report<span class="visually-hidden"> of {node.name}</span>
                       </button>
                     </td>
                   </tr>

@@ -137,16 +137,21 @@ function FlagCard({ flag, session, feed, canWrite }: { flag: Flag; session: Sess
 
 /** The flag's details (amounts, dates, references) as a definition list, values as the API gave them. */
 function FlagDetails({ details }: { details: Record<string, unknown> }) {
-  const entries = Object.entries(details).filter(([, value]) => value !== null && typeof value !== 'object');
-  if (entries.length === 0) return null;
+  const reason = typeof details.reason === 'string' ? details.reason : null;
+  const entries = Object.entries(details).filter(([key, value]) => key !== 'reason' && value !== null && typeof value !== 'object');
   return (
-    <dl class="details">
-      {entries.slice(0, 8).map(([key, value]) => (
-        <div key={key}>
-          <dt>{key}</dt>
-          <dd>{String(value)}</dd>
-        </div>
-      ))}
-    </dl>
+    <>
+      {reason ? <p class="reason">{reason}</p> : null}
+      {entries.length > 0 ? (
+        <dl class="details">
+          {entries.slice(0, 8).map(([key, value]) => (
+            <div key={key}>
+              <dt>{key}</dt>
+              <dd>{String(value)}</dd>
+            </div>
+          ))}
+        </dl>
+      ) : null}
+    </>
   );
 }

@@ -80,7 +80,7 @@ export function PaymentsView({ session }: { session: Session }) {
                     </td>
                     <td>
                       <button type="button" class="link-button" aria-expanded={selectedId === node.id} onClick={() => setSelectedId(selectedId === node.id ? null : node.id)}>
-                        Timeline
+                        Timeline<span class="visually-hidden"> of {node.description ?? node.externalRef ?? node.id}</span>
                       </button>
                     </td>
                   </tr>
