@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 
@@ -39,7 +40,16 @@ async function detectRedis(): Promise<void> {
  * Decides once per run whether the MySQL suites run. Outside CI an unreachable server skips them with
  * a clear notice; in CI (CI=true) they are mandatory and an unreachable server fails the run.
  */
+/** The dashboard's browser suites need Chromium: skipped with a notice outside CI, mandatory in CI (browser.ts). */
+function detectChromium(): void {
+  const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (fs.existsSync(chromiumPath)) return;
+  if (process.env.CI === 'true') throw new Error(`Chromium is required in CI but ${chromiumPath} does not exist: apt-get install chromium, or set CHROMIUM_PATH`);
+  process.stderr.write(`\n*** Chromium is not installed at ${chromiumPath}.\n*** SKIPPING the dashboard's browser suites. apt-get install chromium, or set CHROMIUM_PATH.\n\n`);
+}
+
 export default async function globalSetup(): Promise<void> {
+  detectChromium();
   await detectRedis();
   const url = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
   process.env.TEST_MYSQL_URL = url;
