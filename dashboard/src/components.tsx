@@ -84,3 +84,20 @@ export function pageVariables(cursor: PageCursor, size: number): { first?: numbe
   if (cursor && 'before' in cursor) return { last: size, before: cursor.before };
   return { first: size, ...(cursor ? { after: cursor.after } : {}) };
 }
+
+/** A labelled "Any or one of these" select of an enum filter; choosing resets the list to its first page. */
+export function EnumFilter<T extends string>({ id, label, values, value, onChange }: { id: string; label: string; values: readonly T[]; value: T | ''; onChange(value: T | ''): void }) {
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(event) => onChange(event.currentTarget.value as T | '')}>
+        <option value="">Any</option>
+        {values.map((option) => (
+          <option key={option} value={option}>
+            {humanize(option)}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}

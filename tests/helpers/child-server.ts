@@ -1,21 +1,17 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { formatEncryptionKeys, generateEncryptionKey } from '../../src/common/encryption';
 import { generateSigningKey } from '../../src/services/key-material';
+import { buildOncePerDigest, digestOfSources, ROOT } from './digest-build';
 
 /**
  * The API as production runs it: `node dist/src/main.js` in its own process, for the tests that kill
- * it, signal it or restart it. The current source is compiled once into a directory named by its
- * digest (under dist/, which git ignores) and the suites share it: a build appears there whole, by a
- * rename, so a suite never starts a server from files another suite's build is still writing, and a
- * changed source gets a directory of its own.
+ * it, signal it or restart it. The current source is compiled once per digest (under dist/, which
+ * git ignores) and the suites share it (digest-build.ts).
  */
 
-const ROOT = path.resolve(__dirname, '../..');
 const BUILD_ROOT = path.join(ROOT, 'dist', 'test-builds');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -24,62 +20,19 @@ export interface ServerBuild {
   mainPath: string;
 }
 
-/** Written last into a finished build: a directory without it is a build that failed half-way. */
-const BUILD_COMPLETE = '.build-complete';
-/** Builds of an older source are removed once they are this old (a run still using one is long over). */
-const STALE_BUILD_MS = 60 * 60 * 1000;
-
-/** The digest of everything tsconfig.build.json compiles, and of the compiler settings. */
-function sourceDigest(): string {
-  const hash = crypto.createHash('sha256');
-  const visit = (relative: string) => {
-    const absolute = path.join(ROOT, relative);
-    for (const entry of fs.readdirSync(absolute, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
-      const child = path.join(relative, entry.name);
-      if (entry.isDirectory()) visit(child);
-      else if (entry.name.endsWith('.ts')) hash.update(child).update('\0').update(fs.readFileSync(path.join(ROOT, child))).update('\0');
-    }
-  };
-  visit('src');
-  visit('migrations');
-  for (const file of ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json']) hash.update(fs.readFileSync(path.join(ROOT, file)));
-  return hash.digest('hex').slice(0, 16);
-}
-
-function removeStaleBuilds(current: string): void {
-  if (!fs.existsSync(BUILD_ROOT)) return;
-  for (const entry of fs.readdirSync(BUILD_ROOT)) {
-    const directory = path.join(BUILD_ROOT, entry);
-    if (entry !== current && Date.now() - fs.statSync(directory).mtimeMs > STALE_BUILD_MS) fs.rmSync(directory, { recursive: true, force: true });
-  }
-}
-
 /** The current source compiled with tsconfig.build.json: built by the first suite that asks (a few seconds), shared after. */
 export function buildServer(): ServerBuild {
-  const digest = sourceDigest();
-  const outDir = path.join(BUILD_ROOT, digest);
-  const mainPath = path.join(outDir, 'src', 'main.js');
-  if (fs.existsSync(path.join(outDir, BUILD_COMPLETE))) return { mainPath };
-  removeStaleBuilds(digest);
-  const staging = path.join(BUILD_ROOT, `${digest}.${process.pid}.${crypto.randomBytes(3).toString('hex')}`);
-  const build = spawnSync(
-    process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', staging, '--tsBuildInfoFile', path.join(staging, '.tsbuildinfo')],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  if (build.status !== 0) {
-    fs.rmSync(staging, { recursive: true, force: true });
-    throw new Error(`tsc -p tsconfig.build.json failed:\n${build.stdout}${build.stderr}`);
-  }
-  fs.writeFileSync(path.join(staging, BUILD_COMPLETE), '');
-  try {
-    fs.renameSync(staging, outDir);
-  } catch (error) {
-    // Another suite finished the same build first: use its copy.
-    fs.rmSync(staging, { recursive: true, force: true });
-    if (!fs.existsSync(path.join(outDir, BUILD_COMPLETE))) throw error;
-  }
-  return { mainPath };
+  // Everything tsconfig.build.json compiles, and the compiler settings.
+  const digest = digestOfSources({ directories: ['src', 'migrations'], include: (name) => name.endsWith('.ts'), files: ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'] });
+  const outDir = buildOncePerDigest(BUILD_ROOT, digest, (staging) => {
+    const build = spawnSync(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', staging, '--tsBuildInfoFile', path.join(staging, '.tsbuildinfo')],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    if (build.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${build.stdout}${build.stderr}`);
+  });
+  return { mainPath: path.join(outDir, 'src', 'main.js') };
 }
 
 /** Production refuses to generate keys; two runs of a server on one database must share them. */

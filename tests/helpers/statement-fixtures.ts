@@ -190,3 +190,22 @@ export async function importFixture(client: GraphQLClient, bankAccountId: string
   const { importBankStatement } = await client.ok(ImportBankStatementDocument, { input: fixtureImport(bankAccountId, file, format), idempotencyKey });
   return importBankStatement;
 }
+
+/**
+ * A statement that adds up (1,000.00 + 98.50 + 40.00 = 1,138.50) into the IBAN DE14740618130000033626
+ * with two discrepancies for books that have INV-2001 paid at 100.00: the customer's payment short by
+ * the bank's 1.50 fee (AMOUNT_MISMATCH), and a transfer the books lack (UNMATCHED_STATEMENT_LINE).
+ * Both lines are dated long enough ago that their matching window has passed.
+ */
+export const TWO_DISCREPANCIES_MT940 = [
+  ':20:E2E-FLAGS',
+  ':25:DE14740618130000033626',
+  ':28C:1/1',
+  ':60F:C260101EUR1000,00',
+  ':61:2601050105C98,50NTRFINV-2001//B26010500001',
+  ':86:ACME GmbH payment INV-2001',
+  ':61:2601060106C40,00NTRFNONREF//B26010600002',
+  ':86:Unknown sender',
+  ':62F:C260106EUR1138,50',
+  '',
+].join('\n');

@@ -9,7 +9,7 @@ import { buildServer, type ChildServer, generateServerKeys, type ServerBuild, st
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
-import { createBankAccount, describeWithStatementFixtures, importFixture } from '../helpers/statement-fixtures';
+import { createBankAccount, describeWithStatementFixtures, importFixture, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
 import { SocketClient } from '../helpers/ws-client';
 
 /**
@@ -22,23 +22,6 @@ import { SocketClient } from '../helpers/ws-client';
 const runs = process.env.RECKON_TEST_MYSQL === '1' && process.env.RECKON_TEST_REDIS === '1';
 const describeWithMysqlAndRedis = runs ? describe : describe.skip;
 const ING = 'mt940/wolph__jejik_ing.sta';
-/**
- * A statement that adds up (1,000.00 + 98.50 + 40.00 = 1,138.50) with two lines: the customer payment
- * for INV-2001, which the books have at 100.00 (the bank kept a 1.50 fee), and a transfer the books lack.
- * Both are dated long enough ago that their matching window has passed.
- */
-const TWO_DISCREPANCIES_MT940 = [
-  ':20:E2E-FLAGS',
-  ':25:DE14740618130000033626',
-  ':28C:1/1',
-  ':60F:C260101EUR1000,00',
-  ':61:2601050105C98,50NTRFINV-2001//B26010500001',
-  ':86:ACME GmbH payment INV-2001',
-  ':61:2601060106C40,00NTRFNONREF//B26010600002',
-  ':86:Unknown sender',
-  ':62F:C260106EUR1138,50',
-  '',
-].join('\n');
 
 describeWithStatementFixtures('the reconciliation flag feed across processes', () => {
   describeWithMysqlAndRedis(`Flags raised through process B reach an auditor on process A through Redis [mysql+redis${runs ? '' : ': skipped, MySQL or Redis not reachable'}]`, () => {

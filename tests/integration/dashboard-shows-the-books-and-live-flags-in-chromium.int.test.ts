@@ -11,7 +11,7 @@ import { buildDashboard } from '../helpers/dashboard-build';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, describeEachDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
-import { createBankAccount, describeWithStatementFixtures, fixtureBytes } from '../helpers/statement-fixtures';
+import { createBankAccount, describeWithStatementFixtures, fixtureBytes, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
 
 /**
  * The dashboard as an auditor uses it, in Debian's Chromium: sign in with the demo tenant's key, read
@@ -20,19 +20,6 @@ import { createBankAccount, describeWithStatementFixtures, fixtureBytes } from '
  * after it comes back, and sign out. Every view is checked by axe-core and photographed (TEST_ARTIFACTS_DIR/dashboard).
  */
 
-/** A statement that adds up, with two discrepancies: INV-2001 paid short by a 1.50 fee, and a transfer the books lack. */
-const TWO_DISCREPANCIES_MT940 = [
-  ':20:E2E-DASHBOARD',
-  ':25:DE14740618130000033626',
-  ':28C:1/1',
-  ':60F:C260101EUR1000,00',
-  ':61:2601050105C98,50NTRFINV-2001//B26010500001',
-  ':86:ACME GmbH payment INV-2001',
-  ':61:2601060106C40,00NTRFNONREF//B26010600002',
-  ':86:Unknown sender',
-  ':62F:C260106EUR1138,50',
-  '',
-].join('\n');
 /** A real ING statement (shared fixtures) whose balances do not add up: one STATEMENT_BALANCE_MISMATCH. */
 const ING = 'mt940/wolph__jejik_ing.sta';
 

@@ -1,6 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
-import { humanize } from '../format';
+import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
 import { DashboardInvoicesDocument, type InvoiceStatus } from '../generated';
 import type { Session } from '../session';
 import { useQuery } from '../use-query';
@@ -20,24 +19,16 @@ export function InvoicesView({ session }: { session: Session }) {
   return (
     <>
       <form class="filters" onSubmit={(event) => event.preventDefault()} aria-label="Invoice filters">
-        <div class="field">
-          <label for="invoice-status">Status</label>
-          <select
-            id="invoice-status"
-            value={status}
-            onChange={(event) => {
-              setStatus(event.currentTarget.value as InvoiceStatus | '');
-              setCursor(null);
-            }}
-          >
-            <option value="">Any</option>
-            {STATUSES.map((value) => (
-              <option key={value} value={value}>
-                {humanize(value)}
-              </option>
-            ))}
-          </select>
-        </div>
+        <EnumFilter
+          id="invoice-status"
+          label="Status"
+          values={STATUSES}
+          value={status}
+          onChange={(value) => {
+            setStatus(value);
+            setCursor(null);
+          }}
+        />
         <label class="choice">
           <input
             type="checkbox"

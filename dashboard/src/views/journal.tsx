@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
+import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
 import { formatDateTime } from '../format';
 import { DashboardAccountsDocument, DashboardJournalEntriesDocument, type JournalEntryStatus } from '../generated';
 import type { Session } from '../session';
@@ -21,24 +21,16 @@ export function JournalView({ session }: { session: Session }) {
   return (
     <>
       <form class="filters" onSubmit={(event) => event.preventDefault()} aria-label="Journal entry filters">
-        <div class="field">
-          <label for="journal-status">Status</label>
-          <select
-            id="journal-status"
-            value={status}
-            onChange={(event) => {
-              setStatus(event.currentTarget.value as JournalEntryStatus | '');
-              setCursor(null);
-            }}
-          >
-            <option value="">Any</option>
-            {STATUSES.map((value) => (
-              <option key={value} value={value}>
-                {value.charAt(0) + value.slice(1).toLowerCase()}
-              </option>
-            ))}
-          </select>
-        </div>
+        <EnumFilter
+          id="journal-status"
+          label="Status"
+          values={STATUSES}
+          value={status}
+          onChange={(value) => {
+            setStatus(value);
+            setCursor(null);
+          }}
+        />
         <div class="field">
           <label for="journal-account">Account</label>
           <select

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, type PageCursor, Pager, Section, StatusBadge, pageVariables } from '../components';
+import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, Section, StatusBadge, pageVariables } from '../components';
 import { formatDateTime, humanize } from '../format';
 import { DashboardPaymentTimelineDocument, DashboardPaymentsDocument, type PaymentStatus } from '../generated';
 import type { Session } from '../session';
@@ -20,24 +20,16 @@ export function PaymentsView({ session }: { session: Session }) {
   return (
     <>
       <form class="filters" onSubmit={(event) => event.preventDefault()} aria-label="Payment filters">
-        <div class="field">
-          <label for="payment-status">Status</label>
-          <select
-            id="payment-status"
-            value={status}
-            onChange={(event) => {
-              setStatus(event.currentTarget.value as PaymentStatus | '');
-              setCursor(null);
-            }}
-          >
-            <option value="">Any</option>
-            {STATUSES.map((value) => (
-              <option key={value} value={value}>
-                {humanize(value)}
-              </option>
-            ))}
-          </select>
-        </div>
+        <EnumFilter
+          id="payment-status"
+          label="Status"
+          values={STATUSES}
+          value={status}
+          onChange={(value) => {
+            setStatus(value);
+            setCursor(null);
+          }}
+        />
       </form>
       {payments.error ? <ErrorNotice error={payments.error} onRetry={payments.reload} /> : null}
       {payments.loading && !connection ? <Loading what="payments" /> : null}
