@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { humanize } from './format';
 import { LiveFeed } from './live-feed';
 import { useFeed } from './use-feed';
@@ -39,13 +39,25 @@ function SignedIn({ session, onSignOut }: { session: Session; onSignOut(): void 
   const feedState = useFeed(feed);
   const openFlags = [...feedState.flags.values()].filter((flag) => flag.status !== 'RESOLVED').length;
   const title = VIEWS.find((item) => item.path === view)?.title ?? '';
+  const firstView = useRef(true);
   useEffect(() => {
     document.title = `${title} · Reckon dashboard`;
+    // After a menu choice, keyboard and screen-reader users land on the new view, not back on the menu.
+    if (firstView.current) firstView.current = false;
+    else document.getElementById('main')?.focus();
   }, [title]);
 
   return (
     <div class="layout">
-      <a class="skip-link" href="#main">
+      {/* The hash names the view, so the link moves focus itself instead of navigating to #main. */}
+      <a
+        class="skip-link"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top-bar">

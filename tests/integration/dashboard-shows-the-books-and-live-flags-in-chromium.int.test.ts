@@ -198,6 +198,35 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         expect(await seriousAccessibilityViolations(page)).toEqual([]);
       });
 
+      it('works with the keyboard alone: the skip link, the menu, and a button of the view', async () => {
+        await open('trial-balance');
+        const focused = () => page.evaluate(() => {
+          const { document } = globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } };
+          return { text: document.activeElement?.textContent?.trim() ?? '', id: document.activeElement?.id ?? '' };
+        });
+        await page.locator('body').focus();
+        await page.keyboard.press('Tab');
+        expect((await focused()).text).toBe('Skip to content');
+        await page.keyboard.press('Enter');
+        expect((await focused()).id).toBe('main');
+        await expect(page.locator('main h1').textContent()).resolves.toBe('Trial balance');
+
+        // Shift+Tab walks back from the content into the menu; a bounded walk finds its Accounts link.
+        for (let presses = 0; (await focused()).text !== 'Accounts'; presses += 1) {
+          expect(presses).toBeLessThan(20);
+          await page.keyboard.press('Shift+Tab');
+        }
+        await page.keyboard.press('Enter');
+        await page.locator('main h1', { hasText: 'Accounts' }).waitFor();
+        expect((await focused()).id).toBe('main');
+        for (let presses = 0; !(await focused()).text.startsWith('Chart'); presses += 1) {
+          expect(presses).toBeLessThan(20);
+          await page.keyboard.press('Tab');
+        }
+        await page.keyboard.press('Enter');
+        await page.locator('.chart canvas').first().waitFor({ timeout: WAIT_MS });
+      });
+
       it('lists journal entries by status, the payment’s timeline, and the other views without an accessibility fault', async () => {
         await open('journal');
         await page.getByTestId('journal-entries').locator('li').first().waitFor();
