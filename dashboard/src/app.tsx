@@ -16,7 +16,23 @@ import { TrialBalanceView } from './views/trial-balance';
 
 export function App() {
   const [session, setSession] = useState<Session | null>(null);
-  if (!session) return <SignIn onSignedIn={setSession} />;
+  const [endedBecause, setEndedBecause] = useState<string | null>(null);
+  if (!session) {
+    return (
+      <SignIn
+        endedBecause={endedBecause}
+        onSignedIn={(signedIn) => {
+          signedIn.onRefused((reason) => {
+            signedIn.signOut();
+            setEndedBecause(reason);
+            setSession(null);
+          });
+          setEndedBecause(null);
+          setSession(signedIn);
+        }}
+      />
+    );
+  }
   return (
     <SignedIn
       key={session.viewer.credentialId}

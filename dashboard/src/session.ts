@@ -21,6 +21,8 @@ export interface Session {
   readonly subscriptions: SubscriptionClient;
   /** Ends the session: closes the WebSocket and forgets the credential. */
   signOut(): void;
+  /** Called once if the server ends the session: the credential was revoked or expired for good. */
+  onRefused(listener: (reason: string) => void): void;
 }
 
 /** The page is served by the API itself, so /graphql and /oauth/token are on the same origin. */
@@ -36,7 +38,13 @@ export function newIdempotencyKey(): string {
 }
 
 /** OAuth client credentials grant (RFC 6749 §4.4), with the token cached until shortly before expiry. */
-function oauthTokenProvider(clientId: string, clientSecret: string): () => Promise<string> {
+interface TokenProvider {
+  (): Promise<string>;
+  /** Forgets the cached token: the next call asks the token endpoint. */
+  invalidate(): void;
+}
+
+function oauthTokenProvider(clientId: string, clientSecret: string): TokenProvider {
   let current: { token: string; refreshAt: number } | null = null;
   let pending: Promise<string> | null = null;
   const fetchToken = async (): Promise<string> => {
@@ -58,14 +66,25 @@ function oauthTokenProvider(clientId: string, clientSecret: string): () => Promi
     current = { token: body.access_token, refreshAt: Date.now() + Math.max(lifetimeMs - TOKEN_REFRESH_MARGIN_MS, lifetimeMs / 2) };
     return body.access_token;
   };
-  return () => {
+  const provider = () => {
     if (current && Date.now() < current.refreshAt) return Promise.resolve(current.token);
     pending ??= fetchToken().finally(() => {
       pending = null;
     });
     return pending;
   };
+  return Object.assign(provider, {
+    invalidate: () => {
+      current = null;
+    },
+  });
 }
+
+/**
+ * The server closes a WebSocket with 4403 and a reason starting with the error code when the
+ * credential no longer holds (revoked, expired) and when a connection is refused (rate limit).
+ */
+const CREDENTIAL_REFUSED = /^(UNAUTHENTICATED|FORBIDDEN)\b/;
 
 function websocketUrl(): string {
   const url = new URL(GRAPHQL_PATH, window.location.href);
@@ -75,7 +94,10 @@ function websocketUrl(): string {
 
 /** Checks the credential (asks `me`) and opens the session; throws ReckonError when it is refused. */
 export async function signIn(credential: Credential): Promise<Session> {
-  const bearer = credential.kind === 'apiKey' ? () => Promise.resolve(credential.apiKey) : oauthTokenProvider(credential.clientId, credential.clientSecret);
+  const bearer: TokenProvider =
+    credential.kind === 'apiKey' ? Object.assign(() => Promise.resolve(credential.apiKey), { invalidate: () => undefined }) : oauthTokenProvider(credential.clientId, credential.clientSecret);
+  let refused: ((reason: string) => void) | null = null;
+  let ended = false;
   const client = new ReckonClient({
     url: GRAPHQL_PATH,
     ...(credential.kind === 'apiKey' ? { apiKey: credential.apiKey } : { accessToken: bearer }),
@@ -96,7 +118,22 @@ export async function signIn(credential: Credential): Promise<Session> {
     // Forever: a dashboard left open on a wall screen should come back after any outage. The feed
     // resumes from its last sequence number itself (see live-feed.ts), so nothing is lost meanwhile.
     retryAttempts: Number.POSITIVE_INFINITY,
-    shouldRetry: () => true,
+    shouldRetry: (event) => {
+      const close = event as { code?: number; reason?: string } | null;
+      if (close?.code !== 4403 || !CREDENTIAL_REFUSED.test(close.reason ?? '')) return true;
+      // An OAuth token expires by design: fetch a new one and connect again. A token endpoint that
+      // refuses the client fails connectionParams, which graphql-ws does not retry.
+      if (credential.kind === 'oauthClient') {
+        bearer.invalidate();
+        return true;
+      }
+      // An API key that no longer holds will not hold on the next attempt either: end the session.
+      if (!ended) {
+        ended = true;
+        refused?.(close.reason ?? 'UNAUTHENTICATED');
+      }
+      return false;
+    },
     retryWait: async (retries) => {
       const delayMs = Math.min(500 * 2 ** retries, 5_000) * (0.5 + Math.random() / 2);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -107,7 +144,11 @@ export async function signIn(credential: Credential): Promise<Session> {
     client,
     subscriptions,
     signOut: () => {
+      ended = true;
       void subscriptions.dispose();
+    },
+    onRefused: (listener) => {
+      refused = listener;
     },
   };
 }

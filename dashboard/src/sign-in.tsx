@@ -5,7 +5,7 @@ import { asReckonError } from './use-query';
 import type { ReckonError } from '../../client/src/reckon-client';
 
 /** API key or OAuth client credentials; both stay in memory only (see session.ts). */
-export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
+export function SignIn({ onSignedIn, endedBecause }: { onSignedIn(session: Session): void; endedBecause: string | null }) {
   const [method, setMethod] = useState<'apiKey' | 'oauthClient'>('apiKey');
   const [apiKey, setApiKey] = useState('');
   const [clientId, setClientId] = useState('');
@@ -29,6 +29,11 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
   return (
     <main class="sign-in" id="main">
       <h1>Reckon dashboard</h1>
+      {endedBecause ? (
+        <div class="notice notice-error" role="alert" data-testid="session-ended">
+          The server ended your session ({endedBecause}). Sign in again with a credential that holds.
+        </div>
+      ) : null}
       <p>Sign in with an API key or an OAuth client. The credential stays in this tab's memory: reloading the page or closing the tab signs you out.</p>
       <form onSubmit={submit} aria-describedby={error ? 'sign-in-error' : undefined}>
         <fieldset>

@@ -4,7 +4,7 @@ import type { Config } from '../../src/config';
 import { StatementFormat } from '../../src/modules/reconciliation/importers';
 import { startServer, type RunningServer } from '../../src/server/app';
 import { createDemoTenant } from '../../src/services/demo-tenant';
-import { AuthorizePaymentDocument, CapturePaymentDocument, CreateOAuthClientDocument, ImportBankStatementDocument, PostJournalEntryDocument, RefundPaymentDocument } from '../generated/graphql';
+import { AuthorizePaymentDocument, CapturePaymentDocument, CreateApiKeyDocument, CreateOAuthClientDocument, ImportBankStatementDocument, PostJournalEntryDocument, RefundPaymentDocument, RevokeApiKeyDocument } from '../generated/graphql';
 import { describeWithChromium, launchChromium, type PageProblems, saveScreenshot, seriousAccessibilityViolations, watchPage } from '../helpers/browser';
 import { freePort } from '../helpers/child-server';
 import { buildDashboard } from '../helpers/dashboard-build';
@@ -58,7 +58,8 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
       beforeAll(async () => {
         const { directory } = buildDashboard();
         database = await createTestDatabase(kind);
-        config = testRuntimeConfig(database.url, { env: { DASHBOARD_DIR: directory } });
+        // Open WebSockets re-check their credential every half second, so that a revoke ends the session at once.
+        config = testRuntimeConfig(database.url, { env: { DASHBOARD_DIR: directory, WS_CREDENTIAL_CHECK_INTERVAL_MS: '500' } });
         runtime = await bootstrap(config, { log });
         port = await freePort();
         await start();
@@ -375,6 +376,19 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         await page.getByRole('button', { name: 'Sign in' }).waitFor();
         // Nothing of the last session stays in the form.
         await expect(page.getByLabel('API key', { exact: true }).inputValue()).resolves.toBe('');
+      });
+
+      it('ends the session, saying why, when its API key is revoked while the page is open', async () => {
+        const { createApiKey } = await api.ok(CreateApiKeyDocument, { input: { name: 'Wall screen', scopes: ['RECONCILIATION_READ'] } });
+        await page.getByLabel('API key', { exact: true }).fill(createApiKey.secret);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByTestId('feed-status').getByText('Live').waitFor({ timeout: WAIT_MS });
+
+        await api.ok(RevokeApiKeyDocument, { input: { id: createApiKey.apiKey.id } });
+        const ended = page.getByTestId('session-ended');
+        await ended.waitFor({ timeout: WAIT_MS });
+        await expect(ended.textContent()).resolves.toContain('UNAUTHENTICATED');
+        await expect(page.getByRole('navigation', { name: 'Views' }).count()).resolves.toBe(0);
         expect(problems.policyViolations).toEqual([]);
         expect(problems.errors).toEqual([]);
       });
