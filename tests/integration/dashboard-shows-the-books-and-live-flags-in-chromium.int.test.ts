@@ -4,11 +4,23 @@ import type { Config } from '../../src/config';
 import { StatementFormat } from '../../src/modules/reconciliation/importers';
 import { startServer, type RunningServer } from '../../src/server/app';
 import { createDemoTenant } from '../../src/services/demo-tenant';
-import { AuthorizePaymentDocument, CapturePaymentDocument, CreateApiKeyDocument, CreateOAuthClientDocument, ImportBankStatementDocument, PostJournalEntryDocument, RefundPaymentDocument, RevokeApiKeyDocument } from '../generated/graphql';
+import {
+  AuthorizePaymentDocument,
+  CapturePaymentDocument,
+  CreateApiKeyDocument,
+  CreateCustomerDocument,
+  CreateInvoiceDocument,
+  CreateOAuthClientDocument,
+  FinalizeInvoiceDocument, ImportBankStatementDocument, PostJournalEntryDocument,
+  RecordInvoicePaymentDocument,
+  RefundPaymentDocument,
+  RevokeApiKeyDocument,
+} from '../generated/graphql';
 import { describeWithChromium, launchChromium, type PageProblems, saveScreenshot, seriousAccessibilityViolations, watchPage } from '../helpers/browser';
 import { freePort } from '../helpers/child-server';
 import { buildDashboard } from '../helpers/dashboard-build';
 import { GraphQLClient } from '../helpers/graphql-client';
+import { USD_LINES } from '../helpers/invoice-fixtures';
 import { createTestDatabase, describeEachDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
 import { createAccount } from '../helpers/ledger-fixtures';
 import { createBankAccount, describeWithStatementFixtures, fixtureBytes, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
@@ -47,6 +59,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
       let problems: PageProblems;
       let demoKey: string;
       let demoTenantId: string;
+      let invoiceNumber: string;
       let api: GraphQLClient;
       const log = createLogger(process.env.TEST_LOG_LEVEL || 'silent');
 
@@ -104,7 +117,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         return card;
       }
 
-      it('seeds the books through the API: entries, a payment captured and part refunded', async () => {
+      it('seeds the books through the API: entries, a payment captured and part refunded, an invoice part paid', async () => {
         const cash = await query<{ accounts: { edges: { node: { id: string; code: string } }[] } }>('{ accounts(first: 50) { edges { node { id code } } } }');
         const accountId = (code: string) => cash.accounts.edges.find((edge) => edge.node.code === code)!.node.id;
         for (const [description, amount] of [
@@ -124,6 +137,12 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         const { authorizePayment } = await api.ok(AuthorizePaymentDocument, { input: { amount: '80.00', currency: 'USD', paymentToken: 'tok_approve' } });
         await api.ok(CapturePaymentDocument, { input: { paymentId: authorizePayment.payment.id } });
         await api.ok(RefundPaymentDocument, { input: { paymentId: authorizePayment.payment.id, amount: '15.25' } });
+
+        const { createCustomer } = await api.ok(CreateCustomerDocument, { input: { name: 'Acme Trading GmbH' } });
+        const { createInvoice } = await api.ok(CreateInvoiceDocument, { input: { customerId: createCustomer.customer.id, currency: 'USD', lines: USD_LINES } });
+        const { finalizeInvoice } = await api.ok(FinalizeInvoiceDocument, { input: { invoiceId: createInvoice.invoice.id } });
+        invoiceNumber = finalizeInvoice.invoice.number!;
+        await api.ok(RecordInvoicePaymentDocument, { input: { invoiceId: createInvoice.invoice.id, amount: '100.00', method: 'BANK_TRANSFER', reference: 'ACME-0001' } });
       });
 
       it('serves the page under its strict policy and signs in with the demo key; the header shows the tenant and the scopes', async () => {
@@ -165,13 +184,15 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
             await expect(row.locator(`[data-balance=${balance}]`).textContent()).resolves.toBe(shown(node.balances[balance].net));
           }
         }
-        // Known figures: 10,000.00 + 1,250.75 of entries, + 80.00 captured (less the simulator's fee) and − 15.25 refunded through clearing.
-        await expect(page.locator('tr[data-account-code="SYS-1000-USD"] [data-balance=posted]').textContent()).resolves.toBe('11,250.75 USD');
-        await expect(page.locator('tr[data-account-code="SYS-4000-USD"] [data-balance=posted]').textContent()).resolves.toBe('11,330.75 USD');
+        // Known figures: cash 10,000.00 + 1,250.75 of entries + 100.00 paid on the invoice; revenue those
+        // entries, the 80.00 captured and the invoice's 213.51 net; receivable what the invoice still owes.
+        await expect(page.locator('tr[data-account-code="SYS-1000-USD"] [data-balance=posted]').textContent()).resolves.toBe('11,350.75 USD');
+        await expect(page.locator('tr[data-account-code="SYS-4000-USD"] [data-balance=posted]').textContent()).resolves.toBe('11,544.26 USD');
+        await expect(page.locator('tr[data-account-code="SYS-1200-USD"] [data-balance=posted]').textContent()).resolves.toBe('152.55 USD');
 
         await page.getByRole('button', { name: 'Chart of Cash at bank (USD)' }).click();
         await page.locator('.chart canvas').first().waitFor({ timeout: WAIT_MS });
-        await expect(page.getByText('Posted balance from 0.00 to 11,250.75 USD').count()).resolves.toBe(1);
+        await expect(page.getByText('Posted balance from 0.00 to 11,350.75 USD').count()).resolves.toBe(1);
         await saveScreenshot(page, 'dashboard', 'accounts');
         expect(await seriousAccessibilityViolations(page)).toEqual([]);
       });
@@ -194,7 +215,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
           await expect(row.locator('[data-column=debit]').textContent()).resolves.toBe(shown(node.debit));
           await expect(row.locator('[data-column=credit]').textContent()).resolves.toBe(shown(node.credit));
         }
-        await expect(page.locator('[data-testid=trial-balance-totals] tr[data-currency=USD] [data-column=debits]').textContent()).resolves.toBe('11,330.75 USD');
+        await expect(page.locator('[data-testid=trial-balance-totals] tr[data-currency=USD] [data-column=debits]').textContent()).resolves.toBe('11,583.30 USD');
         await saveScreenshot(page, 'dashboard', 'trial-balance');
         expect(await seriousAccessibilityViolations(page)).toEqual([]);
       });
@@ -246,6 +267,14 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         await expect(timeline.getByText('Captured').count()).resolves.toBeGreaterThan(0);
         await saveScreenshot(page, 'dashboard', 'payments');
         expect(await seriousAccessibilityViolations(page)).toEqual([]);
+
+        await open('invoices');
+        const invoice = page.locator(`[data-testid=invoices-table] tr[data-invoice-number="${invoiceNumber}"]`);
+        await expect(invoice.locator('td').allTextContents()).resolves.toEqual(['Acme Trading GmbH', 'Open', expect.any(String), expect.any(String), '252.55 USD', '252.55 USD', '100.00 USD', '152.55 USD']);
+        await page.getByLabel('Status').selectOption('PAID');
+        await page.getByText('No invoice matches.').waitFor({ timeout: WAIT_MS });
+        await page.getByLabel('Status').selectOption('');
+        await invoice.waitFor({ timeout: WAIT_MS });
 
         for (const view of ['overview', 'invoices'] as const) {
           await open(view);

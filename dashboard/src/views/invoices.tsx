@@ -63,7 +63,7 @@ export function InvoicesView({ session }: { session: Session }) {
               </thead>
               <tbody>
                 {connection.edges.map(({ node }) => (
-                  <tr key={node.id}>
+                  <tr key={node.id} data-invoice-number={node.number ?? undefined}>
                     <th scope="row">{node.number ?? <span class="muted">Draft</span>}</th>
                     <td>{node.customer.name}</td>
                     <td>
