@@ -222,6 +222,9 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
 
       it('works with the keyboard alone: the skip link, the menu, and a button of the view', async () => {
         await open('trial-balance');
+        // Focus moves in an effect after the view renders: wait for it rather than read it at once.
+        const focusLandsOnContent = () =>
+          page.waitForFunction(() => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id === 'main', undefined, { timeout: WAIT_MS });
         const focused = () => page.evaluate(() => {
           const { document } = globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } };
           return { text: document.activeElement?.textContent?.trim() ?? '', id: document.activeElement?.id ?? '' };
@@ -230,7 +233,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         await page.keyboard.press('Tab');
         expect((await focused()).text).toBe('Skip to content');
         await page.keyboard.press('Enter');
-        expect((await focused()).id).toBe('main');
+        await focusLandsOnContent();
         await expect(page.locator('main h1').textContent()).resolves.toBe('Trial balance');
 
         // Shift+Tab walks back from the content into the menu; a bounded walk finds its Accounts link.
@@ -240,7 +243,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         }
         await page.keyboard.press('Enter');
         await page.locator('main h1', { hasText: 'Accounts' }).waitFor();
-        expect((await focused()).id).toBe('main');
+        await focusLandsOnContent();
         for (let presses = 0; !(await focused()).text.startsWith('Chart'); presses += 1) {
           expect(presses).toBeLessThan(20);
           await page.keyboard.press('Tab');
@@ -377,7 +380,8 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
         await expect(page.getByTestId('kpi-uptime').locator('.tile-value').textContent()).resolves.toMatch(/^\d+ min \d+ s$/);
         const { automaticLineRate, statementLines, statementLinesMatchedAutomatically } = figures.reconciliationAccuracy;
         expect(statementLines).toBeGreaterThan(0);
-        await expect(page.getByTestId('kpi-accuracy').locator('.tile-value').textContent()).resolves.toBe(`${((automaticLineRate ?? 0) * 100).toFixed(1)} %`);
+        // Each tile has its own query: wait for this one's figure rather than read the tile at once.
+        await page.getByTestId('kpi-accuracy').getByText(`${((automaticLineRate ?? 0) * 100).toFixed(1)} %`, { exact: true }).waitFor({ timeout: WAIT_MS });
         await expect(page.getByTestId('kpi-accuracy').textContent()).resolves.toContain(`${statementLinesMatchedAutomatically} of ${statementLines} statement lines`);
         await expect(page.getByTestId('recent-steps').locator('li').count()).resolves.toBeGreaterThan(2);
         await saveScreenshot(page, 'dashboard', 'overview');
