@@ -4,6 +4,7 @@ import {
   type CsvMappingInput,
   ImportBankStatementDocument,
   type ImportBankStatementInput,
+  PostJournalEntryDocument,
   type StatementFormat,
 } from '../generated/graphql';
 import { BANK_STATEMENT_FIXTURES, readFixture } from './bank-statement-fixtures';
@@ -209,3 +210,23 @@ export const TWO_DISCREPANCIES_MT940 = [
   ':62F:C260106EUR1138,50',
   '',
 ].join('\n');
+
+/**
+ * The books TWO_DISCREPANCIES_MT940 is meant for: its bank account (by IBAN) and INV-2001 paid at
+ * 100.00 into it, so that importing the statement raises exactly its two flags. Returns the bank account.
+ */
+export async function bankAccountAwaitingTwoDiscrepancies(client: GraphQLClient) {
+  const bank = await createBankAccount(client, { iban: 'DE14740618130000033626', currency: 'EUR' });
+  const revenue = await createAccount(client, { type: 'REVENUE', currency: 'EUR' });
+  await client.ok(PostJournalEntryDocument, {
+    input: {
+      description: 'Invoice INV-2001 paid',
+      externalRef: 'INV-2001',
+      lines: [
+        { accountId: bank.ledgerAccount.id, direction: 'DEBIT', amount: '100.00', currency: 'EUR' },
+        { accountId: revenue.id, direction: 'CREDIT', amount: '100.00', currency: 'EUR' },
+      ],
+    },
+  });
+  return bank;
+}

@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, createLogger, type Runtime } from '../../src/bootstrap';
 import { flagEventChannel } from '../../src/modules/reconciliation/reconciliation-flags.events';
-import { ImportBankStatementDocument, PostJournalEntryDocument, ReconciliationFlagRaisedDocument, ReconciliationFlagsDocument } from '../generated/graphql';
+import { ImportBankStatementDocument, ReconciliationFlagRaisedDocument, ReconciliationFlagsDocument } from '../generated/graphql';
 import { buildServer, type ChildServer, generateServerKeys, type ServerBuild, startChildServer } from '../helpers/child-server';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { createTestDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
-import { createAccount } from '../helpers/ledger-fixtures';
-import { createBankAccount, describeWithStatementFixtures, importFixture, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
+import { bankAccountAwaitingTwoDiscrepancies, createBankAccount, describeWithStatementFixtures, importFixture, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
 import { SocketClient } from '../helpers/ws-client';
 
 /**
@@ -109,18 +108,7 @@ describeWithStatementFixtures('the reconciliation flag feed across processes', (
     it('delivers exactly the two flags of the import (a line the books lack, an amount short by a fee), in order, to the tenant’s auditor only, and the ones raised while it was away on resuming', async () => {
       const acme = await newTenant('Acme');
       const other = await newTenant('Other');
-      const bank = await createBankAccount(acme.viaB, { iban: 'DE14740618130000033626', currency: 'EUR' });
-      const revenue = await createAccount(acme.viaB, { type: 'REVENUE', currency: 'EUR' });
-      await acme.viaB.ok(PostJournalEntryDocument, {
-        input: {
-          description: 'Invoice INV-2001 paid',
-          externalRef: 'INV-2001',
-          lines: [
-            { accountId: bank.ledgerAccount.id, direction: 'DEBIT', amount: '100.00', currency: 'EUR' },
-            { accountId: revenue.id, direction: 'CREDIT', amount: '100.00', currency: 'EUR' },
-          ],
-        },
-      });
+      const bank = await bankAccountAwaitingTwoDiscrepancies(acme.viaB);
       const ing = await createBankAccount(acme.viaB, { accountNumber: '0001234567', currency: 'EUR' });
 
       // since: 0 — from the tenant's first flag: an auditor that must miss nothing says where it starts.

@@ -22,8 +22,7 @@ import { buildDashboard } from '../helpers/dashboard-build';
 import { GraphQLClient } from '../helpers/graphql-client';
 import { USD_LINES } from '../helpers/invoice-fixtures';
 import { createTestDatabase, describeEachDatabase, type TestDatabase, testRuntimeConfig } from '../helpers/harness';
-import { createAccount } from '../helpers/ledger-fixtures';
-import { createBankAccount, describeWithStatementFixtures, fixtureBytes, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
+import { bankAccountAwaitingTwoDiscrepancies, createBankAccount, describeWithStatementFixtures, fixtureBytes, TWO_DISCREPANCIES_MT940 } from '../helpers/statement-fixtures';
 
 /**
  * The dashboard as an auditor uses it, in Debian's Chromium: sign in with the demo tenant's key, read
@@ -287,18 +286,7 @@ describeWithStatementFixtures('the dashboard in a browser', () => {
       });
 
       it('shows the two flags of a statement imported in the background as they are raised, and acknowledges and resolves them', async () => {
-        const bank = await createBankAccount(api, { iban: 'DE14740618130000033626', currency: 'EUR' });
-        const revenue = await createAccount(api, { type: 'REVENUE', currency: 'EUR' });
-        await api.ok(PostJournalEntryDocument, {
-          input: {
-            description: 'Invoice INV-2001 paid',
-            externalRef: 'INV-2001',
-            lines: [
-              { accountId: bank.ledgerAccount.id, direction: 'DEBIT', amount: '100.00', currency: 'EUR' },
-              { accountId: revenue.id, direction: 'CREDIT', amount: '100.00', currency: 'EUR' },
-            ],
-          },
-        });
+        const bank = await bankAccountAwaitingTwoDiscrepancies(api);
         await open('flags');
         await page.getByTestId('no-flags').waitFor();
 
