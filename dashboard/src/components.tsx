@@ -1,6 +1,8 @@
 import type { ComponentChildren } from 'preact';
+import { useCallback, useState } from 'preact/hooks';
 import type { ReckonError } from '../../client/src/reckon-client';
 import { formatMoney, humanize, type MoneyValue } from './format';
+import type { QueryState } from './use-query';
 
 /** A failed call as the API told it: code, message, and the request id to quote when asking about it. */
 export function ErrorNotice({ error, onRetry }: { error: ReckonError; onRetry?: () => void }) {
@@ -15,6 +17,13 @@ export function ErrorNotice({ error, onRetry }: { error: ReckonError; onRetry?: 
       ) : null}
     </div>
   );
+}
+
+/** What a query has to say before it has data: its error (with a retry), or that it is loading. */
+export function QueryStatus({ query, what }: { query: QueryState<unknown>; what: string }) {
+  if (query.error) return <ErrorNotice error={query.error} onRetry={query.reload} />;
+  if (query.loading && query.data === null) return <Loading what={what} />;
+  return null;
 }
 
 export function Loading({ what }: { what: string }) {
@@ -79,6 +88,14 @@ export function slug(text: string): string {
 
 /** Cursor state of one paged list: where the current page starts, and which way it was reached. */
 export type PageCursor = { after: string } | { before: string } | null;
+
+/** The cursor of a paged list, back at the first page whenever `filter` changes (compared as JSON). */
+export function usePageCursor(filter: unknown): [PageCursor, (cursor: PageCursor) => void] {
+  const filterKey = JSON.stringify(filter);
+  const [state, setState] = useState<{ filterKey: string; cursor: PageCursor }>({ filterKey, cursor: null });
+  const setCursor = useCallback((cursor: PageCursor) => setState({ filterKey, cursor }), [filterKey]);
+  return [state.filterKey === filterKey ? state.cursor : null, setCursor];
+}
 
 export function pageVariables(cursor: PageCursor, size: number): { first?: number; after?: string; last?: number; before?: string } {
   if (cursor && 'before' in cursor) return { last: size, before: cursor.before };

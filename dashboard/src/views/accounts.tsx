@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, type PageCursor, Pager, Section, pageVariables } from '../components';
+import { Amount, Pager, QueryStatus, Section, pageVariables, usePageCursor } from '../components';
 import { BalanceChart, type BalancePoint } from '../balance-chart';
 import { amountAsNumber, formatAmount, formatDateTime, humanize } from '../format';
 import { DashboardAccountHistoryDocument, DashboardAccountsDocument, type DashboardAccountsQuery } from '../generated';
@@ -15,7 +15,7 @@ const HISTORY_POSTINGS = 500;
 
 /** Every account with its three balances; choosing one draws its balance over the last 90 days. */
 export function AccountsView({ session }: { session: Session }) {
-  const [cursor, setCursor] = useState<PageCursor>(null);
+  const [cursor, setCursor] = usePageCursor(null);
   const [selected, setSelected] = useState<AccountRow | null>(null);
   const accounts = useQuery(session, DashboardAccountsDocument, pageVariables(cursor, PAGE_SIZE));
   const connection = accounts.data?.accounts;
@@ -23,8 +23,7 @@ export function AccountsView({ session }: { session: Session }) {
   return (
     <>
       <Section title="Balances">
-        {accounts.error ? <ErrorNotice error={accounts.error} onRetry={accounts.reload} /> : null}
-        {accounts.loading && !connection ? <Loading what="accounts" /> : null}
+        <QueryStatus query={accounts} what="accounts" />
         {connection ? (
           <>
             <div class="table-scroll">
@@ -98,8 +97,7 @@ function AccountHistory({ session, account }: { session: Session; account: Accou
 
   return (
     <Section title={`Balance over time: ${account.name}`}>
-      {history.error ? <ErrorNotice error={history.error} onRetry={history.reload} /> : null}
-      {history.loading && !statement ? <Loading what="the account's postings" /> : null}
+      <QueryStatus query={history} what="the account's postings" />
       {statement ? (
         <>
           <p>

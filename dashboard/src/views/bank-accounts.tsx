@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, Section } from '../components';
+import { Amount, QueryStatus, Section } from '../components';
 import { humanize } from '../format';
 import { DashboardBankAccountsDocument, DashboardReconciliationReportDocument } from '../generated';
 import type { Session } from '../session';
@@ -21,8 +21,7 @@ export function BankAccountsView({ session }: { session: Session }) {
 
   return (
     <>
-      {bankAccounts.error ? <ErrorNotice error={bankAccounts.error} onRetry={bankAccounts.reload} /> : null}
-      {bankAccounts.loading && !bankAccounts.data ? <Loading what="bank accounts" /> : null}
+      <QueryStatus query={bankAccounts} what="bank accounts" />
       {bankAccounts.data && edges.length === 0 ? <p>This tenant has no bank account yet: create one with createBankAccount, then import statements into it.</p> : null}
       {edges.length > 0 ? (
         <Section title="Bank accounts">
@@ -82,8 +81,7 @@ export function BankAccountsView({ session }: { session: Session }) {
 function ReconciliationReport({ session, bankAccountId, from, to }: { session: Session; bankAccountId: string; from: string; to: string }) {
   const report = useQuery(session, DashboardReconciliationReportDocument, { bankAccountId, period: { from, to } });
   const data = report.data?.reconciliationReport;
-  if (report.error) return <ErrorNotice error={report.error} onRetry={report.reload} />;
-  if (!data) return <Loading what="the reconciliation report" />;
+  if (!data) return <QueryStatus query={report} what="the reconciliation report" />;
   return (
     <div data-testid="reconciliation-report">
       <div class="table-scroll">

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
+import { Amount, EnumFilter, Pager, QueryStatus, StatusBadge, pageVariables, usePageCursor } from '../components';
 import { DashboardInvoicesDocument, type InvoiceStatus } from '../generated';
 import type { Session } from '../session';
 import { useQuery } from '../use-query';
@@ -11,8 +11,8 @@ const STATUSES: InvoiceStatus[] = ['DRAFT', 'OPEN', 'PAID', 'VOID', 'UNCOLLECTIB
 export function InvoicesView({ session }: { session: Session }) {
   const [status, setStatus] = useState<InvoiceStatus | ''>('');
   const [overdueOnly, setOverdueOnly] = useState(false);
-  const [cursor, setCursor] = useState<PageCursor>(null);
   const filter = { ...(status ? { status } : {}), ...(overdueOnly ? { overdue: true } : {}) };
+  const [cursor, setCursor] = usePageCursor(filter);
   const invoices = useQuery(session, DashboardInvoicesDocument, { filter, ...pageVariables(cursor, PAGE_SIZE) });
   const connection = invoices.data?.invoices;
 
@@ -24,25 +24,18 @@ export function InvoicesView({ session }: { session: Session }) {
           label="Status"
           values={STATUSES}
           value={status}
-          onChange={(value) => {
-            setStatus(value);
-            setCursor(null);
-          }}
+          onChange={(value) => setStatus(value)}
         />
         <label class="choice">
           <input
             type="checkbox"
             checked={overdueOnly}
-            onChange={(event) => {
-              setOverdueOnly(event.currentTarget.checked);
-              setCursor(null);
-            }}
+            onChange={(event) => setOverdueOnly(event.currentTarget.checked)}
           />{' '}
           Overdue only
         </label>
       </form>
-      {invoices.error ? <ErrorNotice error={invoices.error} onRetry={invoices.reload} /> : null}
-      {invoices.loading && !connection ? <Loading what="invoices" /> : null}
+      <QueryStatus query={invoices} what="invoices" />
       {connection ? (
         <>
           {connection.edges.length === 0 ? <p>No invoice matches.</p> : null}

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, StatusBadge, pageVariables } from '../components';
+import { Amount, EnumFilter, Pager, QueryStatus, StatusBadge, pageVariables, usePageCursor } from '../components';
 import { formatDateTime } from '../format';
 import { DashboardAccountsDocument, DashboardJournalEntriesDocument, type JournalEntryStatus } from '../generated';
 import type { Session } from '../session';
@@ -12,9 +12,9 @@ const STATUSES: JournalEntryStatus[] = ['POSTED', 'PENDING', 'VOIDED'];
 export function JournalView({ session }: { session: Session }) {
   const [status, setStatus] = useState<JournalEntryStatus | ''>('');
   const [accountId, setAccountId] = useState('');
-  const [cursor, setCursor] = useState<PageCursor>(null);
   const accounts = useQuery(session, DashboardAccountsDocument, { first: 200 });
   const filter = { ...(status ? { status } : {}), ...(accountId ? { accountId } : {}) };
+  const [cursor, setCursor] = usePageCursor(filter);
   const entries = useQuery(session, DashboardJournalEntriesDocument, { filter, ...pageVariables(cursor, PAGE_SIZE) });
   const connection = entries.data?.journalEntries;
 
@@ -26,20 +26,14 @@ export function JournalView({ session }: { session: Session }) {
           label="Status"
           values={STATUSES}
           value={status}
-          onChange={(value) => {
-            setStatus(value);
-            setCursor(null);
-          }}
+          onChange={(value) => setStatus(value)}
         />
         <div class="field">
           <label for="journal-account">Account</label>
           <select
             id="journal-account"
             value={accountId}
-            onChange={(event) => {
-              setAccountId(event.currentTarget.value);
-              setCursor(null);
-            }}
+            onChange={(event) => setAccountId(event.currentTarget.value)}
           >
             <option value="">Any</option>
             {(accounts.data?.accounts?.edges ?? []).map(({ node }) => (
@@ -50,8 +44,7 @@ export function JournalView({ session }: { session: Session }) {
           </select>
         </div>
       </form>
-      {entries.error ? <ErrorNotice error={entries.error} onRetry={entries.reload} /> : null}
-      {entries.loading && !connection ? <Loading what="journal entries" /> : null}
+      <QueryStatus query={entries} what="journal entries" />
       {connection ? (
         <>
           {connection.edges.length === 0 ? <p>No journal entry matches.</p> : null}

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, EnumFilter, ErrorNotice, Loading, type PageCursor, Pager, Section, StatusBadge, pageVariables } from '../components';
+import { Amount, EnumFilter, Pager, QueryStatus, Section, StatusBadge, pageVariables, usePageCursor } from '../components';
 import { formatDateTime, humanize } from '../format';
 import { DashboardPaymentTimelineDocument, DashboardPaymentsDocument, type PaymentStatus } from '../generated';
 import type { Session } from '../session';
@@ -12,9 +12,10 @@ const STATUSES: PaymentStatus[] = ['PROCESSING', 'AUTHORIZED', 'CAPTURED', 'VOID
 /** Payments, newest first, by status; choosing one shows its timeline of events. */
 export function PaymentsView({ session }: { session: Session }) {
   const [status, setStatus] = useState<PaymentStatus | ''>('');
-  const [cursor, setCursor] = useState<PageCursor>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  const payments = useQuery(session, DashboardPaymentsDocument, { filter: status ? { status } : {}, ...pageVariables(cursor, PAGE_SIZE) });
+  const filter = status ? { status } : {};
+  const [cursor, setCursor] = usePageCursor(filter);
+  const payments = useQuery(session, DashboardPaymentsDocument, { filter, ...pageVariables(cursor, PAGE_SIZE) });
   const connection = payments.data?.payments;
 
   return (
@@ -25,14 +26,10 @@ export function PaymentsView({ session }: { session: Session }) {
           label="Status"
           values={STATUSES}
           value={status}
-          onChange={(value) => {
-            setStatus(value);
-            setCursor(null);
-          }}
+          onChange={(value) => setStatus(value)}
         />
       </form>
-      {payments.error ? <ErrorNotice error={payments.error} onRetry={payments.reload} /> : null}
-      {payments.loading && !connection ? <Loading what="payments" /> : null}
+      <QueryStatus query={payments} what="payments" />
       {connection ? (
         <Section title="Payments">
           {connection.edges.length === 0 ? <p>No payment matches.</p> : null}
@@ -93,8 +90,7 @@ function PaymentTimeline({ session, paymentId }: { session: Session; paymentId: 
   const payment = timeline.data?.payment;
   return (
     <Section title="Payment timeline">
-      {timeline.error ? <ErrorNotice error={timeline.error} onRetry={timeline.reload} /> : null}
-      {timeline.loading && !payment ? <Loading what="the payment's events" /> : null}
+      <QueryStatus query={timeline} what="the payment's events" />
       {payment ? (
         <>
           <p>

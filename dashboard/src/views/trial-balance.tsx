@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Amount, ErrorNotice, Loading, Pager, Section } from '../components';
+import { Amount, Pager, QueryStatus, Section } from '../components';
 import { formatDateTime, humanize } from '../format';
 import { DashboardTrialBalanceDocument } from '../generated';
 import type { Session } from '../session';
@@ -14,8 +14,7 @@ export function TrialBalanceView({ session }: { session: Session }) {
   const trialBalance = report.data?.trialBalance;
   return (
     <>
-      {report.error ? <ErrorNotice error={report.error} onRetry={report.reload} /> : null}
-      {report.loading && !trialBalance ? <Loading what="the trial balance" /> : null}
+      <QueryStatus query={report} what="the trial balance" />
       {trialBalance ? (
         <>
           <Section title="Totals">
